@@ -1,0 +1,74 @@
+"""Gatehouse: LTI 1.3 Dynamic Registration for a tool, as a small Flask service."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from typing import Any
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from . import keys, storage
+from .config import load_settings
+
+log = logging.getLogger(__name__)
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Build the app: settings from file and environment, storage, keys, blueprints."""
+    test_config = dict(test_config or {})
+    app = Flask(
+        __name__,
+        instance_path=storage.INSTANCE_PATH,
+        template_folder="../templates",
+        static_folder="../static",
+    )
+    app.config.from_mapping(
+        DATABASE_URL=os.environ.get("DATABASE_URL"),
+        SECRET_KEY=os.environ.get("SECRET_KEY"),
+        MAX_CONTENT_LENGTH=1024 * 1024,
+    )
+    settings = load_settings(overrides=test_config.pop("SETTINGS", None))
+    app.config.update(test_config)
+    app.config["GATEHOUSE"] = settings
+    _configure_logging(app)
+
+    storage.init_app(app)
+    store = app.extensions["gatehouse.store"]
+    if not app.config["SECRET_KEY"]:
+        # Kept in the database so every worker and every restart agree on it.
+        app.config["SECRET_KEY"] = store.get_or_create_setting(
+            "secret_key", lambda: secrets.token_urlsafe(48)
+        )
+        app.logger.warning("SECRET_KEY is not set; using a key generated and kept in the database")
+    store.ensure_tool_key(keys.generate_key)
+    app.extensions["gatehouse.jwks"] = keys.KeySetCache(store)
+
+    if settings["security"]["allow_insecure_platforms"]:
+        app.logger.warning(
+            "security.allow_insecure_platforms is ON: Gatehouse will contact platforms over plain "
+            "http and on private and loopback addresses. Never use this in production."
+        )
+    proxies = settings["trusted_proxies"]
+    if proxies:
+        app.wsgi_app = ProxyFix(
+            app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_port=proxies,
+            x_prefix=proxies,
+        )
+
+    from . import lms, ops, pages
+
+    pages.init_app(app)
+    app.register_blueprint(lms.bp)
+    app.register_blueprint(ops.bp)
+    return app
+
+
+def _configure_logging(app: Flask) -> None:
+    if not app.logger.handlers and not logging.getLogger().handlers:
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+    logging.getLogger("app").setLevel(logging.INFO)

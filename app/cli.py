@@ -1,0 +1,127 @@
+"""The `gatehouse` command: operator tasks and the LMS simulator."""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import timedelta
+
+import click
+
+from .config import ConfigError
+from .storage import INSTANCE_PATH, StorageError, open_store
+
+
+def _store():
+    try:
+        store = open_store(os.environ.get("DATABASE_URL"), INSTANCE_PATH)
+        store.migrate()
+    except StorageError as exc:
+        raise click.ClickException(str(exc)) from None
+    return store
+
+
+@click.group()
+def main() -> None:
+    """Gatehouse: LTI 1.3 Dynamic Registration for your tool."""
+
+
+@main.command()
+def migrate() -> None:
+    """Create or upgrade the database schema."""
+    applied = _store().migrate()
+    click.echo(f"Applied: {', '.join(applied)}" if applied else "The schema is up to date.")
+
+
+@main.command("check-config")
+def check_config() -> None:
+    """Validate the configuration file and environment, as start-up does."""
+    from .config import load_settings
+
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        raise click.ClickException(f"configuration refused: {exc}") from None
+    click.echo(f"Configuration is valid (tool.name = {settings['tool']['name']!r}).")
+
+
+@main.group()
+def keys() -> None:
+    """Manage the tool's signing keys (served at /lti/keys)."""
+
+
+@keys.command("list")
+def keys_list() -> None:
+    """List the tool's keys, newest first."""
+    for key in _store().list_tool_keys():
+        state = f"retires {key.retire_at}" if key.retire_at else "current"
+        click.echo(f"{key.kid}  created {key.created_at}  {state}")
+
+
+@keys.command("rotate")
+@click.option("--grace-hours", default=72, show_default=True, type=click.IntRange(min=0),
+              help="How long the old keys stay published.")
+def keys_rotate(grace_hours: int) -> None:
+    """Add a new signing key; keep publishing the old ones for the grace period."""
+    from .keys import generate_key, rotate
+
+    store = _store()
+    store.ensure_tool_key(generate_key)
+    kid, old = rotate(store, timedelta(hours=grace_hours))
+    click.echo(f"New current key: {kid}")
+    for retired in old:
+        click.echo(f"Still published for {grace_hours} h, then retired: {retired}")
+    click.echo("Running workers pick the change up within 30 seconds.")
+
+
+@main.command()
+@click.option("--profile", "profile", required=True,
+              type=click.Choice(["generic", "canvas", "moodle", "brightspace", "sakai",
+                                 "moodle-legacy"]),
+              help="Which LMS to behave like.")
+@click.option("--url", required=True, help="Gatehouse's registration URL, e.g. "
+              "http://127.0.0.1:8000/lti/register")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Loopback address the simulated LMS listens on.")
+@click.option("--timeout", default=30.0, show_default=True, help="Seconds to wait for the tool.")
+@click.option("--skip-store-check", is_flag=True,
+              help="Do not compare with the local database (Gatehouse runs elsewhere).")
+def simulate(profile: str, url: str, host: str, timeout: float, skip_store_check: bool) -> None:
+    """Act as an LMS on loopback and run one Dynamic Registration against Gatehouse."""
+    from .simulator import Simulator
+
+    with Simulator(profile=profile, host=host) as sim:
+        report = sim.register(url, timeout=timeout)
+    problems = [] if skip_store_check or not report.ok else _compare_with_store(report)
+    click.echo(report.render())
+    for problem in problems:
+        click.echo(f"  stored platform: {problem}")
+    if report.ok and not problems:
+        if not skip_store_check:
+            click.echo("Stored platform matches what the LMS granted.")
+        sys.exit(0)
+    sys.exit(1)
+
+
+def _compare_with_store(report) -> list[str]:
+    store = _store()
+    platform = store.find_platform(report.issuer, report.client_id)
+    if platform is None:
+        return [
+            f"no platform with issuer {report.issuer} and client_id {report.client_id} in "
+            f"{store.path} (is Gatehouse using another DATABASE_URL? use --skip-store-check)"
+        ]
+    problems = []
+    if report.deployment_id:
+        ids = {d.deployment_id for d in store.list_deployments(platform.id)}
+        if report.deployment_id not in ids:
+            problems.append(f"deployment {report.deployment_id} missing (stored: {sorted(ids)})")
+    if sorted(platform.scopes) != sorted(report.granted_scopes):
+        problems.append(
+            f"scopes {sorted(platform.scopes)} differ from granted {sorted(report.granted_scopes)}"
+        )
+    return problems
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,347 @@
+"""Load and validate Gatehouse's settings: a TOML file, then GATEHOUSE_* environment overrides."""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+import tomllib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from .lti.constants import MessageType
+
+ENV_PREFIX = "GATEHOUSE_"
+# Environment variables that carry secrets or the file path, not settings.
+RESERVED_ENV = frozenset(
+    {
+        "GATEHOUSE_CONFIG",
+        "GATEHOUSE_API_KEY",
+        "GATEHOUSE_OIDC_CLIENT_SECRET",
+        "GATEHOUSE_WEBHOOK_SECRET",
+    }
+)
+SECRET_ENV = (
+    "SECRET_KEY",
+    "DATABASE_URL",
+    "GATEHOUSE_API_KEY",
+    "STRIPE_SECRET_KEY",
+    "STRIPE_WEBHOOK_SECRET",
+    "GATEHOUSE_OIDC_CLIENT_SECRET",
+)
+DEFAULT_CONFIG_FILE = "gatehouse.toml"
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+DOMAIN_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:\d{1,5})?$")
+
+
+class ConfigError(Exception):
+    """Start-up refused: the message names the bad key and why."""
+
+
+@dataclass(frozen=True)
+class Key:
+    """One setting: its kind, default and allowed values."""
+
+    kind: str
+    default: Any = None
+    required: bool = False
+    choices: tuple = ()
+    help: str = ""
+
+
+_URL = "url"
+MESSAGE_TYPES = tuple(m.value for m in MessageType)
+
+CANVAS_MESSAGE = {
+    "visibility": Key("choice", choices=("admins", "members", "public")),
+    "default_enabled": Key("bool"),
+    "display_type": Key(
+        "choice",
+        choices=(
+            "default",
+            "full_width",
+            "full_width_in_context",
+            "full_width_with_nav",
+            "in_nav_context",
+            "borderless",
+            "new_window",
+        ),
+    ),
+    "launch_width": Key("int"),
+    "launch_height": Key("int"),
+}
+
+MESSAGE = {
+    "type": Key("choice", required=True, choices=MESSAGE_TYPES),
+    "label": Key("str"),
+    "icon_uri": Key(_URL),
+    "target_link_uri": Key(_URL),
+    "placements": Key("strings"),
+    "custom_parameters": Key("strtable", default={}),
+    "roles": Key("strings"),
+    "canvas": CANVAS_MESSAGE,
+}
+
+DEFAULT_MESSAGES = [
+    {"type": MessageType.RESOURCE_LINK.value},
+    {"type": MessageType.DEEP_LINKING.value, "placements": ["ContentArea", "RichTextEditor"]},
+]
+
+SCHEMA: dict[str, Any] = {
+    "base_url": Key(_URL, help="Public URL of this service; derived from the request when unset."),
+    "trusted_proxies": Key("int", default=1),
+    "tool": {
+        "name": Key("str", required=True),
+        "description": Key("str"),
+        "logo_uri": Key(_URL),
+        "client_uri": Key(_URL),
+        "policy_uri": Key(_URL),
+        "tos_uri": Key(_URL),
+        "contacts": Key("emails", default=[]),
+        "target_link_uri": Key(_URL),
+        "initiate_login_uri": Key(_URL),
+        "redirect_uris": Key("urls"),
+        "jwks_uri": Key(_URL),
+        "domain": Key("domain"),
+        "secondary_domains": Key("strings", default=[]),
+        "scopes": Key("strings", default=[]),
+        "claims": Key("strings", default=["iss", "sub", "name", "given_name", "family_name", "email"]),
+        "custom_parameters": Key("strtable", default={}),
+        "messages": Key("messages", default=DEFAULT_MESSAGES),
+        "canvas": {
+            "privacy_level": Key(
+                "choice", choices=("public", "name_only", "email_only", "anonymous")
+            ),
+            "tool_id": Key("str"),
+            "vendor": Key("str"),
+        },
+    },
+    "registration": {
+        "auto_activate": Key("bool", default=False),
+        "expires_in": Key("int", default=3600),
+        "gates": Key("strings", default=[]),
+        "pre_approval_url": Key(_URL),
+    },
+    "security": {
+        "allow_insecure_platforms": Key("bool", default=False),
+        "issuer_check": Key("choice", default="strict", choices=("strict", "host", "off")),
+    },
+    "outbound": {
+        "connect_timeout": Key("number", default=5.0),
+        "deadline": Key("number", default=10.0),
+        "max_response_bytes": Key("int", default=1024 * 1024),
+    },
+}
+
+
+def iter_keys(schema: Mapping[str, Any] = SCHEMA, prefix: str = "") -> Iterator[str]:
+    """Yield the dotted path of every setting, for documentation checks."""
+    for name, spec in schema.items():
+        path = f"{prefix}{name}"
+        if isinstance(spec, dict):
+            yield from iter_keys(spec, path + ".")
+        elif spec.kind == "messages":
+            yield path
+            yield from iter_keys(MESSAGE, path + "[].")
+        else:
+            yield path
+
+
+def env_name(path: str) -> str:
+    """Return the environment variable that overrides a dotted setting path."""
+    return ENV_PREFIX + path.replace(".", "__").upper()
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Read the TOML file and environment, apply overrides, and return validated settings."""
+    environ = os.environ if environ is None else environ
+    raw = _read_file(environ)
+    _apply_env(raw, environ)
+    if overrides:
+        _deep_merge(raw, overrides)
+    return validate(raw)
+
+
+def _read_file(environ: Mapping[str, str]) -> dict[str, Any]:
+    path = environ.get("GATEHOUSE_CONFIG")
+    if path is None:
+        if not os.path.exists(DEFAULT_CONFIG_FILE):
+            return {}
+        path = DEFAULT_CONFIG_FILE
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"GATEHOUSE_CONFIG: the file {path!r} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+
+
+def _apply_env(raw: dict[str, Any], environ: Mapping[str, str]) -> None:
+    for name in sorted(environ):
+        if not name.startswith(ENV_PREFIX) or name in RESERVED_ENV:
+            continue
+        parts = name[len(ENV_PREFIX) :].lower().split("__")
+        if not all(parts):
+            raise ConfigError(f"{name}: not a setting name (use __ between nested keys)")
+        spec = _lookup(parts)
+        if spec is None:
+            raise ConfigError(f"{name}: unknown setting {'.'.join(parts)}")
+        if isinstance(spec, dict):
+            raise ConfigError(f"{name}: {'.'.join(parts)} is a table; set its keys instead")
+        value = _parse_env_value(environ[name], spec)
+        target = raw
+        for part in parts[:-1]:
+            target = target.setdefault(part, {})
+            if not isinstance(target, dict):
+                raise ConfigError(f"{name}: {'.'.join(parts[:-1])} is not a table")
+        target[parts[-1]] = value
+
+
+def _lookup(parts: list[str]) -> Any:
+    node: Any = SCHEMA
+    for part in parts:
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def _parse_env_value(text: str, spec: Key) -> Any:
+    if spec.kind in ("str", _URL, "domain", "choice"):
+        return text
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def _deep_merge(target: dict[str, Any], extra: Mapping[str, Any]) -> None:
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(target.get(key), dict):
+            _deep_merge(target[key], value)
+        else:
+            target[key] = copy.deepcopy(value)
+
+
+def validate(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """Check every key against the schema and fill in defaults; raise ConfigError on the first fault."""
+    settings = _validate_table(raw, SCHEMA, "")
+    gates = settings["registration"]["gates"]
+    if gates:
+        raise ConfigError(
+            f"registration.gates: the gates {gates} are not available in this version of "
+            "Gatehouse; leave the list empty"
+        )
+    if settings["registration"]["pre_approval_url"]:
+        raise ConfigError(
+            "registration.pre_approval_url: external pre-approval is not available in this "
+            "version of Gatehouse; remove the key"
+        )
+    if settings["registration"]["expires_in"] <= 0:
+        raise ConfigError("registration.expires_in: must be a positive number of seconds")
+    if settings["trusted_proxies"] < 0:
+        raise ConfigError("trusted_proxies: must be 0 or more")
+    outbound = settings["outbound"]
+    for key in ("connect_timeout", "deadline", "max_response_bytes"):
+        if outbound[key] <= 0:
+            raise ConfigError(f"outbound.{key}: must be greater than 0")
+    base_url = settings["base_url"]
+    if base_url:
+        parts = urlsplit(base_url)
+        if parts.query or parts.fragment:
+            raise ConfigError("base_url: must not contain a query or fragment")
+        settings["base_url"] = base_url.rstrip("/")
+    return settings
+
+
+def _validate_table(raw: Any, schema: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{prefix.rstrip('.')}: must be a table")
+    for key in raw:
+        if key not in schema:
+            raise ConfigError(f"{prefix}{key}: unknown key")
+    result: dict[str, Any] = {}
+    for name, spec in schema.items():
+        path = f"{prefix}{name}"
+        if isinstance(spec, dict):
+            result[name] = _validate_table(raw.get(name, {}), spec, path + ".")
+        elif name in raw:
+            result[name] = _check_value(raw[name], spec, path)
+        elif spec.required:
+            raise ConfigError(f"{path}: required key is missing (set it in the TOML file or as "
+                              f"{env_name(path)})")
+        else:
+            result[name] = copy.deepcopy(spec.default)
+    return result
+
+
+def _check_value(value: Any, spec: Key, path: str) -> Any:
+    kind = spec.kind
+    if kind == "str":
+        if not isinstance(value, str):
+            raise ConfigError(f"{path}: must be a string, got {type(value).__name__}")
+        if spec.required and not value.strip():
+            raise ConfigError(f"{path}: must not be empty")
+        return value
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise ConfigError(f"{path}: must be true or false, got {value!r}")
+        return value
+    if kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{path}: must be a whole number, got {value!r}")
+        return value
+    if kind == "number":
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{path}: must be a number, got {value!r}")
+        return float(value)
+    if kind == "choice":
+        if value not in spec.choices:
+            allowed = ", ".join(repr(c) for c in spec.choices)
+            raise ConfigError(f"{path}: {value!r} is not one of {allowed}")
+        return value
+    if kind == _URL:
+        return _check_url(value, path)
+    if kind == "domain":
+        if not isinstance(value, str) or not DOMAIN_RE.match(value):
+            raise ConfigError(f"{path}: must be a host name with an optional :port, no scheme")
+        return value
+    if kind in ("strings", "urls", "emails"):
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{path}: must be a list of strings")
+        if kind == "urls":
+            if not value:
+                raise ConfigError(f"{path}: must list at least one URL")
+            return [_check_url(v, f"{path}[{i}]") for i, v in enumerate(value)]
+        if kind == "emails":
+            for i, v in enumerate(value):
+                if not EMAIL_RE.match(v):
+                    raise ConfigError(f"{path}[{i}]: {v!r} is not an e-mail address")
+        return list(value)
+    if kind == "strtable":
+        if not isinstance(value, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+        ):
+            raise ConfigError(f"{path}: must be a table of string values")
+        return dict(value)
+    if kind == "messages":
+        if not isinstance(value, list):
+            raise ConfigError(f"{path}: must be an array of tables ([[tool.messages]])")
+        return [_validate_table(m, MESSAGE, f"{path}[{i}].") for i, m in enumerate(value)]
+    raise AssertionError(f"unknown setting kind {kind}")  # pragma: no cover
+
+
+def _check_url(value: Any, path: str) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(f"{path}: must be a URL string")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{path}: {value!r} is not an absolute http(s) URL")
+    if parts.username or parts.password:
+        raise ConfigError(f"{path}: must not contain a user name or password")
+    return value

@@ -1,0 +1,196 @@
+"""The registration flow as named steps over the store: start, discover, register."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
+
+from .lti.constants import CANVAS_PREFIX
+from .lti.discovery import PlatformConfig, get_openid_config, validate_openid_config
+from .lti.errors import MissingParameter, RegistrationError, UnsafeURL
+from .lti.http import SafeClient
+from .lti.registration import (
+    RegistrationResult,
+    ToolProfile,
+    build_registration_request,
+    parse_registration_response,
+    register_tool_in_platform,
+)
+from .storage import Platform, Registration, now_iso
+
+log = logging.getLogger(__name__)
+
+FAMILY_NAMES = {
+    "canvas": "Canvas",
+    "moodle": "Moodle",
+    "desire2learn": "Brightspace",
+    "sakailms.org": "Sakai",
+    "BlackboardLearn": "Blackboard",
+}
+# Path segments this long are opaque tokens (Brightspace puts its one-time token in the path).
+TOKEN_SEGMENT = re.compile(r"^[A-Za-z0-9._~+=-]{32,}$")
+
+
+class AlreadyHandled(RegistrationError):
+    """This attempt is already registering or finished; nothing is sent to the LMS again."""
+
+    status = 409
+    title = "This registration is already being handled"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A finished registration: the stored platform and what the LMS granted."""
+
+    registration_id: str
+    platform: Platform
+    created: bool
+    result: RegistrationResult
+    adjustments: tuple[str, ...]
+    family_code: str
+
+
+def family_name(code: str | None) -> str:
+    """Return an LMS's product name for its `product_family_code`."""
+    return FAMILY_NAMES.get(code or "", code or "your LMS")
+
+
+def redact_config_url(url: str) -> str:
+    """Return the configuration URL without its query and without token-like path segments."""
+    parts = urlsplit(url)
+    segments = ["…" if TOKEN_SEGMENT.match(s) else s for s in parts.path.split("/")]
+    return f"{parts.scheme}://{parts.netloc}{'/'.join(segments)}"
+
+
+def check_initiation(openid_configuration: str | None) -> str:
+    """Return the openid_configuration URL or raise MissingParameter / UnsafeURL."""
+    if not openid_configuration:
+        raise MissingParameter(
+            "The request has no openid_configuration parameter. Gatehouse's registration URL "
+            "is meant to be pasted into your LMS, which adds that parameter when it opens it.",
+            rule="openid-configuration-required",
+            hint="In your LMS, choose to add an LTI 1.3 tool by dynamic registration and paste "
+            "this page's address there.",
+        )
+    parts = urlsplit(openid_configuration)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise UnsafeURL(
+            f"The openid_configuration parameter {openid_configuration[:200]!r} is not an "
+            "absolute http(s) URL.",
+            rule="url-absolute",
+        )
+    return openid_configuration
+
+
+def start(store, openid_configuration_url: str, expires_in: int) -> Registration:
+    """Record a new attempt before anything is fetched."""
+    expires_at = now_iso(datetime.now(UTC) + timedelta(seconds=expires_in))
+    return store.create_registration(redact_config_url(openid_configuration_url), expires_at)
+
+
+def discover(
+    store,
+    client: SafeClient,
+    registration: Registration,
+    openid_configuration_url: str,
+    registration_token: str | None,
+    *,
+    issuer_check: str,
+) -> PlatformConfig:
+    """Fetch and validate the platform's configuration and record it on the attempt."""
+    document = get_openid_config(client, openid_configuration_url, registration_token)
+    platform = validate_openid_config(
+        document,
+        openid_configuration_url,
+        issuer_check=issuer_check,
+        allow_insecure=client.allow_insecure,
+    )
+    # Platform endpoints come from a document the browser pointed us at: check them too.
+    client.check_url(platform.registration_endpoint, "registration endpoint")
+    store.record_platform_config(registration.id, _config_record(platform))
+    for warning in platform.warnings:
+        log.warning("registration %s: %s", registration.id, warning)
+    return platform
+
+
+def register(
+    store,
+    client: SafeClient,
+    registration: Registration,
+    platform: PlatformConfig,
+    tool: ToolProfile,
+    registration_token: str | None,
+    *,
+    auto_activate: bool,
+) -> Outcome:
+    """POST the registration once, record the answer, then store the platform."""
+    request = build_registration_request(tool, platform)
+    if not store.claim_for_registering(registration.id, request.body, list(request.adjustments)):
+        raise AlreadyHandled(
+            "Gatehouse already sent this registration to your LMS, so it will not send it "
+            "again. Start a new registration from your LMS if you need to.",
+            rule="single-post",
+        )
+    status, body = register_tool_in_platform(client, platform, request, registration_token)
+    store.record_platform_response(registration.id, status, body)
+    result = parse_registration_response(status, body, request.scopes)
+    record = {
+        "issuer": platform.issuer,
+        "client_id": result.client_id,
+        "name": platform_name(platform),
+        "authorization_endpoint": platform.authorization_endpoint,
+        "token_endpoint": platform.token_endpoint,
+        "jwks_uri": platform.jwks_uri,
+        "authorization_server": platform.authorization_server or platform.token_endpoint,
+        "registration_client_uri": result.registration_client_uri,
+        "product_family_code": platform.product_family_code,
+        "version": platform.version,
+        "scopes": result.scopes,
+    }
+    stored, created = store.complete_registration(
+        registration.id, record, result.deployment_id, auto_activate
+    )
+    log.info(
+        "registration %s completed: %s platform %s (issuer %s, client_id %s)",
+        registration.id,
+        "created" if created else "updated",
+        stored.id,
+        stored.issuer,
+        stored.client_id,
+    )
+    return Outcome(
+        registration_id=registration.id,
+        platform=stored,
+        created=created,
+        result=result,
+        adjustments=request.adjustments,
+        family_code=platform.product_family_code,
+    )
+
+
+def fail(store, registration: Registration | None, error: RegistrationError) -> None:
+    """Record the failure the admin is about to see on the attempt."""
+    if registration is None:
+        return
+    store.fail_registration(registration.id, error.as_dict())
+    log.warning(
+        "registration %s failed: %s (%s)", registration.id, error.detail, error.rule or "-"
+    )
+
+
+def platform_name(platform: PlatformConfig) -> str:
+    """Name a new platform after its LMS and the host the admin works on."""
+    account = platform.document.get(CANVAS_PREFIX + "account_name")
+    host = urlsplit(platform.registration_endpoint).netloc
+    if isinstance(account, str) and account.strip():
+        return f"{account.strip()} (Canvas, {host})"
+    return f"{family_name(platform.product_family_code)} at {host}"
+
+
+def _config_record(platform: PlatformConfig) -> dict:
+    record = asdict(platform)
+    record["openid_configuration_url"] = redact_config_url(platform.openid_configuration_url)
+    return record

@@ -1,0 +1,69 @@
+"""The tool's RSA signing keys: created on first start, kept in the database, served as a JWKS."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+from joserfc.jwk import RSAKey
+
+from .lti.constants import SIGNING_ALG
+from .storage import now_iso
+
+KEY_SIZE = 2048
+JWKS_CACHE_SECONDS = 30.0
+DEFAULT_GRACE = timedelta(days=3)
+
+
+def generate_key() -> tuple[str, str]:
+    """Return (kid, private PEM) of a new RSA key; the kid is its RFC 7638 thumbprint."""
+    key = RSAKey.generate_key(KEY_SIZE, auto_kid=True)
+    return key.kid, key.as_pem(private=True).decode()
+
+
+def public_jwk(kid: str, private_pem: str) -> dict:
+    """Return the public JWK of a stored key, marked for RS256 signatures."""
+    key = RSAKey.import_key(private_pem)
+    return {**key.as_dict(private=False), "kid": kid, "alg": SIGNING_ALG, "use": "sig"}
+
+
+def rotate(store, grace: timedelta = DEFAULT_GRACE) -> tuple[str, list[str]]:
+    """Add a new current key; keep publishing the old ones until the grace period ends."""
+    kid, pem = generate_key()
+    retire_at = now_iso(datetime.now(UTC) + grace)
+    return kid, store.rotate_tool_keys(kid, pem, retire_at)
+
+
+class KeySetCache:
+    """Serve the JWKS from memory; a rotation shows within JWKS_CACHE_SECONDS."""
+
+    def __init__(self, store):
+        self.store = store
+        self._lock = threading.Lock()
+        self._body: bytes | None = None
+        self._loaded_at = 0.0
+
+    def body(self) -> bytes:
+        """Return the JSON body of the key set, rebuilding it when the cache is stale."""
+        if self._body is not None and time.monotonic() - self._loaded_at < JWKS_CACHE_SECONDS:
+            return self._body
+        with self._lock:
+            if self._body is None or time.monotonic() - self._loaded_at >= JWKS_CACHE_SECONDS:
+                self._body = json.dumps({"keys": self.published()}).encode()
+                self._loaded_at = time.monotonic()
+            return self._body
+
+    def published(self) -> list[dict]:
+        """Return the public keys still published: the current one and those in their grace."""
+        stamp = now_iso()
+        return [
+            public_jwk(key.kid, key.private_pem)
+            for key in self.store.list_tool_keys()
+            if key.retire_at is None or key.retire_at > stamp
+        ]
+
+    def invalidate(self) -> None:
+        """Drop the cached body so the next request reads the database."""
+        self._body = None

@@ -1,0 +1,1 @@
+"""The LTI wire protocol, free of Flask: plain values in, plain values or named errors out."""

@@ -1,0 +1,55 @@
+"""Strings from the LTI 1.3 and LTI Dynamic Registration specifications."""
+
+from enum import Enum
+
+PLATFORM_CONFIGURATION = "https://purl.imsglobal.org/spec/lti-platform-configuration"
+TOOL_CONFIGURATION = "https://purl.imsglobal.org/spec/lti-tool-configuration"
+CLOSE_SUBJECT = "org.imsglobal.lti.close"
+
+CANVAS_PREFIX = "https://canvas.instructure.com/lti/"
+CANVAS_PRIVACY_LEVEL = CANVAS_PREFIX + "privacy_level"
+
+
+class MessageType(str, Enum):
+    """LTI message types a tool may list in its registration."""
+
+    RESOURCE_LINK = "LtiResourceLinkRequest"
+    DEEP_LINKING = "LtiDeepLinkingRequest"
+    SUBMISSION_REVIEW = "LtiSubmissionReviewRequest"
+    EULA = "LtiEulaRequest"
+
+
+# Spellings seen in the wild that mean a known message type (old Moodle).
+MESSAGE_TYPE_ALIASES = {"LtiResourceLink": MessageType.RESOURCE_LINK.value}
+
+
+class Scope(str, Enum):
+    """LTI Advantage service scopes."""
+
+    AGS_LINEITEM = "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem"
+    AGS_LINEITEM_READONLY = "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem.readonly"
+    AGS_RESULT_READONLY = "https://purl.imsglobal.org/spec/lti-ags/scope/result.readonly"
+    AGS_SCORE = "https://purl.imsglobal.org/spec/lti-ags/scope/score"
+    NRPS_MEMBERSHIP = "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly"
+    TOOL_SETTINGS = "https://purl.imsglobal.org/spec/lti-ts/scope/toolsetting"
+    BASIC_OUTCOME = "https://purl.imsglobal.org/spec/lti-bo/scope/basicoutcome"
+
+
+class ProductFamily(str, Enum):
+    """`product_family_code` values of the LMSes Gatehouse adapts to."""
+
+    CANVAS = "canvas"
+    MOODLE = "moodle"
+    BRIGHTSPACE = "desire2learn"
+    SAKAI = "sakailms.org"
+    BLACKBOARD = "BlackboardLearn"
+
+
+# Platforms whose `scopes_supported` is known to list less than they grant,
+# so Gatehouse requests its scopes anyway instead of intersecting.
+INCOMPLETE_SCOPE_LISTS = frozenset({ProductFamily.SAKAI.value})
+
+GRANT_TYPES = ("implicit", "client_credentials")
+RESPONSE_TYPES = ("id_token",)
+TOKEN_ENDPOINT_AUTH_METHOD = "private_key_jwt"
+SIGNING_ALG = "RS256"

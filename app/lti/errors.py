@@ -1,0 +1,84 @@
+"""Named failures of a registration; each carries what the LMS administrator is shown."""
+
+from __future__ import annotations
+
+
+class RegistrationError(Exception):
+    """A registration cannot go on; the admin sees `title`, `detail` and `hint`."""
+
+    status = 400
+    title = "The registration could not be completed"
+
+    def __init__(self, detail: str, *, rule: str | None = None, hint: str | None = None):
+        super().__init__(detail)
+        self.detail = detail
+        self.rule = rule
+        self.hint = hint
+
+    def as_dict(self) -> dict:
+        """Return the error as a plain record for storage and templates."""
+        return {
+            "kind": type(self).__name__,
+            "title": self.title,
+            "detail": self.detail,
+            "rule": self.rule,
+            "hint": self.hint,
+        }
+
+
+class MissingParameter(RegistrationError):
+    """The LMS opened the registration URL without the parameters the spec requires."""
+
+    title = "This page must be opened by your LMS"
+
+
+class UnsafeURL(RegistrationError):
+    """A URL from the browser or the platform points somewhere Gatehouse refuses to go."""
+
+    title = "Gatehouse refused to contact this address"
+
+
+class PlatformUnreachable(RegistrationError):
+    """The platform did not answer, answered too slowly, or answered too much."""
+
+    status = 502
+    title = "Gatehouse could not reach your LMS"
+
+
+class PlatformConfigError(RegistrationError):
+    """The platform's OpenID configuration breaks a rule of the specification."""
+
+    status = 502
+    title = "Your LMS's configuration is not usable"
+
+
+class PlatformRefused(RegistrationError):
+    """The LMS answered the registration request with an error."""
+
+    status = 502
+    title = "Your LMS answered with an error"
+
+    def __init__(self, detail: str, *, lms_status: int, lms_body: str, hint: str | None = None):
+        super().__init__(detail, rule="platform-response", hint=hint)
+        self.lms_status = lms_status
+        self.lms_body = lms_body
+
+    def as_dict(self) -> dict:
+        """Return the error with the LMS's status and body."""
+        return super().as_dict() | {"lms_status": self.lms_status, "lms_body": self.lms_body}
+
+
+class InvalidRegistrationResponse(RegistrationError):
+    """The LMS said yes but its answer cannot be used (no client_id, not JSON)."""
+
+    status = 502
+    title = "Your LMS's answer could not be used"
+
+    def __init__(self, detail: str, *, lms_status: int, lms_body: str, rule: str):
+        super().__init__(detail, rule=rule)
+        self.lms_status = lms_status
+        self.lms_body = lms_body
+
+    def as_dict(self) -> dict:
+        """Return the error with the LMS's status and body."""
+        return super().as_dict() | {"lms_status": self.lms_status, "lms_body": self.lms_body}

@@ -1,0 +1,379 @@
+"""Step 3 of Dynamic Registration: build the client registration, send it, read the answer."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from .constants import (
+    CANVAS_PREFIX,
+    CANVAS_PRIVACY_LEVEL,
+    GRANT_TYPES,
+    INCOMPLETE_SCOPE_LISTS,
+    RESPONSE_TYPES,
+    TOKEN_ENDPOINT_AUTH_METHOD,
+    TOOL_CONFIGURATION,
+    MessageType,
+    ProductFamily,
+)
+from .discovery import PlatformConfig
+from .errors import InvalidRegistrationResponse, PlatformRefused
+from .http import SafeClient
+
+# Placement names every Canvas accepts besides its own list (it maps them itself).
+CANVAS_GENERIC_PLACEMENTS = ("ContentArea", "RichTextEditor")
+CANVAS_MESSAGE_EXTENSIONS = {
+    "visibility": "visibility",
+    "default_enabled": "course_navigation/default_enabled",
+    "display_type": "display_type",
+    "launch_width": "launch_width",
+    "launch_height": "launch_height",
+}
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+@dataclass(frozen=True)
+class ToolProfile:
+    """The tool as it describes itself to platforms, with every default resolved."""
+
+    name: str
+    target_link_uri: str
+    initiate_login_uri: str
+    redirect_uris: tuple[str, ...]
+    jwks_uri: str
+    domain: str
+    description: str | None = None
+    logo_uri: str | None = None
+    client_uri: str | None = None
+    policy_uri: str | None = None
+    tos_uri: str | None = None
+    contacts: tuple[str, ...] = ()
+    secondary_domains: tuple[str, ...] = ()
+    scopes: tuple[str, ...] = ()
+    claims: tuple[str, ...] = ()
+    custom_parameters: dict[str, str] = field(default_factory=dict)
+    messages: tuple[dict[str, Any], ...] = ()
+    canvas: dict[str, Any] = field(default_factory=dict)
+
+
+def host_with_port(url: str) -> str:
+    """Return host[:port] of a URL, the port only when it is not the scheme's default."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    if parts.port and parts.port != DEFAULT_PORTS.get(parts.scheme):
+        return f"{host}:{parts.port}"
+    return host
+
+
+def resolve_tool(tool: dict[str, Any], base_url: str) -> ToolProfile:
+    """Fill the URL defaults of the `[tool]` settings from the service's public base URL."""
+    base_url = base_url.rstrip("/")
+    target = tool.get("target_link_uri") or f"{base_url}/lti/launch"
+    return ToolProfile(
+        name=tool["name"],
+        description=tool.get("description"),
+        logo_uri=tool.get("logo_uri"),
+        client_uri=tool.get("client_uri"),
+        policy_uri=tool.get("policy_uri"),
+        tos_uri=tool.get("tos_uri"),
+        contacts=tuple(tool.get("contacts") or ()),
+        target_link_uri=target,
+        initiate_login_uri=tool.get("initiate_login_uri") or f"{base_url}/lti/login",
+        redirect_uris=tuple(tool.get("redirect_uris") or (target,)),
+        jwks_uri=tool.get("jwks_uri") or f"{base_url}/lti/keys",
+        domain=tool.get("domain") or host_with_port(target),
+        secondary_domains=tuple(tool.get("secondary_domains") or ()),
+        scopes=tuple(tool.get("scopes") or ()),
+        claims=tuple(tool.get("claims") or ()),
+        custom_parameters=dict(tool.get("custom_parameters") or {}),
+        messages=tuple(tool.get("messages") or ()),
+        canvas={k: v for k, v in (tool.get("canvas") or {}).items() if v is not None},
+    )
+
+
+@dataclass(frozen=True)
+class RegistrationRequest:
+    """The JSON body Gatehouse POSTs, and what it left out to suit the platform."""
+
+    body: dict[str, Any]
+    adjustments: tuple[str, ...] = ()
+
+    @property
+    def scopes(self) -> tuple[str, ...]:
+        """Return the scopes requested."""
+        return tuple(self.body["scope"].split())
+
+
+def build_registration_request(
+    tool: ToolProfile,
+    platform: PlatformConfig,
+    *,
+    messages: list[dict[str, Any]] | None = None,
+) -> RegistrationRequest:
+    """Build the client registration, adapted to what the platform advertises."""
+    adjustments: list[str] = []
+    is_canvas = platform.product_family_code == ProductFamily.CANVAS.value
+    tool_config: dict[str, Any] = {
+        "domain": tool.domain,
+        "target_link_uri": tool.target_link_uri,
+        "claims": list(tool.claims),
+        "messages": _messages(
+            tool, platform, messages if messages is not None else tool.messages, is_canvas,
+            adjustments,
+        ),
+    }
+    if tool.secondary_domains:
+        tool_config["secondary_domains"] = list(tool.secondary_domains)
+    if tool.description:
+        tool_config["description"] = tool.description
+    if tool.custom_parameters:
+        tool_config["custom_parameters"] = dict(tool.custom_parameters)
+    if is_canvas:
+        if "privacy_level" in tool.canvas:
+            tool_config[CANVAS_PRIVACY_LEVEL] = tool.canvas["privacy_level"]
+        for key in ("tool_id", "vendor"):
+            if key in tool.canvas:
+                tool_config[CANVAS_PREFIX + key] = tool.canvas[key]
+    body: dict[str, Any] = {
+        "application_type": "web",
+        "response_types": list(RESPONSE_TYPES),
+        "grant_types": list(GRANT_TYPES),
+        "initiate_login_uri": tool.initiate_login_uri,
+        "redirect_uris": list(tool.redirect_uris),
+        "client_name": tool.name,
+        "jwks_uri": tool.jwks_uri,
+        "token_endpoint_auth_method": TOKEN_ENDPOINT_AUTH_METHOD,
+        "scope": " ".join(_scopes(tool, platform, adjustments)),
+    }
+    for key in ("logo_uri", "client_uri", "policy_uri", "tos_uri"):
+        value = getattr(tool, key)
+        if value:
+            body[key] = value
+    if tool.contacts:
+        body["contacts"] = list(tool.contacts)
+    body[TOOL_CONFIGURATION] = tool_config
+    return RegistrationRequest(body=body, adjustments=tuple(adjustments))
+
+
+def _scopes(tool: ToolProfile, platform: PlatformConfig, adjustments: list[str]) -> list[str]:
+    advisory = (
+        platform.product_family_code in INCOMPLETE_SCOPE_LISTS or not platform.scopes_supported
+    )
+    if advisory:
+        return list(tool.scopes)
+    kept = [s for s in tool.scopes if s in platform.scopes_supported]
+    for scope in tool.scopes:
+        if scope not in kept:
+            adjustments.append(f"Did not request the scope {scope} (the LMS does not offer it).")
+    return kept
+
+
+def _messages(
+    tool: ToolProfile,
+    platform: PlatformConfig,
+    wanted: tuple[dict[str, Any], ...] | list[dict[str, Any]],
+    is_canvas: bool,
+    adjustments: list[str],
+) -> list[dict[str, Any]]:
+    result: list[dict[str, Any]] = []
+    for message in wanted:
+        kind = message["type"]
+        if kind != MessageType.RESOURCE_LINK.value and not platform.supports(kind):
+            adjustments.append(f"Left out the {kind} message (the LMS does not support it).")
+            continue
+        out: dict[str, Any] = {"type": kind}
+        for key in ("target_link_uri", "label", "icon_uri"):
+            if message.get(key):
+                out[key] = message[key]
+        if message.get("custom_parameters"):
+            out["custom_parameters"] = dict(message["custom_parameters"])
+        if message.get("roles"):
+            out["roles"] = list(message["roles"])
+        placements = message.get("placements")
+        if placements is not None:
+            kept = _placements(kind, placements, platform, is_canvas, adjustments)
+            if kept:
+                out["placements"] = kept
+        if is_canvas:
+            for key, value in (message.get("canvas") or {}).items():
+                if value is not None:
+                    out[CANVAS_PREFIX + CANVAS_MESSAGE_EXTENSIONS[key]] = value
+        result.append(out)
+    return result
+
+
+def _placements(
+    kind: str,
+    placements: list[str],
+    platform: PlatformConfig,
+    is_canvas: bool,
+    adjustments: list[str],
+) -> list[str]:
+    advertised = set(platform.placements_for(kind) or ())
+    if is_canvas:
+        advertised.update(CANVAS_GENERIC_PLACEMENTS)
+        advertised.update(CANVAS_PREFIX + p for p in list(advertised))
+    kept = [p for p in placements if p in advertised]
+    dropped = [p for p in placements if p not in advertised]
+    if dropped:
+        adjustments.append(
+            f"Left out the {kind} placements {', '.join(dropped)} (the LMS does not offer them)."
+        )
+    return kept
+
+
+def register_tool_in_platform(
+    client: SafeClient,
+    platform: PlatformConfig,
+    request: RegistrationRequest,
+    registration_token: str | None,
+) -> tuple[int, str]:
+    """POST the registration; return the LMS's status and body without judging them."""
+    headers = {"Accept": "application/json"}
+    if registration_token:
+        headers["Authorization"] = f"Bearer {registration_token}"
+    response = client.post_json(
+        platform.registration_endpoint, request.body, headers=headers, what="registration endpoint"
+    )
+    return response.status, response.text
+
+
+@dataclass(frozen=True)
+class RegistrationResult:
+    """What the platform granted: the client_id and, when it says so, deployment and scopes."""
+
+    client_id: str
+    deployment_id: str | None
+    scopes: tuple[str, ...]
+    registration_client_uri: str | None
+    document: dict[str, Any] = field(repr=False, compare=False)
+
+
+def parse_registration_response(
+    status: int, body: str, requested_scopes: tuple[str, ...] = ()
+) -> RegistrationResult:
+    """Read the LMS's answer; raise PlatformRefused or InvalidRegistrationResponse."""
+    if not 200 <= status < 300:
+        raise PlatformRefused(
+            f"The LMS answered the registration with HTTP {status}: {summarize_error(body)}",
+            lms_status=status,
+            lms_body=body,
+            hint=refusal_hint(status, body),
+        )
+    try:
+        document = json.loads(body)
+    except ValueError:
+        raise InvalidRegistrationResponse(
+            "The LMS accepted the registration but its answer is not JSON.",
+            lms_status=status,
+            lms_body=body,
+            rule="response-json",
+        ) from None
+    if not isinstance(document, dict):
+        raise InvalidRegistrationResponse(
+            "The LMS's answer is not a JSON object.",
+            lms_status=status,
+            lms_body=body,
+            rule="response-json",
+        )
+    client_id = document.get("client_id")
+    if isinstance(client_id, bool) or not isinstance(client_id, str | int) or client_id == "":
+        raise InvalidRegistrationResponse(
+            "The LMS's answer has no client_id, so the registration cannot be used.",
+            lms_status=status,
+            lms_body=body,
+            rule="response-client-id",
+        )
+    tool_config = document.get(TOOL_CONFIGURATION)
+    deployment_id = None
+    if isinstance(tool_config, dict):
+        deployment_id = _id_string(tool_config.get("deployment_id"))
+    if deployment_id is None:
+        deployment_id = _id_string(document.get("deployment_id"))
+    scope = document.get("scope")
+    scopes = tuple(scope.split()) if isinstance(scope, str) else tuple(requested_scopes)
+    client_uri = document.get("registration_client_uri")
+    return RegistrationResult(
+        client_id=str(client_id),
+        deployment_id=deployment_id,
+        scopes=scopes,
+        registration_client_uri=client_uri if isinstance(client_uri, str) else None,
+        document=document,
+    )
+
+
+def _id_string(value: Any) -> str | None:
+    if isinstance(value, bool) or value is None or value == "":
+        return None
+    if isinstance(value, str | int):
+        return str(value)
+    return None
+
+
+def summarize_error(body: str, limit: int = 300) -> str:
+    """Return the LMS's error in one line: OIDC error, Canvas errors, or plain text."""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        document = None
+    parts: list[str] = []
+    if isinstance(document, dict):
+        if isinstance(document.get("error"), str):
+            parts.append(document["error"])
+        if isinstance(document.get("error_description"), str):
+            parts.append(document["error_description"])
+        if isinstance(document.get("errorMessage"), str):
+            parts.append(document["errorMessage"])
+        errors = document.get("errors")
+        if isinstance(errors, list):
+            for item in errors:
+                if isinstance(item, dict):
+                    parts.append(str(item.get("message") or item.get("error") or item))
+                else:
+                    parts.append(str(item))
+        elif isinstance(errors, dict):
+            parts.extend(f"{key}: {value}" for key, value in errors.items())
+    text = "; ".join(parts) if parts else " ".join(body.split())
+    if not text:
+        text = "(empty body)"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+HINTS = {
+    "token_already_used": (
+        "The LMS's registration token was already used. Start the registration again from "
+        "your LMS."
+    ),
+    "missing_registration_token": (
+        "The LMS received no registration token. If the LMS runs behind Apache, make sure it "
+        "passes the Authorization header (CGIPassAuth On), then start again from the LMS."
+    ),
+    "domain_targetlinkuri_mismatch": (
+        "The tool's domain does not match its launch URL. The tool owner should check "
+        "tool.domain and tool.target_link_uri."
+    ),
+}
+
+
+def refusal_hint(status: int, body: str) -> str:
+    """Suggest what the admin or the tool owner can do about a refusal."""
+    for marker, hint in HINTS.items():
+        if marker in body:
+            return hint
+    if status in (401, 403):
+        return (
+            "The LMS did not accept the registration token; it may have expired (tokens last "
+            "about an hour). Start the registration again from your LMS."
+        )
+    if status == 422 or status == 400:
+        return (
+            "The LMS rejected the tool's registration details. Send this page to the tool's "
+            "owner so they can adjust the tool's configuration."
+        )
+    if status >= 500:
+        return "The LMS had an internal error. Try again in a few minutes."
+    return "Start the registration again from your LMS; if it fails again, contact the tool owner."

@@ -1,0 +1,35 @@
+"""Operator-facing routes: the health check and the landing page."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from flask import Blueprint, current_app, jsonify, render_template
+
+from .pages import base_url, settings
+from .storage import get_store
+
+bp = Blueprint("ops", __name__)
+
+
+@bp.get("/healthz")
+def healthz():
+    """Answer 200 when the database is reachable, 503 otherwise."""
+    try:
+        ok = get_store().ping()
+    except sqlite3.Error:
+        current_app.logger.exception("health check: database unreachable")
+        ok = False
+    if not ok:
+        return jsonify(status="error", detail="database unreachable"), 503
+    return jsonify(status="ok")
+
+
+@bp.get("/")
+def index():
+    """Show what this service is and the one URL an LMS administrator needs."""
+    return render_template(
+        "index.html",
+        tool=settings()["tool"],
+        registration_url=base_url() + "/lti/register",
+    )

@@ -1,0 +1,141 @@
+"""Storage behind one narrow interface; views and the flow never see SQL."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Flask, current_app
+
+
+class StorageError(Exception):
+    """The database URL is not usable."""
+
+
+class RegistrationStates:
+    """Names of the states a registration attempt moves through."""
+
+    PENDING = "pending"
+    REGISTERING = "registering"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    OPEN = (PENDING,)
+    FINAL = (COMPLETED, FAILED, EXPIRED)
+
+
+@dataclass(frozen=True)
+class Platform:
+    """An LMS registration Gatehouse knows: issuer, client_id, endpoints and status."""
+
+    id: str
+    issuer: str
+    client_id: str
+    name: str
+    authorization_endpoint: str
+    token_endpoint: str
+    jwks_uri: str
+    authorization_server: str | None
+    registration_client_uri: str | None
+    product_family_code: str
+    version: str
+    scopes: tuple[str, ...]
+    active: bool
+    created_at: str
+    updated_at: str
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """A deployment id of a platform, with its own active flag."""
+
+    platform_id: str
+    deployment_id: str
+    active: bool
+    source: str
+    created_at: str
+
+
+@dataclass(frozen=True)
+class Registration:
+    """One registration attempt, from the LMS's first request to its outcome."""
+
+    id: str
+    state: str
+    openid_configuration_url: str
+    issuer: str | None
+    product_family_code: str | None
+    platform_version: str | None
+    platform_config: dict[str, Any] | None
+    request: dict[str, Any] | None
+    adjustments: tuple[str, ...]
+    response_status: int | None
+    response_body: str | None
+    client_id: str | None
+    deployment_id: str | None
+    platform_id: str | None
+    error: dict[str, Any] | None
+    created_at: str
+    updated_at: str
+    expires_at: str
+
+    @property
+    def expired(self) -> bool:
+        """Return True when the attempt outlived `registration.expires_in`."""
+        return self.expires_at <= now_iso()
+
+
+@dataclass(frozen=True)
+class ToolKey:
+    """One of the tool's RSA signing keys, stored as PEM."""
+
+    kid: str
+    private_pem: str
+    created_at: str
+    retire_at: str | None
+
+
+def now_iso(moment: datetime | None = None) -> str:
+    """Return a UTC timestamp string that sorts in time order."""
+    return (moment or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+DEFAULT_SQLITE_FILE = "gatehouse.sqlite3"
+# The project's instance/ folder; the CLI and the app must agree on it.
+INSTANCE_PATH = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "instance"
+)
+
+
+def open_store(database_url: str | None, instance_path: str):
+    """Return the store for a DATABASE_URL (SQLite when unset)."""
+    from .sqlite import SQLiteStore
+
+    if not database_url:
+        os.makedirs(instance_path, exist_ok=True)
+        return SQLiteStore(os.path.join(instance_path, DEFAULT_SQLITE_FILE))
+    if database_url.startswith("sqlite:///"):
+        path = database_url[len("sqlite:///") :]
+        if not path:
+            raise StorageError("DATABASE_URL: sqlite:/// needs a file path")
+        directory = os.path.dirname(os.path.abspath(path))
+        os.makedirs(directory, exist_ok=True)
+        return SQLiteStore(path)
+    scheme = database_url.split(":", 1)[0]
+    raise StorageError(
+        f"DATABASE_URL: the scheme {scheme!r} is not supported; use sqlite:///path/to/file.db"
+    )
+
+
+def init_app(app: Flask) -> None:
+    """Open the store, apply migrations, and attach it to the app."""
+    store = open_store(app.config.get("DATABASE_URL"), app.instance_path)
+    store.migrate()
+    app.extensions["gatehouse.store"] = store
+
+
+def get_store():
+    """Return the current app's store."""
+    return current_app.extensions["gatehouse.store"]

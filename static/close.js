@@ -1,0 +1,33 @@
+// Tell the LMS that registration is over: post the LTI close message to the window
+// that opened this page (Brightspace opens a tab) or the page framing it (Canvas, Moodle).
+(function () {
+  "use strict";
+
+  function lmsWindow() {
+    var target = window.opener || window.parent;
+    return target && target !== window ? target : null;
+  }
+
+  function postClose() {
+    var target = lmsWindow();
+    if (target) {
+      // An object, not a string: Canvas and Moodle read event.data.subject.
+      target.postMessage({ subject: "org.imsglobal.lti.close" }, "*");
+    }
+  }
+
+  function closeLti() {
+    postClose();
+    if (window.opener) {
+      window.close();
+    }
+  }
+
+  var buttons = document.querySelectorAll("[data-lti-close-button]");
+  for (var i = 0; i < buttons.length; i++) {
+    buttons[i].addEventListener("click", closeLti);
+  }
+  if (document.body.getAttribute("data-lti-close") === "auto") {
+    postClose();
+  }
+})();

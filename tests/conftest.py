@@ -1,0 +1,115 @@
+import os
+import threading
+
+import pytest
+from werkzeug.serving import make_server
+
+from app import create_app
+
+TOOL_SETTINGS = {
+    "tool": {
+        "name": "Quiz Tool",
+        "description": "Auto-graded quizzes.",
+        "scopes": [
+            "https://purl.imsglobal.org/spec/lti-ags/scope/score",
+            "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem",
+            "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly",
+        ],
+    },
+    "security": {"allow_insecure_platforms": True},
+}
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch, tmp_path):
+    """Run every test without the developer's settings, in an empty working directory."""
+    for name in list(os.environ):
+        if name.startswith("GATEHOUSE_") or name in ("DATABASE_URL", "SECRET_KEY"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+
+def merge(base, extra):
+    result = dict(base)
+    for key, value in (extra or {}).items():
+        if isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = merge(result[key], value)
+        else:
+            result[key] = value
+    return result
+
+
+@pytest.fixture
+def make_app(tmp_path):
+    """Build an app on a fresh SQLite file; keyword settings are merged onto TOOL_SETTINGS."""
+
+    def factory(settings=None, **config):
+        return create_app(
+            {
+                "TESTING": True,
+                "DATABASE_URL": f"sqlite:///{tmp_path / 'gatehouse.db'}",
+                "SECRET_KEY": "test-secret",
+                "SETTINGS": merge(TOOL_SETTINGS, settings),
+                **config,
+            }
+        )
+
+    return factory
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def store(app):
+    return app.extensions["gatehouse.store"]
+
+
+class LiveServer:
+    """A real threaded HTTP server on loopback serving a WSGI app."""
+
+    def __init__(self, wsgi_app, host="localhost"):
+        self.server = make_server(host, 0, wsgi_app, threaded=True)
+        self.url = f"http://{host}:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def live(app):
+    """Gatehouse served for real on localhost (the simulated LMS is on 127.0.0.1)."""
+    with LiveServer(app) as server:
+        server.register_url = server.url + "/lti/register"
+        yield server
+
+
+@pytest.fixture
+def simulator():
+    """Start simulated LMSes on loopback; all are stopped after the test."""
+    from app.simulator import Simulator
+
+    started = []
+
+    def start(profile="generic", **options):
+        sim = Simulator(profile=profile, **options)
+        sim.start()
+        started.append(sim)
+        return sim
+
+    yield start
+    for sim in started:
+        sim.stop()

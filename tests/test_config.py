@@ -1,0 +1,170 @@
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from app import create_app
+from app.cli import main
+from app.config import ConfigError, env_name, iter_keys, load_settings
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def settings_from(toml_text, tmp_path, **env):
+    path = tmp_path / "gatehouse.toml"
+    path.write_text(toml_text)
+    return load_settings({"GATEHOUSE_CONFIG": str(path), **env})
+
+
+def test_minimal_file_fills_defaults(tmp_path):
+    settings = settings_from('[tool]\nname = "Quiz"\n', tmp_path)
+    assert settings["tool"]["name"] == "Quiz"
+    assert settings["registration"] == {
+        "auto_activate": False,
+        "expires_in": 3600,
+        "gates": [],
+        "pre_approval_url": None,
+    }
+    assert settings["security"]["allow_insecure_platforms"] is False
+    assert [m["type"] for m in settings["tool"]["messages"]] == [
+        "LtiResourceLinkRequest",
+        "LtiDeepLinkingRequest",
+    ]
+
+
+def test_default_file_in_working_directory_is_read(tmp_path):
+    (tmp_path / "gatehouse.toml").write_text('[tool]\nname = "From the file"\n')
+    assert load_settings({})["tool"]["name"] == "From the file"
+
+
+def test_environment_alone_is_enough():
+    settings = load_settings(
+        {
+            "GATEHOUSE_TOOL__NAME": "Env Tool",
+            "GATEHOUSE_REGISTRATION__AUTO_ACTIVATE": "true",
+            "GATEHOUSE_REGISTRATION__EXPIRES_IN": "600",
+            "GATEHOUSE_SECURITY__ALLOW_INSECURE_PLATFORMS": "true",
+            "GATEHOUSE_TOOL__SCOPES": '["https://purl.imsglobal.org/spec/lti-ags/scope/score"]',
+            "GATEHOUSE_TOOL__DESCRIPTION": "true",
+            "GATEHOUSE_BASE_URL": "https://reg.example.com/",
+            "GATEHOUSE_API_KEY": "reserved secrets are not settings",
+        }
+    )
+    assert settings["tool"]["name"] == "Env Tool"
+    assert settings["registration"]["auto_activate"] is True
+    assert settings["registration"]["expires_in"] == 600
+    assert settings["security"]["allow_insecure_platforms"] is True
+    assert settings["tool"]["scopes"] == ["https://purl.imsglobal.org/spec/lti-ags/scope/score"]
+    # A string setting keeps the text even when it looks like a TOML literal.
+    assert settings["tool"]["description"] == "true"
+    assert settings["base_url"] == "https://reg.example.com"
+
+
+def test_environment_overrides_the_file(tmp_path):
+    settings = settings_from(
+        '[tool]\nname = "File"\n[registration]\nauto_activate = false\n',
+        tmp_path,
+        GATEHOUSE_TOOL__NAME="Env",
+        GATEHOUSE_REGISTRATION__AUTO_ACTIVATE="true",
+    )
+    assert settings["tool"]["name"] == "Env"
+    assert settings["registration"]["auto_activate"] is True
+
+
+def test_messages_from_environment_as_inline_tables():
+    settings = load_settings(
+        {
+            "GATEHOUSE_TOOL__NAME": "T",
+            "GATEHOUSE_TOOL__MESSAGES": '[{type = "LtiDeepLinkingRequest", label = "Add"}]',
+        }
+    )
+    assert settings["tool"]["messages"][0]["label"] == "Add"
+
+
+@pytest.mark.parametrize(
+    ("toml_text", "env", "message"),
+    [
+        ("", {}, "tool.name: required key is missing"),
+        ('[tool]\nname = "T"\nnmae = "x"\n', {}, "tool.nmae: unknown key"),
+        ('colour = "blue"\n[tool]\nname = "T"\n', {}, "colour: unknown key"),
+        ('[tool]\nname = 5\n', {}, "tool.name: must be a string"),
+        ('[tool]\nname = "T"\n[registration]\nauto_activate = "yes"\n', {},
+         "registration.auto_activate: must be true or false"),
+        ('[tool]\nname = "T"\n[registration]\nexpires_in = "long"\n', {},
+         "registration.expires_in: must be a whole number"),
+        ('[tool]\nname = "T"\n[registration]\nexpires_in = 0\n', {},
+         "registration.expires_in: must be a positive number"),
+        ('[tool]\nname = "T"\nlogo_uri = "ftp://x/logo.png"\n', {},
+         "tool.logo_uri: 'ftp://x/logo.png' is not an absolute http(s) URL"),
+        ('[tool]\nname = "T"\ntarget_link_uri = "/launch"\n', {},
+         "tool.target_link_uri: '/launch' is not an absolute http(s) URL"),
+        ('[tool]\nname = "T"\nredirect_uris = []\n', {}, "tool.redirect_uris: must list at"),
+        ('[tool]\nname = "T"\ncontacts = ["not-an-email"]\n', {},
+         "tool.contacts[0]: 'not-an-email' is not an e-mail address"),
+        ('[tool]\nname = "T"\ndomain = "https://tool.example"\n', {},
+         "tool.domain: must be a host name"),
+        ('[tool]\nname = "T"\ncustom_parameters = { a = 1 }\n', {},
+         "tool.custom_parameters: must be a table of string values"),
+        ('[tool]\nname = "T"\n[[tool.messages]]\ntype = "LtiResourceLink"\n', {},
+         "tool.messages[0].type: 'LtiResourceLink' is not one of"),
+        ('[tool]\nname = "T"\n[[tool.messages]]\nlabel = "x"\n', {},
+         "tool.messages[0].type: required key is missing"),
+        ('[tool]\nname = "T"\n[[tool.messages]]\ntype = "LtiDeepLinkingRequest"\ncolor = 1\n',
+         {}, "tool.messages[0].color: unknown key"),
+        ('[tool]\nname = "T"\n[tool.canvas]\nprivacy_level = "everyone"\n', {},
+         "tool.canvas.privacy_level: 'everyone' is not one of"),
+        ('[tool]\nname = "T"\n[security]\nissuer_check = "loose"\n', {},
+         "security.issuer_check: 'loose' is not one of"),
+        ('base_url = "https://x.example/?a=1"\n[tool]\nname = "T"\n', {},
+         "base_url: must not contain a query"),
+        ('[tool]\nname = "T"\n[registration]\ngates = ["signin"]\n', {}, "registration.gates"),
+        ('[tool]\nname = "T"\n', {"GATEHOUSE_TOOL__NAM": "x"},
+         "GATEHOUSE_TOOL__NAM: unknown setting tool.nam"),
+        ('[tool]\nname = "T"\n', {"GATEHOUSE_TOOL": "x"}, "GATEHOUSE_TOOL: tool is a table"),
+        ('[tool]\nname = "T"\n', {"GATEHOUSE_SECURITY__ALLOW_INSECURE_PLATFORMS": "maybe"},
+         "security.allow_insecure_platforms: must be true or false"),
+        ("[tool\n", {}, "not valid TOML"),
+    ],
+)
+def test_bad_configuration_is_refused_naming_the_key(tmp_path, toml_text, env, message):
+    with pytest.raises(ConfigError) as info:
+        settings_from(toml_text, tmp_path, **env)
+    assert message in str(info.value)
+
+
+def test_missing_explicit_file_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="GATEHOUSE_CONFIG: the file .* does not exist"):
+        load_settings({"GATEHOUSE_CONFIG": str(tmp_path / "missing.toml")})
+
+
+def test_app_refuses_to_start_with_a_bad_key(tmp_path, monkeypatch):
+    monkeypatch.setenv("GATEHOUSE_TOOL__NAME", "T")
+    monkeypatch.setenv("GATEHOUSE_TOOL__LOGO", "x")
+    with pytest.raises(ConfigError, match="GATEHOUSE_TOOL__LOGO: unknown setting tool.logo"):
+        create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}"})
+
+
+def test_check_config_command_names_the_bad_key(monkeypatch):
+    monkeypatch.setenv("GATEHOUSE_TOOL__NAME", "T")
+    monkeypatch.setenv("GATEHOUSE_REGISTRATION__EXPIRES_IN", "soon")
+    result = CliRunner().invoke(main, ["check-config"])
+    assert result.exit_code == 1
+    assert "registration.expires_in: must be a whole number" in result.output
+
+
+def test_insecure_mode_logs_a_loud_warning(make_app, caplog):
+    make_app()
+    assert any("allow_insecure_platforms is ON" in r.getMessage() for r in caplog.records)
+
+
+def test_readme_documents_every_setting_and_its_variable():
+    text = README.read_text()
+    table = re.findall(r"^\|\s*`([^`]+)`", text, flags=re.M)
+    for key in iter_keys():
+        assert key in table, f"README configuration table lacks {key}"
+        if "[]" not in key:
+            assert env_name(key) in text, f"README lacks the variable {env_name(key)}"
+    for secret in ("SECRET_KEY", "DATABASE_URL", "GATEHOUSE_API_KEY", "STRIPE_SECRET_KEY",
+                   "STRIPE_WEBHOOK_SECRET", "GATEHOUSE_OIDC_CLIENT_SECRET", "PORT"):
+        assert f"`{secret}`" in text

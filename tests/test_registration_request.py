@@ -1,0 +1,212 @@
+import json
+
+import pytest
+
+from app.config import load_settings
+from app.lti.constants import PLATFORM_CONFIGURATION, TOOL_CONFIGURATION
+from app.lti.discovery import validate_openid_config
+from app.lti.errors import InvalidRegistrationResponse, PlatformRefused
+from app.lti.registration import (
+    build_registration_request,
+    parse_registration_response,
+    resolve_tool,
+    summarize_error,
+)
+
+SCORE = "https://purl.imsglobal.org/spec/lti-ags/scope/score"
+LINEITEM = "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem"
+NRPS = "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly"
+
+
+def platform(family="examplelms", scopes=("openid", SCORE, NRPS), messages=None, **extra):
+    document = {
+        "issuer": "https://lms.example.edu",
+        "authorization_endpoint": "https://lms.example.edu/auth",
+        "token_endpoint": "https://lms.example.edu/token",
+        "jwks_uri": "https://lms.example.edu/jwks",
+        "registration_endpoint": "https://lms.example.edu/register",
+        "scopes_supported": list(scopes),
+        PLATFORM_CONFIGURATION: {
+            "product_family_code": family,
+            "version": "1",
+            "messages_supported": messages
+            if messages is not None
+            else [
+                {"type": "LtiResourceLinkRequest", "placements": ["course_navigation"]},
+                {"type": "LtiDeepLinkingRequest", "placements": ["ContentArea"]},
+            ],
+        },
+        **extra,
+    }
+    return validate_openid_config(document, "https://lms.example.edu/openid")
+
+
+def tool(**tool_settings):
+    settings = load_settings({}, {"tool": {"name": "Quiz Tool", **tool_settings}})
+    return resolve_tool(settings["tool"], "https://tool.example.com")
+
+
+def test_required_fields_have_exact_spec_values():
+    body = build_registration_request(tool(), platform()).body
+    assert body["application_type"] == "web"
+    assert body["response_types"] == ["id_token"]
+    assert body["grant_types"] == ["implicit", "client_credentials"]
+    assert body["token_endpoint_auth_method"] == "private_key_jwt"
+    assert body["client_name"] == "Quiz Tool"
+    assert body["initiate_login_uri"] == "https://tool.example.com/lti/login"
+    assert body["redirect_uris"] == ["https://tool.example.com/lti/launch"]
+    assert body["jwks_uri"] == "https://tool.example.com/lti/keys"
+    assert body["scope"] == ""
+    config = body[TOOL_CONFIGURATION]
+    assert config["domain"] == "tool.example.com"
+    assert config["target_link_uri"] == "https://tool.example.com/lti/launch"
+    assert "deployment_id" not in config
+    assert isinstance(config["claims"], list) and isinstance(config["messages"], list)
+
+
+def test_optional_urls_are_omitted_not_empty():
+    body = build_registration_request(tool(), platform()).body
+    for key in ("logo_uri", "client_uri", "policy_uri", "tos_uri", "contacts"):
+        assert key not in body
+    full = build_registration_request(
+        tool(logo_uri="https://tool.example.com/logo.png", contacts=["help@tool.example.com"]),
+        platform(),
+    ).body
+    assert full["logo_uri"] == "https://tool.example.com/logo.png"
+    assert full["contacts"] == ["help@tool.example.com"]
+
+
+def test_domain_keeps_a_non_default_port():
+    settings = load_settings({}, {"tool": {"name": "T"}})
+    profile = resolve_tool(settings["tool"], "http://127.0.0.1:5001")
+    body = build_registration_request(profile, platform()).body
+    assert body[TOOL_CONFIGURATION]["domain"] == "127.0.0.1:5001"
+    profile = resolve_tool(settings["tool"], "https://tool.example.com:443")
+    assert profile.domain == "tool.example.com"
+
+
+def test_scope_is_a_space_separated_string_of_supported_scopes_only():
+    request = build_registration_request(tool(scopes=[SCORE, LINEITEM, NRPS]), platform())
+    assert request.body["scope"] == f"{SCORE} {NRPS}"
+    assert any(LINEITEM in note for note in request.adjustments)
+
+
+def test_sakai_scope_list_is_advisory():
+    request = build_registration_request(
+        tool(scopes=[SCORE, NRPS]), platform(family="sakailms.org", scopes=["openid"])
+    )
+    assert request.body["scope"] == f"{SCORE} {NRPS}"
+
+
+def test_messages_and_placements_follow_what_the_platform_advertises():
+    messages = [
+        {"type": "LtiResourceLinkRequest", "placements": ["course_navigation", "global_nav"]},
+        {"type": "LtiDeepLinkingRequest", "placements": ["ContentArea", "RichTextEditor"],
+         "label": "Add a quiz"},
+        {"type": "LtiSubmissionReviewRequest"},
+    ]
+    request = build_registration_request(tool(messages=messages), platform())
+    sent = request.body[TOOL_CONFIGURATION]["messages"]
+    assert sent == [
+        {"type": "LtiResourceLinkRequest", "placements": ["course_navigation"]},
+        {"type": "LtiDeepLinkingRequest", "label": "Add a quiz", "placements": ["ContentArea"]},
+    ]
+    assert len(request.adjustments) == 3
+
+
+def test_resource_link_is_sent_even_when_not_listed():
+    request = build_registration_request(
+        tool(), platform(messages=[{"type": "LtiDeepLinkingRequest"}])
+    )
+    types = [m["type"] for m in request.body[TOOL_CONFIGURATION]["messages"]]
+    assert types == ["LtiResourceLinkRequest", "LtiDeepLinkingRequest"]
+
+
+def test_canvas_extensions_only_for_canvas():
+    messages = [
+        {"type": "LtiResourceLinkRequest", "placements": ["course_navigation"],
+         "canvas": {"visibility": "admins", "default_enabled": False}},
+    ]
+    settings = {"messages": messages, "canvas": {"privacy_level": "public"}}
+    canvas = build_registration_request(tool(**settings), platform(family="canvas")).body
+    config = canvas[TOOL_CONFIGURATION]
+    assert config["https://canvas.instructure.com/lti/privacy_level"] == "public"
+    message = config["messages"][0]
+    assert message["https://canvas.instructure.com/lti/visibility"] == "admins"
+    assert message["https://canvas.instructure.com/lti/course_navigation/default_enabled"] is False
+    moodle = build_registration_request(tool(**settings), platform(family="moodle")).body
+    assert "canvas.instructure.com" not in json.dumps(moodle)
+
+
+def test_canvas_accepts_generic_placement_names():
+    messages = [{"type": "LtiDeepLinkingRequest", "placements": ["RichTextEditor"]}]
+    body = build_registration_request(tool(messages=messages), platform(family="canvas")).body
+    assert body[TOOL_CONFIGURATION]["messages"][0]["placements"] == ["RichTextEditor"]
+
+
+def test_response_read_from_tool_configuration_deployment():
+    body = json.dumps(
+        {"client_id": "abc", "scope": SCORE, TOOL_CONFIGURATION: {"deployment_id": "7"},
+         "registration_client_uri": "https://lms.example.edu/reg/1"}
+    )
+    result = parse_registration_response(201, body)
+    assert result.client_id == "abc"
+    assert result.deployment_id == "7"
+    assert result.scopes == (SCORE,)
+    assert result.registration_client_uri == "https://lms.example.edu/reg/1"
+
+
+def test_response_read_from_top_level_deployment_and_numeric_client_id():
+    body = json.dumps({"client_id": 10000000000001, "deployment_id": "17:abc"})
+    result = parse_registration_response(200, body, requested_scopes=(SCORE,))
+    assert result.client_id == "10000000000001"
+    assert result.deployment_id == "17:abc"
+    assert result.scopes == (SCORE,)
+
+
+def test_response_without_deployment():
+    assert parse_registration_response(200, '{"client_id": "x"}').deployment_id is None
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "rule"),
+    [
+        (200, "<html>ok</html>", "response-json"),
+        (200, "[1, 2]", "response-json"),
+        (201, '{"scope": ""}', "response-client-id"),
+        (200, '{"client_id": ""}', "response-client-id"),
+        (200, '{"client_id": true}', "response-client-id"),
+    ],
+)
+def test_unusable_success_answers(status, body, rule):
+    with pytest.raises(InvalidRegistrationResponse) as info:
+        parse_registration_response(status, body)
+    assert info.value.rule == rule
+    assert info.value.lms_body == body
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "summary", "hint"),
+    [
+        (400, '{"error": "invalid_client_metadata", "error_description": "bad grant"}',
+         "invalid_client_metadata; bad grant", "registration details"),
+        (422, '{"errors": [{"message": "domain is invalid"}, "x"]}', "domain is invalid; x",
+         "registration details"),
+        (401, '{"errorMessage": "JWT did not include expected contents"}',
+         "JWT did not include expected contents", "expired"),
+        (401, "token_already_used", "token_already_used", "already used"),
+        (401, "missing_registration_token", "missing_registration_token", "Authorization"),
+        (500, "", "(empty body)", "internal error"),
+    ],
+)
+def test_refusals_keep_the_lms_words(status, body, summary, hint):
+    with pytest.raises(PlatformRefused) as info:
+        parse_registration_response(status, body)
+    assert summary in info.value.detail
+    assert hint in info.value.hint
+    assert info.value.lms_body == body
+    assert info.value.lms_status == status
+
+
+def test_summaries_are_short():
+    assert len(summarize_error("x" * 1000)) == 300

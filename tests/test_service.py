@@ -1,0 +1,131 @@
+"""The service around the flow: key set, rotation, health, headers, pages."""
+
+from datetime import timedelta
+
+from click.testing import CliRunner
+from joserfc import jwt
+from joserfc.jwk import KeySet, RSAKey
+
+from app import keys
+from app.cli import main
+
+
+def test_jwks_serves_one_rs256_signing_key(client):
+    response = client.get("/lti/keys")
+    assert response.status_code == 200
+    assert response.mimetype == "application/json"
+    (key,) = response.json["keys"]
+    assert key["kty"] == "RSA" and key["alg"] == "RS256" and key["use"] == "sig"
+    assert key["kid"] and key["n"] and key["e"]
+    assert "d" not in key and "p" not in key
+
+
+def test_the_published_key_verifies_what_the_stored_key_signs(client, store):
+    (stored,) = store.list_tool_keys()
+    token = jwt.encode({"alg": "RS256", "kid": stored.kid}, {"iss": "gatehouse"},
+                       RSAKey.import_key(stored.private_pem))
+    published = KeySet.import_key_set(client.get("/lti/keys").json)
+    assert jwt.decode(token, published, algorithms=["RS256"]).claims == {"iss": "gatehouse"}
+
+
+def test_keys_survive_a_restart(make_app):
+    first = make_app().test_client().get("/lti/keys").json
+    second = make_app().test_client().get("/lti/keys").json
+    assert first == second
+
+
+def test_rotation_publishes_old_and_new_then_retires_the_old(app, store):
+    (old,) = store.list_tool_keys()
+    cache = app.extensions["gatehouse.jwks"]
+    new_kid, retired = keys.rotate(store, timedelta(hours=1))
+    assert retired == [old.kid]
+    cache.invalidate()
+    assert {k["kid"] for k in cache.published()} == {old.kid, new_kid}
+    assert store.list_tool_keys()[0].kid == new_kid
+    newest, _ = keys.rotate(store, timedelta(0))
+    cache.invalidate()
+    # With no grace the key just replaced is gone; the first keeps its own hour.
+    assert {k["kid"] for k in cache.published()} == {old.kid, newest}
+
+
+def test_keys_rotate_command(tmp_path, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    runner = CliRunner()
+    result = runner.invoke(main, ["keys", "rotate", "--grace-hours", "24"])
+    assert result.exit_code == 0, result.output
+    assert "New current key:" in result.output
+    assert "Still published for 24 h" in result.output
+    listing = runner.invoke(main, ["keys", "list"]).output.splitlines()
+    assert len(listing) == 2
+    assert listing[0].endswith("current") and "retires" in listing[1]
+
+
+def test_migrate_command_is_idempotent(tmp_path, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    runner = CliRunner()
+    assert runner.invoke(main, ["migrate"]).exit_code == 0
+    result = runner.invoke(main, ["migrate"])
+    assert result.exit_code == 0 and "up to date" in result.output
+
+
+def test_healthz(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json == {"status": "ok"}
+
+
+def test_healthz_reports_a_broken_database(app, client, store, tmp_path):
+    store.close()
+    store.path = str(tmp_path / "missing-dir" / "db.sqlite")
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json["status"] == "error"
+
+
+def test_database_is_in_wal_mode(store):
+    assert store.db.journal_mode == "wal"
+
+
+def test_flow_pages_are_frameable_and_others_are_not(client):
+    flow = client.get("/lti/register")
+    assert "frame-ancestors https: http:" in flow.headers["Content-Security-Policy"]
+    assert "X-Frame-Options" not in flow.headers
+    assert flow.headers["Cache-Control"] == "no-store"
+    home = client.get("/")
+    assert "frame-ancestors 'none'" in home.headers["Content-Security-Policy"]
+    assert home.headers["X-Frame-Options"] == "DENY"
+    for response in (flow, home):
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["Referrer-Policy"] == "no-referrer"
+        assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+
+
+def test_production_mode_frames_only_under_https(make_app):
+    client = make_app({"security": {"allow_insecure_platforms": False}}).test_client()
+    policy = client.get("/lti/register").headers["Content-Security-Policy"]
+    assert policy.endswith("frame-ancestors https:")
+
+
+def test_landing_page_shows_the_registration_url(client):
+    page = client.get("/", base_url="https://reg.example.com").get_data(as_text=True)
+    assert "https://reg.example.com/lti/register" in page
+    assert "Quiz Tool" in page
+
+
+def test_base_url_honours_forwarded_headers(client):
+    page = client.get(
+        "/", headers={"X-Forwarded-Proto": "https", "X-Forwarded-Host": "tool.example.org"}
+    ).get_data(as_text=True)
+    assert "https://tool.example.org/lti/register" in page
+
+
+def test_configured_base_url_wins(make_app):
+    client = make_app({"base_url": "https://reg.example.net"}).test_client()
+    assert "https://reg.example.net/lti/register" in client.get("/").get_data(as_text=True)
+
+
+def test_unknown_page_is_a_readable_404(client):
+    response = client.get("/nowhere")
+    assert response.status_code == 404
+    assert "Not Found" in response.get_data(as_text=True)
+    assert "Traceback" not in response.get_data(as_text=True)
