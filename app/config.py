@@ -107,7 +107,9 @@ SCHEMA: dict[str, Any] = {
         "domain": Key("domain"),
         "secondary_domains": Key("strings", default=[]),
         "scopes": Key("strings", default=[]),
-        "claims": Key("strings", default=["iss", "sub", "name", "given_name", "family_name", "email"]),
+        "claims": Key(
+            "strings", default=["iss", "sub", "name", "given_name", "family_name", "email"]
+        ),
         "custom_parameters": Key("strtable", default={}),
         "messages": Key("messages", default=DEFAULT_MESSAGES),
         "canvas": {
@@ -229,7 +231,7 @@ def _deep_merge(target: dict[str, Any], extra: Mapping[str, Any]) -> None:
 
 
 def validate(raw: Mapping[str, Any]) -> dict[str, Any]:
-    """Check every key against the schema and fill in defaults; raise ConfigError on the first fault."""
+    """Check every key against the schema, fill in defaults; raise ConfigError on a fault."""
     settings = _validate_table(raw, SCHEMA, "")
     gates = settings["registration"]["gates"]
     if gates:

@@ -1,6 +1,6 @@
 """Strings from the LTI 1.3 and LTI Dynamic Registration specifications."""
 
-from enum import Enum
+from enum import StrEnum
 
 PLATFORM_CONFIGURATION = "https://purl.imsglobal.org/spec/lti-platform-configuration"
 TOOL_CONFIGURATION = "https://purl.imsglobal.org/spec/lti-tool-configuration"
@@ -10,7 +10,7 @@ CANVAS_PREFIX = "https://canvas.instructure.com/lti/"
 CANVAS_PRIVACY_LEVEL = CANVAS_PREFIX + "privacy_level"
 
 
-class MessageType(str, Enum):
+class MessageType(StrEnum):
     """LTI message types a tool may list in its registration."""
 
     RESOURCE_LINK = "LtiResourceLinkRequest"
@@ -23,7 +23,7 @@ class MessageType(str, Enum):
 MESSAGE_TYPE_ALIASES = {"LtiResourceLink": MessageType.RESOURCE_LINK.value}
 
 
-class Scope(str, Enum):
+class Scope(StrEnum):
     """LTI Advantage service scopes."""
 
     AGS_LINEITEM = "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem"
@@ -35,7 +35,7 @@ class Scope(str, Enum):
     BASIC_OUTCOME = "https://purl.imsglobal.org/spec/lti-bo/scope/basicoutcome"
 
 
-class ProductFamily(str, Enum):
+class ProductFamily(StrEnum):
     """`product_family_code` values of the LMSes Gatehouse adapts to."""
 
     CANVAS = "canvas"
@@ -51,5 +51,5 @@ INCOMPLETE_SCOPE_LISTS = frozenset({ProductFamily.SAKAI.value})
 
 GRANT_TYPES = ("implicit", "client_credentials")
 RESPONSE_TYPES = ("id_token",)
-TOKEN_ENDPOINT_AUTH_METHOD = "private_key_jwt"
+TOKEN_ENDPOINT_AUTH_METHOD = "private_key_jwt"  # noqa: S105 - a method name, not a secret
 SIGNING_ALG = "RS256"

@@ -1,0 +1,1505 @@
+"""LMS profiles: what each platform advertises, how it checks a registration, what it answers.
+
+Each profile is one class. Adding an LMS means adding one subclass of `Profile` and listing it in
+`PROFILE_CLASSES`. The launch side (authorization, token and JWKS endpoints) already has its paths
+here, so later work only adds handlers.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import secrets
+import time
+import uuid
+from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import urlencode, urlsplit
+
+import requests
+from joserfc.errors import JoseError
+from werkzeug.wrappers import Request, Response
+
+from app.lti.constants import (
+    CANVAS_PREFIX,
+    CANVAS_PRIVACY_LEVEL,
+    PLATFORM_CONFIGURATION,
+    TOKEN_ENDPOINT_AUTH_METHOD,
+    TOOL_CONFIGURATION,
+    MessageType,
+    ProductFamily,
+    Scope,
+)
+from app.simulator.checks import (
+    DOMAIN_RE,
+    EMAIL_RE,
+    compact,
+    host_port,
+    is_http_uri,
+    is_loopback_host,
+    is_uri,
+    php_empty,
+    type_name,
+)
+from app.simulator.records import Accepted, Grant, Registration, Rejection
+
+if TYPE_CHECKING:
+    from app.simulator.server import Simulator
+
+RL = MessageType.RESOURCE_LINK.value
+DL = MessageType.DEEP_LINKING.value
+AGS_SCOPES = (
+    Scope.AGS_LINEITEM.value,
+    Scope.AGS_LINEITEM_READONLY.value,
+    Scope.AGS_RESULT_READONLY.value,
+    Scope.AGS_SCORE.value,
+)
+KEYSET_FETCH_TIMEOUT = 5.0
+
+
+def bearer_token(request: Request) -> str | None:
+    """Return the Bearer token of the Authorization header, or None."""
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    value = value.strip()
+    return value if scheme.lower() == "bearer" and value else None
+
+
+def requested_scopes(body: dict[str, Any]) -> list[str]:
+    """Split the request's space-separated `scope` string."""
+    scope = body.get("scope")
+    return scope.split() if isinstance(scope, str) else []
+
+
+def tool_configuration(body: Any) -> Any:
+    """Return the LTI tool-configuration object of a registration request (or None)."""
+    return body.get(TOOL_CONFIGURATION) if isinstance(body, dict) else None
+
+
+class Profile:
+    """An LMS as the platform side of Dynamic Registration; subclasses hold each LMS's rules."""
+
+    name: ClassVar[str] = ""
+    display_name: ClassVar[str] = ""
+    family: ClassVar[str] = ""
+    version: ClassVar[str] = ""
+    opens_in: ClassVar[str] = "an iframe"
+    admin_page: ClassVar[str] = "/"
+    supports_update: ClassVar[bool] = True
+    config_how: ClassVar[str] = "public, no token"
+    config_rule: ClassVar[str] = "/.well-known/openid-configuration"
+    registration_rule: ClassVar[str] = "/lti/registrations"
+    registration_methods: ClassVar[tuple[str, ...]] = ("POST",)
+    jwks_path: ClassVar[str] = "/.well-known/jwks.json"
+    authorization_path: ClassVar[str] = "/lti/authorize"
+    oauth_endpoint_path: ClassVar[str] = "/lti/token"
+    scopes_supported: ClassVar[tuple[str, ...]] = (
+        "openid",
+        *AGS_SCOPES,
+        Scope.NRPS_MEMBERSHIP.value,
+    )
+    claims_supported: ClassVar[tuple[str, ...]] = (
+        "sub",
+        "iss",
+        "name",
+        "given_name",
+        "family_name",
+        "email",
+        "picture",
+        "locale",
+    )
+    subject_types_supported: ClassVar[tuple[str, ...]] = ("public", "pairwise")
+    variables: ClassVar[tuple[str, ...]] = (
+        "Context.id",
+        "Context.id.history",
+        "ResourceLink.id",
+        "User.id",
+        "Person.email.primary",
+    )
+
+    def __init__(self, sim: Simulator) -> None:
+        self.sim = sim
+
+    # --- starting a registration -------------------------------------------------------------
+
+    def issue(self, grant: Grant) -> None:
+        """Fill in the grant's token (and anything the LMS allocates up front)."""
+        grant.token = self.sim.sign(
+            {
+                "iss": self.sim.issuer,
+                "sub": "registration",
+                "jti": uuid.uuid4().hex,
+                "iat": int(grant.issued_at),
+                "exp": int(grant.expires_at),
+            }
+        )
+
+    def config_url(self, grant: Grant) -> str:
+        """Return the `openid_configuration` URL handed to the tool for this grant."""
+        return self.sim.base_url + self.config_rule
+
+    def initiation_params(self, grant: Grant) -> dict[str, str]:
+        """Return the query parameters this LMS adds to the tool's registration URL."""
+        return {"openid_configuration": self.config_url(grant), "registration_token": grant.token}
+
+    def notes(self) -> list[str]:
+        """Return sentences about how this LMS shows the tool, for the report."""
+        return [f"{self.display_name} opens the registration URL in {self.opens_in}."]
+
+    # --- discovery -----------------------------------------------------------------------------
+
+    def config_grant(self, request: Request, args: dict[str, str]) -> Grant | None:
+        """Check the configuration GET's credentials; return its grant (None when public)."""
+        return None
+
+    def messages_supported(self) -> list[Any]:
+        """Return `messages_supported` as this LMS writes it."""
+        return [
+            {"type": RL, "placements": ["ContentArea", "course_navigation"]},
+            {"type": DL, "placements": ["ContentArea", "RichTextEditor"]},
+        ]
+
+    def supported_message_types(self) -> set[str]:
+        """Return the message types a tool may register with this LMS."""
+        types = set()
+        for message in self.messages_supported():
+            types.add(message["type"] if isinstance(message, dict) else message)
+        return types
+
+    def platform_configuration(self) -> dict[str, Any]:
+        """Return the LTI platform-configuration object."""
+        return {
+            "product_family_code": self.family,
+            "version": self.version,
+            "messages_supported": self.messages_supported(),
+            "variables": list(self.variables),
+        }
+
+    def registration_endpoint(self, grant: Grant | None) -> str:
+        """Return the registration endpoint URL advertised for this grant."""
+        return self.sim.base_url + self.registration_rule
+
+    def token_endpoint(self, grant: Grant | None) -> str:
+        """Return the OAuth2 token endpoint URL advertised for this grant."""
+        return self.sim.base_url + self.oauth_endpoint_path
+
+    def openid_configuration(self, request: Request, grant: Grant | None) -> dict[str, Any]:
+        """Return the platform's OpenID configuration document."""
+        base = self.sim.base_url
+        doc: dict[str, Any] = {
+            "issuer": self.sim.issuer,
+            "authorization_endpoint": base + self.authorization_path,
+            "token_endpoint": self.token_endpoint(grant),
+            "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+            "token_endpoint_auth_signing_alg_values_supported": ["RS256"],
+            "jwks_uri": base + self.jwks_path,
+            "registration_endpoint": self.registration_endpoint(grant),
+            "scopes_supported": list(self.scopes_supported),
+            "response_types_supported": ["id_token"],
+            "subject_types_supported": list(self.subject_types_supported),
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "claims_supported": list(self.claims_supported),
+        }
+        doc.update(self.extra_configuration(grant))
+        doc[PLATFORM_CONFIGURATION] = self.platform_configuration()
+        return doc
+
+    def extra_configuration(self, grant: Grant | None) -> dict[str, Any]:
+        """Return configuration fields particular to this LMS (e.g. `authorization_server`)."""
+        return {"authorization_server": self.token_endpoint(grant)}
+
+    # --- registration --------------------------------------------------------------------------
+
+    def request_token(self, request: Request, args: dict[str, str]) -> str | None:
+        """Return the token that identifies which registration a POST belongs to."""
+        return bearer_token(request)
+
+    def authenticate(self, request: Request, token: str | None, args: dict[str, str]) -> Grant:
+        """Check the POST's credentials and return its grant, or raise Rejection."""
+        if token is None:
+            raise self.error(401, "invalid_token", "A Bearer registration token is required.")
+        grant = self.sim.grant_for(token)
+        if grant is None:
+            raise self.error(401, "invalid_token", "The registration token is not known.")
+        if grant.expired:
+            raise self.error(401, "invalid_token", "The registration token has expired.")
+        if grant.used:
+            raise self.error(401, "invalid_token", "The registration token has already been used.")
+        return grant
+
+    def parse_body(self, request: Request) -> Any:
+        """Read the POST body as JSON, or raise this LMS's rejection."""
+        try:
+            return json.loads(request.get_data(as_text=True))
+        except ValueError:
+            raise self.error(
+                400, "invalid_client_metadata", "The request body is not JSON."
+            ) from None
+
+    def validate(self, body: Any, grant: Grant) -> None:
+        """Apply this LMS's rules to a request; raise Rejection on the first failure."""
+        problem = dcr_problem(body, self.supported_message_types())
+        if problem:
+            raise self.error(400, "invalid_client_metadata", problem)
+
+    def accept(self, body: dict[str, Any], grant: Grant) -> Accepted:
+        """Record the registration and return this LMS's success answer."""
+        previous = grant.update_of
+        client_id = previous.client_id if previous else secrets.token_hex(8)
+        deployment_id = previous.deployment_id if previous else str(uuid.uuid4())
+        echo = copy.deepcopy(body)
+        echo["client_id"] = client_id
+        echo["registration_client_uri"] = f"{self.sim.base_url}/lti/registrations/{client_id}"
+        supported = set(self.scopes_supported)
+        echo["scope"] = " ".join(s for s in requested_scopes(body) if s in supported)
+        echo[TOOL_CONFIGURATION]["deployment_id"] = deployment_id
+        return Accepted(201, echo, self.registration(body, client_id, deployment_id, echo))
+
+    def read_registration(
+        self, request: Request, token: str | None, args: dict[str, str]
+    ) -> Response:
+        """Answer a GET or PUT at the registration endpoint (only Moodle allows them)."""
+        raise Rejection(405, {"error": "invalid_request", "error_description": "Use POST."})
+
+    def registration(
+        self, body: dict[str, Any], client_id: str, deployment_id: str | None, echo: dict[str, Any]
+    ) -> Registration:
+        """Build the stored registration for an accepted request."""
+        config = tool_configuration(body) or {}
+        return Registration(
+            client_id=client_id,
+            deployment_id=deployment_id,
+            client_name=str(body.get("client_name", "")),
+            domain=str(config.get("domain", "")),
+            echo=echo,
+        )
+
+    def error(self, status: int, code: str, description: str) -> Rejection:
+        """Build an OAuth/OIDC DCR error answer."""
+        return Rejection(status, {"error": code, "error_description": description})
+
+    def describe(self, status: int, body: Any) -> str:
+        """Summarise an error answer in one line for the report."""
+        if isinstance(body, dict):
+            if "error_description" in body:
+                return f"{body.get('error')}: {body['error_description']}"
+            if isinstance(body.get("errors"), list):
+                return "; ".join(
+                    e.get("message", compact(e)) if isinstance(e, dict) else str(e)
+                    for e in body["errors"]
+                )
+            if "errorMessage" in body:
+                return str(body["errorMessage"])
+        return compact(body)
+
+
+def dcr_problem(body: Any, message_types: set[str]) -> str | None:
+    """Return the first OIDC DCR / LTI DR rule a registration request breaks, or None."""
+    if not isinstance(body, dict):
+        return "The registration request must be a JSON object."
+    if body.get("application_type") != "web":
+        return 'application_type must be "web".'
+    response_types = body.get("response_types")
+    if not isinstance(response_types, list) or "id_token" not in response_types:
+        return 'response_types must be an array containing "id_token".'
+    grant_types = body.get("grant_types")
+    if not isinstance(grant_types, list):
+        return "grant_types must be an array."
+    for grant_type in ("implicit", "client_credentials"):
+        if grant_type not in grant_types:
+            return f'grant_types must include "{grant_type}".'
+    if body.get("token_endpoint_auth_method") != "private_key_jwt":
+        return 'token_endpoint_auth_method must be "private_key_jwt".'
+    redirect_uris = body.get("redirect_uris")
+    if not isinstance(redirect_uris, list) or not redirect_uris:
+        return "redirect_uris must be a non-empty array."
+    for uri in redirect_uris:
+        if not is_http_uri(uri):
+            return f"redirect_uris entry {uri!r} is not an absolute http(s) URI."
+    for key in ("initiate_login_uri", "jwks_uri"):
+        if not is_http_uri(body.get(key)):
+            return f"{key} must be an absolute http(s) URI."
+    name = body.get("client_name")
+    if not isinstance(name, str) or not name.strip():
+        return "client_name must be a non-empty string."
+    if "scope" in body and not isinstance(body["scope"], str):
+        return "scope must be a space-separated string."
+    config = body.get(TOOL_CONFIGURATION)
+    if not isinstance(config, dict):
+        return f"The {TOOL_CONFIGURATION} object is required."
+    domain = config.get("domain")
+    if not isinstance(domain, str) or not domain:
+        return "The tool configuration must include a domain."
+    target = config.get("target_link_uri")
+    if not is_http_uri(target):
+        return "The tool configuration's target_link_uri must be an absolute http(s) URI."
+    if domain.lower() != host_port(target):
+        return (
+            f"The tool configuration's domain {domain!r} does not match the host of "
+            f"target_link_uri ({host_port(target)!r})."
+        )
+    if not isinstance(config.get("claims"), list):
+        return "The tool configuration's claims must be an array."
+    if "deployment_id" in config:
+        return "deployment_id is assigned by the platform; the tool must not send it."
+    custom = config.get("custom_parameters")
+    if custom is not None and (
+        not isinstance(custom, dict) or not all(isinstance(v, str) for v in custom.values())
+    ):
+        return "custom_parameters must be an object with string values."
+    messages = config.get("messages")
+    if not isinstance(messages, list):
+        return "The tool configuration's messages must be an array."
+    for message in messages:
+        if not isinstance(message, dict) or message.get("type") not in message_types:
+            kind = message.get("type") if isinstance(message, dict) else message
+            return (
+                f"Message type {kind!r} is not supported; supported types: "
+                f"{', '.join(sorted(message_types))}."
+            )
+    return None
+
+
+class GenericProfile(Profile):
+    """A spec-clean platform: everything exactly as LTI DR 1.0 and OIDC DCR describe it."""
+
+    name = "generic"
+    display_name = "Generic LTI platform"
+    family = "gatehouse-simulator"
+    version = "1.0"
+    admin_page = "/admin/tools"
+
+
+# Canvas placement names, from app/models/lti/resource_placement.rb (reference §3.1).
+CANVAS_RESOURCE_LINK_PLACEMENTS = (
+    "account_navigation",
+    "analytics_hub",
+    "assignment_edit",
+    "assignment_group_menu",
+    "assignment_index_menu",
+    "assignment_menu",
+    "assignment_selection",
+    "assignment_view",
+    "collaboration",
+    "conference_selection",
+    "course_assignments_menu",
+    "course_home_sub_navigation",
+    "course_navigation",
+    "course_settings_sub_navigation",
+    "discussion_topic_index_menu",
+    "discussion_topic_menu",
+    "file_index_menu",
+    "file_menu",
+    "global_navigation",
+    "homework_submission",
+    "link_selection",
+    "migration_selection",
+    "module_group_menu",
+    "module_index_menu",
+    "module_index_menu_modal",
+    "module_menu_modal",
+    "module_menu",
+    "post_grades",
+    "quiz_index_menu",
+    "quiz_menu",
+    "resource_selection",
+    "similarity_detection",
+    "student_context_card",
+    "submission_type_selection",
+    "tool_configuration",
+    "top_navigation",
+    "user_navigation",
+    "wiki_index_menu",
+    "wiki_page_menu",
+)
+CANVAS_DEEP_LINKING_PLACEMENTS = (
+    "assignment_selection",
+    "ActivityAssetProcessor",
+    "ActivityAssetProcessorContribution",
+    "collaboration",
+    "conference_selection",
+    "course_assignments_menu",
+    "editor_button",
+    "homework_submission",
+    "link_selection",
+    "migration_selection",
+    "module_index_menu_modal",
+    "module_menu_modal",
+    "resource_selection",
+    "submission_type_selection",
+)
+CANVAS_PLACEMENTS = frozenset(
+    {*CANVAS_RESOURCE_LINK_PLACEMENTS, *CANVAS_DEEP_LINKING_PLACEMENTS}
+    | {CANVAS_PREFIX + p for p in CANVAS_RESOURCE_LINK_PLACEMENTS + CANVAS_DEEP_LINKING_PLACEMENTS}
+    | {"ContentArea", "RichTextEditor"}
+)
+CANVAS_SCOPES = (
+    *AGS_SCOPES,
+    Scope.NRPS_MEMBERSHIP.value,
+    "https://canvas.instructure.com/lti-ags/progress/scope/show",
+    "https://canvas.instructure.com/lti/public_jwk/scope/update",
+    "https://canvas.instructure.com/lti/account_lookup/scope/show",
+    "https://canvas.instructure.com/lti/page_content/show",
+)
+CANVAS_PRIVACY_LEVELS = ("public", "name_only", "email_only", "anonymous")
+CANVAS_VISIBILITY = ("admins", "members", "public")
+CANVAS_DISPLAY_TYPES = (
+    "default",
+    "full_width",
+    "full_width_in_context",
+    "in_nav_context",
+    "borderless",
+    "full_width_with_nav",
+    "new_window",
+)
+CANVAS_MESSAGE_TYPES = (RL, DL)
+CANVAS_TOP_REQUIRED = (
+    "application_type",
+    "grant_types",
+    "response_types",
+    "redirect_uris",
+    "initiate_login_uri",
+    "client_name",
+    "jwks_uri",
+    "token_endpoint_auth_method",
+    TOOL_CONFIGURATION,
+)
+
+
+class CanvasProfile(Profile):
+    """Instructure Canvas: token in the config URL, account-domain endpoint, JSON-schema 422s."""
+
+    name = "canvas"
+    display_name = "Canvas"
+    family = ProductFamily.CANVAS.value
+    version = "OpenSource"
+    admin_page = "/accounts/1/apps"
+    opens_in = "an iframe (600 px high) inside its LTI Registrations modal"
+    config_how = "token in query"
+    config_rule = "/api/lti/security/openid-configuration"
+    registration_rule = "/api/lti/registrations"
+    jwks_path = "/api/lti/security/jwks"
+    authorization_path = "/api/lti/authorize_redirect"
+    oauth_endpoint_path = "/login/oauth2/token"
+    scopes_supported = CANVAS_SCOPES
+    claims_supported = ("sub", "picture", "email", "name", "given_name", "family_name", "locale")
+    subject_types_supported = ("public",)
+    variables = (
+        "Canvas.account.id",
+        "Canvas.course.id",
+        "Canvas.user.id",
+        "Context.id",
+        "Context.id.history",
+        "Person.email.primary",
+        "User.id",
+    )
+
+    def issue(self, grant: Grant) -> None:
+        """Sign a Canvas-shaped registration JWT."""
+        claims: dict[str, Any] = {
+            "uuid": str(uuid.uuid4()),
+            "initiated_at": int(grant.issued_at),
+            "user_id": "1",
+            "root_account_global_id": "10000000000001",
+            "root_account_domain": self.sim.alt_netloc,
+            "registration_url": grant.tool_url,
+            "exp": int(grant.expires_at),
+        }
+        if grant.update_of:
+            claims["existing_registration"] = {"id": grant.update_of.registration_id}
+        grant.token = self.sim.sign(claims)
+
+    def config_url(self, grant: Grant) -> str:
+        """Build the config URL on the issuer host with the token in its query."""
+        query = urlencode({"registration_token": grant.token})
+        return f"{self.sim.base_url}{self.config_rule}?{query}"
+
+    def notes(self) -> list[str]:
+        """Canvas checks the close message's origin."""
+        return [
+            f"Canvas opens the registration URL in {self.opens_in} on its account domain "
+            f"{self.sim.alt_base_url}; it accepts the close message only from the origin of the "
+            "URL the admin typed."
+        ]
+
+    def config_grant(self, request: Request, args: dict[str, str]) -> Grant | None:
+        """Require the token in the query string (Canvas ignores the Bearer header here)."""
+        token = request.args.get("registration_token")
+        if not token:
+            raise Rejection(
+                401, {"error": "Access token missing (registration_token query parameter)"}
+            )
+        grant = self.sim.grant_for(token)
+        if grant is None or grant.expired:
+            raise Rejection(401, {"errors": [{"message": "Invalid access token."}]})
+        return grant
+
+    def messages_supported(self) -> list[Any]:
+        """Canvas lists placements per message type, without resource_selection."""
+        return [
+            {
+                "type": RL,
+                "placements": [
+                    p for p in CANVAS_RESOURCE_LINK_PLACEMENTS if p != "resource_selection"
+                ],
+            },
+            {
+                "type": DL,
+                "placements": [
+                    p for p in CANVAS_DEEP_LINKING_PLACEMENTS if p != "resource_selection"
+                ],
+            },
+        ]
+
+    def platform_configuration(self) -> dict[str, Any]:
+        """Add Canvas's account extensions."""
+        config = super().platform_configuration()
+        config[CANVAS_PREFIX + "account_name"] = "Simulated University"
+        config[CANVAS_PREFIX + "account_lti_guid"] = "simulated-lti-guid"
+        return config
+
+    def registration_endpoint(self, grant: Grant | None) -> str:
+        """Canvas's endpoint lives on the account domain, not the issuer host."""
+        return self.sim.alt_base_url + self.registration_rule
+
+    def extra_configuration(self, grant: Grant | None) -> dict[str, Any]:
+        """Canvas's authorization_server is a bare host, not a URL."""
+        return {"authorization_server": urlsplit(self.sim.base_url).netloc}
+
+    def authenticate(self, request: Request, token: str | None, args: dict[str, str]) -> Grant:
+        """Require the Bearer token and the account domain."""
+        if request.host.lower() != self.sim.alt_netloc.lower():
+            raise Rejection(
+                404, {"errors": [{"message": "The specified resource does not exist."}]}
+            )
+        if token is None:
+            raise Rejection(401, {"errors": [{"message": "user authorization required"}]})
+        grant = self.sim.grant_for(token)
+        if grant is None or grant.expired:
+            raise Rejection(401, {"errors": [{"message": "Invalid access token."}]})
+        if grant.used:
+            # Simulator policy: Canvas's token names one registration uuid; a second create fails.
+            raise Rejection(
+                401, {"errors": [{"message": "The registration token has already been used."}]}
+            )
+        return grant
+
+    def parse_body(self, request: Request) -> Any:
+        """Rails parses only JSON bodies; anything else arrives as no parameters at all."""
+        if request.mimetype != "application/json":
+            return {}
+        try:
+            return json.loads(request.get_data(as_text=True))
+        except ValueError:
+            raise Rejection(
+                400, {"errors": [{"message": "The request body is not valid JSON."}]}
+            ) from None
+
+    def validate(self, body: Any, grant: Grant) -> None:
+        """Run Canvas's JSON schemas, then its model's scope check."""
+        errors = canvas_schema_errors(body)
+        if errors:
+            raise Rejection(422, {"errors": errors})
+        unknown = [s for s in requested_scopes(body) if s != "openid" and s not in CANVAS_SCOPES]
+        if unknown:
+            raise Rejection(422, {"errors": [f"Invalid scopes: {', '.join(unknown)}"]})
+
+    def accept(self, body: dict[str, Any], grant: Grant) -> Accepted:
+        """Create (or, in update mode, return) the developer key and its deployment."""
+        previous = grant.update_of
+        if previous:
+            client_id, deployment_id = previous.client_id, previous.deployment_id
+            registration_id = previous.registration_id
+        else:
+            number = self.sim.next_number()
+            client_id = str(10000000000000 + number)
+            registration_id = str(10000000000040 + number)
+            deployment_id = f"{number}:{secrets.token_hex(20)}"
+        account = self.sim.alt_base_url
+        scopes = [s for s in requested_scopes(body) if s != "openid"] + ["openid"]
+        config = copy.deepcopy(body[TOOL_CONFIGURATION])
+        config.pop("deployment_id", None)
+        config[CANVAS_PREFIX + "registration_config_url"] = (
+            f"{account}/api/lti/registrations/{registration_id}/view"
+        )
+        echo: dict[str, Any] = {
+            "client_id": client_id,
+            "application_type": "web",
+            "grant_types": ["client_credentials", "implicit"],
+        }
+        for key in (
+            "initiate_login_uri",
+            "redirect_uris",
+            "response_types",
+            "client_name",
+            "jwks_uri",
+            "logo_uri",
+            "client_uri",
+            "policy_uri",
+            "tos_uri",
+            "token_endpoint_auth_method",
+            "contacts",
+        ):
+            if body.get(key) is not None:
+                echo[key] = body[key]
+        echo["scope"] = " ".join(scopes)
+        echo[TOOL_CONFIGURATION] = config
+        echo["registration_client_uri"] = f"{account}/api/lti/registrations/{registration_id}"
+        if "canvas_no_deployment" not in self.sim.faults:
+            echo["deployment_id"] = deployment_id
+        registration = self.registration(body, client_id, deployment_id, echo)
+        registration.registration_id = registration_id
+        return Accepted(200, echo, registration)
+
+
+def canvas_schema_errors(body: Any) -> list[str]:
+    """Return JSON-schema style messages for every Canvas schema rule the request breaks."""
+    if not isinstance(body, dict):
+        return [
+            f"The property '#/' of type {type_name(body)} did not match the following type: object"
+        ]
+    errors: list[str] = []
+
+    def prop(path: str) -> str:
+        return f"The property '#/{path}'"
+
+    def check_uri(path: str, value: Any, *, nullable: bool = True) -> None:
+        if value is None and nullable:
+            return
+        if not is_uri(value):
+            errors.append(f"{prop(path)} value {json.dumps(value)} did not match the format uri")
+
+    for key in CANVAS_TOP_REQUIRED:
+        if key not in body:
+            errors.append(f"The property '#/' did not contain a required property of '{key}'")
+    if "application_type" in body and body["application_type"] != "web":
+        errors.append(
+            f"{prop('application_type')} value {json.dumps(body['application_type'])} "
+            "did not match one of the following values: web"
+        )
+    if "grant_types" in body:
+        grant_types = body["grant_types"]
+        if not isinstance(grant_types, list):
+            errors.append(
+                f"{prop('grant_types')} of type {type_name(grant_types)} did not match "
+                "the following type: array"
+            )
+        else:
+            for needed in ("client_credentials", "implicit"):
+                if needed not in grant_types:
+                    errors.append(f"{prop('grant_types')} did not contain a value of '{needed}'")
+    if "response_types" in body:
+        response_types = body["response_types"]
+        if not isinstance(response_types, list):
+            errors.append(
+                f"{prop('response_types')} of type {type_name(response_types)} did not "
+                "match the following type: array"
+            )
+        elif "id_token" not in response_types:
+            errors.append(f"{prop('response_types')} did not contain a value of 'id_token'")
+    if "redirect_uris" in body:
+        uris = body["redirect_uris"]
+        if not isinstance(uris, list):
+            errors.append(
+                f"{prop('redirect_uris')} of type {type_name(uris)} did not match the "
+                "following type: array"
+            )
+        elif not uris:
+            errors.append(f"{prop('redirect_uris')} did not contain a minimum number of items 1")
+        else:
+            for i, uri in enumerate(uris):
+                if not is_http_uri(uri):
+                    errors.append(
+                        f"{prop(f'redirect_uris/{i}')} value {json.dumps(uri)} did not "
+                        "match the format uri (http or https)"
+                    )
+    for key in ("initiate_login_uri", "jwks_uri"):
+        if key in body:
+            check_uri(key, body[key], nullable=False)
+    if "client_name" in body:
+        name = body["client_name"]
+        if not isinstance(name, str):
+            errors.append(
+                f"{prop('client_name')} of type {type_name(name)} did not match the "
+                "following type: string"
+            )
+        elif not name:
+            errors.append(f"{prop('client_name')} was not of a minimum string length of 1")
+    if "token_endpoint_auth_method" in body and body["token_endpoint_auth_method"] != (
+        TOKEN_ENDPOINT_AUTH_METHOD
+    ):
+        errors.append(
+            f"{prop('token_endpoint_auth_method')} value "
+            f"{json.dumps(body['token_endpoint_auth_method'])} did not match one of the "
+            "following values: private_key_jwt"
+        )
+    if "scope" in body and not isinstance(body["scope"], str | None):
+        errors.append(
+            f"{prop('scope')} of type {type_name(body['scope'])} did not match one or "
+            "more of the following types: string, null"
+        )
+    for key in ("client_uri", "logo_uri", "tos_uri", "policy_uri"):
+        if key in body:
+            check_uri(key, body[key])
+    if "contacts" in body and body["contacts"] is not None:
+        contacts = body["contacts"]
+        if not isinstance(contacts, list):
+            errors.append(
+                f"{prop('contacts')} of type {type_name(contacts)} did not match the "
+                "following type: array"
+            )
+        else:
+            for i, contact in enumerate(contacts):
+                if not isinstance(contact, str) or not EMAIL_RE.match(contact):
+                    errors.append(
+                        f"{prop(f'contacts/{i}')} value {json.dumps(contact)} did not "
+                        "match the format email"
+                    )
+    config = body.get(TOOL_CONFIGURATION)
+    if config is not None:
+        errors.extend(canvas_tool_configuration_errors(config, f"{TOOL_CONFIGURATION}"))
+    return errors
+
+
+def canvas_tool_configuration_errors(config: Any, path: str) -> list[str]:
+    """Return Canvas schema messages for the LTI tool-configuration object."""
+    if not isinstance(config, dict):
+        return [
+            f"The property '#/{path}' of type {type_name(config)} did not match the following "
+            "type: object"
+        ]
+    errors: list[str] = []
+
+    def prop(sub: str) -> str:
+        return f"The property '#/{path}/{sub}'"
+
+    for key in ("domain", "messages", "claims"):
+        if key not in config:
+            errors.append(f"The property '#/{path}' did not contain a required property of '{key}'")
+    domain = config.get("domain")
+    if "domain" in config and (not isinstance(domain, str) or not DOMAIN_RE.match(domain)):
+        errors.append(
+            f"{prop('domain')} value {json.dumps(domain)} did not match the regex "
+            f"'{DOMAIN_RE.pattern}'"
+        )
+    secondary = config.get("secondary_domains")
+    if secondary is not None:
+        if not isinstance(secondary, list):
+            errors.append(
+                f"{prop('secondary_domains')} of type {type_name(secondary)} did not "
+                "match the following type: array"
+            )
+        else:
+            for i, item in enumerate(secondary):
+                if not isinstance(item, str) or not DOMAIN_RE.match(item):
+                    errors.append(
+                        f"{prop(f'secondary_domains/{i}')} value {json.dumps(item)} did "
+                        f"not match the regex '{DOMAIN_RE.pattern}'"
+                    )
+    for key in ("deployment_id", "description"):
+        if config.get(key) is not None and not isinstance(config[key], str):
+            errors.append(
+                f"{prop(key)} of type {type_name(config[key])} did not match one or more "
+                "of the following types: string, null"
+            )
+    target = config.get("target_link_uri")
+    if target is not None and not is_http_uri(target):
+        errors.append(
+            f"{prop('target_link_uri')} value {json.dumps(target)} did not match the "
+            "format uri (http or https)"
+        )
+    if "claims" in config and not (
+        isinstance(config["claims"], list) and all(isinstance(c, str) for c in config["claims"])
+    ):
+        errors.append(f"{prop('claims')} must be an array of strings")
+    errors.extend(
+        _canvas_custom_parameter_errors(
+            config.get("custom_parameters"), f"{path}/custom_parameters"
+        )
+    )
+    privacy = config.get(CANVAS_PRIVACY_LEVEL)
+    if privacy is not None and privacy not in CANVAS_PRIVACY_LEVELS:
+        errors.append(
+            f"{prop(CANVAS_PRIVACY_LEVEL)} value {json.dumps(privacy)} did not match one "
+            f"of the following values: {', '.join(CANVAS_PRIVACY_LEVELS)}"
+        )
+    messages = config.get("messages")
+    if "messages" in config and not isinstance(messages, list):
+        errors.append(
+            f"{prop('messages')} of type {type_name(messages)} did not match the "
+            "following type: array"
+        )
+    elif isinstance(messages, list):
+        for i, message in enumerate(messages):
+            errors.extend(canvas_message_errors(message, f"{path}/messages/{i}"))
+    return errors
+
+
+def _canvas_custom_parameter_errors(custom: Any, path: str) -> list[str]:
+    if custom is None:
+        return []
+    if not isinstance(custom, dict):
+        return [
+            f"The property '#/{path}' of type {type_name(custom)} did not match the following "
+            "type: object"
+        ]
+    return [
+        f"The property '#/{path}/{key}' of type {type_name(value)} did not match the following "
+        "type: string"
+        for key, value in custom.items()
+        if not isinstance(value, str)
+    ]
+
+
+def canvas_message_errors(message: Any, path: str) -> list[str]:
+    """Return Canvas schema messages for one entry of `messages`."""
+    if not isinstance(message, dict):
+        return [
+            f"The property '#/{path}' of type {type_name(message)} did not match the following "
+            "type: object"
+        ]
+    errors: list[str] = []
+
+    def prop(sub: str) -> str:
+        return f"The property '#/{path}/{sub}'"
+
+    if "type" not in message:
+        errors.append(f"The property '#/{path}' did not contain a required property of 'type'")
+    elif message["type"] not in CANVAS_MESSAGE_TYPES:
+        errors.append(
+            f"{prop('type')} value {json.dumps(message['type'])} did not match one of the "
+            f"following values: {', '.join(CANVAS_MESSAGE_TYPES)}"
+        )
+    placements = message.get("placements")
+    if placements is not None:
+        if not isinstance(placements, list):
+            errors.append(
+                f"{prop('placements')} of type {type_name(placements)} did not match the "
+                "following type: array"
+            )
+        else:
+            for i, placement in enumerate(placements):
+                if placement not in CANVAS_PLACEMENTS:
+                    errors.append(
+                        f"{prop(f'placements/{i}')} value {json.dumps(placement)} did not "
+                        "match one of the Canvas placements"
+                    )
+    for key in ("target_link_uri", "icon_uri"):
+        if message.get(key) is not None and not is_uri(message[key]):
+            errors.append(
+                f"{prop(key)} value {json.dumps(message[key])} did not match the format uri"
+            )
+    if message.get("label") is not None and not isinstance(message["label"], str):
+        errors.append(
+            f"{prop('label')} of type {type_name(message['label'])} did not match the "
+            "following type: string"
+        )
+    errors.extend(
+        _canvas_custom_parameter_errors(
+            message.get("custom_parameters"), f"{path}/custom_parameters"
+        )
+    )
+    roles = message.get("roles")
+    if roles is not None and not (
+        isinstance(roles, list) and all(isinstance(r, str) for r in roles)
+    ):
+        errors.append(f"{prop('roles')} must be an array of strings")
+    visibility = message.get(CANVAS_PREFIX + "visibility")
+    if visibility is not None and visibility not in CANVAS_VISIBILITY:
+        errors.append(
+            f"{prop(CANVAS_PREFIX + 'visibility')} value {json.dumps(visibility)} did not "
+            f"match one of the following values: {', '.join(CANVAS_VISIBILITY)}"
+        )
+    display = message.get(CANVAS_PREFIX + "display_type")
+    if display is not None and display not in CANVAS_DISPLAY_TYPES:
+        errors.append(
+            f"{prop(CANVAS_PREFIX + 'display_type')} value {json.dumps(display)} did not "
+            f"match one of the following values: {', '.join(CANVAS_DISPLAY_TYPES)}"
+        )
+    enabled = message.get(CANVAS_PREFIX + "course_navigation/default_enabled")
+    if enabled is not None and not isinstance(enabled, bool):
+        errors.append(
+            f"{prop(CANVAS_PREFIX + 'course_navigation/default_enabled')} of type "
+            f"{type_name(enabled)} did not match the following type: boolean"
+        )
+    for key in ("launch_width", "launch_height"):
+        value = message.get(CANVAS_PREFIX + key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | str)):
+            errors.append(
+                f"{prop(CANVAS_PREFIX + key)} of type {type_name(value)} did not match "
+                "one or more of the following types: integer, string"
+            )
+    return errors
+
+
+MOODLE_REQUIRED = (
+    "response_types",
+    "initiate_login_uri",
+    "redirect_uris",
+    "client_name",
+    "jwks_uri",
+    "token_endpoint_auth_method",
+)
+MOODLE_DOMAIN_RE = re.compile(r"(?:https?://)?(?:www\.)?([^/]+)(?:/|$)", re.IGNORECASE)
+MOODLE_ERROR_PAGE = (
+    '<!DOCTYPE html><html><head><title>Error</title></head><body><div class="errorbox">'
+    '<h2>Error</h2><p class="errormessage">Exception - {message}</p>'
+    "<p>More information about this error</p></div></body></html>"
+)
+
+
+def moodle_domain(url: str) -> str | None:
+    """Return the domain Moodle's lti_get_domain_from_url finds (host:port, www. dropped)."""
+    match = MOODLE_DOMAIN_RE.search(url or "")
+    return match.group(1) if match else None
+
+
+class MoodleProfile(Profile):
+    """Moodle 4.5: public configuration, RS256 token, plain-text errors, rewritten echo."""
+
+    name = "moodle"
+    display_name = "Moodle"
+    family = ProductFamily.MOODLE.value
+    version = "4.5.6 (Build: 20250811)"
+    admin_page = "/mod/lti/toolconfigure.php"
+    opens_in = "an iframe on the Manage tools page"
+    config_rule = "/mod/lti/openid-configuration.php"
+    registration_rule = "/mod/lti/openid-registration.php"
+    registration_methods = ("GET", "POST", "PUT")
+    jwks_path = "/mod/lti/certs.php"
+    authorization_path = "/mod/lti/auth.php"
+    oauth_endpoint_path = "/mod/lti/token.php"
+    scopes_supported = (
+        Scope.BASIC_OUTCOME.value,
+        Scope.AGS_LINEITEM_READONLY.value,
+        Scope.AGS_RESULT_READONLY.value,
+        Scope.AGS_SCORE.value,
+        Scope.AGS_LINEITEM.value,
+        Scope.NRPS_MEMBERSHIP.value,
+        Scope.TOOL_SETTINGS.value,
+        "openid",
+    )
+    claims_supported = ("sub", "iss", "name", "given_name", "family_name", "email")
+    variables = (
+        "Context.id",
+        "Context.title",
+        "CourseSection.sourcedId",
+        "Person.email.primary",
+        "Person.name.full",
+        "ResourceLink.id",
+        "User.id",
+        "User.username",
+    )
+    platform_key: ClassVar[str] = PLATFORM_CONFIGURATION
+
+    def issue(self, grant: Grant) -> None:
+        """Sign `{sub, scope, iat, exp}`; sub is the new client id, or the type id on update."""
+        if grant.update_of:
+            sub, scope = str(grant.update_of.deployment_id), "reg-update"
+        else:
+            alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+            sub, scope = "".join(secrets.choice(alphabet) for _ in range(15)), "reg"
+            grant.client_id = sub
+        grant.token = self.sim.sign(
+            {"sub": sub, "scope": scope, "iat": int(grant.issued_at), "exp": int(grant.expires_at)}
+        )
+
+    def notes(self) -> list[str]:
+        """Moodle does not check the close message's origin."""
+        return [
+            f"Moodle opens the registration URL in {self.opens_in}; its close listener checks "
+            "only data.subject, not the origin."
+        ]
+
+    def messages_supported(self) -> list[Any]:
+        """Moodle 4.x: objects, placements only for deep linking."""
+        return [{"type": RL}, {"type": DL, "placements": ["ContentArea"]}]
+
+    def openid_configuration(self, request: Request, grant: Grant | None) -> dict[str, Any]:
+        """Place the platform configuration under this Moodle's key."""
+        doc = super().openid_configuration(request, grant)
+        doc[self.platform_key] = doc.pop(PLATFORM_CONFIGURATION)
+        return doc
+
+    def extra_configuration(self, grant: Grant | None) -> dict[str, Any]:
+        """Moodle sends no authorization_server."""
+        return {}
+
+    def authenticate(self, request: Request, token: str | None, args: dict[str, str]) -> Grant:
+        """Check the Bearer JWT the way openid-registration.php does."""
+        if request.method == "PUT":
+            raise Rejection(400, "Unsupported operation", "text/html; charset=utf-8")
+        if token is None:
+            raise Rejection(401, "missing_registration_token", "text/html; charset=utf-8")
+        try:
+            claims = self.sim.verify(token)
+        except (JoseError, ValueError, TypeError) as exc:
+            # Moodle does not catch JWT library errors: the admin sees its generic error page.
+            raise Rejection(
+                404,
+                MOODLE_ERROR_PAGE.format(message=type(exc).__name__),
+                "text/html; charset=utf-8",
+            ) from None
+        grant = self.sim.grant_for(token)
+        if grant is None or claims.get("exp", 0) < time.time():
+            raise Rejection(
+                404, MOODLE_ERROR_PAGE.format(message="Expired token"), "text/html; charset=utf-8"
+            )
+        scope = claims.get("scope")
+        if scope == "reg":
+            if request.method == "GET":
+                raise Rejection(
+                    404, MOODLE_ERROR_PAGE.format(message="TypeError"), "text/html; charset=utf-8"
+                )
+            if self.sim.registration_by_client_id(str(claims.get("sub"))):
+                raise Rejection(401, "token_already_used", "text/html; charset=utf-8")
+        elif scope == "reg-update":
+            if self.sim.registration_by_deployment_id(str(claims.get("sub"))) is None:
+                raise Rejection(400, "Unknown client", "text/html; charset=utf-8")
+        else:
+            raise Rejection(403, "Incorrect scope", "text/html; charset=utf-8")
+        return grant
+
+    def read_registration(
+        self, request: Request, token: str | None, args: dict[str, str]
+    ) -> Response:
+        """Return the current registration to a reg-update token (a Moodle extension)."""
+        self.authenticate(request, token, args)
+        type_id = str(self.sim.verify(str(token))["sub"])
+        registration = self.sim.registration_by_deployment_id(type_id)
+        echo = registration.echo if registration else {}
+        return Response(json.dumps(echo), 200, content_type="application/json; charset=utf-8")
+
+    def parse_body(self, request: Request) -> Any:
+        """Moodle reads the raw body as JSON whatever the Content-Type; junk crashes it."""
+        try:
+            body = json.loads(request.get_data(as_text=True))
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            raise Rejection(
+                404, MOODLE_ERROR_PAGE.format(message="TypeError"), "text/html; charset=utf-8"
+            )
+        return body
+
+    def validate(self, body: Any, grant: Grant) -> None:
+        """Apply registration_helper::registration_to_config's checks in its order."""
+        for key in MOODLE_REQUIRED:
+            if php_empty(body.get(key)):
+                raise self.text(f"missing required attribute {key}")
+        config = body.get(TOOL_CONFIGURATION)
+        if php_empty(config):
+            raise self.text(f"missing required attribute {TOOL_CONFIGURATION}")
+        domain = config.get("domain") if isinstance(config, dict) else None
+        if php_empty(domain):
+            raise self.text("missing_domain")
+        target = config.get("target_link_uri") or f"https://{domain}"
+        if moodle_domain(str(domain)) != moodle_domain(str(target)):
+            raise self.text("domain_targetlinkuri_mismatch")
+        response_types = body["response_types"]
+        if not isinstance(response_types, list) or "id_token" not in response_types:
+            raise self.text("invalid_response_types")
+        if not isinstance(body["redirect_uris"], list):
+            raise self.text("invalid_redirect_uris")
+        if body["token_endpoint_auth_method"] != TOKEN_ENDPOINT_AUTH_METHOD:
+            raise self.text("invalid_token_endpoint_auth_method")
+        application_type = body.get("application_type")
+        if not php_empty(application_type) and application_type != "web":
+            raise self.text("invalid_application_type")
+
+    def text(self, message: str, status: int = 400) -> Rejection:
+        """Build Moodle's plain-text error (served as text/html)."""
+        return Rejection(status, message, "text/html; charset=utf-8")
+
+    def accept(self, body: dict[str, Any], grant: Grant) -> Accepted:
+        """Create (or update) the tool type and echo it the way config_to_registration does."""
+        previous = grant.update_of
+        if previous:
+            client_id, deployment_id = previous.client_id, previous.deployment_id
+        else:
+            client_id, deployment_id = str(grant.client_id), str(self.sim.next_number())
+        echo = self.echo(body, client_id, str(deployment_id))
+        return Accepted(200, echo, self.registration(body, client_id, deployment_id, echo))
+
+    def echo(self, body: dict[str, Any], client_id: str, deployment_id: str) -> dict[str, Any]:
+        """Rebuild the registration from what Moodle stored, not from the request."""
+        config = body[TOOL_CONFIGURATION]
+        requested = set(requested_scopes(body))
+        scopes: list[str] = []
+        grades_1 = {
+            Scope.AGS_SCORE.value,
+            Scope.AGS_RESULT_READONLY.value,
+            Scope.AGS_LINEITEM_READONLY.value,
+        }
+        if requested & (grades_1 | {Scope.AGS_LINEITEM.value}):
+            scopes += [
+                Scope.AGS_SCORE.value,
+                Scope.AGS_RESULT_READONLY.value,
+                Scope.AGS_LINEITEM_READONLY.value,
+            ]
+            if Scope.AGS_LINEITEM.value in requested:
+                scopes.append(Scope.AGS_LINEITEM.value)
+        if Scope.NRPS_MEMBERSHIP.value in requested:
+            scopes.append(Scope.NRPS_MEMBERSHIP.value)
+        if Scope.TOOL_SETTINGS.value in requested:
+            scopes.append(Scope.TOOL_SETTINGS.value)
+        claims = ["sub", "iss"]
+        asked = set(config.get("claims") or [])
+        if asked & {"name", "given_name", "family_name"}:
+            claims += ["name", "family_name", "given_name"]
+        if "email" in asked:
+            claims.append("email")
+        messages = [
+            {"type": DL, "target_link_uri": m["target_link_uri"]}
+            if m.get("target_link_uri")
+            else {"type": DL}
+            for m in config.get("messages") or []
+            if isinstance(m, dict) and m.get("type") == DL
+        ][:1]
+        echo: dict[str, Any] = {
+            "client_id": client_id,
+            "response_types": ["id_token"],
+            "jwks_uri": body["jwks_uri"],
+            "initiate_login_uri": body["initiate_login_uri"],
+            "grant_types": ["client_credentials", "implicit"],
+            "redirect_uris": body["redirect_uris"],
+            "application_type": self.echo_application_type(),
+            "token_endpoint_auth_method": "private_key_jwt",
+            "client_name": body["client_name"],
+        }
+        if body.get("logo_uri"):
+            echo["logo_uri"] = body["logo_uri"]
+        echo["scope"] = " ".join(scopes)
+        tool: dict[str, Any] = {
+            "version": "1.3.0",
+            "deployment_id": deployment_id,
+            "target_link_uri": config.get("target_link_uri") or f"https://{config['domain']}",
+            "domain": config["domain"],
+        }
+        if config.get("description"):
+            tool["description"] = config["description"]
+        if messages:
+            tool["messages"] = messages
+        if config.get("custom_parameters"):
+            tool["custom_parameters"] = {
+                str(k): str(v) for k, v in config["custom_parameters"].items()
+            }
+        tool["claims"] = claims
+        echo[TOOL_CONFIGURATION] = tool
+        return echo
+
+    def echo_application_type(self) -> Any:
+        """Return `application_type` as this Moodle echoes it."""
+        return "web"
+
+
+class MoodleLegacyProfile(MoodleProfile):
+    """Moodle 3.10 era: string messages with a typo, trailing-space key, array application_type."""
+
+    name = "moodle-legacy"
+    display_name = "Moodle 3.10"
+    version = "3.10.1 (Build: 20210118)"
+    platform_key = PLATFORM_CONFIGURATION + " "
+
+    def messages_supported(self) -> list[Any]:
+        """Plain strings, with the old `LtiResourceLink` spelling."""
+        return ["LtiResourceLink", DL]
+
+    def platform_configuration(self) -> dict[str, Any]:
+        """Add the old top-level placements list."""
+        config = super().platform_configuration()
+        config["placements"] = ["AddContentMenu"]
+        return config
+
+    def echo_application_type(self) -> Any:
+        """The 3.10 helper echoed an array."""
+        return ["web"]
+
+
+class BrightspaceProfile(Profile):
+    """D2L Brightspace: token in the config URL path, no Bearer, https, live keyset check."""
+
+    name = "brightspace"
+    display_name = "Brightspace"
+    family = ProductFamily.BRIGHTSPACE.value
+    version = "20.25.11"
+    admin_page = "/d2l/le/lti/admin/registrations"
+    opens_in = "a new tab (the close message must go to window.opener)"
+    supports_update = False
+    config_how = "token in path"
+    config_rule = "/d2l/api/lti/dynamic-registration/openid-configuration/<token>"
+    registration_rule = "/d2l/api/lti/dynamic-registration/register/<token>"
+    jwks_path = "/d2l/.well-known/jwks"
+    authorization_path = "/d2l/lti/authenticate"
+    oauth_endpoint_path = "/core/connect/token"
+
+    def issue(self, grant: Grant) -> None:
+        """Make an opaque one-time token."""
+        grant.token = secrets.token_urlsafe(24)
+
+    def config_url(self, grant: Grant) -> str:
+        """Embed the token in the configuration URL's path."""
+        return f"{self.sim.base_url}{self.config_rule.replace('<token>', grant.token)}"
+
+    def initiation_params(self, grant: Grant) -> dict[str, str]:
+        """Brightspace sends no registration_token parameter."""
+        return {"openid_configuration": self.config_url(grant)}
+
+    def messages_supported(self) -> list[Any]:
+        """Objects without placements."""
+        return [{"type": RL}, {"type": DL}]
+
+    def config_grant(self, request: Request, args: dict[str, str]) -> Grant | None:
+        """The path token must be live and unused."""
+        grant = self.sim.grant_for(args.get("token", ""))
+        if grant is None or grant.expired or grant.used:
+            raise self.error(
+                401, "invalid_token", "The registration link is unknown, expired or already used."
+            )
+        return grant
+
+    def registration_endpoint(self, grant: Grant | None) -> str:
+        """The endpoint carries the same one-time token in its path."""
+        token = grant.token if grant else "unknown"
+        return f"{self.sim.base_url}{self.registration_rule.replace('<token>', token)}"
+
+    def extra_configuration(self, grant: Grant | None) -> dict[str, Any]:
+        """Brightspace's access tokens carry this audience."""
+        return {"authorization_server": "https://api.brightspace.com/auth/token"}
+
+    def request_token(self, request: Request, args: dict[str, str]) -> str | None:
+        """The path token identifies the registration."""
+        return args.get("token")
+
+    def authenticate(self, request: Request, token: str | None, args: dict[str, str]) -> Grant:
+        """Refuse a Bearer header (no token was given to the tool) and spent tokens."""
+        if request.headers.get("Authorization"):
+            raise self.error(
+                401,
+                "invalid_token",
+                "No registration token was issued for this registration; the "
+                "request must not carry an Authorization header.",
+            )
+        return super().authenticate(request, token, args)
+
+    def validate(self, body: Any, grant: Grant) -> None:
+        """DCR rules, then https, unique name and domain, then a live keyset."""
+        super().validate(body, grant)
+        config = body[TOOL_CONFIGURATION]
+        urls = [
+            ("initiate_login_uri", body["initiate_login_uri"]),
+            ("jwks_uri", body["jwks_uri"]),
+            ("target_link_uri", config["target_link_uri"]),
+        ]
+        urls += [("redirect_uris", uri) for uri in body["redirect_uris"]]
+        urls += [("logo_uri", body["logo_uri"])] if body.get("logo_uri") else []
+        urls += [
+            ("messages target_link_uri", m["target_link_uri"])
+            for m in config.get("messages") or []
+            if m.get("target_link_uri")
+        ]
+        relaxed = set()
+        for field_name, url in urls:
+            parts = urlsplit(str(url))
+            if parts.scheme == "https":
+                continue
+            if is_loopback_host(parts.hostname):
+                relaxed.add(parts.hostname)
+                continue
+            raise self.error(
+                400, "invalid_client_metadata", f"{field_name} must use https ({url})."
+            )
+        if relaxed:
+            self.sim.event(
+                grant.token,
+                "Brightspace requires https for tool URLs; allowed http for "
+                f"loopback host {', '.join(sorted(relaxed))} (simulator relaxation)",
+            )
+        for other in self.sim.registrations():
+            if not other.enabled:
+                continue
+            if other.client_name == body["client_name"]:
+                raise self.error(
+                    400,
+                    "invalid_client_metadata",
+                    f"A registration named {other.client_name!r} already exists.",
+                )
+            if other.domain.lower() == str(config["domain"]).lower():
+                raise self.error(
+                    400,
+                    "invalid_client_metadata",
+                    f"The domain {other.domain} is already used by the enabled "
+                    f"registration {other.client_name!r}.",
+                )
+        self.check_keyset(body["jwks_uri"], grant)
+
+    def check_keyset(self, jwks_uri: str, grant: Grant) -> None:
+        """Fetch the tool's keyset and require one RSA key with a kid."""
+
+        def refuse(reason: str) -> Rejection:
+            self.sim.event(
+                grant.token, f"Brightspace fetched the tool's keyset {jwks_uri}: {reason}"
+            )
+            return self.error(
+                400,
+                "invalid_client_metadata",
+                f"The tool's keyset at {jwks_uri} could not be retrieved: {reason}",
+            )
+
+        try:
+            answer = requests.get(
+                jwks_uri, timeout=KEYSET_FETCH_TIMEOUT, headers={"Accept": "application/json"}
+            )
+        except requests.RequestException as exc:
+            raise refuse(type(exc).__name__) from None
+        with answer:
+            if answer.status_code != 200:
+                raise refuse(f"HTTP {answer.status_code}")
+            try:
+                keyset = answer.json()
+            except ValueError:
+                raise refuse("the answer is not JSON") from None
+        keys = keyset.get("keys") if isinstance(keyset, dict) else None
+        if not isinstance(keys, list):
+            raise refuse('the answer is not a JSON key set (no "keys" array)')
+        rsa = [k for k in keys if isinstance(k, dict) and k.get("kty") == "RSA" and k.get("kid")]
+        if not rsa:
+            raise refuse("the key set has no RSA key with a kid")
+        self.sim.event(
+            grant.token,
+            f"Brightspace fetched the tool's keyset {jwks_uri} -> 200, "
+            f"{len(rsa)} RSA key(s) with kid",
+        )
+
+    def accept(self, body: dict[str, Any], grant: Grant) -> Accepted:
+        """GUIDs for client and deployment; the deployment goes in the tool configuration."""
+        client_id, deployment_id = str(uuid.uuid4()), str(uuid.uuid4())
+        echo = copy.deepcopy(body)
+        echo["client_id"] = client_id
+        echo[TOOL_CONFIGURATION]["deployment_id"] = deployment_id
+        return Accepted(200, echo, self.registration(body, client_id, deployment_id, echo))
+
+
+class SakaiProfile(Profile):
+    """Sakai: issuer and pre-allocated ids come from its configuration URL's own parameters."""
+
+    name = "sakai"
+    display_name = "Sakai"
+    family = ProductFamily.SAKAI.value
+    version = "23.3"
+    admin_page = "/portal/site/!admin/tool/sakai.lti.admin"
+    config_how = "pre-allocated ids in query"
+    config_rule = "/imsblis/lti13/well_known"
+    registration_rule = "/imsblis/lti13/registration_endpoint/<key>"
+    jwks_path = "/imsblis/lti13/keyset"
+    authorization_path = "/imsoidc/lti13/oidc_auth"
+    oauth_endpoint_path = "/imsblis/lti13/token/<key>"
+    scopes_supported = ("openid",)
+    claims_supported = ("iss", "aud")
+    variables = ("User.id", "Person.email.primary")
+
+    def issue(self, grant: Grant) -> None:
+        """Pre-allocate the tool key, client id and deployment id; make an opaque token."""
+        previous = grant.update_of
+        number = self.sim.next_number()
+        grant.key = str(number)
+        grant.client_id = previous.client_id if previous else str(uuid.uuid4())
+        grant.deployment_id = str(previous.deployment_id) if previous else str(number)
+        grant.token = secrets.token_hex(16)
+
+    def config_url(self, grant: Grant) -> str:
+        """Put the pre-allocated values in the configuration URL's query."""
+        query = urlencode(
+            {
+                "clientId": grant.client_id,
+                "deploymentId": grant.deployment_id,
+                "issuerURL": self.sim.issuer,
+                "key": grant.key,
+            }
+        )
+        return f"{self.sim.base_url}{self.config_rule}?{query}"
+
+    def messages_supported(self) -> list[Any]:
+        """Objects without placements."""
+        return [{"type": RL}, {"type": DL}]
+
+    def config_grant(self, request: Request, args: dict[str, str]) -> Grant | None:
+        """The key must name a tool stub the admin created."""
+        grant = self.sim.grant_for_key(request.args.get("key", ""))
+        if grant is None or not request.args.get("issuerURL"):
+            raise Rejection(400, "Missing or unknown key / issuerURL")
+        return grant
+
+    def openid_configuration(self, request: Request, grant: Grant | None) -> dict[str, Any]:
+        """Sakai takes the issuer from the URL's issuerURL parameter."""
+        doc = super().openid_configuration(request, grant)
+        doc["issuer"] = request.args.get("issuerURL", "")
+        return doc
+
+    def registration_endpoint(self, grant: Grant | None) -> str:
+        """The endpoint is per tool key."""
+        key = grant.key if grant and grant.key else "0"
+        return f"{self.sim.base_url}{self.registration_rule.replace('<key>', key)}"
+
+    def token_endpoint(self, grant: Grant | None) -> str:
+        """The token endpoint is per tool key."""
+        key = grant.key if grant and grant.key else "0"
+        return f"{self.sim.base_url}{self.oauth_endpoint_path.replace('<key>', key)}"
+
+    def extra_configuration(self, grant: Grant | None) -> dict[str, Any]:
+        """Sakai sends no authorization_server."""
+        return {}
+
+    def request_token(self, request: Request, args: dict[str, str]) -> str | None:
+        """The key in the path names the registration; report it by its token."""
+        grant = self.sim.grant_for_key(args.get("key", ""))
+        return grant.token if grant else bearer_token(request)
+
+    def authenticate(self, request: Request, token: str | None, args: dict[str, str]) -> Grant:
+        """The Bearer must be the token issued for this key (an assumption; see the report)."""
+        grant = self.sim.grant_for_key(args.get("key", ""))
+        if grant is None:
+            raise self.error(404, "invalid_request", "Unknown tool key.")
+        if bearer_token(request) != grant.token:
+            raise self.error(401, "invalid_token", "A Bearer registration token is required.")
+        return super().authenticate(request, grant.token, args)
+
+    def validate(self, body: Any, grant: Grant) -> None:
+        """Only the basics: Sakai lets the admin decide the rest in its form."""
+        if not isinstance(body, dict):
+            raise self.error(400, "invalid_client_metadata", "The request must be a JSON object.")
+        for key in ("initiate_login_uri", "jwks_uri"):
+            if not is_http_uri(body.get(key)):
+                raise self.error(
+                    400, "invalid_client_metadata", f"{key} must be an absolute http(s) URI."
+                )
+        uris = body.get("redirect_uris")
+        if not isinstance(uris, list) or not uris:
+            raise self.error(
+                400, "invalid_client_metadata", "redirect_uris must be a non-empty array."
+            )
+        if not isinstance(body.get(TOOL_CONFIGURATION), dict):
+            raise self.error(
+                400, "invalid_client_metadata", f"The {TOOL_CONFIGURATION} object is required."
+            )
+
+    def accept(self, body: dict[str, Any], grant: Grant) -> Accepted:
+        """Answer with the ids pre-allocated in the configuration URL."""
+        client_id, deployment_id = str(grant.client_id), str(grant.deployment_id)
+        echo = copy.deepcopy(body)
+        echo["client_id"] = client_id
+        echo[TOOL_CONFIGURATION]["deployment_id"] = deployment_id
+        return Accepted(200, echo, self.registration(body, client_id, deployment_id, echo))
+
+
+PROFILE_CLASSES: dict[str, type[Profile]] = {
+    cls.name: cls
+    for cls in (
+        GenericProfile,
+        CanvasProfile,
+        MoodleProfile,
+        BrightspaceProfile,
+        SakaiProfile,
+        MoodleLegacyProfile,
+    )
+}
+PROFILES: tuple[str, ...] = tuple(PROFILE_CLASSES)
