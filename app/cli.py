@@ -9,6 +9,7 @@ from datetime import timedelta
 import click
 
 from .config import ConfigError
+from .simulator import FAULTS, PROFILES
 from .storage import INSTANCE_PATH, StorageError, open_store
 
 
@@ -76,8 +77,7 @@ def keys_rotate(grace_hours: int) -> None:
 
 @main.command()
 @click.option("--profile", "profile", required=True,
-              type=click.Choice(["generic", "canvas", "moodle", "brightspace", "sakai",
-                                 "moodle-legacy"]),
+              type=click.Choice(PROFILES),
               help="Which LMS to behave like.")
 @click.option("--url", required=True, help="Gatehouse's registration URL, e.g. "
               "http://127.0.0.1:8000/lti/register")
@@ -86,11 +86,20 @@ def keys_rotate(grace_hours: int) -> None:
 @click.option("--timeout", default=30.0, show_default=True, help="Seconds to wait for the tool.")
 @click.option("--skip-store-check", is_flag=True,
               help="Do not compare with the local database (Gatehouse runs elsewhere).")
-def simulate(profile: str, url: str, host: str, timeout: float, skip_store_check: bool) -> None:
+@click.option("--fault", "faults", multiple=True, type=click.Choice(sorted(FAULTS)),
+              help="Make the LMS misbehave this way, to see the page an admin would get.")
+def simulate(
+    profile: str, url: str, host: str, timeout: float, skip_store_check: bool,
+    faults: tuple[str, ...],
+) -> None:
     """Act as an LMS on loopback and run one Dynamic Registration against Gatehouse."""
     from .simulator import Simulator
 
-    with Simulator(profile=profile, host=host) as sim:
+    try:
+        sim = Simulator(profile=profile, host=host, faults=faults, delay=timeout + 1)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    with sim:
         report = sim.register(url, timeout=timeout)
     problems = [] if skip_store_check or not report.ok else _compare_with_store(report)
     click.echo(report.render())

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from .lti.constants import CANVAS_PREFIX
 from .lti.discovery import PlatformConfig, get_openid_config, validate_openid_config
@@ -65,6 +66,23 @@ def redact_config_url(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}{'/'.join(segments)}"
 
 
+def secrets_of(url: str, registration_token: str | None) -> tuple[str, ...]:
+    """Return the values that must never be stored: the token, wherever the LMS put it."""
+    parts = urlsplit(url)
+    found = {s for s in parts.path.split("/") if TOKEN_SEGMENT.match(s)}
+    found.update(v for values in parse_qs(parts.query).values() for v in values if len(v) >= 16)
+    if registration_token:
+        found.add(registration_token)
+    return tuple(sorted(found, key=len, reverse=True))
+
+
+def redact(text: str, secrets: tuple[str, ...]) -> str:
+    """Replace every secret in `text` with an ellipsis."""
+    for secret in secrets:
+        text = text.replace(secret, "…")
+    return text
+
+
 def check_initiation(openid_configuration: str | None) -> str:
     """Return the openid_configuration URL or raise MissingParameter / UnsafeURL."""
     if not openid_configuration:
@@ -110,7 +128,8 @@ def discover(
     )
     # Platform endpoints come from a document the browser pointed us at: check them too.
     client.check_url(platform.registration_endpoint, "registration endpoint")
-    store.record_platform_config(registration.id, _config_record(platform))
+    secrets = secrets_of(openid_configuration_url, registration_token)
+    store.record_platform_config(registration.id, _config_record(platform, secrets))
     for warning in platform.warnings:
         log.warning("registration %s: %s", registration.id, warning)
     return platform
@@ -135,7 +154,8 @@ def register(
             rule="single-post",
         )
     status, body = register_tool_in_platform(client, platform, request, registration_token)
-    store.record_platform_response(registration.id, status, body)
+    secrets = secrets_of(platform.openid_configuration_url, registration_token)
+    store.record_platform_response(registration.id, status, redact(body, secrets))
     result = parse_registration_response(status, body, request.scopes)
     record = {
         "issuer": platform.issuer,
@@ -190,7 +210,7 @@ def platform_name(platform: PlatformConfig) -> str:
     return f"{family_name(platform.product_family_code)} at {host}"
 
 
-def _config_record(platform: PlatformConfig) -> dict:
+def _config_record(platform: PlatformConfig, secrets: tuple[str, ...]) -> dict:
     record = asdict(platform)
     record["openid_configuration_url"] = redact_config_url(platform.openid_configuration_url)
-    return record
+    return json.loads(redact(json.dumps(record), secrets))

@@ -78,7 +78,9 @@ class LiveServer:
     def __init__(self, wsgi_app, host="localhost"):
         self.server = make_server(host, 0, wsgi_app, threaded=True)
         self.url = f"http://{host}:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, args=(0.05,), daemon=True
+        )
 
     def __enter__(self):
         self.thread.start()

@@ -277,6 +277,14 @@ class Profile:
         """Build an OAuth/OIDC DCR error answer."""
         return Rejection(status, {"error": code, "error_description": description})
 
+    def refusal(self, body: dict[str, Any]) -> Rejection:
+        """Refuse a valid request by local policy, in this LMS's error format."""
+        return self.error(
+            400,
+            "invalid_client_metadata",
+            "Registrations from this tool's domain are blocked by the platform administrator.",
+        )
+
     def describe(self, status: int, body: Any) -> str:
         """Summarise an error answer in one line for the report."""
         if isinstance(body, dict):
@@ -593,6 +601,14 @@ class CanvasProfile(Profile):
             raise Rejection(
                 400, {"errors": [{"message": "The request body is not valid JSON."}]}
             ) from None
+
+    def refusal(self, body: dict[str, Any]) -> Rejection:
+        """Refuse the way Canvas's model validation does: 422 with an errors list."""
+        domain = json.dumps((tool_configuration(body) or {}).get("domain"))
+        return Rejection(
+            422, {"errors": [f"The property '#/domain' value {domain} is not allowed by this "
+                             "account's developer key policy"]}
+        )
 
     def validate(self, body: Any, grant: Grant) -> None:
         """Run Canvas's JSON schemas, then its model's scope check."""
@@ -1105,6 +1121,10 @@ class MoodleProfile(Profile):
         application_type = body.get("application_type")
         if not php_empty(application_type) and application_type != "web":
             raise self.text("invalid_application_type")
+
+    def refusal(self, body: dict[str, Any]) -> Rejection:
+        """Refuse as Moodle does for a token of the wrong scope: plain text, 403."""
+        return self.text("Incorrect scope", 403)
 
     def text(self, message: str, status: int = 400) -> Rejection:
         """Build Moodle's plain-text error (served as text/html)."""

@@ -43,6 +43,7 @@ FAULTS = frozenset(
         "slow_config",
         "slow_post",
         "canvas_no_deployment",
+        "refuse_registration",
     }
 )
 # Faults that replace a valid registration's success answer (checked in this order).
@@ -392,6 +393,8 @@ class Simulator:
                 grant = self.profile.authenticate(request, token, args)
                 parsed = self.profile.parse_body(request)
                 self.profile.validate(parsed, grant)
+                if "refuse_registration" in self.faults:
+                    raise self.profile.refusal(parsed)
             except Rejection as rejection:
                 self.records.append(
                     RegistrationRecord(

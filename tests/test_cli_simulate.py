@@ -1,0 +1,66 @@
+"""`gatehouse simulate` against a Gatehouse served for real, as an operator runs it."""
+
+import pytest
+from click.testing import CliRunner
+
+from app.cli import main
+from app.simulator import PROFILES
+
+
+@pytest.fixture
+def same_database(monkeypatch, tmp_path):
+    """Point the command at the database the live app uses (make_app's default file)."""
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'gatehouse.db'}")
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_simulate_succeeds_and_checks_the_stored_platform(live, same_database, profile):
+    result = CliRunner().invoke(main, ["simulate", "--profile", profile, "--url",
+                                       live.register_url])
+    assert result.exit_code == 0, result.output
+    assert "PASS" in result.output
+    assert "Stored platform matches what the LMS granted." in result.output
+
+
+def test_simulate_fails_when_the_platform_is_not_in_the_database(live, monkeypatch, tmp_path):
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'elsewhere.db'}")
+    runner = CliRunner()
+    result = runner.invoke(main, ["simulate", "--profile", "moodle", "--url", live.register_url])
+    assert result.exit_code == 1
+    assert "stored platform: no platform with issuer" in result.output
+    skipped = runner.invoke(
+        main, ["simulate", "--profile", "moodle", "--url", live.register_url,
+               "--skip-store-check"]
+    )
+    assert skipped.exit_code == 0, skipped.output
+
+
+def test_simulate_fails_when_gatehouse_refuses(make_app, same_database):
+    from tests.conftest import LiveServer
+
+    app = make_app({"tool": {"domain": "elsewhere.example.com"}})
+    with LiveServer(app) as server:
+        result = CliRunner().invoke(
+            main, ["simulate", "--profile", "moodle", "--url", server.url + "/lti/register"]
+        )
+    assert result.exit_code == 1
+    assert "FAIL" in result.output
+    assert "domain_targetlinkuri_mismatch" in result.output
+
+
+def test_simulate_fails_when_nothing_listens(same_database):
+    result = CliRunner().invoke(
+        main, ["simulate", "--profile", "generic", "--url", "http://127.0.0.1:9/lti/register",
+               "--timeout", "5"]
+    )
+    assert result.exit_code == 1
+    assert "FAIL" in result.output
+
+
+def test_simulate_with_a_fault_shows_the_admins_error(live, same_database):
+    result = CliRunner().invoke(
+        main, ["simulate", "--profile", "canvas", "--url", live.register_url,
+               "--fault", "refuse_registration"]
+    )
+    assert result.exit_code == 1
+    assert "422" in result.output and "FAIL" in result.output

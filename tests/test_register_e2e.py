@@ -1,0 +1,332 @@
+"""Dynamic Registration end to end: real simulated LMSes on 127.0.0.1, Gatehouse on localhost."""
+
+import html
+import re
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import pytest
+import requests
+
+from app.simulator import PROFILES
+
+SCORE = "https://purl.imsglobal.org/spec/lti-ags/scope/score"
+RESULT = "https://purl.imsglobal.org/spec/lti-ags/scope/result.readonly"
+
+NEXT_STEPS = {
+    "generic": "may keep the tool disabled",
+    "canvas": "Enable &amp; Close",
+    "moodle": "Activate",
+    "moodle-legacy": "Activate",
+    "brightspace": "disabled",
+    "sakai": "Administration Workspace",
+}
+
+
+def page_text(response):
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", response.text)).split())
+
+
+def registrations(store):
+    return store.list_registrations()
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_every_lms_registers_first_try(live, simulator, store, profile):
+    sim = simulator(profile)
+    report = sim.register(live.register_url)
+    assert report.ok, report.render()
+
+    platform = store.find_platform(sim.issuer, report.client_id)
+    assert platform is not None
+    assert platform.issuer == sim.issuer
+    assert platform.active is False
+    assert sorted(platform.scopes) == sorted(report.granted_scopes)
+    deployments = [d.deployment_id for d in store.list_deployments(platform.id)]
+    assert deployments == [report.deployment_id]
+    (attempt,) = registrations(store)
+    assert attempt.state == "completed"
+    assert attempt.platform_id == platform.id and attempt.client_id == report.client_id
+    assert attempt.response_status in (200, 201)
+    assert [r.accepted for r in sim.records] == [True]
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_close_page_posts_the_close_message_and_says_what_the_lms_needs(
+    live, simulator, profile
+):
+    sim = simulator(profile)
+    response = requests.get(sim.initiation_url(live.register_url), timeout=30)
+    assert response.status_code == 200
+    assert 'data-lti-close="auto"' in response.text
+    assert "/static/close.js" in response.text
+    assert NEXT_STEPS[profile] in response.text
+    script = requests.get(live.url + "/static/close.js", timeout=5).text
+    assert "org.imsglobal.lti.close" in script
+    assert "window.opener || window.parent" in script
+
+
+def test_registration_body_reaches_the_lms_as_the_spec_says(live, simulator):
+    sim = simulator("generic")
+    assert sim.register(live.register_url).ok
+    (record,) = sim.records
+    body = record.body
+    assert record.headers["Authorization"].startswith("Bearer ")
+    assert body["grant_types"] == ["implicit", "client_credentials"]
+    assert body["jwks_uri"] == live.url + "/lti/keys"
+    assert body["initiate_login_uri"] == live.url + "/lti/login"
+    config = body["https://purl.imsglobal.org/spec/lti-tool-configuration"]
+    assert config["domain"] == urlsplit(live.url).netloc
+    assert config["target_link_uri"] == live.url + "/lti/launch"
+    assert isinstance(body["scope"], str)
+
+
+def test_canvas_deployment_comes_from_the_top_level(live, simulator, store):
+    sim = simulator("canvas")
+    report = sim.register(live.register_url)
+    (record,) = sim.records
+    assert "deployment_id" in record.response
+    assert "deployment_id" not in record.response[
+        "https://purl.imsglobal.org/spec/lti-tool-configuration"
+    ]
+    platform = store.find_platform(sim.issuer, report.client_id)
+    assert [d.deployment_id for d in store.list_deployments(platform.id)] == [
+        record.response["deployment_id"]
+    ]
+    # Canvas's token endpoint lives on another host than its account domain.
+    assert platform.name.startswith("Canvas at localhost:")
+
+
+def test_canvas_without_a_deployment_stores_none_yet(live, simulator, store):
+    sim = simulator("canvas", faults={"canvas_no_deployment"})
+    response = requests.get(sim.initiation_url(live.register_url), timeout=30)
+    assert response.status_code == 200
+    assert "none yet" in page_text(response)
+    (platform,) = store.list_platforms()
+    assert store.list_deployments(platform.id) == []
+
+
+def test_granted_scopes_come_from_the_response_not_the_request(live, simulator, store):
+    sim = simulator("moodle")
+    report = sim.register(live.register_url)
+    platform = store.find_platform(sim.issuer, report.client_id)
+    assert RESULT in platform.scopes  # Moodle adds it to what was asked
+    assert RESULT not in sim.records[0].body["scope"]
+
+
+@pytest.mark.parametrize("profile", ["canvas", "moodle"])
+def test_re_registration_updates_the_platform_in_place(live, simulator, store, profile):
+    sim = simulator(profile)
+    first = sim.register(live.register_url)
+    platform = store.find_platform(sim.issuer, first.client_id)
+    again = sim.register(live.register_url, update_client_id=first.client_id)
+    assert again.ok, again.render()
+    assert again.client_id == first.client_id
+    (updated,) = store.list_platforms()
+    assert updated.id == platform.id
+    assert updated.updated_at > platform.updated_at
+    assert len(store.list_deployments(updated.id)) == 1
+    assert [r.state for r in registrations(store)] == ["completed", "completed"]
+    page = requests.get(
+        sim.initiation_url(live.register_url, update_client_id=first.client_id), timeout=30
+    )
+    assert "re-registered" in page.text
+
+
+def test_a_new_client_id_from_the_same_issuer_is_a_new_platform(live, simulator, store):
+    sim = simulator("generic")
+    first = sim.register(live.register_url)
+    second = sim.register(live.register_url)
+    assert first.client_id != second.client_id
+    assert {p.client_id for p in store.list_platforms()} == {first.client_id, second.client_id}
+    assert {p.issuer for p in store.list_platforms()} == {sim.issuer}
+
+
+def test_auto_activate_stores_active_platforms(make_app, simulator):
+    from tests.conftest import LiveServer
+
+    app = make_app({"registration": {"auto_activate": True}})
+    with LiveServer(app) as server:
+        sim = simulator("moodle")
+        report = sim.register(server.url + "/lti/register")
+    platform = app.extensions["gatehouse.store"].find_platform(sim.issuer, report.client_id)
+    assert platform.active is True
+
+
+def test_the_registration_token_is_never_stored(live, simulator, store):
+    sim = simulator("canvas")
+    url, grant = sim.initiate(live.register_url)
+    assert requests.get(url, timeout=30).status_code == 200
+    dump = "\n".join(store.db.iterdump())
+    assert grant.token not in dump
+    (attempt,) = registrations(store)
+    assert "registration_token" not in attempt.openid_configuration_url
+
+
+def test_brightspace_token_in_the_path_is_masked(live, simulator, store):
+    sim = simulator("brightspace")
+    url, grant = sim.initiate(live.register_url)
+    assert requests.get(url, timeout=30).status_code == 200
+    assert grant.token not in "\n".join(store.db.iterdump())
+
+
+def assert_failed_cleanly(store, response, status, *texts):
+    assert response.status_code == status
+    assert "data-lti-close-button" in response.text
+    assert 'data-lti-close="auto"' not in response.text
+    text = page_text(response)
+    for expected in texts:
+        assert expected in text, text
+    assert "Traceback" not in response.text
+    assert store.list_platforms() == []
+    (attempt,) = registrations(store)
+    assert attempt.state == "failed"
+    assert attempt.error["detail"]
+
+
+@pytest.mark.parametrize(
+    ("fault", "status", "texts"),
+    [
+        ("issuer_mismatch", 502, ["not on the same host", "issuer-host-match"]),
+        ("http_issuer_with_query", 502, ["query or fragment", "issuer-no-query"]),
+        ("no_registration_endpoint", 502, ["no 'registration_endpoint'", "required-field"]),
+        ("no_jwks_uri", 502, ["no 'jwks_uri'", "required-field"]),
+        ("no_rs256", 502, ["does not include 'RS256'", "rs256"]),
+        ("no_private_key_jwt", 502, ["does not include 'private_key_jwt'", "private-key-jwt"]),
+        ("config_not_json", 502, ["is not JSON", "text/html", "config-json"]),
+        ("config_status_500", 502, ["answered HTTP 500", "What your LMS answered"]),
+        ("config_redirect_offsite", 502, ["could not be reached", "connection"]),
+    ],
+)
+def test_broken_platform_configuration_is_refused_before_any_post(
+    live, simulator, store, fault, status, texts
+):
+    sim = simulator("generic", faults={fault})
+    response = requests.get(sim.initiation_url(live.register_url), timeout=30)
+    assert_failed_cleanly(store, response, status, *texts)
+    assert sim.records == []
+
+
+@pytest.mark.parametrize(
+    ("fault", "texts"),
+    [
+        ("post_status_500", ["HTTP 500", "Internal Server Error", "internal error"]),
+        ("post_not_json", ["not JSON", "Welcome to the LMS", "response-json"]),
+        ("post_no_client_id", ["no client_id", "response-client-id"]),
+    ],
+)
+def test_unusable_registration_answers_are_shown(live, simulator, store, fault, texts):
+    sim = simulator("generic", faults={fault})
+    response = requests.get(sim.initiation_url(live.register_url), timeout=30)
+    assert_failed_cleanly(store, response, 502, *texts)
+    (attempt,) = registrations(store)
+    assert attempt.response_status == sim.records[0].status
+
+
+@pytest.mark.parametrize(
+    ("profile", "texts"),
+    [
+        ("generic", ["HTTP 400", "invalid_client_metadata", "blocked by the platform"]),
+        ("canvas", ["HTTP 422", "{&#34;errors&#34;", "developer key policy"]),
+        ("moodle", ["HTTP 403", "Incorrect scope"]),
+        ("brightspace", ["HTTP 400", "invalid_client_metadata"]),
+        ("sakai", ["HTTP 400", "invalid_client_metadata"]),
+    ],
+)
+def test_each_lms_error_format_is_shown_verbatim(live, simulator, store, profile, texts):
+    sim = simulator(profile, faults={"refuse_registration"})
+    response = requests.get(sim.initiation_url(live.register_url), timeout=30)
+    assert response.status_code == 502
+    for expected in texts:
+        assert expected in response.text
+    assert_failed_cleanly(store, response, 502, "Your LMS answered with an error")
+
+
+def test_moodle_plain_text_domain_rule(make_app, simulator):
+    from tests.conftest import LiveServer
+
+    app = make_app({"tool": {"domain": "tool.example.com"}})
+    with LiveServer(app) as server:
+        sim = simulator("moodle")
+        response = requests.get(sim.initiation_url(server.url + "/lti/register"), timeout=30)
+    store = app.extensions["gatehouse.store"]
+    assert_failed_cleanly(
+        store, response, 502, "HTTP 400", "domain_targetlinkuri_mismatch", "tool.domain"
+    )
+
+
+def test_moodle_token_used_twice_is_refused_and_explained(live, simulator, store):
+    sim = simulator("moodle")
+    url = sim.initiation_url(live.register_url)
+    assert requests.get(url, timeout=30).status_code == 200
+    again = requests.get(url, timeout=30)
+    assert again.status_code == 502
+    assert "token_already_used" in again.text
+    assert "already used" in page_text(again)
+    assert len(store.list_platforms()) == 1
+    assert [r.state for r in registrations(store)] == ["failed", "completed"]
+
+
+def test_canvas_json_error_for_a_bad_token(live, simulator, store):
+    sim = simulator("canvas")
+    url = sim.initiation_url(live.register_url)
+    parts = urlsplit(url)
+    query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+    query["registration_token"] = "not-the-token"
+    tampered = parts._replace(query=urlencode(query)).geturl()
+    response = requests.get(tampered, timeout=30)
+    assert_failed_cleanly(store, response, 502, "HTTP 401", "errors", "expired")
+
+
+def test_slow_platform_ends_within_the_deadline(make_app, simulator):
+    from tests.conftest import LiveServer
+
+    app = make_app({"outbound": {"deadline": 1}})
+    with LiveServer(app) as server:
+        sim = simulator("generic", faults={"slow_config"}, delay=3)
+        response = requests.get(sim.initiation_url(server.url + "/lti/register"), timeout=30)
+    assert_failed_cleanly(
+        app.extensions["gatehouse.store"], response, 502, "did not answer within 1 seconds"
+    )
+
+
+def test_missing_platform_object_still_registers_with_defaults(live, simulator):
+    sim = simulator("generic", faults={"no_platform_config"})
+    assert sim.register(live.register_url).ok
+
+
+@pytest.mark.parametrize(
+    ("query", "texts"),
+    [
+        ("", ["must be opened by your LMS", "openid_configuration"]),
+        ("?registration_token=abc", ["must be opened by your LMS"]),
+        ("?openid_configuration=not-a-url", ["not an absolute http(s) URL"]),
+        ("?openid_configuration=file:///etc/passwd", ["not an absolute http(s) URL"]),
+    ],
+)
+def test_bad_initiation_requests_get_a_readable_400(client, store, query, texts):
+    response = client.get("/lti/register" + query)
+    assert response.status_code == 400
+    text = page_text(response)
+    for expected in texts:
+        assert expected in text
+    assert store.list_platforms() == []
+
+
+def test_production_mode_refuses_loopback_platforms(make_app, simulator):
+    client = make_app({"security": {"allow_insecure_platforms": False}}).test_client()
+    sim = simulator("generic")
+    response = client.get(
+        "/lti/register?" + urlencode({"openid_configuration": sim.base_url + "/x"})
+    )
+    assert response.status_code == 400
+    assert "https-only" in response.get_data(as_text=True)
+    assert sim.config_fetches == []
+
+
+def test_registration_works_by_post_too(live, simulator, store):
+    sim = simulator("generic")
+    url = sim.initiation_url(live.register_url)
+    params = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+    response = requests.post(live.register_url, data=params, timeout=30)
+    assert response.status_code == 200
+    assert len(store.list_platforms()) == 1
