@@ -12,7 +12,10 @@ DEMO_ENV := GATEHOUSE_TOOL__NAME="Gatehouse demo tool" \
 	GATEHOUSE_SECURITY__ALLOW_INSECURE_PLATFORMS=true \
 	GATEHOUSE_SECURITY__ISSUER_CHECK=strict
 
-.PHONY: install run test lint clean
+CHROMIUM ?= /usr/bin/chromium
+OIDC_MODULES := tests/support/oidc/node_modules/.installed
+
+.PHONY: install run test test-deps chromium lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +28,25 @@ install: $(STAMP)
 run: $(STAMP)
 	$(DEMO_ENV) HOST=127.0.0.1 PORT=$(PORT) $(BIN)/gunicorn -c python:app.gunicorn_config wsgi:app
 
-test: $(STAMP)
+# What the browser tests need: Debian's Chromium (Playwright cannot download its own here)
+# and the npm packages of the test OpenID Provider.
+test-deps: $(STAMP) $(OIDC_MODULES)
+	@test -x $(CHROMIUM) || $(MAKE) --no-print-directory chromium
+
+chromium:
+	@if [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else \
+		echo "Browser tests need Chromium: sudo apt-get install chromium" >&2; \
+	fi
+
+$(OIDC_MODULES): tests/support/oidc/package-lock.json
+	@command -v npm >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; }
+	npm ci --prefix tests/support/oidc --no-audit --no-fund --loglevel=error
+	touch $@
+
+test: test-deps
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 

@@ -8,12 +8,14 @@ import secrets
 from typing import Any
 
 from flask import Flask
+from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import keys, storage
 from .config import load_settings
 
 log = logging.getLogger(__name__)
+csrf = CSRFProtect()
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -29,6 +31,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         DATABASE_URL=os.environ.get("DATABASE_URL"),
         SECRET_KEY=os.environ.get("SECRET_KEY"),
         MAX_CONTENT_LENGTH=1024 * 1024,
+        # Gate pages live in the LMS's cross-site frame: see pages.FrameSessionInterface.
+        SESSION_COOKIE_NAME="gatehouse_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        WTF_CSRF_TIME_LIMIT=None,
+        WTF_CSRF_SSL_STRICT=False,
     )
     settings = load_settings(overrides=test_config.pop("SETTINGS", None))
     app.config.update(test_config)
@@ -58,10 +65,23 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
             x_prefix=proxies,
         )
 
-    from . import lms, ops, pages
+    from . import accounts, lms, oidc, ops, pages
+    from .gates.views import bp as gates_bp
+    from .gates.views import stripe_webhook
 
+    app.session_interface = pages.FrameSessionInterface()
+    csrf.init_app(app)
+    csrf.exempt(stripe_webhook)
+    csrf.exempt(lms.register)  # the LMS itself may POST the initiation, cross-site
+    accounts.init_app(app)
+    oidc.init_app(app)
+    if "terms" in settings["registration"]["gates"]:
+        from .terms import render_terms
+
+        app.extensions["gatehouse.terms_html"] = render_terms(settings["gates"]["terms"]["path"])
     pages.init_app(app)
     app.register_blueprint(lms.bp)
+    app.register_blueprint(gates_bp)
     app.register_blueprint(ops.bp)
     return app
 

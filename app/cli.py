@@ -47,6 +47,36 @@ def check_config() -> None:
 
 
 @main.group()
+def user() -> None:
+    """Manage the accounts that approve registrations (the sign-in gate)."""
+
+
+@user.command("create")
+@click.option("--email", required=True, help="The account's e-mail address (its sign-in name).")
+@click.option("--password", help="The password; asked for (hidden, twice) when left out.")
+@click.option("--name", help="The person's name, shown as the approver.")
+def user_create(email: str, password: str | None, name: str | None) -> None:
+    """Create an account that can sign in at the sign-in gate."""
+    from .accounts import MIN_PASSWORD_LENGTH, hash_password
+    from .config import EMAIL_RE
+    from .storage import AccountExists
+
+    if not EMAIL_RE.match(email):
+        raise click.BadParameter(f"{email!r} is not an e-mail address", param_hint="--email")
+    if password is None:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise click.BadParameter(
+            f"use at least {MIN_PASSWORD_LENGTH} characters", param_hint="--password"
+        )
+    try:
+        account = _store().create_account(email, name, hash_password(password))
+    except AccountExists:
+        raise click.ClickException(f"an account with the e-mail {email} already exists") from None
+    click.echo(f"Created account {account.email} ({account.id}).")
+
+
+@main.group()
 def keys() -> None:
     """Manage the tool's signing keys (served at /lti/keys)."""
 

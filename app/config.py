@@ -129,6 +129,28 @@ SCHEMA: dict[str, Any] = {
     "security": {
         "allow_insecure_platforms": Key("bool", default=False),
         "issuer_check": Key("choice", default="strict", choices=("strict", "host", "off")),
+        "frame_ancestors": Key("strings", default=[]),
+    },
+    "gates": {
+        "signin": {
+            "allow_signup": Key("bool", default=False),
+            "oidc": {
+                "server_metadata_url": Key(_URL),
+                "client_id": Key("str"),
+                "scope": Key("str", default="openid email profile"),
+                "label": Key("str", default="your organisation's account"),
+            },
+        },
+        "terms": {
+            "version": Key("str"),
+            "path": Key("str"),
+            "title": Key("str", default="Terms of service"),
+        },
+        "payment": {
+            "price_id": Key("str"),
+            "mode": Key("choice", default="payment", choices=("payment", "subscription")),
+            "api_base": Key(_URL),
+        },
     },
     "outbound": {
         "connect_timeout": Key("number", default=5.0),
@@ -156,6 +178,9 @@ def env_name(path: str) -> str:
     return ENV_PREFIX + path.replace(".", "__").upper()
 
 
+GATE_NAMES = ("signin", "terms", "payment")
+
+
 def load_settings(
     environ: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -165,7 +190,46 @@ def load_settings(
     _apply_env(raw, environ)
     if overrides:
         _deep_merge(raw, overrides)
-    return validate(raw)
+    settings = validate(raw)
+    _check_gates(settings, environ)
+    return settings
+
+
+def _check_gates(settings: dict[str, Any], environ: Mapping[str, str]) -> None:
+    """Refuse a gate whose settings or secrets are missing, naming what to set."""
+    gates = settings["registration"]["gates"]
+    for i, name in enumerate(gates):
+        if name not in GATE_NAMES:
+            raise ConfigError(
+                f"registration.gates[{i}]: {name!r} is not a gate; use any of "
+                f"{', '.join(GATE_NAMES)}"
+            )
+        if gates.index(name) != i:
+            raise ConfigError(f"registration.gates: {name!r} is listed twice")
+    config = settings["gates"]
+    oidc = config["signin"]["oidc"]
+    if oidc["server_metadata_url"] or oidc["client_id"]:
+        for key in ("server_metadata_url", "client_id"):
+            if not oidc[key]:
+                raise ConfigError(f"gates.signin.oidc.{key}: required to sign in with OIDC")
+        if "signin" in gates and not environ.get("GATEHOUSE_OIDC_CLIENT_SECRET"):
+            raise ConfigError(
+                "GATEHOUSE_OIDC_CLIENT_SECRET: required in the environment for "
+                "gates.signin.oidc"
+            )
+    if "terms" in gates:
+        terms = config["terms"]
+        for key in ("version", "path"):
+            if not terms[key]:
+                raise ConfigError(f"gates.terms.{key}: required by the terms gate")
+        if not os.path.isfile(terms["path"]):
+            raise ConfigError(f"gates.terms.path: the file {terms['path']!r} does not exist")
+    if "payment" in gates:
+        if not config["payment"]["price_id"]:
+            raise ConfigError("gates.payment.price_id: required by the payment gate")
+        for name in ("STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET"):
+            if not environ.get(name):
+                raise ConfigError(f"{name}: required in the environment by the payment gate")
 
 
 def _read_file(environ: Mapping[str, str]) -> dict[str, Any]:
@@ -233,12 +297,6 @@ def _deep_merge(target: dict[str, Any], extra: Mapping[str, Any]) -> None:
 def validate(raw: Mapping[str, Any]) -> dict[str, Any]:
     """Check every key against the schema, fill in defaults; raise ConfigError on a fault."""
     settings = _validate_table(raw, SCHEMA, "")
-    gates = settings["registration"]["gates"]
-    if gates:
-        raise ConfigError(
-            f"registration.gates: the gates {gates} are not available in this version of "
-            "Gatehouse; leave the list empty"
-        )
     if settings["registration"]["pre_approval_url"]:
         raise ConfigError(
             "registration.pre_approval_url: external pre-approval is not available in this "

@@ -10,7 +10,12 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 from .lti.constants import CANVAS_PREFIX
-from .lti.discovery import PlatformConfig, get_openid_config, validate_openid_config
+from .lti.discovery import (
+    PlatformConfig,
+    SupportedMessage,
+    get_openid_config,
+    validate_openid_config,
+)
 from .lti.errors import MissingParameter, RegistrationError, UnsafeURL
 from .lti.http import SafeClient
 from .lti.registration import (
@@ -199,6 +204,31 @@ def fail(store, registration: Registration | None, error: RegistrationError) -> 
     log.warning(
         "registration %s failed: %s (%s)", registration.id, error.detail, error.rule or "-"
     )
+
+
+def hold(
+    store, registration: Registration, platform: PlatformConfig, registration_token: str | None
+) -> None:
+    """Keep what finishing needs server-side while the admin passes the gates."""
+    store.keep_pending_secret(
+        registration.id,
+        {"registration_token": registration_token, "platform": asdict(platform)},
+    )
+
+
+def resume(store, registration: Registration) -> tuple[PlatformConfig, str | None] | None:
+    """Return the held platform configuration and token, or None when they are gone."""
+    secret = store.get_pending_secret(registration.id)
+    if not secret:
+        return None
+    data = dict(secret["platform"])
+    data["messages_supported"] = tuple(
+        SupportedMessage(m["type"], tuple(m["placements"]) if m["placements"] is not None else None)
+        for m in data["messages_supported"]
+    )
+    for key in ("scopes_supported", "claims_supported", "warnings"):
+        data[key] = tuple(data[key])
+    return PlatformConfig(**data), secret["registration_token"]
 
 
 def platform_name(platform: PlatformConfig) -> str:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, render_template, request
+from flask import Blueprint, Response, current_app, redirect, request, url_for
 
 from . import flow
 from .lti.errors import RegistrationError
 from .lti.http import SafeClient
 from .lti.registration import resolve_tool
-from .pages import allow_framing, base_url, render_error, settings
+from .pages import allow_framing, base_url, render_close, render_error, settings
 from .storage import get_store
 
 bp = Blueprint("lms", __name__)
@@ -43,7 +43,11 @@ def register():
             store, client, attempt, url, registration_token,
             issuer_check=config["security"]["issuer_check"],
         )
-        outcome = flow.register(
+        if config["registration"]["gates"]:
+            # The LMS's configuration is good: now the admin passes the gates.
+            flow.hold(store, attempt, platform, registration_token)
+            return redirect(url_for("gates.resume", rid=attempt.id), code=303)
+        flow.register(
             store,
             client,
             attempt,
@@ -55,13 +59,7 @@ def register():
     except RegistrationError as error:
         flow.fail(store, attempt, error)
         return render_error(error)
-    return render_template(
-        "register/close.html",
-        outcome=outcome,
-        family=outcome.family_code,
-        family_name=flow.family_name(outcome.family_code),
-        deployments=store.list_deployments(outcome.platform.id),
-    )
+    return render_close(store.get_registration(attempt.id))
 
 
 @bp.get("/lti/keys")

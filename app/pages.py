@@ -3,9 +3,32 @@
 from __future__ import annotations
 
 from flask import Flask, Response, current_app, g, render_template, request
+from flask.sessions import SecureCookieSessionInterface
+from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from .lti.errors import RegistrationError
+from .lti.http import is_loopback_host
+
+
+class FrameSessionInterface(SecureCookieSessionInterface):
+    """Session cookies that survive a cross-site LMS frame: SameSite=None; Secure; Partitioned.
+
+    Secure is relaxed only for plain http on a non-loopback host (development); browsers
+    treat http://localhost as secure, so tests keep the production attributes.
+    """
+
+    def _secure(self) -> bool:
+        return request.is_secure or is_loopback_host(request.host.rsplit(":", 1)[0].strip("[]"))
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return self._secure()
+
+    def get_cookie_samesite(self, app: Flask) -> str:
+        return "None" if self._secure() else "Lax"
+
+    def get_cookie_partitioned(self, app: Flask) -> bool:
+        return self._secure()
 
 
 def settings() -> dict:
@@ -30,13 +53,31 @@ def render_error(error: RegistrationError, *, in_flow: bool = True):
     return render_template("register/error.html", error=error.as_dict()), error.status
 
 
+def render_close(registration):
+    """Render the page that closes the LMS dialog, from the stored outcome (refresh-safe)."""
+    from .flow import family_name
+    from .storage import get_store
+
+    store = get_store()
+    platform = store.get_platform(registration.platform_id)
+    allow_framing()
+    return render_template(
+        "register/close.html",
+        registration=registration,
+        platform=platform,
+        family=registration.product_family_code,
+        family_name=family_name(registration.product_family_code),
+        deployments=store.list_deployments(platform.id),
+        approval=store.approval_of(registration.id),
+    )
+
+
 def _security_headers(response: Response) -> Response:
     headers = response.headers
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("Referrer-Policy", "no-referrer")
     if g.get("frameable"):
-        insecure = settings()["security"]["allow_insecure_platforms"]
-        ancestors = "https: http:" if insecure else "https:"
+        ancestors = frame_ancestors()
         headers["Cache-Control"] = "no-store"
     else:
         ancestors = "'none'"
@@ -49,6 +90,29 @@ def _security_headers(response: Response) -> Response:
     if request.is_secure:
         headers.setdefault("Strict-Transport-Security", "max-age=31536000")
     return response
+
+
+def frame_ancestors() -> str:
+    """Return who may frame flow pages: configured origins, else any https (and http in dev)."""
+    security = settings()["security"]
+    if security["frame_ancestors"]:
+        return " ".join(security["frame_ancestors"])
+    return "https: http:" if security["allow_insecure_platforms"] else "https:"
+
+
+def money(amount: int | None, currency: str | None) -> str:
+    """Format a Stripe amount in minor units, e.g. 1500 usd -> 15.00 USD."""
+    if amount is None:
+        return "amount pending"
+    return f"{amount / 100:,.2f} {(currency or '').upper()}".strip()
+
+
+def _csrf_error(error: CSRFError):
+    if request.path.startswith("/lti/"):
+        allow_framing()
+        rid = request.view_args.get("rid") if request.view_args else None
+        return render_template("gates/cookies_blocked.html", rid=rid), 400
+    return _http_error(error)
 
 
 def _http_error(error: HTTPException):
@@ -76,5 +140,7 @@ def _unexpected_error(error: Exception):
 def init_app(app: Flask) -> None:
     """Install the headers and error pages."""
     app.after_request(_security_headers)
+    app.add_template_filter(money)
+    app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)

@@ -118,7 +118,27 @@ def test_messages_from_environment_as_inline_tables():
          "security.issuer_check: 'loose' is not one of"),
         ('base_url = "https://x.example/?a=1"\n[tool]\nname = "T"\n', {},
          "base_url: must not contain a query"),
-        ('[tool]\nname = "T"\n[registration]\ngates = ["signin"]\n', {}, "registration.gates"),
+        ('[tool]\nname = "T"\n[registration]\ngates = ["sigin"]\n', {},
+         "registration.gates[0]: 'sigin' is not a gate"),
+        ('[tool]\nname = "T"\n[registration]\ngates = ["terms", "terms"]\n', {},
+         "registration.gates: 'terms' is listed twice"),
+        ('[tool]\nname = "T"\n[registration]\ngates = ["terms"]\n', {},
+         "gates.terms.version: required by the terms gate"),
+        ('[tool]\nname = "T"\n[registration]\ngates = ["terms"]\n[gates.terms]\n'
+         'version = "1"\npath = "missing.md"\n', {},
+         "gates.terms.path: the file 'missing.md' does not exist"),
+        ('[tool]\nname = "T"\n[registration]\ngates = ["payment"]\n', {},
+         "gates.payment.price_id: required by the payment gate"),
+        ('[tool]\nname = "T"\n[registration]\ngates = ["payment"]\n[gates.payment]\n'
+         'price_id = "price_1"\n', {}, "STRIPE_SECRET_KEY: required in the environment"),
+        ('[tool]\nname = "T"\n[registration]\ngates = ["payment"]\n[gates.payment]\n'
+         'price_id = "price_1"\n', {"STRIPE_SECRET_KEY": "sk_test_1"},
+         "STRIPE_WEBHOOK_SECRET: required in the environment"),
+        ('[tool]\nname = "T"\n[gates.signin.oidc]\nclient_id = "tool"\n', {},
+         "gates.signin.oidc.server_metadata_url: required"),
+        ('[tool]\nname = "T"\n[registration]\ngates = ["signin"]\n[gates.signin.oidc]\n'
+         'client_id = "tool"\nserver_metadata_url = "https://idp.example/.well-known/x"\n', {},
+         "GATEHOUSE_OIDC_CLIENT_SECRET: required"),
         ('[tool]\nname = "T"\n', {"GATEHOUSE_TOOL__NAM": "x"},
          "GATEHOUSE_TOOL__NAM: unknown setting tool.nam"),
         ('[tool]\nname = "T"\n', {"GATEHOUSE_TOOL": "x"}, "GATEHOUSE_TOOL: tool is a table"),

@@ -14,6 +14,10 @@ class StorageError(Exception):
     """The database URL is not usable."""
 
 
+class AccountExists(Exception):
+    """An account with this e-mail address already exists."""
+
+
 class RegistrationStates:
     """Names of the states a registration attempt moves through."""
 
@@ -45,6 +49,7 @@ class Platform:
     active: bool
     created_at: str
     updated_at: str
+    registration_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -80,11 +85,57 @@ class Registration:
     created_at: str
     updated_at: str
     expires_at: str
+    account_id: str | None = None
+    platform_created: bool | None = None
 
     @property
     def expired(self) -> bool:
         """Return True when the attempt outlived `registration.expires_in`."""
         return self.expires_at <= now_iso()
+
+
+@dataclass(frozen=True)
+class Account:
+    """Someone who may approve registrations: local password or OpenID Connect identity."""
+
+    id: str
+    email: str
+    name: str | None
+    password_hash: str | None
+    oidc_issuer: str | None
+    oidc_subject: str | None
+    created_at: str
+    last_login_at: str | None
+
+
+@dataclass(frozen=True)
+class TermsAcceptance:
+    """Who accepted which version of the terms for a registration, when and from where."""
+
+    id: int
+    registration_id: str
+    version: str
+    accepted_at: str
+    account_id: str | None
+    email: str | None
+    signer_name: str
+    ip: str | None
+    user_agent: str | None
+
+
+@dataclass(frozen=True)
+class Payment:
+    """A Stripe Checkout Session opened for a registration, and its status."""
+
+    session_id: str
+    registration_id: str
+    account_id: str | None
+    mode: str | None
+    amount: int | None
+    currency: str | None
+    status: str
+    created_at: str
+    updated_at: str
 
 
 @dataclass(frozen=True)

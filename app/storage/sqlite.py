@@ -14,10 +14,14 @@ import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
 from . import (
+    Account,
+    AccountExists,
     Deployment,
+    Payment,
     Platform,
     Registration,
     RegistrationStates,
+    TermsAcceptance,
     ToolKey,
     now_iso,
 )
@@ -94,6 +98,62 @@ def _initial(db: sqlite_utils.Database) -> None:
         not_null={"private_pem", "created_at"},
     )
     db["app_settings"].create({"name": str, "value": str}, pk="name")
+
+
+@migrations(name="0002_gates")
+def _gates(db: sqlite_utils.Database) -> None:
+    db["registrations"].add_column("pending_secret", str)
+    db["registrations"].add_column("account_id", str)
+    db["registrations"].add_column("platform_created", int)
+    db["platforms"].add_column("registration_id", str)
+    db["accounts"].create(
+        {
+            "id": str,
+            "email": str,
+            "name": str,
+            "password_hash": str,
+            "oidc_issuer": str,
+            "oidc_subject": str,
+            "created_at": str,
+            "last_login_at": str,
+        },
+        pk="id",
+        not_null={"email", "created_at"},
+    )
+    db["accounts"].create_index(["email"], unique=True)
+    db["accounts"].create_index(["oidc_issuer", "oidc_subject"], unique=True)
+    db["terms_acceptances"].create(
+        {
+            "id": int,
+            "registration_id": str,
+            "version": str,
+            "accepted_at": str,
+            "account_id": str,
+            "email": str,
+            "signer_name": str,
+            "ip": str,
+            "user_agent": str,
+        },
+        pk="id",
+        not_null={"registration_id", "version", "accepted_at", "signer_name"},
+    )
+    db["terms_acceptances"].create_index(["registration_id", "version"])
+    db["payments"].create(
+        {
+            "session_id": str,
+            "registration_id": str,
+            "account_id": str,
+            "mode": str,
+            "amount": int,
+            "currency": str,
+            "status": str,
+            "created_at": str,
+            "updated_at": str,
+        },
+        pk="session_id",
+        not_null={"registration_id", "status", "created_at", "updated_at"},
+    )
+    db["payments"].create_index(["registration_id"])
 
 
 class SQLiteStore:
@@ -222,6 +282,29 @@ class SQLiteStore:
             )
         return self.get_registration(reg_id)
 
+    def keep_pending_secret(self, reg_id: str, secret: dict[str, Any]) -> None:
+        """Keep what finishing later needs (token, real endpoints) until the attempt ends."""
+        self._update(reg_id, pending_secret=json.dumps(secret))
+
+    def get_pending_secret(self, reg_id: str) -> dict[str, Any] | None:
+        """Return the kept secret of an open attempt, or None."""
+        row = self._one("SELECT pending_secret FROM registrations WHERE id = ?", [reg_id])
+        return json.loads(row["pending_secret"]) if row and row["pending_secret"] else None
+
+    def set_registration_account(self, reg_id: str, account_id: str) -> None:
+        """Record which account approved the attempt."""
+        self._update(reg_id, account_id=account_id)
+
+    def expire_registrations(self) -> int:
+        """Mark open attempts past their time as expired and drop their secrets."""
+        with self._write() as db:
+            cursor = db.execute(
+                "UPDATE registrations SET state = ?, pending_secret = NULL, updated_at = ? "
+                "WHERE state = ? AND expires_at <= ?",
+                [RegistrationStates.EXPIRED, now_iso(), RegistrationStates.PENDING, now_iso()],
+            )
+            return cursor.rowcount
+
     def get_registration(self, reg_id: str) -> Registration | None:
         """Return one attempt, or None."""
         row = self._one("SELECT * FROM registrations WHERE id = ?", [reg_id])
@@ -270,7 +353,9 @@ class SQLiteStore:
 
     def fail_registration(self, reg_id: str, error: dict[str, Any]) -> None:
         """Mark an attempt failed with the error the admin saw."""
-        self._update(reg_id, state=RegistrationStates.FAILED, error=json.dumps(error))
+        self._update(
+            reg_id, state=RegistrationStates.FAILED, error=json.dumps(error), pending_secret=None
+        )
 
     def complete_registration(
         self,
@@ -290,7 +375,11 @@ class SQLiteStore:
                 "SELECT id FROM platforms WHERE issuer = ? AND client_id = ?",
                 [platform["issuer"], platform["client_id"]],
             ).fetchone()
-            values = {**platform, "scopes": json.dumps(list(platform["scopes"]))}
+            values = {
+                **platform,
+                "scopes": json.dumps(list(platform["scopes"])),
+                "registration_id": reg_id,
+            }
             if row:
                 platform_id, created = row[0], False
                 db["platforms"].update(platform_id, {**values, "updated_at": stamp})
@@ -314,12 +403,14 @@ class SQLiteStore:
                 )
             db.execute(
                 "UPDATE registrations SET state = ?, platform_id = ?, client_id = ?, "
-                "deployment_id = ?, updated_at = ? WHERE id = ?",
+                "deployment_id = ?, platform_created = ?, pending_secret = NULL, updated_at = ? "
+                "WHERE id = ?",
                 [
                     RegistrationStates.COMPLETED,
                     platform_id,
                     platform["client_id"],
                     deployment_id,
+                    int(created),
                     stamp,
                     reg_id,
                 ],
@@ -357,6 +448,133 @@ class SQLiteStore:
         )
         return [Deployment(**{**row, "active": bool(row["active"])}) for row in rows]
 
+    # Accounts
+
+    def create_account(
+        self,
+        email: str,
+        name: str | None = None,
+        password_hash: str | None = None,
+        oidc_issuer: str | None = None,
+        oidc_subject: str | None = None,
+    ) -> Account:
+        """Create an account; raise AccountExists when the e-mail address is taken."""
+        account_id = secrets.token_urlsafe(12)
+        try:
+            with self._write() as db:
+                db["accounts"].insert(
+                    {
+                        "id": account_id,
+                        "email": email.strip().lower(),
+                        "name": name,
+                        "password_hash": password_hash,
+                        "oidc_issuer": oidc_issuer,
+                        "oidc_subject": oidc_subject,
+                        "created_at": now_iso(),
+                    }
+                )
+        except sqlite3.IntegrityError:
+            raise AccountExists(email) from None
+        return self.get_account(account_id)
+
+    def get_account(self, account_id: str) -> Account | None:
+        """Return one account by id, or None."""
+        row = self._one("SELECT * FROM accounts WHERE id = ?", [account_id])
+        return Account(**row) if row else None
+
+    def find_account_by_email(self, email: str) -> Account | None:
+        """Return the account with this e-mail address (case-insensitive), or None."""
+        row = self._one("SELECT * FROM accounts WHERE email = ?", [email.strip().lower()])
+        return Account(**row) if row else None
+
+    def find_or_create_oidc_account(
+        self, issuer: str, subject: str, email: str, name: str | None
+    ) -> Account:
+        """Return the account of an OpenID Connect identity, linking or creating it."""
+        row = self._one(
+            "SELECT * FROM accounts WHERE oidc_issuer = ? AND oidc_subject = ?", [issuer, subject]
+        )
+        if row:
+            return Account(**row)
+        existing = self.find_account_by_email(email)
+        if existing and existing.oidc_subject is None:
+            with self._write() as db:
+                db["accounts"].update(
+                    existing.id, {"oidc_issuer": issuer, "oidc_subject": subject}
+                )
+            return self.get_account(existing.id)
+        return self.create_account(email, name, oidc_issuer=issuer, oidc_subject=subject)
+
+    def touch_login(self, account_id: str) -> None:
+        """Record a successful sign-in."""
+        with self._write() as db:
+            db["accounts"].update(account_id, {"last_login_at": now_iso()})
+
+    # Terms and payments
+
+    def record_terms_acceptance(self, **values: Any) -> None:
+        """Record an acceptance: registration_id, version, account, signer, ip, user agent."""
+        with self._write() as db:
+            db["terms_acceptances"].insert({**values, "accepted_at": now_iso()})
+
+    def terms_acceptance(self, reg_id: str, version: str) -> TermsAcceptance | None:
+        """Return the acceptance of a terms version for an attempt, or None."""
+        row = self._one(
+            "SELECT * FROM terms_acceptances WHERE registration_id = ? AND version = ? "
+            "ORDER BY id DESC LIMIT 1",
+            [reg_id, version],
+        )
+        return TermsAcceptance(**row) if row else None
+
+    def record_checkout(self, **values: Any) -> None:
+        """Record a new Checkout Session: session_id, registration_id, account, amount, status."""
+        stamp = now_iso()
+        with self._write() as db:
+            db["payments"].insert({**values, "created_at": stamp, "updated_at": stamp})
+
+    def update_payment(
+        self, session_id: str, status: str, amount: int | None = None,
+        currency: str | None = None,
+    ) -> Payment | None:
+        """Set a payment's status (and amount when Stripe reports it); None when unknown."""
+        values: dict[str, Any] = {"status": status, "updated_at": now_iso()}
+        if amount is not None:
+            values["amount"] = amount
+        if currency:
+            values["currency"] = currency
+        with self._write() as db:
+            if not db.execute(
+                "SELECT 1 FROM payments WHERE session_id = ?", [session_id]
+            ).fetchone():
+                return None
+            db["payments"].update(session_id, values)
+        row = self._one("SELECT * FROM payments WHERE session_id = ?", [session_id])
+        return Payment(**row)
+
+    def payments_for(self, reg_id: str) -> list[Payment]:
+        """Return the payments of an attempt, newest first."""
+        rows = self.db.query(
+            "SELECT * FROM payments WHERE registration_id = ? ORDER BY created_at DESC", [reg_id]
+        )
+        return [Payment(**row) for row in rows]
+
+    def approval_of(self, reg_id: str | None) -> dict[str, Any]:
+        """Return who approved an attempt, the terms they accepted, and the payment made."""
+        registration = self.get_registration(reg_id) if reg_id else None
+        if registration is None:
+            return {"account": None, "terms": None, "payment": None}
+        terms = self._one(
+            "SELECT * FROM terms_acceptances WHERE registration_id = ? ORDER BY id DESC LIMIT 1",
+            [reg_id],
+        )
+        paid = [p for p in self.payments_for(reg_id) if p.status == "paid"]
+        return {
+            "account": self.get_account(registration.account_id)
+            if registration.account_id else None,
+            "terms": TermsAcceptance(**terms) if terms else None,
+            "payment": paid[0] if paid else None,
+        }
+
     def _one(self, sql: str, params: list[Any]) -> dict[str, Any] | None:
         return next(iter(self.db.query(sql, params)), None)
 
@@ -368,6 +586,9 @@ def _platform(data: dict[str, Any]) -> Platform:
 
 
 def _registration(data: dict[str, Any]) -> Registration:
+    data.pop("pending_secret", None)
+    if data.get("platform_created") is not None:
+        data["platform_created"] = bool(data["platform_created"])
     for key in ("platform_config", "request", "error"):
         data[key] = json.loads(data[key]) if data[key] else None
     data["adjustments"] = tuple(json.loads(data["adjustments"] or "[]"))

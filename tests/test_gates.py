@@ -1,0 +1,406 @@
+"""Sign-in and terms gates through Flask's test client, with a real simulated LMS."""
+
+import logging
+import re
+
+import pytest
+from click.testing import CliRunner
+
+from app.accounts import hash_password
+from app.cli import main
+
+BASE = "https://localhost"
+TERMS_V1 = "# Terms\n\nBe **nice**.\n\n<script>alert(1)</script>\n"
+
+
+@pytest.fixture
+def terms_file(tmp_path):
+    path = tmp_path / "terms.md"
+    path.write_text(TERMS_V1)
+    return path
+
+
+@pytest.fixture
+def gated(make_app, terms_file):
+    def factory(gates=("signin", "terms"), version="1", **signin):
+        return make_app(
+            {
+                "registration": {"gates": list(gates)},
+                "gates": {
+                    "terms": {"version": version, "path": str(terms_file), "title": "Our terms"},
+                    "signin": signin,
+                },
+            }
+        )
+
+    return factory
+
+
+def csrf(page, prefix=""):
+    name = f"{prefix}csrf_token"
+    match = re.search(rf'name="{name}" type="hidden" value="([^"]+)"', page.get_data(as_text=True))
+    assert match, "no CSRF token in the page"
+    return {name: match.group(1)}
+
+
+class Admin:
+    """An LMS admin's browser inside the frame: Flask's test client over https."""
+
+    def __init__(self, app, sim):
+        self.app = app
+        self.sim = sim
+        self.client = app.test_client()
+        self.store = app.extensions["gatehouse.store"]
+        self.pages = []
+
+    def get(self, url, **kwargs):
+        response = self.client.get(url, base_url=BASE, **kwargs)
+        self.pages.append(response.get_data(as_text=True))
+        return response
+
+    def post(self, url, data, **kwargs):
+        response = self.client.post(url, data=data, base_url=BASE, **kwargs)
+        self.pages.append(response.get_data(as_text=True))
+        return response
+
+    def start(self):
+        self.url, self.grant = self.sim.initiate(BASE + "/lti/register")
+        response = self.get(self.url.replace(BASE, ""))
+        assert response.status_code == 303
+        self.resume_path = response.headers["Location"]
+        self.rid = self.resume_path.rsplit("/", 1)[-1]
+        return self.get(self.resume_path, follow_redirects=True)
+
+    def sign_in(self, email="admin@school.example", password="correct horse battery"):
+        page = self.get(f"/lti/register/{self.rid}/signin")
+        return self.post(
+            f"/lti/register/{self.rid}/signin",
+            {"email": email, "password": password, **csrf(page)},
+            follow_redirects=True,
+        )
+
+    def accept_terms(self, name="Ada Admin", accept="y"):
+        page = self.get(f"/lti/register/{self.rid}/terms")
+        data = {"signer_name": name, **csrf(page)}
+        if accept:
+            data["accept"] = accept
+        return self.post(f"/lti/register/{self.rid}/terms", data, follow_redirects=True)
+
+    @property
+    def registration(self):
+        return self.store.get_registration(self.rid)
+
+
+@pytest.fixture
+def admin_of(simulator):
+    def factory(app, profile="moodle"):
+        store = app.extensions["gatehouse.store"]
+        if store.find_account_by_email("admin@school.example") is None:
+            store.create_account(
+                "admin@school.example", "Ada Admin", hash_password("correct horse battery")
+            )
+        return Admin(app, simulator(profile))
+
+    return factory
+
+
+def test_sign_in_then_terms_then_the_lms_dialog_closes(gated, admin_of):
+    admin = admin_of(gated())
+    first = admin.start()
+    text = first.get_data(as_text=True)
+    assert "Step 1 of 2: Sign in" in text
+    assert admin.sim.records == []  # nothing is sent to the LMS before the gates
+    terms = admin.sign_in()
+    assert "Step 2 of 2: Terms" in terms.get_data(as_text=True)
+    assert "<strong>nice</strong>" in terms.get_data(as_text=True)
+    assert "<script>alert(1)</script>" not in terms.get_data(as_text=True)
+    assert 'value="Ada Admin"' in terms.get_data(as_text=True)
+    done = admin.accept_terms()
+    page = done.get_data(as_text=True)
+    assert done.status_code == 200
+    assert 'data-lti-close="auto"' in page
+    assert "Approved by" in page and "admin@school.example" in page
+    assert "version 1, signed by Ada Admin" in page
+
+    registration = admin.registration
+    assert registration.state == "completed"
+    account = admin.store.find_account_by_email("admin@school.example")
+    assert registration.account_id == account.id
+    platform = admin.store.get_platform(registration.platform_id)
+    assert platform.registration_id == registration.id
+    approval = admin.store.approval_of(platform.registration_id)
+    assert approval["account"].email == "admin@school.example"
+    assert approval["terms"].version == "1"
+    assert approval["terms"].signer_name == "Ada Admin"
+    assert approval["terms"].ip == "127.0.0.1"
+    assert approval["terms"].user_agent.startswith("Werkzeug")
+    assert admin.sim.posts_for(admin.grant.token) == 1
+
+
+def test_the_registration_token_never_reaches_a_page_url_or_log(gated, admin_of, caplog):
+    caplog.set_level(logging.DEBUG)
+    admin = admin_of(gated())
+    admin.start()
+    admin.sign_in()
+    admin.accept_terms()
+    assert admin.registration.state == "completed"
+    token = admin.grant.token
+    assert all(token not in page for page in admin.pages)
+    assert token not in admin.resume_path
+    assert all(token not in record.getMessage() for record in caplog.records)
+    dump = "\n".join(admin.store.db.iterdump())
+    assert token not in dump  # held only while the gates were open
+
+
+def test_refresh_back_and_double_submit_never_register_twice(gated, admin_of):
+    admin = admin_of(gated())
+    admin.start()
+    admin.sign_in()
+    page = admin.get(f"/lti/register/{admin.rid}/terms")
+    data = {"signer_name": "Ada", "accept": "y", **csrf(page)}
+    first = admin.post(f"/lti/register/{admin.rid}/terms", data, follow_redirects=True)
+    second = admin.post(f"/lti/register/{admin.rid}/terms", data, follow_redirects=True)
+    assert 'data-lti-close="auto"' in first.get_data(as_text=True)
+    assert 'data-lti-close="auto"' in second.get_data(as_text=True)
+    for _ in range(2):
+        assert 'data-lti-close="auto"' in admin.get(admin.resume_path).get_data(as_text=True)
+    assert admin.get(f"/lti/register/{admin.rid}/signin", follow_redirects=True).status_code == 200
+    assert admin.sim.posts_for(admin.grant.token) == 1
+    assert len(admin.store.list_platforms()) == 1
+
+
+def test_gates_cannot_be_skipped_by_editing_urls(gated, admin_of):
+    admin = admin_of(gated())
+    admin.start()
+    skip = admin.get(f"/lti/register/{admin.rid}/terms")
+    assert skip.status_code == 302
+    assert skip.headers["Location"].endswith(f"/lti/register/{admin.rid}")
+    assert admin.get(skip.headers["Location"]).headers["Location"].endswith("/signin")
+    # A forged acceptance is not recorded either.
+    page = admin.get(f"/lti/register/{admin.rid}/signin")
+    forged = admin.post(
+        f"/lti/register/{admin.rid}/terms", {"signer_name": "X", "accept": "y", **csrf(page)}
+    )
+    assert forged.status_code == 302
+    assert admin.store.terms_acceptance(admin.rid, "1") is None
+    # An unconfigured gate does not exist.
+    assert admin.get(f"/lti/register/{admin.rid}/payment").status_code == 404
+    assert admin.registration.state == "pending"
+    assert admin.sim.records == []
+
+
+def test_wrong_password_is_refused_next_to_the_form(gated, admin_of):
+    admin = admin_of(gated())
+    admin.start()
+    response = admin.sign_in(password="wrong password")
+    text = response.get_data(as_text=True)
+    assert "The e-mail address or password is not right." in text
+    assert admin.registration.account_id is None
+    missing = admin.sign_in(email="not-an-email", password="")
+    assert "Invalid email address." in missing.get_data(as_text=True)
+    assert "This field is required." in missing.get_data(as_text=True)
+
+
+def test_terms_need_the_box_ticked_and_a_name(gated, admin_of):
+    admin = admin_of(gated())
+    admin.start()
+    admin.sign_in()
+    response = admin.accept_terms(name="", accept=None)
+    text = response.get_data(as_text=True)
+    assert "Tick the box to accept the terms." in text
+    assert "Type your name to sign." in text
+    assert admin.store.terms_acceptance(admin.rid, "1") is None
+
+
+def test_a_newer_terms_version_must_be_accepted_again(gated, admin_of, simulator):
+    app_v1 = gated(gates=("terms", "signin"))
+    admin = admin_of(app_v1)
+    admin.start()
+    admin.accept_terms()
+    assert admin.store.terms_acceptance(admin.rid, "1") is not None
+    app_v2 = gated(gates=("terms", "signin"), version="2")
+    admin.app, admin.client = app_v2, app_v2.test_client()
+    admin.store = app_v2.extensions["gatehouse.store"]
+    response = admin.get(admin.resume_path, follow_redirects=True)
+    assert response.request.path.endswith("/terms")
+    assert "Version 2" in response.get_data(as_text=True)
+    assert admin.registration.state == "pending"
+    admin.accept_terms()
+    done = admin.sign_in()
+    assert 'data-lti-close="auto"' in done.get_data(as_text=True)
+    assert admin.store.approval_of(admin.rid)["terms"].version == "2"
+
+
+def test_already_signed_in_admin_continues_in_one_click(gated, admin_of):
+    app = gated(gates=("signin",))
+    admin = admin_of(app)
+    admin.start()
+    admin.sign_in()
+    assert admin.registration.state == "completed"
+    # A second registration in the same browser session.
+    admin.sim = admin.sim  # same LMS, new token
+    admin.start()
+    page = admin.get(f"/lti/register/{admin.rid}/signin")
+    assert "Continue as admin@school.example" in page.get_data(as_text=True)
+    done = admin.post(
+        f"/lti/register/{admin.rid}/signin",
+        {"action": "continue", **csrf(page, "continue-")},
+        follow_redirects=True,
+    )
+    assert 'data-lti-close="auto"' in done.get_data(as_text=True)
+
+
+def test_self_sign_up_when_allowed(gated, admin_of):
+    admin = admin_of(gated(gates=("signin",), allow_signup=True))
+    admin.start()
+    page = admin.get(f"/lti/register/{admin.rid}/signup")
+    assert page.status_code == 200
+    short = admin.post(
+        f"/lti/register/{admin.rid}/signup",
+        {"name": "Bo", "email": "bo@school.example", "password": "short", "confirm": "short",
+         **csrf(page)},
+    )
+    assert "Use at least 10 characters." in short.get_data(as_text=True)
+    taken = admin.post(
+        f"/lti/register/{admin.rid}/signup",
+        {"name": "Bo", "email": "ADMIN@school.example", "password": "long enough pw",
+         "confirm": "long enough pw", **csrf(page)},
+    )
+    assert "exists; sign in" in taken.get_data(as_text=True)
+    done = admin.post(
+        f"/lti/register/{admin.rid}/signup",
+        {"name": "Bo", "email": "bo@school.example", "password": "long enough pw",
+         "confirm": "long enough pw", **csrf(page)},
+        follow_redirects=True,
+    )
+    assert 'data-lti-close="auto"' in done.get_data(as_text=True)
+    bo = admin.store.find_account_by_email("bo@school.example")
+    assert admin.registration.account_id == bo.id
+    assert bo.password_hash.startswith("scrypt:")
+
+
+def test_sign_up_is_off_by_default(gated, admin_of):
+    admin = admin_of(gated(gates=("signin",)))
+    admin.start()
+    assert admin.get(f"/lti/register/{admin.rid}/signup").status_code == 404
+    assert "Create one" not in admin.get(f"/lti/register/{admin.rid}/signin").get_data(
+        as_text=True
+    )
+
+
+def test_forms_without_a_csrf_token_are_refused_with_the_new_window_way_out(gated, admin_of):
+    admin = admin_of(gated())
+    admin.start()
+    response = admin.post(
+        f"/lti/register/{admin.rid}/signin",
+        {"email": "admin@school.example", "password": "correct horse battery"},
+    )
+    assert response.status_code == 400
+    text = response.get_data(as_text=True)
+    assert "Your browser blocked this form" in text
+    assert f"/lti/register/{admin.rid}?window=1" in text
+    assert admin.registration.account_id is None
+
+
+def test_a_broken_lms_fails_before_anyone_signs_in(gated, simulator):
+    app = gated()
+    sim = simulator("generic", faults={"no_rs256"})
+    client = app.test_client()
+    response = client.get(sim.initiation_url(BASE + "/lti/register").replace(BASE, ""),
+                          base_url=BASE)
+    assert response.status_code == 502
+    assert "RS256" in response.get_data(as_text=True)
+    (attempt,) = app.extensions["gatehouse.store"].list_registrations()
+    assert attempt.state == "failed"
+
+
+def test_an_lms_refusal_after_the_gates_is_shown_and_recorded(gated, admin_of, simulator):
+    app = gated(gates=("signin",))
+    admin = admin_of(app)
+    admin.sim = simulator("canvas", faults={"refuse_registration"})
+    admin.start()
+    response = admin.sign_in()
+    assert response.status_code == 502
+    assert "developer key policy" in response.get_data(as_text=True)
+    assert admin.registration.state == "failed"
+    again = admin.get(admin.resume_path)
+    assert again.status_code == 409
+    assert "Your LMS answered with an error" in again.get_data(as_text=True)
+    assert admin.store.list_platforms() == []
+
+
+def test_unknown_and_expired_ids_say_to_start_again(gated, admin_of):
+    admin = admin_of(gated())
+    unknown = admin.get("/lti/register/not-a-real-id")
+    assert unknown.status_code == 404
+    assert "Start the registration again from your LMS" in unknown.get_data(as_text=True)
+    admin.start()
+    admin.store.db.execute(
+        "UPDATE registrations SET expires_at = '2000-01-01T00:00:00.000000Z' WHERE id = ?",
+        [admin.rid],
+    )
+    for path in (admin.resume_path, f"/lti/register/{admin.rid}/signin"):
+        expired = admin.get(path)
+        assert expired.status_code == 410
+        assert "expired" in expired.get_data(as_text=True)
+    assert admin.registration.state == "expired"
+    assert admin.store.get_pending_secret(admin.rid) is None
+
+
+def test_status_endpoint_reports_progress(gated, admin_of):
+    admin = admin_of(gated())
+    admin.start()
+    status = admin.get(f"/lti/register/{admin.rid}/status").get_json()
+    assert status == {"state": "pending", "next": "signin", "payment": None,
+                      "url": f"/lti/register/{admin.rid}"}
+    admin.sign_in()
+    assert admin.get(f"/lti/register/{admin.rid}/status").get_json()["next"] == "terms"
+    assert admin.get("/lti/register/nope/status").status_code == 404
+
+
+def test_session_cookie_is_made_for_a_cross_site_frame(gated, admin_of):
+    admin = admin_of(gated())
+    admin.start()
+    response = admin.get(f"/lti/register/{admin.rid}/signin")
+    cookie = response.headers["Set-Cookie"]
+    assert "SameSite=None" in cookie and "Secure" in cookie and "Partitioned" in cookie
+    assert "HttpOnly" in cookie
+    assert "frame-ancestors https: http:" in response.headers["Content-Security-Policy"]
+    assert admin.get(f"/lti/register/{admin.rid}/cookies").get_json() == {"ok": True}
+
+
+def test_plain_http_development_relaxes_secure(gated, admin_of):
+    app = gated()
+    response = app.test_client().get("/lti/register/x/cookies", base_url="http://tool.test")
+    assert response.get_json() == {"ok": False}
+    admin = admin_of(app)
+    admin.start()
+    page = app.test_client().get(f"/lti/register/{admin.rid}/signin",
+                                 base_url="http://tool.test")
+    cookie = page.headers["Set-Cookie"]
+    assert "Secure" not in cookie and "SameSite=Lax" in cookie
+
+
+def test_configured_frame_ancestors(gated, make_app):
+    app = make_app({"security": {"frame_ancestors": ["https://*.instructure.com"]}})
+    policy = app.test_client().get("/lti/register").headers["Content-Security-Policy"]
+    assert policy.endswith("frame-ancestors https://*.instructure.com")
+
+
+def test_user_create_command(tmp_path, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    runner = CliRunner()
+    result = runner.invoke(main, ["user", "create", "--email", "Owner@Tool.example",
+                                  "--password", "a long password", "--name", "Owner"])
+    assert result.exit_code == 0, result.output
+    assert "Created account owner@tool.example" in result.output
+    prompted = runner.invoke(main, ["user", "create", "--email", "second@tool.example"],
+                             input="another long one\nanother long one\n")
+    assert prompted.exit_code == 0, prompted.output
+    assert "Password:" in prompted.output
+    again = runner.invoke(main, ["user", "create", "--email", "owner@tool.example",
+                                 "--password", "a long password"])
+    assert again.exit_code == 1 and "already exists" in again.output
+    short = runner.invoke(main, ["user", "create", "--email", "x@tool.example",
+                                 "--password", "short"])
+    assert short.exit_code == 2 and "at least 10 characters" in short.output
