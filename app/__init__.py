@@ -34,6 +34,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         # Gate pages live in the LMS's cross-site frame: see pages.FrameSessionInterface.
         SESSION_COOKIE_NAME="gatehouse_session",
         SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_PARTITIONED=True,
         WTF_CSRF_TIME_LIMIT=None,
         WTF_CSRF_SSL_STRICT=False,
     )

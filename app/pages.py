@@ -28,7 +28,7 @@ class FrameSessionInterface(SecureCookieSessionInterface):
         return "None" if self._secure() else "Lax"
 
     def get_cookie_partitioned(self, app: Flask) -> bool:
-        return self._secure()
+        return self._secure() and app.config["SESSION_COOKIE_PARTITIONED"]
 
 
 def settings() -> dict:

@@ -50,7 +50,7 @@ def create_checkout(
     cancel_url: str,
     email: str | None,
 ) -> Any:
-    """Open a Checkout Session for one registration and return it."""
+    """Open a Checkout Session for one registration and return it as a plain dict."""
     params: dict[str, Any] = {
         "mode": mode,
         "line_items": [{"price": price_id, "quantity": 1}],
@@ -62,7 +62,7 @@ def create_checkout(
     if email:
         params["customer_email"] = email
     try:
-        return client.v1.checkout.sessions.create(params=params)
+        return client.v1.checkout.sessions.create(params=params).to_dict()
     except stripe.StripeError as exc:
         log.warning("Stripe refused a Checkout Session: %s", _describe(exc))
         raise PaymentError(_describe(exc)) from None
@@ -71,7 +71,7 @@ def create_checkout(
 def retrieve_checkout(client: stripe.StripeClient, session_id: str) -> Any:
     """Read a Checkout Session back from Stripe (the server-side check of a return)."""
     try:
-        return client.v1.checkout.sessions.retrieve(session_id)
+        return client.v1.checkout.sessions.retrieve(session_id).to_dict()
     except stripe.StripeError as exc:
         raise PaymentError(_describe(exc)) from None
 
@@ -105,7 +105,7 @@ def settle(store, session: Any, *, event_type: str | None = None) -> str | None:
 def verify_webhook(payload: bytes, signature: str | None, secret: str) -> Any:
     """Return the event when the Stripe-Signature header is valid; raise ValueError if not."""
     try:
-        return stripe.Webhook.construct_event(payload, signature, secret)
+        return stripe.Webhook.construct_event(payload, signature, secret).to_dict()
     except (stripe.SignatureVerificationError, ValueError) as exc:
         raise ValueError(str(exc)) from None
 

@@ -31,9 +31,7 @@
     postClose();
     // The flow ran in a window Gatehouse opened (cookies were blocked in the LMS frame):
     // the frame relays the message to the LMS, and this window is no longer needed.
-    var ownWindow = false;
-    try { ownWindow = window.sessionStorage.getItem("gatehouse.window") === "1"; } catch (e) { /* ignore */ }
-    if (ownWindow && window.opener) {
+    if (window.name === "gatehouse-window" && window.opener) {
       window.setTimeout(function () { window.close(); }, 300);
     }
   }

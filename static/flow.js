@@ -5,13 +5,6 @@
   var body = document.body;
   var own = window.location.origin;
 
-  function remember(flag) {
-    try { window.sessionStorage.setItem("gatehouse.window", flag); } catch (e) { /* ignore */ }
-  }
-  if (new URLSearchParams(window.location.search).get("window") === "1") {
-    remember("1");
-  }
-
   function byId(id) { return document.getElementById(id); }
   function show(id, visible) {
     var el = byId(id);
@@ -40,7 +33,9 @@
   if (!statusUrl) { return; }
 
   var timer = null;
-  var sawOpenPayment = false;
+  // The payment session shown when the page loaded: a cancel counts only for a newer one.
+  var actions = byId("payment-actions");
+  var knownSession = actions ? actions.getAttribute("data-last-session") : "";
 
   function stop() {
     if (timer) { window.clearInterval(timer); timer = null; }
@@ -55,10 +50,10 @@
           window.location.assign(resumeUrl);
           return;
         }
-        if (status.payment === "open") { sawOpenPayment = true; }
-        if (gate === "payment" && sawOpenPayment && status.payment === "cancelled") {
+        if (gate === "payment" && status.payment === "cancelled" &&
+            status.payment_session !== knownSession) {
           stop();
-          sawOpenPayment = false;
+          knownSession = status.payment_session;
           show("waiting", false);
           show("payment-cancelled-live", true);
         }

@@ -75,8 +75,8 @@ def store(app):
 class LiveServer:
     """A real threaded HTTP server on loopback serving a WSGI app."""
 
-    def __init__(self, wsgi_app, host="localhost"):
-        self.server = make_server(host, 0, wsgi_app, threaded=True)
+    def __init__(self, wsgi_app, host="localhost", port=0):
+        self.server = make_server(host, port, wsgi_app, threaded=True)
         self.url = f"http://{host}:{self.server.server_port}"
         self.thread = threading.Thread(
             target=self.server.serve_forever, args=(0.05,), daemon=True

@@ -298,7 +298,7 @@ def test_forms_without_a_csrf_token_are_refused_with_the_new_window_way_out(gate
     assert response.status_code == 400
     text = response.get_data(as_text=True)
     assert "Your browser blocked this form" in text
-    assert f"/lti/register/{admin.rid}?window=1" in text
+    assert f'data-window-url="/lti/register/{admin.rid}"' in text
     assert admin.registration.account_id is None
 
 
@@ -352,7 +352,7 @@ def test_status_endpoint_reports_progress(gated, admin_of):
     admin.start()
     status = admin.get(f"/lti/register/{admin.rid}/status").get_json()
     assert status == {"state": "pending", "next": "signin", "payment": None,
-                      "url": f"/lti/register/{admin.rid}"}
+                      "payment_session": None, "url": f"/lti/register/{admin.rid}"}
     admin.sign_in()
     assert admin.get(f"/lti/register/{admin.rid}/status").get_json()["next"] == "terms"
     assert admin.get("/lti/register/nope/status").status_code == 404

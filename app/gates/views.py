@@ -164,6 +164,7 @@ def status(rid: str):
         state=registration.state,
         next=upcoming,
         payment=latest[0].status if latest else None,
+        payment_session=latest[0].session_id if latest else None,
         url=url_for("gates.resume", rid=rid),
     )
 
@@ -332,7 +333,8 @@ def payment(rid: str):
         return moved
     latest = get_store().payments_for(rid)
     return gate_page("gates/payment.html", registration, "payment",
-                     cancelled=bool(latest and latest[0].status == payments.CANCELLED))
+                     cancelled=bool(latest and latest[0].status == payments.CANCELLED),
+                     last_session=latest[0].session_id if latest else "")
 
 
 @bp.get("/lti/register/<rid>/payment/checkout")

@@ -1,0 +1,301 @@
+"""The gates in a real browser: Debian Chromium through Playwright, the LMS page on 127.0.0.1
+framing Gatehouse on localhost (a genuinely cross-site frame), the built-in simulator as the LMS,
+the real Stripe SDK against a Stripe-compatible server, and a real OpenID Provider."""
+
+import pytest
+from playwright.sync_api import sync_playwright
+from support import browser as browser_rig
+from support import oidc_provider
+from support.browser import FakeLMS, launch_browser, new_context, wait_for_close
+from support.fake_stripe import FakeStripe
+from support.oidc_provider import OidcProvider, free_port
+
+from app.accounts import hash_password
+from tests.conftest import LiveServer
+
+pytestmark = pytest.mark.skipif(
+    browser_rig.unavailable_reason() is not None, reason=str(browser_rig.unavailable_reason())
+)
+
+STRIPE_KEY = "sk_test_gatehouse_browser"
+WEBHOOK_SECRET = "whsec_gatehouse_browser"
+OIDC_SECRET = "oidc-client-secret"
+TIMEOUT = 15_000
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    with sync_playwright() as playwright:
+        browser = launch_browser(playwright)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def context(chromium):
+    """A fresh profile: like Chromium in incognito, it blocks third-party cookies."""
+    ctx = new_context(chromium, third_party_cookies=False)
+    ctx.set_default_timeout(TIMEOUT)
+    yield ctx
+    ctx.close()
+
+
+@pytest.fixture
+def lms_page():
+    with FakeLMS() as lms:
+        yield lms
+
+
+@pytest.fixture
+def stripe_server():
+    with FakeStripe(api_key=STRIPE_KEY, webhook_secret=WEBHOOK_SECRET) as fake:
+        yield fake
+
+
+class Deployment:
+    """Gatehouse served on localhost with the given gates, plus its account for the admin."""
+
+    def __init__(self, app, port):
+        self.app = app
+        self.store = app.extensions["gatehouse.store"]
+        self.server = LiveServer(app, port=port)
+        self.url = self.server.url
+        self.register_url = self.url + "/lti/register"
+
+
+@pytest.fixture
+def gatehouse(make_app, monkeypatch, tmp_path, stripe_server):
+    monkeypatch.setenv("STRIPE_SECRET_KEY", STRIPE_KEY)
+    monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET)
+    monkeypatch.setenv("GATEHOUSE_OIDC_CLIENT_SECRET", OIDC_SECRET)
+    terms = tmp_path / "terms.md"
+    terms.write_text("# Terms of use\n\nUse the tool **fairly**.\n")
+    servers = []
+
+    def start(gates, oidc=None, port=None, **config):
+        settings = {
+            "registration": {"gates": list(gates)},
+            "gates": {
+                "terms": {"version": "2026-11", "path": str(terms)},
+                "payment": {"price_id": "price_123", "api_base": stripe_server.url},
+                "signin": {"oidc": oidc or {}},
+            },
+        }
+        app = make_app(settings, **config)
+        app.extensions["gatehouse.store"].create_account(
+            "admin@school.example", "Ada Admin", hash_password("correct horse battery")
+        )
+        deployment = Deployment(app, port or free_port())
+        deployment.server.__enter__()
+        servers.append(deployment.server)
+        stripe_server.webhook_url = deployment.url + "/webhooks/stripe"
+        return deployment
+
+    yield start
+    for server in servers:
+        server.__exit__(None, None, None)
+
+
+def open_in_lms(context, lms, sim, gatehouse, mode="iframe"):
+    """Open the LMS page, which frames (or opens) Gatehouse's registration URL."""
+    page = context.new_page()
+    url = sim.initiation_url(gatehouse.register_url)
+    page.goto(lms.page_url(url, mode))
+    return page, page.frame_locator("#tool")
+
+
+def sign_in(frame):
+    frame.locator("#email").fill("admin@school.example")
+    frame.locator("#password").fill("correct horse battery")
+    frame.locator("#signin").click()
+
+
+def accept_terms(frame):
+    frame.locator("#accept").check()
+    frame.locator("#signer_name").fill("Ada Admin")
+    frame.locator("#accept-terms").click()
+
+
+def pay(page, frame, button="#pay"):
+    """Click Pay in the frame; in Checkout's window, press the given button."""
+    with page.context.expect_page() as opened:
+        frame.locator("#pay").click()
+    checkout = opened.value
+    checkout.wait_for_load_state()
+    checkout.locator(button).click()
+    return checkout
+
+
+def test_all_three_gates_inside_the_lms_frame_then_the_dialog_closes(
+    context, lms_page, gatehouse, simulator, stripe_server
+):
+    deployment = gatehouse(["signin", "terms", "payment"])
+    sim = simulator("canvas")
+    page, frame = open_in_lms(context, lms_page, sim, deployment)
+
+    frame.get_by_text("Step 1 of 3: Sign in").wait_for()
+    sign_in(frame)
+    frame.get_by_text("Step 2 of 3: Terms").wait_for()
+    assert frame.locator(".terms strong").inner_text() == "fairly"
+    assert frame.locator("#signer_name").input_value() == "Ada Admin"
+    accept_terms(frame)
+    frame.get_by_text("Step 3 of 3: Payment").wait_for()
+    assert sim.records == []  # nothing reached the LMS before the gates were passed
+    checkout = pay(page, frame)
+    checkout.wait_for_event("close", timeout=TIMEOUT)
+
+    messages = wait_for_close(page, TIMEOUT)
+    assert {"origin": deployment.url, "data": {"subject": "org.imsglobal.lti.close"}} in messages
+
+    (platform,) = deployment.store.list_platforms()
+    approval = deployment.store.approval_of(platform.registration_id)
+    assert approval["account"].email == "admin@school.example"
+    assert approval["terms"].version == "2026-11"
+    assert approval["payment"].status == "paid"
+    assert (approval["payment"].amount, approval["payment"].currency) == (1500, "usd")
+    assert sim.posts_for(sim.records[0].token) == 1
+    (created,) = stripe_server.api_requests("POST", "/v1/checkout/sessions")
+    assert created.params["client_reference_id"] == platform.registration_id
+    assert created.params["line_items"] == [{"price": "price_123", "quantity": "1"}]
+
+
+def test_payment_cancelled_then_paid(context, lms_page, gatehouse, simulator, stripe_server):
+    deployment = gatehouse(["payment"])
+    sim = simulator("moodle")
+    page, frame = open_in_lms(context, lms_page, sim, deployment)
+    frame.get_by_text("Step 1 of 1: Payment").wait_for()
+
+    cancelled = pay(page, frame, button="#cancel")
+    cancelled.get_by_text("Payment cancelled").wait_for()
+    frame.locator("#payment-cancelled-live").wait_for(state="visible")
+    cancelled.close()
+    (rid,) = [r.id for r in deployment.store.list_registrations()]
+    assert [p.status for p in deployment.store.payments_for(rid)] == ["cancelled"]
+    assert deployment.store.get_registration(rid).state == "pending"
+
+    pay(page, frame)
+    wait_for_close(page, TIMEOUT)
+    statuses = sorted(p.status for p in deployment.store.payments_for(rid))
+    assert statuses == ["cancelled", "paid"]
+    assert deployment.store.get_registration(rid).state == "completed"
+
+
+def test_paid_without_a_webhook_is_confirmed_by_retrieving_the_session(
+    context, lms_page, gatehouse, simulator, stripe_server
+):
+    stripe_server.send_webhook_on_pay = False
+    deployment = gatehouse(["payment"])
+    sim = simulator("generic")
+    page, frame = open_in_lms(context, lms_page, sim, deployment)
+    checkout = pay(page, frame)
+    checkout.wait_for_event("close", timeout=TIMEOUT)
+    wait_for_close(page, TIMEOUT)
+    assert stripe_server.deliveries == []
+    assert stripe_server.api_requests("GET")  # the server-side retrieval
+    (platform,) = deployment.store.list_platforms()
+    assert deployment.store.approval_of(platform.registration_id)["payment"].status == "paid"
+
+
+def test_blocked_cookies_finish_in_a_new_window_and_the_dialog_still_closes(
+    context, lms_page, gatehouse, simulator
+):
+    # A browser without partitioned cookies (older Safari) and third-party cookies blocked.
+    deployment = gatehouse(["signin", "terms"], SESSION_COOKIE_PARTITIONED=False)
+    sim = simulator("moodle")
+    page, frame = open_in_lms(context, lms_page, sim, deployment)
+    frame.locator("#cookie-fallback").wait_for(state="visible")
+    with page.context.expect_page() as opened:
+        frame.locator("#continue-in-new-window").click()
+    window = opened.value
+    window.wait_for_load_state()
+    window.locator("#email").fill("admin@school.example")
+    window.locator("#password").fill("correct horse battery")
+    window.locator("#signin").click()
+    window.locator("#accept").check()
+    window.locator("#signer_name").fill("Ada Admin")
+    window.locator("#accept-terms").click()
+    window.wait_for_event("close", timeout=TIMEOUT)
+
+    messages = wait_for_close(page, TIMEOUT)
+    assert {"origin": deployment.url, "data": {"subject": "org.imsglobal.lti.close"}} in messages
+    (registration,) = deployment.store.list_registrations()
+    assert registration.state == "completed"
+    assert sim.posts_for(sim.records[0].token) == 1
+
+
+def test_in_frame_form_without_cookies_offers_the_new_window(
+    context, lms_page, gatehouse, simulator
+):
+    deployment = gatehouse(["signin"], SESSION_COOKIE_PARTITIONED=False)
+    sim = simulator("generic")
+    page, frame = open_in_lms(context, lms_page, sim, deployment)
+    sign_in(frame)  # submitted anyway: the CSRF check cannot pass without the cookie
+    frame.get_by_text("Your browser blocked this form").wait_for()
+    assert frame.locator("#continue-in-new-window").is_visible()
+    (registration,) = deployment.store.list_registrations()
+    assert registration.account_id is None
+
+
+@pytest.mark.skipif(oidc_provider.unavailable_reason() is not None,
+                    reason=str(oidc_provider.unavailable_reason()))
+def test_sign_in_with_an_openid_provider(context, lms_page, gatehouse, simulator):
+    port = free_port()
+    redirect_uri = f"http://localhost:{port}/lti/signin/oidc/callback"
+    with OidcProvider("gatehouse", OIDC_SECRET, redirect_uri, host="127.0.0.1") as idp:
+        deployment = gatehouse(
+            ["signin"],
+            oidc={"server_metadata_url": idp.metadata_url, "client_id": "gatehouse",
+                  "label": "Example SSO"},
+            port=port,
+        )
+        sim = simulator("moodle")
+        page, frame = open_in_lms(context, lms_page, sim, deployment)
+        with page.context.expect_page() as opened:
+            frame.get_by_text("Sign in with Example SSO").click()
+        window = opened.value
+        window.wait_for_load_state()
+        idp.sign_in(window, "alice")
+        window.wait_for_event("close", timeout=TIMEOUT)
+        wait_for_close(page, TIMEOUT)
+    account = deployment.store.find_account_by_email("alice@example.org")
+    assert account.oidc_subject == "alice" and account.name == "User alice"
+    (registration,) = deployment.store.list_registrations()
+    assert registration.account_id == account.id
+    assert registration.state == "completed"
+
+
+def test_brightspace_new_tab_closes_through_the_opener(context, lms_page, gatehouse, simulator):
+    deployment = gatehouse(["signin"])
+    sim = simulator("brightspace")
+    page = context.new_page()
+    page.goto(lms_page.page_url(sim.initiation_url(deployment.register_url), "window"))
+    with page.context.expect_page() as opened:
+        page.locator("#open").click()
+    tab = opened.value
+    tab.wait_for_load_state()
+    tab.locator("#email").fill("admin@school.example")
+    tab.locator("#password").fill("correct horse battery")
+    tab.locator("#signin").click()
+    messages = wait_for_close(page, TIMEOUT)
+    assert {"origin": deployment.url, "data": {"subject": "org.imsglobal.lti.close"}} in messages
+    assert deployment.store.list_platforms()[0].product_family_code == "desire2learn"
+
+
+def test_skipping_a_gate_by_url_lands_on_the_gate(context, gatehouse, simulator):
+    deployment = gatehouse(["signin", "terms"])
+    sim = simulator("generic")
+    page = context.new_page()
+    page.goto(sim.initiation_url(deployment.register_url))
+    page.locator("#email").wait_for()
+    rid = page.url.rsplit("/", 2)[-2]
+    page.goto(f"{deployment.url}/lti/register/{rid}/terms")
+    assert page.url.endswith(f"/lti/register/{rid}/signin")
+    page.goto(f"{deployment.url}/lti/register/{rid}/payment")
+    assert page.locator("h1").inner_text() == "Not Found"
+    deployment.store.db.execute(
+        "UPDATE registrations SET expires_at = '2000-01-01T00:00:00.000000Z' WHERE id = ?", [rid]
+    )
+    page.goto(f"{deployment.url}/lti/register/{rid}/signin")
+    assert "This registration has ended" in page.locator("h1").inner_text()
+    assert "start the registration again from your LMS" in page.content()
+    assert sim.records == []

@@ -1,0 +1,181 @@
+"""The payment gate's server side: Checkout creation, signed webhooks, server-side retrieval.
+
+The real Stripe SDK talks to a Stripe-compatible server on loopback; webhooks are signed with
+the SDK's own signature helper."""
+
+import json
+import time
+
+import pytest
+from support.fake_stripe import FakeStripe
+
+BASE = "https://localhost"
+KEY = "sk_test_payments"
+SECRET = "whsec_payments"
+
+
+@pytest.fixture
+def stripe_server():
+    with FakeStripe(api_key=KEY, webhook_secret=SECRET) as fake:
+        yield fake
+
+
+@pytest.fixture
+def paying(make_app, monkeypatch, stripe_server, simulator):
+    monkeypatch.setenv("STRIPE_SECRET_KEY", KEY)
+    monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", SECRET)
+
+    class Flow:
+        def __init__(self, price="price_123"):
+            self.app = make_app(
+                {
+                    "registration": {"gates": ["payment"]},
+                    "gates": {"payment": {"price_id": price, "api_base": stripe_server.url}},
+                }
+            )
+            self.client = self.app.test_client()
+            self.store = self.app.extensions["gatehouse.store"]
+            self.sim = simulator("generic")
+            url = self.sim.initiation_url(BASE + "/lti/register").replace(BASE, "")
+            self.rid = self.client.get(url, base_url=BASE).headers["Location"].rsplit("/", 1)[-1]
+
+        def get(self, path):
+            return self.client.get(path, base_url=BASE)
+
+        def checkout(self):
+            response = self.get(f"/lti/register/{self.rid}/payment/checkout")
+            assert response.status_code == 303, response.get_data(as_text=True)
+            return response.headers["Location"].rsplit("/", 1)[-1]
+
+        def webhook(self, event, secret=SECRET, timestamp=None, tamper=False):
+            payload = json.dumps(event)
+            signature = stripe_server.sign(payload, secret, timestamp)
+            if tamper:
+                payload = payload.replace('"paid"', '"unpaid"')
+            return self.client.post("/webhooks/stripe", data=payload, base_url=BASE,
+                                    headers={"Stripe-Signature": signature,
+                                             "Content-Type": "application/json"})
+
+        @property
+        def statuses(self):
+            return [p.status for p in self.store.payments_for(self.rid)]
+
+    return Flow
+
+
+def test_checkout_session_is_created_for_the_registration(paying, stripe_server):
+    flow = paying()
+    page = flow.get(f"/lti/register/{flow.rid}/payment").get_data(as_text=True)
+    assert "Step 1 of 1: Payment" in page
+    assert f'href="/lti/register/{flow.rid}/payment/checkout" target="_blank"' in page
+    session_id = flow.checkout()
+    (request,) = stripe_server.api_requests("POST", "/v1/checkout/sessions")
+    params = request.params
+    assert request.headers["Authorization"] == f"Bearer {KEY}"
+    assert params["mode"] == "payment"
+    assert params["client_reference_id"] == flow.rid
+    assert params["success_url"] == (
+        f"{BASE}/lti/register/{flow.rid}/payment/return?session_id={{CHECKOUT_SESSION_ID}}"
+    )
+    assert params["cancel_url"] == f"{BASE}/lti/register/{flow.rid}/payment/cancelled"
+    (payment,) = flow.store.payments_for(flow.rid)
+    assert (payment.session_id, payment.status) == (session_id, "open")
+    assert (payment.amount, payment.currency) == (1500, "usd")
+
+
+def test_a_signed_webhook_marks_paid_and_the_registration_completes(paying, stripe_server):
+    flow = paying()
+    session_id = flow.checkout()
+    stripe_server.complete_session(session_id)
+    response = flow.webhook(stripe_server.build_event("checkout.session.completed", session_id))
+    assert response.status_code == 200
+    assert flow.statuses == ["paid"]
+    assert flow.get(f"/lti/register/{flow.rid}/status").get_json()["next"] is None
+    done = flow.get(f"/lti/register/{flow.rid}")
+    assert 'data-lti-close="auto"' in done.get_data(as_text=True)
+    assert "15.00 USD (paid)" in done.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    "forgery",
+    [{"secret": "whsec_wrong"}, {"timestamp": int(time.time()) - 3600}, {"tamper": True}],
+)
+def test_unverifiable_webhooks_are_refused(paying, stripe_server, forgery):
+    flow = paying()
+    session_id = flow.checkout()
+    stripe_server.complete_session(session_id)
+    event = stripe_server.build_event("checkout.session.completed", session_id)
+    response = flow.webhook(event, **forgery)
+    assert response.status_code == 400
+    assert flow.statuses == ["open"]
+
+
+def test_a_webhook_without_a_signature_is_refused(paying):
+    flow = paying()
+    response = flow.client.post("/webhooks/stripe", data="{}", base_url=BASE)
+    assert response.status_code == 400
+
+
+def test_the_return_url_alone_proves_nothing(paying, stripe_server):
+    flow = paying()
+    session_id = flow.checkout()
+    # Not paid at Stripe: visiting the success URL does not mark it paid.
+    page = flow.get(f"/lti/register/{flow.rid}/payment/return?session_id={session_id}")
+    assert "has not confirmed the payment yet" in page.get_data(as_text=True)
+    assert flow.statuses == ["open"]
+    stripe_server.complete_session(session_id)
+    page = flow.get(f"/lti/register/{flow.rid}/payment/return?session_id={session_id}")
+    assert "Payment received" in page.get_data(as_text=True)
+    assert flow.statuses == ["paid"]
+
+
+def test_a_foreign_session_id_is_refused(paying, stripe_server):
+    flow = paying()
+    flow.checkout()
+    other = paying()
+    foreign = other.checkout()
+    response = flow.get(f"/lti/register/{flow.rid}/payment/return?session_id={foreign}")
+    assert response.status_code == 400
+    assert other.statuses == ["open"]
+
+
+def test_failed_async_payment_does_not_pass_the_gate(paying, stripe_server):
+    flow = paying()
+    session_id = flow.checkout()
+    event = stripe_server.build_event("checkout.session.async_payment_failed", session_id)
+    assert flow.webhook(event).status_code == 200
+    assert flow.statuses == ["failed"]
+    assert flow.get(f"/lti/register/{flow.rid}").headers["Location"].endswith("/payment")
+
+
+def test_events_for_unknown_sessions_are_acknowledged_and_ignored(paying, stripe_server):
+    flow = paying()
+    other = paying()
+    session_id = other.checkout()
+    other.store.db.execute("DELETE FROM payments")
+    stripe_server.complete_session(session_id)
+    event = stripe_server.build_event("checkout.session.completed", session_id)
+    assert flow.webhook(event).status_code == 200
+    assert flow.statuses == []
+
+
+def test_cancel_returns_to_the_payment_page(paying):
+    flow = paying()
+    flow.checkout()
+    page = flow.get(f"/lti/register/{flow.rid}/payment/cancelled").get_data(as_text=True)
+    assert "Payment cancelled" in page
+    assert f'href="/lti/register/{flow.rid}/payment"' in page
+    assert flow.statuses == ["cancelled"]
+    again = flow.get(f"/lti/register/{flow.rid}/payment").get_data(as_text=True)
+    assert "The payment was cancelled. You can try again." in again
+
+
+def test_stripe_errors_are_shown_plainly(paying):
+    flow = paying(price="price_missing")
+    response = flow.get(f"/lti/register/{flow.rid}/payment/checkout")
+    assert response.status_code == 502
+    text = response.get_data(as_text=True)
+    assert "Stripe could not start the payment" in text
+    assert "InvalidRequestError" in text
+    assert KEY not in text
+    assert flow.statuses == []
