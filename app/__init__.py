@@ -66,7 +66,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
             x_prefix=proxies,
         )
 
-    from . import accounts, lms, oidc, ops, pages
+    from . import accounts, events, lms, oidc, ops, pages
+    from .api import bp as api_bp
     from .gates.views import bp as gates_bp
     from .gates.views import stripe_webhook
 
@@ -74,6 +75,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     csrf.exempt(stripe_webhook)
     csrf.exempt(lms.register)  # the LMS itself may POST the initiation, cross-site
+    csrf.exempt(api_bp)  # bearer keys, no cookies
+    events.init_app(app, store)
     accounts.init_app(app)
     oidc.init_app(app)
     if "terms" in settings["registration"]["gates"]:
@@ -83,6 +86,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     pages.init_app(app)
     app.register_blueprint(lms.bp)
     app.register_blueprint(gates_bp)
+    app.register_blueprint(api_bp)
     app.register_blueprint(ops.bp)
     return app
 

@@ -55,8 +55,9 @@ def user() -> None:
 @click.option("--email", required=True, help="The account's e-mail address (its sign-in name).")
 @click.option("--password", help="The password; asked for (hidden, twice) when left out.")
 @click.option("--name", help="The person's name, shown as the approver.")
-def user_create(email: str, password: str | None, name: str | None) -> None:
-    """Create an account that can sign in at the sign-in gate."""
+@click.option("--owner", is_flag=True, help="May also sign in to the owner console.")
+def user_create(email: str, password: str | None, name: str | None, owner: bool) -> None:
+    """Create an account for the sign-in gate (and, with --owner, the owner console)."""
     from .accounts import MIN_PASSWORD_LENGTH, hash_password
     from .config import EMAIL_RE
     from .storage import AccountExists
@@ -69,11 +70,55 @@ def user_create(email: str, password: str | None, name: str | None) -> None:
         raise click.BadParameter(
             f"use at least {MIN_PASSWORD_LENGTH} characters", param_hint="--password"
         )
+    store = _store()
     try:
-        account = _store().create_account(email, name, hash_password(password))
+        account = store.create_account(email, name, hash_password(password))
     except AccountExists:
         raise click.ClickException(f"an account with the e-mail {email} already exists") from None
-    click.echo(f"Created account {account.email} ({account.id}).")
+    if owner:
+        store.set_owner(account.id, True)
+    store.audit("command line", "account.created", "account", account.id,
+                {"email": account.email, "owner": owner})
+    kind = "owner account" if owner else "account"
+    click.echo(f"Created {kind} {account.email} ({account.id}).")
+
+
+@main.group("api-key")
+def api_key() -> None:
+    """Manage bearer keys for the /api and /admin endpoints."""
+
+
+@api_key.command("create")
+@click.option("--name", required=True, help="What the key is for, e.g. the back end using it.")
+def api_key_create(name: str) -> None:
+    """Create a key and print it once (only its hash is stored)."""
+    from . import apikeys
+
+    store = _store()
+    record, full = apikeys.create(store, name)
+    store.audit("command line", "api_key.created", "api_key", record.id, {"name": name})
+    click.echo(f"Created API key {record.id} ({name}). Store it now; it is not shown again:")
+    click.echo(full)
+
+
+@api_key.command("list")
+def api_key_list() -> None:
+    """List keys (never their secrets)."""
+    for key in _store().list_api_keys():
+        state = f"revoked {key.revoked_at}" if key.revoked_at else "active"
+        used = key.last_used_at or "never used"
+        click.echo(f"{key.id}  {key.name}  created {key.created_at}  {used}  {state}")
+
+
+@api_key.command("revoke")
+@click.argument("key_id")
+def api_key_revoke(key_id: str) -> None:
+    """Revoke a key at once."""
+    store = _store()
+    if not store.revoke_api_key(key_id):
+        raise click.ClickException(f"no active API key with id {key_id}")
+    store.audit("command line", "api_key.revoked", "api_key", key_id)
+    click.echo(f"Revoked API key {key_id}.")
 
 
 @main.group()

@@ -33,6 +33,7 @@ SECRET_ENV = (
 )
 DEFAULT_CONFIG_FILE = "gatehouse.toml"
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+ISSUER_PATTERN_RE = re.compile(r"^(https?://\S+|(\*\.)?[A-Za-z0-9.-]+(:\d{1,5})?)$")
 DOMAIN_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:\d{1,5})?$")
 
 
@@ -125,6 +126,15 @@ SCHEMA: dict[str, Any] = {
         "expires_in": Key("int", default=3600),
         "gates": Key("strings", default=[]),
         "pre_approval_url": Key(_URL),
+        "unknown_deployments": Key(
+            "choice", default="pending", choices=("accept", "pending", "reject")
+        ),
+        "allowed_issuers": Key("strings", default=[]),
+        "blocked_issuers": Key("strings", default=[]),
+        "require_invitation": Key("bool", default=False),
+    },
+    "notifications": {
+        "webhook_url": Key(_URL),
     },
     "security": {
         "allow_insecure_platforms": Key("bool", default=False),
@@ -224,6 +234,11 @@ def _check_gates(settings: dict[str, Any], environ: Mapping[str, str]) -> None:
                 raise ConfigError(f"gates.terms.{key}: required by the terms gate")
         if not os.path.isfile(terms["path"]):
             raise ConfigError(f"gates.terms.path: the file {terms['path']!r} does not exist")
+    if settings["notifications"]["webhook_url"] and not environ.get("GATEHOUSE_WEBHOOK_SECRET"):
+        raise ConfigError(
+            "GATEHOUSE_WEBHOOK_SECRET: required in the environment to sign "
+            "notifications.webhook_url events"
+        )
     if "payment" in gates:
         if not config["payment"]["price_id"]:
             raise ConfigError("gates.payment.price_id: required by the payment gate")
@@ -297,11 +312,13 @@ def _deep_merge(target: dict[str, Any], extra: Mapping[str, Any]) -> None:
 def validate(raw: Mapping[str, Any]) -> dict[str, Any]:
     """Check every key against the schema, fill in defaults; raise ConfigError on a fault."""
     settings = _validate_table(raw, SCHEMA, "")
-    if settings["registration"]["pre_approval_url"]:
-        raise ConfigError(
-            "registration.pre_approval_url: external pre-approval is not available in this "
-            "version of Gatehouse; remove the key"
-        )
+    for key in ("allowed_issuers", "blocked_issuers"):
+        for i, pattern in enumerate(settings["registration"][key]):
+            if not ISSUER_PATTERN_RE.match(pattern):
+                raise ConfigError(
+                    f"registration.{key}[{i}]: {pattern!r} is neither an issuer URL nor a host "
+                    "pattern such as *.instructure.com"
+                )
     if settings["registration"]["expires_in"] <= 0:
         raise ConfigError("registration.expires_in: must be a positive number of seconds")
     if settings["trusted_proxies"] < 0:

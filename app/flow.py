@@ -149,23 +149,43 @@ def register(
     registration_token: str | None,
     *,
     auto_activate: bool,
+    messages: list[dict] | None = None,
+    name: str | None = None,
 ) -> Outcome:
-    """POST the registration once, record the answer, then store the platform."""
-    request = build_registration_request(tool, platform)
+    """POST the registration once, record the answer, then store the platform.
+
+    `messages` and `name` override the configured messages and the platform's name (the
+    pre-approval API's `messages` and `platformName`).
+    """
+    request = build_registration_request(tool, platform, messages=messages)
     if not store.claim_for_registering(registration.id, request.body, list(request.adjustments)):
         raise AlreadyHandled(
             "Gatehouse already sent this registration to your LMS, so it will not send it "
             "again. Start a new registration from your LMS if you need to.",
             rule="single-post",
         )
-    status, body = register_tool_in_platform(client, platform, request, registration_token)
+    if registration.invitation_id and not store.use_invitation(registration.invitation_id):
+        from .policy import RegistrationRefused
+
+        raise RegistrationRefused(
+            "The invitation link this registration started from was used up, revoked or "
+            "expired in the meantime.",
+            rule="invitation-invalid",
+            hint="Ask the tool's owner for a new invitation link.",
+        )
+    try:
+        status, body = register_tool_in_platform(client, platform, request, registration_token)
+    except RegistrationError:
+        if registration.invitation_id:
+            store.release_invitation(registration.invitation_id)
+        raise
     secrets = secrets_of(platform.openid_configuration_url, registration_token)
     store.record_platform_response(registration.id, status, redact(body, secrets))
     result = parse_registration_response(status, body, request.scopes)
     record = {
         "issuer": platform.issuer,
         "client_id": result.client_id,
-        "name": platform_name(platform),
+        "name": name or platform_name(platform),
         "authorization_endpoint": platform.authorization_endpoint,
         "token_endpoint": platform.token_endpoint,
         "jwks_uri": platform.jwks_uri,
@@ -176,7 +196,8 @@ def register(
         "scopes": result.scopes,
     }
     stored, created = store.complete_registration(
-        registration.id, record, result.deployment_id, auto_activate
+        registration.id, record, result.deployment_id, auto_activate,
+        invitation_id=registration.invitation_id, rename=name is not None,
     )
     log.info(
         "registration %s completed: %s platform %s (issuer %s, client_id %s)",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, redirect, request, url_for
 
-from . import flow
+from . import events, flow, policy
 from .lti.errors import RegistrationError
 from .lti.http import SafeClient
 from .lti.registration import resolve_tool
@@ -26,6 +26,44 @@ def safe_client() -> SafeClient:
     )
 
 
+def complete(registration, platform, token, *, auto_activate=None, messages=None, name=None):
+    """Send the registration to the LMS once, store the platform, and record the event."""
+    config = settings()
+    outcome = flow.register(
+        get_store(),
+        safe_client(),
+        registration,
+        platform,
+        resolve_tool(config["tool"], base_url()),
+        token,
+        auto_activate=config["registration"]["auto_activate"]
+        if auto_activate is None else auto_activate,
+        messages=messages,
+        name=name,
+    )
+    events.record(
+        "registration.completed",
+        "registration",
+        registration.id,
+        {
+            "platformId": outcome.platform.id,
+            "url": outcome.platform.issuer,
+            "clientId": outcome.platform.client_id,
+            "familyCode": outcome.family_code,
+            "created": outcome.created,
+            "active": outcome.platform.active,
+        },
+    )
+    return outcome
+
+
+def fail(registration, error: RegistrationError) -> None:
+    """Record a failed attempt and its event."""
+    flow.fail(get_store(), registration, error)
+    if registration is not None:
+        events.record("registration.failed", "registration", registration.id, error.as_dict())
+
+
 @bp.route("/lti/register", methods=["GET", "POST"])
 def register():
     """Run a Dynamic Registration for the LMS that opened this URL and close its dialog."""
@@ -33,31 +71,35 @@ def register():
     params = request.values
     registration_token = params.get("registration_token") or None
     config = settings()
+    registration_config = config["registration"]
     store = get_store()
-    client = safe_client()
     attempt = None
     try:
         url = flow.check_initiation(params.get("openid_configuration"))
-        attempt = flow.start(store, url, config["registration"]["expires_in"])
+        invitation = policy.check_invitation(
+            store, params.get("invite"), registration_config["require_invitation"]
+        )
+        attempt = flow.start(store, url, registration_config["expires_in"])
+        if invitation:
+            store.set_registration_invitation(attempt.id, invitation.id)
+            attempt = store.get_registration(attempt.id)
         platform = flow.discover(
-            store, client, attempt, url, registration_token,
+            store, safe_client(), attempt, url, registration_token,
             issuer_check=config["security"]["issuer_check"],
         )
-        if config["registration"]["gates"]:
-            # The LMS's configuration is good: now the admin passes the gates.
+        policy.check_issuer(
+            platform.issuer,
+            registration_config["allowed_issuers"],
+            registration_config["blocked_issuers"],
+        )
+        if registration_config["gates"] or registration_config["pre_approval_url"]:
+            # The LMS's configuration is good: the admin now passes the gates and/or the
+            # tool owner's own page.
             flow.hold(store, attempt, platform, registration_token)
             return redirect(url_for("gates.resume", rid=attempt.id), code=303)
-        flow.register(
-            store,
-            client,
-            attempt,
-            platform,
-            resolve_tool(config["tool"], base_url()),
-            registration_token,
-            auto_activate=config["registration"]["auto_activate"],
-        )
+        complete(attempt, platform, registration_token)
     except RegistrationError as error:
-        flow.fail(store, attempt, error)
+        fail(attempt, error)
         return render_error(error)
     return render_close(store.get_registration(attempt.id))
 

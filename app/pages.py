@@ -116,6 +116,11 @@ def _csrf_error(error: CSRFError):
 
 
 def _http_error(error: HTTPException):
+    if request.path.startswith(("/api/", "/admin/")):
+        from .api import envelope
+
+        code = error.code or 500
+        return envelope(code, error.name.upper().replace(" ", "_"), error.description or "")
     if request.path.startswith("/lti/"):
         allow_framing()
     page = render_template("error_page.html", code=error.code, name=error.name,
@@ -125,6 +130,10 @@ def _http_error(error: HTTPException):
 
 def _unexpected_error(error: Exception):
     current_app.logger.exception("unhandled error on %s", request.path)
+    if request.path.startswith(("/api/", "/admin/")):
+        from .api import envelope
+
+        return envelope(500, "INTERNAL_ERROR", "Gatehouse hit an unexpected error.")
     if request.path.startswith("/lti/"):
         allow_framing()
     page = render_template(

@@ -25,6 +25,10 @@ def test_minimal_file_fills_defaults(tmp_path):
         "expires_in": 3600,
         "gates": [],
         "pre_approval_url": None,
+        "unknown_deployments": "pending",
+        "allowed_issuers": [],
+        "blocked_issuers": [],
+        "require_invitation": False,
     }
     assert settings["security"]["allow_insecure_platforms"] is False
     assert [m["type"] for m in settings["tool"]["messages"]] == [

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from flask import (
     Blueprint,
@@ -19,9 +21,8 @@ from flask_login import current_user, login_user
 
 from .. import flow, payments
 from ..accounts import User, authenticate, hash_password
-from ..lms import safe_client
+from ..lms import complete, fail
 from ..lti.errors import RegistrationError
-from ..lti.registration import resolve_tool
 from ..oidc import oauth
 from ..pages import allow_framing, base_url, render_close, render_error, settings
 from ..storage import AccountExists, RegistrationStates, get_store
@@ -124,6 +125,9 @@ def resume(rid: str):
     gate = next_gate(store, registration, config)
     if gate is not None:
         return redirect(url_for(gate.endpoint, rid=rid))
+    if config["registration"]["pre_approval_url"]:
+        # The tool owner's own page takes over and completes through the API.
+        return redirect(pre_approval_redirect(config["registration"]["pre_approval_url"], rid))
     held = flow.resume(store, registration)
     if held is None:
         raise RegistrationGone(
@@ -132,21 +136,41 @@ def resume(rid: str):
         )
     platform, token = held
     try:
-        flow.register(
-            store,
-            safe_client(),
-            registration,
-            platform,
-            resolve_tool(config["tool"], base_url()),
-            token,
-            auto_activate=config["registration"]["auto_activate"],
-        )
+        complete(registration, platform, token)
     except flow.AlreadyHandled:
         return redirect(url_for("gates.resume", rid=rid))
     except RegistrationError as error:
-        flow.fail(store, registration, error)
+        fail(registration, error)
         return render_error(error)
     return render_close(store.get_registration(rid))
+
+
+def pre_approval_redirect(url: str, rid: str) -> str:
+    """Return the owner's pre-approval URL with `registrationId` added to its query."""
+    parts = urlsplit(url)
+    query = urlencode([*parse_qsl(parts.query, keep_blank_values=True), ("registrationId", rid)])
+    return urlunsplit(parts._replace(query=query))
+
+
+@bp.get("/lti/register/<rid>/done")
+def done(rid: str):
+    """Show the close page once, from Gatehouse's origin, after the owner's API completion."""
+    registration = load(rid)
+    token = request.args.get("token", "")
+    if registration.state != RegistrationStates.COMPLETED or not get_store().consume_done_token(
+        rid, hash_token(token)
+    ):
+        raise RegistrationGone(
+            "This link was already used or is not valid. If your LMS dialog is still open, "
+            "close it: the registration itself is recorded.",
+            rule="done-link",
+        )
+    return render_close(registration)
+
+
+def hash_token(token: str) -> str:
+    """Hash a single-use token for storage."""
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 @bp.get("/lti/register/<rid>/status")

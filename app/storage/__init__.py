@@ -18,6 +18,10 @@ class AccountExists(Exception):
     """An account with this e-mail address already exists."""
 
 
+class Conflict(Exception):
+    """A write would break a uniqueness rule (the same issuer and client_id, say)."""
+
+
 class RegistrationStates:
     """Names of the states a registration attempt moves through."""
 
@@ -50,6 +54,9 @@ class Platform:
     created_at: str
     updated_at: str
     registration_id: str | None = None
+    auth_method: str = "JWK_SET"
+    auth_key: str | None = None
+    invitation_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -87,6 +94,7 @@ class Registration:
     expires_at: str
     account_id: str | None = None
     platform_created: bool | None = None
+    invitation_id: str | None = None
 
     @property
     def expired(self) -> bool:
@@ -106,6 +114,69 @@ class Account:
     oidc_subject: str | None
     created_at: str
     last_login_at: str | None
+    is_owner: bool = False
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """A bearer key for the API; only its hash is stored."""
+
+    id: str
+    name: str
+    created_at: str
+    last_used_at: str | None
+    revoked_at: str | None
+    secret_hash: str = ""
+
+
+@dataclass(frozen=True)
+class Invitation:
+    """A per-customer registration link: /lti/register?invite=<code>."""
+
+    id: str
+    code: str
+    name: str
+    uses_allowed: int | None
+    uses: int
+    expires_at: str | None
+    created_at: str
+    revoked_at: str | None
+
+    @property
+    def usable(self) -> bool:
+        """Return True when the link may still start a registration."""
+        return (
+            self.revoked_at is None
+            and (self.expires_at is None or self.expires_at > now_iso())
+            and (self.uses_allowed is None or self.uses < self.uses_allowed)
+        )
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One line of the audit log: who did what to which record."""
+
+    id: int
+    at: str
+    actor: str
+    action: str
+    subject_type: str | None
+    subject_id: str | None
+    detail: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class Notification:
+    """A webhook event waiting for (or done with) delivery."""
+
+    id: int
+    event: str
+    payload: str
+    created_at: str
+    attempts: int
+    next_attempt_at: str | None
+    delivered_at: str | None
+    last_error: str | None
 
 
 @dataclass(frozen=True)

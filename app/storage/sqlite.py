@@ -16,7 +16,12 @@ from sqlite_utils.migrations import Migrations
 from . import (
     Account,
     AccountExists,
+    ApiKey,
+    AuditEntry,
+    Conflict,
     Deployment,
+    Invitation,
+    Notification,
     Payment,
     Platform,
     Registration,
@@ -154,6 +159,72 @@ def _gates(db: sqlite_utils.Database) -> None:
         not_null={"registration_id", "status", "created_at", "updated_at"},
     )
     db["payments"].create_index(["registration_id"])
+
+
+@migrations(name="0003_api_console")
+def _api_console(db: sqlite_utils.Database) -> None:
+    db["platforms"].add_column("auth_method", str, not_null_default="JWK_SET")
+    db["platforms"].add_column("auth_key", str)
+    db["platforms"].add_column("invitation_id", str)
+    db["registrations"].add_column("invitation_id", str)
+    db["registrations"].add_column("done_token_hash", str)
+    db["accounts"].add_column("is_owner", int, not_null_default=0)
+    db["api_keys"].create(
+        {
+            "id": str,
+            "name": str,
+            "secret_hash": str,
+            "created_at": str,
+            "last_used_at": str,
+            "revoked_at": str,
+        },
+        pk="id",
+        not_null={"name", "secret_hash", "created_at"},
+    )
+    db["invitations"].create(
+        {
+            "id": str,
+            "code": str,
+            "name": str,
+            "uses_allowed": int,
+            "uses": int,
+            "expires_at": str,
+            "created_at": str,
+            "revoked_at": str,
+        },
+        pk="id",
+        not_null={"code", "name", "uses", "created_at"},
+    )
+    db["invitations"].create_index(["code"], unique=True)
+    db["audit_log"].create(
+        {
+            "id": int,
+            "at": str,
+            "actor": str,
+            "action": str,
+            "subject_type": str,
+            "subject_id": str,
+            "detail": str,
+        },
+        pk="id",
+        not_null={"at", "actor", "action"},
+    )
+    db["audit_log"].create_index(["at"])
+    db["notifications"].create(
+        {
+            "id": int,
+            "event": str,
+            "payload": str,
+            "created_at": str,
+            "attempts": int,
+            "next_attempt_at": str,
+            "delivered_at": str,
+            "last_error": str,
+        },
+        pk="id",
+        not_null={"event", "payload", "created_at", "attempts"},
+    )
+    db["notifications"].create_index(["delivered_at", "next_attempt_at"])
 
 
 class SQLiteStore:
@@ -310,12 +381,39 @@ class SQLiteStore:
         row = self._one("SELECT * FROM registrations WHERE id = ?", [reg_id])
         return _registration(row) if row else None
 
-    def list_registrations(self, limit: int = 50) -> list[Registration]:
-        """Return the newest attempts first."""
-        rows = self.db.query(
-            "SELECT * FROM registrations ORDER BY created_at DESC LIMIT ?", [limit]
-        )
+    def list_registrations(
+        self, limit: int = 50, offset: int = 0, state: str | None = None
+    ) -> list[Registration]:
+        """Return attempts, newest first, optionally in one state."""
+        where, params = _filters(("state = ?", state))
+        sql = "SELECT * FROM registrations" + _where(where)  # noqa: S608 - constant clauses
+        rows = self.db.query(sql + " ORDER BY created_at DESC LIMIT ? OFFSET ?",
+                             [*params, limit, offset])
         return [_registration(row) for row in rows]
+
+    def count_registrations(self, state: str | None = None) -> int:
+        """Return how many attempts there are, optionally in one state."""
+        where, params = _filters(("state = ?", state))
+        sql = "SELECT count(*) FROM registrations" + _where(where)  # noqa: S608
+        return self.db.execute(sql, params).fetchone()[0]
+
+    def set_registration_invitation(self, reg_id: str, invitation_id: str) -> None:
+        """Record the invitation link an attempt started from."""
+        self._update(reg_id, invitation_id=invitation_id)
+
+    def set_done_token(self, reg_id: str, token_hash: str) -> None:
+        """Store the hash of the single-use close-page token of a completed attempt."""
+        self._update(reg_id, done_token_hash=token_hash)
+
+    def consume_done_token(self, reg_id: str, token_hash: str) -> bool:
+        """Use the close-page token once; False when it is wrong or already used."""
+        with self._write() as db:
+            cursor = db.execute(
+                "UPDATE registrations SET done_token_hash = NULL WHERE id = ? AND "
+                "done_token_hash = ?",
+                [reg_id, token_hash],
+            )
+            return cursor.rowcount == 1
 
     def record_platform_config(self, reg_id: str, config: dict[str, Any]) -> None:
         """Store the validated platform facts of an attempt (never the registration token)."""
@@ -363,6 +461,8 @@ class SQLiteStore:
         platform: dict[str, Any],
         deployment_id: str | None,
         activate: bool,
+        invitation_id: str | None = None,
+        rename: bool = False,
     ) -> tuple[Platform, bool]:
         """Create or update the platform, add its deployment and finish the attempt atomically.
 
@@ -380,8 +480,12 @@ class SQLiteStore:
                 "scopes": json.dumps(list(platform["scopes"])),
                 "registration_id": reg_id,
             }
+            if invitation_id:
+                values["invitation_id"] = invitation_id
             if row:
                 platform_id, created = row[0], False
+                if not rename:  # keep the name the owner may have given it
+                    values.pop("name")
                 db["platforms"].update(platform_id, {**values, "updated_at": stamp})
             else:
                 platform_id, created = secrets.token_urlsafe(15), True
@@ -435,10 +539,123 @@ class SQLiteStore:
         )
         return _platform(row) if row else None
 
-    def list_platforms(self) -> list[Platform]:
-        """Return every platform, newest first."""
-        rows = self.db.query("SELECT * FROM platforms ORDER BY created_at DESC")
-        return [_platform(row) for row in rows]
+    def list_platforms(
+        self,
+        *,
+        platform_id: str | None = None,
+        issuer: str | None = None,
+        client_id: str | None = None,
+        search: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[Platform]:
+        """Return platforms matching the filters, newest first."""
+        where, params = _filters(
+            ("id = ?", platform_id), ("issuer = ?", issuer), ("client_id = ?", client_id)
+        )
+        if search:
+            where.append("(name LIKE ? OR issuer LIKE ? OR client_id LIKE ?)")
+            params += [f"%{search}%"] * 3
+        sql = "SELECT * FROM platforms" + _where(where)  # noqa: S608 - constant clauses
+        sql += " ORDER BY created_at DESC, id"
+        if limit is not None:
+            sql += " LIMIT ? OFFSET ?"
+            params += [limit, offset]
+        return [_platform(row) for row in self.db.query(sql, params)]
+
+    def count_platforms(self, search: str | None = None) -> int:
+        """Return how many platforms match a search (all when None)."""
+        if search:
+            return self.db.execute(
+                "SELECT count(*) FROM platforms WHERE name LIKE ? OR issuer LIKE ? "
+                "OR client_id LIKE ?", [f"%{search}%"] * 3
+            ).fetchone()[0]
+        return self.db.execute("SELECT count(*) FROM platforms").fetchone()[0]
+
+    def create_platform(self, values: dict[str, Any], active: bool) -> Platform:
+        """Register a platform by hand; raise Conflict when (issuer, client_id) exists."""
+        stamp = now_iso()
+        platform_id = secrets.token_urlsafe(15)
+        try:
+            with self._write() as db:
+                db["platforms"].insert(
+                    {
+                        "scopes": "[]",
+                        "product_family_code": "",
+                        "version": "",
+                        **{k: v for k, v in values.items() if k != "scopes"},
+                        "id": platform_id,
+                        "active": int(active),
+                        "created_at": stamp,
+                        "updated_at": stamp,
+                    }
+                )
+        except sqlite3.IntegrityError:
+            raise Conflict(_conflict(values)) from None
+        return self.get_platform(platform_id)
+
+    def update_platform(self, platform_id: str, values: dict[str, Any]) -> Platform | None:
+        """Change a platform's fields; raise Conflict on a duplicate (issuer, client_id)."""
+        if "active" in values:
+            values = {**values, "active": int(values["active"])}
+        try:
+            with self._write() as db:
+                if not db.execute("SELECT 1 FROM platforms WHERE id = ?", [platform_id]).fetchone():
+                    return None
+                db["platforms"].update(platform_id, {**values, "updated_at": now_iso()})
+        except sqlite3.IntegrityError:
+            raise Conflict(_conflict(values)) from None
+        return self.get_platform(platform_id)
+
+    def delete_platform(self, platform_id: str) -> bool:
+        """Delete a platform and its deployments; False when it did not exist."""
+        with self._write() as db:
+            db.execute("DELETE FROM deployments WHERE platform_id = ?", [platform_id])
+            cursor = db.execute("DELETE FROM platforms WHERE id = ?", [platform_id])
+            return cursor.rowcount == 1
+
+    # Deployments
+
+    def add_deployment(
+        self, platform_id: str, deployment_id: str, active: bool = True, source: str = "api"
+    ) -> tuple[Deployment, bool]:
+        """Add a deployment (or return the existing one); True when it was created."""
+        with self._write() as db:
+            cursor = db.execute(
+                "INSERT OR IGNORE INTO deployments "
+                "(platform_id, deployment_id, active, source, created_at) VALUES (?, ?, ?, ?, ?)",
+                [platform_id, deployment_id, int(active), source, now_iso()],
+            )
+            created = cursor.rowcount == 1
+        return self.get_deployment(platform_id, deployment_id), created
+
+    def get_deployment(self, platform_id: str, deployment_id: str) -> Deployment | None:
+        """Return one deployment, or None."""
+        row = self._one(
+            "SELECT * FROM deployments WHERE platform_id = ? AND deployment_id = ?",
+            [platform_id, deployment_id],
+        )
+        return Deployment(**{**row, "active": bool(row["active"])}) if row else None
+
+    def set_deployment_active(
+        self, platform_id: str, deployment_id: str, active: bool
+    ) -> Deployment | None:
+        """Activate or deactivate a deployment; None when it does not exist."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE deployments SET active = ? WHERE platform_id = ? AND deployment_id = ?",
+                [int(active), platform_id, deployment_id],
+            )
+        return self.get_deployment(platform_id, deployment_id)
+
+    def delete_deployment(self, platform_id: str, deployment_id: str) -> bool:
+        """Remove a deployment; False when it did not exist."""
+        with self._write() as db:
+            cursor = db.execute(
+                "DELETE FROM deployments WHERE platform_id = ? AND deployment_id = ?",
+                [platform_id, deployment_id],
+            )
+            return cursor.rowcount == 1
 
     def list_deployments(self, platform_id: str) -> list[Deployment]:
         """Return the deployments of a platform, oldest first."""
@@ -480,12 +697,12 @@ class SQLiteStore:
     def get_account(self, account_id: str) -> Account | None:
         """Return one account by id, or None."""
         row = self._one("SELECT * FROM accounts WHERE id = ?", [account_id])
-        return Account(**row) if row else None
+        return _account(row) if row else None
 
     def find_account_by_email(self, email: str) -> Account | None:
         """Return the account with this e-mail address (case-insensitive), or None."""
         row = self._one("SELECT * FROM accounts WHERE email = ?", [email.strip().lower()])
-        return Account(**row) if row else None
+        return _account(row) if row else None
 
     def find_or_create_oidc_account(
         self, issuer: str, subject: str, email: str, name: str | None
@@ -495,7 +712,7 @@ class SQLiteStore:
             "SELECT * FROM accounts WHERE oidc_issuer = ? AND oidc_subject = ?", [issuer, subject]
         )
         if row:
-            return Account(**row)
+            return _account(row)
         existing = self.find_account_by_email(email)
         if existing and existing.oidc_subject is None:
             with self._write() as db:
@@ -575,8 +792,213 @@ class SQLiteStore:
             "payment": paid[0] if paid else None,
         }
 
+    def set_owner(self, account_id: str, owner: bool) -> None:
+        """Give or take away access to the owner console."""
+        with self._write() as db:
+            db["accounts"].update(account_id, {"is_owner": int(owner)})
+
+    # API keys
+
+    def create_api_key(self, key_id: str, name: str, secret_hash: str) -> ApiKey:
+        """Store a new API key's hash."""
+        with self._write() as db:
+            db["api_keys"].insert(
+                {"id": key_id, "name": name, "secret_hash": secret_hash, "created_at": now_iso()}
+            )
+        return self.get_api_key(key_id)
+
+    def get_api_key(self, key_id: str) -> ApiKey | None:
+        """Return one API key record (with its hash), or None."""
+        row = self._one("SELECT * FROM api_keys WHERE id = ?", [key_id])
+        return ApiKey(**row) if row else None
+
+    def list_api_keys(self) -> list[ApiKey]:
+        """Return every API key, newest first."""
+        return [ApiKey(**row) for row in self.db.query(
+            "SELECT * FROM api_keys ORDER BY created_at DESC")]
+
+    def touch_api_key(self, key_id: str) -> None:
+        """Record that a key was used."""
+        with self._write() as db:
+            db["api_keys"].update(key_id, {"last_used_at": now_iso()})
+
+    def revoke_api_key(self, key_id: str) -> bool:
+        """Revoke a key; False when it does not exist or was already revoked."""
+        with self._write() as db:
+            cursor = db.execute(
+                "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                [now_iso(), key_id],
+            )
+            return cursor.rowcount == 1
+
+    # Invitations
+
+    def create_invitation(
+        self, name: str, uses_allowed: int | None, expires_at: str | None
+    ) -> Invitation:
+        """Create a per-customer registration link."""
+        invitation_id = secrets.token_urlsafe(9)
+        with self._write() as db:
+            db["invitations"].insert(
+                {
+                    "id": invitation_id,
+                    "code": secrets.token_urlsafe(18),
+                    "name": name,
+                    "uses_allowed": uses_allowed,
+                    "uses": 0,
+                    "expires_at": expires_at,
+                    "created_at": now_iso(),
+                }
+            )
+        return self.get_invitation(invitation_id)
+
+    def get_invitation(self, invitation_id: str) -> Invitation | None:
+        """Return one invitation by id, or None."""
+        row = self._one("SELECT * FROM invitations WHERE id = ?", [invitation_id])
+        return Invitation(**row) if row else None
+
+    def find_invitation(self, code: str) -> Invitation | None:
+        """Return the invitation with this code, or None."""
+        row = self._one("SELECT * FROM invitations WHERE code = ?", [code])
+        return Invitation(**row) if row else None
+
+    def list_invitations(self) -> list[Invitation]:
+        """Return every invitation, newest first."""
+        return [Invitation(**row) for row in self.db.query(
+            "SELECT * FROM invitations ORDER BY created_at DESC")]
+
+    def release_invitation(self, invitation_id: str) -> None:
+        """Give back a use taken by an attempt the LMS did not complete."""
+        with self._write() as db:
+            db.execute("UPDATE invitations SET uses = uses - 1 WHERE id = ? AND uses > 0",
+                       [invitation_id])
+
+    def revoke_invitation(self, invitation_id: str) -> bool:
+        """Revoke an invitation; False when unknown or already revoked."""
+        with self._write() as db:
+            cursor = db.execute(
+                "UPDATE invitations SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                [now_iso(), invitation_id],
+            )
+            return cursor.rowcount == 1
+
+    def use_invitation(self, invitation_id: str) -> bool:
+        """Count one use if the invitation is still usable; False when it is not."""
+        stamp = now_iso()
+        with self._write() as db:
+            cursor = db.execute(
+                "UPDATE invitations SET uses = uses + 1 WHERE id = ? AND revoked_at IS NULL "
+                "AND (expires_at IS NULL OR expires_at > ?) "
+                "AND (uses_allowed IS NULL OR uses < uses_allowed)",
+                [invitation_id, stamp],
+            )
+            return cursor.rowcount == 1
+
+    # Audit log and notifications
+
+    def audit(
+        self,
+        actor: str,
+        action: str,
+        subject_type: str | None = None,
+        subject_id: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        """Append a line to the audit log."""
+        with self._write() as db:
+            db["audit_log"].insert(
+                {
+                    "at": now_iso(),
+                    "actor": actor,
+                    "action": action,
+                    "subject_type": subject_type,
+                    "subject_id": subject_id,
+                    "detail": json.dumps(detail) if detail is not None else None,
+                }
+            )
+
+    def list_audit(
+        self, limit: int = 50, offset: int = 0, subject_id: str | None = None
+    ) -> list[AuditEntry]:
+        """Return audit lines, newest first, optionally about one record."""
+        where, params = _filters(("subject_id = ?", subject_id))
+        sql = "SELECT * FROM audit_log" + _where(where)  # noqa: S608 - constant clauses
+        rows = self.db.query(sql + " ORDER BY id DESC LIMIT ? OFFSET ?", [*params, limit, offset])
+        return [
+            AuditEntry(**{**row, "detail": json.loads(row["detail"]) if row["detail"] else None})
+            for row in rows
+        ]
+
+    def count_audit(self) -> int:
+        """Return the number of audit lines."""
+        return self.db.execute("SELECT count(*) FROM audit_log").fetchone()[0]
+
+    def enqueue_notification(self, event: str, payload: str) -> int:
+        """Queue a webhook event for delivery; return its id."""
+        stamp = now_iso()
+        with self._write() as db:
+            cursor = db.execute(
+                "INSERT INTO notifications (event, payload, created_at, attempts, "
+                "next_attempt_at) VALUES (?, ?, ?, 0, ?)",
+                [event, payload, stamp, stamp],
+            )
+            return cursor.lastrowid
+
+    def claim_notifications(self, lease_until: str, limit: int = 10) -> list[Notification]:
+        """Take due notifications for delivery, hiding them from others until `lease_until`."""
+        stamp = now_iso()
+        with self._write() as db:
+            rows = list(db.query(
+                "SELECT * FROM notifications WHERE delivered_at IS NULL AND next_attempt_at "
+                "IS NOT NULL AND next_attempt_at <= ? ORDER BY id LIMIT ?", [stamp, limit]))
+            for row in rows:
+                db.execute(
+                    "UPDATE notifications SET next_attempt_at = ?, attempts = attempts + 1 "
+                    "WHERE id = ?", [lease_until, row["id"]])
+        return [Notification(**{**row, "attempts": row["attempts"] + 1}) for row in rows]
+
+    def finish_notification(
+        self, notification_id: int, *, delivered: bool, error: str | None = None,
+        retry_at: str | None = None,
+    ) -> None:
+        """Record a delivery attempt: delivered, retried at `retry_at`, or given up (None)."""
+        values: dict[str, Any] = {"last_error": error}
+        if delivered:
+            values.update(delivered_at=now_iso(), next_attempt_at=None)
+        else:
+            values["next_attempt_at"] = retry_at
+        with self._write() as db:
+            db["notifications"].update(notification_id, values)
+
+    def list_notifications(self, limit: int = 50) -> list[Notification]:
+        """Return notifications, newest first."""
+        return [Notification(**row) for row in self.db.query(
+            "SELECT * FROM notifications ORDER BY id DESC LIMIT ?", [limit])]
+
     def _one(self, sql: str, params: list[Any]) -> dict[str, Any] | None:
         return next(iter(self.db.query(sql, params)), None)
+
+
+def _filters(*pairs: tuple[str, Any]) -> tuple[list[str], list[Any]]:
+    """Return SQL conditions (constant strings only) and parameters for the set filters."""
+    where = [sql for sql, value in pairs if value is not None]
+    return where, [value for _sql, value in pairs if value is not None]
+
+
+def _where(conditions: list[str]) -> str:
+    """Join constant conditions into a WHERE clause; values always travel as parameters."""
+    return " WHERE " + " AND ".join(conditions) if conditions else ""
+
+
+def _conflict(values: dict[str, Any]) -> str:
+    return (
+        f"a platform with url {values.get('issuer')!r} and clientId "
+        f"{values.get('client_id')!r} already exists"
+    )
+
+
+def _account(data: dict[str, Any]) -> Account:
+    return Account(**{**data, "is_owner": bool(data["is_owner"])})
 
 
 def _platform(data: dict[str, Any]) -> Platform:
@@ -587,6 +1009,7 @@ def _platform(data: dict[str, Any]) -> Platform:
 
 def _registration(data: dict[str, Any]) -> Registration:
     data.pop("pending_secret", None)
+    data.pop("done_token_hash", None)
     if data.get("platform_created") is not None:
         data["platform_created"] = bool(data["platform_created"])
     for key in ("platform_config", "request", "error"):

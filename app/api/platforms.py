@@ -1,0 +1,320 @@
+"""Platforms, their deployments, invitations and settings (served under /admin and /api)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import jsonify, request
+from joserfc.jwk import RSAKey
+
+from .. import events
+from ..pages import base_url, settings
+from ..storage import Conflict, Platform, get_store, now_iso
+from . import ApiError, bp, field, json_body
+
+AUTH_METHODS = ("JWK_SET", "JWK_KEY", "RSA_KEY")
+PREFIXES = ("/admin", "/api")
+
+
+def routes(rule: str, **options):
+    """Register a view under both /admin and /api (the SDK uses the latter)."""
+
+    def decorator(view):
+        for prefix in PREFIXES:
+            endpoint = f"{prefix.strip('/')}_{view.__name__}"
+            bp.add_url_rule(prefix + rule, endpoint, view, **options)
+        return view
+
+    return decorator
+
+
+def tool_public_key() -> str:
+    """Return the PEM of the tool's current public key (what platforms verify us with)."""
+    keys = get_store().list_tool_keys()
+    current = next((k for k in keys if k.retire_at is None), keys[0])
+    return RSAKey.import_key(current.private_pem).as_pem(private=False).decode()
+
+
+def platform_json(platform: Platform, public_key: str | None = None) -> dict[str, Any]:
+    """Return the hosted service's platform object plus Gatehouse's extensions."""
+    deployments = get_store().list_deployments(platform.id)
+    key = platform.jwks_uri if platform.auth_method == "JWK_SET" else platform.auth_key
+    if platform.auth_method == "JWK_KEY" and key:
+        key = json.loads(key)
+    return {
+        "id": platform.id,
+        "url": platform.issuer,
+        "clientId": platform.client_id,
+        "name": platform.name,
+        "authenticationEndpoint": platform.authorization_endpoint,
+        "accesstokenEndpoint": platform.token_endpoint,
+        "authorizationServer": platform.authorization_server or platform.token_endpoint,
+        "authConfig": {"method": platform.auth_method, "key": key},
+        "publicKey": public_key or tool_public_key(),
+        "active": platform.active,
+        "familyCode": platform.product_family_code or None,
+        "version": platform.version or None,
+        "scopes": list(platform.scopes),
+        "deployments": [deployment_json(d) for d in deployments],
+        "registrationId": platform.registration_id,
+        "createdAt": platform.created_at,
+        "updatedAt": platform.updated_at,
+    }
+
+
+def deployment_json(deployment) -> dict[str, Any]:
+    """Return one deployment as JSON."""
+    return {
+        "id": deployment.deployment_id,
+        "active": deployment.active,
+        "source": deployment.source,
+        "createdAt": deployment.created_at,
+    }
+
+
+def found(platform_id: str) -> Platform:
+    """Return the platform or raise a 404 envelope."""
+    platform = get_store().get_platform(platform_id)
+    if platform is None:
+        raise ApiError(404, "PLATFORM_NOT_FOUND", "No platform has this id.")
+    return platform
+
+
+def _url(data: dict, name: str, required: bool) -> str | None:
+    value = field(data, name, str, required)
+    if value is not None:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ApiError(400, "INVALID_PARAMETER", f"{name!r} must be an absolute URL.",
+                           parameter=name)
+    return value
+
+
+def platform_values(data: dict, required: bool) -> dict[str, Any]:
+    """Validate a POST/PUT body into store columns; `required` for creation."""
+    values: dict[str, Any] = {}
+    mapping = {"url": "issuer", "authenticationEndpoint": "authorization_endpoint",
+               "accesstokenEndpoint": "token_endpoint"}
+    for name, column in mapping.items():
+        value = _url(data, name, required)
+        if value is not None:
+            values[column] = value
+    for name, column in (("clientId", "client_id"), ("name", "name")):
+        value = field(data, name, str, required)
+        if value is not None:
+            values[column] = value.strip()
+    server = field(data, "authorizationServer", str)
+    if server is not None:
+        values["authorization_server"] = server
+    auth = field(data, "authConfig", dict, required)
+    if auth is not None:
+        method = auth.get("method")
+        key = auth.get("key")
+        if method not in AUTH_METHODS:
+            raise ApiError(400, "INVALID_PARAMETER",
+                           f"authConfig.method must be one of {', '.join(AUTH_METHODS)}.",
+                           parameter="authConfig.method")
+        if not key or not isinstance(key, str | dict):
+            raise ApiError(400, "MISSING_PARAMETER", "authConfig.key is required.",
+                           parameter="authConfig.key")
+        values["auth_method"] = method
+        if method == "JWK_SET":
+            _url({"authConfig.key": key}, "authConfig.key", True)
+            values.update(jwks_uri=key, auth_key=None)
+        else:
+            values.update(jwks_uri="", auth_key=json.dumps(key) if isinstance(key, dict) else key)
+    active = field(data, "active", bool)
+    if active is not None:
+        values["active"] = active
+    return values
+
+
+@routes("/platforms", methods=["GET"])
+def list_platforms():
+    """List platforms, filtered by id, url (issuer) and clientId."""
+    platforms = get_store().list_platforms(
+        platform_id=request.args.get("id") or None,
+        issuer=request.args.get("url") or None,
+        client_id=request.args.get("clientId") or None,
+    )
+    key = tool_public_key()
+    return jsonify(platforms=[platform_json(p, key) for p in platforms])
+
+
+@routes("/platforms", methods=["POST"])
+def create_platform():
+    """Register a platform by hand (an LMS without Dynamic Registration)."""
+    values = platform_values(json_body(), required=True)
+    active = values.pop("active", False)
+    try:
+        platform = get_store().create_platform(values, active=active)
+    except Conflict as exc:
+        raise ApiError(409, "URL_CLIENT_ID_COMBINATION_ALREADY_EXISTS", str(exc)) from None
+    events.record("platform.created", "platform", platform.id,
+                  {"url": platform.issuer, "clientId": platform.client_id})
+    return jsonify(platform_json(platform))
+
+
+@routes("/platforms/<platform_id>", methods=["GET"])
+def get_platform(platform_id: str):
+    """Return one platform."""
+    return jsonify(platform_json(found(platform_id)))
+
+
+@routes("/platforms/<platform_id>", methods=["PUT"])
+def update_platform(platform_id: str):
+    """Change a platform's fields (only those given)."""
+    found(platform_id)
+    values = platform_values(json_body(), required=False)
+    try:
+        platform = get_store().update_platform(platform_id, values)
+    except Conflict as exc:
+        raise ApiError(409, "URL_CLIENT_ID_COMBINATION_ALREADY_EXISTS", str(exc)) from None
+    events.record("platform.updated", "platform", platform_id, {"fields": sorted(values)})
+    return jsonify(platform_json(platform))
+
+
+@routes("/platforms/<platform_id>", methods=["DELETE"])
+def delete_platform(platform_id: str):
+    """Delete a platform and its deployments."""
+    platform = found(platform_id)
+    get_store().delete_platform(platform_id)
+    events.record("platform.deleted", "platform", platform_id,
+                  {"url": platform.issuer, "clientId": platform.client_id})
+    return "", 204
+
+
+def set_active(platform_id: str, active: bool) -> Platform:
+    """Activate or deactivate a platform and record the event (shared with the console)."""
+    platform = found(platform_id)
+    updated = get_store().update_platform(platform_id, {"active": active})
+    if platform.active != active:
+        events.record("platform.activated" if active else "platform.deactivated", "platform",
+                      platform_id, {"url": platform.issuer, "clientId": platform.client_id})
+    return updated
+
+
+@routes("/platforms/<platform_id>/activate", methods=["POST"])
+def activate_platform(platform_id: str):
+    """Allow launches from a platform."""
+    return jsonify(platform_json(set_active(platform_id, True)))
+
+
+@routes("/platforms/<platform_id>/deactivate", methods=["POST"])
+def deactivate_platform(platform_id: str):
+    """Refuse launches from a platform."""
+    return jsonify(platform_json(set_active(platform_id, False)))
+
+
+@routes("/platforms/<platform_id>/deployments", methods=["GET"])
+def list_deployments(platform_id: str):
+    """List a platform's deployments."""
+    found(platform_id)
+    return jsonify(deployments=[deployment_json(d)
+                                for d in get_store().list_deployments(platform_id)])
+
+
+@routes("/platforms/<platform_id>/deployments", methods=["POST"])
+def add_deployment(platform_id: str):
+    """Add a deployment id, or change the active flag of an existing one."""
+    found(platform_id)
+    data = json_body()
+    deployment_id = field(data, "deploymentId", str, required=True).strip()
+    active = field(data, "active", bool)
+    store = get_store()
+    deployment, created = store.add_deployment(
+        platform_id, deployment_id, True if active is None else active
+    )
+    if not created and active is not None and deployment.active != active:
+        deployment = store.set_deployment_active(platform_id, deployment_id, active)
+    events.record("deployment.added" if created else "deployment.updated", "platform",
+                  platform_id, {"deploymentId": deployment_id, "active": deployment.active})
+    return jsonify(deployment_json(deployment)), 201 if created else 200
+
+
+@routes("/platforms/<platform_id>/deployments/<path:deployment_id>", methods=["DELETE"])
+def delete_deployment(platform_id: str, deployment_id: str):
+    """Remove a deployment id."""
+    found(platform_id)
+    if not get_store().delete_deployment(platform_id, deployment_id):
+        raise ApiError(404, "DEPLOYMENT_NOT_FOUND", "The platform has no such deployment.")
+    events.record("deployment.deleted", "platform", platform_id, {"deploymentId": deployment_id})
+    return "", 204
+
+
+def invitation_json(invitation) -> dict[str, Any]:
+    """Return an invitation with the registration URL to hand to the customer."""
+    return {
+        "id": invitation.id,
+        "name": invitation.name,
+        "code": invitation.code,
+        "url": f"{base_url()}/lti/register?invite={invitation.code}",
+        "uses": invitation.uses_allowed,
+        "used": invitation.uses,
+        "expiresAt": invitation.expires_at,
+        "revoked": invitation.revoked_at is not None,
+        "usable": invitation.usable,
+        "createdAt": invitation.created_at,
+    }
+
+
+def parse_when(value: str, name: str) -> str:
+    """Parse an ISO 8601 time into Gatehouse's UTC timestamp format."""
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ApiError(400, "INVALID_PARAMETER", f"{name!r} must be an ISO 8601 time.",
+                       parameter=name) from None
+    if moment.tzinfo is None:
+        raise ApiError(400, "INVALID_PARAMETER", f"{name!r} needs a time zone (e.g. Z).",
+                       parameter=name)
+    return now_iso(moment)
+
+
+@routes("/invitations", methods=["GET"])
+def list_invitations():
+    """List invitation links."""
+    return jsonify(invitations=[invitation_json(i) for i in get_store().list_invitations()])
+
+
+@routes("/invitations", methods=["POST"])
+def create_invitation():
+    """Create a per-customer registration link: {name, uses?, expiresAt?}."""
+    data = json_body()
+    name = field(data, "name", str, required=True).strip()
+    uses = field(data, "uses", int)
+    if uses is not None and uses < 1:
+        raise ApiError(400, "INVALID_PARAMETER", "'uses' must be at least 1.", parameter="uses")
+    expires = field(data, "expiresAt", str)
+    invitation = get_store().create_invitation(
+        name, uses, parse_when(expires, "expiresAt") if expires else None
+    )
+    events.record("invitation.created", "invitation", invitation.id, {"name": name})
+    return jsonify(invitation_json(invitation)), 201
+
+
+@routes("/invitations/<invitation_id>", methods=["DELETE"])
+def revoke_invitation(invitation_id: str):
+    """Revoke an invitation link."""
+    if not get_store().revoke_invitation(invitation_id):
+        raise ApiError(404, "INVITATION_NOT_FOUND", "No usable invitation has this id.")
+    events.record("invitation.revoked", "invitation", invitation_id)
+    return "", 204
+
+
+@routes("/settings", methods=["GET"])
+def get_settings():
+    """Expose the registration policies a tool's launch code needs to know."""
+    config = settings()["registration"]
+    return jsonify(
+        unknownDeployments=config["unknown_deployments"],
+        autoActivate=config["auto_activate"],
+        gates=config["gates"],
+        preApproval=bool(config["pre_approval_url"]),
+        requireInvitation=config["require_invitation"],
+        registrationUrl=base_url() + "/lti/register",
+        jwksUrl=base_url() + "/lti/keys",
+    )
