@@ -16,9 +16,12 @@ class RegistrationRefused(RegistrationError):
 
 
 def issuer_matches(issuer: str, pattern: str) -> bool:
-    """Match an issuer against an exact issuer URL or a host pattern like *.instructure.com."""
+    """Match an issuer against an issuer URL or a host pattern like *.instructure.com.
+
+    Both forms may use shell wildcards (`*`), e.g. `https://*.brightspace.com`.
+    """
     if "://" in pattern:
-        return issuer.rstrip("/") == pattern.rstrip("/")
+        return fnmatchcase(issuer.rstrip("/"), pattern.rstrip("/"))
     parts = urlsplit(issuer)
     host = (parts.hostname or "").lower()
     netloc = parts.netloc.lower()

@@ -299,3 +299,53 @@ def test_skipping_a_gate_by_url_lands_on_the_gate(context, gatehouse, simulator)
     assert "This registration has ended" in page.locator("h1").inner_text()
     assert "start the registration again from your LMS" in page.content()
     assert sim.records == []
+
+
+def test_external_pre_approval_closes_from_gatehouses_origin(context, lms_page, make_app,
+                                                             simulator):
+    """The owner's page takes over mid-registration, completes through the API with a real
+    HTTP client, and sends the frame back to Gatehouse, whose page closes the LMS dialog."""
+    import requests
+    from support.server import LoopbackServer
+    from werkzeug.utils import redirect
+    from werkzeug.wrappers import Request, Response
+
+    from app import apikeys
+
+    state = {}
+
+    def owner_app(environ, start_response):
+        request = Request(environ)
+        auth = {"Authorization": f"Bearer {state['key']}"}
+        if request.method == "GET":
+            rid = request.args["registrationId"]
+            info = requests.get(f"{state['gatehouse']}/api/registrations/{rid}", headers=auth,
+                                timeout=10).json()
+            page = (f"<h1>Approve {info['familyCode']} at {info['url']}?</h1>"
+                    f"<form method=post><input type=hidden name=rid value={rid}>"
+                    "<button id=approve>Approve</button></form>")
+            response = Response(page, mimetype="text/html")
+        else:
+            rid = request.form["rid"]
+            done = requests.post(f"{state['gatehouse']}/api/registrations/{rid}/complete",
+                                 headers=auth, json={"platformName": "Approved by owner"},
+                                 timeout=30).json()
+            response = redirect(done["redirectUrl"])
+        return response(environ, start_response)
+
+    with LoopbackServer(owner_app, host="127.0.0.1") as owner:
+        port = free_port()
+        app = make_app({"registration": {"pre_approval_url": owner.url + "/approve"}})
+        state["key"] = apikeys.create(app.extensions["gatehouse.store"], "owner")[1]
+        with LiveServer(app, port=port) as server:
+            state["gatehouse"] = server.url
+            sim = simulator("canvas")
+            page = context.new_page()
+            page.goto(lms_page.page_url(sim.initiation_url(server.url + "/lti/register")))
+            frame = page.frame_locator("#tool")
+            frame.get_by_text("Approve canvas at").wait_for()
+            frame.locator("#approve").click()
+            messages = wait_for_close(page, TIMEOUT)
+    assert {"origin": server.url, "data": {"subject": "org.imsglobal.lti.close"}} in messages
+    (platform,) = app.extensions["gatehouse.store"].list_platforms()
+    assert platform.name == "Approved by owner"
