@@ -66,8 +66,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
             x_prefix=proxies,
         )
 
-    from . import accounts, events, lms, oidc, ops, pages
+    from . import accounts, events, lms, maintenance, oidc, ops, pages
     from .api import bp as api_bp
+    from .console import bp as console_bp
     from .gates.views import bp as gates_bp
     from .gates.views import stripe_webhook
 
@@ -77,6 +78,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     csrf.exempt(lms.register)  # the LMS itself may POST the initiation, cross-site
     csrf.exempt(api_bp)  # bearer keys, no cookies
     events.init_app(app, store)
+    maintenance.init_app(app)
     accounts.init_app(app)
     oidc.init_app(app)
     if "terms" in settings["registration"]["gates"]:
@@ -88,6 +90,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(gates_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(ops.bp)
+    app.register_blueprint(console_bp)
     return app
 
 

@@ -21,6 +21,9 @@ RESERVED_ENV = frozenset(
         "GATEHOUSE_API_KEY",
         "GATEHOUSE_OIDC_CLIENT_SECRET",
         "GATEHOUSE_WEBHOOK_SECRET",
+        # Test harness switches (see app/crashpoints.py and tests/support).
+        "GATEHOUSE_TEST_CRASH_AT",
+        "GATEHOUSE_REQUIRE_BROWSER",
     }
 )
 SECRET_ENV = (
@@ -132,6 +135,7 @@ SCHEMA: dict[str, Any] = {
         "allowed_issuers": Key("strings", default=[]),
         "blocked_issuers": Key("strings", default=[]),
         "require_invitation": Key("bool", default=False),
+        "recovery_after": Key("int", default=120),
     },
     "notifications": {
         "webhook_url": Key(_URL),
@@ -321,6 +325,11 @@ def validate(raw: Mapping[str, Any]) -> dict[str, Any]:
                 )
     if settings["registration"]["expires_in"] <= 0:
         raise ConfigError("registration.expires_in: must be a positive number of seconds")
+    if settings["registration"]["recovery_after"] <= settings["outbound"]["deadline"]:
+        raise ConfigError(
+            "registration.recovery_after: must be longer than outbound.deadline (an attempt "
+            "still waiting for the LMS is not a crashed one)"
+        )
     if settings["trusted_proxies"] < 0:
         raise ConfigError("trusted_proxies: must be 0 or more")
     outbound = settings["outbound"]

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
+from . import crashpoints
 from .lti.constants import CANVAS_PREFIX
 from .lti.discovery import (
     PlatformConfig,
@@ -173,6 +174,7 @@ def register(
             rule="invitation-invalid",
             hint="Ask the tool's owner for a new invitation link.",
         )
+    crashpoints.reach("before_post")
     try:
         status, body = register_tool_in_platform(client, platform, request, registration_token)
     except RegistrationError:
@@ -180,8 +182,24 @@ def register(
             store.release_invitation(registration.invitation_id)
         raise
     secrets = secrets_of(platform.openid_configuration_url, registration_token)
+    # Written before anything else happens: a client_id the LMS granted is never lost.
     store.record_platform_response(registration.id, status, redact(body, secrets))
+    crashpoints.reach("after_response")
     result = parse_registration_response(status, body, request.scopes)
+    return _store_platform(store, registration, platform, result, request.adjustments,
+                           auto_activate=auto_activate, name=name)
+
+
+def _store_platform(
+    store,
+    registration: Registration,
+    platform: PlatformConfig,
+    result: RegistrationResult,
+    adjustments: tuple[str, ...],
+    *,
+    auto_activate: bool,
+    name: str | None,
+) -> Outcome:
     record = {
         "issuer": platform.issuer,
         "client_id": result.client_id,
@@ -212,9 +230,65 @@ def register(
         platform=stored,
         created=created,
         result=result,
-        adjustments=request.adjustments,
+        adjustments=adjustments,
         family_code=platform.product_family_code,
     )
+
+
+def recover(store, stale_before: str, *, auto_activate: bool) -> list[tuple[str, str]]:
+    """Finish attempts a dead worker left in `registering`; return (id, what happened).
+
+    With the LMS's answer on record, the platform is created from it (the client_id the LMS
+    granted is never lost); without it, nobody knows whether the LMS registered the tool, and
+    the attempt says so instead of guessing.
+    """
+    outcomes = []
+    for registration in store.stale_registering(stale_before):
+        if registration.response_status is None:
+            store.fail_registration(
+                registration.id,
+                {
+                    "kind": "OutcomeUnknown",
+                    "title": "Outcome unknown: check the LMS",
+                    "detail": "Gatehouse stopped while waiting for the LMS's answer, so it does "
+                    "not know whether the LMS registered the tool. Look in the LMS for a new "
+                    "registration of this tool and delete it, or start again from the LMS.",
+                    "rule": "worker-stopped",
+                    "hint": None,
+                },
+                state="unknown",
+            )
+            outcomes.append((registration.id, "outcome unknown: check the LMS"))
+            continue
+        platform = _platform_from_record(registration.platform_config)
+        try:
+            result = parse_registration_response(
+                registration.response_status, registration.response_body or "",
+                tuple((registration.request or {}).get("scope", "").split()),
+            )
+            outcome = _store_platform(store, registration, platform, result,
+                                      registration.adjustments, auto_activate=auto_activate,
+                                      name=None)
+        except RegistrationError as error:
+            store.fail_registration(registration.id, error.as_dict())
+            outcomes.append((registration.id, f"failed: {error.detail}"))
+            continue
+        store.audit("recovery", "registration.recovered", "registration", registration.id,
+                    {"clientId": result.client_id, "platformId": outcome.platform.id})
+        outcomes.append((registration.id, f"the LMS accepted client_id {result.client_id}; "
+                         "platform record created on restart"))
+    return outcomes
+
+
+def _platform_from_record(data: dict) -> PlatformConfig:
+    data = dict(data)
+    data["messages_supported"] = tuple(
+        SupportedMessage(m["type"], tuple(m["placements"]) if m["placements"] is not None else None)
+        for m in data["messages_supported"]
+    )
+    for key in ("scopes_supported", "claims_supported", "warnings"):
+        data[key] = tuple(data[key])
+    return PlatformConfig(**data)
 
 
 def fail(store, registration: Registration | None, error: RegistrationError) -> None:
@@ -242,14 +316,7 @@ def resume(store, registration: Registration) -> tuple[PlatformConfig, str | Non
     secret = store.get_pending_secret(registration.id)
     if not secret:
         return None
-    data = dict(secret["platform"])
-    data["messages_supported"] = tuple(
-        SupportedMessage(m["type"], tuple(m["placements"]) if m["placements"] is not None else None)
-        for m in data["messages_supported"]
-    )
-    for key in ("scopes_supported", "claims_supported", "warnings"):
-        data[key] = tuple(data[key])
-    return PlatformConfig(**data), secret["registration_token"]
+    return _platform_from_record(secret["platform"]), secret["registration_token"]
 
 
 def platform_name(platform: PlatformConfig) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, redirect, request, url_for
 
-from . import events, flow, policy
+from . import crashpoints, events, flow, policy
 from .lti.errors import RegistrationError
 from .lti.http import SafeClient
 from .lti.registration import resolve_tool
@@ -98,6 +98,7 @@ def register():
             flow.hold(store, attempt, platform, registration_token)
             return redirect(url_for("gates.resume", rid=attempt.id), code=303)
         complete(attempt, platform, registration_token)
+        crashpoints.reach("before_close")
     except RegistrationError as error:
         fail(attempt, error)
         return render_error(error)

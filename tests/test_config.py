@@ -29,6 +29,7 @@ def test_minimal_file_fills_defaults(tmp_path):
         "allowed_issuers": [],
         "blocked_issuers": [],
         "require_invitation": False,
+        "recovery_after": 120,
     }
     assert settings["security"]["allow_insecure_platforms"] is False
     assert [m["type"] for m in settings["tool"]["messages"]] == [

@@ -30,8 +30,10 @@ class RegistrationStates:
     COMPLETED = "completed"
     FAILED = "failed"
     EXPIRED = "expired"
+    # The worker stopped while the LMS was answering: whether it registered is unknown.
+    UNKNOWN = "unknown"
     OPEN = (PENDING,)
-    FINAL = (COMPLETED, FAILED, EXPIRED)
+    FINAL = (COMPLETED, FAILED, EXPIRED, UNKNOWN)
 
 
 @dataclass(frozen=True)

@@ -449,11 +449,29 @@ class SQLiteStore:
         """Write the LMS's answer before anything else happens with it."""
         self._update(reg_id, response_status=status, response_body=body)
 
-    def fail_registration(self, reg_id: str, error: dict[str, Any]) -> None:
-        """Mark an attempt failed with the error the admin saw."""
-        self._update(
-            reg_id, state=RegistrationStates.FAILED, error=json.dumps(error), pending_secret=None
+    def fail_registration(
+        self, reg_id: str, error: dict[str, Any], state: str = RegistrationStates.FAILED
+    ) -> None:
+        """Mark an attempt failed (or of unknown outcome) with the error the admin saw."""
+        self._update(reg_id, state=state, error=json.dumps(error), pending_secret=None)
+
+    def stale_registering(self, updated_before: str) -> list[Registration]:
+        """Return attempts stuck in `registering` since before the given time (dead workers)."""
+        rows = self.db.query(
+            "SELECT * FROM registrations WHERE state = ? AND updated_at < ? ORDER BY created_at",
+            [RegistrationStates.REGISTERING, updated_before],
         )
+        return [_registration(row) for row in rows]
+
+    def purge_expired(self) -> int:
+        """Drop the held token and platform documents of attempts that ended unfinished."""
+        with self._write() as db:
+            cursor = db.execute(
+                "UPDATE registrations SET pending_secret = NULL, platform_config = NULL "
+                "WHERE state = ? AND (pending_secret IS NOT NULL OR platform_config IS NOT NULL)",
+                [RegistrationStates.EXPIRED],
+            )
+            return cursor.rowcount
 
     def complete_registration(
         self,

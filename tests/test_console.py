@@ -1,0 +1,605 @@
+"""The owner console through Flask's test client over https, with real simulated LMSes."""
+
+import html
+import re
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from werkzeug.security import generate_password_hash
+
+from app import apikeys
+from app.lti.errors import PlatformRefused
+
+BASE = "https://localhost"
+OWNER = "owner@tool.example"
+PASSWORD = "correct horse battery"
+# A cheap hash keeps the suite fast; the console checks passwords with accounts.authenticate,
+# which verifies any werkzeug hash (the scrypt default is pinned by the gate tests).
+HASH = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")
+PAGES = [
+    "/console/registrations",
+    "/console/platforms",
+    "/console/audit",
+    "/console/api-keys",
+    "/console/invitations",
+    "/console/how-to-register",
+]
+
+
+def csrf(page):
+    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page.get_data(as_text=True))
+    assert match, "no CSRF token in the page"
+    return {"csrf_token": match.group(1)}
+
+
+def plain(markup):
+    """Return the visible text of some HTML, tags removed and entities decoded."""
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", markup)).split())
+
+
+def text(response):
+    return plain(response.get_data(as_text=True))
+
+
+class Browser:
+    """A browser on the console: Flask's test client over https (the cookie is Secure)."""
+
+    def __init__(self, app):
+        self.client = app.test_client()
+        self.store = app.extensions["gatehouse.store"]
+
+    def get(self, url, **kwargs):
+        return self.client.get(url, base_url=BASE, **kwargs)
+
+    def post(self, url, data=None, **kwargs):
+        return self.client.post(url, data=data or {}, base_url=BASE, **kwargs)
+
+    def submit(self, page_url, action=None, data=None, **kwargs):
+        """Open a page and post a form from it, with the page's CSRF token."""
+        page = self.get(page_url)
+        return self.post(action or page_url, {**(data or {}), **csrf(page)}, **kwargs)
+
+    def sign_in(self, email=OWNER, password=PASSWORD, next_url=None):
+        url = "/console/login" + (f"?next={next_url}" if next_url else "")
+        return self.submit(url, data={"email": email, "password": password})
+
+
+@pytest.fixture
+def make_owner():
+    def factory(store, email=OWNER, owner=True):
+        account = store.create_account(email, "Olive Owner", HASH)
+        store.set_owner(account.id, owner)
+        return account
+
+    return factory
+
+
+@pytest.fixture
+def console(app, store, make_owner):
+    """A browser signed in as an owner."""
+    make_owner(store)
+    browser = Browser(app)
+    assert browser.sign_in().status_code == 302
+    return browser
+
+
+def add_platform(store, n=1, **values):
+    return store.create_platform(
+        {
+            "issuer": f"https://lms{n}.school.example",
+            "client_id": f"client-{n}",
+            "name": f"School {n}",
+            "authorization_endpoint": f"https://lms{n}.school.example/auth",
+            "token_endpoint": f"https://lms{n}.school.example/token",
+            "jwks_uri": f"https://lms{n}.school.example/jwks",
+            **values,
+        },
+        active=False,
+    )
+
+
+def failed_attempt(store, lms_body):
+    """Record a failed attempt as the flow does, with what the LMS answered."""
+    attempt = store.create_registration("https://lms.school.example/config", "2999-01-01")
+    error = PlatformRefused(
+        "The LMS refused the registration.", lms_status=422, lms_body=lms_body,
+        hint="Ask the LMS administrator to allow <dynamic> registrations.",
+    )
+    store.record_platform_response(attempt.id, 422, lms_body)
+    store.fail_registration(attempt.id, error.as_dict())
+    return attempt
+
+
+def audit_lines(store):
+    return [(e.actor, e.action, e.subject_id, e.detail) for e in store.list_audit(limit=100)]
+
+
+# Who may come in
+
+
+def test_anonymous_visitors_are_sent_to_sign_in_and_come_back(app, store, make_owner):
+    make_owner(store)
+    browser = Browser(app)
+    for path in [*PAGES, "/console/", "/console/platforms?q=school&page=2"]:
+        response = browser.get(path)
+        assert response.status_code == 302
+        location = urlsplit(response.headers["Location"])
+        assert location.path == "/console/login"
+        assert parse_qs(location.query)["next"] == [path]
+        assert response.headers["Cache-Control"] == "no-store"
+    signed_in = browser.sign_in(next_url="/console/platforms%3Fq%3Dschool%26page%3D2")
+    assert signed_in.status_code == 302
+    assert signed_in.headers["Location"] == "/console/platforms?q=school&page=2"
+    assert browser.get("/console/platforms?q=school&page=2").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "target", ["https://evil.example/", "//evil.example/x", "/\\evil.example", "javascript:x"]
+)
+def test_sign_in_never_redirects_off_site(app, store, make_owner, target):
+    make_owner(store)
+    response = Browser(app).sign_in(next_url=target)
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/console/registrations"
+
+
+def test_wrong_password_and_non_owner_accounts_get_the_same_generic_error(
+    app, store, make_owner
+):
+    make_owner(store)
+    make_owner(store, "admin@school.example", owner=False)
+    browser = Browser(app)
+    answers = [
+        browser.sign_in(password="wrong password"),
+        browser.sign_in(email="nobody@school.example"),
+        browser.sign_in(email="admin@school.example"),  # right password, not an owner
+    ]
+    for response in answers:
+        assert response.status_code == 200
+        assert "The e-mail address or password is not right, or this account may not use the " \
+               "console." in text(response)
+    assert browser.get("/console/registrations").status_code == 302
+    assert not any(a for _actor, a, *_ in audit_lines(store) if a == "console.signed_in")
+
+
+def test_a_signed_in_gate_account_gets_403(app, store, make_owner):
+    admin = make_owner(store, "admin@school.example", owner=False)
+    browser = Browser(app)
+    # Signed in the way the sign-in gate does it, inside an LMS dialog.
+    with browser.client.session_transaction(base_url=BASE) as session:
+        session["_user_id"] = admin.id
+        session["_fresh"] = True
+    for path in PAGES:
+        response = browser.get(path)
+        assert response.status_code == 403
+        assert "Only the tool's owners may use the console" in text(response)
+        assert "admin@school.example" in text(response)
+    login = browser.get("/console/login")
+    assert login.status_code == 200
+    assert "which is not an owner account" in text(login)
+
+
+def test_an_owner_who_loses_the_flag_is_shut_out_at_once(console, store):
+    assert console.get("/console/platforms").status_code == 200
+    store.set_owner(store.find_account_by_email(OWNER).id, False)
+    assert console.get("/console/platforms").status_code == 403
+
+
+def test_sign_out_is_a_post_with_csrf(console, store):
+    page = console.get("/console/registrations")
+    assert "Signed in as owner@tool.example" in text(page)
+    assert console.get("/console/logout").status_code == 405
+    assert console.post("/console/logout").status_code == 400  # no CSRF token
+    out = console.post("/console/logout", csrf(page))
+    assert out.status_code == 302 and out.headers["Location"] == "/console/login"
+    assert "You are signed out." in text(console.get("/console/login"))
+    assert console.get("/console/registrations").status_code == 302
+    (signin,) = [line for line in audit_lines(store) if line[1] == "console.signed_in"]
+    assert signin[0] == f"console {OWNER}"
+
+
+def test_console_pages_are_never_cached_or_framed(app, console):
+    anonymous = Browser(app)  # owners who are signed in skip the sign-in page
+    for browser, path in [(anonymous, "/console/login"), *((console, p) for p in PAGES)]:
+        response = browser.get(path)
+        assert response.status_code == 200, path
+        assert response.headers["Cache-Control"] == "no-store"
+        assert response.headers["X-Frame-Options"] == "DENY"
+        assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+        assert "<script" not in response.get_data(as_text=True)
+
+
+def test_forms_without_a_csrf_token_are_refused(console, store):
+    platform = add_platform(store)
+    response = console.post(f"/console/platforms/{platform.id}/activate")
+    assert response.status_code == 400
+    assert store.get_platform(platform.id).active is False
+    assert console.post("/console/api-keys", {"name": "x"}).status_code == 400
+    assert store.list_api_keys() == []
+    login = Browser(console.client.application).post(
+        "/console/login", {"email": OWNER, "password": PASSWORD}
+    )
+    assert login.status_code == 400
+
+
+# Pages with data
+
+
+def test_empty_pages_say_so(console):
+    assert "No LMS has tried to register yet." in text(console.get("/console/registrations"))
+    assert "No platform yet" in text(console.get("/console/platforms"))
+    assert "No API keys yet." in text(console.get("/console/api-keys"))
+    assert "No invitations yet." in text(console.get("/console/invitations"))
+    assert "No registration is failed." in text(
+        console.get("/console/registrations?state=failed")
+    )
+
+
+def test_real_registrations_are_listed_with_their_approval_and_shown_in_full(
+    console, store, live, simulator
+):
+    canvas = simulator("canvas")
+    assert canvas.register(live.register_url).ok
+    broken = simulator("moodle", faults=["post_not_json"])
+    assert not broken.register(live.register_url).ok
+    done, failed = (
+        next(r for r in store.list_registrations() if r.state == state)
+        for state in ("completed", "failed")
+    )
+    approver = store.create_account("admin@school.example", "Ada", HASH)
+    store.set_registration_account(done.id, approver.id)
+    store.record_terms_acceptance(registration_id=done.id, version="2026-11",
+                                  signer_name="Ada Admin", account_id=approver.id)
+    store.record_checkout(session_id="cs_1", registration_id=done.id, status="open")
+    store.update_payment("cs_1", "paid", amount=1500, currency="usd")
+
+    page = console.get("/console/registrations")
+    assert page.status_code == 200
+    rows = re.findall(r"<tr data-registration=\"([^\"]+)\">(.*?)</tr>",
+                      page.get_data(as_text=True), re.S)
+    assert [rid for rid, _ in rows] == [failed.id, done.id]  # newest first
+    done_row = plain(rows[1][1])
+    for expected in ("completed", "Canvas", done.issuer, done.client_id,
+                     "admin@school.example", "2026-11", "15.00 USD (paid)"):
+        assert expected in done_row
+    failed_row = plain(rows[0][1])
+    assert "failed" in failed_row and "Moodle" in failed_row
+    assert "Your LMS's answer could not be used" in failed_row
+
+    detail = console.get(f"/console/registrations/{done.id}")
+    body = text(detail)
+    platform = store.get_platform(done.platform_id)
+    assert f'href="/console/platforms/{platform.id}"' in detail.get_data(as_text=True)
+    assert '"client_name": "Quiz Tool"' in body  # the request, pretty-printed
+    assert '"issuer": "' + done.issuer in body  # the platform configuration
+    assert f"HTTP status {done.response_status}" in body
+    assert "version 2026-11, signed by Ada Admin" in body
+    assert "registration.completed" in body  # its history
+
+    failed_page = console.get(f"/console/registrations/{failed.id}")
+    raw = failed_page.get_data(as_text=True)
+    assert "<h1>Welcome to the LMS</h1>" not in raw  # the LMS's HTML is shown, not rendered
+    assert "&lt;h1&gt;Welcome to the LMS&lt;/h1&gt;" in raw
+    assert failed.error["detail"] in text(failed_page)
+    assert "Rule:" in text(failed_page)
+
+
+def test_the_error_of_a_failed_registration_is_shown_verbatim_and_escaped(console, store):
+    body = '{"errors": [{"message": "<script>alert(1)</script> not allowed"}]}'
+    attempt = failed_attempt(store, body)
+    page = console.get(f"/console/registrations/{attempt.id}")
+    raw = page.get_data(as_text=True)
+    assert "<script>alert(1)</script>" not in raw
+    assert html.escape(body, quote=False) in raw.replace("&#34;", '"').replace("&#39;", "'")
+    visible = text(page)
+    assert "Your LMS answered with an error" in visible
+    assert "The LMS refused the registration." in visible
+    assert "Ask the LMS administrator to allow <dynamic> registrations." in visible
+    assert "platform-response" in visible
+    assert "HTTP status 422" in visible
+    assert "<dynamic>" not in raw
+    listing = text(console.get("/console/registrations?state=failed"))
+    assert "Your LMS answered with an error" in listing
+
+
+def test_registrations_filter_by_state_and_paginate(console, store):
+    for _ in range(27):
+        store.create_registration("https://lms.school.example/config", "2999-01-01")
+    failed_attempt(store, "nope")
+    first = console.get("/console/registrations")
+    assert "Page 1 of 2 (28 in all)" in text(first)
+    assert first.get_data(as_text=True).count("<tr data-registration=") == 25
+    second = console.get("/console/registrations?page=2")
+    assert "Page 2 of 2" in text(second)
+    assert second.get_data(as_text=True).count("<tr data-registration=") == 3
+    pending = console.get("/console/registrations?state=pending")
+    assert "Page 1 of 2 (27 in all)" in text(pending)
+    next_link = re.search(r'<a rel="next" href="([^"]+)"', pending.get_data(as_text=True))
+    assert parse_qs(urlsplit(html.unescape(next_link.group(1))).query) == {
+        "page": ["2"], "state": ["pending"]}
+    failed = console.get("/console/registrations?state=failed")
+    assert failed.get_data(as_text=True).count("<tr data-registration=") == 1
+    assert "Page 1 of 1 (1 in all)" in text(failed)
+    beyond = console.get("/console/registrations?page=99")
+    assert "Page 2 of 2" in text(beyond)
+    assert console.get("/console/registrations/nope").status_code == 404
+
+
+def test_platforms_search_and_paginate(console, store):
+    for n in range(1, 28):
+        add_platform(store, n)
+    first = console.get("/console/platforms")
+    assert "Page 1 of 2 (27 in all)" in text(first)
+    assert first.get_data(as_text=True).count("<tr data-platform=") == 25
+    assert console.get("/console/platforms?page=2").get_data(as_text=True).count(
+        "<tr data-platform=") == 2
+    found = console.get("/console/platforms?q=client-17")
+    rows = re.findall(r"<tr data-platform=.*?</tr>", found.get_data(as_text=True), re.S)
+    assert len(rows) == 1
+    row = plain(rows[0])
+    for expected in ("School 17", "added by hand", "https://lms17.school.example",
+                     "client-17", "inactive", "0"):
+        assert expected in row
+    assert len(re.findall(r"<tr data-platform=", console.get(
+        "/console/platforms?q=lms2").get_data(as_text=True))) == 9  # lms2, lms20…lms27
+    assert "No platform matches “nothing”" in text(console.get("/console/platforms?q=nothing"))
+
+
+# Changing platforms
+
+
+def test_activate_and_deactivate_go_through_set_active_and_the_audit(console, store):
+    platform = add_platform(store)
+    url = f"/console/platforms/{platform.id}"
+    page = console.get(url)
+    assert "Launches from this LMS are refused" in text(page)
+    assert console.post(url + "/activate", csrf(page)).status_code == 302
+    assert store.get_platform(platform.id).active is True
+    assert "The platform is active" in text(console.get(url))
+    assert console.submit(url, url + "/deactivate").status_code == 302
+    assert store.get_platform(platform.id).active is False
+    actions = [(a, s, actor) for actor, a, s, _ in audit_lines(store)][:2]
+    assert actions == [("platform.deactivated", platform.id, f"console {OWNER}"),
+                       ("platform.activated", platform.id, f"console {OWNER}")]
+    assert console.submit(url, "/console/platforms/nope/activate").status_code == 404
+
+
+def test_edit_a_platform_with_the_api_rules(console, store):
+    platform = add_platform(store)
+    url = f"/console/platforms/{platform.id}/edit"
+    page = console.get(url)
+    assert 'value="https://lms1.school.example/auth"' in page.get_data(as_text=True)
+    good = {
+        "name": "Springfield High",
+        "authorization_endpoint": "https://lms.springfield.example/auth",
+        "token_endpoint": "https://lms.springfield.example/token",
+        "authorization_server": "",
+        "auth_method": "JWK_SET",
+        "auth_key": "https://lms.springfield.example/jwks",
+    }
+    bad = console.post(url, {**good, "token_endpoint": "not a url", **csrf(page)})
+    assert bad.status_code == 200
+    assert "Enter an absolute URL" in text(bad)
+    assert 'aria-invalid="true"' in bad.get_data(as_text=True)
+    bad_key = console.post(url, {**good, "auth_method": "JWK_KEY", "auth_key": "{oops",
+                                 **csrf(page)})
+    assert "Paste the key as a JSON Web Key" in text(bad_key)
+    assert store.get_platform(platform.id).name == "School 1"
+    saved = console.post(url, {**good, **csrf(page)})
+    assert saved.status_code == 302
+    changed = store.get_platform(platform.id)
+    assert changed.name == "Springfield High"
+    assert changed.token_endpoint == "https://lms.springfield.example/token"
+    assert changed.jwks_uri == "https://lms.springfield.example/jwks"
+    assert changed.issuer == platform.issuer and changed.client_id == platform.client_id
+    jwk = '{"kty": "RSA", "n": "abc", "e": "AQAB"}'
+    console.post(url, {**good, "auth_method": "JWK_KEY", "auth_key": jwk, **csrf(page)})
+    assert store.get_platform(platform.id).auth_method == "JWK_KEY"
+    assert '"kty": "RSA"' in text(console.get(url))
+    updates = [d for _actor, a, s, d in audit_lines(store) if a == "platform.updated"]
+    assert len(updates) == 2 and "name" in updates[0]["fields"]
+
+
+def test_delete_a_platform_after_confirming(console, store):
+    platform = add_platform(store)
+    store.add_deployment(platform.id, "dep-1")
+    url = f"/console/platforms/{platform.id}/delete"
+    confirm = console.get(url)
+    assert "Delete School 1?" in text(confirm)
+    assert "Its 1 deployment will be deleted too." in text(confirm)
+    assert store.get_platform(platform.id) is not None  # asking deletes nothing
+    done = console.post(url, csrf(confirm))
+    assert done.status_code == 302 and done.headers["Location"] == "/console/platforms"
+    assert store.get_platform(platform.id) is None
+    assert store.list_deployments(platform.id) == []
+    actor, action, subject, detail = audit_lines(store)[0]
+    assert (actor, action, subject) == (f"console {OWNER}", "platform.deleted", platform.id)
+    assert detail == {"url": platform.issuer, "clientId": "client-1"}
+    assert console.get(f"/console/platforms/{platform.id}").status_code == 404
+
+
+def test_add_toggle_and_remove_deployments(console, store):
+    platform = add_platform(store)
+    url = f"/console/platforms/{platform.id}"
+    assert "No deployments yet." in text(console.get(url))
+    empty = console.submit(url, url + "/deployments", {"deployment_id": "  "})
+    assert empty.status_code == 400
+    assert "Type the deployment id" in text(empty)
+    assert console.submit(url, url + "/deployments", {"deployment_id": "1:abc/def"}).status_code \
+        == 302
+    (deployment,) = store.list_deployments(platform.id)
+    assert (deployment.deployment_id, deployment.active, deployment.source) == \
+        ("1:abc/def", True, "console")
+    again = console.submit(url, url + "/deployments", {"deployment_id": "1:abc/def"},
+                           follow_redirects=True)
+    assert "already has deployment 1:abc/def" in text(again)
+    console.submit(url, url + "/deployments/deactivate", {"deployment_id": "1:abc/def"})
+    assert store.get_deployment(platform.id, "1:abc/def").active is False
+    console.submit(url, url + "/deployments/activate", {"deployment_id": "1:abc/def"})
+    assert store.get_deployment(platform.id, "1:abc/def").active is True
+    missing = console.submit(url, url + "/deployments/remove", {"deployment_id": "other"})
+    assert missing.status_code == 404
+    console.submit(url, url + "/deployments/remove", {"deployment_id": "1:abc/def"})
+    assert store.list_deployments(platform.id) == []
+    lines = [(a, d) for _actor, a, _s, d in audit_lines(store) if a.startswith("deployment.")]
+    assert lines == [
+        ("deployment.deleted", {"deploymentId": "1:abc/def"}),
+        ("deployment.updated", {"deploymentId": "1:abc/def", "active": True}),
+        ("deployment.updated", {"deploymentId": "1:abc/def", "active": False}),
+        ("deployment.added", {"deploymentId": "1:abc/def", "active": True}),
+    ]
+
+
+def test_platform_page_shows_every_field_and_the_approval(console, store, live, simulator):
+    sim = simulator("moodle")
+    report = sim.register(live.register_url)
+    assert report.ok
+    platform = store.find_platform(sim.issuer, report.client_id)
+    approver = store.create_account("admin@school.example", "Ada", HASH)
+    store.set_registration_account(platform.registration_id, approver.id)
+    page = console.get(f"/console/platforms/{platform.id}")
+    body = text(page)
+    for expected in (platform.name, "Moodle", platform.issuer, platform.client_id,
+                     platform.authorization_endpoint, platform.token_endpoint,
+                     platform.jwks_uri, "admin@school.example", report.deployment_id,
+                     "registration", "inactive"):
+        assert expected in body
+    assert f'href="/console/registrations/{platform.registration_id}"' in \
+        page.get_data(as_text=True)
+    listing = console.get("/console/platforms")
+    assert re.search(r"Moodle.*?" + re.escape(platform.client_id) + r".*?inactive.*?>1<",
+                     listing.get_data(as_text=True), re.S)
+
+
+# Audit log
+
+
+def test_audit_log_is_newest_first_paginated_and_links_its_subjects(console, store):
+    platform = add_platform(store)
+    attempt = failed_attempt(store, "no")
+    store.audit("api key ci", "registration.failed", "registration", attempt.id, {"x": "<b>"})
+    for n in range(30):
+        store.audit("api key ci", "platform.updated", "platform", platform.id, {"n": n})
+    page = console.get("/console/audit")
+    raw = page.get_data(as_text=True)
+    assert "Page 1 of 2" in text(page)
+    assert raw.count("<tr data-audit=") == 25
+    first = re.search(r"<tr data-audit=.*?</tr>", raw, re.S).group(0)
+    assert '{"n": 29}' in html.unescape(first) and "api key ci" in first
+    assert f'href="/console/platforms/{platform.id}"' in first
+    older = console.get("/console/audit?page=2").get_data(as_text=True)
+    assert f'href="/console/registrations/{attempt.id}"' in older
+    assert "<b>" not in older and "&lt;b&gt;" in older
+    assert "console.signed_in" in older and f"console {OWNER}" in older
+
+
+# API keys
+
+
+def test_an_api_key_is_shown_once_and_only_its_hash_is_kept(console, store, app):
+    made = console.submit("/console/api-keys", data={"name": "LMS back end"})
+    assert made.status_code == 200
+    assert made.headers["Cache-Control"] == "no-store"
+    full = re.search(r'<code id="new-key">([^<]+)</code>', made.get_data(as_text=True)).group(1)
+    assert "Copy this key now." in text(made)
+    _prefix, key_id, secret = full.split("_", 2)
+    record = store.get_api_key(key_id)
+    assert record.name == "LMS back end"
+    assert record.secret_hash == apikeys.digest(secret)
+    assert secret not in "\n".join(store.db.iterdump())
+    listing = console.get("/console/api-keys")
+    assert secret not in listing.get_data(as_text=True)
+    assert f"gh_{key_id}_…" in text(listing) and "never" in text(listing)
+    # The key works until it is revoked.
+    api = app.test_client()
+    headers = {"Authorization": f"Bearer {full}"}
+    assert api.get("/api/platforms", headers=headers, base_url=BASE).status_code == 200
+    confirm = console.get(f"/console/api-keys/{key_id}/revoke")
+    assert "Revoke the API key “LMS back end”?" in text(confirm)
+    assert store.get_api_key(key_id).revoked_at is None
+    assert console.post(f"/console/api-keys/{key_id}/revoke", csrf(confirm)).status_code == 302
+    assert store.get_api_key(key_id).revoked_at is not None
+    assert api.get("/api/platforms", headers=headers, base_url=BASE).status_code == 401
+    assert "revoked" in text(console.get("/console/api-keys"))
+    assert console.get(f"/console/api-keys/{key_id}/revoke").status_code == 404
+    lines = [(actor, a, s) for actor, a, s, _ in audit_lines(store) if a.startswith("api_key")]
+    assert lines == [(f"console {OWNER}", "api_key.revoked", key_id),
+                     (f"console {OWNER}", "api_key.created", key_id)]
+
+
+def test_an_api_key_needs_a_name(console, store):
+    response = console.submit("/console/api-keys", data={"name": ""})
+    assert response.status_code == 400
+    assert "Name the key" in text(response)
+    assert store.list_api_keys() == []
+
+
+# Invitations
+
+
+def test_create_and_revoke_invitations(console, store):
+    bad = console.submit("/console/invitations", data={"name": "Springfield", "uses": "0"})
+    assert bad.status_code == 400
+    assert "Allow at least 1 registration" in text(bad)
+    past = console.submit("/console/invitations",
+                          data={"name": "Springfield", "expires_at": "2001-01-01T00:00"})
+    assert "Choose a time in the future" in text(past)
+    assert store.list_invitations() == []
+    made = console.submit("/console/invitations", data={
+        "name": "Springfield", "uses": "3", "expires_at": "2999-06-01T12:30"})
+    assert made.status_code == 302
+    (invitation,) = store.list_invitations()
+    assert (invitation.name, invitation.uses_allowed) == ("Springfield", 3)
+    assert invitation.expires_at.startswith("2999-06-01T12:30:00")
+    assert made.headers["Location"] == f"/console/invitations#inv-{invitation.id}"
+    page = text(console.get("/console/invitations"))
+    assert f"https://localhost/lti/register?invite={invitation.code}" in page
+    assert "0 of 3" in page and "2999-06-01 12:30 UTC" in page and "usable" in page
+    console.submit("/console/invitations", data={"name": "Shelbyville"})
+    assert "0 of unlimited" in text(console.get("/console/invitations"))
+    confirm = console.get(f"/console/invitations/{invitation.id}/revoke")
+    assert "Revoke the invitation for Springfield?" in text(confirm)
+    console.post(f"/console/invitations/{invitation.id}/revoke", csrf(confirm))
+    assert store.get_invitation(invitation.id).revoked_at is not None
+    assert "revoked" in text(console.get("/console/invitations"))
+    lines = [(a, d) for _actor, a, s, d in audit_lines(store) if a.startswith("invitation")]
+    assert lines == [("invitation.revoked", {"name": "Springfield"}),
+                     ("invitation.created", {"name": "Shelbyville"}),
+                     ("invitation.created", {"name": "Springfield"})]
+
+
+def test_an_invitation_used_by_a_registration_shows_there(console, store, live, simulator):
+    invitation = store.create_invitation("Springfield", 1, None)
+    sim = simulator("canvas")
+    assert sim.register(f"{live.register_url}?invite={invitation.code}").ok
+    (attempt,) = store.list_registrations()
+    page = text(console.get(f"/console/registrations/{attempt.id}"))
+    assert "Invitation Springfield" in page
+    assert "1 of 1" in text(console.get("/console/invitations"))
+    assert "used up" in text(console.get("/console/invitations"))
+
+
+# How to register
+
+
+def test_how_to_register_gives_the_url_and_each_lms_steps(console):
+    page = text(console.get("/console/how-to-register"))
+    assert "https://localhost/lti/register" in page
+    for lms in ("Canvas", "Moodle", "Brightspace", "Sakai", "Blackboard"):
+        assert lms in page
+    assert "Enable & Close" in page  # the wording of the page closing the LMS dialog
+    assert "Invitations are required" not in page
+    assert "stored inactive" in page
+
+
+def test_how_to_register_points_to_invitations_when_they_are_required(make_app, make_owner):
+    app = make_app({"registration": {"require_invitation": True},
+                    "base_url": "https://reg.example.com"})
+    make_owner(app.extensions["gatehouse.store"])
+    browser = Browser(app)
+    browser.sign_in()
+    page = text(browser.get("/console/how-to-register"))
+    assert "Invitations are required" in page
+    assert "https://reg.example.com/lti/register" in page
+    assert "Invitations are required" in text(browser.get("/console/invitations"))
+

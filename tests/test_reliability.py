@@ -1,0 +1,132 @@
+"""Crashes and load against real gunicorn processes on one SQLite file."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import requests
+
+from app.storage.sqlite import SQLiteStore
+
+ROOT = Path(__file__).resolve().parent.parent
+GUNICORN = Path(sys.executable).parent / "gunicorn"
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Gunicorn:
+    """Gatehouse under gunicorn, configured through the environment as in production."""
+
+    def __init__(self, db_path, workers=1, **env):
+        self.port = free_port()
+        self.url = f"http://localhost:{self.port}"
+        self.env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("GATEHOUSE_")},
+            "DATABASE_URL": f"sqlite:///{db_path}",
+            "SECRET_KEY": "reliability",
+            "GATEHOUSE_TOOL__NAME": "Quiz Tool",
+            "GATEHOUSE_SECURITY__ALLOW_INSECURE_PLATFORMS": "true",
+            "GATEHOUSE_OUTBOUND__DEADLINE": "3",
+            "GATEHOUSE_REGISTRATION__RECOVERY_AFTER": "4",
+            "HOST": "127.0.0.1",
+            "PORT": str(self.port),
+            "WEB_CONCURRENCY": str(workers),
+            **env,
+        }
+
+    def __enter__(self):
+        self.process = subprocess.Popen(  # noqa: S603 - our own gunicorn, fixed arguments
+            [str(GUNICORN), "-c", "python:app.gunicorn_config", "wsgi:app"],
+            cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(self.url + "/healthz", timeout=5).status_code == 200:
+                    return self
+            except requests.RequestException:
+                time.sleep(0.1)
+        self.process.kill()
+        output = self.process.communicate()[1].decode()
+        raise RuntimeError("gunicorn did not start: " + output[-2000:])
+
+    def __exit__(self, *exc):
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process.stderr.close()
+
+
+def wait_for(condition, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+@pytest.mark.parametrize("point", ["before_post", "after_response", "before_close"])
+def test_a_worker_killed_at_any_step_loses_nothing_and_posts_once(tmp_path, simulator, point):
+    db_path = tmp_path / "gatehouse.db"
+    sim = simulator("moodle")
+    with Gunicorn(db_path, GATEHOUSE_TEST_CRASH_AT=point) as server:
+        url, grant = sim.initiate(server.url + "/lti/register")
+        with pytest.raises(requests.ConnectionError):
+            requests.get(url, timeout=30)
+    store = SQLiteStore(str(db_path))
+    (attempt,) = store.list_registrations()
+    assert attempt.state == ("completed" if point == "before_close" else "registering")
+
+    # A restarted Gatehouse (no crash this time) recovers what the dead worker left.
+    with Gunicorn(db_path):
+        assert wait_for(lambda: store.get_registration(attempt.id).state != "registering")
+    attempt = store.get_registration(attempt.id)
+    assert sim.posts_for(grant.token) == (0 if point == "before_post" else 1)
+    # Every client_id the LMS issued has a platform, or a visible attempt saying what to check.
+    for client_id in sim.issued_client_ids:
+        assert store.find_platform(sim.issuer, client_id) is not None
+    if point == "before_post":
+        assert attempt.state == "unknown"
+        assert attempt.error["title"] == "Outcome unknown: check the LMS"
+        assert store.list_platforms() == []
+    else:
+        assert attempt.state == "completed"
+        assert len(store.list_platforms()) == 1
+    if point == "after_response":
+        assert any(entry.action == "registration.recovered" for entry in store.list_audit())
+
+
+def test_fifty_concurrent_registrations_on_four_workers(tmp_path, simulator):
+    db_path = tmp_path / "gatehouse.db"
+    sims = [simulator(profile) for profile in ("generic", "canvas", "moodle", "sakai")]
+    with Gunicorn(db_path, workers=4) as server:
+        def register(n):
+            return sims[n % len(sims)].register(server.url + "/lti/register", timeout=60)
+
+        with ThreadPoolExecutor(max_workers=50) as pool:
+            reports = list(pool.map(register, range(50)))
+    failures = [r.render() for r in reports if not r.ok]
+    assert failures == []
+    store = SQLiteStore(str(db_path))
+    platforms = store.list_platforms()
+    assert len(platforms) == 50
+    assert {(p.issuer, p.client_id) for p in platforms} == {
+        (r.issuer, r.client_id) for r in reports
+    }
+    assert all(r.state == "completed" for r in store.list_registrations(limit=100))
+    for sim in sims:
+        assert all(sim.posts_for(record.token) == 1 for record in sim.records)
