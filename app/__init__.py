@@ -11,7 +11,7 @@ from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import keys, storage
+from . import keys, logs, storage
 from .config import load_settings
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     settings = load_settings(overrides=test_config.pop("SETTINGS", None))
     app.config.update(test_config)
     app.config["GATEHOUSE"] = settings
-    _configure_logging(app)
+    logs.init_app(app)
 
     storage.init_app(app)
     store = app.extensions["gatehouse.store"]
@@ -93,10 +93,3 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(console_bp)
     return app
 
-
-def _configure_logging(app: Flask) -> None:
-    if not app.logger.handlers and not logging.getLogger().handlers:
-        logging.basicConfig(
-            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
-    logging.getLogger("app").setLevel(logging.INFO)

@@ -140,6 +140,10 @@ SCHEMA: dict[str, Any] = {
     "notifications": {
         "webhook_url": Key(_URL),
     },
+    "logging": {
+        "format": Key("choice", default="text", choices=("text", "json")),
+        "level": Key("choice", default="info", choices=("debug", "info", "warning", "error")),
+    },
     "security": {
         "allow_insecure_platforms": Key("bool", default=False),
         "issuer_check": Key("choice", default="strict", choices=("strict", "host", "off")),

@@ -129,3 +129,31 @@ def test_unknown_page_is_a_readable_404(client):
     assert response.status_code == 404
     assert "Not Found" in response.get_data(as_text=True)
     assert "Traceback" not in response.get_data(as_text=True)
+
+
+def test_every_response_carries_a_request_id_and_logs_name_it(make_app, caplog):
+    client = make_app().test_client()
+    first = client.get("/lti/register?openid_configuration=http://127.0.0.1:9/nothing")
+    request_id = first.headers["X-Request-ID"]
+    assert len(request_id) == 16
+    assert any(getattr(r, "request_id", None) == request_id for r in caplog.records)
+    given = client.get("/healthz", headers={"X-Request-ID": "proxy-id-1234"})
+    assert given.headers["X-Request-ID"] == "proxy-id-1234"
+    hostile = client.get("/healthz", headers={"X-Request-ID": "x forged log line"})
+    assert hostile.headers["X-Request-ID"] != "x forged log line"
+
+
+def test_json_logs(make_app, capsys):
+    import json as jsonlib
+    import logging
+
+    app = make_app({"logging": {"format": "json"}})
+    with app.test_request_context():
+        from flask import g
+
+        g.request_id = "req-12345678"
+        logging.getLogger("app.test").warning("hello %s", "world")
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    entry = jsonlib.loads(line)
+    assert entry["message"] == "hello world" and entry["level"] == "WARNING"
+    assert entry["request_id"] == "req-12345678" and entry["logger"] == "app.test"
