@@ -66,7 +66,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
             x_prefix=proxies,
         )
 
-    from . import accounts, events, lms, maintenance, oidc, ops, pages
+    from . import accounts, events, limits, lms, maintenance, oidc, ops, pages
     from .api import bp as api_bp
     from .console import bp as console_bp
     from .gates.views import bp as gates_bp
@@ -77,6 +77,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     csrf.exempt(stripe_webhook)
     csrf.exempt(lms.register)  # the LMS itself may POST the initiation, cross-site
     csrf.exempt(api_bp)  # bearer keys, no cookies
+    limits.init_app(app)
     events.init_app(app, store)
     maintenance.init_app(app)
     accounts.init_app(app)

@@ -37,6 +37,10 @@ SECRET_ENV = (
 DEFAULT_CONFIG_FILE = "gatehouse.toml"
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 ISSUER_PATTERN_RE = re.compile(r"^(https?://\S+|(\*\.)?[A-Za-z0-9.-]+(:\d{1,5})?)$")
+LIMIT_RE = re.compile(
+    r"^\s*\d+\s*(/|per)\s*(\d+\s*)?(second|minute|hour|day)s?\s*"
+    r"(;\s*\d+\s*(/|per)\s*(\d+\s*)?(second|minute|hour|day)s?\s*)*$"
+)
 DOMAIN_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:\d{1,5})?$")
 
 
@@ -139,6 +143,12 @@ SCHEMA: dict[str, Any] = {
     },
     "notifications": {
         "webhook_url": Key(_URL),
+    },
+    "limits": {
+        "enabled": Key("bool", default=True),
+        "register": Key("str", default="30/minute;300/hour"),
+        "signin": Key("str", default="10/minute;100/hour"),
+        "api": Key("str", default="300/minute"),
     },
     "logging": {
         "format": Key("choice", default="text", choices=("text", "json")),
@@ -334,6 +344,12 @@ def validate(raw: Mapping[str, Any]) -> dict[str, Any]:
             "registration.recovery_after: must be longer than outbound.deadline (an attempt "
             "still waiting for the LMS is not a crashed one)"
         )
+    for key in ("register", "signin", "api"):
+        if not LIMIT_RE.match(settings["limits"][key]):
+            raise ConfigError(
+                f"limits.{key}: {settings['limits'][key]!r} is not a rate such as "
+                "'30/minute' or '10/minute;100/hour'"
+            )
     if settings["trusted_proxies"] < 0:
         raise ConfigError("trusted_proxies: must be 0 or more")
     outbound = settings["outbound"]

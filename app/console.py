@@ -37,10 +37,11 @@ from wtforms import (
 from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional
 
 from . import apikeys, events
-from .accounts import User, authenticate
+from .accounts import SigninLocked, User, authenticate, locked_message
 from .api import ApiError
 from .api.platforms import AUTH_METHODS, invitation_json, platform_values, set_active
 from .flow import FAMILY_NAMES, family_name
+from .limits import signin_limit
 from .pages import base_url, settings
 from .storage import RegistrationStates, get_store, now_iso
 
@@ -215,6 +216,7 @@ def invitation_state(invitation) -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@signin_limit
 def login():
     """Sign in with an owner account."""
     target = safe_next(request.args.get("next")) or url_for("console.registrations")
@@ -223,7 +225,13 @@ def login():
     form = LoginForm()
     error = None
     if form.validate_on_submit():
-        account = authenticate(get_store(), form.email.data, form.password.data)
+        try:
+            account = authenticate(get_store(), form.email.data, form.password.data,
+                                   request.remote_addr)
+        except SigninLocked as locked:
+            page = render_template("console/login.html", form=form,
+                                   error=locked_message(locked))
+            return page, 429, {"Retry-After": str(locked.retry_after)}
         if account and account.is_owner:
             # A fresh session: nothing planted before sign-in (a CSRF token, say) survives it.
             session.clear()

@@ -139,6 +139,14 @@ class Notifier:
                           "retryAt": now_iso(retry)})
 
 
+def owner_network(address) -> bool:
+    """Allow any address an owner's webhook may live on, except metadata and non-unicast."""
+    mapped = getattr(address, "ipv4_mapped", None)
+    address = mapped or address
+    return not (address.is_link_local or address.is_multicast or address.is_unspecified
+                or address.is_reserved)
+
+
 def init_app(app: Flask, store) -> None:
     """Start delivering to the configured webhook, if any."""
     config = app.config["GATEHOUSE"]
@@ -146,9 +154,15 @@ def init_app(app: Flask, store) -> None:
     if not url:
         return
     outbound = config["outbound"]
-    # The owner chose this URL, so private addresses are allowed; timeouts and caps still apply.
-    client = SafeClient(allow_insecure=True, connect_timeout=outbound["connect_timeout"],
-                        deadline=outbound["deadline"], max_bytes=outbound["max_response_bytes"])
+    # The owner chose this URL, so their private network is fine; cloud metadata (link-local),
+    # multicast and unspecified addresses stay refused, and timeouts and caps still apply.
+    client = SafeClient(
+        allow_insecure=True,
+        connect_timeout=outbound["connect_timeout"],
+        deadline=outbound["deadline"],
+        max_bytes=outbound["max_response_bytes"],
+        is_allowed_address=owner_network,
+    )
     notifier = Notifier(store, url, os.environ["GATEHOUSE_WEBHOOK_SECRET"], client)
     app.extensions["gatehouse.notifier"] = notifier
     notifier.start()

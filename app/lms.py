@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, redirect, request, url_for
 
 from . import crashpoints, events, flow, policy
+from .limits import register_limit
 from .lti.errors import RegistrationError
 from .lti.http import SafeClient
 from .lti.registration import resolve_tool
@@ -65,6 +66,7 @@ def fail(registration, error: RegistrationError) -> None:
 
 
 @bp.route("/lti/register", methods=["GET", "POST"])
+@register_limit
 def register():
     """Run a Dynamic Registration for the LMS that opened this URL and close its dialog."""
     allow_framing()

@@ -148,9 +148,9 @@ def test_manual_platform_lifecycle(api, store):
     assert [p["id"] for p in api.get("/admin/platforms", query_string={"id": pid})
             .get_json()["platforms"]] == [pid]
 
+    pem = "-----BEGIN PUBLIC KEY-----"
     updated = api.put(f"/admin/platforms/{pid}",
-                      json={"name": "Renamed", "authConfig": {"method": "RSA_KEY",
-                                                               "key": "-----BEGIN PUBLIC KEY-----"}})
+                      json={"name": "Renamed", "authConfig": {"method": "RSA_KEY", "key": pem}})
     assert updated.get_json()["name"] == "Renamed"
     assert updated.get_json()["authConfig"]["method"] == "RSA_KEY"
     assert updated.get_json()["url"] == MANUAL["url"]

@@ -8,9 +8,11 @@ from typing import Any
 from flask import Blueprint, g, jsonify, request
 
 from .. import apikeys
+from ..limits import api_limit
 from ..storage import get_store
 
 bp = Blueprint("api", __name__)
+api_limit(bp)
 
 
 class ApiError(Exception):
@@ -83,4 +85,4 @@ def field(data: dict[str, Any], name: str, kind: type | tuple, required: bool = 
     return value
 
 
-from . import platforms, registrations  # noqa: E402,F401  (routes register on bp)
+from . import openapi, platforms, registrations  # noqa: E402,F401

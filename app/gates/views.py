@@ -20,7 +20,8 @@ from flask import (
 from flask_login import current_user, login_user
 
 from .. import flow, payments
-from ..accounts import User, authenticate, hash_password
+from ..accounts import SigninLocked, User, authenticate, hash_password, locked_message
+from ..limits import signin_limit
 from ..lms import complete, fail
 from ..lti.errors import RegistrationError
 from ..oidc import oauth
@@ -212,6 +213,7 @@ def _bind(registration, account) -> None:
 
 
 @bp.route("/lti/register/<rid>/signin", methods=["GET", "POST"])
+@signin_limit
 def signin(rid: str):
     """Sign in with an account (or continue as the one signed in) to approve the registration."""
     registration, moved = guard(rid, "signin")
@@ -225,7 +227,14 @@ def signin(rid: str):
             _bind(registration, current_user.account)
             return redirect(url_for("gates.resume", rid=rid))
     elif form.validate_on_submit():
-        account = authenticate(get_store(), form.email.data, form.password.data)
+        try:
+            account = authenticate(get_store(), form.email.data, form.password.data,
+                                   request.remote_addr)
+        except SigninLocked as locked:
+            page = gate_page("gates/signin.html", registration, "signin", form=form,
+                             proceed=proceed, error=locked_message(locked),
+                             oidc=_oidc_settings())
+            return page, 429, {"Retry-After": str(locked.retry_after)}
         if account:
             _bind(registration, account)
             return redirect(url_for("gates.resume", rid=rid))
@@ -235,6 +244,7 @@ def signin(rid: str):
 
 
 @bp.route("/lti/register/<rid>/signup", methods=["GET", "POST"])
+@signin_limit
 def signup(rid: str):
     """Create an account, when the tool owner allows it, and approve with it."""
     if not settings()["gates"]["signin"]["allow_signup"]:

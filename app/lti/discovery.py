@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from .constants import (
     MESSAGE_TYPE_ALIASES,
@@ -27,6 +27,7 @@ REQUIRED_ENDPOINTS = (
     "registration_endpoint",
 )
 DEFAULT_MESSAGES = (MessageType.RESOURCE_LINK.value, MessageType.DEEP_LINKING.value)
+MAX_NESTING = 32  # real configurations nest four levels deep
 
 
 @dataclass(frozen=True)
@@ -89,14 +90,34 @@ def get_openid_config(client: SafeClient, url: str, registration_token: str | No
             hint=_config_hint(response.status),
         )
     try:
-        return response.json()
-    except ValueError:
+        document = response.json()
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than Python recurses
         kind = response.content_type or "no content type"
         raise PlatformConfigError(
             f"The LMS's OpenID configuration is not JSON (it answered {kind}).",
             rule="config-json",
             hint="Check that the URL your LMS passed points at its OpenID configuration.",
         ) from None
+    if _nesting(document) > MAX_NESTING:
+        # The document is copied and stored recursively later; a hostile one must stop here.
+        raise PlatformConfigError(
+            f"The LMS's OpenID configuration nests more than {MAX_NESTING} levels deep.",
+            rule="config-json",
+        )
+    return document
+
+
+def _nesting(value: Any) -> int:
+    """Return how deeply objects and arrays nest in a parsed JSON value, without recursing."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack and deepest <= MAX_NESTING:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def _config_hint(status: int) -> str:
@@ -165,9 +186,19 @@ def validate_openid_config(
     )
 
 
+def _split(url: str) -> SplitResult | None:
+    """Split a URL and read its port; return None when either is malformed."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        return None
+    return parts
+
+
 def _check_endpoint(name: str, value: str, allow_insecure: bool) -> None:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    parts = _split(value)
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         raise PlatformConfigError(
             f"The LMS's {name} {value!r} is not an absolute URL.", rule="endpoint-url"
         )
@@ -178,8 +209,8 @@ def _check_endpoint(name: str, value: str, allow_insecure: bool) -> None:
 
 
 def _check_issuer(issuer: str, url: str, mode: str, allow_insecure: bool) -> None:
-    parts = urlsplit(issuer)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    parts = _split(issuer)
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         raise PlatformConfigError(
             f"The issuer {issuer!r} is not an absolute URL.", rule="issuer-url"
         )

@@ -266,7 +266,7 @@ def parse_registration_response(
         )
     try:
         document = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than Python recurses
         raise InvalidRegistrationResponse(
             "The LMS accepted the registration but its answer is not JSON.",
             lms_status=status,
@@ -318,7 +318,7 @@ def summarize_error(body: str, limit: int = 300) -> str:
     """Return the LMS's error in one line: OIDC error, Canvas errors, or plain text."""
     try:
         document = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         document = None
     parts: list[str] = []
     if isinstance(document, dict):

@@ -227,6 +227,15 @@ def _api_console(db: sqlite_utils.Database) -> None:
     db["notifications"].create_index(["delivered_at", "next_attempt_at"])
 
 
+@migrations(name="0004_signin_throttle")
+def _signin_throttle(db: sqlite_utils.Database) -> None:
+    db["signin_throttle"].create(
+        {"key": str, "failures": int, "locked_until": str, "updated_at": str},
+        pk="key",
+        not_null={"failures", "updated_at"},
+    )
+
+
 class SQLiteStore:
     """Gatehouse's records in one SQLite file; one connection per thread."""
 
@@ -814,6 +823,37 @@ class SQLiteStore:
         """Give or take away access to the owner console."""
         with self._write() as db:
             db["accounts"].update(account_id, {"is_owner": int(owner)})
+
+    # Sign-in throttling (per account and per address, shared by every worker)
+
+    def signin_locked_until(self, keys: list[str]) -> str | None:
+        """Return the latest lock time among keys that are still locked, or None."""
+        marks = ",".join("?" * len(keys))
+        row = self.db.execute(
+            f"SELECT max(locked_until) FROM signin_throttle WHERE key IN ({marks}) "  # noqa: S608
+            "AND locked_until > ?", [*keys, now_iso()],
+        ).fetchone()
+        return row[0] if row else None
+
+    def record_signin_failure(self, keys: list[str], lock_for) -> None:
+        """Count a failure for each key; lock a key for `lock_for(failures)` seconds or not."""
+        from datetime import UTC, datetime, timedelta
+
+        with self._write() as db:
+            for key in keys:
+                row = db.execute("SELECT failures FROM signin_throttle WHERE key = ?",
+                                 [key]).fetchone()
+                failures = (row[0] if row else 0) + 1
+                seconds = lock_for(failures)
+                until = now_iso(datetime.now(UTC) + timedelta(seconds=seconds)) if seconds else None
+                db["signin_throttle"].upsert(
+                    {"key": key, "failures": failures, "locked_until": until,
+                     "updated_at": now_iso()}, pk="key")
+
+    def clear_signin_failures(self, key: str) -> None:
+        """Forget the failures of a key after a successful sign-in."""
+        with self._write() as db:
+            db.execute("DELETE FROM signin_throttle WHERE key = ?", [key])
 
     # API keys
 
