@@ -244,6 +244,8 @@ def recover(store, stale_before: str, *, auto_activate: bool) -> list[tuple[str,
     """
     outcomes = []
     for registration in store.stale_registering(stale_before):
+        if not store.claim_stale(registration.id, registration.updated_at):
+            continue  # another worker is recovering it
         if registration.response_status is None:
             store.fail_registration(
                 registration.id,

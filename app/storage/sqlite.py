@@ -472,6 +472,16 @@ class SQLiteStore:
         )
         return [_registration(row) for row in rows]
 
+    def claim_stale(self, reg_id: str, updated_at: str) -> bool:
+        """Take a stale attempt for recovery; False when another worker already took it."""
+        with self._write() as db:
+            cursor = db.execute(
+                "UPDATE registrations SET updated_at = ? WHERE id = ? AND state = ? "
+                "AND updated_at = ?",
+                [now_iso(), reg_id, RegistrationStates.REGISTERING, updated_at],
+            )
+            return cursor.rowcount == 1
+
     def purge_expired(self) -> int:
         """Drop the held token and platform documents of attempts that ended unfinished."""
         with self._write() as db:
