@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -12,11 +12,12 @@ from joserfc.jwk import RSAKey
 
 from .. import events
 from ..pages import base_url, settings
-from ..storage import Conflict, Platform, get_store, now_iso
+from ..storage import Conflict, Platform, get_store
 from . import ApiError, bp, field, json_body
 
 AUTH_METHODS = ("JWK_SET", "JWK_KEY", "RSA_KEY")
 PREFIXES = ("/admin", "/api")
+MAX_USES = 1_000_000  # an invitation's uses; SQLite's integers end at 2**63 - 1
 
 
 def routes(rule: str, **options):
@@ -124,12 +125,32 @@ def platform_values(data: dict, required: bool) -> dict[str, Any]:
         if method == "JWK_SET":
             _url({"authConfig.key": key}, "authConfig.key", True)
             values.update(jwks_uri=key, auth_key=None)
+        elif method == "JWK_KEY":
+            values.update(jwks_uri="", auth_key=json.dumps(_jwk(key)))
         else:
-            values.update(jwks_uri="", auth_key=json.dumps(key) if isinstance(key, dict) else key)
+            if not isinstance(key, str) or "PUBLIC KEY" not in key:
+                raise ApiError(400, "INVALID_PARAMETER",
+                               "authConfig.key must be a PEM public key for RSA_KEY.",
+                               parameter="authConfig.key")
+            values.update(jwks_uri="", auth_key=key)
     active = field(data, "active", bool)
     if active is not None:
         values["active"] = active
     return values
+
+
+def _jwk(key: Any) -> dict[str, Any]:
+    """Return a JWK given as an object or as its JSON text; 400 when it is neither."""
+    if isinstance(key, str):
+        try:
+            key = json.loads(key)
+        except ValueError:
+            key = None
+    if not isinstance(key, dict) or not isinstance(key.get("kty"), str):
+        raise ApiError(400, "INVALID_PARAMETER",
+                       "authConfig.key must be a JWK (a JSON object with kty) for JWK_KEY.",
+                       parameter="authConfig.key")
+    return key
 
 
 @routes("/platforms", methods=["GET"])
@@ -271,7 +292,13 @@ def parse_when(value: str, name: str) -> str:
     if moment.tzinfo is None:
         raise ApiError(400, "INVALID_PARAMETER", f"{name!r} needs a time zone (e.g. Z).",
                        parameter=name)
-    return now_iso(moment)
+    try:
+        moment = moment.astimezone(UTC)
+    except OverflowError:
+        raise ApiError(400, "INVALID_PARAMETER", f"{name!r} is out of range.",
+                       parameter=name) from None
+    # isoformat, not now_iso's strftime: it pads years before 1000 to four digits.
+    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 @routes("/invitations", methods=["GET"])
@@ -286,8 +313,9 @@ def create_invitation():
     data = json_body()
     name = field(data, "name", str, required=True).strip()
     uses = field(data, "uses", int)
-    if uses is not None and uses < 1:
-        raise ApiError(400, "INVALID_PARAMETER", "'uses' must be at least 1.", parameter="uses")
+    if uses is not None and not 1 <= uses <= MAX_USES:
+        raise ApiError(400, "INVALID_PARAMETER", f"'uses' must be from 1 to {MAX_USES}.",
+                       parameter="uses")
     expires = field(data, "expiresAt", str)
     invitation = get_store().create_invitation(
         name, uses, parse_when(expires, "expiresAt") if expires else None
