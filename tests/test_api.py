@@ -491,3 +491,28 @@ def test_webhook_needs_its_secret(make_app):
 
     with pytest.raises(ConfigError, match="GATEHOUSE_WEBHOOK_SECRET"):
         make_app({"notifications": {"webhook_url": "https://hooks.example/x"}})
+
+
+def test_attempts_show_their_true_state(live, simulator, api, store):
+    ok = simulator("moodle")
+    assert ok.register(live.register_url).ok
+    broken = simulator("canvas", faults={"refuse_registration"})
+    broken.register(live.register_url)
+    listed = api.get("/admin/registrations").get_json()
+    assert listed["total"] == 2
+    failed, completed = listed["registrations"]
+    assert completed["state"] == "completed" and completed["platformId"]
+    assert completed["familyCode"] == "moodle" and completed["clientId"]
+    assert failed["state"] == "failed"
+    assert failed["error"]["lms_status"] == 422 and "developer key policy" in failed["error"][
+        "lms_body"]
+    only = api.get("/admin/registrations", query_string={"state": "failed"}).get_json()
+    assert [r["id"] for r in only["registrations"]] == [failed["id"]] and only["total"] == 1
+    assert api.get(f"/admin/registrations/{failed['id']}").get_json()["state"] == "failed"
+    assert_envelope(api.get("/admin/registrations/nope"), 404, "REGISTRATION_NOT_FOUND")
+    assert_envelope(api.get("/admin/registrations", query_string={"state": "odd"}), 400,
+                    "INVALID_PARAMETER")
+    assert_envelope(api.get("/admin/registrations", query_string={"limit": "0"}), 400,
+                    "INVALID_PARAMETER")
+    page = api.get("/admin/registrations", query_string={"limit": 1, "offset": 1}).get_json()
+    assert [r["id"] for r in page["registrations"]] == [completed["id"]]

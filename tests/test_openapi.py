@@ -191,6 +191,7 @@ class Seed:
 
     # What a parameter may be instead of its generated value: a method giving an id that
     # exists, a literal, or None to keep the generated value. Hypothesis tries the first most.
+    # A parameter not listed keeps its generated value.
     PATH = {
         "platform_id": (platform, None),
         "deployment_id": (deployment, None),
@@ -202,6 +203,9 @@ class Seed:
         "url": (issuer, None),
         "clientId": (client_id, None),
         "raw": ("true", None, "Yes", "1"),
+        "state": ("completed", "failed", None),
+        "limit": (None, 1),
+        "offset": (None, 0),
     }
 
     def steer(self, case, data):
@@ -210,11 +214,11 @@ class Seed:
             # Generated values come percent-encoded. A "/" in an id, or a line break in a
             # deployment id, addresses another route (or none), not this operation.
             assume(not UNROUTABLE.search(value))
-            choice = data.draw(st.sampled_from(self.PATH[name]), label=name)
+            choice = data.draw(st.sampled_from(self.PATH.get(name, (None,))), label=name)
             if choice is not None:
                 case.path_parameters[name] = quote(choice(self), safe="")
         for name in query_parameters(case.operation.path, case.method):
-            choice = data.draw(st.sampled_from(self.QUERY[name]), label=name)
+            choice = data.draw(st.sampled_from(self.QUERY.get(name, (None,))), label=name)
             if choice is not None:
                 value = choice(self) if callable(choice) else choice
                 case.query = {**(case.query or {}), name: value}

@@ -17,6 +17,7 @@ from . import bp
 from .platforms import AUTH_METHODS, MAX_USES, PREFIXES
 
 UNKNOWN_DEPLOYMENTS = ("accept", "pending", "reject")
+ATTEMPT_STATES = ("pending", "registering", "completed", "failed", "expired", "unknown")
 # Flask's default converter stops at "/", so only a <path:...> parameter may contain one.
 SEGMENT = {"type": "string", "minLength": 1, "pattern": "^[^/]+$"}
 # What a <path:...> converter matches (werkzeug merges a leading // away with a redirect).
@@ -344,6 +345,39 @@ SCHEMAS: dict[str, Any] = {
                             "description": "Or send the browser here (single use)."},
         },
     },
+    "Attempt": {
+        "type": "object",
+        "description": "One registration attempt and its true state. `unknown` means the "
+        "worker stopped while the LMS was answering: check the LMS.",
+        "required": ["id", "state", "createdAt", "updatedAt", "expiresAt"],
+        "properties": {
+            "id": {"type": "string"},
+            "state": {"type": "string", "enum": list(ATTEMPT_STATES)},
+            "url": nullable({"type": "string"}),
+            "familyCode": nullable({"type": "string"}),
+            "version": nullable({"type": "string"}),
+            "clientId": nullable({"type": "string"}),
+            "deploymentId": nullable({"type": "string"}),
+            "platformId": nullable({"type": "string"}),
+            "approvedBy": nullable({"type": "string"}),
+            "invitationId": nullable({"type": "string"}),
+            "responseStatus": nullable({"type": "integer"}),
+            "error": nullable({"type": "object", "description": "What the admin was shown: "
+                               "title, detail, rule, hint, and the LMS's lms_status and "
+                               "lms_body when it answered."}),
+            "createdAt": TIMESTAMP,
+            "updatedAt": TIMESTAMP,
+            "expiresAt": TIMESTAMP,
+        },
+    },
+    "AttemptList": {
+        "type": "object",
+        "required": ["registrations", "total"],
+        "properties": {
+            "registrations": {"type": "array", "items": ref("Attempt")},
+            "total": {"type": "integer", "minimum": 0},
+        },
+    },
     "Settings": {
         "type": "object",
         "required": ["unknownDeployments", "autoActivate", "gates", "preApproval",
@@ -486,6 +520,23 @@ def platform_paths(prefix: str) -> dict[str, Any]:
                 "Settings", {"200": ok("The settings.", ref("Settings"))},
             ),
         },
+        f"{prefix}/registrations": {
+            "get": operation(
+                f"{name}_list_attempts", "List registration attempts, newest first",
+                "Registrations",
+                {"200": ok("The attempts and how many match.", ref("AttemptList")),
+                 "400": error(400, "A filter is not valid (details.parameter).",
+                              "INVALID_PARAMETER")},
+                parameters=[
+                    {"name": "state", "in": "query", "required": False,
+                     "schema": {"type": "string", "enum": list(ATTEMPT_STATES)}},
+                    {"name": "limit", "in": "query", "required": False,
+                     "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
+                    {"name": "offset", "in": "query", "required": False,
+                     "schema": {"type": "integer", "minimum": 0, "maximum": 10_000_000}},
+                ],
+            ),
+        },
     }
 
 
@@ -519,6 +570,14 @@ PATHS: dict[str, Any] = {
         ),
     },
     **{path: item for prefix in PREFIXES for path, item in platform_paths(prefix).items()},
+    "/admin/registrations/{rid}": {
+        "parameters": [path_parameter("rid", "The registration id.")],
+        "get": operation(
+            "get_attempt", "Get a registration attempt in any state", "Registrations",
+            {"200": ok("The attempt.", ref("Attempt")),
+             "404": shared("RegistrationNotFound")},
+        ),
+    },
     "/api/openapi.json": {
         "get": operation(
             "get_openapi", "This document", "Document",
@@ -539,7 +598,8 @@ DOCUMENT: dict[str, Any] = {
     },
     "security": [{"bearerKey": []}],
     "tags": [{"name": name} for name in ("Dynamic Registration", "Platforms", "Deployments",
-                                         "Invitations", "Settings", "Document")],
+                                         "Invitations", "Settings", "Registrations",
+                                         "Document")],
     "paths": PATHS,
     "components": {
         "securitySchemes": {
