@@ -39,7 +39,13 @@ from wtforms.validators import DataRequired, Email, Length, NumberRange, Optiona
 from . import apikeys, events
 from .accounts import SigninLocked, User, authenticate, locked_message
 from .api import ApiError
-from .api.platforms import AUTH_METHODS, invitation_json, platform_values, set_active
+from .api.platforms import (
+    AUTH_METHODS,
+    MAX_USES,
+    invitation_json,
+    platform_values,
+    set_active,
+)
 from .flow import FAMILY_NAMES, family_name
 from .limits import signin_limit
 from .pages import base_url, settings
@@ -122,7 +128,9 @@ class InvitationForm(FlaskForm):
         DataRequired(message="Name the customer the link is for."), Length(max=200),
     ])
     uses = IntegerField("Registrations allowed", validators=[
-        Optional(), NumberRange(min=1, message="Allow at least 1 registration, or leave empty."),
+        Optional(), NumberRange(min=1, max=MAX_USES,
+                                message=f"Allow from 1 to {MAX_USES:,} registrations, or leave "
+                                "empty."),
     ])
     expires_at = DateTimeLocalField("Expires at (UTC)", validators=[Optional()],
                                     format=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"])

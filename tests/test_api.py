@@ -516,3 +516,9 @@ def test_attempts_show_their_true_state(live, simulator, api, store):
                     "INVALID_PARAMETER")
     page = api.get("/admin/registrations", query_string={"limit": 1, "offset": 1}).get_json()
     assert [r["id"] for r in page["registrations"]] == [completed["id"]]
+
+
+@pytest.mark.parametrize("url", ["http://[::1", "https://lms.example.edu:99999", "//x"])
+def test_malformed_urls_are_a_400_not_a_crash(api, url):
+    response = api.post("/admin/platforms", json={**MANUAL, "url": url})
+    assert_envelope(response, 400, "INVALID_PARAMETER")

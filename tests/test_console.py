@@ -540,7 +540,7 @@ def test_an_api_key_needs_a_name(console, store):
 def test_create_and_revoke_invitations(console, store):
     bad = console.submit("/console/invitations", data={"name": "Springfield", "uses": "0"})
     assert bad.status_code == 400
-    assert "Allow at least 1 registration" in text(bad)
+    assert "Allow from 1 to 1,000,000 registrations" in text(bad)
     past = console.submit("/console/invitations",
                           data={"name": "Springfield", "expires_at": "2001-01-01T00:00"})
     assert "Choose a time in the future" in text(past)

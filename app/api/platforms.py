@@ -87,8 +87,12 @@ def found(platform_id: str) -> Platform:
 def _url(data: dict, name: str, required: bool) -> str | None:
     value = field(data, name, str, required)
     if value is not None:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - raises ValueError on a bad port
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
             raise ApiError(400, "INVALID_PARAMETER", f"{name!r} must be an absolute URL.",
                            parameter=name)
     return value
