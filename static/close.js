@@ -23,6 +23,12 @@
     }
   }
 
+  // A passing fault (timeout, 5xx): the same request again, token and all, from this frame.
+  var retries = document.querySelectorAll("[data-retry]");
+  for (var r = 0; r < retries.length; r++) {
+    retries[r].addEventListener("click", function () { window.location.reload(); });
+  }
+
   var buttons = document.querySelectorAll("[data-lti-close-button]");
   for (var i = 0; i < buttons.length; i++) {
     buttons[i].addEventListener("click", closeLti);

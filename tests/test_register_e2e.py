@@ -330,3 +330,18 @@ def test_registration_works_by_post_too(live, simulator, store):
     response = requests.post(live.register_url, data=params, timeout=30)
     assert response.status_code == 200
     assert len(store.list_platforms()) == 1
+
+
+def test_a_failed_attempt_can_be_retried_while_the_token_is_valid(live, simulator, store):
+    sim = simulator("moodle", faults={"config_status_500"})
+    url, grant = sim.initiate(live.register_url)
+    failed = requests.get(url, timeout=30)
+    assert failed.status_code == 502 and "data-retry" in failed.text
+    sim.faults = frozenset()  # the LMS is back
+    retried = requests.get(url, timeout=30)
+    assert retried.status_code == 200 and 'data-lti-close="auto"' in retried.text
+    assert [r.state for r in store.list_registrations()] == ["completed", "failed"]
+    assert sim.posts_for(grant.token) == 1
+    refused = simulator("moodle", faults={"refuse_registration"})
+    page = requests.get(refused.initiation_url(live.register_url), timeout=30)
+    assert "data-retry" not in page.text  # a refusal will not change by trying again
