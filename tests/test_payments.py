@@ -170,7 +170,7 @@ def test_cancel_returns_to_the_payment_page(paying):
     assert "The payment was cancelled. You can try again." in again
 
 
-def test_stripe_errors_are_shown_plainly(paying):
+def test_stripe_errors_are_shown_plainly(paying, caplog):
     flow = paying(price="price_missing")
     response = flow.get(f"/lti/register/{flow.rid}/payment/checkout")
     assert response.status_code == 502
@@ -178,4 +178,6 @@ def test_stripe_errors_are_shown_plainly(paying):
     assert "Stripe could not start the payment" in text
     assert "InvalidRequestError" in text
     assert KEY not in text
+    assert "Stripe refused a Checkout Session" in caplog.text
+    assert KEY not in caplog.text and SECRET not in caplog.text
     assert flow.statuses == []
