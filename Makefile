@@ -15,12 +15,12 @@ DEMO_ENV := GATEHOUSE_TOOL__NAME="Gatehouse demo tool" \
 CHROMIUM ?= /usr/bin/chromium
 OIDC_MODULES := tests/support/oidc/node_modules/.installed
 
-.PHONY: install run test test-deps chromium lint clean
+.PHONY: install run test test-deps chromium postgresql lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,postgres]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -29,15 +29,27 @@ run: $(STAMP)
 	$(DEMO_ENV) HOST=127.0.0.1 PORT=$(PORT) $(BIN)/gunicorn -c python:app.gunicorn_config wsgi:app
 
 # What the browser tests need: Debian's Chromium (Playwright cannot download its own here)
-# and the npm packages of the test OpenID Provider.
+# and the npm packages of the test OpenID Provider; the PostgreSQL tests need the server
+# binaries (each test session runs its own throw-away cluster, never the system one).
 test-deps: $(STAMP) $(OIDC_MODULES)
 	@test -x $(CHROMIUM) || $(MAKE) --no-print-directory chromium
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+		$(MAKE) --no-print-directory postgresql
 
 chromium:
 	@if [ "$$(id -u)" = 0 ]; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	else \
 		echo "Browser tests need Chromium: sudo apt-get install chromium" >&2; \
+	fi
+
+# --no-upgrade: never upgrade (or restart) a PostgreSQL already installed here.
+postgresql:
+	@if [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -qq --no-upgrade postgresql; \
+	else \
+		echo "PostgreSQL tests need the server: sudo apt-get install postgresql" >&2; \
 	fi
 
 $(OIDC_MODULES): tests/support/oidc/package-lock.json

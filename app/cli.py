@@ -19,6 +19,9 @@ def _store():
         store.migrate()
     except StorageError as exc:
         raise click.ClickException(str(exc)) from None
+    context = click.get_current_context(silent=True)
+    if context is not None:  # a PostgreSQL pool must not outlive the command
+        context.call_on_close(store.close)
     return store
 
 
@@ -193,7 +196,7 @@ def _compare_with_store(report) -> list[str]:
     if platform is None:
         return [
             f"no platform with issuer {report.issuer} and client_id {report.client_id} in "
-            f"{store.path} (is Gatehouse using another DATABASE_URL? use --skip-store-check)"
+            f"{store.location} (is Gatehouse using another DATABASE_URL? use --skip-store-check)"
         ]
     problems = []
     if report.deployment_id:

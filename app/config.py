@@ -21,9 +21,12 @@ RESERVED_ENV = frozenset(
         "GATEHOUSE_API_KEY",
         "GATEHOUSE_OIDC_CLIENT_SECRET",
         "GATEHOUSE_WEBHOOK_SECRET",
+        # Lets a demo run on SQLite on a Heroku dyno (see app/storage).
+        "GATEHOUSE_ALLOW_EPHEMERAL_SQLITE",
         # Test harness switches (see app/crashpoints.py and tests/support).
         "GATEHOUSE_TEST_CRASH_AT",
         "GATEHOUSE_REQUIRE_BROWSER",
+        "GATEHOUSE_REQUIRE_POSTGRES",
     }
 )
 SECRET_ENV = (

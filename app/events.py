@@ -66,6 +66,7 @@ class Notifier:
         self.client = client
         self.poll = poll
         self._wake = threading.Event()
+        self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
@@ -84,8 +85,18 @@ class Notifier:
                                                 daemon=True)
                 self._thread.start()
 
+    def stop(self, timeout: float = 5.0) -> None:
+        """End the delivery thread (before its store is closed); enqueue starts it again."""
+        with self._lock:
+            thread, self._thread = self._thread, None
+            self._stopped.set()
+            self._wake.set()
+        if thread is not None:
+            thread.join(timeout)
+        self._stopped.clear()
+
     def _run(self) -> None:
-        while True:
+        while not self._stopped.is_set():
             try:
                 while self.deliver_due():
                     pass

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 from flask import Blueprint, current_app, jsonify, render_template
 
 from .pages import base_url, settings
@@ -15,9 +13,10 @@ bp = Blueprint("ops", __name__)
 @bp.get("/healthz")
 def healthz():
     """Answer 200 when the database is reachable, 503 otherwise."""
+    store = get_store()
     try:
-        ok = get_store().ping()
-    except sqlite3.Error:
+        ok = store.ping()
+    except store.Error:
         current_app.logger.exception("health check: database unreachable")
         ok = False
     if not ok:

@@ -2,6 +2,7 @@ import os
 import threading
 
 import pytest
+from support import postgres as pg
 from werkzeug.serving import make_server
 
 from app import create_app
@@ -26,7 +27,7 @@ TOOL_SETTINGS = {
 def clean_environment(monkeypatch, tmp_path):
     """Run every test without the developer's settings, in an empty working directory."""
     for name in list(os.environ):
-        if name.startswith("GATEHOUSE_") or name in ("DATABASE_URL", "SECRET_KEY"):
+        if name.startswith("GATEHOUSE_") or name in ("DATABASE_URL", "SECRET_KEY", "DYNO"):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
 
@@ -41,22 +42,83 @@ def merge(base, extra):
     return result
 
 
+BACKENDS = ("sqlite", "postgres")
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "backends(*names): run the test's apps on each of these storage backends "
+        "(sqlite, postgres); tests without the mark use SQLite only",
+    )
+
+
+def pytest_generate_tests(metafunc):
+    marker = metafunc.definition.get_closest_marker("backends")
+    if marker and "backend" in metafunc.fixturenames:
+        unknown = set(marker.args) - set(BACKENDS)
+        assert not unknown, f"unknown backends {unknown}"
+        metafunc.parametrize("backend", marker.args, indirect=True)
+
+
 @pytest.fixture
-def make_app(tmp_path):
-    """Build an app on a fresh SQLite file; keyword settings are merged onto TOOL_SETTINGS."""
+def backend(request):
+    """Name the storage backend under test: "sqlite" unless a backends mark says otherwise."""
+    return getattr(request, "param", "sqlite")
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster():
+    """Start one private PostgreSQL cluster for the session; stop it at the end."""
+    try:
+        cluster = pg.start_cluster()
+    except pg.Unavailable as exc:
+        if pg.REQUIRED:
+            pytest.fail(f"GATEHOUSE_REQUIRE_POSTGRES is set but {exc}", pytrace=False)
+        pytest.skip(f"PostgreSQL unavailable: {exc}")
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_cluster):
+    """Give the test an empty PostgreSQL database (the session's one, its schema dropped)."""
+    return postgres_cluster.fresh_database()
+
+
+@pytest.fixture
+def database_url(backend, tmp_path, request):
+    """Return the DATABASE_URL of the test's database on its backend."""
+    if backend == "postgres":
+        return request.getfixturevalue("postgres_url")
+    return f"sqlite:///{tmp_path / 'gatehouse.db'}"
+
+
+@pytest.fixture
+def make_app(database_url):
+    """Build an app on a fresh database; keyword settings are merged onto TOOL_SETTINGS."""
+    apps = []
 
     def factory(settings=None, **config):
-        return create_app(
+        app = create_app(
             {
                 "TESTING": True,
-                "DATABASE_URL": f"sqlite:///{tmp_path / 'gatehouse.db'}",
+                "DATABASE_URL": database_url,
                 "SECRET_KEY": "test-secret",
                 "SETTINGS": merge(TOOL_SETTINGS, settings),
                 **config,
             }
         )
+        apps.append(app)
+        return app
 
-    return factory
+    yield factory
+    if not database_url.startswith("sqlite:"):
+        for app in apps:  # pooled connections must not outlive the test's database
+            notifier = app.extensions.get("gatehouse.notifier")
+            if notifier is not None:
+                notifier.stop()
+            app.extensions["gatehouse.store"].close()
 
 
 @pytest.fixture

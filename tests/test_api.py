@@ -11,12 +11,16 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 from click.testing import CliRunner
+from support.postgres import dump, run_sql
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from app import apikeys
 from app.cli import main
 from tests.conftest import LiveServer
+
+# Store-heavy: every test here runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.backends("sqlite", "postgres")
 
 BASE = "https://localhost"
 
@@ -90,9 +94,9 @@ def test_environment_key_is_accepted(make_app, monkeypatch):
 
 def test_keys_are_stored_only_as_hashes_and_can_be_revoked(api, store):
     assert api.get("/admin/platforms").status_code == 200
-    dump = "\n".join(store.db.iterdump())
+    stored = dump(store)
     secret = api.key.split("_", 2)[2]
-    assert api.key not in dump and secret not in dump
+    assert api.key not in stored and secret not in stored
     (key,) = store.list_api_keys()
     assert key.secret_hash == hashlib.sha256(secret.encode()).hexdigest()
     assert key.last_used_at is not None
@@ -101,8 +105,8 @@ def test_keys_are_stored_only_as_hashes_and_can_be_revoked(api, store):
     assert api.get("/admin/platforms").status_code == 401
 
 
-def test_api_key_commands(tmp_path, monkeypatch):
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+def test_api_key_commands(database_url, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", database_url)
     runner = CliRunner()
     created = runner.invoke(main, ["api-key", "create", "--name", "billing back end"])
     assert created.exit_code == 0, created.output
@@ -331,7 +335,7 @@ def test_pre_approval_unknown_expired_and_refused(make_app, simulator):
         assert owner.store.get_registration(rid).state == "failed"
 
         rid = parse_qs(urlsplit(owner.start().headers["Location"]).query)["registrationId"][0]
-        owner.store.db.execute("UPDATE registrations SET expires_at = '2000-01-01T00:00:00Z' "
+        run_sql(owner.store, "UPDATE registrations SET expires_at = '2000-01-01T00:00:00Z' "
                                "WHERE id = ?", [rid])
         expired = owner.call("GET", f"/api/registrations/{rid}")
         assert expired.status_code == 410
@@ -468,7 +472,7 @@ def test_signed_notifications_are_delivered_and_retried(make_app, simulator, mon
         assert sim.register(server.url + "/lti/register").ok
         headers, body = receiver.wait(1)[0]
         # The first delivery failed (500): it is retried with back-off, not lost.
-        store.db.execute("UPDATE notifications SET next_attempt_at = '2000-01-01T00:00:00Z' "
+        run_sql(store, "UPDATE notifications SET next_attempt_at = '2000-01-01T00:00:00Z' "
                          "WHERE delivered_at IS NULL")
         app.extensions["gatehouse.notifier"].deliver_due()
         headers, body = receiver.wait(2)[1]

@@ -5,9 +5,13 @@ import re
 
 import pytest
 from click.testing import CliRunner
+from support.postgres import dump, run_sql
 
 from app.accounts import hash_password
 from app.cli import main
+
+# Store-heavy: every test here runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.backends("sqlite", "postgres")
 
 BASE = "https://localhost"
 TERMS_V1 = "# Terms\n\nBe **nice**.\n\n<script>alert(1)</script>\n"
@@ -148,8 +152,7 @@ def test_the_registration_token_never_reaches_a_page_url_or_log(gated, admin_of,
     assert all(token not in page for page in admin.pages)
     assert token not in admin.resume_path
     assert all(token not in record.getMessage() for record in caplog.records)
-    dump = "\n".join(admin.store.db.iterdump())
-    assert token not in dump  # held only while the gates were open
+    assert token not in dump(admin.store)  # held only while the gates were open
 
 
 def test_refresh_back_and_double_submit_never_register_twice(gated, admin_of):
@@ -335,7 +338,8 @@ def test_unknown_and_expired_ids_say_to_start_again(gated, admin_of):
     assert unknown.status_code == 404
     assert "Start the registration again from your LMS" in unknown.get_data(as_text=True)
     admin.start()
-    admin.store.db.execute(
+    run_sql(
+        admin.store,
         "UPDATE registrations SET expires_at = '2000-01-01T00:00:00.000000Z' WHERE id = ?",
         [admin.rid],
     )
@@ -387,8 +391,8 @@ def test_configured_frame_ancestors(gated, make_app):
     assert policy.endswith("frame-ancestors https://*.instructure.com")
 
 
-def test_user_create_command(tmp_path, monkeypatch):
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+def test_user_create_command(database_url, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", database_url)
     runner = CliRunner()
     result = runner.invoke(main, ["user", "create", "--email", "Owner@Tool.example",
                                   "--password", "a long password", "--name", "Owner"])
@@ -404,3 +408,27 @@ def test_user_create_command(tmp_path, monkeypatch):
     short = runner.invoke(main, ["user", "create", "--email", "x@tool.example",
                                  "--password", "short"])
     assert short.exit_code == 2 and "at least 10 characters" in short.output
+
+
+def test_a_gated_registration_started_on_one_instance_completes_on_another(gated, admin_of):
+    # Two app instances on one database, as two dynos behind a router: the admin's requests
+    # land on either, so state, the held LMS token and the session must all be shared.
+    first, second = gated(), gated()
+    assert first.extensions["gatehouse.store"] is not second.extensions["gatehouse.store"]
+    admin = admin_of(first)
+    admin.start()
+    assert "Step 2 of 2: Terms" in admin.sign_in().get_data(as_text=True)
+    assert admin.sim.records == []
+    cookie = admin.client.get_cookie("gatehouse_session")
+    admin.client = second.test_client()
+    admin.client.set_cookie("gatehouse_session", cookie.value)
+    admin.store = second.extensions["gatehouse.store"]
+    done = admin.accept_terms()
+    assert 'data-lti-close="auto"' in done.get_data(as_text=True)
+    assert admin.sim.posts_for(admin.grant.token) == 1
+    for store in (first.extensions["gatehouse.store"], admin.store):
+        registration = store.get_registration(admin.rid)
+        assert registration.state == "completed"
+        assert store.terms_acceptance(admin.rid, "1").signer_name == "Ada Admin"
+        (platform,) = store.list_platforms()
+        assert platform.id == registration.platform_id

@@ -2,12 +2,16 @@
 
 from datetime import timedelta
 
+import pytest
 from click.testing import CliRunner
 from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
 
 from app import keys
 from app.cli import main
+
+# Store-heavy: every test here runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.backends("sqlite", "postgres")
 
 
 def test_jwks_serves_one_rs256_signing_key(client):
@@ -48,8 +52,8 @@ def test_rotation_publishes_old_and_new_then_retires_the_old(app, store):
     assert {k["kid"] for k in cache.published()} == {old.kid, newest}
 
 
-def test_keys_rotate_command(tmp_path, monkeypatch):
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+def test_keys_rotate_command(database_url, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", database_url)
     runner = CliRunner()
     result = runner.invoke(main, ["keys", "rotate", "--grace-hours", "24"])
     assert result.exit_code == 0, result.output
@@ -60,8 +64,8 @@ def test_keys_rotate_command(tmp_path, monkeypatch):
     assert listing[0].endswith("current") and "retires" in listing[1]
 
 
-def test_migrate_command_is_idempotent(tmp_path, monkeypatch):
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+def test_migrate_command_is_idempotent(database_url, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", database_url)
     runner = CliRunner()
     assert runner.invoke(main, ["migrate"]).exit_code == 0
     result = runner.invoke(main, ["migrate"])
@@ -74,6 +78,7 @@ def test_healthz(client):
     assert response.json == {"status": "ok"}
 
 
+@pytest.mark.backends("sqlite")
 def test_healthz_reports_a_broken_database(app, client, store, tmp_path):
     store.close()
     store.path = str(tmp_path / "missing-dir" / "db.sqlite")
@@ -82,6 +87,7 @@ def test_healthz_reports_a_broken_database(app, client, store, tmp_path):
     assert response.json["status"] == "error"
 
 
+@pytest.mark.backends("sqlite")
 def test_database_is_in_wal_mode(store):
     assert store.db.journal_mode == "wal"
 

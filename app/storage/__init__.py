@@ -233,23 +233,46 @@ INSTANCE_PATH = os.path.join(
 )
 
 
+def _refuse_ephemeral_sqlite() -> None:
+    """Refuse SQLite on a Heroku dyno, whose disk is wiped at least once a day."""
+    if os.environ.get("DYNO") and not os.environ.get("GATEHOUSE_ALLOW_EPHEMERAL_SQLITE"):
+        raise StorageError(
+            "DATABASE_URL: this is a Heroku dyno (DYNO is set), whose disk is wiped on every "
+            "deploy and restart, so SQLite would lose every registered platform. Attach Heroku "
+            "Postgres (it sets DATABASE_URL=postgres://...) and install gatehouse[postgres], or "
+            "set GATEHOUSE_ALLOW_EPHEMERAL_SQLITE=1 for a throw-away demo."
+        )
+
+
 def open_store(database_url: str | None, instance_path: str):
     """Return the store for a DATABASE_URL (SQLite when unset)."""
     from .sqlite import SQLiteStore
 
     if not database_url:
+        _refuse_ephemeral_sqlite()
         os.makedirs(instance_path, exist_ok=True)
         return SQLiteStore(os.path.join(instance_path, DEFAULT_SQLITE_FILE))
     if database_url.startswith("sqlite:///"):
+        _refuse_ephemeral_sqlite()
         path = database_url[len("sqlite:///") :]
         if not path:
             raise StorageError("DATABASE_URL: sqlite:/// needs a file path")
         directory = os.path.dirname(os.path.abspath(path))
         os.makedirs(directory, exist_ok=True)
         return SQLiteStore(path)
+    if database_url.startswith(("postgres://", "postgresql://")):
+        try:
+            from .postgres import PostgresStore
+        except ImportError as exc:
+            raise StorageError(
+                "DATABASE_URL is a PostgreSQL URL but the PostgreSQL driver is not installed: "
+                f"pip install 'gatehouse[postgres]' ({exc})"
+            ) from None
+        return PostgresStore(database_url)
     scheme = database_url.split(":", 1)[0]
     raise StorageError(
-        f"DATABASE_URL: the scheme {scheme!r} is not supported; use sqlite:///path/to/file.db"
+        f"DATABASE_URL: the scheme {scheme!r} is not supported; use sqlite:///path/to/file.db "
+        "or postgresql://user:password@host/database"
     )
 
 

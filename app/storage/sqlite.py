@@ -30,13 +30,28 @@ from . import (
     ToolKey,
     now_iso,
 )
+from ._common import (
+    MIGRATION_NAMES,
+    conflict_message,
+    filters,
+    new_platform_values,
+    notification_changes,
+    payment_changes,
+    platform_values,
+    to_account,
+    to_audit_entry,
+    to_deployment,
+    to_platform,
+    to_registration,
+    where_clause,
+)
 
 BUSY_TIMEOUT_MS = 15000
 
 migrations = Migrations("gatehouse")
 
 
-@migrations(name="0001_initial")
+@migrations(name=MIGRATION_NAMES[0])
 def _initial(db: sqlite_utils.Database) -> None:
     db["platforms"].create(
         {
@@ -105,7 +120,7 @@ def _initial(db: sqlite_utils.Database) -> None:
     db["app_settings"].create({"name": str, "value": str}, pk="name")
 
 
-@migrations(name="0002_gates")
+@migrations(name=MIGRATION_NAMES[1])
 def _gates(db: sqlite_utils.Database) -> None:
     db["registrations"].add_column("pending_secret", str)
     db["registrations"].add_column("account_id", str)
@@ -161,7 +176,7 @@ def _gates(db: sqlite_utils.Database) -> None:
     db["payments"].create_index(["registration_id"])
 
 
-@migrations(name="0003_api_console")
+@migrations(name=MIGRATION_NAMES[2])
 def _api_console(db: sqlite_utils.Database) -> None:
     db["platforms"].add_column("auth_method", str, not_null_default="JWK_SET")
     db["platforms"].add_column("auth_key", str)
@@ -227,7 +242,7 @@ def _api_console(db: sqlite_utils.Database) -> None:
     db["notifications"].create_index(["delivered_at", "next_attempt_at"])
 
 
-@migrations(name="0004_signin_throttle")
+@migrations(name=MIGRATION_NAMES[3])
 def _signin_throttle(db: sqlite_utils.Database) -> None:
     db["signin_throttle"].create(
         {"key": str, "failures": int, "locked_until": str, "updated_at": str},
@@ -239,9 +254,17 @@ def _signin_throttle(db: sqlite_utils.Database) -> None:
 class SQLiteStore:
     """Gatehouse's records in one SQLite file; one connection per thread."""
 
+    # The driver's base error: what a health check treats as "database unreachable".
+    Error = sqlite3.Error
+
     def __init__(self, path: str):
         self.path = path
         self._local = threading.local()
+
+    @property
+    def location(self) -> str:
+        """Return where the records live, for messages."""
+        return self.path
 
     @property
     def db(self) -> sqlite_utils.Database:
@@ -388,22 +411,22 @@ class SQLiteStore:
     def get_registration(self, reg_id: str) -> Registration | None:
         """Return one attempt, or None."""
         row = self._one("SELECT * FROM registrations WHERE id = ?", [reg_id])
-        return _registration(row) if row else None
+        return to_registration(row) if row else None
 
     def list_registrations(
         self, limit: int = 50, offset: int = 0, state: str | None = None
     ) -> list[Registration]:
         """Return attempts, newest first, optionally in one state."""
-        where, params = _filters(("state = ?", state))
-        sql = "SELECT * FROM registrations" + _where(where)  # noqa: S608 - constant clauses
+        where, params = filters(("state = ?", state))
+        sql = "SELECT * FROM registrations" + where_clause(where)  # noqa: S608 - constant clauses
         rows = self.db.query(sql + " ORDER BY created_at DESC LIMIT ? OFFSET ?",
                              [*params, limit, offset])
-        return [_registration(row) for row in rows]
+        return [to_registration(row) for row in rows]
 
     def count_registrations(self, state: str | None = None) -> int:
         """Return how many attempts there are, optionally in one state."""
-        where, params = _filters(("state = ?", state))
-        sql = "SELECT count(*) FROM registrations" + _where(where)  # noqa: S608
+        where, params = filters(("state = ?", state))
+        sql = "SELECT count(*) FROM registrations" + where_clause(where)  # noqa: S608
         return self.db.execute(sql, params).fetchone()[0]
 
     def set_registration_invitation(self, reg_id: str, invitation_id: str) -> None:
@@ -470,7 +493,7 @@ class SQLiteStore:
             "SELECT * FROM registrations WHERE state = ? AND updated_at < ? ORDER BY created_at",
             [RegistrationStates.REGISTERING, updated_before],
         )
-        return [_registration(row) for row in rows]
+        return [to_registration(row) for row in rows]
 
     def claim_stale(self, reg_id: str, updated_at: str) -> bool:
         """Take a stale attempt for recovery; False when another worker already took it."""
@@ -512,13 +535,7 @@ class SQLiteStore:
                 "SELECT id FROM platforms WHERE issuer = ? AND client_id = ?",
                 [platform["issuer"], platform["client_id"]],
             ).fetchone()
-            values = {
-                **platform,
-                "scopes": json.dumps(list(platform["scopes"])),
-                "registration_id": reg_id,
-            }
-            if invitation_id:
-                values["invitation_id"] = invitation_id
+            values = platform_values(platform, reg_id, invitation_id)
             if row:
                 platform_id, created = row[0], False
                 if not rename:  # keep the name the owner may have given it
@@ -567,14 +584,14 @@ class SQLiteStore:
     def get_platform(self, platform_id: str) -> Platform | None:
         """Return one platform by id, or None."""
         row = self._one("SELECT * FROM platforms WHERE id = ?", [platform_id])
-        return _platform(row) if row else None
+        return to_platform(row) if row else None
 
     def find_platform(self, issuer: str, client_id: str) -> Platform | None:
         """Return the platform with this issuer and client_id, or None."""
         row = self._one(
             "SELECT * FROM platforms WHERE issuer = ? AND client_id = ?", [issuer, client_id]
         )
-        return _platform(row) if row else None
+        return to_platform(row) if row else None
 
     def list_platforms(
         self,
@@ -587,18 +604,18 @@ class SQLiteStore:
         offset: int = 0,
     ) -> list[Platform]:
         """Return platforms matching the filters, newest first."""
-        where, params = _filters(
+        where, params = filters(
             ("id = ?", platform_id), ("issuer = ?", issuer), ("client_id = ?", client_id)
         )
         if search:
             where.append("(name LIKE ? OR issuer LIKE ? OR client_id LIKE ?)")
             params += [f"%{search}%"] * 3
-        sql = "SELECT * FROM platforms" + _where(where)  # noqa: S608 - constant clauses
+        sql = "SELECT * FROM platforms" + where_clause(where)  # noqa: S608 - constant clauses
         sql += " ORDER BY created_at DESC, id"
         if limit is not None:
             sql += " LIMIT ? OFFSET ?"
             params += [limit, offset]
-        return [_platform(row) for row in self.db.query(sql, params)]
+        return [to_platform(row) for row in self.db.query(sql, params)]
 
     def count_platforms(self, search: str | None = None) -> int:
         """Return how many platforms match a search (all when None)."""
@@ -617,10 +634,7 @@ class SQLiteStore:
             with self._write() as db:
                 db["platforms"].insert(
                     {
-                        "scopes": "[]",
-                        "product_family_code": "",
-                        "version": "",
-                        **{k: v for k, v in values.items() if k != "scopes"},
+                        **new_platform_values(values),
                         "id": platform_id,
                         "active": int(active),
                         "created_at": stamp,
@@ -628,7 +642,7 @@ class SQLiteStore:
                     }
                 )
         except sqlite3.IntegrityError:
-            raise Conflict(_conflict(values)) from None
+            raise Conflict(conflict_message(values)) from None
         return self.get_platform(platform_id)
 
     def update_platform(self, platform_id: str, values: dict[str, Any]) -> Platform | None:
@@ -641,7 +655,7 @@ class SQLiteStore:
                     return None
                 db["platforms"].update(platform_id, {**values, "updated_at": now_iso()})
         except sqlite3.IntegrityError:
-            raise Conflict(_conflict(values)) from None
+            raise Conflict(conflict_message(values)) from None
         return self.get_platform(platform_id)
 
     def delete_platform(self, platform_id: str) -> bool:
@@ -672,7 +686,7 @@ class SQLiteStore:
             "SELECT * FROM deployments WHERE platform_id = ? AND deployment_id = ?",
             [platform_id, deployment_id],
         )
-        return Deployment(**{**row, "active": bool(row["active"])}) if row else None
+        return to_deployment(row) if row else None
 
     def set_deployment_active(
         self, platform_id: str, deployment_id: str, active: bool
@@ -700,7 +714,7 @@ class SQLiteStore:
             "SELECT * FROM deployments WHERE platform_id = ? ORDER BY created_at, deployment_id",
             [platform_id],
         )
-        return [Deployment(**{**row, "active": bool(row["active"])}) for row in rows]
+        return [to_deployment(row) for row in rows]
 
     # Accounts
 
@@ -734,12 +748,12 @@ class SQLiteStore:
     def get_account(self, account_id: str) -> Account | None:
         """Return one account by id, or None."""
         row = self._one("SELECT * FROM accounts WHERE id = ?", [account_id])
-        return _account(row) if row else None
+        return to_account(row) if row else None
 
     def find_account_by_email(self, email: str) -> Account | None:
         """Return the account with this e-mail address (case-insensitive), or None."""
         row = self._one("SELECT * FROM accounts WHERE email = ?", [email.strip().lower()])
-        return _account(row) if row else None
+        return to_account(row) if row else None
 
     def find_or_create_oidc_account(
         self, issuer: str, subject: str, email: str, name: str | None
@@ -749,7 +763,7 @@ class SQLiteStore:
             "SELECT * FROM accounts WHERE oidc_issuer = ? AND oidc_subject = ?", [issuer, subject]
         )
         if row:
-            return _account(row)
+            return to_account(row)
         existing = self.find_account_by_email(email)
         if existing and existing.oidc_subject is None:
             with self._write() as db:
@@ -791,11 +805,7 @@ class SQLiteStore:
         currency: str | None = None,
     ) -> Payment | None:
         """Set a payment's status (and amount when Stripe reports it); None when unknown."""
-        values: dict[str, Any] = {"status": status, "updated_at": now_iso()}
-        if amount is not None:
-            values["amount"] = amount
-        if currency:
-            values["currency"] = currency
+        values = payment_changes(status, amount, currency, now_iso())
         with self._write() as db:
             if not db.execute(
                 "SELECT 1 FROM payments WHERE session_id = ?", [session_id]
@@ -989,13 +999,10 @@ class SQLiteStore:
         self, limit: int = 50, offset: int = 0, subject_id: str | None = None
     ) -> list[AuditEntry]:
         """Return audit lines, newest first, optionally about one record."""
-        where, params = _filters(("subject_id = ?", subject_id))
-        sql = "SELECT * FROM audit_log" + _where(where)  # noqa: S608 - constant clauses
+        where, params = filters(("subject_id = ?", subject_id))
+        sql = "SELECT * FROM audit_log" + where_clause(where)  # noqa: S608 - constant clauses
         rows = self.db.query(sql + " ORDER BY id DESC LIMIT ? OFFSET ?", [*params, limit, offset])
-        return [
-            AuditEntry(**{**row, "detail": json.loads(row["detail"]) if row["detail"] else None})
-            for row in rows
-        ]
+        return [to_audit_entry(row) for row in rows]
 
     def count_audit(self) -> int:
         """Return the number of audit lines."""
@@ -1030,11 +1037,7 @@ class SQLiteStore:
         retry_at: str | None = None,
     ) -> None:
         """Record a delivery attempt: delivered, retried at `retry_at`, or given up (None)."""
-        values: dict[str, Any] = {"last_error": error}
-        if delivered:
-            values.update(delivered_at=now_iso(), next_attempt_at=None)
-        else:
-            values["next_attempt_at"] = retry_at
+        values = notification_changes(delivered, error, retry_at, now_iso())
         with self._write() as db:
             db["notifications"].update(notification_id, values)
 
@@ -1045,42 +1048,3 @@ class SQLiteStore:
 
     def _one(self, sql: str, params: list[Any]) -> dict[str, Any] | None:
         return next(iter(self.db.query(sql, params)), None)
-
-
-def _filters(*pairs: tuple[str, Any]) -> tuple[list[str], list[Any]]:
-    """Return SQL conditions (constant strings only) and parameters for the set filters."""
-    where = [sql for sql, value in pairs if value is not None]
-    return where, [value for _sql, value in pairs if value is not None]
-
-
-def _where(conditions: list[str]) -> str:
-    """Join constant conditions into a WHERE clause; values always travel as parameters."""
-    return " WHERE " + " AND ".join(conditions) if conditions else ""
-
-
-def _conflict(values: dict[str, Any]) -> str:
-    return (
-        f"a platform with url {values.get('issuer')!r} and clientId "
-        f"{values.get('client_id')!r} already exists"
-    )
-
-
-def _account(data: dict[str, Any]) -> Account:
-    return Account(**{**data, "is_owner": bool(data["is_owner"])})
-
-
-def _platform(data: dict[str, Any]) -> Platform:
-    data["scopes"] = tuple(json.loads(data["scopes"] or "[]"))
-    data["active"] = bool(data["active"])
-    return Platform(**data)
-
-
-def _registration(data: dict[str, Any]) -> Registration:
-    data.pop("pending_secret", None)
-    data.pop("done_token_hash", None)
-    if data.get("platform_created") is not None:
-        data["platform_created"] = bool(data["platform_created"])
-    for key in ("platform_config", "request", "error"):
-        data[key] = json.loads(data[key]) if data[key] else None
-    data["adjustments"] = tuple(json.loads(data["adjustments"] or "[]"))
-    return Registration(**data)

@@ -1,0 +1,108 @@
+"""What both stores share: migration names, row → dataclass conversion, filter building."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from . import Account, AuditEntry, Deployment, Platform, Registration
+
+# Both backends apply the same numbered migrations, recorded under these names.
+MIGRATION_NAMES = ("0001_initial", "0002_gates", "0003_api_console", "0004_signin_throttle")
+
+
+def filters(*pairs: tuple[str, Any]) -> tuple[list[str], list[Any]]:
+    """Return SQL conditions (constant strings only) and parameters for the set filters."""
+    where = [sql for sql, value in pairs if value is not None]
+    return where, [value for _sql, value in pairs if value is not None]
+
+
+def where_clause(conditions: list[str]) -> str:
+    """Join constant conditions into a WHERE clause; values always travel as parameters."""
+    return " WHERE " + " AND ".join(conditions) if conditions else ""
+
+
+def conflict_message(values: dict[str, Any]) -> str:
+    """Return the message of a Conflict on (issuer, client_id)."""
+    return (
+        f"a platform with url {values.get('issuer')!r} and clientId "
+        f"{values.get('client_id')!r} already exists"
+    )
+
+
+def to_account(data: dict[str, Any]) -> Account:
+    """Build an Account from a row."""
+    return Account(**{**data, "is_owner": bool(data["is_owner"])})
+
+
+def to_platform(data: dict[str, Any]) -> Platform:
+    """Build a Platform from a row (scopes are a JSON list, active an integer)."""
+    data = dict(data)
+    data["scopes"] = tuple(json.loads(data["scopes"] or "[]"))
+    data["active"] = bool(data["active"])
+    return Platform(**data)
+
+
+def to_deployment(data: dict[str, Any]) -> Deployment:
+    """Build a Deployment from a row."""
+    return Deployment(**{**data, "active": bool(data["active"])})
+
+
+def to_registration(data: dict[str, Any]) -> Registration:
+    """Build a Registration from a row, leaving out the held secret and token hash."""
+    data = dict(data)
+    data.pop("pending_secret", None)
+    data.pop("done_token_hash", None)
+    if data.get("platform_created") is not None:
+        data["platform_created"] = bool(data["platform_created"])
+    for key in ("platform_config", "request", "error"):
+        data[key] = json.loads(data[key]) if data[key] else None
+    data["adjustments"] = tuple(json.loads(data["adjustments"] or "[]"))
+    return Registration(**data)
+
+
+def to_audit_entry(data: dict[str, Any]) -> AuditEntry:
+    """Build an AuditEntry from a row (detail is JSON text)."""
+    return AuditEntry(**{**data, "detail": json.loads(data["detail"]) if data["detail"] else None})
+
+
+def platform_values(
+    platform: dict[str, Any], reg_id: str, invitation_id: str | None
+) -> dict[str, Any]:
+    """Return the platform columns a completed registration writes."""
+    values = {**platform, "scopes": json.dumps(list(platform["scopes"])), "registration_id": reg_id}
+    if invitation_id:
+        values["invitation_id"] = invitation_id
+    return values
+
+
+def new_platform_values(values: dict[str, Any]) -> dict[str, Any]:
+    """Return the columns of a platform registered by hand, with defaults filled in."""
+    return {
+        "scopes": "[]",
+        "product_family_code": "",
+        "version": "",
+        **{k: v for k, v in values.items() if k != "scopes"},
+    }
+
+
+def payment_changes(status: str, amount: int | None, currency: str | None, stamp: str) -> dict:
+    """Return the payment columns a status update writes."""
+    values: dict[str, Any] = {"status": status, "updated_at": stamp}
+    if amount is not None:
+        values["amount"] = amount
+    if currency:
+        values["currency"] = currency
+    return values
+
+
+def notification_changes(
+    delivered: bool, error: str | None, retry_at: str | None, stamp: str
+) -> dict[str, Any]:
+    """Return the notification columns a finished delivery attempt writes."""
+    values: dict[str, Any] = {"last_error": error}
+    if delivered:
+        values.update(delivered_at=stamp, next_attempt_at=None)
+    else:
+        values["next_attempt_at"] = retry_at
+    return values

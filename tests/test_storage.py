@@ -1,0 +1,235 @@
+"""The store contract on both backends: choosing a backend, migrations, and the compare-and-set
+claims that keep several workers (or several machines) from doing the same thing twice."""
+
+import re
+import sys
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from support.postgres import run_sql
+
+from app.storage import StorageError, now_iso, open_store
+from app.storage._common import MIGRATION_NAMES
+
+pytestmark = pytest.mark.backends("sqlite", "postgres")
+
+WORKERS = 6
+
+
+@pytest.fixture
+def open_stores(database_url, tmp_path):
+    """Open stores on the test's database, as separate processes or machines would."""
+    opened = []
+
+    def factory(count=1, migrate=True):
+        stores = [open_store(database_url, str(tmp_path)) for _ in range(count)]
+        if migrate:
+            stores[0].migrate()
+        opened.extend(stores)
+        return stores
+
+    yield factory
+    for store in opened:
+        store.close()
+
+
+def race(count, work):
+    """Run `work(i)` in `count` threads released at the same moment; return the results."""
+    barrier = threading.Barrier(count)
+    results = [None] * count
+    errors = []
+
+    def run(i):
+        barrier.wait()
+        try:
+            results[i] = work(i)
+        except Exception as exc:  # reported below, with the thread's own traceback lost
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == []
+    return results
+
+
+@pytest.mark.backends("sqlite")
+@pytest.mark.parametrize("url", ["postgres://u:p@db.example/gh", "postgresql://db.example/gh"])
+def test_postgres_urls_choose_the_postgres_store_without_connecting(url, tmp_path):
+    store = open_store(url, str(tmp_path))
+    assert type(store).__name__ == "PostgresStore"
+    assert "p@" not in store.location
+
+
+@pytest.mark.backends("sqlite")
+def test_a_missing_driver_names_the_extra_to_install(tmp_path, monkeypatch):
+    monkeypatch.delitem(sys.modules, "app.storage.postgres", raising=False)
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # what `import psycopg` sees uninstalled
+    with pytest.raises(StorageError, match=re.escape("pip install 'gatehouse[postgres]'")):
+        open_store("postgres://db.example/gh", str(tmp_path))
+
+
+@pytest.mark.backends("sqlite")
+def test_an_unknown_scheme_lists_both_supported_ones(tmp_path):
+    with pytest.raises(StorageError, match="sqlite:///.*postgresql://"):
+        open_store("mysql://db.example/gh", str(tmp_path))
+
+
+def test_instances_starting_together_apply_each_migration_once(open_stores):
+    stores = open_stores(WORKERS, migrate=False)
+    applied = race(WORKERS, lambda i: stores[i].migrate())
+    assert sorted(applied, key=len) == [[]] * (WORKERS - 1) + [list(MIGRATION_NAMES)]
+    assert stores[0].migrate() == []
+    assert stores[0].ping()
+
+
+def test_only_one_worker_claims_a_pending_registration(open_stores):
+    stores = open_stores(WORKERS)
+    later = now_iso(datetime.now(UTC) + timedelta(minutes=10))
+    reg = stores[0].create_registration("https://lms.example/openid", later)
+    won = race(WORKERS, lambda i: stores[i].claim_for_registering(reg.id, {"n": i}, [f"a{i}"]))
+    assert won.count(True) == 1
+    stored = stores[1].get_registration(reg.id)
+    assert stored.state == "registering"
+    assert stored.request == {"n": won.index(True)}
+    assert stored.adjustments == (f"a{won.index(True)}",)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", stored.updated_at)
+
+
+def test_only_one_worker_recovers_a_stale_attempt_and_the_token_is_used_once(open_stores):
+    stores = open_stores(WORKERS)
+    later = now_iso(datetime.now(UTC) + timedelta(minutes=10))
+    reg = stores[0].create_registration("https://lms.example/openid", later)
+    assert stores[0].claim_for_registering(reg.id, {}, [])
+    (stale,) = stores[0].stale_registering(now_iso(datetime.now(UTC) + timedelta(seconds=1)))
+    assert race(WORKERS, lambda i: stores[i].claim_stale(reg.id, stale.updated_at)).count(True) == 1
+    stores[0].set_done_token(reg.id, "hash")
+    assert race(WORKERS, lambda i: stores[i].consume_done_token(reg.id, "hash")).count(True) == 1
+
+
+def test_an_invitation_is_never_used_more_often_than_allowed(open_stores):
+    stores = open_stores(WORKERS)
+    invitation = stores[0].create_invitation("School", uses_allowed=2, expires_at=None)
+    used = race(WORKERS, lambda i: stores[i].use_invitation(invitation.id))
+    assert used.count(True) == 2
+    assert stores[0].get_invitation(invitation.id).uses == 2
+    assert not stores[0].get_invitation(invitation.id).usable
+
+
+def test_each_due_notification_is_claimed_by_exactly_one_worker(open_stores):
+    stores = open_stores(WORKERS)
+    ids = [stores[0].enqueue_notification("registration.completed", f"{n}") for n in range(20)]
+    lease = now_iso(datetime.now(UTC) + timedelta(minutes=5))
+    claims = race(WORKERS, lambda i: stores[i].claim_notifications(lease, limit=5))
+    claimed = sorted(n.id for batch in claims for n in batch)
+    assert claimed == sorted(ids)
+    assert all(n.attempts == 1 for batch in claims for n in batch)
+    assert stores[0].claim_notifications(lease) == []
+
+
+def test_instances_starting_together_create_one_tool_key(open_stores):
+    stores = open_stores(WORKERS)
+    race(WORKERS, lambda i: stores[i].ensure_tool_key(lambda i=i: (f"kid-{i}", "PEM")))
+    assert len(stores[0].list_tool_keys()) == 1
+    values = race(WORKERS, lambda i: stores[i].get_or_create_setting("secret_key", lambda: str(i)))
+    assert len(set(values)) == 1
+
+
+def test_one_platform_per_issuer_and_client_id_when_two_registrations_finish_together(
+    open_stores,
+):
+    stores = open_stores(2)
+    later = now_iso(datetime.now(UTC) + timedelta(minutes=10))
+    platform = {
+        "issuer": "https://lms.example",
+        "client_id": "c1",
+        "name": "LMS",
+        "authorization_endpoint": "https://lms.example/auth",
+        "token_endpoint": "https://lms.example/token",
+        "jwks_uri": "https://lms.example/jwks",
+        "authorization_server": None,
+        "registration_client_uri": None,
+        "product_family_code": "moodle",
+        "version": "4.5",
+        "scopes": ["s1"],
+    }
+    regs = [stores[0].create_registration("https://lms.example/o", later) for _ in range(2)]
+    results = race(
+        2, lambda i: stores[i].complete_registration(regs[i].id, platform, f"d{i}", activate=True)
+    )
+    assert sorted(created for _platform, created in results) == [False, True]
+    (stored,) = stores[0].list_platforms()
+    assert {d.deployment_id for d in stores[0].list_deployments(stored.id)} == {"d0", "d1"}
+    assert stored.scopes == ("s1",) and stored.active is True
+
+
+def test_sign_in_failures_from_several_workers_all_count(open_stores):
+    stores = open_stores(WORKERS)
+    race(
+        WORKERS,
+        lambda i: stores[i].record_signin_failure(
+            ["acct:a"], lambda failures: 60 if failures >= WORKERS else 0
+        ),
+    )
+    assert stores[0].signin_locked_until(["acct:a", "ip:x"]) is not None
+
+
+def test_search_ignores_case_and_order_is_byte_order_as_in_sqlite(open_stores):
+    (store,) = open_stores()
+    for name, client_id in [("Moodle School", "b"), ("moodle college", "B"), ("Canvas", "a")]:
+        store.create_platform(
+            {"issuer": "https://lms.example", "client_id": client_id, "name": name}, active=True
+        )
+    assert {p.name for p in store.list_platforms(search="MOODLE")} == {
+        "Moodle School",
+        "moodle college",
+    }
+    assert store.count_platforms(search="moodle") == 2
+    for client_id, platform_id in [("a", "a_b"), ("b", "B"), ("B", "a-c")]:
+        run_sql(
+            store,
+            "UPDATE platforms SET id = ?, created_at = ? WHERE client_id = ?",
+            [platform_id, "2024-01-01T00:00:00.000000Z", client_id],
+        )
+    # SQLite's BINARY order (uppercase first, '-' before '_'), not a language's collation.
+    assert [p.id for p in store.list_platforms()] == ["B", "a-c", "a_b"]
+
+
+@pytest.mark.backends("postgres")
+def test_healthz_answers_503_when_postgres_is_unreachable(make_app):
+    from support.postgres import free_port
+
+    app = make_app()
+    store = app.extensions["gatehouse.store"]
+    assert app.test_client().get("/healthz").status_code == 200
+    store.url = f"postgres://postgres@127.0.0.1:{free_port()}/nothing"
+    response = app.test_client().get("/healthz")
+    assert response.status_code == 503
+    assert response.json == {"status": "error", "detail": "database unreachable"}
+
+
+@pytest.mark.backends("sqlite")
+def test_sqlite_on_a_heroku_dyno_is_refused_unless_allowed(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'g.db'}"
+    monkeypatch.setenv("DYNO", "web.1")
+    for database_url in (url, None):
+        with pytest.raises(StorageError, match="Heroku Postgres"):
+            open_store(database_url, str(tmp_path))
+    assert type(open_store("postgres://db.example/gh", str(tmp_path))).__name__ == "PostgresStore"
+    monkeypatch.setenv("GATEHOUSE_ALLOW_EPHEMERAL_SQLITE", "1")
+    assert open_store(url, str(tmp_path)).ping()
+
+
+@pytest.mark.backends("sqlite")
+def test_the_migrate_command_fails_the_release_on_a_dyno_with_sqlite(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from app.cli import main
+
+    monkeypatch.setenv("DYNO", "release.1")
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'g.db'}")
+    result = CliRunner().invoke(main, ["migrate"])
+    assert result.exit_code == 1 and "GATEHOUSE_ALLOW_EPHEMERAL_SQLITE" in result.output
