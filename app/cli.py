@@ -37,6 +37,48 @@ def migrate() -> None:
     click.echo(f"Applied: {', '.join(applied)}" if applied else "The schema is up to date.")
 
 
+@main.command("export")
+@click.option("--include-secrets", is_flag=True,
+              help="Also write the tool's private keys (keep the file safe).")
+@click.option("-o", "--output", type=click.File("w"), default="-", show_default=True,
+              help="Where to write the JSON.")
+def export_command(include_secrets: bool, output) -> None:
+    """Write platforms, deployments, keys and registrations as JSON."""
+    import json
+
+    from .portability import export_data
+
+    store = _store()
+    document = export_data(store, include_secrets)
+    json.dump(document, output, indent=2, sort_keys=True)
+    output.write("\n")
+    counts = ", ".join(f"{len(rows)} {name}" for name, rows in document["tables"].items())
+    click.echo(f"Exported {counts}" + ("" if include_secrets else
+                                       " (public keys only; see --include-secrets)"), err=True)
+
+
+@main.command("import")
+@click.argument("source", type=click.File("r"))
+def import_command(source) -> None:
+    """Load a `gatehouse export` file into this database (same ids are replaced)."""
+    import json
+
+    from .portability import ExportFormatError, import_data
+
+    try:
+        document = json.load(source)
+    except ValueError as exc:
+        raise click.ClickException(f"the file is not JSON: {exc}") from None
+    try:
+        counts = import_data(_store(), document)
+    except ExportFormatError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo("Imported " + ", ".join(f"{n} {name}" for name, n in counts.items()) + ".")
+    if not document.get("includesSecrets"):
+        click.echo("The export had no private keys: this database keeps (or makes) its own "
+                   "tool key, and LMSes pick it up from /lti/keys.")
+
+
 @main.command("check-config")
 def check_config() -> None:
     """Validate the configuration file and environment, as start-up does."""

@@ -106,3 +106,14 @@ def notification_changes(
     else:
         values["next_attempt_at"] = retry_at
     return values
+
+
+# Export and import: what moves between databases, in the order it must be loaded.
+EXPORT_TABLES: dict[str, tuple[str, ...]] = {
+    "platforms": ("id",),
+    "deployments": ("platform_id", "deployment_id"),
+    "tool_keys": ("kid",),
+    "registrations": ("id",),
+}
+# Held only while an attempt is open: never exported.
+NEVER_EXPORTED = {"registrations": ("pending_secret", "done_token_hash")}

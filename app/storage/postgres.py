@@ -41,6 +41,7 @@ from . import (
     now_iso,
 )
 from ._common import (
+    EXPORT_TABLES,
     MIGRATION_NAMES,
     conflict_message,
     filters,
@@ -564,6 +565,34 @@ class PostgresStore:
                 ],
             )
         return self.get_platform(platform_id), created
+
+    def dump_table(self, table: str) -> list[dict[str, Any]]:
+        """Return every row of an exported table, in primary-key order."""
+        keys = EXPORT_TABLES[table]
+        query = sql.SQL("SELECT * FROM {} ORDER BY {}").format(
+            sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, keys))
+        )
+        return self._query(query)
+
+    def load_rows(self, table: str, rows: list[dict[str, Any]]) -> int:
+        """Insert or replace rows of an exported table; return how many were written."""
+        keys = EXPORT_TABLES[table]
+        with self._write() as conn:
+            for row in rows:
+                columns = list(row)
+                others = [c for c in columns if c not in keys]
+                query = sql.SQL("INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) DO {}").format(
+                    sql.Identifier(table),
+                    sql.SQL(", ").join(map(sql.Identifier, columns)),
+                    sql.SQL(", ").join(sql.Placeholder() * len(columns)),
+                    sql.SQL(", ").join(map(sql.Identifier, keys)),
+                    sql.SQL("UPDATE SET {}").format(sql.SQL(", ").join(
+                        sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(c), sql.Identifier(c))
+                        for c in others
+                    )) if others else sql.SQL("NOTHING"),
+                )
+                conn.execute(query, [row[c] for c in columns])
+        return len(rows)
 
     def _update(self, reg_id: str, **values: Any) -> None:
         with self._write() as conn:

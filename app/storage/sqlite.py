@@ -31,6 +31,7 @@ from . import (
     now_iso,
 )
 from ._common import (
+    EXPORT_TABLES,
     MIGRATION_NAMES,
     conflict_message,
     filters,
@@ -1045,6 +1046,21 @@ class SQLiteStore:
         """Return notifications, newest first."""
         return [Notification(**row) for row in self.db.query(
             "SELECT * FROM notifications ORDER BY id DESC LIMIT ?", [limit])]
+
+    # Export and import
+
+    def dump_table(self, table: str) -> list[dict[str, Any]]:
+        """Return every row of an exported table, in primary-key order."""
+        order = ", ".join(EXPORT_TABLES[table])
+        return list(self.db.query(f"SELECT * FROM {table} ORDER BY {order}"))  # noqa: S608 - names from EXPORT_TABLES
+
+    def load_rows(self, table: str, rows: list[dict[str, Any]]) -> int:
+        """Insert or replace rows of an exported table; return how many were written."""
+        keys = EXPORT_TABLES[table]
+        with self._write() as db:
+            for row in rows:
+                db[table].upsert(row, pk=keys if len(keys) > 1 else keys[0])
+        return len(rows)
 
     def _one(self, sql: str, params: list[Any]) -> dict[str, Any] | None:
         return next(iter(self.db.query(sql, params)), None)
