@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import secrets
 from typing import Any
@@ -14,7 +13,6 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from . import keys, logs, storage
 from .config import load_settings
 
-log = logging.getLogger(__name__)
 csrf = CSRFProtect()
 
 

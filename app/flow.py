@@ -50,13 +50,10 @@ class AlreadyHandled(RegistrationError):
 
 @dataclass(frozen=True)
 class Outcome:
-    """A finished registration: the stored platform and what the LMS granted."""
+    """A finished registration: the stored platform, whether it is new, and its LMS."""
 
-    registration_id: str
     platform: Platform
     created: bool
-    result: RegistrationResult
-    adjustments: tuple[str, ...]
     family_code: str
 
 
@@ -186,7 +183,7 @@ def register(
     store.record_platform_response(registration.id, status, redact(body, secrets))
     crashpoints.reach("after_response")
     result = parse_registration_response(status, body, request.scopes)
-    return _store_platform(store, registration, platform, result, request.adjustments,
+    return _store_platform(store, registration, platform, result,
                            auto_activate=auto_activate, name=name)
 
 
@@ -195,7 +192,6 @@ def _store_platform(
     registration: Registration,
     platform: PlatformConfig,
     result: RegistrationResult,
-    adjustments: tuple[str, ...],
     *,
     auto_activate: bool,
     name: str | None,
@@ -225,14 +221,7 @@ def _store_platform(
         stored.issuer,
         stored.client_id,
     )
-    return Outcome(
-        registration_id=registration.id,
-        platform=stored,
-        created=created,
-        result=result,
-        adjustments=adjustments,
-        family_code=platform.product_family_code,
-    )
+    return Outcome(platform=stored, created=created, family_code=platform.product_family_code)
 
 
 def recover(store, stale_before: str, *, auto_activate: bool) -> list[tuple[str, str]]:
@@ -269,7 +258,7 @@ def recover(store, stale_before: str, *, auto_activate: bool) -> list[tuple[str,
                 tuple((registration.request or {}).get("scope", "").split()),
             )
             outcome = _store_platform(store, registration, platform, result,
-                                      registration.adjustments, auto_activate=auto_activate,
+                                      auto_activate=auto_activate,
                                       name=None)
         except RegistrationError as error:
             store.fail_registration(registration.id, error.as_dict())

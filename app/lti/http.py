@@ -131,14 +131,6 @@ def address_refusal(ip: IPAddress) -> str | None:
     return None
 
 
-def is_public_address(address: str) -> bool:
-    """Return True when an IP address is globally routable (not private, loopback, ...)."""
-    try:
-        return address_refusal(ipaddress.ip_address(address)) is None
-    except ValueError:
-        return False
-
-
 def is_loopback_address(ip: IPAddress) -> bool:
     """Return True for 127.0.0.0/8 and ::1, also when written as an IPv4-mapped IPv6 address."""
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
