@@ -85,7 +85,10 @@ def wait_for(condition, timeout=20.0):
 def test_a_worker_killed_at_any_step_loses_nothing_and_posts_once(tmp_path, simulator, point):
     db_path = tmp_path / "gatehouse.db"
     sim = simulator("moodle")
-    with Gunicorn(db_path, GATEHOUSE_TEST_CRASH_AT=point) as server:
+    # The worker gunicorn respawns after the kill runs a sweeper too: a long recovery delay
+    # keeps it from finishing the attempt before we look at what the crash left behind.
+    with Gunicorn(db_path, GATEHOUSE_TEST_CRASH_AT=point,
+                  GATEHOUSE_REGISTRATION__RECOVERY_AFTER="600") as server:
         url, grant = sim.initiate(server.url + "/lti/register")
         with pytest.raises(requests.ConnectionError):
             requests.get(url, timeout=30)
