@@ -10,6 +10,7 @@ DEMO_ENV := GATEHOUSE_TOOL__NAME="Gatehouse demo tool" \
 	GATEHOUSE_TOOL__DESCRIPTION="A demonstration tool registered by Gatehouse." \
 	GATEHOUSE_TOOL__SCOPES='["https://purl.imsglobal.org/spec/lti-ags/scope/score", "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem", "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly"]' \
 	GATEHOUSE_SECURITY__ALLOW_INSECURE_PLATFORMS=true \
+	GATEHOUSE_REGISTRATION__AUTO_ACTIVATE=true \
 	GATEHOUSE_SECURITY__ISSUER_CHECK=strict
 
 CHROMIUM ?= /usr/bin/chromium

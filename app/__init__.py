@@ -64,7 +64,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
             x_prefix=proxies,
         )
 
-    from . import accounts, events, limits, lms, maintenance, oidc, ops, pages
+    from . import accounts, events, launch, limits, lms, maintenance, oidc, ops, pages
     from .api import bp as api_bp
     from .console import bp as console_bp
     from .gates.views import bp as gates_bp
@@ -74,6 +74,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     csrf.exempt(stripe_webhook)
     csrf.exempt(lms.register)  # the LMS itself may POST the initiation, cross-site
+    csrf.exempt(launch.bp)  # the LMS POSTs logins and launches, cross-site, by design
     csrf.exempt(api_bp)  # bearer keys, no cookies
     limits.init_app(app)
     events.init_app(app, store)
@@ -85,7 +86,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
         app.extensions["gatehouse.terms_html"] = render_terms(settings["gates"]["terms"]["path"])
     pages.init_app(app)
+    launch.init_app(app)
     app.register_blueprint(lms.bp)
+    app.register_blueprint(launch.bp)
     app.register_blueprint(gates_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(ops.bp)

@@ -208,9 +208,11 @@ def keys_rotate(grace_hours: int) -> None:
               help="Do not compare with the local database (Gatehouse runs elsewhere).")
 @click.option("--fault", "faults", multiple=True, type=click.Choice(sorted(FAULTS)),
               help="Make the LMS misbehave this way, to see the page an admin would get.")
+@click.option("--launch", "then_launch", is_flag=True,
+              help="After registering, launch the tool through the LMS's login flow.")
 def simulate(
     profile: str, url: str, host: str, timeout: float, skip_store_check: bool,
-    faults: tuple[str, ...],
+    faults: tuple[str, ...], then_launch: bool,
 ) -> None:
     """Act as an LMS on loopback and run one Dynamic Registration against Gatehouse."""
     from .simulator import Simulator
@@ -221,15 +223,31 @@ def simulate(
         raise click.BadParameter(str(exc)) from None
     with sim:
         report = sim.register(url, timeout=timeout)
-    problems = [] if skip_store_check or not report.ok else _compare_with_store(report)
-    click.echo(report.render())
-    for problem in problems:
-        click.echo(f"  stored platform: {problem}")
+        problems = [] if skip_store_check or not report.ok else _compare_with_store(report)
+        click.echo(report.render())
+        for problem in problems:
+            click.echo(f"  stored platform: {problem}")
+        if then_launch and report.ok:
+            problems += _launch(sim, report.client_id, timeout)
     if report.ok and not problems:
         if not skip_store_check:
             click.echo("Stored platform matches what the LMS granted.")
         sys.exit(0)
     sys.exit(1)
+
+
+def _launch(sim, client_id: str, timeout: float) -> list[str]:
+    """Launch the registered tool as a user of the LMS; print the hops and where it ended."""
+    from .simulator.launch import verdict
+
+    result = sim.launch(client_id, timeout=timeout)
+    click.echo("\nLaunch:")
+    for n, step in enumerate(result.steps, 1):
+        click.echo(f"  {n}. {step}")
+    ok, summary = verdict(result)
+    click.echo(f"  {summary}")
+    click.echo("PASS" if ok else "FAIL")
+    return [] if ok else [summary]
 
 
 def _compare_with_store(report) -> list[str]:

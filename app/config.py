@@ -144,6 +144,10 @@ SCHEMA: dict[str, Any] = {
         "require_invitation": Key("bool", default=False),
         "recovery_after": Key("int", default=120),
     },
+    "launch": {
+        "tool_url": Key(_URL),
+        "token_lifetime": Key("int", default=120),
+    },
     "notifications": {
         "webhook_url": Key(_URL),
     },
@@ -353,6 +357,8 @@ def validate(raw: Mapping[str, Any]) -> dict[str, Any]:
                 f"limits.{key}: {settings['limits'][key]!r} is not a rate such as "
                 "'30/minute' or '10/minute;100/hour'"
             )
+    if not 10 <= settings["launch"]["token_lifetime"] <= 3600:
+        raise ConfigError("launch.token_lifetime: must be between 10 and 3600 seconds")
     if settings["trusted_proxies"] < 0:
         raise ConfigError("trusted_proxies: must be 0 or more")
     outbound = settings["outbound"]

@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 NOTIFIED = frozenset(
     {"registration.completed", "registration.failed", "platform.activated",
-     "platform.deactivated"}
+     "platform.deactivated", "deployment.discovered"}
 )
 MAX_ATTEMPTS = 8
 LEASE = timedelta(minutes=2)

@@ -44,6 +44,7 @@ class KeySetCache:
         self._lock = threading.Lock()
         self._body: bytes | None = None
         self._loaded_at = 0.0
+        self._signing: tuple[str, RSAKey] | None = None
 
     def body(self) -> bytes:
         """Return the JSON body of the key set, rebuilding it when the cache is stale."""
@@ -52,8 +53,23 @@ class KeySetCache:
         with self._lock:
             if self._body is None or time.monotonic() - self._loaded_at >= JWKS_CACHE_SECONDS:
                 self._body = json.dumps({"keys": self.published()}).encode()
+                self._signing = None
                 self._loaded_at = time.monotonic()
             return self._body
+
+    def signing_key(self) -> tuple[str, RSAKey]:
+        """Return (kid, private key) of the current key: what hand-offs and assertions use.
+
+        Read with the key set, so a rotation takes over both within JWKS_CACHE_SECONDS and
+        nothing is signed with a key that platforms cannot find at /lti/keys yet.
+        """
+        self.body()
+        with self._lock:
+            if self._signing is None:
+                keys = self.store.list_tool_keys()
+                current = next((k for k in keys if k.retire_at is None), keys[0])
+                self._signing = (current.kid, RSAKey.import_key(current.private_pem))
+            return self._signing
 
     def published(self) -> list[dict]:
         """Return the public keys still published: the current one and those in their grace."""
@@ -67,3 +83,4 @@ class KeySetCache:
     def invalidate(self) -> None:
         """Drop the cached body so the next request reads the database."""
         self._body = None
+        self._signing = None

@@ -20,6 +20,7 @@ def sweep(app: Flask) -> list[tuple[str, str]]:
     config = app.config["GATEHOUSE"]["registration"]
     store.expire_registrations()
     store.purge_expired()
+    store.purge_launch_states(now_iso())
     cutoff = now_iso(datetime.now(UTC) - timedelta(seconds=config["recovery_after"]))
     outcomes = flow.recover(store, cutoff, auto_activate=config["auto_activate"])
     with app.app_context():

@@ -64,3 +64,18 @@ def test_simulate_with_a_fault_shows_the_admins_error(live, same_database):
     )
     assert result.exit_code == 1
     assert "422" in result.output and "FAIL" in result.output
+
+
+def test_simulate_then_launch(make_app, same_database):
+    from tests.conftest import LiveServer
+
+    for auto_activate, code, text in ((True, 0, "Gatehouse verified the launch"),
+                                      (False, 1, "This registration is not active yet")):
+        app = make_app({"registration": {"auto_activate": auto_activate}})
+        with LiveServer(app) as server:
+            result = CliRunner().invoke(main, ["simulate", "--profile", "canvas", "--url",
+                                               server.url + "/lti/register", "--launch"])
+        assert result.exit_code == code, result.output
+        assert "Launch:" in result.output and text in result.output
+        if not auto_activate:
+            assert "rule platform-inactive" in result.output

@@ -353,6 +353,9 @@ def test_activate_and_deactivate_go_through_set_active_and_the_audit(console, st
     url = f"/console/platforms/{platform.id}"
     page = console.get(url)
     assert "Launches from this LMS are refused" in text(page)
+    assert "Last verified launch none yet" in text(page)
+    store.record_launch(platform.id)
+    assert "Last verified launch none yet" not in text(console.get(url))
     assert console.post(url + "/activate", csrf(page)).status_code == 302
     assert store.get_platform(platform.id).active is True
     assert "The platform is active" in text(console.get(url))

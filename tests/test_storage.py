@@ -110,6 +110,21 @@ def test_only_one_worker_recovers_a_stale_attempt_and_the_token_is_used_once(ope
     assert race(WORKERS, lambda i: stores[i].consume_done_token(reg.id, "hash")).count(True) == 1
 
 
+def test_a_launch_state_is_used_once_across_workers_and_expires(open_stores):
+    stores = open_stores(WORKERS)
+    later = now_iso(datetime.now(UTC) + timedelta(minutes=10))
+    earlier = now_iso(datetime.now(UTC) - timedelta(seconds=1))
+    stores[0].create_launch_state("live", "nonce-1", "p1", "https://tool/lti/launch", later)
+    stores[0].create_launch_state("old", "nonce-2", "p1", None, earlier)
+    outcomes = race(WORKERS, lambda i: stores[i].consume_launch_state("live")[1])
+    assert sorted(outcomes) == ["ok"] + ["used"] * (WORKERS - 1)
+    state, status = stores[0].consume_launch_state("old")
+    assert (status, state.nonce) == ("expired", "nonce-2")
+    assert stores[0].consume_launch_state("never")[1] == "unknown"
+    assert stores[0].purge_launch_states(now_iso()) == 1  # the expired one; "live" stays
+    assert stores[0].consume_launch_state("live")[1] == "used"
+
+
 def test_an_invitation_is_never_used_more_often_than_allowed(open_stores):
     stores = open_stores(WORKERS)
     invitation = stores[0].create_invitation("School", uses_allowed=2, expires_at=None)

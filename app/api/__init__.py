@@ -85,4 +85,4 @@ def field(data: dict[str, Any], name: str, kind: type | tuple, required: bool = 
     return value
 
 
-from . import attempts, openapi, platforms, registrations  # noqa: E402,F401
+from . import attempts, openapi, platforms, registrations, services  # noqa: E402,F401

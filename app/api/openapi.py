@@ -181,8 +181,8 @@ SCHEMAS: dict[str, Any] = {
         "type": "object",
         "description": "A registered LMS (the hosted service's object plus Gatehouse's fields).",
         "required": ["id", *PLATFORM_FIELDS, "authConfig", "publicKey", "familyCode",
-                     "version", "scopes", "deployments", "registrationId", "createdAt",
-                     "updatedAt"],
+                     "version", "scopes", "deployments", "registrationId", "lastLaunchAt",
+                     "createdAt", "updatedAt"],
         "additionalProperties": False,
         "properties": {
             "id": {"type": "string"},
@@ -207,6 +207,8 @@ SCHEMAS: dict[str, Any] = {
             "deployments": {"type": "array", "items": ref("Deployment")},
             "registrationId": {"type": ["string", "null"],
                                "description": "The registration that created it."},
+            "lastLaunchAt": {**nullable(TIMESTAMP),
+                             "description": "When Gatehouse last verified a launch from it."},
             "createdAt": TIMESTAMP,
             "updatedAt": TIMESTAMP,
         },
@@ -378,6 +380,59 @@ SCHEMAS: dict[str, Any] = {
             "total": {"type": "integer", "minimum": 0},
         },
     },
+    "DeepLinkingRequest": {
+        "type": "object",
+        "required": ["platformId", "deploymentId", "deepLinkingSettings"],
+        "properties": {
+            "platformId": {"type": "string", "description": "From the hand-off token."},
+            "deploymentId": {"type": "string", "description": "From the hand-off token."},
+            "deepLinkingSettings": {
+                "type": "object",
+                "required": ["deep_link_return_url"],
+                "description": "The launch's deep_linking_settings claim, as the hand-off "
+                "token carried it.",
+                "properties": {"deep_link_return_url": HTTP_URL},
+            },
+            "contentItems": {"type": "array", "maxItems": 100,
+                             "items": {"type": "object", "required": ["type"],
+                                       "properties": {"type": {"type": "string"}}},
+                             "description": "LTI Deep Linking content items."},
+            "message": {"type": "string"},
+            "log": {"type": "string"},
+            "errorMessage": {"type": "string"},
+            "errorLog": {"type": "string"},
+        },
+    },
+    "DeepLinkingResponse": {
+        "type": "object",
+        "required": ["jwt", "returnUrl", "form"],
+        "additionalProperties": False,
+        "properties": {
+            "jwt": {"type": "string", "description": "The signed LtiDeepLinkingResponse."},
+            "returnUrl": {"type": "string", "format": "uri"},
+            "form": {"type": "string", "description": "HTML: a form that POSTs the JWT to the "
+                     "LMS and submits itself; put it in the page inside the LMS frame."},
+        },
+    },
+    "TokenRequest": {
+        "type": "object",
+        "properties": {
+            "scopes": {"type": "array", "items": {"type": "string"},
+                       "description": "Scopes to request; all granted scopes when left out."},
+        },
+    },
+    "TokenResponse": {
+        "type": "object",
+        "required": ["accessToken", "tokenType", "scope", "expiresIn"],
+        "additionalProperties": False,
+        "properties": {
+            "accessToken": {"type": "string"},
+            "tokenType": {"type": "string"},
+            "scope": {"type": "string", "description": "Space-separated, as the LMS granted."},
+            "expiresIn": {"type": "integer", "minimum": 0,
+                          "description": "Seconds the token stays valid."},
+        },
+    },
     "Settings": {
         "type": "object",
         "required": ["unknownDeployments", "autoActivate", "gates", "preApproval",
@@ -414,6 +469,7 @@ RESPONSES = {
                               "REGISTRATION_GONE"),
     "GatesNotPassed": error(409, "The LMS admin has not passed a gate yet (details.gate).",
                             "GATES_NOT_PASSED"),
+    "PlatformNotActive": error(403, "The platform is not active.", "PLATFORM_NOT_ACTIVATED"),
 }
 
 PLATFORM_ID = path_parameter("platform_id", "The platform's id.")
@@ -569,6 +625,33 @@ PATHS: dict[str, Any] = {
             requestBody=request_body("CompleteRequest", required=False),
         ),
     },
+    "/api/deep-linking/response": {
+        "post": operation(
+            "deep_linking", "Sign a deep linking response for the LMS", "Launch services",
+            {"200": ok("The signed response and the form that returns it.",
+                       ref("DeepLinkingResponse")),
+             "400": shared("BadBody"), "403": error(
+                 403, "The platform is not active, or the deployment is unknown or not "
+                 "approved.", "PLATFORM_NOT_ACTIVATED", "DEPLOYMENT_NOT_ACTIVE"),
+             "404": shared("PlatformNotFound")},
+            requestBody=request_body("DeepLinkingRequest"),
+        ),
+    },
+    "/api/platforms/{platform_id}/token": {
+        "parameters": [PLATFORM_ID],
+        "post": operation(
+            "service_token", "Get an access token for the LMS's services", "Launch services",
+            {"200": ok("A token, fresh or cached until shortly before it expires.",
+                       ref("TokenResponse")),
+             "400": error(400, "The body is wrong, or a scope was not granted (details."
+                          "refused, details.granted).", "INVALID_BODY", "INVALID_PARAMETER",
+                          "SCOPE_NOT_GRANTED", "NO_SCOPES_GRANTED"),
+             "403": shared("PlatformNotActive"), "404": shared("PlatformNotFound"),
+             "502": error(502, "The LMS's token endpoint failed or refused (lmsStatus, "
+                          "lmsBody).", "PLATFORM_UNREACHABLE", "PLATFORM_TOKEN_REFUSED")},
+            requestBody=request_body("TokenRequest", required=False),
+        ),
+    },
     **{path: item for prefix in PREFIXES for path, item in platform_paths(prefix).items()},
     "/admin/registrations/{rid}": {
         "parameters": [path_parameter("rid", "The registration id.")],
@@ -599,7 +682,7 @@ DOCUMENT: dict[str, Any] = {
     "security": [{"bearerKey": []}],
     "tags": [{"name": name} for name in ("Dynamic Registration", "Platforms", "Deployments",
                                          "Invitations", "Settings", "Registrations",
-                                         "Document")],
+                                         "Launch services", "Document")],
     "paths": PATHS,
     "components": {
         "securitySchemes": {

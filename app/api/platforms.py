@@ -61,6 +61,7 @@ def platform_json(platform: Platform, public_key: str | None = None) -> dict[str
         "scopes": list(platform.scopes),
         "deployments": [deployment_json(d) for d in deployments],
         "registrationId": platform.registration_id,
+        "lastLaunchAt": platform.last_launch_at,
         "createdAt": platform.created_at,
         "updatedAt": platform.updated_at,
     }

@@ -82,3 +82,43 @@ class InvalidRegistrationResponse(RegistrationError):
     def as_dict(self) -> dict:
         """Return the error with the LMS's status and body."""
         return super().as_dict() | {"lms_status": self.lms_status, "lms_body": self.lms_body}
+
+
+class LaunchError(RegistrationError):
+    """A launch cannot go on; the person launching sees `title`, `detail` and `hint`."""
+
+    title = "This launch could not be completed"
+
+
+class UnknownPlatform(LaunchError):
+    """No registration matches the issuer (and client_id) the LMS sent."""
+
+    title = "This LMS is not registered with the tool"
+
+
+class InactivePlatform(LaunchError):
+    """The registration exists but an administrator has not activated it yet."""
+
+    status = 401
+    title = "This registration is not active yet"
+
+
+class InvalidLaunch(LaunchError):
+    """The LMS's id_token or the launch request breaks an LTI 1.3 security rule."""
+
+    status = 401
+    title = "This launch could not be verified"
+
+
+class DeploymentNotApproved(LaunchError):
+    """The deployment is known but waits for an administrator's approval."""
+
+    status = 403
+    title = "This deployment is waiting for approval"
+
+
+class DeploymentRefused(LaunchError):
+    """The deployment is unknown and the policy refuses unknown deployments."""
+
+    status = 403
+    title = "This deployment is not registered"

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 import certifi
 import idna
@@ -502,6 +502,14 @@ class SafeClient:
         """POST a JSON document; redirects are not followed for POSTs."""
         body = json.dumps(payload).encode()
         headers = {**headers, "Content-Type": "application/json"}
+        return self._send("POST", url, headers=headers, body=body, what=what)
+
+    def post_form(
+        self, url: str, fields: dict[str, str], *, headers: dict[str, str], what: str
+    ) -> Response:
+        """POST an application/x-www-form-urlencoded body (OAuth 2 token requests)."""
+        body = urlencode(fields).encode()
+        headers = {**headers, "Content-Type": "application/x-www-form-urlencoded"}
         return self._send("POST", url, headers=headers, body=body, what=what)
 
     def _send(

@@ -271,6 +271,8 @@ class Profile:
             client_name=str(body.get("client_name", "")),
             domain=str(config.get("domain", "")),
             echo=echo,
+            tool=copy.deepcopy(body),
+            scopes=tuple(str(echo.get("scope") or "").split()),
         )
 
     def error(self, status: int, code: str, description: str) -> Rejection:

@@ -47,6 +47,9 @@ class Registration:
     registration_id: str = ""
     enabled: bool = True
     echo: dict[str, Any] = field(default_factory=dict)
+    # What launches need: the tool's registration request and the scopes the LMS granted.
+    tool: dict[str, Any] = field(default_factory=dict)
+    scopes: tuple[str, ...] = ()
 
 
 @dataclass

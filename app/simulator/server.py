@@ -6,11 +6,9 @@ import json
 import threading
 import time
 import traceback
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from joserfc import jwt
 from joserfc.jwk import RSAKey
@@ -20,8 +18,18 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from app.lti.constants import PLATFORM_CONFIGURATION, SIGNING_ALG
+from app.lti.launch import with_query
 from app.simulator.checks import compact, is_http_uri, is_loopback_host
 from app.simulator.driver import SimulationReport, drive
+from app.simulator.launch import (
+    COURSE_PAGE_PATH,
+    DEEP_LINK_RETURN_PATH,
+    LaunchResult,
+    LaunchSide,
+    PendingLaunch,
+    new_key,
+    run_launch,
+)
 from app.simulator.profiles import PROFILE_CLASSES, Profile
 from app.simulator.records import Grant, Registration, RegistrationRecord, Rejection
 
@@ -112,6 +120,8 @@ class Simulator:
         self._lock = threading.RLock()
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
+        self.launches = LaunchSide(self)
+        self.jwks_fetches = 0
         self._url_map = self._build_url_map()
 
     # --- lifecycle -----------------------------------------------------------------------------
@@ -120,11 +130,7 @@ class Simulator:
         """Generate the platform key and start serving in a daemon thread."""
         if self._server is not None:
             return self
-        self.key = RSAKey.generate_key(
-            2048,
-            parameters={"kid": uuid.uuid4().hex[:20], "use": "sig", "alg": SIGNING_ALG},
-            private=True,
-        )
+        self.key = new_key()
         self._server = make_server(
             self.host, self.port, self._wsgi, threaded=True, request_handler=_QuietHandler
         )
@@ -205,13 +211,27 @@ class Simulator:
         with self._lock:
             self.profile.issue(grant)
             self._grants[grant.token] = grant
-        return _add_query(tool_url, self.profile.initiation_params(grant)), grant
+        return with_query(tool_url, self.profile.initiation_params(grant)), grant
 
     def register(
         self, tool_url: str, update_client_id: str | None = None, timeout: float = 30.0
     ) -> SimulationReport:
         """Run one registration through tool_url the way an admin's browser would; judge it."""
         return drive(self, tool_url, update_client_id=update_client_id, timeout=timeout)
+
+    # --- launching ------------------------------------------------------------------------------
+
+    def prepare_launch(self, client_id: str, **options: Any) -> PendingLaunch:
+        """Start a launch of a registration; see LaunchSide.prepare for the options."""
+        return self.launches.prepare(client_id, **options)
+
+    def launch(self, client_id: str, timeout: float = 15.0, **options: Any) -> LaunchResult:
+        """Launch the tool of a registration like a user's browser; return where it ended."""
+        return run_launch(self.prepare_launch(client_id, **options).login_url, timeout=timeout)
+
+    def rotate_key(self) -> RSAKey:
+        """Sign launches with a new key from now on (the old one stays published)."""
+        return self.launches.rotate_key()
 
     # --- what happened -------------------------------------------------------------------------
 
@@ -289,7 +309,7 @@ class Simulator:
     def jwks(self) -> dict[str, Any]:
         """Return the platform's public key set."""
         assert self.key is not None  # noqa: S101 - start() creates the key before serving
-        return {"keys": [self.key.as_dict(private=False)]}
+        return {"keys": self.launches.public_keys()}
 
     # --- HTTP ----------------------------------------------------------------------------------
 
@@ -303,6 +323,10 @@ class Simulator:
                 methods=list(profile.registration_methods),
             ),
             Rule(profile.jwks_path, endpoint="jwks", methods=["GET"]),
+            Rule(profile.authorization_path, endpoint="authorize", methods=["GET", "POST"]),
+            Rule(profile.oauth_endpoint_path, endpoint="token", methods=["POST"]),
+            Rule(DEEP_LINK_RETURN_PATH, endpoint="deep_link_return", methods=["POST"]),
+            Rule(COURSE_PAGE_PATH, endpoint="course", methods=["GET"]),
         ]
         return Map(rules, strict_slashes=False)
 
@@ -483,7 +507,21 @@ class Simulator:
         return response
 
     def _on_jwks(self, request: Request, args: dict[str, str]) -> Response:
+        with self._lock:
+            self.jwks_fetches += 1
         return Response(json.dumps(self.jwks()), 200, content_type="application/json")
+
+    def _on_authorize(self, request: Request, args: dict[str, str]) -> Response:
+        return self.launches.authorize(request)
+
+    def _on_token(self, request: Request, args: dict[str, str]) -> Response:
+        return self.launches.token(request)
+
+    def _on_deep_link_return(self, request: Request, args: dict[str, str]) -> Response:
+        return self.launches.deep_link_return(request)
+
+    def _on_course(self, request: Request, args: dict[str, str]) -> Response:
+        return self.launches.course_page(request)
 
 
 def _get(body: Any, key: str) -> Any:
@@ -494,9 +532,3 @@ def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
-def _add_query(url: str, params: dict[str, str]) -> str:
-    """Set params on url's query, keeping the tool's own parameters (like URLSearchParams.set)."""
-    parts = urlsplit(url)
-    kept = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in params]
-    query = urlencode(kept + list(params.items()))
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))

@@ -59,6 +59,7 @@ class Platform:
     auth_method: str = "JWK_SET"
     auth_key: str | None = None
     invitation_id: str | None = None
+    last_launch_at: str | None = None
 
 
 @dataclass(frozen=True)
@@ -209,6 +210,28 @@ class Payment:
     status: str
     created_at: str
     updated_at: str
+
+
+@dataclass(frozen=True)
+class LaunchState:
+    """The state and nonce of one OIDC login, kept until the launch comes back (single use)."""
+
+    state_hash: str
+    nonce: str
+    platform_id: str
+    target_link_uri: str | None
+    created_at: str
+    expires_at: str
+    used_at: str | None = None
+
+
+class LaunchStateStatus:
+    """What consuming a launch state found."""
+
+    OK = "ok"
+    UNKNOWN = "unknown"
+    USED = "used"
+    EXPIRED = "expired"
 
 
 @dataclass(frozen=True)

@@ -5,10 +5,25 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from . import Account, AuditEntry, Deployment, Platform, Registration
+from . import (
+    Account,
+    AuditEntry,
+    Deployment,
+    LaunchState,
+    LaunchStateStatus,
+    Platform,
+    Registration,
+    now_iso,
+)
 
 # Both backends apply the same numbered migrations, recorded under these names.
-MIGRATION_NAMES = ("0001_initial", "0002_gates", "0003_api_console", "0004_signin_throttle")
+MIGRATION_NAMES = (
+    "0001_initial",
+    "0002_gates",
+    "0003_api_console",
+    "0004_signin_throttle",
+    "0005_launch",
+)
 
 
 def filters(*pairs: tuple[str, Any]) -> tuple[list[str], list[Any]]:
@@ -59,6 +74,22 @@ def to_registration(data: dict[str, Any]) -> Registration:
         data[key] = json.loads(data[key]) if data[key] else None
     data["adjustments"] = tuple(json.loads(data["adjustments"] or "[]"))
     return Registration(**data)
+
+
+def launch_state_status(row: dict[str, Any] | None) -> str:
+    """Return whether a launch state row may be used now (before it is marked used)."""
+    if row is None:
+        return LaunchStateStatus.UNKNOWN
+    if row["used_at"]:
+        return LaunchStateStatus.USED
+    if row["expires_at"] <= now_iso():
+        return LaunchStateStatus.EXPIRED
+    return LaunchStateStatus.OK
+
+
+def to_launch_state(row: dict[str, Any] | None) -> LaunchState | None:
+    """Build a LaunchState from a row."""
+    return LaunchState(**row) if row else None
 
 
 def to_audit_entry(data: dict[str, Any]) -> AuditEntry:

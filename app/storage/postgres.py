@@ -31,6 +31,8 @@ from . import (
     Conflict,
     Deployment,
     Invitation,
+    LaunchState,
+    LaunchStateStatus,
     Notification,
     Payment,
     Platform,
@@ -45,6 +47,7 @@ from ._common import (
     MIGRATION_NAMES,
     conflict_message,
     filters,
+    launch_state_status,
     new_platform_values,
     notification_changes,
     payment_changes,
@@ -52,6 +55,7 @@ from ._common import (
     to_account,
     to_audit_entry,
     to_deployment,
+    to_launch_state,
     to_platform,
     to_registration,
     where_clause,
@@ -141,6 +145,13 @@ MIGRATIONS: dict[str, list[str]] = {
         f"""CREATE TABLE signin_throttle (
             key {T} PRIMARY KEY, failures integer NOT NULL, locked_until {T},
             updated_at {T} NOT NULL)""",
+    ],
+    MIGRATION_NAMES[4]: [
+        f"""CREATE TABLE launch_states (
+            state_hash {T} PRIMARY KEY, nonce {T} NOT NULL, platform_id {T} NOT NULL,
+            target_link_uri {T}, created_at {T} NOT NULL, expires_at {T} NOT NULL, used_at {T})""",
+        "CREATE INDEX idx_launch_states_expires ON launch_states (expires_at)",
+        f"ALTER TABLE platforms ADD COLUMN last_launch_at {T}",
     ],
 }
 
@@ -686,6 +697,46 @@ class PostgresStore:
         with self._write() as conn:
             conn.execute("DELETE FROM deployments WHERE platform_id = %s", [platform_id])
             return conn.execute("DELETE FROM platforms WHERE id = %s", [platform_id]).rowcount == 1
+
+    def record_launch(self, platform_id: str) -> None:
+        """Note that a launch from this platform was verified just now."""
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE platforms SET last_launch_at = %s WHERE id = %s", [now_iso(), platform_id]
+            )
+
+    # Launch states (OIDC login state and nonce)
+
+    def create_launch_state(
+        self, state_hash: str, nonce: str, platform_id: str, target_link_uri: str | None,
+        expires_at: str,
+    ) -> None:
+        """Keep the state (hashed) and nonce of an OIDC login until its launch comes back."""
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO launch_states (state_hash, nonce, platform_id, target_link_uri, "
+                "created_at, expires_at) VALUES (%s, %s, %s, %s, %s, %s)",
+                [state_hash, nonce, platform_id, target_link_uri, now_iso(), expires_at],
+            )
+
+    def consume_launch_state(self, state_hash: str) -> tuple[LaunchState | None, str]:
+        """Use a launch state once: return it and `LaunchStateStatus.OK`, or why not."""
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT * FROM launch_states WHERE state_hash = %s FOR UPDATE", [state_hash]
+            ).fetchone()
+            status = launch_state_status(row)
+            if status == LaunchStateStatus.OK:
+                conn.execute("UPDATE launch_states SET used_at = %s WHERE state_hash = %s",
+                             [now_iso(), state_hash])
+        return to_launch_state(row), status
+
+    def purge_launch_states(self, before: str) -> int:
+        """Forget launch states that expired before `before` (used ones are kept till then)."""
+        with self._write() as conn:
+            return conn.execute(
+                "DELETE FROM launch_states WHERE expires_at < %s", [before]
+            ).rowcount
 
     # Deployments
 

@@ -21,6 +21,8 @@ from . import (
     Conflict,
     Deployment,
     Invitation,
+    LaunchState,
+    LaunchStateStatus,
     Notification,
     Payment,
     Platform,
@@ -35,6 +37,7 @@ from ._common import (
     MIGRATION_NAMES,
     conflict_message,
     filters,
+    launch_state_status,
     new_platform_values,
     notification_changes,
     payment_changes,
@@ -42,6 +45,7 @@ from ._common import (
     to_account,
     to_audit_entry,
     to_deployment,
+    to_launch_state,
     to_platform,
     to_registration,
     where_clause,
@@ -250,6 +254,25 @@ def _signin_throttle(db: sqlite_utils.Database) -> None:
         pk="key",
         not_null={"failures", "updated_at"},
     )
+
+
+@migrations(name=MIGRATION_NAMES[4])
+def _launch(db: sqlite_utils.Database) -> None:
+    db["launch_states"].create(
+        {
+            "state_hash": str,
+            "nonce": str,
+            "platform_id": str,
+            "target_link_uri": str,
+            "created_at": str,
+            "expires_at": str,
+            "used_at": str,
+        },
+        pk="state_hash",
+        not_null={"nonce", "platform_id", "created_at", "expires_at"},
+    )
+    db["launch_states"].create_index(["expires_at"])
+    db["platforms"].add_column("last_launch_at", str)
 
 
 class SQLiteStore:
@@ -665,6 +688,49 @@ class SQLiteStore:
             db.execute("DELETE FROM deployments WHERE platform_id = ?", [platform_id])
             cursor = db.execute("DELETE FROM platforms WHERE id = ?", [platform_id])
             return cursor.rowcount == 1
+
+    def record_launch(self, platform_id: str) -> None:
+        """Note that a launch from this platform was verified just now."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE platforms SET last_launch_at = ? WHERE id = ?", [now_iso(), platform_id]
+            )
+
+    # Launch states (OIDC login state and nonce)
+
+    def create_launch_state(
+        self, state_hash: str, nonce: str, platform_id: str, target_link_uri: str | None,
+        expires_at: str,
+    ) -> None:
+        """Keep the state (hashed) and nonce of an OIDC login until its launch comes back."""
+        with self._write() as db:
+            db["launch_states"].insert(
+                {
+                    "state_hash": state_hash,
+                    "nonce": nonce,
+                    "platform_id": platform_id,
+                    "target_link_uri": target_link_uri,
+                    "created_at": now_iso(),
+                    "expires_at": expires_at,
+                    "used_at": None,
+                }
+            )
+
+    def consume_launch_state(self, state_hash: str) -> tuple[LaunchState | None, str]:
+        """Use a launch state once: return it and `LaunchStateStatus.OK`, or why not."""
+        with self._write() as db:
+            row = next(db.query("SELECT * FROM launch_states WHERE state_hash = ?",
+                                [state_hash]), None)
+            status = launch_state_status(row)
+            if status == LaunchStateStatus.OK:
+                db.execute("UPDATE launch_states SET used_at = ? WHERE state_hash = ?",
+                           [now_iso(), state_hash])
+        return to_launch_state(row), status
+
+    def purge_launch_states(self, before: str) -> int:
+        """Forget launch states that expired before `before` (used ones are kept till then)."""
+        with self._write() as db:
+            return db.execute("DELETE FROM launch_states WHERE expires_at < ?", [before]).rowcount
 
     # Deployments
 

@@ -1,0 +1,327 @@
+"""LMS-facing launch routes: OIDC login initiation, the launch itself, and the hand-off to the tool.
+
+`/lti/login` remembers a single-use state and nonce in the database (not in a cookie: launches
+run in cross-site frames where cookies may be blocked) and sends the browser to the platform's
+authorization endpoint; `/lti/launch` receives the platform's id_token, verifies it against the
+stored registration, applies the deployment policy, and hands a Gatehouse-signed token to
+`[launch] tool_url`, or shows what it verified when no tool is configured.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qsl, urlsplit
+
+from flask import Blueprint, current_app, redirect, render_template, request
+
+from . import events
+from .flow import family_name
+from .lms import safe_client
+from .lti.errors import (
+    DeploymentNotApproved,
+    DeploymentRefused,
+    InactivePlatform,
+    InvalidLaunch,
+    LaunchError,
+    UnknownPlatform,
+)
+from .lti.launch import (
+    CLAIM_CONTEXT,
+    CLAIM_DEPLOYMENT_ID,
+    CLAIM_MESSAGE_TYPE,
+    CLAIM_RESOURCE_LINK,
+    CLAIM_ROLES,
+    CLAIM_TARGET_LINK_URI,
+    CLAIM_TOOL_PLATFORM,
+    DL_SETTINGS,
+    PlatformKeys,
+    handoff_claims,
+    sign,
+    verify_id_token,
+    with_query,
+)
+from .pages import allow_framing, base_url, settings
+from .storage import LaunchStateStatus, get_store, now_iso
+
+log = logging.getLogger(__name__)
+bp = Blueprint("launch", __name__)
+
+STATE_LIFETIME = timedelta(minutes=10)  # from the login redirect to the launch POST
+HANDOFF_PARAM = "lti_token"
+ROLE_PREFIXES = (
+    "http://purl.imsglobal.org/vocab/lis/v2/membership#",
+    "http://purl.imsglobal.org/vocab/lis/v2/institution/person#",
+    "http://purl.imsglobal.org/vocab/lis/v2/system/person#",
+)
+
+
+def state_hash(state: str) -> str:
+    """Return what the database keeps of a state: its SHA-256 (the state itself is a secret)."""
+    return hashlib.sha256(state.encode()).hexdigest()
+
+
+def fetch_key_set(url: str):
+    """Fetch a platform's JWKS through the safe outbound client."""
+    response = safe_client().get(url, headers={"Accept": "application/json"},
+                                 what="LMS's key set")
+    if response.status != 200:
+        raise LaunchError(
+            f"The LMS answered HTTP {response.status} when Gatehouse fetched its key set at "
+            f"{url}.",
+            rule="platform-jwks",
+        )
+    return response.json()
+
+
+def render_launch_error(error: LaunchError):
+    """Render a readable page for a failed launch (inside the LMS's frame)."""
+    allow_framing()
+    log.info("launch refused (%s): %s", error.rule, error.detail)
+    return render_template("launch/error.html", error=error.as_dict()), error.status
+
+
+def _required(name: str) -> str:
+    value = request.values.get(name, "").strip()
+    if not value:
+        raise LaunchError(
+            f"The request has no {name!r} parameter, which an LTI 1.3 launch always carries.",
+            rule="missing-parameter",
+            hint="Start the tool from a link or an activity in your LMS.",
+        )
+    return value
+
+
+def find_platform(store, issuer: str, client_id: str | None):
+    """Return the registration for a login: by issuer and client_id, or by issuer alone."""
+    if client_id:
+        platform = store.find_platform(issuer, client_id)
+        if platform is None:
+            raise UnknownPlatform(
+                f"No registration matches issuer {issuer!r} and client_id {client_id!r}.",
+                rule="unknown-platform",
+                hint="An LMS administrator must register the tool first (Dynamic Registration "
+                "with this tool's registration URL), or correct the client ID in the LMS.",
+            )
+        return platform
+    candidates = store.list_platforms(issuer=issuer, limit=2)
+    if not candidates:
+        raise UnknownPlatform(
+            f"No registration matches issuer {issuer!r}.",
+            rule="unknown-platform",
+            hint="An LMS administrator must register the tool first (Dynamic Registration with "
+            "this tool's registration URL).",
+        )
+    if len(candidates) > 1:
+        raise UnknownPlatform(
+            f"Several registrations share issuer {issuer!r} and the LMS did not say which one "
+            "this launch is for (no client_id parameter).",
+            rule="ambiguous-platform",
+            hint="Configure the LMS to send client_id with the login request, or remove the "
+            "registrations that are no longer used.",
+        )
+    return candidates[0]
+
+
+def check_active(platform) -> None:
+    """Refuse launches of a registration an administrator has not activated."""
+    if not platform.active:
+        raise InactivePlatform(
+            f"The registration of {platform.name or platform.issuer} (client_id "
+            f"{platform.client_id}) exists but is not active.",
+            rule="platform-inactive",
+            hint="An administrator of the tool must activate this registration (in the "
+            "Gatehouse console or with the API) before it can be launched.",
+        )
+
+
+def check_deployment(store, platform, deployment_id: str) -> None:
+    """Apply `registration.unknown_deployments` to the launch's deployment id."""
+    deployment = store.get_deployment(platform.id, deployment_id)
+    if deployment is None:
+        policy = settings()["registration"]["unknown_deployments"]
+        if policy == "reject":
+            raise DeploymentRefused(
+                f"Deployment {deployment_id!r} of {platform.name or platform.issuer} is not "
+                "registered with the tool, and the tool accepts only known deployments.",
+                rule="deployment-unknown",
+                hint="An administrator of the tool must add this deployment id to the "
+                "registration.",
+            )
+        deployment, created = store.add_deployment(
+            platform.id, deployment_id, active=policy == "accept", source="launch"
+        )
+        if created:
+            events.record("deployment.discovered", "platform", platform.id,
+                          {"deploymentId": deployment_id, "active": deployment.active,
+                           "policy": policy})
+    if not deployment.active:
+        raise DeploymentNotApproved(
+            f"Deployment {deployment_id!r} of {platform.name or platform.issuer} is known to "
+            "the tool but has not been approved yet.",
+            rule="deployment-pending",
+            hint="An administrator of the tool must approve this deployment (in the Gatehouse "
+            "console or with the API); then launch again.",
+        )
+
+
+@bp.route("/lti/login", methods=["GET", "POST"])
+def login():
+    """Third-party initiated login: remember state and nonce, go to the platform's endpoint."""
+    allow_framing()
+    store = get_store()
+    try:
+        issuer = _required("iss")
+        login_hint = _required("login_hint")
+        target_link_uri = _required("target_link_uri")
+        platform = find_platform(store, issuer, request.values.get("client_id") or None)
+        check_active(platform)
+        if urlsplit(platform.authorization_endpoint or "").scheme not in ("https", "http"):
+            raise LaunchError(
+                "The registration's authorization endpoint is not an http(s) URL.",
+                rule="platform-authorization-endpoint",
+                hint="An administrator must correct the platform's authentication endpoint.",
+            )
+    except LaunchError as error:
+        return render_launch_error(error)
+    state, nonce = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    expires_at = now_iso(datetime.now(UTC) + STATE_LIFETIME)
+    store.create_launch_state(state_hash(state), nonce, platform.id, target_link_uri, expires_at)
+    params = {
+        "scope": "openid",
+        "response_type": "id_token",
+        "response_mode": "form_post",
+        "prompt": "none",
+        "client_id": platform.client_id,
+        "redirect_uri": base_url() + "/lti/launch",
+        "login_hint": login_hint,
+        "state": state,
+        "nonce": nonce,
+    }
+    if request.values.get("lti_message_hint"):
+        params["lti_message_hint"] = request.values["lti_message_hint"]
+    return redirect(with_query(platform.authorization_endpoint, params), code=302)
+
+
+def consume_state(store, state: str):
+    """Use the login's state once; raise InvalidLaunch when it is unknown, used or expired."""
+    launch_state, status = store.consume_launch_state(state_hash(state))
+    if status == LaunchStateStatus.USED:
+        raise InvalidLaunch(
+            "This launch was already used once; a launch cannot be sent twice.",
+            rule="state-replayed",
+            hint="Launch the tool again from the LMS (reloading or going back to a launch page "
+            "does not work).",
+        )
+    if status == LaunchStateStatus.EXPIRED:
+        raise InvalidLaunch(
+            "This launch took longer than ten minutes from login to launch.",
+            rule="state-expired",
+            hint="Launch the tool again from the LMS.",
+        )
+    if status != LaunchStateStatus.OK:
+        raise InvalidLaunch(
+            "This launch's state was not issued by Gatehouse's login step.",
+            rule="state-unknown",
+            hint="Launch the tool from the LMS; the LMS must start at the tool's login URL "
+            "(…/lti/login).",
+        )
+    return launch_state
+
+
+@bp.post("/lti/launch")
+def launch():
+    """Verify the platform's id_token and hand the launch to the tool."""
+    allow_framing()
+    store = get_store()
+    form = request.form
+    try:
+        if form.get("error"):
+            raise LaunchError(
+                f"The LMS answered the login with the error {form['error']!r}"
+                + (f": {form['error_description']}" if form.get("error_description") else "."),
+                rule="platform-error",
+                hint="Sign in to the LMS in this browser and launch the tool again.",
+            )
+        state = _required("state")
+        id_token = _required("id_token")
+        launch_state = consume_state(store, state)
+        platform = store.get_platform(launch_state.platform_id)
+        if platform is None:
+            raise UnknownPlatform("The registration this launch started with was deleted.",
+                                  rule="unknown-platform")
+        check_active(platform)
+        claims = verify_id_token(
+            id_token, platform, current_app.extensions["gatehouse.platform_keys"],
+            launch_state.nonce,
+        )
+        check_deployment(store, platform, claims[CLAIM_DEPLOYMENT_ID])
+    except LaunchError as error:
+        return render_launch_error(error)
+    store.record_launch(platform.id)
+    log.info("launch verified: platform %s, deployment %s, %s", platform.id,
+             claims[CLAIM_DEPLOYMENT_ID], claims[CLAIM_MESSAGE_TYPE])
+    tool_url = settings()["launch"]["tool_url"]
+    if tool_url:
+        return redirect(handoff_url(tool_url, claims, platform), code=303)
+    return render_template("launch/verified.html", **verified_page(claims, platform))
+
+
+def handoff_url(tool_url: str, claims: dict, platform) -> str:
+    """Return the tool's URL carrying a Gatehouse-signed token of the verified launch.
+
+    Query parameters of the launch URL the LMS targeted (…/lti/launch?page=2) travel with it,
+    as hosted LTI services forward them to the tool's launch URL.
+    """
+    kid, key = current_app.extensions["gatehouse.jwks"].signing_key()
+    token = sign(
+        handoff_claims(claims, platform, issuer=base_url(), audience=tool_url,
+                       lifetime=settings()["launch"]["token_lifetime"]),
+        kid, key,
+    )
+    target = urlsplit(str(claims.get(CLAIM_TARGET_LINK_URI) or ""))
+    ours = urlsplit(base_url() + "/lti/launch")
+    forwarded = {}
+    if (target.netloc, target.path) == (ours.netloc, ours.path):
+        forwarded = {k: v for k, v in parse_qsl(target.query) if k != HANDOFF_PARAM}
+    return with_query(tool_url, {**forwarded, HANDOFF_PARAM: token})
+
+
+def verified_page(claims: dict, platform) -> dict:
+    """Return what the "Registration verified" page shows."""
+    context = claims.get(CLAIM_CONTEXT) if isinstance(claims.get(CLAIM_CONTEXT), dict) else {}
+    tool_platform = claims.get(CLAIM_TOOL_PLATFORM)
+    tool_platform = tool_platform if isinstance(tool_platform, dict) else {}
+    link = claims.get(CLAIM_RESOURCE_LINK) if isinstance(claims.get(CLAIM_RESOURCE_LINK),
+                                                          dict) else {}
+    family = tool_platform.get("product_family_code") or platform.product_family_code
+    return {
+        "platform": platform,
+        "family_name": family_name(family) if family else None,
+        "lms_version": tool_platform.get("version") or platform.version or None,
+        "deployment_id": claims[CLAIM_DEPLOYMENT_ID],
+        "message_type": claims[CLAIM_MESSAGE_TYPE],
+        "user_name": claims.get("name") or " ".join(
+            str(claims[k]) for k in ("given_name", "family_name") if claims.get(k)) or None,
+        "user_email": claims.get("email"),
+        "subject": claims.get("sub"),
+        "roles": [short_role(r) for r in claims.get(CLAIM_ROLES, []) if isinstance(r, str)],
+        "context": context,
+        "resource_link": link,
+        "deep_linking": claims.get(DL_SETTINGS),
+    }
+
+
+def short_role(role: str) -> str:
+    """Return a role URI's readable name (…/membership#Instructor → Instructor)."""
+    for prefix in ROLE_PREFIXES:
+        if role.startswith(prefix):
+            return role[len(prefix):]
+    return role
+
+
+def init_app(app) -> None:
+    """Keep one cache of platform keys per worker."""
+    app.extensions["gatehouse.platform_keys"] = PlatformKeys(fetch_key_set)

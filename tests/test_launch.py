@@ -1,0 +1,401 @@
+"""Launches end to end: the simulated LMS registers the tool, then launches it through
+/lti/login, its own authorization endpoint and /lti/launch, and Gatehouse verifies or refuses."""
+
+import html
+import re
+import time
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+from joserfc import jwt
+from joserfc.jwk import KeySet
+
+from app import apikeys
+from app.lti.launch import CLAIM_CONTEXT, CLAIM_DEPLOYMENT_ID, CLAIM_ROLES, DL_SETTINGS
+from app.simulator.launch import DL, new_key, parse_form, post_form, run_launch
+from app.simulator.profiles import PROFILES
+from tests.conftest import LiveServer
+
+TOOL_URL = "https://tool.example.edu/launch"
+AGS_SCORE = "https://purl.imsglobal.org/spec/lti-ags/scope/score"
+AGS_RESULT = "https://purl.imsglobal.org/spec/lti-ags/scope/result.readonly"
+TOOL_SETTINGS = "https://purl.imsglobal.org/spec/lti-ts/scope/toolsetting"
+
+
+class Gatehouse:
+    """One live Gatehouse with an API key, serving on localhost."""
+
+    def __init__(self, app):
+        self.app = app
+        self.store = app.extensions["gatehouse.store"]
+        self.server = LiveServer(app).__enter__()
+        self.url = self.server.url
+        self.key = apikeys.create(self.store, "launch tests")[1]
+
+    def register(self, sim):
+        report = sim.register(self.url + "/lti/register")
+        assert report.ok, report.render()
+        return report
+
+    def platform(self, sim, report):
+        return self.store.find_platform(sim.issuer, report.client_id)
+
+    def api(self, method, path, **kwargs):
+        return requests.request(method, self.url + path, timeout=15,
+                                headers={"Authorization": f"Bearer {self.key}"}, **kwargs)
+
+
+@pytest.fixture
+def gatehouse(make_app):
+    """Start Gatehouse with settings merged onto the test defaults (auto-activating)."""
+    started = []
+
+    def start(**settings):
+        settings.setdefault("registration", {}).setdefault("auto_activate", True)
+        server = Gatehouse(make_app(settings))
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.server.__exit__()
+
+
+def lead(text):
+    match = re.search(r'<p class="lead">(.*?)</p>', text, re.S)
+    return " ".join(html.unescape(match.group(1)).split()) if match else ""
+
+
+# --- success ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_every_lms_launches_right_after_registration(gatehouse, simulator, profile):
+    gh = gatehouse()
+    sim = simulator(profile)
+    report = gh.register(sim)
+    result = sim.launch(report.client_id)
+    assert result.status == 200, result.text
+    assert 'data-lti-launch="verified"' in result.text
+    assert "Registration verified" in result.text
+    assert "Ada Lovelace" in result.text and "Instructor" in result.text
+    assert "Introduction to Biology" in result.text
+    assert (report.deployment_id or "1") in result.text
+    assert gh.platform(sim, report).last_launch_at is not None
+
+
+@pytest.mark.backends("sqlite", "postgres")
+def test_launch_hands_verified_claims_to_the_tool(gatehouse, simulator, backend):
+    gh = gatehouse(launch={"tool_url": TOOL_URL})
+    sim = simulator("canvas")
+    report = gh.register(sim)
+    platform = gh.platform(sim, report)
+    result = sim.launch(report.client_id, target_link_uri=gh.url + "/lti/launch?page=2")
+    assert result.status == 303, result.text
+    assert result.location.startswith(TOOL_URL + "?")
+    assert parse_qs(urlsplit(result.location).query)["page"] == ["2"]
+    keys = KeySet.import_key_set(requests.get(gh.url + "/lti/keys", timeout=5).json())
+    claims = jwt.decode(result.handoff_token, keys, algorithms=["RS256"]).claims
+    assert claims["iss"] == gh.url
+    assert claims["aud"] == TOOL_URL
+    assert 0 < claims["exp"] - time.time() <= 120
+    assert claims["platformId"] == platform.id
+    assert claims["deploymentId"] == report.deployment_id == claims[CLAIM_DEPLOYMENT_ID]
+    assert claims["messageType"] == "LtiResourceLinkRequest"
+    assert claims["platform"] == {"issuer": sim.issuer, "clientId": report.client_id,
+                                  "name": platform.name, "familyCode": "canvas"}
+    assert claims["sub"] == "user-1001"
+    assert claims[CLAIM_ROLES] == ["http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor"]
+    assert claims[CLAIM_CONTEXT]["label"] == "BIO101"
+    assert "nonce" not in claims and "azp" not in claims
+
+
+def test_readme_verification_example_accepts_the_handoff(gatehouse, simulator, request):
+    source = (request.config.rootpath / "README.md").read_text()
+    example = re.search(r"```python\n(# pip install joserfc requests.*?)```", source, re.S)
+    assert example, "the README's verification example is missing"
+    code = example.group(1)
+    assert len(code.strip().splitlines()) <= 25
+    gh = gatehouse(launch={"tool_url": TOOL_URL})
+    sim = simulator("moodle")
+    report = gh.register(sim)
+    token = sim.launch(report.client_id).handoff_token
+    namespace = {}
+    exec(code.replace("https://gatehouse.example.com", gh.url)  # noqa: S102 - our README
+         .replace("https://tool.example.com/launch", TOOL_URL), namespace)
+    claims = namespace["verify_launch"](token)
+    assert claims["platformId"] == gh.platform(sim, report).id
+    with pytest.raises(ValueError, match="replayed"):
+        namespace["verify_launch"](token)
+
+
+def test_login_without_client_id_finds_the_only_registration_of_the_issuer(gatehouse, simulator):
+    gh = gatehouse()
+    sim = simulator("generic")
+    report = gh.register(sim)
+    result = sim.launch(report.client_id, send_client_id=False)
+    assert result.status == 200 and 'data-lti-launch="verified"' in result.text
+
+
+def test_login_by_issuer_alone_is_refused_when_it_is_ambiguous(gatehouse, simulator):
+    gh = gatehouse()
+    sim = simulator("generic")
+    first = gh.register(sim)
+    gh.register(sim)
+    result = sim.launch(first.client_id, send_client_id=False)
+    assert result.status == 400
+    assert result.error_rule == "ambiguous-platform"
+
+
+# --- refusals -----------------------------------------------------------------------------------
+
+def test_unknown_platform_gets_a_readable_page(gatehouse):
+    gh = gatehouse()
+    response = requests.get(gh.url + "/lti/login", timeout=5, params={
+        "iss": "https://lms.unknown.example", "login_hint": "u1", "client_id": "c1",
+        "target_link_uri": gh.url + "/lti/launch"})
+    assert response.status_code == 400
+    assert 'data-lti-error="unknown-platform"' in response.text
+    assert "This LMS is not registered with the tool" in response.text
+    assert "https://lms.unknown.example" in lead(response.text)
+
+
+@pytest.mark.parametrize("missing", ["iss", "login_hint", "target_link_uri"])
+def test_login_names_a_missing_parameter(gatehouse, missing):
+    gh = gatehouse()
+    params = {"iss": "https://lms.example", "login_hint": "u1",
+              "target_link_uri": gh.url + "/lti/launch"}
+    del params[missing]
+    response = requests.post(gh.url + "/lti/login", data=params, timeout=5)
+    assert response.status_code == 400
+    assert repr(missing) in lead(response.text)
+
+
+def test_inactive_platform_is_told_to_ask_an_administrator(gatehouse, simulator):
+    gh = gatehouse(registration={"auto_activate": False})
+    sim = simulator("moodle")
+    report = gh.register(sim)
+    result = sim.launch(report.client_id)
+    assert result.status == 401
+    assert result.error_rule == "platform-inactive"
+    assert "administrator of the tool must activate" in result.text
+
+
+@pytest.mark.parametrize(
+    ("claims", "rule"),
+    [
+        ({"aud": "someone-else"}, "id-token-aud"),
+        ({"aud": ["someone-else", "another"]}, "id-token-aud"),
+        ({"azp": None, "aud": ["CLIENT", "another"]}, "id-token-azp"),
+        ({"exp": int(time.time()) - 3600, "iat": int(time.time()) - 3900}, "id-token-expired"),
+        ({"iat": int(time.time()) + 3600}, "id-token-iat"),
+        ({"iss": "https://lms.elsewhere.example"}, "id-token-iss"),
+        ({"nonce": "not-the-nonce"}, "id-token-nonce"),
+        ({"https://purl.imsglobal.org/spec/lti/claim/version": "1.1.0"}, "lti-version"),
+        ({"https://purl.imsglobal.org/spec/lti/claim/message_type": "LtiFancyRequest"},
+         "lti-message-type"),
+        ({"https://purl.imsglobal.org/spec/lti/claim/deployment_id": None},
+         "lti-deployment-id"),
+        ({"https://purl.imsglobal.org/spec/lti/claim/resource_link": None},
+         "lti-resource-link"),
+        ({"https://purl.imsglobal.org/spec/lti/claim/roles": None}, "lti-roles"),
+    ],
+    ids=lambda value: value if isinstance(value, str) else None,
+)
+def test_a_token_breaking_a_rule_is_refused_with_that_rule(gatehouse, simulator, claims, rule):
+    gh = gatehouse()
+    sim = simulator("generic")
+    report = gh.register(sim)
+    claims = {k: ([report.client_id if a == "CLIENT" else a for a in v] if isinstance(v, list)
+                  else v) for k, v in claims.items()}
+    result = sim.launch(report.client_id, claims=claims)
+    assert result.status == 401, result.text
+    assert result.error_rule == rule
+    assert "This launch could not be verified" in result.text
+
+
+def test_a_launch_cannot_be_replayed(gatehouse, simulator):
+    gh = gatehouse()
+    sim = simulator("moodle")
+    report = gh.register(sim)
+    result = sim.launch(report.client_id)
+    assert result.status == 200
+    replay = post_form(result.form)
+    assert replay.status_code == 401
+    assert 'data-lti-error="state-replayed"' in replay.text
+
+
+def test_a_token_cannot_be_moved_to_another_login(gatehouse, simulator):
+    gh = gatehouse()
+    sim = simulator("moodle")
+    report = gh.register(sim)
+    first = sim.launch(report.client_id)
+    # A second login gets its own state and nonce; the first token's nonce does not match it.
+    login = sim.prepare_launch(report.client_id).login_url
+    authorize = requests.get(login, allow_redirects=False, timeout=5).headers["Location"]
+    state = parse_qs(urlsplit(authorize).query)["state"][0]
+    action, fields = first.form
+    moved = requests.post(action, data={"id_token": fields["id_token"], "state": state},
+                          timeout=5)
+    assert moved.status_code == 401
+    assert 'data-lti-error="id-token-nonce"' in moved.text
+
+
+def test_unknown_state_and_lms_errors_are_readable(gatehouse):
+    gh = gatehouse()
+    response = requests.post(gh.url + "/lti/launch", timeout=5,
+                             data={"state": "made-up", "id_token": "x.y.z"})
+    assert response.status_code == 401
+    assert 'data-lti-error="state-unknown"' in response.text
+    response = requests.post(gh.url + "/lti/launch", timeout=5,
+                             data={"error": "login_required",
+                                   "error_description": "The user is not signed in."})
+    assert response.status_code == 400
+    assert "login_required" in lead(response.text)
+
+
+def test_platform_key_rotation_is_picked_up_and_a_stray_key_refused(gatehouse, simulator):
+    gh = gatehouse()
+    sim = simulator("canvas")
+    report = gh.register(sim)
+    assert sim.launch(report.client_id).status == 200
+    fetches = sim.jwks_fetches
+    assert sim.launch(report.client_id).status == 200
+    assert sim.jwks_fetches == fetches  # cached
+    sim.rotate_key()
+    result = sim.launch(report.client_id)
+    assert result.status == 200, result.text
+    assert sim.jwks_fetches == fetches + 1  # one refresh for the unknown kid
+    stray = sim.launch(report.client_id, sign_with=new_key())
+    assert stray.status == 401
+    assert stray.error_rule == "unknown-kid"
+
+
+# --- deployments --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("policy", ["accept", "pending", "reject"])
+def test_unknown_deployment_follows_the_policy(gatehouse, simulator, policy):
+    gh = gatehouse(registration={"unknown_deployments": policy})
+    sim = simulator("generic")
+    report = gh.register(sim)
+    platform = gh.platform(sim, report)
+    result = sim.launch(report.client_id, deployment_id="another-course-deployment")
+    stored = gh.store.get_deployment(platform.id, "another-course-deployment")
+    if policy == "accept":
+        assert result.status == 200
+        assert stored.active and stored.source == "launch"
+    elif policy == "pending":
+        assert result.status == 403
+        assert result.error_rule == "deployment-pending"
+        assert "waiting for approval" in result.text
+        assert not stored.active
+        gh.store.set_deployment_active(platform.id, "another-course-deployment", True)
+        assert sim.launch(report.client_id, deployment_id="another-course-deployment"
+                          ).status == 200
+    else:
+        assert result.status == 403
+        assert result.error_rule == "deployment-unknown"
+        assert stored is None
+    discovered = [e for e in gh.store.list_audit() if e.action == "deployment.discovered"]
+    assert len(discovered) == (0 if policy == "reject" else 1)
+
+
+# --- deep linking -------------------------------------------------------------------------------
+
+def test_deep_linking_round_trip(gatehouse, simulator):
+    gh = gatehouse(launch={"tool_url": TOOL_URL})
+    sim = simulator("canvas")
+    report = gh.register(sim)
+    result = sim.launch(report.client_id, message_type=DL)
+    assert result.status == 303, result.text
+    keys = KeySet.import_key_set(requests.get(gh.url + "/lti/keys", timeout=5).json())
+    claims = jwt.decode(result.handoff_token, keys, algorithms=["RS256"]).claims
+    assert claims["messageType"] == DL
+    settings = claims[DL_SETTINGS]
+    items = [{"type": "ltiResourceLink", "title": "Quiz 1", "url": gh.url + "/lti/launch?q=1"}]
+    body = {"platformId": claims["platformId"], "deploymentId": claims["deploymentId"],
+            "deepLinkingSettings": settings, "contentItems": items, "message": "Quiz 1 added"}
+    response = gh.api("POST", "/api/deep-linking/response", json=body)
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["returnUrl"] == settings["deep_link_return_url"]
+    action, fields = parse_form(answer["form"])
+    assert action == settings["deep_link_return_url"] and fields == {"JWT": answer["jwt"]}
+    returned = requests.post(action, data=fields, timeout=10)
+    assert returned.status_code == 200, returned.text
+    (received,) = sim.launches.deep_link_responses
+    assert received["iss"] == report.client_id and received["aud"] == sim.issuer
+    assert received["https://purl.imsglobal.org/spec/lti-dl/claim/content_items"] == items
+    assert received["https://purl.imsglobal.org/spec/lti-dl/claim/data"] == settings["data"]
+    assert received["https://purl.imsglobal.org/spec/lti-dl/claim/msg"] == "Quiz 1 added"
+
+    refused = gh.api("POST", "/api/deep-linking/response",
+                     json={**body, "contentItems": [{"type": "file"}]})
+    assert refused.status_code == 400
+    assert "accepts only" in refused.json()["details"]["description"]
+    unknown = gh.api("POST", "/api/deep-linking/response",
+                     json={**body, "deploymentId": "not-a-deployment"})
+    assert unknown.status_code == 403
+    assert unknown.json()["details"]["message"] == "DEPLOYMENT_NOT_ACTIVE"
+
+
+# --- service tokens -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("profile", ["generic", "canvas", "moodle", "brightspace", "sakai"])
+def test_service_token_for_granted_scopes_only(gatehouse, simulator, profile):
+    gh = gatehouse()
+    sim = simulator(profile)
+    report = gh.register(sim)
+    platform = gh.platform(sim, report)
+    assert AGS_SCORE in platform.scopes
+    path = f"/api/platforms/{platform.id}/token"
+    response = gh.api("POST", path, json={"scopes": [AGS_SCORE]})
+    assert response.status_code == 200, response.text
+    token = response.json()
+    assert token["tokenType"] == "Bearer" and token["scope"] == AGS_SCORE
+    assert 3500 < token["expiresIn"] <= 3600
+    (request,) = sim.launches.token_requests
+    assert request["status"] == 200 and request["access_token"] == token["accessToken"]
+
+    again = gh.api("POST", path, json={"scopes": [AGS_SCORE]})
+    assert again.json()["accessToken"] == token["accessToken"]
+    assert len(sim.launches.token_requests) == 1  # cached
+
+    # Moodle grants every AGS scope once the tool asks for one; pick one this LMS did not.
+    other = next(s for s in (AGS_RESULT, TOOL_SETTINGS) if s not in platform.scopes)
+    refused = gh.api("POST", path, json={"scopes": [AGS_SCORE, other]})
+    assert refused.status_code == 400
+    details = refused.json()["details"]
+    assert details["message"] == "SCOPE_NOT_GRANTED" and details["refused"] == [other]
+    assert len(sim.launches.token_requests) == 1  # nothing sent to the LMS
+
+
+def test_service_token_errors(gatehouse, simulator):
+    gh = gatehouse(registration={"auto_activate": False})
+    sim = simulator("generic")
+    report = gh.register(sim)
+    platform = gh.platform(sim, report)
+    path = f"/api/platforms/{platform.id}/token"
+    assert gh.api("POST", "/api/platforms/nope/token").status_code == 404
+    inactive = gh.api("POST", path)
+    assert inactive.status_code == 403
+    assert inactive.json()["details"]["message"] == "PLATFORM_NOT_ACTIVATED"
+    gh.store.update_platform(platform.id, {"active": True})
+    sim._registrations.clear()  # the LMS forgot the tool: it refuses the assertion
+    refused = gh.api("POST", path)
+    assert refused.status_code == 502
+    details = refused.json()["details"]
+    assert details["message"] == "PLATFORM_TOKEN_REFUSED"
+    assert details["lmsStatus"] == 401 and "invalid_client" in details["lmsBody"]
+
+
+def test_launch_pages_may_be_framed_by_the_lms(gatehouse, simulator):
+    gh = gatehouse()
+    sim = simulator("moodle")
+    report = gh.register(sim)
+    result = run_launch(sim.prepare_launch(report.client_id).login_url)
+    assert result.status == 200
+    response = post_form(result.form)  # replayed, but framing headers are what we check
+    policy = response.headers["Content-Security-Policy"]
+    assert "frame-ancestors https: http:" in policy
+    assert "X-Frame-Options" not in response.headers
