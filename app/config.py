@@ -156,6 +156,7 @@ SCHEMA: dict[str, Any] = {
         "register": Key("str", default="30/minute;300/hour"),
         "signin": Key("str", default="10/minute;100/hour"),
         "api": Key("str", default="300/minute"),
+        "launch": Key("str", default="600/minute"),
     },
     "logging": {
         "format": Key("choice", default="text", choices=("text", "json")),
@@ -351,7 +352,7 @@ def validate(raw: Mapping[str, Any]) -> dict[str, Any]:
             "registration.recovery_after: must be longer than outbound.deadline (an attempt "
             "still waiting for the LMS is not a crashed one)"
         )
-    for key in ("register", "signin", "api"):
+    for key in ("register", "signin", "api", "launch"):
         if not LIMIT_RE.match(settings["limits"][key]):
             raise ConfigError(
                 f"limits.{key}: {settings['limits'][key]!r} is not a rate such as "

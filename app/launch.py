@@ -19,6 +19,7 @@ from flask import Blueprint, current_app, redirect, render_template, request
 
 from . import events
 from .flow import family_name
+from .limits import launch_limit
 from .lms import safe_client
 from .lti.errors import (
     DeploymentNotApproved,
@@ -168,6 +169,7 @@ def check_deployment(store, platform, deployment_id: str) -> None:
 
 
 @bp.route("/lti/login", methods=["GET", "POST"])
+@launch_limit
 def login():
     """Third-party initiated login: remember state and nonce, go to the platform's endpoint."""
     allow_framing()
@@ -232,6 +234,7 @@ def consume_state(store, state: str):
 
 
 @bp.post("/lti/launch")
+@launch_limit
 def launch():
     """Verify the platform's id_token and hand the launch to the tool."""
     allow_framing()

@@ -1,4 +1,4 @@
-"""Rate limits (flask-limiter): the registration URL, sign-in forms and the API.
+"""Rate limits (flask-limiter): the registration URL, launches, sign-in forms and the API.
 
 Counters live in each worker's memory: with N workers an address may get up to N times a
 limit. Sign-in lockouts, which matter more, are kept in the database (app.accounts).
@@ -28,6 +28,8 @@ def _not_a_post() -> bool:
 register_limit = limiter.limit(_limit("register"), exempt_when=_not_enabled)
 signin_limit = limiter.limit(_limit("signin"), exempt_when=_not_a_post)
 api_limit = limiter.limit(_limit("api"), exempt_when=_not_enabled)
+# Shared by /lti/login and /lti/launch: one launch is one request to each.
+launch_limit = limiter.shared_limit(_limit("launch"), scope="launch", exempt_when=_not_enabled)
 
 
 def init_app(app: Flask) -> None:

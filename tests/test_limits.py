@@ -26,6 +26,14 @@ def test_registration_url_answers_429_with_retry_after(make_app):
     assert "frame-ancestors https: http:" in blocked.headers["Content-Security-Policy"]
 
 
+def test_login_and_launch_share_the_launch_limit(make_app):
+    client = limited(make_app, launch="3/minute").test_client()
+    statuses = [client.get("/lti/login").status_code, client.post("/lti/launch").status_code,
+                client.post("/lti/login").status_code, client.post("/lti/launch").status_code]
+    assert statuses == [400, 400, 400, 429]
+    assert int(client.get("/lti/login").headers["Retry-After"]) > 0
+
+
 def test_api_answers_429_in_the_envelope(make_app):
     app = limited(make_app, api="2/minute")
     _record, key = apikeys.create(app.extensions["gatehouse.store"], "t")
