@@ -178,6 +178,13 @@ def login():
         issuer = _required("iss")
         login_hint = _required("login_hint")
         target_link_uri = _required("target_link_uri")
+        if urlsplit(target_link_uri).scheme not in ("https", "http"):
+            raise LaunchError(
+                f"The target_link_uri {target_link_uri!r} is not an http(s) URL.",
+                rule="target-link-uri",
+                hint="The LMS's tool configuration is wrong; an administrator should check the "
+                "tool's launch URL.",
+            )
         platform = find_platform(store, issuer, request.values.get("client_id") or None)
         check_active(platform)
         if urlsplit(platform.authorization_endpoint or "").scheme not in ("https", "http"):
@@ -260,6 +267,13 @@ def launch():
             id_token, platform, current_app.extensions["gatehouse.platform_keys"],
             launch_state.nonce,
         )
+        if claims.get(CLAIM_TARGET_LINK_URI, launch_state.target_link_uri) != (
+                launch_state.target_link_uri):
+            raise InvalidLaunch(
+                f"The id_token targets {claims[CLAIM_TARGET_LINK_URI]!r}, but the login asked "
+                f"for {launch_state.target_link_uri!r}.",
+                rule="target-link-uri-mismatch",
+            )
         check_deployment(store, platform, claims[CLAIM_DEPLOYMENT_ID])
     except LaunchError as error:
         return render_launch_error(error)

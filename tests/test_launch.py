@@ -171,6 +171,14 @@ def test_login_names_a_missing_parameter(gatehouse, missing):
     assert repr(missing) in lead(response.text)
 
 
+def test_login_refuses_a_target_that_is_not_a_web_url(gatehouse):
+    gh = gatehouse()
+    response = requests.get(gh.url + "/lti/login", timeout=5, params={
+        "iss": "https://lms.example", "login_hint": "u1", "target_link_uri": "javascript:x"})
+    assert response.status_code == 400
+    assert 'data-lti-error="target-link-uri"' in response.text
+
+
 def test_inactive_platform_is_told_to_ask_an_administrator(gatehouse, simulator):
     gh = gatehouse(registration={"auto_activate": False})
     sim = simulator("moodle")
@@ -199,6 +207,8 @@ def test_inactive_platform_is_told_to_ask_an_administrator(gatehouse, simulator)
         ({"https://purl.imsglobal.org/spec/lti/claim/resource_link": None},
          "lti-resource-link"),
         ({"https://purl.imsglobal.org/spec/lti/claim/roles": None}, "lti-roles"),
+        ({"https://purl.imsglobal.org/spec/lti/claim/target_link_uri": "https://evil.example/"},
+         "target-link-uri-mismatch"),
     ],
     ids=lambda value: value if isinstance(value, str) else None,
 )
