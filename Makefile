@@ -15,8 +15,9 @@ DEMO_ENV := GATEHOUSE_TOOL__NAME="Gatehouse demo tool" \
 
 CHROMIUM ?= /usr/bin/chromium
 OIDC_MODULES := tests/support/oidc/node_modules/.installed
+LTIJS_MODULES := bench/ltijs/node_modules/.installed
 
-.PHONY: install run test test-deps chromium postgresql lint clean
+.PHONY: install run test test-deps chromium postgresql lint clean bench bench-deps wrk
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +63,32 @@ $(OIDC_MODULES): tests/support/oidc/package-lock.json
 test: test-deps
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
+
+# The benchmark (README, Performance): about six minutes; `make test` runs only its smoke test.
+bench: bench-deps
+	$(BIN)/python -m bench.run
+
+# ltijs, the peer, from the npm registry (its sqlite3 driver compiles here: a few minutes, once).
+# A failed install is not fatal: the benchmark then prints why ltijs was not measured.
+bench-deps: $(STAMP)
+	@command -v wrk >/dev/null || $(MAKE) --no-print-directory wrk
+	@$(MAKE) --no-print-directory $(LTIJS_MODULES) || \
+		echo "ltijs could not be installed (see bench/ltijs/npm-install.log)" >&2
+
+wrk:
+	@if [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; \
+	else \
+		echo "The key-set benchmark wants wrk: sudo apt-get install wrk" >&2; \
+	fi
+
+$(LTIJS_MODULES): bench/ltijs/package-lock.json
+	@command -v npm >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; }
+	npm ci --prefix bench/ltijs --no-audit --no-fund --loglevel=error \
+		$$([ -f /usr/include/node/node.h ] && echo --nodedir=/usr) \
+		> bench/ltijs/npm-install.log 2>&1 || { tail -20 bench/ltijs/npm-install.log >&2; exit 1; }
+	touch $@
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

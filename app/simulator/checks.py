@@ -16,6 +16,11 @@ _SCRIPT_RE = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTA
 _TAG_RE = re.compile(r"<[^>]+>")
 _SPACE_RE = re.compile(r"\s+")
 CLOSE_MARKER_RE = re.compile(r"""data-lti-close\s*=\s*["']?auto["'\s>/]""", re.IGNORECASE)
+# An inline script posting the spec's close message (ltijs and other tools close this way).
+CLOSE_MESSAGE_RE = re.compile(
+    r"""<script\b[^>]*>[^<]*postMessage\s*\(\s*\{[^}]*["']org\.imsglobal\.lti\.close["']""",
+    re.IGNORECASE,
+)
 
 
 def is_uri(value: Any) -> bool:

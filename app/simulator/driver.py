@@ -9,7 +9,7 @@ from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import requests
 
-from app.simulator.checks import CLOSE_MARKER_RE, origin, visible_text
+from app.simulator.checks import CLOSE_MARKER_RE, CLOSE_MESSAGE_RE, origin, visible_text
 from app.simulator.records import RegistrationRecord
 
 if TYPE_CHECKING:
@@ -37,6 +37,8 @@ class SimulationReport:
     final_status: int | None = None
     problems: list[str] = field(default_factory=list)
     steps: list[str] = field(default_factory=list)
+    # Seconds from the browser's first request to the tool until the final page had arrived.
+    browser_seconds: float | None = None
 
     def render(self) -> str:
         """Return the report as text for a terminal, ending in PASS or FAIL."""
@@ -60,9 +62,19 @@ class SimulationReport:
 
 
 def drive(
-    sim: Simulator, tool_url: str, update_client_id: str | None = None, timeout: float = 30.0
+    sim: Simulator,
+    tool_url: str,
+    update_client_id: str | None = None,
+    timeout: float = 30.0,
+    *,
+    inline_close: bool = False,
 ) -> SimulationReport:
-    """Open tool_url through the simulated LMS like an admin's browser and judge the outcome."""
+    """Open tool_url through the simulated LMS like an admin's browser and judge the outcome.
+
+    With inline_close, a final page whose inline script posts `org.imsglobal.lti.close` also
+    counts as closing the dialog (other tools, such as the benchmark's floor and ltijs, close
+    that way); by default only Gatehouse's `data-lti-close="auto"` marker does.
+    """
     profile = sim.profile
     report = SimulationReport(ok=False, profile=sim.profile_name, issuer=sim.issuer)
     action = f"update of client_id {update_client_id}" if update_client_id else "new registration"
@@ -91,6 +103,7 @@ def drive(
         browser.headers.update(BROWSER_HEADERS)
         browser.headers["Referer"] = sim.base_url + profile.admin_page
         current = url
+        started = time.perf_counter()
         for hop in range(MAX_REDIRECTS + 1):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -121,9 +134,10 @@ def drive(
             break
         else:
             report.problems.append(f"The tool redirected more than {MAX_REDIRECTS} times.")
+        report.browser_seconds = time.perf_counter() - started
         drain()
 
-    judge(report, sim, tool_url, grant.token, first_event, final)
+    judge(report, sim, tool_url, grant.token, first_event, final, inline_close=inline_close)
     return report
 
 
@@ -134,6 +148,8 @@ def judge(
     token: str,
     first_event: int,
     final: requests.Response | None,
+    *,
+    inline_close: bool = False,
 ) -> None:
     """Fill in the report's outcome from what the LMS saw and where the browser ended."""
     posts = sim.records_for(token)
@@ -165,7 +181,9 @@ def judge(
         report.final_url = final.url
         report.final_status = final.status_code
         page = final.text
-        marked = bool(CLOSE_MARKER_RE.search(page))
+        marked = bool(CLOSE_MARKER_RE.search(page)) or (
+            inline_close and bool(CLOSE_MESSAGE_RE.search(page))
+        )
         if final.status_code != 200:
             report.problems.append(f"The tool's final page answered HTTP {final.status_code}.")
         if origin(final.url) != origin(tool_url):
@@ -175,9 +193,10 @@ def judge(
                 "messages from any other origin."
             )
         if not marked:
+            also = " nor post org.imsglobal.lti.close" if inline_close else ""
             report.problems.append(
-                'The final page does not carry data-lti-close="auto", so it would not close '
-                "the LMS dialog."
+                f'The final page does not carry data-lti-close="auto"{also}, so it would not '
+                "close the LMS dialog."
             )
         if final.status_code >= 400 or not marked:
             report.problems.append(f"Page text: {visible_text(page) or '(empty page)'}")

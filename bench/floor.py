@@ -1,0 +1,40 @@
+"""The floor: a Dynamic Registration doing only the unavoidable work, to compare Gatehouse with."""
+
+import os
+import sqlite3
+from contextlib import closing
+
+import requests
+from flask import Flask, request
+
+TOOL_CONFIGURATION = "https://purl.imsglobal.org/spec/lti-tool-configuration"
+CLOSE = "<script>parent.postMessage({subject: 'org.imsglobal.lti.close'}, '*')</script>"
+SCHEMA = "CREATE TABLE IF NOT EXISTS platforms (issuer, client_id, deployment_id, UNIQUE (issuer, client_id))"  # noqa: E501
+app = Flask(__name__)
+
+
+def connect():
+    """Open the database the way Gatehouse does: WAL, synchronous NORMAL, a busy timeout."""
+    conn = sqlite3.connect(os.environ["FLOOR_DATABASE"], isolation_level=None, timeout=15)
+    conn.executescript(f"PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; {SCHEMA}")
+    return conn
+
+
+@app.get("/lti/register")
+def register():
+    """GET the platform's configuration, POST the registration, insert one row, close."""
+    config = requests.get(request.args["openid_configuration"], timeout=10).json()
+    tool = request.host_url.rstrip("/")
+    body = {"application_type": "web", "response_types": ["id_token"], "client_name": "Floor",
+            "grant_types": ["implicit", "client_credentials"], "redirect_uris": [tool + "/launch"],
+            "initiate_login_uri": tool + "/login", "jwks_uri": tool + "/keys",
+            "token_endpoint_auth_method": "private_key_jwt", TOOL_CONFIGURATION: {
+                "domain": request.host, "target_link_uri": tool + "/launch", "claims": ["iss"],
+                "messages": [{"type": "LtiResourceLinkRequest"}]}}
+    answer = requests.post(config["registration_endpoint"], json=body, timeout=10, headers={
+        "Authorization": "Bearer " + request.args["registration_token"]})
+    granted = answer.raise_for_status() or answer.json()
+    with closing(connect()) as conn:
+        conn.execute("INSERT INTO platforms VALUES (?, ?, ?)", (
+            config["issuer"], granted["client_id"], granted[TOOL_CONFIGURATION]["deployment_id"]))
+    return CLOSE

@@ -1,0 +1,270 @@
+"""The clients: full registrations through the LMS simulator, and plain GETs for the key set."""
+
+from __future__ import annotations
+
+import http.client
+import re
+import resource
+import shutil
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from app.simulator import Simulator
+from app.simulator.driver import drive
+from bench.servers import Server
+
+REGISTER_PATH = "/lti/register"
+
+
+def client_cpu_seconds() -> float:
+    """Return the CPU seconds this process (browser threads and the simulated LMS) has used."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+@dataclass
+class Cell:
+    """One measurement: a server, a concurrency, a round; what completed and how fast."""
+
+    server: str
+    concurrency: int
+    round: int
+    latencies: list[float] = field(default_factory=list)  # seconds, browser-side
+    elapsed: float = 0.0
+    failures: list[str] = field(default_factory=list)
+    server_cpu: float = 0.0
+    client_cpu: float = 0.0
+
+    @property
+    def completed(self) -> int:
+        return len(self.latencies)
+
+    @property
+    def throughput(self) -> float:
+        return self.completed / self.elapsed if self.elapsed > 0 else 0.0
+
+    def as_dict(self) -> dict:
+        return {
+            "server": self.server,
+            "concurrency": self.concurrency,
+            "round": self.round,
+            "completed": self.completed,
+            "failed": len(self.failures),
+            "elapsed_s": round(self.elapsed, 4),
+            "registrations_per_s": round(self.throughput, 3),
+            "server_cpu_s": round(self.server_cpu, 3),
+            "client_cpu_s": round(self.client_cpu, 3),
+            "failures": self.failures[:5],
+        }
+
+
+def register_many(
+    server: Server,
+    label: str,
+    concurrency: int,
+    *,
+    seconds: float,
+    min_count: int,
+    max_count: int | None = None,
+    timeout: float = 120.0,
+    round_number: int = 0,
+    profile: str = "generic",
+) -> Cell:
+    """Run closed-loop registrations at this concurrency and time them.
+
+    Each of `concurrency` browsers starts a new registration as soon as its last one ends, until
+    `seconds` have passed and at least `min_count` were started (never more than `max_count`).
+    Throughput counts completed registrations over the time from the first start to the last
+    end; latency is what the browser waits, from its GET of the registration URL to the close
+    page. Every registration is judged like any other simulator run: one that the LMS did not
+    accept, or whose final page would not close the dialog, counts as failed, not as done.
+    """
+    cell = Cell(server=label, concurrency=concurrency, round=round_number)
+    tool_url = server.url + REGISTER_PATH
+    lock = threading.Lock()
+    started = 0
+    ends: list[float] = []
+    with Simulator(profile) as sim:
+        begin = time.perf_counter()
+        deadline = begin + seconds
+        cpu_server = server.cpu_seconds()
+        cpu_client = client_cpu_seconds()
+
+        def browser() -> None:
+            nonlocal started
+            while True:
+                with lock:
+                    if max_count is not None and started >= max_count:
+                        return
+                    if time.perf_counter() >= deadline and started >= min_count:
+                        return
+                    started += 1
+                try:
+                    report = drive(sim, tool_url, timeout=timeout, inline_close=True)
+                except Exception as exc:  # a client bug must show as a failure, not a hang
+                    with lock:
+                        cell.failures.append(f"{type(exc).__name__}: {exc}")
+                    continue
+                end = time.perf_counter()
+                with lock:
+                    ends.append(end)
+                    if report.ok:
+                        cell.latencies.append(report.browser_seconds or end - begin)
+                    else:
+                        cell.failures.append("; ".join(report.problems)[:500])
+
+        threads = [threading.Thread(target=browser, daemon=True) for _ in range(concurrency)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        cell.elapsed = (max(ends) if ends else time.perf_counter()) - begin
+        cell.server_cpu = server.cpu_seconds() - cpu_server
+        cell.client_cpu = client_cpu_seconds() - cpu_client
+    return cell
+
+
+# --- plain GETs ---------------------------------------------------------------------------------
+
+
+@dataclass
+class HttpRun:
+    """Requests per second of one URL over one run."""
+
+    path: str
+    requests: int
+    seconds: float
+    errors: int
+    server_cpu: float
+    client: str
+    latency_p50_ms: float | None = None
+    latency_p99_ms: float | None = None
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds > 0 else 0.0
+
+    def as_dict(self) -> dict:
+        return {
+            "path": self.path,
+            "requests": self.requests,
+            "seconds": round(self.seconds, 3),
+            "requests_per_s": round(self.rps, 1),
+            "errors": self.errors,
+            "server_cpu_s": round(self.server_cpu, 3),
+            "client": self.client,
+            "latency_p50_ms": self.latency_p50_ms,
+            "latency_p99_ms": self.latency_p99_ms,
+        }
+
+
+def wrk_path() -> str | None:
+    """Return the path of wrk, the load generator used for plain GETs, or None."""
+    return shutil.which("wrk")
+
+
+def get_many(server: Server, path: str, seconds: float, connections: int) -> HttpRun:
+    """GET server.url + path from `connections` clients at once for `seconds`."""
+    cpu = server.cpu_seconds()
+    if wrk_path():
+        run = _wrk(server.url + path, seconds, connections)
+    else:
+        run = _python_client(server.url + path, seconds, connections)
+    run.path = path
+    run.server_cpu = server.cpu_seconds() - cpu
+    return run
+
+
+_WRK_DURATION = {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+
+
+def _wrk(url: str, seconds: float, connections: int) -> HttpRun:
+    # One wrk thread drives tens of thousands of requests a second: far more than the server
+    # under test, so the load generator takes as little CPU from it as possible. A new
+    # connection per request, as LMSes fetch key sets: a keep-alive connection stays with the
+    # worker that accepted it, and how wrk's connections happened to split between the two
+    # workers swung the results by 2x from one run to the next.
+    command = [
+        wrk_path() or "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{max(1, round(seconds))}s",
+        "-H",
+        "Connection: close",
+        "--latency",
+        url,
+    ]
+    result = subprocess.run(  # noqa: S603 - fixed arguments
+        command, capture_output=True, text=True, timeout=seconds + 60, check=True
+    )
+    out = result.stdout
+    total = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s|m)", out)
+    if not total:
+        raise RuntimeError(f"unexpected wrk output:\n{out}\n{result.stderr}")
+    elapsed = float(total.group(2)) * _WRK_DURATION[total.group(3)] / 1000
+    errors = 0
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if non_2xx:
+        errors += int(non_2xx.group(1))
+    socket_errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
+    )
+    if socket_errors:
+        errors += sum(int(n) for n in socket_errors.groups())
+
+    def percentile(name: str) -> float | None:
+        found = re.search(rf"^\s+{name}%\s+([\d.]+)(us|ms|s|m)\s*$", out, re.MULTILINE)
+        return round(float(found.group(1)) * _WRK_DURATION[found.group(2)], 3) if found else None
+
+    return HttpRun(
+        path="",
+        requests=int(total.group(1)),
+        seconds=elapsed,
+        errors=errors,
+        server_cpu=0.0,
+        client=f"wrk, 1 thread, {connections} connections",
+        latency_p50_ms=percentile("50"),
+        latency_p99_ms=percentile("99"),
+    )
+
+
+def _python_client(url: str, seconds: float, connections: int) -> HttpRun:
+    """GETs from threads, a connection each: the fallback when wrk is not installed."""
+    parts = urlsplit(url)
+    counts = [0] * connections
+    errors = [0] * connections
+    begin = time.perf_counter()
+    deadline = begin + seconds
+
+    def loop(index: int) -> None:
+        while time.perf_counter() < deadline:
+            conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+            try:
+                conn.request("GET", parts.path, headers={"Connection": "close"})
+                answer = conn.getresponse()
+                answer.read()
+                if answer.status == 200:
+                    counts[index] += 1
+                else:
+                    errors[index] += 1
+            except (OSError, http.client.HTTPException):
+                errors[index] += 1
+            finally:
+                conn.close()
+
+    threads = [threading.Thread(target=loop, args=(i,), daemon=True) for i in range(connections)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return HttpRun(
+        path="",
+        requests=sum(counts),
+        seconds=time.perf_counter() - begin,
+        errors=sum(errors),
+        server_cpu=0.0,
+        client=f"Python http.client, {connections} threads (wrk is not installed)",
+    )

@@ -1,0 +1,107 @@
+"""The benchmark (`make bench`) in a smoke run: the same steps with tiny counts, the same table.
+
+The figures of a smoke run mean nothing; what is checked is that every step runs against real
+servers, every registration succeeds, and the table, the goals and the JSON keep their shape.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from app.simulator.driver import drive
+from bench import floor, servers
+from bench.load import register_many
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_smoke_run_prints_the_table_and_writes_the_results(tmp_path):
+    result = subprocess.run(  # noqa: S603 - our own module, fixed arguments
+        [
+            sys.executable,
+            "-m",
+            "bench.run",
+            "--smoke",
+            "--skip-ltijs",
+            "--results-dir",
+            str(tmp_path),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stdout
+    for figure in (
+        "Registrations/s, concurrency 1 ",
+        "Latency p99 (ms), concurrency 16",
+        "Server CPU per registration (ms), concurrency 16",
+        "GET /lti/keys, requests/s",
+        "Platform lookup p50 / p99 (µs), 1,000 platforms",
+        "Worker RSS after 5 registrations (MB)",
+    ):
+        assert f"| {figure}" in out
+    assert "| Figure" in out and "Gatehouse / floor" in out and "Gatehouse / ltijs" in out
+    # Leaving ltijs out is said, in the table, the goals and the notes, never silent.
+    assert "not measured" in out
+    assert (
+        "MISS  Registration throughput at concurrency 16 at least 2x ltijs's: not measured: "
+        "skipped with --skip-ltijs" in out
+    )
+    assert "ltijs was not measured: skipped with --skip-ltijs." in out
+
+    (path,) = tmp_path.glob("*.json")
+    data = json.loads(path.read_text())
+    assert data["plan"]["smoke"] is True
+    assert data["table"] in out
+    assert len(data["goals"]) == 5
+    assert all(goal["verdict"] in ("PASS", "MISS") for goal in data["goals"])
+    for line in out.split("Goals:")[1].split("Notes:")[0].strip().splitlines():
+        assert line.strip().startswith(("PASS  ", "MISS  "))
+    summary = data["registrations"]["summary"]
+    assert set(summary) == {"gatehouse", "floor"}
+    for server in ("gatehouse", "floor"):
+        assert summary[server]["1"]["completed"] >= 1
+        assert summary[server]["16"]["completed"] >= 16
+        assert summary[server]["1"]["failed"] == summary[server]["16"]["failed"] == 0
+        assert summary[server]["16"]["server_cpu_ms"] > 0
+    assert data["registrations"]["ltijs_unavailable"] == "skipped with --skip-ltijs"
+    keys = data["keys"]["summary"]
+    assert keys["/lti/keys"]["requests"] > 0 and keys["/bench/ok"]["requests"] > 0
+    assert keys["/lti/keys"]["errors"] == keys["/bench/ok"]["errors"] == 0
+    assert [entry["platforms"] for entry in data["lookup"]] == [100, 1000]
+    assert all(entry["uses_index"] for entry in data["lookup"])
+    assert data["memory"]["registrations"] == 5 and len(data["memory"]["workers"]) == 2
+    assert 0 < data["memory"]["start_rss_mb"] <= data["memory"]["after_rss_mb"] + 5
+
+
+def test_the_driver_accepts_an_inline_close_message_only_when_asked(
+    simulator, tmp_path, monkeypatch
+):
+    from conftest import LiveServer
+
+    monkeypatch.setenv("FLOOR_DATABASE", str(tmp_path / "floor.sqlite3"))
+    sim = simulator("generic")
+    with LiveServer(floor.app, host="127.0.0.1") as server:
+        strict = drive(sim, server.url + "/lti/register")
+        relaxed = drive(sim, server.url + "/lti/register", inline_close=True)
+    assert not strict.ok
+    assert any("does not carry data-lti-close" in problem for problem in strict.problems)
+    assert relaxed.ok, relaxed.render()
+    assert relaxed.browser_seconds is not None and relaxed.browser_seconds > 0
+
+
+@pytest.mark.skipif(
+    servers.ltijs_unavailable() is not None,
+    reason=f"ltijs is not installed here: {servers.ltijs_unavailable()} (make bench installs it)",
+)
+def test_ltijs_completes_a_registration_through_the_same_client(tmp_path):
+    with servers.Ltijs(tmp_path, "ltijs") as server:
+        cell = register_many(server, "ltijs", 1, seconds=0.0, min_count=1, timeout=60)
+    assert cell.failures == []
+    assert cell.completed == 1
