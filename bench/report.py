@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import platform
+import resource
 import shutil
 import sqlite3
 import subprocess
@@ -168,6 +169,39 @@ def machine() -> dict:
         "gunicorn": gunicorn.__version__,
         "node": node,
         "executable": sys.executable,
+    }
+
+
+def machine_cpu() -> dict:
+    """Return the machine's CPU time so far, in seconds: busy (not idle, not iowait), steal."""
+    with open("/proc/stat") as handle:
+        fields = [int(n) for n in handle.readline().split()[1:]]
+    ticks = os.sysconf("SC_CLK_TCK")
+    user, nice, system, idle, iowait, irq, softirq, steal = fields[:8]
+    return {
+        "busy": (user + nice + system + irq + softirq) / ticks,
+        "steal": steal / ticks,
+        "total": sum(fields[:8]) / ticks,
+    }
+
+
+def own_cpu_seconds() -> float:
+    """Return CPU seconds of this process and of its children that have ended (the servers)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def machine_load(before: dict, after: dict, own: float) -> dict:
+    """Say how busy the machine was over the run, and how much of that was someone else."""
+    total = after["total"] - before["total"]
+    busy = after["busy"] - before["busy"]
+    if total <= 0:
+        return {}
+    return {
+        "busy_percent": round(100 * busy / total, 1),
+        "others_percent": round(100 * max(0.0, busy - own) / total, 1),
+        "steal_percent": round(100 * (after["steal"] - before["steal"]) / total, 1),
     }
 
 

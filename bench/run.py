@@ -458,6 +458,24 @@ def _notes(results: dict, reg, ltijs_reason: str | None, low: int, high: int) ->
         f"Key set: {keys['client']}, a new connection per request, {plan['keys_pairs']} "
         f"interleaved pairs of {plan['keys_seconds']:g} s runs per route after a warm-up."
     )
+    sizes = sorted(results["lookup"], key=lambda e: e["platforms"])
+    if len(sizes) > 1:
+        small, large = sizes[0], sizes[-1]
+        notes.append(
+            f"Lookups: the store's own find_platform on one SQLite file grown from "
+            f"{small['platforms']:,} to {large['platforms']:,} platforms, {large['lookups']:,} "
+            f"random stored platforms at each size: p50 {fmt(large['p50_us'])} µs at "
+            f"{large['platforms']:,} vs {fmt(small['p50_us'])} µs at {small['platforms']:,} "
+            f"({fmt(ratio(large['p50_us'], small['p50_us']))}x); query plan: "
+            f"{large['query_plan']}."
+        )
+    load = results.get("machine_load")
+    if load:
+        notes.append(
+            f"During the run the machine's CPUs were busy {load['busy_percent']}% of the time; "
+            f"processes other than the benchmark's used {load['others_percent']}% of the "
+            f"{info['cores']} cores and the hypervisor took {load['steal_percent']}% (steal)."
+        )
     failed = sum(
         entry["failed"]
         for by_c in results["registrations"]["summary"].values()
@@ -510,6 +528,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.platforms:
         plan.platforms = tuple(int(n) for n in args.platforms.split(","))
     began = time.monotonic()
+    machine_before = report.machine_cpu()
+    own_before = report.own_cpu_seconds()
     now = datetime.now(UTC)
     workdir = Path(tempfile.mkdtemp(prefix="gatehouse-bench-"))
     results: dict = {
@@ -538,6 +558,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shutil.rmtree(workdir, ignore_errors=True)
     results["duration_s"] = round(time.monotonic() - began, 1)
+    results["machine_load"] = report.machine_load(
+        machine_before, report.machine_cpu(), report.own_cpu_seconds() - own_before
+    )
     text = render(results)
     print(text)
     args.results_dir.mkdir(parents=True, exist_ok=True)
