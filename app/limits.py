@@ -25,6 +25,17 @@ def _not_a_post() -> bool:
     return _not_enabled() or request.method != "POST"
 
 
+# Endpoints no limit applies to that are hot enough for the limiter's own bookkeeping to show:
+# every LMS fetches the key set to check the tool's signatures.
+UNLIMITED_ENDPOINTS = frozenset({"lms.jwks"})
+
+
+@limiter.request_filter
+def _skip_limiter() -> bool:
+    """Skip the limiter's bookkeeping where no limit can apply: limits off, or such an endpoint."""
+    return _not_enabled() or request.endpoint in UNLIMITED_ENDPOINTS
+
+
 register_limit = limiter.limit(_limit("register"), exempt_when=_not_enabled)
 signin_limit = limiter.limit(_limit("signin"), exempt_when=_not_a_post)
 api_limit = limiter.limit(_limit("api"), exempt_when=_not_enabled)
