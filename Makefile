@@ -64,7 +64,8 @@ test: test-deps
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
-# The benchmark (README, Performance): about six minutes; `make test` runs only its smoke test.
+# The benchmark (README, Performance): about five minutes, plus two once to install ltijs;
+# `make test` runs only its smoke test (tests/test_bench.py).
 bench: bench-deps
 	$(BIN)/python -m bench.run
 
