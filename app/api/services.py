@@ -119,7 +119,9 @@ class TokenCache:
             self._tokens[key] = (expires_at, token)
 
 
-_tokens = TokenCache()
+def token_cache() -> TokenCache:
+    """Return this app's cache of service tokens (one per worker)."""
+    return current_app.extensions.setdefault("gatehouse.service_tokens", TokenCache())
 
 
 def _scopes(data: dict[str, Any], granted: tuple[str, ...]) -> tuple[str, ...]:
@@ -147,10 +149,10 @@ def service_token(platform_id: str):
     platform = active_platform(platform_id)
     scopes = _scopes(data, platform.scopes)
     key = (platform.id, scopes)
-    cached = _tokens.get(key)
+    cached = token_cache().get(key)
     if cached is None:
         cached = _fetch_token(platform, scopes)
-        _tokens.put(key, *cached)
+        token_cache().put(key, *cached)
     expires_at, token = cached
     return jsonify(**token, expiresIn=max(0, int(expires_at - time.monotonic())))
 
