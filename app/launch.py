@@ -44,7 +44,7 @@ from .lti.launch import (
     verify_id_token,
     with_query,
 )
-from .pages import allow_framing, base_url, settings
+from .pages import allow_framing, base_url, render_error, settings
 from .storage import LaunchStateStatus, get_store, now_iso
 
 log = logging.getLogger(__name__)
@@ -79,9 +79,8 @@ def fetch_key_set(url: str):
 
 def render_launch_error(error: LaunchError):
     """Render a readable page for a failed launch (inside the LMS's frame)."""
-    allow_framing()
     log.info("launch refused (%s): %s", error.rule, error.detail)
-    return render_template("launch/error.html", error=error.as_dict()), error.status
+    return render_error(error, template="launch/error.html")
 
 
 def _required(name: str) -> str:
@@ -308,11 +307,8 @@ def handoff_url(tool_url: str, claims: dict, platform) -> str:
 
 def verified_page(claims: dict, platform) -> dict:
     """Return what the "Registration verified" page shows."""
-    context = claims.get(CLAIM_CONTEXT) if isinstance(claims.get(CLAIM_CONTEXT), dict) else {}
-    tool_platform = claims.get(CLAIM_TOOL_PLATFORM)
-    tool_platform = tool_platform if isinstance(tool_platform, dict) else {}
-    link = claims.get(CLAIM_RESOURCE_LINK) if isinstance(claims.get(CLAIM_RESOURCE_LINK),
-                                                          dict) else {}
+    context, link = _object(claims, CLAIM_CONTEXT), _object(claims, CLAIM_RESOURCE_LINK)
+    tool_platform = _object(claims, CLAIM_TOOL_PLATFORM)
     family = tool_platform.get("product_family_code") or platform.product_family_code
     return {
         "platform": platform,
@@ -329,6 +325,12 @@ def verified_page(claims: dict, platform) -> dict:
         "resource_link": link,
         "deep_linking": claims.get(DL_SETTINGS),
     }
+
+
+def _object(claims: dict, name: str) -> dict:
+    """Return a claim that should be a JSON object, or {} when it is missing or is not one."""
+    value = claims.get(name)
+    return value if isinstance(value, dict) else {}
 
 
 def short_role(role: str) -> str:

@@ -46,11 +46,12 @@ def allow_framing() -> None:
     g.frameable = True
 
 
-def render_error(error: RegistrationError, *, in_flow: bool = True):
+def render_error(error: RegistrationError, *, in_flow: bool = True,
+                 template: str = "register/error.html"):
     """Render a readable error page for the admin, with a way back to the LMS."""
     if in_flow:
         allow_framing()
-    return render_template("register/error.html", error=error.as_dict()), error.status
+    return render_template(template, error=error.as_dict()), error.status
 
 
 def render_close(registration):

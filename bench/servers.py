@@ -341,23 +341,21 @@ def descendants(pid: int) -> list[int]:
 
 def rss_bytes(pid: int) -> int:
     """Return a process's resident set size (VmRSS) in bytes, 0 when it is gone."""
-    try:
-        with open(f"/proc/{pid}/status") as handle:
-            for line in handle:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
+    return _proc_kib(pid, "status", "VmRSS:") * 1024
 
 
 def pss_bytes(pid: int) -> int:
     """Return a process's proportional set size (shared pages split among sharers), or 0."""
+    return _proc_kib(pid, "smaps_rollup", "Pss:") * 1024
+
+
+def _proc_kib(pid: int, name: str, label: str) -> int:
+    """Return the kiB figure on the line of /proc/<pid>/<name> starting with label, or 0."""
     try:
-        with open(f"/proc/{pid}/smaps_rollup") as handle:
+        with open(f"/proc/{pid}/{name}") as handle:
             for line in handle:
-                if line.startswith("Pss:"):
-                    return int(line.split()[1]) * 1024
+                if line.startswith(label):
+                    return int(line.split()[1])
     except OSError:
         pass
     return 0

@@ -6,8 +6,7 @@ from playwright.sync_api import sync_playwright
 from support import browser as browser_rig
 from support.browser import launch_browser, new_context
 
-from app import create_app
-from tests.conftest import TOOL_SETTINGS, LiveServer, merge
+from tests.conftest import LiveServer
 
 pytestmark = pytest.mark.skipif(
     browser_rig.unavailable_reason() is not None, reason=str(browser_rig.unavailable_reason())
@@ -27,10 +26,9 @@ def context():
 
 @pytest.mark.parametrize("profile", ["canvas", "moodle"])
 def test_launch_in_a_cross_site_frame_without_third_party_cookies(
-    context, simulator, database_url, profile
+    context, simulator, make_app, profile
 ):
-    app = create_app({"TESTING": True, "DATABASE_URL": database_url, "SECRET_KEY": "browser",
-                      "SETTINGS": merge(TOOL_SETTINGS, {"registration": {"auto_activate": True}})})
+    app = make_app({"registration": {"auto_activate": True}})
     with LiveServer(app) as server:
         sim = simulator(profile)
         report = sim.register(server.url + "/lti/register")

@@ -7,8 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import jsonify, request
-from joserfc.jwk import RSAKey
+from flask import current_app, jsonify, request
 
 from .. import events
 from ..pages import base_url, settings
@@ -34,9 +33,8 @@ def routes(rule: str, **options):
 
 def tool_public_key() -> str:
     """Return the PEM of the tool's current public key (what platforms verify us with)."""
-    keys = get_store().list_tool_keys()
-    current = next((k for k in keys if k.retire_at is None), keys[0])
-    return RSAKey.import_key(current.private_pem).as_pem(private=False).decode()
+    _kid, key = current_app.extensions["gatehouse.jwks"].signing_key()
+    return key.as_pem(private=False).decode()
 
 
 def platform_json(platform: Platform, public_key: str | None = None) -> dict[str, Any]:
