@@ -83,9 +83,9 @@ class Admin:
             follow_redirects=True,
         )
 
-    def accept_terms(self, name="Ada Admin", accept="y"):
+    def accept_terms(self, name="Ada Admin", accept="y", email="ada@school.example"):
         page = self.get(f"/lti/register/{self.rid}/terms")
-        data = {"signer_name": name, **csrf(page)}
+        data = {"signer_name": name, "email": email, **csrf(page)}
         if accept:
             data["accept"] = accept
         return self.post(f"/lti/register/{self.rid}/terms", data, follow_redirects=True)
@@ -119,7 +119,8 @@ def test_sign_in_then_terms_then_the_lms_dialog_closes(gated, admin_of):
     assert "<strong>nice</strong>" in terms.get_data(as_text=True)
     assert "<script>alert(1)</script>" not in terms.get_data(as_text=True)
     assert 'value="Ada Admin"' in terms.get_data(as_text=True)
-    done = admin.accept_terms()
+    assert 'name="email"' not in terms.get_data(as_text=True)  # the account says who
+    done = admin.accept_terms(email="someone-else@example.org")
     page = done.get_data(as_text=True)
     assert done.status_code == 200
     assert 'data-lti-close="auto"' in page
@@ -136,6 +137,8 @@ def test_sign_in_then_terms_then_the_lms_dialog_closes(gated, admin_of):
     assert approval["account"].email == "admin@school.example"
     assert approval["terms"].version == "1"
     assert approval["terms"].signer_name == "Ada Admin"
+    assert approval["terms"].account_id == account.id
+    assert approval["terms"].email == "admin@school.example"
     assert approval["terms"].ip == "127.0.0.1"
     assert approval["terms"].user_agent.startswith("Werkzeug")
     assert admin.sim.posts_for(admin.grant.token) == 1
@@ -213,6 +216,44 @@ def test_terms_need_the_box_ticked_and_a_name(gated, admin_of):
     assert "Tick the box to accept the terms." in text
     assert "Type your name to sign." in text
     assert admin.store.terms_acceptance(admin.rid, "1") is None
+
+
+def test_terms_alone_record_the_signers_email(gated, admin_of):
+    admin = admin_of(gated(gates=("terms",)))
+    first = admin.start().get_data(as_text=True)
+    assert "Step 1 of 1: Terms" in first
+    assert 'id="email"' in first and 'name="email"' in first
+    missing = admin.accept_terms(email="").get_data(as_text=True)
+    assert '<p class="field-error" id="email-error" role="alert">Type your e-mail address.' in (
+        missing
+    )
+    assert 'aria-describedby="email-error"' in missing
+    invalid = admin.accept_terms(email="not an address").get_data(as_text=True)
+    assert "Type a valid e-mail address" in invalid
+    assert 'value="not an address"' in invalid  # what was typed stays, next to its error
+    assert admin.store.terms_acceptance(admin.rid, "1") is None
+    assert admin.sim.records == []
+
+    done = admin.accept_terms(email=" Ada@School.example ")
+    assert 'data-lti-close="auto"' in done.get_data(as_text=True)
+    acceptance = admin.store.approval_of(admin.rid)["terms"]
+    assert (acceptance.email, acceptance.account_id) == ("ada@school.example", None)
+    assert (acceptance.signer_name, acceptance.version) == ("Ada Admin", "1")
+    assert admin.registration.state == "completed"
+    assert admin.registration.account_id is None
+    assert admin.sim.posts_for(admin.grant.token) == 1
+
+
+def test_terms_before_sign_in_ask_for_the_email_and_keep_it(gated, admin_of):
+    admin = admin_of(gated(gates=("terms", "signin")))
+    admin.start()
+    admin.accept_terms(email="signer@school.example")
+    done = admin.sign_in()
+    assert 'data-lti-close="auto"' in done.get_data(as_text=True)
+    approval = admin.store.approval_of(admin.rid)
+    assert approval["terms"].email == "signer@school.example"
+    assert approval["terms"].account_id is None
+    assert approval["account"].email == "admin@school.example"
 
 
 def test_a_newer_terms_version_must_be_accepted_again(gated, admin_of, simulator):

@@ -9,6 +9,7 @@ from support import oidc_provider
 from support.browser import FakeLMS, launch_browser, new_context, wait_for_close
 from support.fake_stripe import FakeStripe
 from support.oidc_provider import OidcProvider, free_port
+from support.postgres import run_sql
 
 from app.accounts import hash_password
 from tests.conftest import LiveServer
@@ -159,6 +160,35 @@ def test_all_three_gates_inside_the_lms_frame_then_the_dialog_closes(
     assert created.params["line_items"] == [{"price": "price_123", "quantity": "1"}]
 
 
+def test_terms_alone_inside_the_lms_frame_then_the_dialog_closes(
+    context, lms_page, gatehouse, simulator
+):
+    deployment = gatehouse(["terms"])
+    sim = simulator("moodle")
+    page, frame = open_in_lms(context, lms_page, sim, deployment)
+    frame.get_by_text("Step 1 of 1: Terms").wait_for()
+    frame.locator("#accept-terms").click()  # nothing filled in: each error next to its field
+    assert frame.locator("#accept-error").inner_text() == "Tick the box to accept the terms."
+    assert frame.locator("#email-error").inner_text() == "Type your e-mail address."
+    assert frame.locator("#email").get_attribute("aria-describedby") == "email-error"
+    frame.locator("#accept").check()
+    frame.locator("#signer_name").fill("Ada Admin")
+    frame.locator("#email").fill("ada@school.example")
+    frame.locator("#accept-terms").click()
+
+    messages = wait_for_close(page, TIMEOUT)
+    assert {"origin": deployment.url, "data": {"subject": "org.imsglobal.lti.close"}} in messages
+    (platform,) = deployment.store.list_platforms()
+    approval = deployment.store.approval_of(platform.registration_id)
+    assert approval["account"] is None
+    assert (approval["terms"].email, approval["terms"].signer_name) == (
+        "ada@school.example", "Ada Admin"
+    )
+    assert approval["terms"].version == "2026-11"
+    assert approval["terms"].user_agent and "Chrome" in approval["terms"].user_agent
+    assert sim.posts_for(sim.records[0].token) == 1
+
+
 def test_payment_cancelled_then_paid(context, lms_page, gatehouse, simulator, stripe_server):
     deployment = gatehouse(["payment"])
     sim = simulator("moodle")
@@ -292,7 +322,8 @@ def test_skipping_a_gate_by_url_lands_on_the_gate(context, gatehouse, simulator)
     assert page.url.endswith(f"/lti/register/{rid}/signin")
     page.goto(f"{deployment.url}/lti/register/{rid}/payment")
     assert page.locator("h1").inner_text() == "Not Found"
-    deployment.store.db.execute(
+    run_sql(
+        deployment.store,
         "UPDATE registrations SET expires_at = '2000-01-01T00:00:00.000000Z' WHERE id = ?", [rid]
     )
     page.goto(f"{deployment.url}/lti/register/{rid}/signin")

@@ -50,3 +50,17 @@ class TermsForm(FlaskForm):
         "Your full name", validators=[DataRequired(message="Type your name to sign."),
                                       Length(max=200)]
     )
+
+
+class TermsByEmailForm(TermsForm):
+    """Acceptance when no account approves the registration: the signer's e-mail says who."""
+
+    email = EmailField(
+        "Your e-mail address",
+        filters=[lambda value: value.strip() if value else value],
+        validators=[
+            DataRequired(message="Type your e-mail address."),
+            Email(message="Type a valid e-mail address, like name@school.edu."),
+            Length(max=320),
+        ],
+    )

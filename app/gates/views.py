@@ -28,7 +28,7 @@ from ..oidc import oauth
 from ..pages import allow_framing, base_url, render_close, render_error, settings
 from ..storage import AccountExists, RegistrationStates, get_store
 from . import configured, next_gate, step_of
-from .forms import ContinueForm, SigninForm, SignupForm, TermsForm
+from .forms import ContinueForm, SigninForm, SignupForm, TermsByEmailForm, TermsForm
 
 bp = Blueprint("gates", __name__)
 
@@ -328,15 +328,20 @@ def terms(rid: str):
         return moved
     config = settings()["gates"]["terms"]
     account = get_store().get_account(registration.account_id) if registration.account_id else None
-    form = TermsForm()
-    if request.method == "GET" and account and account.name:
-        form.signer_name.data = account.name
+    # Without an approving account (terms alone, or before sign-in) the e-mail says who signed.
+    form = TermsForm() if account else TermsByEmailForm()
+    if request.method == "GET":
+        known = account or (current_user.account if current_user.is_authenticated else None)
+        if known:
+            form.signer_name.data = known.name
+            if not account:
+                form.email.data = known.email
     if form.validate_on_submit():
         get_store().record_terms_acceptance(
             registration_id=rid,
             version=config["version"],
             account_id=account.id if account else None,
-            email=account.email if account else None,
+            email=account.email if account else form.email.data.lower(),
             signer_name=form.signer_name.data.strip(),
             ip=request.remote_addr,
             user_agent=(request.user_agent.string or "")[:500],
