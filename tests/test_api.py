@@ -139,6 +139,7 @@ def test_manual_platform_lifecycle(api, store):
     assert platform["active"] is False
     assert platform["publicKey"].startswith("-----BEGIN PUBLIC KEY-----")
     assert {"familyCode", "version", "scopes", "deployments", "createdAt"} <= set(platform)
+    assert platform["invitationId"] is None  # registered by hand, not through a link
     pid = platform["id"]
 
     assert_envelope(api.post("/admin/platforms", json=MANUAL), 409,
@@ -424,6 +425,12 @@ def test_invitation_links(make_app, simulator):
         assert used_up.status_code == 403 and "not valid any more" in used_up.text
     platform = store.find_platform(sim.issuer, report.client_id)
     assert platform.invitation_id == invitation["id"]
+    for prefix in ("/admin", "/api"):
+        (listed,) = client.get(f"{prefix}/platforms", base_url=BASE,
+                               headers=headers).get_json()["platforms"]
+        assert listed["id"] == platform.id and listed["invitationId"] == invitation["id"]
+        one = client.get(f"{prefix}/platforms/{platform.id}", base_url=BASE, headers=headers)
+        assert one.get_json()["invitationId"] == invitation["id"]
     completed = [r for r in store.list_registrations() if r.state == "completed"]
     assert completed[0].invitation_id == invitation["id"]
     listed = client.get("/api/invitations", base_url=BASE, headers=headers).get_json()
@@ -526,3 +533,23 @@ def test_attempts_show_their_true_state(live, simulator, api, store):
 def test_malformed_urls_are_a_400_not_a_crash(api, url):
     response = api.post("/admin/platforms", json={**MANUAL, "url": url})
     assert_envelope(response, 400, "INVALID_PARAMETER")
+
+
+def test_nul_characters_and_lone_surrogates_are_refused_not_a_crash(api, store):
+    # PostgreSQL cannot store either; both backends answer the same.
+    for name, value in (("name", r"School\u0000"), ("clientId", r"\ud800")):
+        raw = json.dumps(MANUAL).replace(json.dumps(MANUAL[name]), f'"{value}"')
+        response = api.post("/admin/platforms", data=raw,
+                            headers={"Content-Type": "application/json"})
+        assert_envelope(response, 400, "INVALID_BODY")
+    assert store.list_platforms() == []
+    pid = api.post("/admin/platforms", json=MANUAL).get_json()["id"]
+    assert_envelope(api.get("/admin/platforms/a%00b"), 404, "PLATFORM_NOT_FOUND")
+    assert_envelope(api.delete(f"/admin/platforms/{pid}/deployments/d%00"), 404,
+                    "DEPLOYMENT_NOT_FOUND")
+    assert_envelope(api.get("/admin/registrations/x%00"), 404, "REGISTRATION_NOT_FOUND")
+    assert_envelope(api.delete("/admin/invitations/x%00"), 404, "INVITATION_NOT_FOUND")
+    assert api.get("/admin/platforms", query_string={"clientId": "client-1\x00"}
+                   ).get_json() == {"platforms": []}
+    assert len(api.get("/admin/platforms").get_json()["platforms"]) == 1
+

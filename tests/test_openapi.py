@@ -80,6 +80,36 @@ def test_every_route_is_documented_and_every_operation_is_routed(app):
         assert {"401", "429", "500"} <= set(operation["responses"]), key
 
 
+def validator(name):
+    """Return a JSON Schema validator for one of the document's schemas, $refs resolved."""
+    from jsonschema import Draft202012Validator
+    from referencing import Registry, Resource
+
+    registry = Registry().with_resource("urn:gatehouse", Resource.from_contents(
+        {**DOCUMENT, "$schema": "https://json-schema.org/draft/2020-12/schema"}))
+    return Draft202012Validator({"$ref": f"urn:gatehouse#/components/schemas/{name}"},
+                                registry=registry)
+
+
+def test_a_platform_registered_through_an_invitation_matches_the_schema(make_app, simulator):
+    from tests.conftest import LiveServer
+
+    app = make_app()  # no gates: the registration completes at once
+    store = app.extensions["gatehouse.store"]
+    invitation = store.create_invitation("Springfield", None, None)
+    with LiveServer(app) as server:
+        assert simulator("canvas").register(
+            f"{server.url}/lti/register?invite={invitation.code}").ok
+    _record, key = apikeys.create(store, "docs")
+    response = app.test_client().get("/admin/platforms",
+                                     headers={"Authorization": f"Bearer {key}"})
+    (platform,) = response.get_json()["platforms"]
+    assert platform["invitationId"] == invitation.id
+    validator("PlatformList").validate(response.get_json())
+    platform["invitationId"] = 7  # the schema really checks the field
+    assert not validator("Platform").is_valid(platform)
+
+
 def test_the_document_is_served_to_key_holders(client, store):
     _record, key = apikeys.create(store, "docs")
     response = client.get("/api/openapi.json", headers={"Authorization": f"Bearer {key}"})

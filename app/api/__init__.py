@@ -52,6 +52,35 @@ def _authenticate():
     return None
 
 
+# What a path argument names, and the 404 an id that cannot exist answers.
+NOT_FOUND = {
+    "platform_id": ("PLATFORM_NOT_FOUND", "No platform has this id."),
+    "rid": ("REGISTRATION_NOT_FOUND", "No registration has this id."),
+    "deployment_id": ("DEPLOYMENT_NOT_FOUND", "The platform has no such deployment."),
+    "invitation_id": ("INVITATION_NOT_FOUND", "No usable invitation has this id."),
+}
+
+
+def storable(text: str) -> bool:
+    """Return True when a string can be stored: UTF-8 without NUL (PostgreSQL refuses both)."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate, from a \ud800-style JSON escape
+        return False
+    return True
+
+
+@bp.before_request
+def _refuse_unstorable_ids():
+    # Checked in the order of the path, so a platform is looked for before its deployment.
+    for name, value in (request.view_args or {}).items():
+        if not storable(value) and name in NOT_FOUND:
+            return envelope(404, *NOT_FOUND[name])
+    return None
+
+
 @bp.after_request
 def _no_store(response):
     response.headers["Cache-Control"] = "no-store"
@@ -65,7 +94,24 @@ def json_body() -> dict[str, Any]:
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
         raise ApiError(400, "INVALID_BODY", "The request body must be a JSON object.")
+    if not _all_storable(data):
+        raise ApiError(400, "INVALID_BODY", "The request body holds a NUL character or an "
+                       "unpaired surrogate (\\u0000, \\ud800…), which no field may contain.")
     return data
+
+
+def _all_storable(data: Any) -> bool:
+    stack = [data]  # a loop, not recursion: the body may nest as deep as the parser allows
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str) and not storable(value):
+            return False
+        if isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return True
 
 
 def field(data: dict[str, Any], name: str, kind: type | tuple, required: bool = False) -> Any:

@@ -142,7 +142,11 @@ SCHEMAS: dict[str, Any] = {
                     "code": {"type": ["string", "null"],
                              "description": "The rule the registration broke."},
                     "externalError": {"type": "boolean",
-                                      "description": "True when the LMS refused."},
+                                      "description": "True when the LMS answered."},
+                    "outcomeUnknown": {
+                        "type": "boolean",
+                        "description": "True when the registration reached the LMS without a "
+                        "usable answer: the LMS may hold a registration; check it."},
                     "lmsStatus": {"type": "integer", "description": "The LMS's HTTP status."},
                     "lmsBody": {"type": "string", "description": "The LMS's answer."},
                     "externalUrl": {"type": "string",
@@ -181,8 +185,8 @@ SCHEMAS: dict[str, Any] = {
         "type": "object",
         "description": "A registered LMS (the hosted service's object plus Gatehouse's fields).",
         "required": ["id", *PLATFORM_FIELDS, "authConfig", "publicKey", "familyCode",
-                     "version", "scopes", "deployments", "registrationId", "lastLaunchAt",
-                     "createdAt", "updatedAt"],
+                     "version", "scopes", "deployments", "registrationId", "invitationId",
+                     "lastLaunchAt", "createdAt", "updatedAt"],
         "additionalProperties": False,
         "properties": {
             "id": {"type": "string"},
@@ -207,6 +211,9 @@ SCHEMAS: dict[str, Any] = {
             "deployments": {"type": "array", "items": ref("Deployment")},
             "registrationId": {"type": ["string", "null"],
                                "description": "The registration that created it."},
+            "invitationId": {"type": ["string", "null"],
+                             "description": "The invitation link it was registered through "
+                             "(see /admin/invitations), or null."},
             "lastLaunchAt": {**nullable(TIMESTAMP),
                              "description": "When Gatehouse last verified a launch from it."},
             "createdAt": TIMESTAMP,

@@ -12,7 +12,7 @@ from flask import current_app, jsonify, request
 from .. import events
 from ..pages import base_url, settings
 from ..storage import Conflict, Platform, get_store
-from . import ApiError, bp, field, json_body
+from . import ApiError, bp, field, json_body, storable
 
 AUTH_METHODS = ("JWK_SET", "JWK_KEY", "RSA_KEY")
 PREFIXES = ("/admin", "/api")
@@ -59,6 +59,7 @@ def platform_json(platform: Platform, public_key: str | None = None) -> dict[str
         "scopes": list(platform.scopes),
         "deployments": [deployment_json(d) for d in deployments],
         "registrationId": platform.registration_id,
+        "invitationId": platform.invitation_id,
         "lastLaunchAt": platform.last_launch_at,
         "createdAt": platform.created_at,
         "updatedAt": platform.updated_at,
@@ -159,10 +160,11 @@ def _jwk(key: Any) -> dict[str, Any]:
 @routes("/platforms", methods=["GET"])
 def list_platforms():
     """List platforms, filtered by id, url (issuer) and clientId."""
+    wanted = {name: request.args.get(name) or None for name in ("id", "url", "clientId")}
+    if not all(storable(value) for value in wanted.values() if value is not None):
+        return jsonify(platforms=[])  # no stored platform has a NUL in it
     platforms = get_store().list_platforms(
-        platform_id=request.args.get("id") or None,
-        issuer=request.args.get("url") or None,
-        client_id=request.args.get("clientId") or None,
+        platform_id=wanted["id"], issuer=wanted["url"], client_id=wanted["clientId"]
     )
     key = tool_public_key()
     return jsonify(platforms=[platform_json(p, key) for p in platforms])
