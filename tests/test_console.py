@@ -5,6 +5,7 @@ import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from support.postgres import dump
 from werkzeug.security import generate_password_hash
 
 from app import apikeys
@@ -24,6 +25,11 @@ PAGES = [
     "/console/invitations",
     "/console/how-to-register",
 ]
+
+
+SIGNIN_REFUSED_TEXT = (
+    "The e-mail address or password is not right, or this account may not use the console."
+)
 
 
 def csrf(page):
@@ -160,6 +166,38 @@ def test_wrong_password_and_non_owner_accounts_get_the_same_generic_error(
                "console." in text(response)
     assert browser.get("/console/registrations").status_code == 302
     assert not any(a for _actor, a, *_ in audit_lines(store) if a == "console.signed_in")
+
+
+def test_user_create_owner_makes_a_console_account_and_plain_accounts_stay_out(
+    make_app, database_url, monkeypatch
+):
+    from click.testing import CliRunner
+
+    from app.cli import main
+
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    runner = CliRunner()
+    for email, flags, says in ((OWNER, ["--owner"], f"Created owner account {OWNER}"),
+                               ("admin@school.example", [], "Created account admin@")):
+        made = runner.invoke(main, ["user", "create", "--email", email, "--password", PASSWORD,
+                                    "--name", "Someone", *flags])
+        assert made.exit_code == 0, made.output
+        assert says in made.output
+    app = make_app()
+    store = app.extensions["gatehouse.store"]
+    owner = Browser(app)
+    signed_in = owner.sign_in()
+    assert signed_in.status_code == 302
+    assert signed_in.headers["Location"] == "/console/registrations"
+    assert f"Signed in as {OWNER}" in text(owner.get("/console/registrations"))
+    plain_account = Browser(app)
+    refused = plain_account.sign_in(email="admin@school.example")
+    assert refused.status_code == 200
+    assert SIGNIN_REFUSED_TEXT in text(refused)
+    assert plain_account.get("/console/registrations").status_code == 302
+    created = {e.detail["email"]: e.detail["owner"] for e in store.list_audit(limit=10)
+               if e.action == "account.created"}
+    assert created == {OWNER: True, "admin@school.example": False}
 
 
 def test_a_signed_in_gate_account_gets_403(app, store, make_owner):
@@ -509,7 +547,7 @@ def test_an_api_key_is_shown_once_and_only_its_hash_is_kept(console, store, app)
     record = store.get_api_key(key_id)
     assert record.name == "LMS back end"
     assert record.secret_hash == apikeys.digest(secret)
-    assert secret not in "\n".join(store.db.iterdump())
+    assert secret not in dump(store)
     listing = console.get("/console/api-keys")
     assert secret not in listing.get_data(as_text=True)
     assert f"gh_{key_id}_…" in text(listing) and "never" in text(listing)
