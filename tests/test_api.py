@@ -497,6 +497,73 @@ def test_signed_notifications_are_delivered_and_retried(make_app, simulator, mon
     assert notification.delivered_at and notification.attempts == 2
 
 
+def verified_events(received, secret=b"hook-secret"):
+    """Return {event type: body} of deliveries whose signature checks out (asserting it)."""
+    events = {}
+    for headers, body in received:
+        stamp, signature = (part.split("=", 1)[1] for part in
+                            headers["X-Gatehouse-Signature"].split(","))
+        expected = hmac.new(secret, f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
+        assert hmac.compare_digest(signature, expected), body
+        assert abs(int(stamp) - time.time()) < 60
+        event = json.loads(body)
+        assert headers["X-Gatehouse-Event"] == event["type"]
+        assert event["id"] == f"evt_{headers['X-Gatehouse-Delivery']}"
+        assert event["createdAt"].endswith("Z")
+        events[event["type"]] = event
+    return events
+
+
+def test_every_notified_event_is_delivered_signed_with_its_payload(
+    make_app, simulator, monkeypatch
+):
+    from app.events import NOTIFIED
+
+    monkeypatch.setenv("GATEHOUSE_WEBHOOK_SECRET", "hook-secret")
+    receiver = Receiver()
+    app = make_app({"notifications": {"webhook_url": receiver.url},
+                    "registration": {"auto_activate": True, "unknown_deployments": "pending"}})
+    store = app.extensions["gatehouse.store"]
+    _record, key = apikeys.create(store, "billing")
+    headers = {"Authorization": f"Bearer {key}"}
+    with LiveServer(app) as server:
+        refusing = simulator("canvas", faults={"refuse_registration"})
+        assert not refusing.register(server.url + "/lti/register").ok
+        sim = simulator("generic")
+        report = sim.register(server.url + "/lti/register")
+        assert report.ok, report.render()
+        platform = store.find_platform(sim.issuer, report.client_id)
+        launch = sim.launch(report.client_id, deployment_id="course-42")
+        assert launch.status == 403  # pending: the owner approves the new deployment first
+        for action in ("deactivate", "activate"):
+            answer = requests.post(f"{server.url}/admin/platforms/{platform.id}/{action}",
+                                   headers=headers, timeout=30)
+            assert answer.status_code == 200
+        events = verified_events(receiver.wait(5))
+    assert set(events) == set(NOTIFIED)  # a new notified event needs a case here
+    failed = next(r for r in store.list_registrations() if r.state == "failed")
+    assert events["registration.failed"]["subject"] == {"type": "registration", "id": failed.id}
+    data = events["registration.failed"]["data"]
+    assert data["kind"] == "PlatformRefused" and data["lms_status"] == 422
+    assert "developer key policy" in data["lms_body"] and data["detail"] == failed.error["detail"]
+    completed = events["registration.completed"]
+    assert completed["subject"] == {"type": "registration", "id": platform.registration_id}
+    assert completed["data"] == {"platformId": platform.id, "url": sim.issuer,
+                                 "clientId": report.client_id,
+                                 "familyCode": platform.product_family_code,
+                                 "created": True, "active": True}
+    for action in ("platform.deactivated", "platform.activated"):
+        assert events[action]["subject"] == {"type": "platform", "id": platform.id}
+        assert events[action]["data"] == {"url": sim.issuer, "clientId": report.client_id}
+    discovered = events["deployment.discovered"]
+    assert discovered["subject"] == {"type": "platform", "id": platform.id}
+    assert discovered["data"] == {"deploymentId": "course-42", "active": False,
+                                  "policy": "pending"}
+    delivered = [e.detail["event"] for e in store.list_audit(limit=100)
+                 if e.action == "notification.delivered"]
+    assert sorted(delivered) == sorted(NOTIFIED)
+
+
 def test_webhook_needs_its_secret(make_app):
     from app.config import ConfigError
 
