@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from flask import Flask
 from flask_login import LoginManager, UserMixin
@@ -83,6 +84,63 @@ def authenticate(store, email: str, password: str, address: str | None = None) -
         return None
     store.clear_signin_failures(keys[0])
     return account
+
+
+class OidcLinkRefused(Exception):
+    """An identity provider account matches a local account's e-mail but may not sign in as it.
+
+    `reason` is "owner" (owners sign in with their password), "unverified" (the provider did not
+    assert that it verified the e-mail) or "linked" (another identity already uses the account).
+    """
+
+    def __init__(self, reason: str, email: str):
+        super().__init__(f"not linking an identity to {email}: {reason}")
+        self.reason = reason
+        self.email = email
+
+
+def asserts_verified(claims: dict[str, Any]) -> bool:
+    """Return True when the provider says it verified the e-mail (true, or "true" as some send)."""
+    verified = claims.get("email_verified")
+    return verified is True or (isinstance(verified, str) and verified.lower() == "true")
+
+
+def oidc_account(store, issuer: str, subject: str, email: str, name: str | None,
+                 email_verified: bool) -> Account:
+    """Return the account of an OpenID Connect identity: known, newly linked, or new.
+
+    An identity is linked to an existing account with the same e-mail only when the provider
+    asserts that it verified the address, and never to an owner account; otherwise whoever
+    controls an identity provider account could take over a local one.
+    Raises OidcLinkRefused when the e-mail belongs to an account the identity may not use.
+    """
+    known = store.find_oidc_account(issuer, subject)
+    if known is not None:
+        return known
+    existing = store.find_account_by_email(email)
+    if existing is not None:
+        if existing.is_owner:
+            raise OidcLinkRefused("owner", existing.email)
+        if existing.oidc_subject is not None:
+            raise OidcLinkRefused("linked", existing.email)
+        if not email_verified:
+            raise OidcLinkRefused("unverified", existing.email)
+    # Links the verified identity to `existing`, or creates the identity's own account.
+    return store.find_or_create_oidc_account(issuer, subject, email, name)
+
+
+def oidc_refusal_message(refused: OidcLinkRefused, label: str) -> str:
+    """Say plainly why "Sign in with …" did not sign the admin in, and what to do instead."""
+    if refused.reason == "owner":
+        return (f"{refused.email} is an owner account of this tool, so it cannot be used through "
+                f"{label}. Sign in below with its e-mail address and password.")
+    if refused.reason == "unverified":
+        return (f"An account for {refused.email} already exists here, and {label} did not confirm "
+                "that this e-mail address is verified, so the two were not joined. Sign in below "
+                f"with the account's password, or verify the address with {label} and try again.")
+    return (f"An account for {refused.email} already exists here and is joined to a different "
+            f"{label} sign-in. Use that one, or sign in below with the account's e-mail address "
+            "and password.")
 
 
 def init_app(app: Flask) -> None:

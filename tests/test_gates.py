@@ -473,3 +473,38 @@ def test_a_gated_registration_started_on_one_instance_completes_on_another(gated
         assert store.terms_acceptance(admin.rid, "1").signer_name == "Ada Admin"
         (platform,) = store.list_platforms()
         assert platform.id == registration.platform_id
+
+
+def test_an_openid_identity_joins_only_a_verified_non_owner_account(make_app):
+    from app.accounts import OidcLinkRefused, asserts_verified, oidc_account
+
+    store = make_app().extensions["gatehouse.store"]
+    issuer = "https://idp.example"
+    local = store.create_account("ada@school.example", "Ada", hash_password("a long password"))
+    owner = store.create_account("owner@tool.example", "Owner", hash_password("a long password"))
+    store.set_owner(owner.id, True)
+
+    for email, verified, reason in [("ADA@school.example", False, "unverified"),
+                                    ("owner@tool.example", True, "owner")]:
+        with pytest.raises(OidcLinkRefused) as refused:
+            oidc_account(store, issuer, "intruder", email, "Intruder", verified)
+        assert refused.value.reason == reason
+    assert store.find_oidc_account(issuer, "intruder") is None
+    assert store.get_account(local.id).oidc_subject is None
+    assert store.get_account(owner.id).oidc_subject is None
+
+    joined = oidc_account(store, issuer, "ada-1", "ada@school.example", None, True)
+    assert (joined.id, joined.oidc_issuer, joined.oidc_subject) == (local.id, issuer, "ada-1")
+    assert oidc_account(store, issuer, "ada-1", "changed@school.example", None, False).id == (
+        local.id
+    )  # a known identity is who it was, whatever its e-mail says now
+    with pytest.raises(OidcLinkRefused) as taken:
+        oidc_account(store, issuer, "ada-2", "ada@school.example", None, True)
+    assert taken.value.reason == "linked"
+
+    new = oidc_account(store, issuer, "bo", "bo@school.example", "Bo", False)
+    assert (new.email, new.oidc_subject, new.password_hash) == ("bo@school.example", "bo", None)
+    assert [asserts_verified({"email_verified": v}) for v in (True, "true", "True", False,
+                                                              "false", None, 1)] == [
+        True, True, True, False, False, False, False]
+    assert asserts_verified({}) is False

@@ -294,6 +294,92 @@ def test_sign_in_with_an_openid_provider(context, lms_page, gatehouse, simulator
     assert registration.state == "completed"
 
 
+@pytest.fixture
+def sso(context, lms_page, gatehouse, simulator):
+    """Start a real OpenID Provider with the given accounts, and a deployment signing in with it.
+
+    Returns (idp, deployment, page, window): the LMS page and the provider's sign-in window.
+    """
+    reason = oidc_provider.unavailable_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    providers = []
+
+    def start(accounts):
+        port = free_port()
+        redirect_uri = f"http://localhost:{port}/lti/signin/oidc/callback"
+        idp = OidcProvider("gatehouse", OIDC_SECRET, redirect_uri, host="127.0.0.1",
+                           accounts=accounts).start()
+        providers.append(idp)
+        deployment = gatehouse(
+            ["signin"],
+            oidc={"server_metadata_url": idp.metadata_url, "client_id": "gatehouse",
+                  "label": "Example SSO"},
+            port=port,
+        )
+        page, frame = open_in_lms(context, lms_page, simulator("moodle"), deployment)
+        with page.context.expect_page() as opened:
+            frame.get_by_text("Sign in with Example SSO").click()
+        window = opened.value
+        window.wait_for_load_state()
+        return idp, deployment, page, window
+
+    yield start
+    for idp in providers:
+        idp.stop()
+
+
+def test_openid_sign_in_joins_a_local_account_with_a_verified_email(sso):
+    idp, deployment, page, window = sso(
+        {"ada-sso": {"email": "Admin@School.example", "email_verified": True}}
+    )
+    local = deployment.store.find_account_by_email("admin@school.example")
+    idp.sign_in(window, "ada-sso")
+    window.wait_for_event("close", timeout=TIMEOUT)
+    wait_for_close(page, TIMEOUT)
+    account = deployment.store.find_account_by_email("admin@school.example")
+    assert account.id == local.id and account.oidc_subject == "ada-sso"
+    (registration,) = deployment.store.list_registrations()
+    assert registration.account_id == local.id
+    assert registration.state == "completed"
+
+
+@pytest.mark.parametrize(
+    ("claims", "owner", "explained"),
+    [
+        ({"email_verified": False}, False, "did not confirm that this e-mail address is verified"),
+        ({}, True, "is an owner account of this tool"),  # verified, but an owner's
+    ],
+    ids=["unverified-email", "owner-account"],
+)
+def test_openid_sign_in_never_takes_over_a_local_account(sso, claims, owner, explained):
+    idp, deployment, page, window = sso(
+        {"mallory": {"email": "admin@school.example", "name": "Mallory", **claims}}
+    )
+    local = deployment.store.find_account_by_email("admin@school.example")
+    if owner:
+        deployment.store.set_owner(local.id, True)
+    idp.sign_in(window, "mallory")
+    # Back on the sign-in page in this window, saying why and what to do.
+    notice = window.locator("#oidc-refused")
+    notice.wait_for()
+    assert explained in notice.inner_text()
+    assert "admin@school.example" in notice.inner_text()
+    assert "Sign in below" in notice.inner_text()
+    assert window.locator("#email").is_visible()
+    account = deployment.store.find_account_by_email("admin@school.example")
+    assert (account.oidc_issuer, account.oidc_subject) == (None, None)
+    assert deployment.store.find_oidc_account(idp.issuer, "mallory") is None
+    (registration,) = deployment.store.list_registrations()
+    assert registration.account_id is None and registration.state == "pending"
+    # Doing what the page says finishes the registration, and the LMS dialog closes.
+    window.locator("#email").fill("admin@school.example")
+    window.locator("#password").fill("correct horse battery")
+    window.locator("#signin").click()
+    wait_for_close(page, TIMEOUT)
+    assert deployment.store.get_registration(registration.id).account_id == local.id
+
+
 def test_brightspace_new_tab_closes_through_the_opener(context, lms_page, gatehouse, simulator):
     deployment = gatehouse(["signin"])
     sim = simulator("brightspace")

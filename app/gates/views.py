@@ -10,6 +10,7 @@ from flask import (
     Blueprint,
     abort,
     current_app,
+    flash,
     jsonify,
     redirect,
     render_template,
@@ -20,11 +21,21 @@ from flask import (
 from flask_login import current_user, login_user
 
 from .. import flow, payments
-from ..accounts import SigninLocked, User, authenticate, hash_password, locked_message
+from ..accounts import (
+    OidcLinkRefused,
+    SigninLocked,
+    User,
+    asserts_verified,
+    authenticate,
+    hash_password,
+    locked_message,
+    oidc_account,
+    oidc_refusal_message,
+)
 from ..limits import signin_limit
 from ..lms import complete, fail
 from ..lti.errors import RegistrationError
-from ..oidc import oauth
+from ..oidc import identity_provider
 from ..pages import allow_framing, base_url, render_close, render_error, settings
 from ..storage import AccountExists, RegistrationStates, get_store
 from . import configured, next_gate, step_of
@@ -280,7 +291,7 @@ def oidc_start(rid: str):
     if moved:
         return moved
     session["oidc_registration"] = rid
-    return oauth.idp.authorize_redirect(base_url() + url_for("gates.oidc_callback"))
+    return identity_provider().authorize_redirect(base_url() + url_for("gates.oidc_callback"))
 
 
 @bp.get("/lti/signin/oidc/callback")
@@ -295,26 +306,52 @@ def oidc_callback():
     if moved:
         return moved
     try:
-        token = oauth.idp.authorize_access_token()
+        token = identity_provider().authorize_access_token()
     except Exception as exc:  # authlib raises several error types; all mean "not signed in"
         current_app.logger.warning("OIDC sign-in failed: %s", type(exc).__name__)
         return render_template("gates/window_done.html", ok=False,
                                message="The sign-in did not complete. Close this window and "
                                "try again."), 400
-    claims = dict(token.get("userinfo") or {})
-    if not claims.get("email"):
-        claims.update(oauth.idp.userinfo(token=token))
+    claims = _identity_claims(token)
     if not claims.get("email") or not claims.get("sub"):
         return render_template("gates/window_done.html", ok=False,
                                message="Your identity provider did not share an e-mail "
                                "address, which this tool needs."), 400
-    issuer = oauth.idp.load_server_metadata()["issuer"]
-    account = get_store().find_or_create_oidc_account(
-        issuer, str(claims["sub"]), claims["email"], claims.get("name")
-    )
+    issuer = identity_provider().load_server_metadata()["issuer"]
+    try:
+        account = oidc_account(get_store(), issuer, str(claims["sub"]), claims["email"],
+                               claims.get("name"), asserts_verified(claims))
+    except OidcLinkRefused as refused:
+        current_app.logger.warning("OIDC sign-in for registration %s not linked: %s", rid,
+                                   refused.reason)
+        # This window is top-level, so its session holds the message for the sign-in page.
+        flash(oidc_refusal_message(refused, _oidc_settings()["label"]), "signin-error")
+        return redirect(url_for("gates.signin", rid=rid))
     _bind(registration, account)
     return render_template("gates/window_done.html", ok=True,
                            message=f"Signed in as {account.email}.")
+
+
+def _identity_claims(token) -> dict:
+    """Return who signed in: the ID token's claims, completed from UserInfo when needed.
+
+    The e-mail and whether it is verified are taken together from one source.
+    """
+    claims = dict(token.get("userinfo") or {})
+    if claims.get("email") and "email_verified" in claims:
+        return claims
+    info = dict(identity_provider().userinfo(token=token))
+    if claims.get("sub") and str(info.get("sub")) != str(claims["sub"]):
+        # UserInfo about another subject must not be used (OpenID Connect Core 5.3.2).
+        current_app.logger.warning("OIDC UserInfo named another subject than the ID token")
+        return {}
+    if info.get("email"):
+        claims.pop("email_verified", None)
+        claims.update({k: info[k] for k in ("email", "email_verified") if k in info})
+    claims.setdefault("sub", info.get("sub"))
+    if info.get("name") and not claims.get("name"):
+        claims["name"] = info["name"]
+    return claims
 
 
 # Terms

@@ -1161,6 +1161,14 @@ class PostgresStore:
             for row in self._query("SELECT * FROM notifications ORDER BY id DESC LIMIT %s", [limit])
         ]
 
+    def find_oidc_account(self, issuer: str, subject: str) -> Account | None:
+        """Return the account linked to an OpenID Connect identity, or None."""
+        row = self._one(
+            "SELECT * FROM accounts WHERE oidc_issuer = %s AND oidc_subject = %s",
+            [issuer, subject],
+        )
+        return to_account(row) if row else None
+
 
 # SQLite's LIKE ignores ASCII case; ILIKE does too. Backslash escapes nothing in SQLite.
 _SEARCH = "(name ILIKE %s ESCAPE '' OR issuer ILIKE %s ESCAPE '' OR client_id ILIKE %s ESCAPE '')"

@@ -1130,3 +1130,10 @@ class SQLiteStore:
 
     def _one(self, sql: str, params: list[Any]) -> dict[str, Any] | None:
         return next(iter(self.db.query(sql, params)), None)
+
+    def find_oidc_account(self, issuer: str, subject: str) -> Account | None:
+        """Return the account linked to an OpenID Connect identity, or None."""
+        row = self._one(
+            "SELECT * FROM accounts WHERE oidc_issuer = ? AND oidc_subject = ?", [issuer, subject]
+        )
+        return to_account(row) if row else None

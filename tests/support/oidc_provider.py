@@ -10,6 +10,7 @@ The provider accepts any login and password (devInteractions). It puts email and
 only, not in the ID token, as a real provider may: relying-party code must call UserInfo.
 """
 
+import json
 import os
 import shutil
 import socket
@@ -51,16 +52,20 @@ class OidcProvider:
 
     The client uses client_secret_basic, the authorization_code grant and PKCE (S256, required).
     Scopes: openid -> sub; email -> email, email_verified; profile -> name. Any login is accepted
-    and becomes the `sub`; its email is `<login>@example.org` and its name `User <login>`.
+    and becomes the `sub`; its email is `<login>@example.org` (verified) and its name
+    `User <login>`, unless `accounts` gives other claims for that login, e.g.
+    `{"bob": {"email": "bob@school.example", "email_verified": False}}`.
     """
 
-    def __init__(self, client_id: str, client_secret: str, redirect_uri: str, host="localhost"):
+    def __init__(self, client_id: str, client_secret: str, redirect_uri: str, host="localhost",
+                 accounts: dict[str, dict] | None = None):
         if host not in ("localhost", "127.0.0.1"):
             raise ValueError("host must be 'localhost' or '127.0.0.1' (it listens on loopback)")
         self.client_id = client_id
         self.client_secret = client_secret
         self.redirect_uri = redirect_uri
         self.host = host
+        self.accounts = dict(accounts or {})
         self.port: int | None = None
         self.output: list[str] = []  # the provider's stdout and stderr lines, for diagnostics
         self._process: subprocess.Popen | None = None
@@ -93,6 +98,7 @@ class OidcProvider:
             "CLIENT_ID": self.client_id,
             "CLIENT_SECRET": self.client_secret,
             "REDIRECT_URI": self.redirect_uri,
+            "ACCOUNTS": json.dumps(self.accounts),
             "NO_COLOR": "1",
         }
         self._listening.clear()

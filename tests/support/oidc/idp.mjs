@@ -1,7 +1,7 @@
 // A real OpenID Provider for tests: panva's oidc-provider with its built-in
 // login and consent forms (devInteractions accept any login and password).
 // Configured from the environment by tests/support/oidc_provider.py:
-//   ISSUER, PORT, CLIENT_ID, CLIENT_SECRET, REDIRECT_URI
+//   ISSUER, PORT, CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, and optionally ACCOUNTS
 // Listens on 127.0.0.1 only and prints "listening" once it accepts requests.
 import Provider from 'oidc-provider';
 
@@ -16,6 +16,9 @@ function required(name) {
 
 const issuer = required('ISSUER');
 const port = Number(required('PORT'));
+// Optional claims per login, as JSON: {"bob": {"email": "bob@school.example",
+// "email_verified": false}}; any other login gets the defaults below.
+const accounts = JSON.parse(process.env.ACCOUNTS || '{}');
 
 const provider = new Provider(issuer, {
   clients: [
@@ -39,6 +42,7 @@ const provider = new Provider(issuer, {
       async claims() {
         return {
           sub: id, email: `${id}@example.org`, email_verified: true, name: `User ${id}`,
+          ...(accounts[id] || {}),
         };
       },
     };
