@@ -38,7 +38,7 @@ from wtforms.validators import DataRequired, Email, Length, NumberRange, Optiona
 
 from . import apikeys, events
 from .accounts import SigninLocked, User, authenticate, locked_message
-from .api import ApiError
+from .api import ApiError, storable
 from .api.platforms import (
     AUTH_METHODS,
     MAX_USES,
@@ -171,6 +171,14 @@ def safe_next(target: str | None) -> str | None:
         return None
     parts = urlsplit(target)
     return target if not parts.scheme and not parts.netloc else None
+
+
+def text_arg(name: str) -> str | None:
+    """Return a query-string filter, stripped (None when empty); 400 when no row could hold it."""
+    value = request.args.get(name, "").strip()
+    if len(value) > 500 or not storable(value):
+        abort(400)
+    return value or None
 
 
 def _page_number() -> int:
@@ -323,7 +331,7 @@ def _platform_or_404(platform_id: str):
 def platforms():
     """List platforms, searched by name, issuer or client id."""
     store = get_store()
-    q = request.args.get("q", "").strip() or None
+    q = text_arg("q")
     pager = paginate(store.count_platforms(search=q))
     rows = [
         (p, len(store.list_deployments(p.id)))
@@ -512,11 +520,22 @@ def change_deployment(platform_id: str, action: str):
 
 @bp.get("/audit")
 def audit():
-    """List the audit log, newest first."""
+    """List the audit log, newest first, filtered by action, by who acted and by record."""
     store = get_store()
-    pager = paginate(store.count_audit())
-    entries = store.list_audit(limit=PER_PAGE, offset=pager["offset"])
-    return render_template("console/audit.html", entries=entries, pager=pager)
+    # The names in the query string: ?action=platform.activated&actor=…&subject=<id>
+    chosen = {name: text_arg(name) for name in ("action", "actor", "subject")}
+    wanted = {"action": chosen["action"], "actor": chosen["actor"],
+              "subject_id": chosen["subject"]}
+    pager = paginate(store.count_audit_matching(**wanted))
+    entries = store.list_audit_matching(PER_PAGE, pager["offset"], **wanted)
+    return render_template(
+        "console/audit.html",
+        entries=entries,
+        pager=pager,
+        choices=store.audit_choices(),
+        chosen=chosen,
+        filters={name: value for name, value in chosen.items() if value},
+    )
 
 
 # API keys
@@ -533,8 +552,10 @@ def api_keys():
         events.record("api_key.created", "api_key", record.id, {"name": name})
         return render_template("console/api_key_created.html", key=record, full=full)
     status = 400 if form.errors else 200
-    return render_template("console/api_keys.html", keys=store.list_api_keys(),
-                           form=form), status
+    pager = paginate(store.count_api_keys())
+    return render_template("console/api_keys.html",
+                           keys=store.list_api_keys_page(PER_PAGE, pager["offset"]),
+                           pager=pager, form=form), status
 
 
 @bp.route("/api-keys/<key_id>/revoke", methods=["GET", "POST"])
@@ -572,9 +593,10 @@ def invitations():
             flash(f"The invitation for {name} is ready: give them its link below.")
             return redirect(url_for("console.invitations", _anchor=f"inv-{invitation.id}"))
     status = 400 if form.errors else 200
+    pager = paginate(store.count_invitations())
     rows = [invitation_json(i) | {"state": invitation_state(i)}
-            for i in store.list_invitations()]
-    return render_template("console/invitations.html", rows=rows, form=form,
+            for i in store.list_invitations_page(PER_PAGE, pager["offset"])]
+    return render_template("console/invitations.html", rows=rows, form=form, pager=pager,
                            required=settings()["registration"]["require_invitation"]), status
 
 

@@ -534,7 +534,73 @@ def test_audit_log_is_newest_first_paginated_and_links_its_subjects(console, sto
     assert "console.signed_in" in older and f"console {OWNER}" in older
 
 
+def audit_rows(response):
+    return re.findall(r'<tr data-audit="(\d+)">', response.get_data(as_text=True))
+
+
+def test_audit_log_filters_by_action_actor_and_subject_and_keeps_paging(console, store):
+    one, two = add_platform(store, 1), add_platform(store, 2)
+    for n in range(30):
+        store.audit("api key billing", "platform.updated", "platform", one.id, {"n": n})
+    store.audit("api key billing", "platform.activated", "platform", two.id)
+    store.audit("console someone@tool.example", "platform.activated", "platform", one.id)
+    everything = console.get("/console/audit")
+    assert "Page 1 of 2 (33 in all)" in text(everything)  # with the owner's sign-in
+    menus = everything.get_data(as_text=True)
+    for option in ("platform.updated", "platform.activated", "console.signed_in",
+                   "api key billing", f"console {OWNER}"):
+        assert f'<option value="{option}">' in menus
+
+    by_action = console.get("/console/audit?action=platform.updated")
+    assert "Page 1 of 2 (30 in all)" in text(by_action)
+    assert len(audit_rows(by_action)) == 25
+    assert '<option value="platform.updated" selected>' in by_action.get_data(as_text=True)
+    next_link = re.search(r'<a rel="next" href="([^"]+)"', by_action.get_data(as_text=True))
+    assert parse_qs(urlsplit(html.unescape(next_link.group(1))).query) == {
+        "page": ["2"], "action": ["platform.updated"]}
+    second = console.get(html.unescape(next_link.group(1)))
+    assert "Page 2 of 2 (30 in all)" in text(second) and len(audit_rows(second)) == 5
+    assert '{"n": 0}' in html.unescape(second.get_data(as_text=True))
+
+    activated = console.get("/console/audit?action=platform.activated")
+    assert len(audit_rows(activated)) == 2
+    by_actor = console.get("/console/audit", query_string={"actor": "api key billing"})
+    assert "(31 in all)" in text(by_actor)
+    both = console.get("/console/audit", query_string={"action": "platform.activated",
+                                                      "actor": "api key billing"})
+    rows = re.findall(r"<tr data-audit=.*?</tr>", both.get_data(as_text=True), re.S)
+    assert len(rows) == 1 and f"platform {two.id}" in plain(rows[0])
+    about = console.get("/console/audit", query_string={"subject": f" {two.id} "})
+    assert len(audit_rows(about)) == 1 and f'value="{two.id}"' in about.get_data(as_text=True)
+    assert "Clear filters" in text(about) and "Clear filters" not in text(everything)
+    nothing = console.get("/console/audit?action=platform.deleted")
+    assert "No audit line matches these filters." in text(nothing)
+    assert '<option value="platform.deleted" selected>' in nothing.get_data(as_text=True)
+    assert console.get("/console/audit?subject=a%00b").status_code == 400
+    # The platform page links to the lines about it.
+    link = f'href="/console/audit?subject={one.id}"'
+    assert link in console.get(f"/console/platforms/{one.id}").get_data(as_text=True)
+
+
 # API keys
+
+
+def test_invitations_and_api_keys_are_paged(console, store):
+    for n in range(27):
+        store.create_invitation(f"School {n}", None, None)
+        apikeys.create(store, f"back end {n}")
+    for path, marker in (("/console/invitations", "<tr id=\"inv-"),
+                         ("/console/api-keys", "<tr data-key=")):
+        first = console.get(path)
+        assert "Page 1 of 2 (27 in all)" in text(first), path
+        assert first.get_data(as_text=True).count(marker) == 25
+        second = console.get(path + "?page=2")
+        assert "Page 2 of 2 (27 in all)" in text(second)
+        assert second.get_data(as_text=True).count(marker) == 2
+    # Newest first: the last one made is at the top of the first page.
+    assert "School 26" in text(console.get("/console/invitations"))
+    assert "School 0" in text(console.get("/console/invitations?page=2"))
+    assert "back end 0" in text(console.get("/console/api-keys?page=2"))
 
 
 def test_an_api_key_is_shown_once_and_only_its_hash_is_kept(console, store, app):

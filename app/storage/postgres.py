@@ -1170,6 +1170,84 @@ class PostgresStore:
         return to_account(row) if row else None
 
 
+    # Console lists: the audit log filtered, invitations and API keys by page
+
+    def list_audit_matching(
+        self,
+        limit: int = 50,
+        offset: int = 0,
+        *,
+        action: str | None = None,
+        actor: str | None = None,
+        subject_id: str | None = None,
+    ) -> list[AuditEntry]:
+        """Return audit lines, newest first, that match every filter given (exact values)."""
+        where, params = filters(
+            ("action = %s", action), ("actor = %s", actor), ("subject_id = %s", subject_id)
+        )
+        query = "SELECT * FROM audit_log" + where_clause(where)  # noqa: S608 - constant clauses
+        rows = self._query(query + " ORDER BY id DESC LIMIT %s OFFSET %s", [*params, limit, offset])
+        return [to_audit_entry(row) for row in rows]
+
+    def count_audit_matching(
+        self,
+        *,
+        action: str | None = None,
+        actor: str | None = None,
+        subject_id: str | None = None,
+    ) -> int:
+        """Return how many audit lines match every filter given."""
+        where, params = filters(
+            ("action = %s", action), ("actor = %s", actor), ("subject_id = %s", subject_id)
+        )
+        query = "SELECT count(*) AS n FROM audit_log" + where_clause(where)  # noqa: S608
+        return self._value(query, params)
+
+    def audit_choices(self) -> dict[str, list[str]]:
+        """Return the distinct actions and actors of the audit log, sorted (filter menus)."""
+        # Sorted here, not by the database's locale: the same order as SQLite's.
+        return {
+            column: sorted(row[column] for row in self._query(
+                sql.SQL("SELECT DISTINCT {} FROM audit_log").format(sql.Identifier(column))))
+            for column in ("action", "actor")
+        }
+
+    def list_invitations_page(self, limit: int, offset: int = 0) -> list[Invitation]:
+        """Return one page of invitations, newest first."""
+        return [Invitation(**row) for row in self._query(
+            "SELECT * FROM invitations ORDER BY created_at DESC, id LIMIT %s OFFSET %s",
+            [limit, offset])]
+
+    def count_invitations(self) -> int:
+        """Return the number of invitations."""
+        return self._value("SELECT count(*) AS n FROM invitations")
+
+    def list_api_keys_page(self, limit: int, offset: int = 0) -> list[ApiKey]:
+        """Return one page of API keys, newest first."""
+        return [ApiKey(**row) for row in self._query(
+            "SELECT * FROM api_keys ORDER BY created_at DESC, id LIMIT %s OFFSET %s",
+            [limit, offset])]
+
+    def count_api_keys(self) -> int:
+        """Return the number of API keys, revoked ones included."""
+        return self._value("SELECT count(*) AS n FROM api_keys")
+
+    def claim_unknown(self, reg_id: str) -> bool:
+        """Move an attempt of unknown outcome to registering while the owner finishes it.
+
+        False when it is not of unknown outcome (any more): another owner got there first.
+        """
+        with self._write() as conn:
+            return (
+                conn.execute(
+                    "UPDATE registrations SET state = %s, updated_at = %s "
+                    "WHERE id = %s AND state = %s",
+                    [RegistrationStates.REGISTERING, now_iso(), reg_id,
+                     RegistrationStates.UNKNOWN],
+                ).rowcount
+                == 1
+            )
+
 # SQLite's LIKE ignores ASCII case; ILIKE does too. Backslash escapes nothing in SQLite.
 _SEARCH = "(name ILIKE %s ESCAPE '' OR issuer ILIKE %s ESCAPE '' OR client_id ILIKE %s ESCAPE '')"
 

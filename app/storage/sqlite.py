@@ -1137,3 +1137,75 @@ class SQLiteStore:
             "SELECT * FROM accounts WHERE oidc_issuer = ? AND oidc_subject = ?", [issuer, subject]
         )
         return to_account(row) if row else None
+    # Console lists: the audit log filtered, invitations and API keys by page
+
+    def list_audit_matching(
+        self,
+        limit: int = 50,
+        offset: int = 0,
+        *,
+        action: str | None = None,
+        actor: str | None = None,
+        subject_id: str | None = None,
+    ) -> list[AuditEntry]:
+        """Return audit lines, newest first, that match every filter given (exact values)."""
+        where, params = filters(
+            ("action = ?", action), ("actor = ?", actor), ("subject_id = ?", subject_id)
+        )
+        sql = "SELECT * FROM audit_log" + where_clause(where)  # noqa: S608 - constant clauses
+        rows = self.db.query(sql + " ORDER BY id DESC LIMIT ? OFFSET ?", [*params, limit, offset])
+        return [to_audit_entry(row) for row in rows]
+
+    def count_audit_matching(
+        self,
+        *,
+        action: str | None = None,
+        actor: str | None = None,
+        subject_id: str | None = None,
+    ) -> int:
+        """Return how many audit lines match every filter given."""
+        where, params = filters(
+            ("action = ?", action), ("actor = ?", actor), ("subject_id = ?", subject_id)
+        )
+        sql = "SELECT count(*) FROM audit_log" + where_clause(where)  # noqa: S608
+        return self.db.execute(sql, params).fetchone()[0]
+
+    def audit_choices(self) -> dict[str, list[str]]:
+        """Return the distinct actions and actors of the audit log, sorted (filter menus)."""
+        return {
+            column: sorted(row[column] for row in self.db.query(
+                f"SELECT DISTINCT {column} FROM audit_log"))  # noqa: S608 - two constants
+            for column in ("action", "actor")
+        }
+
+    def list_invitations_page(self, limit: int, offset: int = 0) -> list[Invitation]:
+        """Return one page of invitations, newest first."""
+        return [Invitation(**row) for row in self.db.query(
+            "SELECT * FROM invitations ORDER BY created_at DESC, id LIMIT ? OFFSET ?",
+            [limit, offset])]
+
+    def count_invitations(self) -> int:
+        """Return the number of invitations."""
+        return self.db.execute("SELECT count(*) FROM invitations").fetchone()[0]
+
+    def list_api_keys_page(self, limit: int, offset: int = 0) -> list[ApiKey]:
+        """Return one page of API keys, newest first."""
+        return [ApiKey(**row) for row in self.db.query(
+            "SELECT * FROM api_keys ORDER BY created_at DESC, id LIMIT ? OFFSET ?",
+            [limit, offset])]
+
+    def count_api_keys(self) -> int:
+        """Return the number of API keys, revoked ones included."""
+        return self.db.execute("SELECT count(*) FROM api_keys").fetchone()[0]
+
+    def claim_unknown(self, reg_id: str) -> bool:
+        """Move an attempt of unknown outcome to registering while the owner finishes it.
+
+        False when it is not of unknown outcome (any more): another owner got there first.
+        """
+        with self._write() as db:
+            cursor = db.execute(
+                "UPDATE registrations SET state = ?, updated_at = ? WHERE id = ? AND state = ?",
+                [RegistrationStates.REGISTERING, now_iso(), reg_id, RegistrationStates.UNKNOWN],
+            )
+            return cursor.rowcount == 1
