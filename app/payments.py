@@ -104,6 +104,8 @@ def settle(store, session: Any, *, event_type: str | None = None) -> str | None:
 
 def verify_webhook(payload: bytes, signature: str | None, secret: str) -> Any:
     """Return the event when the Stripe-Signature header is valid; raise ValueError if not."""
+    if not secret:
+        raise ValueError("no webhook secret to verify the signature with")
     try:
         return stripe.Webhook.construct_event(payload, signature, secret).to_dict()
     except (stripe.SignatureVerificationError, ValueError) as exc:

@@ -4,10 +4,17 @@ The real Stripe SDK talks to a Stripe-compatible server on loopback; webhooks ar
 the SDK's own signature helper."""
 
 import json
+import re
 import time
 
 import pytest
+import stripe
 from support.fake_stripe import FakeStripe
+
+from app.accounts import hash_password
+
+# Store-heavy: every test here runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.backends("sqlite", "postgres")
 
 BASE = "https://localhost"
 KEY = "sk_test_payments"
@@ -26,11 +33,12 @@ def paying(make_app, monkeypatch, stripe_server, simulator):
     monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", SECRET)
 
     class Flow:
-        def __init__(self, price="price_123"):
+        def __init__(self, price="price_123", gates=("payment",), mode="payment"):
             self.app = make_app(
                 {
-                    "registration": {"gates": ["payment"]},
-                    "gates": {"payment": {"price_id": price, "api_base": stripe_server.url}},
+                    "registration": {"gates": list(gates)},
+                    "gates": {"payment": {"price_id": price, "api_base": stripe_server.url,
+                                          "mode": mode}},
                 }
             )
             self.client = self.app.test_client()
@@ -41,6 +49,13 @@ def paying(make_app, monkeypatch, stripe_server, simulator):
 
         def get(self, path):
             return self.client.get(path, base_url=BASE)
+
+        def sign_in(self, email, password):
+            page = self.get(f"/lti/register/{self.rid}/signin").get_data(as_text=True)
+            token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+            return self.client.post(f"/lti/register/{self.rid}/signin", base_url=BASE,
+                                    data={"email": email, "password": password,
+                                          "csrf_token": token})
 
         def checkout(self):
             response = self.get(f"/lti/register/{self.rid}/payment/checkout")
@@ -150,13 +165,80 @@ def test_failed_async_payment_does_not_pass_the_gate(paying, stripe_server):
 
 def test_events_for_unknown_sessions_are_acknowledged_and_ignored(paying, stripe_server):
     flow = paying()
-    other = paying()
-    session_id = other.checkout()
-    other.store.db.execute("DELETE FROM payments")
-    stripe_server.complete_session(session_id)
-    event = stripe_server.build_event("checkout.session.completed", session_id)
+    # A session opened at Stripe by something else, even one naming this registration.
+    foreign = stripe_server.client().v1.checkout.sessions.create(params={
+        "mode": "payment", "line_items": [{"price": "price_123", "quantity": 1}],
+        "success_url": "https://elsewhere.example/ok", "client_reference_id": flow.rid,
+    })
+    stripe_server.complete_session(foreign.id)
+    event = stripe_server.build_event("checkout.session.completed", foreign.id)
     assert flow.webhook(event).status_code == 200
     assert flow.statuses == []
+    assert flow.get(f"/lti/register/{flow.rid}/status").get_json()["next"] == "payment"
+
+
+@pytest.mark.parametrize("configured", [None, "", "   "], ids=["unset", "empty", "blank"])
+def test_without_a_webhook_secret_every_event_is_refused(paying, stripe_server, monkeypatch,
+                                                         caplog, configured):
+    flow = paying()
+    session_id = flow.checkout()
+    stripe_server.complete_session(session_id)
+    if configured is None:
+        monkeypatch.delenv("STRIPE_WEBHOOK_SECRET")
+    else:
+        monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", configured)
+    payload = json.dumps(stripe_server.build_event("checkout.session.completed", session_id))
+    # Signed with an empty key: all a forger would need if it were accepted.
+    forged = stripe.WebhookSignature.generate_signature_header(payload, "")
+    for signature in (forged, stripe_server.sign(payload)):
+        response = flow.client.post("/webhooks/stripe", data=payload, base_url=BASE,
+                                    headers={"Stripe-Signature": signature,
+                                             "Content-Type": "application/json"})
+        assert response.status_code == 503
+        body = response.get_json()
+        assert body["error"] == "webhook secret not configured"
+        assert "STRIPE_WEBHOOK_SECRET is not set" in body["message"]
+    assert flow.statuses == ["open"]
+    assert flow.get(f"/lti/register/{flow.rid}/status").get_json()["state"] == "pending"
+    assert "STRIPE_WEBHOOK_SECRET is not set" in caplog.text
+
+
+def test_the_payment_records_the_approving_account(paying, stripe_server):
+    flow = paying(gates=("signin", "payment"))
+    account = flow.store.create_account("payer@school.example", "Pat Payer",
+                                        hash_password("correct horse battery"))
+    assert flow.sign_in("payer@school.example", "correct horse battery").status_code == 302
+    session_id = flow.checkout()
+    (request,) = stripe_server.api_requests("POST", "/v1/checkout/sessions")
+    assert request.params["customer_email"] == "payer@school.example"
+    (payment,) = flow.store.payments_for(flow.rid)
+    assert (payment.session_id, payment.account_id) == (session_id, account.id)
+    stripe_server.complete_session(session_id)
+    flow.webhook(stripe_server.build_event("checkout.session.completed", session_id))
+    done = flow.get(f"/lti/register/{flow.rid}").get_data(as_text=True)
+    assert 'data-lti-close="auto"' in done
+    approval = flow.store.approval_of(flow.rid)
+    assert approval["account"].id == account.id
+    assert approval["payment"].account_id == account.id
+
+
+def test_subscription_mode_opens_a_subscription_checkout(paying, stripe_server):
+    flow = paying(mode="subscription")
+    session_id = flow.checkout()
+    (request,) = stripe_server.api_requests("POST", "/v1/checkout/sessions")
+    assert request.params["mode"] == "subscription"
+    assert stripe_server.sessions[session_id]["mode"] == "subscription"
+    (payment,) = flow.store.payments_for(flow.rid)
+    assert (payment.mode, payment.status) == ("subscription", "open")
+    session = stripe_server.complete_session(session_id)
+    assert session["subscription"].startswith("sub_test_")
+    assert flow.webhook(
+        stripe_server.build_event("checkout.session.completed", session_id)
+    ).status_code == 200
+    assert flow.statuses == ["paid"]
+    assert 'data-lti-close="auto"' in flow.get(f"/lti/register/{flow.rid}").get_data(
+        as_text=True
+    )
 
 
 def test_cancel_returns_to_the_payment_page(paying):

@@ -487,10 +487,19 @@ def payment_cancelled(rid: str):
 @bp.post("/webhooks/stripe")
 def stripe_webhook():
     """Mark registrations paid from Stripe's signed events (signature checked first)."""
+    secret = os.environ.get("STRIPE_WEBHOOK_SECRET", "").strip()
+    if not secret:
+        # Anyone can sign with an empty key, so without a secret no event can be trusted.
+        # 503 makes Stripe retry, so events arrive once the secret is set.
+        current_app.logger.error("Stripe webhook refused: STRIPE_WEBHOOK_SECRET is not set")
+        return jsonify(
+            error="webhook secret not configured",
+            message="Gatehouse cannot verify Stripe events: STRIPE_WEBHOOK_SECRET is not set. "
+            "Nothing was changed.",
+        ), 503
     try:
         event = payments.verify_webhook(
-            request.get_data(), request.headers.get("Stripe-Signature"),
-            os.environ.get("STRIPE_WEBHOOK_SECRET", ""),
+            request.get_data(), request.headers.get("Stripe-Signature"), secret
         )
     except ValueError as exc:
         current_app.logger.warning("Stripe webhook refused: %s", exc)
