@@ -426,6 +426,39 @@ def test_plain_http_development_relaxes_secure(gated, admin_of):
     assert "Secure" not in cookie and "SameSite=Lax" in cookie
 
 
+def test_plain_http_in_production_keeps_secure_and_says_why_once(gated, admin_of, make_app,
+                                                                 terms_file, caplog):
+    # A registration started where the test LMS is allowed, then served by a production app
+    # (allow_insecure_platforms off) that a TLS proxy reaches over plain http.
+    admin = admin_of(gated())
+    admin.start()
+    production = make_app({
+        "security": {"allow_insecure_platforms": False},
+        "registration": {"gates": ["signin", "terms"]},
+        "gates": {"terms": {"version": "1", "path": str(terms_file)}},
+    })
+    client = production.test_client()
+    for _ in range(2):
+        page = client.get(f"/lti/register/{admin.rid}/signin", base_url="http://tool.example")
+        assert page.status_code == 200
+        cookie = page.headers["Set-Cookie"]
+        assert "; Secure" in cookie and "SameSite=None" in cookie and "Partitioned" in cookie
+    warnings = [r.getMessage() for r in caplog.records if "arrived over plain http" in
+                r.getMessage()]
+    assert len(warnings) == 1
+    assert "tool.example" in warnings[0]
+    assert "trusted_proxies" in warnings[0] and "base_url" in warnings[0]
+    # Behind the trusted proxy, the forwarded scheme counts: no warning, same cookie.
+    caplog.clear()
+    forwarded = production.test_client().get(
+        f"/lti/register/{admin.rid}/signin", base_url="http://tool.example",
+        headers={"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"},
+    )
+    assert "; Secure" in forwarded.headers["Set-Cookie"]
+    assert "Strict-Transport-Security" in forwarded.headers
+    assert not [r for r in caplog.records if "arrived over plain http" in r.getMessage()]
+
+
 def test_configured_frame_ancestors(gated, make_app):
     app = make_app({"security": {"frame_ancestors": ["https://*.instructure.com"]}})
     policy = app.test_client().get("/lti/register").headers["Content-Security-Policy"]
