@@ -39,6 +39,7 @@ from wtforms.validators import DataRequired, Email, Length, NumberRange, Optiona
 from . import apikeys, events
 from .accounts import SigninLocked, User, authenticate, locked_message
 from .api import ApiError, storable
+from .api.attempts import api_key_name, completed_by
 from .api.platforms import (
     AUTH_METHODS,
     MAX_USES,
@@ -279,10 +280,18 @@ def home():
 
 
 def _approval(store, registration_id: str) -> dict:
-    """Return approval_of() with the latest payment when none is paid yet (its status helps)."""
+    """Return approval_of() with the latest payment when none is paid yet (its status helps).
+
+    Also who completed the attempt when it was not the admin's own flow: `api_key` (the name
+    of the key whose back end called the complete endpoint) or `owner` (the console e-mail).
+    """
     approval = dict(store.approval_of(registration_id))
     if approval["payment"] is None:
         approval["payment"] = next(iter(store.payments_for(registration_id)), None)
+    actor = completed_by(store, registration_id)
+    approval["api_key"] = api_key_name(actor)
+    approval["owner"] = actor.removeprefix("console ") if actor and actor.startswith(
+        "console ") else None
     return approval
 
 

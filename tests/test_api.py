@@ -315,6 +315,11 @@ def test_pre_approval_end_to_end(make_app, simulator):
         assert close.status_code == 200 and 'data-lti-close="auto"' in close.text
         assert requests.get(redirect_url, timeout=30).status_code == 410
 
+        attempt = owner.call("GET", f"/admin/registrations/{rid}").json()
+        assert attempt["state"] == "completed"
+        assert attempt["approvedByApiKey"] == "owner back end"  # the key that completed it
+        assert attempt["approvedBy"] is None  # no account passed a gate
+
         gone = owner.call("POST", f"/api/registrations/{rid}/complete", json={})
         assert gone.status_code == 410 and gone.json()["details"]["message"] == "REGISTRATION_GONE"
         assert owner.call("GET", f"/api/registrations/{rid}").status_code == 410
@@ -581,6 +586,7 @@ def test_attempts_show_their_true_state(live, simulator, api, store):
     failed, completed = listed["registrations"]
     assert completed["state"] == "completed" and completed["platformId"]
     assert completed["familyCode"] == "moodle" and completed["clientId"]
+    assert completed["approvedByApiKey"] is None  # the LMS admin's own flow completed it
     assert failed["state"] == "failed"
     assert failed["error"]["lms_status"] == 422 and "developer key policy" in failed["error"][
         "lms_body"]

@@ -322,6 +322,38 @@ def test_real_registrations_are_listed_with_their_approval_and_shown_in_full(
     assert "Rule:" in text(failed_page)
 
 
+def test_a_registration_completed_by_the_owners_back_end_names_its_api_key(
+    make_app, make_owner, simulator
+):
+    import requests
+
+    from tests.conftest import LiveServer
+
+    app = make_app({"registration": {"pre_approval_url": "https://owner.example/approve"}})
+    store = app.extensions["gatehouse.store"]
+    make_owner(store)
+    _record, key = apikeys.create(store, "billing-backend")
+    sim = simulator("moodle")
+    with LiveServer(app) as server:
+        url, _grant = sim.initiate(server.url + "/lti/register")
+        started = requests.get(url, timeout=30, allow_redirects=False)
+        resume = requests.get(server.url + started.headers["Location"], timeout=30,
+                              allow_redirects=False)
+        rid = parse_qs(urlsplit(resume.headers["Location"]).query)["registrationId"][0]
+        done = requests.post(f"{server.url}/api/registrations/{rid}/complete", json={},
+                             headers={"Authorization": f"Bearer {key}"}, timeout=30)
+        assert done.status_code == 200, done.text
+    platform_id = done.json()["platformId"]
+    browser = Browser(app)
+    browser.sign_in()
+    shown = "Approved by API key ‘billing-backend’"
+    assert shown in text(browser.get(f"/console/registrations/{rid}"))
+    assert shown in text(browser.get(f"/console/platforms/{platform_id}"))
+    row = re.search(rf'<tr data-registration="{rid}">(.*?)</tr>',
+                    browser.get("/console/registrations").get_data(as_text=True), re.S)
+    assert "API key ‘billing-backend’" in plain(row.group(1))
+
+
 def test_the_error_of_a_failed_registration_is_shown_verbatim_and_escaped(console, store):
     body = '{"errors": [{"message": "<script>alert(1)</script> not allowed"}]}'
     attempt = failed_attempt(store, body)

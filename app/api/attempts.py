@@ -20,10 +20,34 @@ STATES = (
 )
 
 
+API_KEY_ACTOR = "api key "  # how apikeys.identify names a key in the audit log
+
+
+def completed_by(store, registration_id: str) -> str | None:
+    """Return who completed an attempt, as the audit log names them, or None.
+
+    "api key <name>" when the owner's back end called POST /api/registrations/<id>/complete,
+    "console <email>" when an owner finished it in the console, "registration flow" when the
+    LMS admin's own flow did.
+    """
+    (entry,) = store.list_audit_matching(
+        1, action="registration.completed", subject_id=registration_id) or (None,)
+    return entry.actor if entry else None
+
+
+def api_key_name(actor: str | None) -> str | None:
+    """Return the API key's name when `actor` is an API key, else None."""
+    if actor and actor.startswith(API_KEY_ACTOR):
+        return actor.removeprefix(API_KEY_ACTOR)
+    return None
+
+
 def attempt_json(registration: Registration) -> dict[str, Any]:
     """Return one attempt: state, LMS, outcome, who approved, and the error verbatim."""
     store = get_store()
     account = store.get_account(registration.account_id) if registration.account_id else None
+    completer = (completed_by(store, registration.id)
+                 if registration.state == RegistrationStates.COMPLETED else None)
     return {
         "id": registration.id,
         "state": registration.state,
@@ -34,6 +58,7 @@ def attempt_json(registration: Registration) -> dict[str, Any]:
         "deploymentId": registration.deployment_id,
         "platformId": registration.platform_id,
         "approvedBy": account.email if account else None,
+        "approvedByApiKey": api_key_name(completer),
         "invitationId": registration.invitation_id,
         "responseStatus": registration.response_status,
         "error": registration.error,

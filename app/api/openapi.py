@@ -368,7 +368,11 @@ SCHEMAS: dict[str, Any] = {
             "clientId": nullable({"type": "string"}),
             "deploymentId": nullable({"type": "string"}),
             "platformId": nullable({"type": "string"}),
-            "approvedBy": nullable({"type": "string"}),
+            "approvedBy": nullable({"type": "string", "description": "The e-mail of the "
+                                    "account that approved it at the gates."}),
+            "approvedByApiKey": nullable({"type": "string", "description": "The name of the "
+                                          "API key that completed it (POST /api/registrations/"
+                                          "{id}/complete)."}),
             "invitationId": nullable({"type": "string"}),
             "responseStatus": nullable({"type": "integer"}),
             "error": nullable({"type": "object", "description": "What the admin was shown: "
