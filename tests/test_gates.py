@@ -346,6 +346,53 @@ def test_forms_without_a_csrf_token_are_refused_with_the_new_window_way_out(gate
     assert admin.registration.account_id is None
 
 
+def test_every_gate_form_refuses_a_post_without_its_csrf_token(gated, admin_of):
+    app = gated(allow_signup=True)
+    admin = admin_of(app)
+    admin.start()
+    admin.sign_in()
+    at_terms = admin.rid  # waits at the terms gate
+    admin.start()
+    at_signin = admin.rid  # waits at sign-in, with the admin signed in from the first one
+    signin_page = admin.get(f"/lti/register/{at_signin}/signin").get_data(as_text=True)
+    assert "Continue as admin@school.example" in signin_page
+    # Each POST is complete and valid but for the missing token, so only CSRF can refuse it.
+    attempts = {
+        "gates.signin": [
+            (f"/lti/register/{at_signin}/signin",
+             {"email": "admin@school.example", "password": "correct horse battery"}),
+            (f"/lti/register/{at_signin}/signin", {"action": "continue"}),  # "Continue as"
+        ],
+        "gates.signup": [
+            (f"/lti/register/{at_signin}/signup",
+             {"name": "Eve", "email": "eve@school.example", "password": "long enough pw",
+              "confirm": "long enough pw"}),
+        ],
+        "gates.terms": [
+            (f"/lti/register/{at_terms}/terms",
+             {"accept": "y", "signer_name": "Eve", "email": "eve@school.example"}),
+        ],
+    }
+    # Every form route of the gates is here: a new one must join this walk. The Stripe webhook
+    # is exempt (no cookies; its signature is checked instead, see test_payments).
+    form_routes = {
+        rule.endpoint for rule in app.url_map.iter_rules()
+        if rule.endpoint.startswith("gates.") and "POST" in rule.methods
+    }
+    assert form_routes - {"gates.stripe_webhook"} == set(attempts)
+    before = dump(admin.store)
+    for endpoint, posts in attempts.items():
+        for path, data in posts:
+            response = admin.post(path, data)
+            assert response.status_code == 400, (endpoint, data)
+            assert "Your browser blocked this form" in response.get_data(as_text=True)
+    assert dump(admin.store) == before
+    assert admin.store.get_registration(at_signin).account_id is None
+    assert admin.store.terms_acceptance(at_terms, "1") is None
+    assert admin.store.find_account_by_email("eve@school.example") is None
+    assert admin.sim.records == []
+
+
 def test_a_broken_lms_fails_before_anyone_signs_in(gated, simulator):
     app = gated()
     sim = simulator("generic", faults={"no_rs256"})
