@@ -260,6 +260,81 @@ def test_forms_without_a_csrf_token_are_refused(console, store):
     assert login.status_code == 400
 
 
+def unknown_attempt(store):
+    """Record an attempt whose outcome is unknown, as the flow does: configuration read,
+    registration sent, no usable answer."""
+    attempt = store.create_registration("https://lms.school.example/config", "2999-01-01")
+    store.record_platform_config(attempt.id, {
+        "openid_configuration_url": "https://lms.school.example/config",
+        "issuer": "https://lms.school.example",
+        "authorization_endpoint": "https://lms.school.example/auth",
+        "token_endpoint": "https://lms.school.example/token",
+        "jwks_uri": "https://lms.school.example/jwks",
+        "registration_endpoint": "https://lms.school.example/register",
+        "authorization_server": None,
+        "product_family_code": "moodle",
+        "version": "4.5.1",
+        "scopes_supported": ["openid"],
+        "claims_supported": ["sub"],
+        "messages_supported": [{"type": "LtiResourceLinkRequest", "placements": None}],
+        "document": {"issuer": "https://lms.school.example"},
+        "warnings": [],
+    })
+    assert store.claim_for_registering(attempt.id, {
+        "client_name": "Quiz Tool",
+        "scope": "https://purl.imsglobal.org/spec/lti-ags/scope/score "
+                 "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly",
+    }, [])
+    store.fail_registration(attempt.id, {
+        "kind": "OutcomeUnknown", "title": "Outcome unknown: check the LMS",
+        "detail": "Gatehouse stopped while waiting for the LMS's answer.",
+        "rule": "worker-stopped", "hint": None,
+    }, state="unknown")
+    return store.get_registration(attempt.id)
+
+
+def test_every_console_form_is_refused_without_its_csrf_token(console, store, app):
+    platform = add_platform(store)
+    store.add_deployment(platform.id, "dep-1")
+    key, _full = apikeys.create(store, "ci")
+    invitation = store.create_invitation("Springfield", None, None)
+    attempt = unknown_attempt(store)
+    ids = {"platform_id": platform.id, "key_id": key.id, "invitation_id": invitation.id,
+           "rid": attempt.id}
+    # What each form sends, all valid: only the token is missing.
+    fields = {
+        "console.login": {"email": OWNER, "password": PASSWORD},
+        "console.edit_platform": {"name": "Renamed", "authorization_endpoint": "https://x.example/a",
+                                  "token_endpoint": "https://x.example/t", "auth_method": "JWK_SET",
+                                  "auth_key": "https://x.example/jwks"},
+        "console.add_deployment": {"deployment_id": "dep-2"},
+        "console.change_deployment": {"deployment_id": "dep-1"},
+        "console.api_keys": {"name": "another"},
+        "console.invitations": {"name": "Shelbyville"},
+        "console.resolve_unknown": {"client_id": "granted-1", "deployment_id": "d-1"},
+    }
+    posts = [rule for rule in app.url_map.iter_rules()
+             if rule.endpoint.startswith("console.") and "POST" in rule.methods]
+    assert len(posts) >= 12
+    anonymous = Browser(app)
+    before = dump(store)
+    tried = set()
+    for rule in posts:
+        values = [{**ids, "action": action} for action in ("activate", "deactivate", "remove")] \
+            if "action" in rule.arguments else [ids]
+        for args in values:
+            url = rule.build({k: v for k, v in args.items() if k in rule.arguments})[1]
+            browser = anonymous if rule.endpoint == "console.login" else console
+            response = browser.post(url, fields.get(rule.endpoint, {}))
+            assert response.status_code == 400, url
+            assert dump(store) == before, f"{url} changed something without a CSRF token"
+            tried.add(rule.endpoint)
+    assert tried == {rule.endpoint for rule in posts}
+    # Still signed in (sign-out was refused too), and the other browser still is not.
+    assert console.get("/console/registrations").status_code == 200
+    assert anonymous.get("/console/registrations").status_code == 302
+
+
 # Pages with data
 
 
