@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import logging
 import os
 import re
 import tomllib
@@ -12,6 +13,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .lti.constants import MessageType
+from .lti.registration import CANVAS_UNSAFE_DISPLAY_TYPES, host_with_port, is_https_url
+
+log = logging.getLogger(__name__)
 
 ENV_PREFIX = "GATEHOUSE_"
 # Environment variables that carry secrets or the file path, not settings.
@@ -372,7 +376,70 @@ def validate(raw: Mapping[str, Any]) -> dict[str, Any]:
         if parts.query or parts.fragment:
             raise ConfigError("base_url: must not contain a query or fragment")
         settings["base_url"] = base_url.rstrip("/")
+    if not settings["security"]["allow_insecure_platforms"]:
+        _require_https(settings)
+    _check_domain(settings)
+    _warn_canvas_display_types(settings["tool"]["messages"])
     return settings
+
+
+def _tool_urls(settings: dict[str, Any]) -> Iterator[tuple[str, str | None]]:
+    """Yield (key, URL) for the tool's own URLs that the LMS is given."""
+    tool = settings["tool"]
+    yield "base_url", settings["base_url"]
+    for key in ("target_link_uri", "initiate_login_uri", "jwks_uri", "logo_uri"):
+        yield f"tool.{key}", tool[key]
+    for i, url in enumerate(tool["redirect_uris"] or ()):
+        yield f"tool.redirect_uris[{i}]", url
+    for i, message in enumerate(tool["messages"]):
+        for key in ("target_link_uri", "icon_uri"):
+            yield f"tool.messages[{i}].{key}", message.get(key)
+
+
+def _require_https(settings: dict[str, Any]) -> None:
+    """Refuse plain-http tool URLs in production: LMSes launch and fetch keys through them."""
+    for key, url in _tool_urls(settings):
+        if url and not is_https_url(url):
+            raise ConfigError(
+                f"{key}: {url!r} must be an https URL (security.allow_insecure_platforms is "
+                "off; LMSes such as Brightspace refuse plain-http tools, and launches carry "
+                "signed identity tokens)"
+            )
+
+
+def _check_domain(settings: dict[str, Any]) -> None:
+    """Refuse a tool.domain that Moodle would reject: it must be host[:port] of the launch URL."""
+    domain = settings["tool"]["domain"]
+    if not domain:
+        return
+    target = settings["tool"]["target_link_uri"]
+    if not target and settings["base_url"]:
+        target = settings["base_url"] + "/lti/launch"
+    if not target:
+        raise ConfigError(
+            "tool.domain: set base_url or tool.target_link_uri too; otherwise the launch URL "
+            "follows each request's host and cannot be checked against the domain"
+        )
+    expected = host_with_port(target)
+    if domain.lower() != expected.lower():
+        raise ConfigError(
+            f"tool.domain: {domain!r} must equal the host[:port] of the launch URL {target!r}, "
+            f"that is {expected!r} (Moodle refuses a mismatch)"
+        )
+
+
+def _warn_canvas_display_types(messages: list[dict[str, Any]]) -> None:
+    for i, message in enumerate(messages):
+        display_type = (message.get("canvas") or {}).get("display_type")
+        if display_type in CANVAS_UNSAFE_DISPLAY_TYPES:
+            log.warning(
+                "tool.messages[%d].canvas.display_type = %r: Canvas rejected it until 2025 "
+                "(canvas-lms PR #2459), so Gatehouse leaves it out of Canvas registrations and "
+                "the link opens in Canvas's default display; the admin is told on the close "
+                "page.",
+                i,
+                display_type,
+            )
 
 
 def _validate_table(raw: Any, schema: Mapping[str, Any], prefix: str) -> dict[str, Any]:

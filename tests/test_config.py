@@ -158,6 +158,98 @@ def test_bad_configuration_is_refused_naming_the_key(tmp_path, toml_text, env, m
     assert message in str(info.value)
 
 
+HTTPS_REQUIRED = [
+    ('base_url = "http://reg.example.com"\n[tool]\nname = "T"\n', "base_url"),
+    ('[tool]\nname = "T"\ntarget_link_uri = "http://t.example.com/launch"\n',
+     "tool.target_link_uri"),
+    ('[tool]\nname = "T"\ninitiate_login_uri = "http://t.example.com/login"\n',
+     "tool.initiate_login_uri"),
+    ('[tool]\nname = "T"\nredirect_uris = ["https://t.example.com/a", "http://t.example.com/b"]\n',
+     "tool.redirect_uris[1]"),
+    ('[tool]\nname = "T"\njwks_uri = "http://t.example.com/keys"\n', "tool.jwks_uri"),
+    ('[tool]\nname = "T"\nlogo_uri = "http://t.example.com/logo.png"\n', "tool.logo_uri"),
+    ('[tool]\nname = "T"\n[[tool.messages]]\ntype = "LtiResourceLinkRequest"\n'
+     'target_link_uri = "http://t.example.com/nav"\n', "tool.messages[0].target_link_uri"),
+    ('[tool]\nname = "T"\n[[tool.messages]]\ntype = "LtiDeepLinkingRequest"\n'
+     'icon_uri = "http://t.example.com/icon.svg"\n', "tool.messages[0].icon_uri"),
+]
+
+
+@pytest.mark.parametrize(("toml_text", "key"), HTTPS_REQUIRED)
+def test_production_refuses_plain_http_tool_urls_naming_the_key(tmp_path, toml_text, key):
+    with pytest.raises(ConfigError) as info:
+        settings_from(toml_text, tmp_path)
+    assert str(info.value).startswith(f"{key}: 'http://")
+    assert "must be an https URL" in str(info.value)
+    # Development (insecure mode, the simulator) may use plain http.
+    settings_from(toml_text + "[security]\nallow_insecure_platforms = true\n", tmp_path)
+
+
+def test_production_accepts_https_tool_urls(tmp_path):
+    settings = settings_from(
+        'base_url = "https://reg.example.com"\n[tool]\nname = "T"\n'
+        'logo_uri = "https://cdn.example.com/logo.png"\n'
+        'policy_uri = "http://www.example.com/privacy"\n',  # a human page, not the tool's
+        tmp_path,
+    )
+    assert settings["base_url"] == "https://reg.example.com"
+
+
+@pytest.mark.parametrize(
+    ("toml_text", "message"),
+    [
+        ('base_url = "https://reg.example.com"\n[tool]\nname = "T"\ndomain = "tool.example.com"\n',
+         "tool.domain: 'tool.example.com' must equal the host[:port] of the launch URL "
+         "'https://reg.example.com/lti/launch', that is 'reg.example.com'"),
+        ('[tool]\nname = "T"\ndomain = "t.example.com"\n'
+         'target_link_uri = "https://t.example.com:8443/launch"\n',
+         "that is 't.example.com:8443'"),
+        ('[tool]\nname = "T"\ndomain = "example.com"\n'
+         'target_link_uri = "https://www.example.com/launch"\n', "that is 'www.example.com'"),
+        ('[tool]\nname = "T"\ndomain = "t.example.com"\n',
+         "tool.domain: set base_url or tool.target_link_uri too"),
+    ],
+)
+def test_domain_must_be_the_launch_urls_host(tmp_path, toml_text, message):
+    with pytest.raises(ConfigError) as info:
+        settings_from(toml_text, tmp_path)
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "toml_text",
+    [
+        'base_url = "https://reg.example.com"\n[tool]\nname = "T"\ndomain = "reg.example.com"\n',
+        '[tool]\nname = "T"\ndomain = "T.Example.com:8443"\n'
+        'target_link_uri = "https://t.example.com:8443/launch"\n',
+        '[tool]\nname = "T"\ndomain = "t.example.com"\n'
+        'target_link_uri = "https://t.example.com:443/launch"\n',
+    ],
+)
+def test_domain_matching_the_launch_url_is_accepted(tmp_path, toml_text):
+    assert settings_from(toml_text, tmp_path)["tool"]["domain"]
+
+
+def test_canvas_new_window_is_accepted_with_a_start_up_warning(tmp_path, caplog):
+    settings = settings_from(
+        '[tool]\nname = "T"\n[[tool.messages]]\ntype = "LtiResourceLinkRequest"\n'
+        'canvas = { display_type = "new_window" }\n',
+        tmp_path,
+    )
+    assert settings["tool"]["messages"][0]["canvas"]["display_type"] == "new_window"
+    (record,) = [r for r in caplog.records if "display_type" in r.getMessage()]
+    assert record.levelname == "WARNING"
+    assert "tool.messages[0].canvas.display_type" in record.getMessage()
+    assert "PR #2459" in record.getMessage()
+    caplog.clear()
+    settings_from(
+        '[tool]\nname = "T"\n[[tool.messages]]\ntype = "LtiResourceLinkRequest"\n'
+        'canvas = { display_type = "borderless" }\n',
+        tmp_path,
+    )
+    assert not [r for r in caplog.records if "display_type" in r.getMessage()]
+
+
 def test_missing_explicit_file_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="GATEHOUSE_CONFIG: the file .* does not exist"):
         load_settings({"GATEHOUSE_CONFIG": str(tmp_path / "missing.toml")})

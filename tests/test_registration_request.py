@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import pytest
@@ -6,9 +7,12 @@ from app.config import load_settings
 from app.lti.constants import PLATFORM_CONFIGURATION, TOOL_CONFIGURATION
 from app.lti.discovery import validate_openid_config
 from app.lti.errors import InvalidRegistrationResponse, PlatformRefused
+from app.lti.http import SafeClient
 from app.lti.registration import (
+    InsecureToolURL,
     build_registration_request,
     parse_registration_response,
+    register_tool_in_platform,
     resolve_tool,
     summarize_error,
 )
@@ -142,6 +146,157 @@ def test_canvas_accepts_generic_placement_names():
     messages = [{"type": "LtiDeepLinkingRequest", "placements": ["RichTextEditor"]}]
     body = build_registration_request(tool(messages=messages), platform(family="canvas")).body
     assert body[TOOL_CONFIGURATION]["messages"][0]["placements"] == ["RichTextEditor"]
+
+
+CANVAS_RL = "https://canvas.instructure.com/lti/"
+
+
+def canvas_platform():
+    """A Canvas that lists placements the way Canvas does (a few of them)."""
+    return platform(
+        family="canvas",
+        messages=[
+            {"type": "LtiResourceLinkRequest",
+             "placements": ["course_navigation", "link_selection", "assignment_selection"]},
+            {"type": "LtiDeepLinkingRequest",
+             "placements": ["link_selection", "assignment_selection", "editor_button"]},
+        ],
+    )
+
+
+def sent_messages(request):
+    return {m["type"]: m for m in request.body[TOOL_CONFIGURATION]["messages"]}
+
+
+def test_canvas_always_gets_placements_for_the_default_messages():
+    request = build_registration_request(tool(), canvas_platform())
+    sent = sent_messages(request)
+    # Configured without placements: Canvas's own choice, now explicit.
+    assert sent["LtiResourceLinkRequest"]["placements"] == ["link_selection"]
+    # Configured with the generic names: kept as they are (Canvas maps them).
+    assert sent["LtiDeepLinkingRequest"]["placements"] == ["ContentArea", "RichTextEditor"]
+    assert any(
+        "Placed the LtiResourceLinkRequest message in link_selection" in note
+        for note in request.adjustments
+    )
+
+
+def test_canvas_deep_linking_without_placements_gets_content_selection_placements():
+    request = build_registration_request(
+        tool(messages=[{"type": "LtiDeepLinkingRequest"}]), canvas_platform()
+    )
+    assert sent_messages(request)["LtiDeepLinkingRequest"]["placements"] == [
+        "link_selection", "assignment_selection", "editor_button",
+    ]
+
+
+def test_canvas_defaults_only_use_placements_canvas_offers():
+    limited = platform(
+        family="canvas",
+        messages=[{"type": "LtiDeepLinkingRequest", "placements": ["editor_button"]}],
+    )
+    request = build_registration_request(
+        tool(messages=[{"type": "LtiDeepLinkingRequest"}]), limited
+    )
+    assert sent_messages(request)["LtiDeepLinkingRequest"]["placements"] == ["editor_button"]
+
+
+def test_canvas_message_whose_placements_are_all_filtered_falls_back_to_defaults():
+    messages = [{"type": "LtiResourceLinkRequest", "placements": ["not_a_canvas_place"]}]
+    request = build_registration_request(tool(messages=messages), canvas_platform())
+    assert sent_messages(request)["LtiResourceLinkRequest"]["placements"] == ["link_selection"]
+    notes = " ".join(request.adjustments)
+    assert "not_a_canvas_place" in notes
+    assert "Canvas offers none of those configured" in notes
+
+
+def test_canvas_message_with_an_empty_placements_list_is_left_out():
+    messages = [
+        {"type": "LtiResourceLinkRequest", "placements": []},
+        {"type": "LtiDeepLinkingRequest", "placements": ["editor_button"]},
+    ]
+    request = build_registration_request(tool(messages=messages), canvas_platform())
+    assert list(sent_messages(request)) == ["LtiDeepLinkingRequest"]
+    assert any("placements list is empty" in note for note in request.adjustments)
+
+
+def test_canvas_message_is_left_out_when_canvas_offers_no_default_placement():
+    stingy = platform(
+        family="canvas",
+        messages=[{"type": "LtiResourceLinkRequest", "placements": ["course_navigation"]},
+                  {"type": "LtiDeepLinkingRequest", "placements": ["editor_button"]}],
+    )
+    request = build_registration_request(
+        tool(messages=[{"type": "LtiDeepLinkingRequest", "placements": []},
+                       {"type": "LtiResourceLinkRequest"}]),
+        stingy,
+    )
+    assert request.body[TOOL_CONFIGURATION]["messages"] == []
+    assert any("Canvas offers none of its placements" in n for n in request.adjustments)
+
+
+def test_every_canvas_message_names_placements_whatever_the_configuration():
+    configurations = [
+        None,
+        [{"type": "LtiResourceLinkRequest"}],
+        [{"type": "LtiResourceLinkRequest", "placements": ["nowhere"]}],
+        [{"type": "LtiDeepLinkingRequest", "placements": ["RichTextEditor"]},
+         {"type": "LtiResourceLinkRequest", "placements": ["course_navigation"]}],
+    ]
+    for messages in configurations:
+        settings = {} if messages is None else {"messages": messages}
+        request = build_registration_request(tool(**settings), canvas_platform())
+        for message in request.body[TOOL_CONFIGURATION]["messages"]:
+            assert message["placements"], (messages, message)
+
+
+def test_other_lms_messages_without_placements_are_sent_as_configured():
+    request = build_registration_request(tool(), platform(family="moodle"))
+    assert "placements" not in sent_messages(request)["LtiResourceLinkRequest"]
+
+
+def test_canvas_new_window_is_left_out_and_the_admin_told():
+    messages = [{"type": "LtiResourceLinkRequest", "placements": ["course_navigation"],
+                 "canvas": {"display_type": "new_window", "launch_width": 800}}]
+    request = build_registration_request(tool(messages=messages), canvas_platform())
+    message = sent_messages(request)["LtiResourceLinkRequest"]
+    assert CANVAS_RL + "display_type" not in message
+    assert message[CANVAS_RL + "launch_width"] == 800
+    assert any("display_type new_window" in n and "#2459" in n for n in request.adjustments)
+
+
+def test_canvas_other_display_types_are_sent():
+    messages = [{"type": "LtiResourceLinkRequest", "placements": ["course_navigation"],
+                 "canvas": {"display_type": "full_width"}}]
+    request = build_registration_request(tool(messages=messages), canvas_platform())
+    message = sent_messages(request)["LtiResourceLinkRequest"]
+    assert message[CANVAS_RL + "display_type"] == "full_width"
+    assert not any("display_type" in n for n in request.adjustments)
+
+
+def test_plain_http_tool_urls_are_refused_before_anything_is_sent(simulator):
+    sim = simulator("generic")
+    http_tool = resolve_tool(
+        load_settings({}, {"tool": {"name": "T"}, "security": {
+            "allow_insecure_platforms": True}})["tool"],
+        "http://reg.example.com",
+    )
+    request = build_registration_request(http_tool, platform())
+    assert ("tool.jwks_uri", "http://reg.example.com/lti/keys") in request.insecure_urls
+    lms = dataclasses.replace(platform(), registration_endpoint=sim.base_url + "/lti/registrations")
+    with pytest.raises(InsecureToolURL) as info:
+        register_tool_in_platform(SafeClient(allow_insecure=False), lms, request, "token")
+    assert info.value.rule == "tool-https"
+    assert "http://reg.example.com/lti/launch" in info.value.detail
+    assert "base_url" in info.value.hint and "trusted_proxies" in info.value.hint
+    # In insecure mode (development) the same request goes out.
+    status, _ = register_tool_in_platform(SafeClient(allow_insecure=True), lms, request, None)
+    assert status == 401  # the simulator wants its token; what matters is that it was asked
+    assert len(sim.records) == 1
+
+
+def test_https_tool_urls_have_nothing_to_refuse():
+    assert build_registration_request(tool(), platform()).insecure_urls == ()
 
 
 def test_response_read_from_tool_configuration_deployment():

@@ -19,7 +19,7 @@ from app.lti.constants import (
     TOOL_CONFIGURATION,
     Scope,
 )
-from app.simulator import PROFILES, SimulationReport, Simulator
+from app.simulator import PROFILES, REMOVE, SimulationReport, Simulator
 
 TOOL_KEY = RSAKey.generate_key(2048, parameters={"kid": "tool-1", "alg": "RS256"}, private=True)
 WANTED_SCOPES = (Scope.AGS_SCORE.value, Scope.AGS_LINEITEM.value, Scope.NRPS_MEMBERSHIP.value)
@@ -45,6 +45,7 @@ class MiniTool:
         self.post_twice = False
         self.finish_base = None
         self.close_marker = True
+        self.canvas_placements = True
         self.responses = []
 
     @property
@@ -135,7 +136,7 @@ class MiniTool:
                     "target_link_uri": self.base + "/deep-link",
                 }
             )
-        if family == "canvas":
+        if family == "canvas" and self.canvas_placements:
             messages[0]["placements"] = ["course_navigation"]
             messages[1]["placements"] = ["link_selection", "editor_button"]
         scopes = [
@@ -383,6 +384,67 @@ def test_canvas_rejects_with_422_errors(sims, path, value, delete, phrase):
     assert answer.status_code == 422
     errors = answer.json()["errors"]
     assert any(phrase in message for message in errors), errors
+
+
+def test_canvas_records_link_selection_for_a_message_without_placements(sims):
+    body = mutate(good_body(canvas=True), f"{TC}|messages|0|placements", delete=True)
+    answer, _, _ = post_registration(sims["canvas"], body)
+    assert answer.status_code == 200  # Canvas does not refuse it...
+    recorded = answer.json()[TC]["messages"]
+    assert recorded[0]["placements"] == ["link_selection"]  # ...it picks link_selection alone
+    assert recorded[1]["placements"] == ["ContentArea", CANVAS_PREFIX + "editor_button"]
+
+
+@pytest.mark.parametrize(
+    ("placements", "phrase"),
+    [(None, "names no placements"), ([], "empty placements list")],
+)
+def test_canvas_review_flags_messages_without_placements(placements, phrase):
+    body = good_body(canvas=True)
+    if placements is None:
+        del body[TC]["messages"][1]["placements"]
+    else:
+        body[TC]["messages"][1]["placements"] = placements
+    with Simulator(profile="canvas") as sim:
+        (problem,) = sim.profile.review(body)
+    assert "LtiDeepLinkingRequest" in problem and phrase in problem
+    assert Simulator(profile="canvas").profile.review(good_body(canvas=True)) == []
+    # Other LMSes do not care.
+    assert Simulator(profile="moodle").profile.review(good_body()) == []
+
+
+def test_driver_fails_a_canvas_registration_without_placements(tool):
+    tool.canvas_placements = False
+    with Simulator(profile="canvas") as sim:
+        report = sim.register(tool.registration_url, timeout=10)
+    assert not report.ok
+    assert sim.records[0].accepted
+    assert any(
+        "Canvas accepted it, but: The LtiResourceLinkRequest message names no placements" in p
+        for p in report.problems
+    ), report.render()
+
+
+def test_canvas_accepts_new_window_since_2025(sims):
+    body = mutate(
+        good_body(canvas=True), f"{TC}|messages|0|{CANVAS_PREFIX}display_type", "new_window"
+    )
+    answer, _, _ = post_registration(sims["canvas"], body)
+    assert answer.status_code == 200, answer.text
+
+
+def test_canvas_before_2025_rejects_new_window():
+    body = mutate(
+        good_body(canvas=True), f"{TC}|messages|0|{CANVAS_PREFIX}display_type", "new_window"
+    )
+    with Simulator(profile="canvas", faults=["canvas_rejects_new_window"]) as sim:
+        answer, _, _ = post_registration(sim, body)
+        assert answer.status_code == 422
+        assert any("display_type" in e for e in answer.json()["errors"])
+        fine = mutate(body, f"{TC}|messages|0|{CANVAS_PREFIX}display_type", "full_width")
+        assert post_registration(sim, fine)[0].status_code == 200
+    with pytest.raises(ValueError, match="only to the canvas profile"):
+        Simulator(profile="moodle", faults=["canvas_rejects_new_window"])
 
 
 def test_canvas_requires_bearer_on_post(sims):
@@ -655,6 +717,50 @@ def test_configuration_faults(fault, check):
         url = sim.initiation_url("http://127.0.0.1:5001/register")
         config = fetch_config(sim, parse_qs(urlsplit(url).query)["openid_configuration"][0])
         assert check(config, sim)
+
+
+def test_configuration_overrides_replace_and_remove_keys():
+    overrides = {
+        "issuer": "{base_url}/tenant",
+        "authorization_server": REMOVE,
+        "token_endpoint_auth_signing_alg_values_supported": "RS256",
+    }
+    with Simulator(config_overrides=overrides) as sim:
+        url = sim.initiation_url("http://127.0.0.1:5001/register")
+        config = fetch_config(sim, parse_qs(urlsplit(url).query)["openid_configuration"][0])
+    assert config["issuer"] == sim.base_url + "/tenant"
+    assert "authorization_server" not in config
+    assert config["token_endpoint_auth_signing_alg_values_supported"] == "RS256"
+    assert config["jwks_uri"].startswith(sim.base_url)  # the rest is untouched
+
+
+@pytest.mark.parametrize(
+    ("fault", "check"),
+    [
+        (
+            "no_token_endpoint_rs256",
+            lambda c: c["token_endpoint_auth_signing_alg_values_supported"] == ["ES256"],
+        ),
+        ("config_not_object", lambda c: isinstance(c, list) and "issuer" in c[0]),
+    ],
+)
+def test_more_configuration_faults(fault, check):
+    with Simulator(faults=[fault]) as sim:
+        url = sim.initiation_url("http://127.0.0.1:5001/register")
+        assert check(fetch_config(sim, parse_qs(urlsplit(url).query)["openid_configuration"][0]))
+
+
+@pytest.mark.parametrize("profile", ["generic", "canvas", "moodle"])
+def test_withheld_scopes_are_accepted_but_not_granted(tool, profile):
+    withheld = Scope.NRPS_MEMBERSHIP.value
+    with Simulator(profile=profile, withhold_scopes=[withheld]) as sim:
+        report = sim.register(tool.registration_url, timeout=10)
+        (registration,) = sim.registrations()
+    assert report.ok, report.render()
+    assert withheld in sim.records[0].body["scope"]
+    assert withheld not in report.granted_scopes
+    assert Scope.AGS_SCORE.value in report.granted_scopes
+    assert withheld not in registration.scopes
 
 
 def test_config_redirect_offsite():

@@ -19,11 +19,24 @@ from .constants import (
     ProductFamily,
 )
 from .discovery import PlatformConfig
-from .errors import InvalidRegistrationResponse, PlatformRefused
+from .errors import InvalidRegistrationResponse, PlatformRefused, RegistrationError
 from .http import SafeClient
 
 # Placement names every Canvas accepts besides its own list (it maps them itself).
 CANVAS_GENERIC_PLACEMENTS = ("ContentArea", "RichTextEditor")
+# Canvas creates only `link_selection` for a message that names no placements (reference §3.1,
+# ltijs #230), so Gatehouse always names them. These are the placements a message gets when its
+# configuration gives none: for resource links, the one Canvas would have picked anyway; for deep
+# linking, content selection in modules, assignments and the rich-text editor (reference §2.3).
+# Other types (Canvas's placement-less LtiEulaRequest) are sent as configured.
+CANVAS_DEFAULT_PLACEMENTS = {
+    MessageType.RESOURCE_LINK.value: ("link_selection",),
+    MessageType.DEEP_LINKING.value: ("link_selection", "assignment_selection", "editor_button"),
+}
+# Canvas rejected `display_type: new_window` from registrations until a 2025 fix
+# (canvas-lms PR #2459). Gatehouse cannot tell an older Canvas from a newer one, and a rejection
+# fails the whole registration, so the value is left out for every Canvas.
+CANVAS_UNSAFE_DISPLAY_TYPES = frozenset({"new_window"})
 CANVAS_MESSAGE_EXTENSIONS = {
     "visibility": "visibility",
     "default_enabled": "course_navigation/default_enabled",
@@ -95,12 +108,45 @@ def resolve_tool(tool: dict[str, Any], base_url: str) -> ToolProfile:
     )
 
 
+class InsecureToolURL(RegistrationError):
+    """The tool's own URLs would reach the LMS as plain http; the tool owner must fix base_url."""
+
+    status = 500
+    title = "The tool's addresses are not secure"
+
+
+def insecure_tool_urls(tool: ToolProfile) -> list[tuple[str, str]]:
+    """Return (setting, URL) for each of the tool's own URLs that is not absolute https."""
+    named: list[tuple[str, str | None]] = [
+        ("tool.target_link_uri", tool.target_link_uri),
+        ("tool.initiate_login_uri", tool.initiate_login_uri),
+        *((f"tool.redirect_uris[{i}]", u) for i, u in enumerate(tool.redirect_uris)),
+        ("tool.jwks_uri", tool.jwks_uri),
+        ("tool.logo_uri", tool.logo_uri),
+    ]
+    for i, message in enumerate(tool.messages):
+        for key in ("target_link_uri", "icon_uri"):
+            named.append((f"tool.messages[{i}].{key}", message.get(key)))
+    return [(name, url) for name, url in named if url and not is_https_url(url)]
+
+
+def is_https_url(url: str) -> bool:
+    """Return True for an absolute https URL with a host."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return parts.scheme == "https" and bool(parts.hostname)
+
+
 @dataclass(frozen=True)
 class RegistrationRequest:
     """The JSON body Gatehouse POSTs, and what it left out to suit the platform."""
 
     body: dict[str, Any]
     adjustments: tuple[str, ...] = ()
+    # The tool's own URLs that are not https (setting, URL): refused unless insecure mode is on.
+    insecure_urls: tuple[tuple[str, str], ...] = ()
 
     @property
     def scopes(self) -> tuple[str, ...]:
@@ -156,7 +202,11 @@ def build_registration_request(
     if tool.contacts:
         body["contacts"] = list(tool.contacts)
     body[TOOL_CONFIGURATION] = tool_config
-    return RegistrationRequest(body=body, adjustments=tuple(adjustments))
+    return RegistrationRequest(
+        body=body,
+        adjustments=tuple(adjustments),
+        insecure_urls=tuple(insecure_tool_urls(tool)),
+    )
 
 
 def _scopes(tool: ToolProfile, platform: PlatformConfig, adjustments: list[str]) -> list[str]:
@@ -185,6 +235,14 @@ def _messages(
         if kind != MessageType.RESOURCE_LINK.value and not platform.supports(kind):
             adjustments.append(f"Left out the {kind} message (the LMS does not support it).")
             continue
+        placements = message.get("placements")
+        kept = None
+        if placements is not None:
+            kept = _placements(kind, placements, platform, is_canvas, adjustments)
+        if is_canvas and kind in CANVAS_DEFAULT_PLACEMENTS:
+            kept = _canvas_placements(kind, placements, kept, platform, adjustments)
+            if not kept:
+                continue
         out: dict[str, Any] = {"type": kind}
         for key in ("target_link_uri", "label", "icon_uri"):
             if message.get(key):
@@ -193,17 +251,61 @@ def _messages(
             out["custom_parameters"] = dict(message["custom_parameters"])
         if message.get("roles"):
             out["roles"] = list(message["roles"])
-        placements = message.get("placements")
-        if placements is not None:
-            kept = _placements(kind, placements, platform, is_canvas, adjustments)
-            if kept:
-                out["placements"] = kept
+        if kept:
+            out["placements"] = kept
         if is_canvas:
             for key, value in (message.get("canvas") or {}).items():
-                if value is not None:
-                    out[CANVAS_PREFIX + CANVAS_MESSAGE_EXTENSIONS[key]] = value
+                if value is None:
+                    continue
+                if key == "display_type" and value in CANVAS_UNSAFE_DISPLAY_TYPES:
+                    adjustments.append(
+                        f"Left out display_type {value} on the {kind} message: Canvas "
+                        "rejected it until 2025 (canvas-lms PR #2459) and a rejection would "
+                        "fail the whole registration, so the link opens in Canvas's default "
+                        "display."
+                    )
+                    continue
+                out[CANVAS_PREFIX + CANVAS_MESSAGE_EXTENSIONS[key]] = value
         result.append(out)
     return result
+
+
+def _canvas_placements(
+    kind: str,
+    configured: list[str] | None,
+    kept: list[str] | None,
+    platform: PlatformConfig,
+    adjustments: list[str],
+) -> list[str]:
+    """Return an explicit, non-empty placements list for Canvas, or [] to leave the message out.
+
+    A configured empty list means "nowhere": sending none would make Canvas put the message in
+    link_selection, so the message is left out instead.
+    """
+    if kept:
+        return kept
+    if configured is not None and not configured:
+        adjustments.append(
+            f"Left out the {kind} message: its placements list is empty, and Canvas would "
+            "otherwise add it to link_selection."
+        )
+        return []
+    advertised = platform.placements_for(kind)
+    defaults = [
+        p for p in CANVAS_DEFAULT_PLACEMENTS[kind] if advertised is None or p in advertised
+    ]
+    if not defaults:
+        adjustments.append(
+            f"Left out the {kind} message: Canvas offers none of its placements "
+            f"({', '.join(CANVAS_DEFAULT_PLACEMENTS[kind])})."
+        )
+        return []
+    why = "none were configured" if configured is None else "Canvas offers none of those configured"
+    adjustments.append(
+        f"Placed the {kind} message in {', '.join(defaults)} ({why}; without placements "
+        "Canvas creates only link_selection)."
+    )
+    return defaults
 
 
 def _placements(
@@ -232,7 +334,14 @@ def register_tool_in_platform(
     request: RegistrationRequest,
     registration_token: str | None,
 ) -> tuple[int, str]:
-    """POST the registration; return the LMS's status and body without judging them."""
+    """POST the registration; return the LMS's status and body without judging them.
+
+    Refuse with InsecureToolURL, before anything is sent, when the tool's own URLs are plain
+    http outside insecure mode: start-up refuses such settings, so they come from a request
+    that reached Gatehouse over http while `base_url` is unset.
+    """
+    if request.insecure_urls and not client.allow_insecure:
+        raise _insecure(request.insecure_urls)
     headers = {"Accept": "application/json"}
     if registration_token:
         headers["Authorization"] = f"Bearer {registration_token}"
@@ -240,6 +349,20 @@ def register_tool_in_platform(
         platform.registration_endpoint, request.body, headers=headers, what="registration endpoint"
     )
     return response.status, response.text
+
+
+def _insecure(urls: tuple[tuple[str, str], ...]) -> InsecureToolURL:
+    shown = ", ".join(f"{name} {url}" for name, url in urls[:4])
+    return InsecureToolURL(
+        "Gatehouse stopped before contacting your LMS: it would have registered the tool with "
+        f"plain-http addresses ({shown}). base_url is not set, so these addresses come from "
+        "this request, which reached Gatehouse over http.",
+        rule="tool-https",
+        hint="Send this page to the tool's owner. They should set base_url to Gatehouse's "
+        "public https address, or, behind a proxy that terminates TLS, set trusted_proxies to "
+        "the number of proxies so their X-Forwarded-Proto header is honoured. Then start the "
+        "registration again from your LMS.",
+    )
 
 
 @dataclass(frozen=True)
@@ -375,5 +498,8 @@ def refusal_hint(status: int, body: str) -> str:
             "owner so they can adjust the tool's configuration."
         )
     if status >= 500:
-        return "The LMS had an internal error. Try again in a few minutes."
+        return (
+            "The LMS had an internal error. Wait a few minutes, then start the registration "
+            "again from your LMS."
+        )
     return "Start the registration again from your LMS; if it fails again, contact the tool owner."

@@ -8,12 +8,13 @@
 from app.simulator.driver import SimulationReport
 from app.simulator.profiles import PROFILES, Profile
 from app.simulator.records import RegistrationRecord
-from app.simulator.server import FAULTS, Simulator
+from app.simulator.server import FAULTS, REMOVE, Simulator
 
 __all__ = [
     "FAULTS",
     "PROFILES",
     "Profile",
+    "REMOVE",
     "RegistrationRecord",
     "SimulationReport",
     "Simulator",

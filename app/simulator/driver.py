@@ -172,6 +172,11 @@ def judge(
     for record in posts:
         if not record.accepted:
             report.problems.append(_rejection_sentence(sim, record))
+        elif isinstance(record.body, dict):
+            report.problems.extend(
+                f"{sim.profile.display_name} accepted it, but: {problem}"
+                for problem in sim.profile.review(record.body)
+            )
     if len(posts) > 1:
         report.problems.append(
             f"The tool POSTed {len(posts)} times with the same registration token; "

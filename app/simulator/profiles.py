@@ -254,6 +254,13 @@ class Profile:
         echo[TOOL_CONFIGURATION]["deployment_id"] = deployment_id
         return Accepted(201, echo, self.registration(body, client_id, deployment_id, echo))
 
+    def review(self, body: dict[str, Any]) -> list[str]:
+        """Return what this LMS silently made of an accepted request that the tool did not mean.
+
+        The LMS does not refuse these; the simulator's report lists them as problems.
+        """
+        return []
+
     def read_registration(
         self, request: Request, token: str | None, args: dict[str, str]
     ) -> Response:
@@ -461,7 +468,11 @@ CANVAS_DISPLAY_TYPES = (
     "full_width_with_nav",
     "new_window",
 )
+# Before canvas-lms PR #2459 (2025) Canvas's schema did not list new_window.
+CANVAS_DISPLAY_TYPES_BEFORE_2025 = tuple(d for d in CANVAS_DISPLAY_TYPES if d != "new_window")
 CANVAS_MESSAGE_TYPES = (RL, DL)
+# What Canvas creates for a message that names no placements (reference §3.1, ltijs #230).
+CANVAS_IMPLIED_PLACEMENTS = ("link_selection",)
 CANVAS_TOP_REQUIRED = (
     "application_type",
     "grant_types",
@@ -614,7 +625,12 @@ class CanvasProfile(Profile):
 
     def validate(self, body: Any, grant: Grant) -> None:
         """Run Canvas's JSON schemas, then its model's scope check."""
-        errors = canvas_schema_errors(body)
+        display_types = (
+            CANVAS_DISPLAY_TYPES_BEFORE_2025
+            if "canvas_rejects_new_window" in self.sim.faults
+            else CANVAS_DISPLAY_TYPES
+        )
+        errors = canvas_schema_errors(body, display_types)
         if errors:
             raise Rejection(422, {"errors": errors})
         unknown = [s for s in requested_scopes(body) if s != "openid" and s not in CANVAS_SCOPES]
@@ -636,6 +652,10 @@ class CanvasProfile(Profile):
         scopes = [s for s in requested_scopes(body) if s != "openid"] + ["openid"]
         config = copy.deepcopy(body[TOOL_CONFIGURATION])
         config.pop("deployment_id", None)
+        for message in config.get("messages") or ():
+            if message.get("placements") is None:
+                # Canvas records its default for a message without placements.
+                message["placements"] = list(CANVAS_IMPLIED_PLACEMENTS)
         config[CANVAS_PREFIX + "registration_config_url"] = (
             f"{account}/api/lti/registrations/{registration_id}/view"
         )
@@ -669,7 +689,30 @@ class CanvasProfile(Profile):
         return Accepted(200, echo, registration)
 
 
-def canvas_schema_errors(body: Any) -> list[str]:
+    def review(self, body: dict[str, Any]) -> list[str]:
+        """Flag messages without placements: Canvas puts them in link_selection only."""
+        problems = []
+        for message in (tool_configuration(body) or {}).get("messages") or ():
+            if not isinstance(message, dict) or message.get("type") not in CANVAS_MESSAGE_TYPES:
+                continue
+            placements = message.get("placements")
+            if placements is None:
+                problems.append(
+                    f"The {message['type']} message names no placements, so Canvas created "
+                    "only link_selection for it; a tool must give Canvas its placements "
+                    "explicitly."
+                )
+            elif not placements:
+                problems.append(
+                    f"The {message['type']} message has an empty placements list, so Canvas "
+                    "created no launch point for it."
+                )
+        return problems
+
+
+def canvas_schema_errors(
+    body: Any, display_types: tuple[str, ...] = CANVAS_DISPLAY_TYPES
+) -> list[str]:
     """Return JSON-schema style messages for every Canvas schema rule the request breaks."""
     if not isinstance(body, dict):
         return [
@@ -774,11 +817,15 @@ def canvas_schema_errors(body: Any) -> list[str]:
                     )
     config = body.get(TOOL_CONFIGURATION)
     if config is not None:
-        errors.extend(canvas_tool_configuration_errors(config, f"{TOOL_CONFIGURATION}"))
+        errors.extend(
+            canvas_tool_configuration_errors(config, f"{TOOL_CONFIGURATION}", display_types)
+        )
     return errors
 
 
-def canvas_tool_configuration_errors(config: Any, path: str) -> list[str]:
+def canvas_tool_configuration_errors(
+    config: Any, path: str, display_types: tuple[str, ...] = CANVAS_DISPLAY_TYPES
+) -> list[str]:
     """Return Canvas schema messages for the LTI tool-configuration object."""
     if not isinstance(config, dict):
         return [
@@ -848,7 +895,9 @@ def canvas_tool_configuration_errors(config: Any, path: str) -> list[str]:
         )
     elif isinstance(messages, list):
         for i, message in enumerate(messages):
-            errors.extend(canvas_message_errors(message, f"{path}/messages/{i}"))
+            errors.extend(
+                canvas_message_errors(message, f"{path}/messages/{i}", display_types)
+            )
     return errors
 
 
@@ -868,7 +917,9 @@ def _canvas_custom_parameter_errors(custom: Any, path: str) -> list[str]:
     ]
 
 
-def canvas_message_errors(message: Any, path: str) -> list[str]:
+def canvas_message_errors(
+    message: Any, path: str, display_types: tuple[str, ...] = CANVAS_DISPLAY_TYPES
+) -> list[str]:
     """Return Canvas schema messages for one entry of `messages`."""
     if not isinstance(message, dict):
         return [
@@ -928,10 +979,10 @@ def canvas_message_errors(message: Any, path: str) -> list[str]:
             f"match one of the following values: {', '.join(CANVAS_VISIBILITY)}"
         )
     display = message.get(CANVAS_PREFIX + "display_type")
-    if display is not None and display not in CANVAS_DISPLAY_TYPES:
+    if display is not None and display not in display_types:
         errors.append(
             f"{prop(CANVAS_PREFIX + 'display_type')} value {json.dumps(display)} did not "
-            f"match one of the following values: {', '.join(CANVAS_DISPLAY_TYPES)}"
+            f"match one of the following values: {', '.join(display_types)}"
         )
     enabled = message.get(CANVAS_PREFIX + "course_navigation/default_enabled")
     if enabled is not None and not isinstance(enabled, bool):

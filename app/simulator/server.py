@@ -6,7 +6,7 @@ import json
 import threading
 import time
 import traceback
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +31,13 @@ from app.simulator.launch import (
     run_launch,
 )
 from app.simulator.profiles import PROFILE_CLASSES, Profile
-from app.simulator.records import Grant, Registration, RegistrationRecord, Rejection
+from app.simulator.records import (
+    Accepted,
+    Grant,
+    Registration,
+    RegistrationRecord,
+    Rejection,
+)
 
 FAULTS = frozenset(
     {
@@ -51,9 +57,24 @@ FAULTS = frozenset(
         "slow_config",
         "slow_post",
         "canvas_no_deployment",
+        "canvas_rejects_new_window",
+        "no_token_endpoint_rs256",
+        "config_not_object",
         "refuse_registration",
     }
 )
+# Faults that model one Canvas build rather than a broken platform.
+CANVAS_ONLY_FAULTS = ("canvas_no_deployment", "canvas_rejects_new_window")
+
+
+class _Remove:
+    """Marks a configuration key that `config_overrides` deletes."""
+
+    def __repr__(self) -> str:
+        return "REMOVE"
+
+
+REMOVE: Any = _Remove()
 # Faults that replace a valid registration's success answer (checked in this order).
 POST_FAULTS = ("post_status_500", "post_not_json", "post_no_client_id")
 FOREIGN_ISSUER = "https://lms.elsewhere.example"
@@ -90,7 +111,16 @@ class Simulator:
         alt_host: str = "localhost",
         port: int = 0,
         delay: float = 0.0,
+        config_overrides: Mapping[str, Any] | None = None,
+        withhold_scopes: Iterable[str] = (),
     ) -> None:
+        """Build a simulated LMS; nothing listens until start().
+
+        `config_overrides` replaces top-level keys of the OpenID configuration (REMOVE deletes
+        one; `{base_url}` in a string becomes this LMS's address), for platforms that break one
+        rule. `withhold_scopes` are scopes the LMS accepts in a request but does not grant, as an
+        admin restricting services would.
+        """
         if profile not in PROFILE_CLASSES:
             choices = ", ".join(PROFILE_CLASSES)
             raise ValueError(f"Unknown profile {profile!r}; choose one of {choices}")
@@ -98,8 +128,9 @@ class Simulator:
         unknown = self.faults - FAULTS
         if unknown:
             raise ValueError(f"Unknown fault(s): {', '.join(sorted(unknown))}")
-        if "canvas_no_deployment" in self.faults and profile != "canvas":
-            raise ValueError("The canvas_no_deployment fault applies only to the canvas profile")
+        for fault in CANVAS_ONLY_FAULTS:
+            if fault in self.faults and profile != "canvas":
+                raise ValueError(f"The {fault} fault applies only to the canvas profile")
         if not is_loopback_host(host) or not is_loopback_host(alt_host):
             raise ValueError("The simulator serves on loopback names or addresses only")
         self.profile_name = profile
@@ -108,6 +139,8 @@ class Simulator:
         self.alt_host = alt_host
         self.port = port
         self.delay = delay
+        self.config_overrides = dict(config_overrides or {})
+        self.withhold_scopes = frozenset(withhold_scopes)
         self.records: list[RegistrationRecord] = []
         self.config_fetches: list[tuple[str, dict[str, str]]] = []
         self.issued_client_ids: set[str] = set()
@@ -392,12 +425,26 @@ class Simulator:
             doc.pop("jwks_uri", None)
         if "no_rs256" in self.faults:
             doc["id_token_signing_alg_values_supported"] = ["HS256"]
+        if "no_token_endpoint_rs256" in self.faults:
+            doc["token_endpoint_auth_signing_alg_values_supported"] = ["ES256"]
         if "no_private_key_jwt" in self.faults:
             doc["token_endpoint_auth_methods_supported"] = ["client_secret_basic"]
         if "no_platform_config" in self.faults:
             for key in [k for k in doc if k.startswith(PLATFORM_CONFIGURATION)]:
                 del doc[key]
-        return Response(json.dumps(doc), 200, content_type="application/json"), ""
+        for key, value in self.config_overrides.items():
+            if value is REMOVE:
+                doc.pop(key, None)
+            else:
+                doc[key] = value.format(base_url=self.base_url) if isinstance(value, str) else value
+        if "config_not_object" in self.faults:
+            return (
+                Response(json.dumps([doc]), 200, content_type="application/json"),
+                " a JSON array, not an object (fault)",
+            )
+        note = f" (overrides: {', '.join(sorted(self.config_overrides))})" if (
+            self.config_overrides) else ""
+        return Response(json.dumps(doc), 200, content_type="application/json"), note
 
     def _on_register(self, request: Request, args: dict[str, str]) -> Response:
         if request.method != "POST":
@@ -440,6 +487,7 @@ class Simulator:
                 grant.used = True
                 return self._post_fault(fault, token, headers, body, how)
             accepted = self.profile.accept(parsed, grant)
+            self._withhold(accepted)
             grant.used = True
             registration = accepted.registration
             self._registrations[registration.client_id] = registration
@@ -468,6 +516,18 @@ class Simulator:
             accepted.status,
             content_type="application/json; charset=utf-8",
         )
+
+    def _withhold(self, accepted: Accepted) -> None:
+        """Take the withheld scopes out of what the LMS grants and echoes."""
+        if not self.withhold_scopes:
+            return
+        registration = accepted.registration
+        registration.scopes = tuple(s for s in registration.scopes if s not in self.withhold_scopes)
+        scope = accepted.body.get("scope")
+        if isinstance(scope, str):
+            accepted.body["scope"] = " ".join(
+                s for s in scope.split() if s not in self.withhold_scopes
+            )
 
     def _post_fault(
         self, fault: str, token: str | None, headers: dict[str, str], body: Any, how: str
