@@ -1,13 +1,32 @@
 """Secrets stay out of logs and pages; no stack trace reaches anyone; abandoned attempts are
 expired and purged."""
 
+import json
 import logging
 import re
+
+from support.fake_stripe import FakeStripe
+from support.postgres import run_sql
 
 from app import apikeys, maintenance
 from app.accounts import hash_password
 
 BASE = "https://localhost"
+STRIPE_KEY = "sk_test_hygiene_51QxSecretKeyNeverLogged"
+STRIPE_WRONG_KEY = "sk_test_hygiene_51QxRotatedOldKeyNeverLogged"
+WEBHOOK_SECRET = "whsec_hygiene_SigningSecretNeverLogged"
+
+
+def logged_text(records) -> str:
+    """Return everything the records would put in a log: messages, tracebacks, stacks."""
+    formatter = logging.Formatter()
+    parts = []
+    for record in records:
+        parts.append(record.getMessage())
+        if record.exc_info:
+            parts.append(formatter.formatException(record.exc_info))
+        parts.extend(text for text in (record.exc_text, record.stack_info) if text)
+    return "\n".join(parts)
 
 
 def test_passwords_api_keys_and_tokens_never_reach_the_logs(make_app, simulator, caplog):
@@ -30,10 +49,63 @@ def test_passwords_api_keys_and_tokens_never_reach_the_logs(make_app, simulator,
     client.get("/admin/platforms", headers={"Authorization": f"Bearer {key}x"})
     client.get(resume, base_url=BASE)  # the last gate passed: Gatehouse registers
     assert store.list_platforms()  # the flow really ran
-    logged = "\n".join(record.getMessage() for record in caplog.records)
+    logged = logged_text(caplog.records)
     for secret in ("the secret password", "a wrong password", key, key.split("_", 2)[2],
                    grant.token):
         assert secret not in logged
+
+
+def test_stripe_keys_never_reach_the_logs_even_in_tracebacks(make_app, simulator, caplog,
+                                                             monkeypatch):
+    caplog.set_level(logging.DEBUG)
+    monkeypatch.setenv("STRIPE_SECRET_KEY", STRIPE_KEY)
+    monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET)
+    with FakeStripe(api_key=STRIPE_KEY, webhook_secret=WEBHOOK_SECRET) as stripe_server:
+        app = make_app({"registration": {"gates": ["payment"]},
+                        "gates": {"payment": {"price_id": "price_123",
+                                              "api_base": stripe_server.url}}})
+        store = app.extensions["gatehouse.store"]
+        client = app.test_client()
+        url, _grant = simulator("canvas").initiate(BASE + "/lti/register")
+        resume = client.get(url.replace(BASE, ""), base_url=BASE).headers["Location"]
+        rid = resume.rsplit("/", 1)[-1]
+
+        def webhook(session_id, secret=WEBHOOK_SECRET):
+            payload = json.dumps(stripe_server.build_event("checkout.session.completed",
+                                                           session_id))
+            return client.post("/webhooks/stripe", data=payload, base_url=BASE, headers={
+                "Stripe-Signature": stripe_server.sign(payload, secret),
+                "Content-Type": "application/json"})
+
+        # A rotated-out key: Stripe refuses it, and Gatehouse says so in the log.
+        monkeypatch.setenv("STRIPE_SECRET_KEY", STRIPE_WRONG_KEY)
+        assert client.get(f"{resume}/payment/checkout", base_url=BASE).status_code == 502
+        monkeypatch.setenv("STRIPE_SECRET_KEY", STRIPE_KEY)
+        checkout = client.get(f"{resume}/payment/checkout", base_url=BASE)
+        session_id = checkout.headers["Location"].rsplit("/", 1)[-1]
+        stripe_server.complete_session(session_id)
+        assert webhook(session_id, secret="whsec_someone_else").status_code == 400
+        # A database hiccup while settling: an unhandled error, logged with its traceback.
+        real_update = store.update_payment
+
+        def failing_update(*args, **kwargs):
+            raise RuntimeError("database went away while settling a payment")
+
+        monkeypatch.setattr(store, "update_payment", failing_update)
+        assert webhook(session_id).status_code == 500
+        monkeypatch.setattr(store, "update_payment", real_update)
+        assert webhook(session_id).status_code == 200
+        returned = client.get(f"{resume}/payment/return?session_id={session_id}", base_url=BASE)
+        assert "Payment received" in returned.get_data(as_text=True)
+        client.get(resume, base_url=BASE)  # the last gate passed: Gatehouse registers
+    assert store.get_registration(rid).state == "completed"  # the flow really ran
+    assert any(record.exc_info for record in caplog.records)  # tracebacks are searched too
+    logged = logged_text(caplog.records)
+    assert "Stripe refused a Checkout Session" in logged
+    assert "database went away" in logged
+    for secret in (STRIPE_KEY, STRIPE_WRONG_KEY, WEBHOOK_SECRET):
+        assert secret not in logged
+        assert secret.split("_", 2)[2] not in logged  # nor its secret part on its own
 
 
 def test_no_stack_trace_reaches_a_page_or_an_api_client(make_app, monkeypatch):
@@ -71,7 +143,7 @@ def test_abandoned_attempts_expire_and_their_documents_are_purged(make_app, simu
     (attempt,) = store.list_registrations()
     assert store.get_pending_secret(attempt.id) is not None
     assert attempt.platform_config is not None
-    store.db.execute("UPDATE registrations SET expires_at = '2000-01-01T00:00:00Z'")
+    run_sql(store, "UPDATE registrations SET expires_at = '2000-01-01T00:00:00Z'")
     maintenance.sweep(app)
     attempt = store.get_registration(attempt.id)
     assert attempt.state == "expired"
