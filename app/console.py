@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 from datetime import UTC
+from types import SimpleNamespace
 from urllib.parse import urlsplit
 
 from flask import (
@@ -26,6 +27,7 @@ from flask import (
 from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import (
+    BooleanField,
     DateTimeLocalField,
     EmailField,
     IntegerField,
@@ -47,7 +49,7 @@ from .api.platforms import (
     platform_values,
     set_active,
 )
-from .flow import FAMILY_NAMES, family_name
+from .flow import FAMILY_NAMES, family_name, platform_name
 from .limits import signin_limit
 from .pages import base_url, settings
 from .storage import RegistrationStates, get_store, now_iso
@@ -135,6 +137,18 @@ class InvitationForm(FlaskForm):
     ])
     expires_at = DateTimeLocalField("Expires at (UTC)", validators=[Optional()],
                                     format=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"])
+
+
+class ResolveForm(FlaskForm):
+    """The client ID (and deployment ID) an LMS granted to an attempt of unknown outcome."""
+
+    client_id = StringField("The LMS granted client ID", validators=[
+        DataRequired(message="Type the client ID the LMS shows for this tool."),
+        Length(max=255),
+    ])
+    deployment_id = StringField("Deployment ID (optional)", validators=[Optional(),
+                                                                         Length(max=255)])
+    activate = BooleanField("Accept launches from it now")
 
 
 # Access: owners only, nothing cached
@@ -315,18 +329,97 @@ def registrations():
 @bp.get("/registrations/<rid>")
 def registration(rid: str):
     """Show one attempt: what was sent, what the LMS answered, and any error verbatim."""
+    attempt = get_store().get_registration(rid) or abort(404)
+    form = ResolveForm(activate=settings()["registration"]["auto_activate"])
+    return _registration_page(attempt, form)
+
+
+def _registration_page(attempt, form: ResolveForm, status: int = 200):
     store = get_store()
-    attempt = store.get_registration(rid) or abort(404)
     platform = store.get_platform(attempt.platform_id) if attempt.platform_id else None
     invitation = store.get_invitation(attempt.invitation_id) if attempt.invitation_id else None
     return render_template(
         "console/registration.html",
         r=attempt,
-        approval=_approval(store, rid),
+        approval=_approval(store, attempt.id),
         platform=platform,
         invitation=invitation,
-        audit=store.list_audit(limit=PER_PAGE, subject_id=rid),
-    )
+        audit=store.list_audit(limit=PER_PAGE, subject_id=attempt.id),
+        resolvable=_resolvable(attempt),
+        form=form,
+        where=WHERE_TO_PASTE.get(attempt.product_family_code or ""),
+    ), status
+
+
+def _resolvable(attempt) -> bool:
+    """Return True when an owner can finish the attempt by typing the client ID it got."""
+    return attempt.state == RegistrationStates.UNKNOWN and bool(attempt.platform_config)
+
+
+def unknown_outcome_platform(attempt, client_id: str) -> dict:
+    """Build the platform an attempt of unknown outcome created in the LMS, from its records.
+
+    The same columns flow._store_platform writes: the LMS's configuration as the attempt
+    validated it, the client ID the owner read in the LMS, and the scopes the request asked
+    for (the LMS's answer, which may have granted fewer, never arrived).
+    """
+    config = attempt.platform_config
+    return {
+        "issuer": config["issuer"],
+        "client_id": client_id,
+        # platform_name reads the document and endpoints a PlatformConfig carries.
+        "name": platform_name(SimpleNamespace(**config)),
+        "authorization_endpoint": config["authorization_endpoint"],
+        "token_endpoint": config["token_endpoint"],
+        "jwks_uri": config["jwks_uri"],
+        "authorization_server": config.get("authorization_server") or config["token_endpoint"],
+        "registration_client_uri": None,
+        "product_family_code": config["product_family_code"],
+        "version": config["version"],
+        "scopes": tuple((attempt.request or {}).get("scope", "").split()),
+    }
+
+
+@bp.post("/registrations/<rid>/resolve")
+def resolve_unknown(rid: str):
+    """Create the platform of an attempt of unknown outcome from the client ID the LMS shows."""
+    store = get_store()
+    attempt = store.get_registration(rid) or abort(404)
+    form = ResolveForm()
+    if not _resolvable(attempt):
+        flash("This registration's outcome is no longer unknown: nothing was changed.")
+        return redirect(url_for("console.registration", rid=rid))
+    if not form.validate_on_submit():
+        return _registration_page(attempt, form, 400)
+    client_id = form.client_id.data.strip()
+    deployment_id = (form.deployment_id.data or "").strip() or None
+    record = unknown_outcome_platform(attempt, client_id)
+    # Compare-and-set: two owners sending the form at once create one platform, not two.
+    if not store.claim_unknown(rid):
+        flash("Someone else has just finished this registration: nothing was changed.")
+        return redirect(url_for("console.registration", rid=rid))
+    try:
+        platform, created = store.complete_registration(
+            rid, record, deployment_id, form.activate.data, invitation_id=attempt.invitation_id
+        )
+    except Exception:
+        # Back to unknown with what it said before, so the owner can try again.
+        store.fail_registration(rid, attempt.error or {}, state=RegistrationStates.UNKNOWN)
+        raise
+    events.record("registration.completed", "registration", rid, {
+        "platformId": platform.id,
+        "url": platform.issuer,
+        "clientId": platform.client_id,
+        "familyCode": platform.product_family_code,
+        "created": created,
+        "active": platform.active,
+        "resolvedFrom": RegistrationStates.UNKNOWN,  # an owner typed the client ID in
+    })
+    flash(f"The platform for client ID {client_id} is {'created' if created else 'updated'} "
+          "and the registration is completed."
+          + (" Launches from it are accepted." if platform.active else
+             " Activate it when you want launches from it accepted."))
+    return redirect(url_for("console.platform", platform_id=platform.id))
 
 
 # Platforms

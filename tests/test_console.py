@@ -490,6 +490,71 @@ def test_platforms_search_and_paginate(console, store):
     assert "No platform matches “nothing”" in text(console.get("/console/platforms?q=nothing"))
 
 
+@pytest.mark.backends("sqlite", "postgres")
+def test_an_owner_finishes_an_attempt_of_unknown_outcome_with_the_client_id(console, store):
+    attempt = unknown_attempt(store)
+    url = f"/console/registrations/{attempt.id}"
+    page = console.get(url)
+    assert "Outcome unknown: finish this registration" in text(page)
+    assert "Moodle may have registered the tool and given it a client ID that Gatehouse does " \
+           "not know" in text(page)
+    assert "The LMS granted client ID" in text(page) and "Deployment ID (optional)" in text(page)
+    empty = console.submit(url, url + "/resolve", {"client_id": "  "})
+    assert empty.status_code == 400
+    assert "Type the client ID the LMS shows" in text(empty)
+    assert store.list_platforms() == [] and store.get_registration(attempt.id).state == "unknown"
+
+    done = console.submit(url, url + "/resolve", {"client_id": " granted-1 ",
+                                                  "deployment_id": "dep-9", "activate": "y"})
+    assert done.status_code == 302
+    (platform,) = store.list_platforms()
+    assert done.headers["Location"] == f"/console/platforms/{platform.id}"
+    assert (platform.issuer, platform.client_id) == ("https://lms.school.example", "granted-1")
+    assert platform.authorization_endpoint == "https://lms.school.example/auth"
+    assert platform.token_endpoint == "https://lms.school.example/token"
+    assert platform.authorization_server == "https://lms.school.example/token"
+    assert platform.jwks_uri == "https://lms.school.example/jwks"
+    assert (platform.product_family_code, platform.version) == ("moodle", "4.5.1")
+    assert platform.name == "Moodle at lms.school.example"
+    assert platform.scopes == (
+        "https://purl.imsglobal.org/spec/lti-ags/scope/score",
+        "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly",
+    )
+    assert platform.active is True and platform.registration_id == attempt.id
+    assert [(d.deployment_id, d.active) for d in store.list_deployments(platform.id)] == [
+        ("dep-9", True)]
+    finished = store.get_registration(attempt.id)
+    assert (finished.state, finished.client_id, finished.deployment_id, finished.platform_id) \
+        == ("completed", "granted-1", "dep-9", platform.id)
+    (line,) = store.list_audit_matching(action="registration.completed", subject_id=attempt.id)
+    assert line.actor == f"console {OWNER}"
+    assert line.detail["resolvedFrom"] == "unknown" and line.detail["clientId"] == "granted-1"
+    assert "is created and the registration is completed" in text(
+        console.get(f"/console/platforms/{platform.id}"))
+    after = text(console.get(url))
+    assert f"Approved by {OWNER} in the console" in after
+    assert "The LMS granted client ID" not in after
+
+    again = console.submit(f"/console/platforms/{platform.id}", url + "/resolve",
+                           {"client_id": "granted-2"}, follow_redirects=True)
+    assert "no longer unknown: nothing was changed" in text(again)
+    assert len(store.list_platforms()) == 1
+
+
+@pytest.mark.backends("sqlite", "postgres")
+def test_only_attempts_of_unknown_outcome_offer_the_client_id_form(console, store):
+    failed = failed_attempt(store, "nope")
+    page = console.get(f"/console/registrations/{failed.id}")
+    assert "The LMS granted client ID" not in text(page)
+    refused = console.submit(f"/console/registrations/{failed.id}",
+                             f"/console/registrations/{failed.id}/resolve",
+                             {"client_id": "granted-1"})
+    assert refused.status_code == 302
+    assert store.list_platforms() == [] and store.get_registration(failed.id).state == "failed"
+    assert console.submit("/console/registrations", "/console/registrations/nope/resolve",
+                          {"client_id": "x"}).status_code == 404
+
+
 # Changing platforms
 
 
