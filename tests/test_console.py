@@ -353,7 +353,7 @@ def test_real_registrations_are_listed_with_their_approval_and_shown_in_full(
 ):
     canvas = simulator("canvas")
     assert canvas.register(live.register_url).ok
-    broken = simulator("moodle", faults=["post_not_json"])
+    broken = simulator("moodle", faults=["refuse_registration"])
     assert not broken.register(live.register_url).ok
     done, failed = (
         next(r for r in store.list_registrations() if r.state == state)
@@ -377,7 +377,7 @@ def test_real_registrations_are_listed_with_their_approval_and_shown_in_full(
         assert expected in done_row
     failed_row = plain(rows[0][1])
     assert "failed" in failed_row and "Moodle" in failed_row
-    assert "Your LMS's answer could not be used" in failed_row
+    assert "Your LMS answered with an error" in failed_row
 
     detail = console.get(f"/console/registrations/{done.id}")
     body = text(detail)
@@ -390,9 +390,9 @@ def test_real_registrations_are_listed_with_their_approval_and_shown_in_full(
     assert "registration.completed" in body  # its history
 
     failed_page = console.get(f"/console/registrations/{failed.id}")
-    raw = failed_page.get_data(as_text=True)
-    assert "<h1>Welcome to the LMS</h1>" not in raw  # the LMS's HTML is shown, not rendered
-    assert "&lt;h1&gt;Welcome to the LMS&lt;/h1&gt;" in raw
+    # What the LMS answered, verbatim (escaping is pinned by the test below).
+    assert failed.error["lms_status"] == 403
+    assert " ".join(failed.error["lms_body"].split()) in text(failed_page)
     assert failed.error["detail"] in text(failed_page)
     assert "Rule:" in text(failed_page)
 
