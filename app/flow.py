@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import logging
 import re
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
@@ -17,7 +20,15 @@ from .lti.discovery import (
     get_openid_config,
     validate_openid_config,
 )
-from .lti.errors import MissingParameter, RegistrationError, UnsafeURL
+from .lti.errors import (
+    InvalidRegistrationResponse,
+    MissingParameter,
+    OutcomeUnknown,
+    PlatformRefused,
+    PlatformUnreachable,
+    RegistrationError,
+    UnsafeURL,
+)
 from .lti.http import SafeClient
 from .lti.registration import (
     RegistrationResult,
@@ -26,7 +37,7 @@ from .lti.registration import (
     parse_registration_response,
     register_tool_in_platform,
 )
-from .storage import Platform, Registration, now_iso
+from .storage import Platform, Registration, RegistrationStates, now_iso
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +57,20 @@ class AlreadyHandled(RegistrationError):
 
     status = 409
     title = "This registration is already being handled"
+
+
+class TokenSpent(RegistrationError):
+    """Another attempt already sent a registration with this LMS token."""
+
+    status = 409
+    title = "This registration was already sent to your LMS"
+
+
+class AttemptExpired(RegistrationError):
+    """The attempt outlived `registration.expires_in` before it was sent."""
+
+    status = 410
+    title = "This registration has ended"
 
 
 @dataclass(frozen=True)
@@ -86,6 +111,20 @@ def redact(text: str, secrets: tuple[str, ...]) -> str:
     return text
 
 
+@contextlib.contextmanager
+def scrubbed(secrets: tuple[str, ...]) -> Iterator[None]:
+    """Take the LMS's token out of any error raised inside, before anyone stores or shows it."""
+    try:
+        yield
+    except RegistrationError as error:
+        for name in ("detail", "hint", "lms_body"):
+            value = getattr(error, name, None)
+            if isinstance(value, str):
+                setattr(error, name, redact(value, secrets))
+        error.args = (error.detail,)
+        raise
+
+
 def check_initiation(openid_configuration: str | None) -> str:
     """Return the openid_configuration URL or raise MissingParameter / UnsafeURL."""
     if not openid_configuration:
@@ -98,18 +137,53 @@ def check_initiation(openid_configuration: str | None) -> str:
         )
     parts = urlsplit(openid_configuration)
     if parts.scheme not in ("http", "https") or not parts.netloc:
+        shown = redact(openid_configuration, secrets_of(openid_configuration, None))[:200]
         raise UnsafeURL(
-            f"The openid_configuration parameter {openid_configuration[:200]!r} is not an "
-            "absolute http(s) URL.",
+            f"The openid_configuration parameter {shown!r} is not an absolute http(s) URL.",
             rule="url-absolute",
         )
     return openid_configuration
 
 
-def start(store, openid_configuration_url: str, expires_in: int) -> Registration:
+def token_digest(url: str, registration_token: str | None) -> str | None:
+    """Name one registration the LMS started: a hash of its configuration URL and token.
+
+    None when the LMS sent nothing one-time (no token, none in the URL): such starts cannot
+    be told apart from a new registration of the same LMS.
+    """
+    if not secrets_of(url, registration_token):
+        return None
+    return hashlib.sha256(f"{url}\n{registration_token or ''}".encode()).hexdigest()
+
+
+def earlier_attempt(store, url: str, registration_token: str | None) -> Registration | None:
+    """Return the attempt a repeated start (refresh, back button) must show instead of a new one.
+
+    That is the attempt that already sent this token to the LMS, whatever came of it, or one
+    still waiting at the gates. Attempts that failed before anything reached the LMS, or
+    expired, are not returned: the admin may try again with the same token.
+    """
+    digest = token_digest(url, registration_token)
+    attempt = store.latest_for_token(digest) if digest else None
+    if attempt is None:
+        return None
+    if attempt.request is not None and attempt.state != RegistrationStates.PENDING:
+        return attempt
+    if attempt.state == RegistrationStates.PENDING and not attempt.expired:
+        return attempt if store.get_pending_secret(attempt.id) else None
+    return None
+
+
+def start(
+    store, openid_configuration_url: str, registration_token: str | None, expires_in: int
+) -> Registration:
     """Record a new attempt before anything is fetched."""
     expires_at = now_iso(datetime.now(UTC) + timedelta(seconds=expires_in))
-    return store.create_registration(redact_config_url(openid_configuration_url), expires_at)
+    return store.create_registration(
+        redact_config_url(openid_configuration_url),
+        expires_at,
+        token_digest(openid_configuration_url, registration_token),
+    )
 
 
 def discover(
@@ -122,16 +196,17 @@ def discover(
     issuer_check: str,
 ) -> PlatformConfig:
     """Fetch and validate the platform's configuration and record it on the attempt."""
-    document = get_openid_config(client, openid_configuration_url, registration_token)
-    platform = validate_openid_config(
-        document,
-        openid_configuration_url,
-        issuer_check=issuer_check,
-        allow_insecure=client.allow_insecure,
-    )
-    # Platform endpoints come from a document the browser pointed us at: check them too.
-    client.check_url(platform.registration_endpoint, "registration endpoint")
     secrets = secrets_of(openid_configuration_url, registration_token)
+    with scrubbed(secrets):
+        document = get_openid_config(client, openid_configuration_url, registration_token)
+        platform = validate_openid_config(
+            document,
+            openid_configuration_url,
+            issuer_check=issuer_check,
+            allow_insecure=client.allow_insecure,
+        )
+        # Platform endpoints come from a document the browser pointed us at: check them too.
+        client.check_url(platform.registration_endpoint, "registration endpoint")
     store.record_platform_config(registration.id, _config_record(platform, secrets))
     for warning in platform.warnings:
         log.warning("registration %s: %s", registration.id, warning)
@@ -155,8 +230,41 @@ def register(
     `messages` and `name` override the configured messages and the platform's name (the
     pre-approval API's `messages` and `platformName`).
     """
+    with scrubbed(secrets_of(platform.openid_configuration_url, registration_token)):
+        return _register(store, client, registration, platform, tool, registration_token,
+                         auto_activate=auto_activate, messages=messages, name=name)
+
+
+def _register(
+    store,
+    client: SafeClient,
+    registration: Registration,
+    platform: PlatformConfig,
+    tool: ToolProfile,
+    registration_token: str | None,
+    *,
+    auto_activate: bool,
+    messages: list[dict] | None,
+    name: str | None,
+) -> Outcome:
     request = build_registration_request(tool, platform, messages=messages)
     if not store.claim_for_registering(registration.id, request.body, list(request.adjustments)):
+        current = store.get_registration(registration.id)
+        if current is not None and current.state == RegistrationStates.PENDING and current.expired:
+            raise AttemptExpired(
+                "This registration was not finished in time, so it expired and nothing was "
+                "sent to your LMS.",
+                rule="registration-expired",
+                hint="Close this dialog and start the registration again from your LMS.",
+            )
+        if current is not None and current.state == RegistrationStates.PENDING:
+            raise TokenSpent(
+                "Gatehouse already sent a registration to your LMS with this registration "
+                "token, from another window or an earlier try, and never sends one twice.",
+                rule="token-once",
+                hint="Close this dialog and look in your LMS for the tool. To register again, "
+                "start a new registration from your LMS.",
+            )
         raise AlreadyHandled(
             "Gatehouse already sent this registration to your LMS, so it will not send it "
             "again. Start a new registration from your LMS if you need to.",
@@ -174,6 +282,13 @@ def register(
     crashpoints.reach("before_post")
     try:
         status, body = register_tool_in_platform(client, platform, request, registration_token)
+    except PlatformUnreachable as error:
+        if error.sent:
+            # The LMS may have registered the tool: never as if nothing happened.
+            raise _outcome_unknown(error, platform) from None
+        if registration.invitation_id:
+            store.release_invitation(registration.invitation_id)
+        raise
     except RegistrationError:
         if registration.invitation_id:
             store.release_invitation(registration.invitation_id)
@@ -182,9 +297,39 @@ def register(
     # Written before anything else happens: a client_id the LMS granted is never lost.
     store.record_platform_response(registration.id, status, redact(body, secrets))
     crashpoints.reach("after_response")
-    result = parse_registration_response(status, body, request.scopes)
+    try:
+        result = parse_registration_response(status, body, request.scopes)
+    except InvalidRegistrationResponse as error:
+        # The LMS said yes: it may hold a registration whose client_id Gatehouse cannot read.
+        raise _outcome_unknown(error, platform) from None
+    except PlatformRefused as error:
+        error.token_spent = True  # the LMS answered: this token is not sent again
+        raise
     return _store_platform(store, registration, platform, result,
                            auto_activate=auto_activate, name=name)
+
+
+def _outcome_unknown(
+    error: PlatformUnreachable | InvalidRegistrationResponse, platform: PlatformConfig
+) -> OutcomeUnknown:
+    """Explain a registration that reached the LMS without a usable answer coming back."""
+    lms = family_name(platform.product_family_code)
+    happened = (
+        error.detail if isinstance(error, InvalidRegistrationResponse)
+        else f"Gatehouse sent the registration to {lms}, but no complete answer came back. "
+        f"{error.detail}"
+    )
+    return OutcomeUnknown(
+        f"{happened} {lms} may have registered the tool anyway, so Gatehouse will not send "
+        "the same registration again.",
+        rule=error.rule,
+        hint=f"Look in {lms}'s list of LTI tools for this tool. If it is there, give its "
+        "Client ID to the tool's owner, who can finish the registration in the Gatehouse "
+        "console. If it is not there, close this dialog and start a new registration from "
+        f"{lms}.",
+        lms_status=getattr(error, "lms_status", None),
+        lms_body=getattr(error, "lms_body", None),
+    )
 
 
 def _store_platform(
@@ -260,6 +405,11 @@ def recover(store, stale_before: str, *, auto_activate: bool) -> list[tuple[str,
             outcome = _store_platform(store, registration, platform, result,
                                       auto_activate=auto_activate,
                                       name=None)
+        except InvalidRegistrationResponse as error:
+            unknown = _outcome_unknown(error, platform)
+            store.fail_registration(registration.id, unknown.as_dict(), state=unknown.state)
+            outcomes.append((registration.id, f"outcome unknown: {error.detail}"))
+            continue
         except RegistrationError as error:
             store.fail_registration(registration.id, error.as_dict())
             outcomes.append((registration.id, f"failed: {error.detail}"))
@@ -283,12 +433,21 @@ def _platform_from_record(data: dict) -> PlatformConfig:
 
 
 def fail(store, registration: Registration | None, error: RegistrationError) -> None:
-    """Record the failure the admin is about to see on the attempt."""
+    """Record the failure the admin is about to see on the attempt.
+
+    When the registration never reached the LMS, its token is freed for another try; once it
+    did (the LMS answered, or may have), the token stays spent.
+    """
     if registration is None:
         return
-    store.fail_registration(registration.id, error.as_dict())
+    state = getattr(error, "state", RegistrationStates.FAILED)
+    store.fail_registration(
+        registration.id, error.as_dict(), state=state, release_token=not error.token_spent
+    )
     log.warning(
-        "registration %s failed: %s (%s)", registration.id, error.detail, error.rule or "-"
+        "registration %s %s: %s (%s)", registration.id,
+        "failed" if state == RegistrationStates.FAILED else f"ended, outcome {state}",
+        error.detail, error.rule or "-",
     )
 
 

@@ -8,7 +8,7 @@ from . import crashpoints, events, flow, policy
 from .limits import register_limit
 from .lti.errors import RegistrationError
 from .lti.http import SafeClient
-from .lti.registration import resolve_tool
+from .lti.registration import check_tool_urls, resolve_tool
 from .pages import allow_framing, base_url, render_close, render_error, settings
 from .storage import get_store
 
@@ -78,10 +78,18 @@ def register():
     attempt = None
     try:
         url = flow.check_initiation(params.get("openid_configuration"))
+        earlier = flow.earlier_attempt(store, url, registration_token)
+        if earlier is not None:
+            # A refresh, the back button or a second window: show what became of the first
+            # start instead of sending the LMS's token again.
+            return redirect(url_for("gates.resume", rid=earlier.id), code=303)
         invitation = policy.check_invitation(
             store, params.get("invite"), registration_config["require_invitation"]
         )
-        attempt = flow.start(store, url, registration_config["expires_in"])
+        attempt = flow.start(store, url, registration_token, registration_config["expires_in"])
+        # Before anyone passes a gate: http tool URLs would be refused at the very end.
+        check_tool_urls(resolve_tool(config["tool"], base_url()),
+                        config["security"]["allow_insecure_platforms"])
         if invitation:
             store.set_registration_invitation(attempt.id, invitation.id)
             attempt = store.get_registration(attempt.id)

@@ -173,7 +173,7 @@ def test_brightspace_token_in_the_path_is_masked(live, simulator, store):
     assert grant.token not in dump(store)
 
 
-def assert_failed_cleanly(store, response, status, *texts):
+def assert_failed_cleanly(store, response, status, *texts, state="failed"):
     assert response.status_code == status
     assert "data-lti-close-button" in response.text
     assert 'data-lti-close="auto"' not in response.text
@@ -183,7 +183,7 @@ def assert_failed_cleanly(store, response, status, *texts):
     assert "Traceback" not in response.text
     assert store.list_platforms() == []
     (attempt,) = registrations(store)
-    assert attempt.state == "failed"
+    assert attempt.state == state
     assert attempt.error["detail"]
 
 
@@ -211,17 +211,22 @@ def test_broken_platform_configuration_is_refused_before_any_post(
 
 
 @pytest.mark.parametrize(
-    ("fault", "texts"),
+    ("fault", "state", "texts"),
     [
-        ("post_status_500", ["HTTP 500", "Internal Server Error", "internal error"]),
-        ("post_not_json", ["not JSON", "Welcome to the LMS", "response-json"]),
-        ("post_no_client_id", ["no client_id", "response-client-id"]),
+        ("post_status_500", "failed",
+         ["HTTP 500", "Internal Server Error", "internal error", "nothing was registered"]),
+        # A success status with an unusable answer: the LMS may hold a registration.
+        ("post_not_json", "unknown",
+         ["Outcome unknown", "not JSON", "Welcome to the LMS", "response-json", "may have"]),
+        ("post_no_client_id", "unknown",
+         ["Outcome unknown", "no client_id", "response-client-id", "Client ID"]),
     ],
 )
-def test_unusable_registration_answers_are_shown(live, simulator, store, fault, texts):
+def test_unusable_registration_answers_are_shown(live, simulator, store, fault, state, texts):
     sim = simulator("generic", faults={fault})
     response = requests.get(sim.initiation_url(live.register_url), timeout=30)
-    assert_failed_cleanly(store, response, 502, *texts)
+    assert_failed_cleanly(store, response, 502, *texts, state=state)
+    assert "data-retry" not in response.text  # the token reached the LMS: never sent twice
     (attempt,) = registrations(store)
     assert attempt.response_status == sim.records[0].status
 
@@ -259,16 +264,18 @@ def test_moodle_plain_text_error_with_its_hint(live, simulator, store):
     )
 
 
-def test_moodle_token_used_twice_is_refused_and_explained(live, simulator, store):
+def test_loading_the_same_start_again_shows_the_first_outcome(live, simulator, store):
+    """A refresh or the back button never sends the LMS's single-use token again."""
     sim = simulator("moodle")
-    url = sim.initiation_url(live.register_url)
-    assert requests.get(url, timeout=30).status_code == 200
+    url, grant = sim.initiate(live.register_url)
+    first = requests.get(url, timeout=30)
+    assert first.status_code == 200 and 'data-lti-close="auto"' in first.text
     again = requests.get(url, timeout=30)
-    assert again.status_code == 502
-    assert "token_already_used" in again.text
-    assert "already used" in page_text(again)
+    assert again.status_code == 200 and 'data-lti-close="auto"' in again.text
+    assert again.url != url  # moved to the attempt's own refresh-safe address
+    assert sim.posts_for(grant.token) == 1
     assert len(store.list_platforms()) == 1
-    assert [r.state for r in registrations(store)] == ["failed", "completed"]
+    assert [r.state for r in registrations(store)] == ["completed"]
 
 
 def test_canvas_json_error_for_a_bad_token(live, simulator, store):
@@ -350,3 +357,20 @@ def test_a_failed_attempt_can_be_retried_while_the_token_is_valid(live, simulato
     refused = simulator("moodle", faults={"refuse_registration"})
     page = requests.get(refused.initiation_url(live.register_url), timeout=30)
     assert "data-retry" not in page.text  # a refusal will not change by trying again
+
+
+def test_plain_http_tool_urls_are_refused_before_anything_is_fetched(make_app):
+    """In production, without base_url, a request that arrived over http would register http
+    launch URLs: refused on the first page, before the LMS is contacted or a gate is shown."""
+    client = make_app({"security": {"allow_insecure_platforms": False},
+                       "registration": {"gates": ["terms"]},
+                       "gates": {"terms": {"version": "1", "path": __file__}}}).test_client()
+    response = client.get("/lti/register?" + urlencode(
+        {"openid_configuration": "https://lms.invalid/.well-known/openid-configuration",
+         "registration_token": "t" * 40}))
+    assert response.status_code == 500
+    text = page_text(response)
+    assert "tool-https" in text and "base_url" in text and "trusted_proxies" in text
+    store = client.application.extensions["gatehouse.store"]
+    (attempt,) = store.list_registrations()
+    assert attempt.state == "failed" and attempt.platform_config is None

@@ -11,7 +11,12 @@ from ..config import MESSAGE_TYPES
 from ..gates import next_gate
 from ..gates.views import hash_token
 from ..lms import complete, fail
-from ..lti.errors import InvalidRegistrationResponse, PlatformRefused, RegistrationError
+from ..lti.errors import (
+    InvalidRegistrationResponse,
+    OutcomeUnknown,
+    PlatformRefused,
+    RegistrationError,
+)
 from ..pages import base_url, settings
 from ..storage import RegistrationStates, get_store
 from . import ApiError, bp, field, json_body
@@ -76,9 +81,12 @@ def complete_registration(rid: str):
         raise ApiError(410, "REGISTRATION_GONE", error.detail) from None
     except RegistrationError as error:
         fail(registration, error)
-        details = {"code": error.rule, "externalError": isinstance(
-            error, PlatformRefused | InvalidRegistrationResponse)}
-        if isinstance(error, PlatformRefused | InvalidRegistrationResponse):
+        answered = isinstance(error, PlatformRefused | InvalidRegistrationResponse) or (
+            isinstance(error, OutcomeUnknown) and error.lms_status is not None)
+        details = {"code": error.rule, "externalError": answered}
+        if isinstance(error, OutcomeUnknown):
+            details["outcomeUnknown"] = True  # the LMS may hold a registration: check it
+        if answered:
             details.update(lmsStatus=error.lms_status, lmsBody=error.lms_body,
                            externalUrl=platform.registration_endpoint)
         raise ApiError(502, "PLATFORM_REGISTRATION_FAILED", error.detail, **details) from None

@@ -125,12 +125,10 @@ def resume(rid: str):
     store = get_store()
     if registration.state == RegistrationStates.COMPLETED:
         return render_close(registration)
-    if registration.state == RegistrationStates.FAILED:
-        error = RegistrationError(registration.error["detail"], rule=registration.error["rule"])
-        error.title = registration.error["title"]
-        error.hint = registration.error.get("hint")
-        page, _status = render_error(error)
-        return page, 409
+    if registration.state in (RegistrationStates.FAILED, RegistrationStates.UNKNOWN):
+        # Shown again as it was, without "Try again": this attempt's token is spent.
+        return render_template("register/error.html", error=registration.error,
+                               shown_again=True), 409
     if registration.state == RegistrationStates.REGISTERING:
         return render_template("gates/working.html", registration=registration), 202
     config = settings()

@@ -8,6 +8,8 @@ class RegistrationError(Exception):
 
     status = 400
     title = "The registration could not be completed"
+    # True once the LMS answered the registration request, or may have: its token is spent.
+    token_spent = False
 
     def __init__(self, detail: str, *, rule: str | None = None, hint: str | None = None):
         super().__init__(detail)
@@ -23,6 +25,7 @@ class RegistrationError(Exception):
             "detail": self.detail,
             "rule": self.rule,
             "hint": self.hint,
+            "token_spent": self.token_spent,
         }
 
 
@@ -39,10 +42,15 @@ class UnsafeURL(RegistrationError):
 
 
 class PlatformUnreachable(RegistrationError):
-    """The platform did not answer, answered too slowly, or answered too much."""
+    """The platform did not answer, answered too slowly, or answered too much.
+
+    `sent` is True when the request may have reached the platform (its sending had begun),
+    False when the failure came before: no connection, no TLS, a refused address.
+    """
 
     status = 502
     title = "Gatehouse could not reach your LMS"
+    sent = False
 
 
 class PlatformConfigError(RegistrationError):
@@ -81,6 +89,36 @@ class InvalidRegistrationResponse(RegistrationError):
 
     def as_dict(self) -> dict:
         """Return the error with the LMS's status and body."""
+        return super().as_dict() | {"lms_status": self.lms_status, "lms_body": self.lms_body}
+
+
+class OutcomeUnknown(RegistrationError):
+    """The registration reached the LMS but no usable answer came back.
+
+    The LMS may have registered the tool and granted a client_id Gatehouse never saw, so
+    nothing is sent again with the same token: the admin checks the LMS instead.
+    """
+
+    status = 502
+    title = "Outcome unknown: check your LMS"
+    state = "unknown"
+    token_spent = True
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        rule: str | None,
+        hint: str | None = None,
+        lms_status: int | None = None,
+        lms_body: str | None = None,
+    ):
+        super().__init__(detail, rule=rule, hint=hint)
+        self.lms_status = lms_status
+        self.lms_body = lms_body
+
+    def as_dict(self) -> dict:
+        """Return the error with the LMS's status and body when it answered."""
         return super().as_dict() | {"lms_status": self.lms_status, "lms_body": self.lms_body}
 
 

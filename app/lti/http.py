@@ -581,11 +581,13 @@ class SafeClient:
         sock = self._connect(target, deadline, what)
         connection = _PinnedConnection(sock, target)
         raw: http.client.HTTPResponse | None = None
+        sent = False  # from here on, the server may have received the request
         try:
             if target.scheme == "https":
                 connection.sock = self._tls(sock, target, what)
                 deadline.watch(connection.sock)  # the raw socket now belongs to the TLS one
                 connection.sock.do_handshake()
+            sent = True
             connection.request(
                 method,
                 target.request_target,
@@ -615,10 +617,15 @@ class SafeClient:
                 headers={k.lower(): v for k, v in raw.getheaders()},
             )
             return response, location
-        except (PlatformUnreachable, UnsafeURL):
+        except UnsafeURL:
+            raise
+        except PlatformUnreachable as error:
+            error.sent = sent
             raise
         except (OSError, http.client.HTTPException) as exc:
-            raise self._failure(exc, target, deadline, what) from None
+            error = self._failure(exc, target, deadline, what)
+            error.sent = sent
+            raise error from None
         finally:
             deadline.watch(None)
             if raw is not None:

@@ -130,6 +130,13 @@ def insecure_tool_urls(tool: ToolProfile) -> list[tuple[str, str]]:
     return [(name, url) for name, url in named if url and not is_https_url(url)]
 
 
+def check_tool_urls(tool: ToolProfile, allow_insecure: bool) -> None:
+    """Raise InsecureToolURL when the tool's own URLs are plain http outside insecure mode."""
+    insecure = insecure_tool_urls(tool)
+    if insecure and not allow_insecure:
+        raise _insecure(tuple(insecure))
+
+
 def is_https_url(url: str) -> bool:
     """Return True for an absolute https URL with a host."""
     try:

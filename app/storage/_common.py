@@ -23,6 +23,7 @@ MIGRATION_NAMES = (
     "0003_api_console",
     "0004_signin_throttle",
     "0005_launch",
+    "0006_token_once",
 )
 
 
@@ -64,10 +65,11 @@ def to_deployment(data: dict[str, Any]) -> Deployment:
 
 
 def to_registration(data: dict[str, Any]) -> Registration:
-    """Build a Registration from a row, leaving out the held secret and token hash."""
+    """Build a Registration from a row, leaving out the held secret and token hashes."""
     data = dict(data)
     data.pop("pending_secret", None)
     data.pop("done_token_hash", None)
+    data.pop("token_digest", None)
     if data.get("platform_created") is not None:
         data["platform_created"] = bool(data["platform_created"])
     for key in ("platform_config", "request", "error"):
@@ -147,4 +149,4 @@ EXPORT_TABLES: dict[str, tuple[str, ...]] = {
     "registrations": ("id",),
 }
 # Held only while an attempt is open: never exported.
-NEVER_EXPORTED = {"registrations": ("pending_secret", "done_token_hash")}
+NEVER_EXPORTED = {"registrations": ("pending_secret", "done_token_hash", "token_digest")}

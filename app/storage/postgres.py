@@ -153,6 +153,13 @@ MIGRATIONS: dict[str, list[str]] = {
         "CREATE INDEX idx_launch_states_expires ON launch_states (expires_at)",
         f"ALTER TABLE platforms ADD COLUMN last_launch_at {T}",
     ],
+    MIGRATION_NAMES[5]: [
+        f"ALTER TABLE registrations ADD COLUMN token_digest {T}",
+        "CREATE INDEX idx_registrations_token_digest ON registrations (token_digest)",
+        # One POST per registration token: a claimed attempt (request set) spends its token.
+        "CREATE UNIQUE INDEX idx_registrations_token_spent ON registrations (token_digest) "
+        "WHERE token_digest IS NOT NULL AND request IS NOT NULL",
+    ],
 }
 
 # Primary keys of the tables rows are updated by (sqlite-utils' `table.update(pk, ...)`).
@@ -359,8 +366,14 @@ class PostgresStore:
 
     # Registrations
 
-    def create_registration(self, openid_configuration_url: str, expires_at: str) -> Registration:
-        """Record a new attempt in the pending state and return it."""
+    def create_registration(
+        self, openid_configuration_url: str, expires_at: str, token_digest: str | None = None
+    ) -> Registration:
+        """Record a new attempt in the pending state and return it.
+
+        `token_digest` names the LMS's registration token (a hash, never the token): an
+        attempt that claims it for registering spends it for every other attempt.
+        """
         stamp = now_iso()
         reg_id = secrets.token_urlsafe(24)
         with self._write() as conn:
@@ -375,6 +388,7 @@ class PostgresStore:
                     "created_at": stamp,
                     "updated_at": stamp,
                     "expires_at": expires_at,
+                    "token_digest": token_digest,
                 },
             )
         return self.get_registration(reg_id)
@@ -456,34 +470,60 @@ class PostgresStore:
     def claim_for_registering(
         self, reg_id: str, request: dict[str, Any], adjustments: list[str]
     ) -> bool:
-        """Move a pending attempt to registering; False when another request already did."""
-        with self._write() as conn:
-            return (
-                conn.execute(
-                    "UPDATE registrations SET state = %s, request = %s, adjustments = %s, "
-                    "updated_at = %s WHERE id = %s AND state = %s AND expires_at > %s",
-                    [
-                        RegistrationStates.REGISTERING,
-                        _json(request),
-                        _json(adjustments),
-                        now_iso(),
-                        reg_id,
-                        RegistrationStates.PENDING,
-                        now_iso(),
-                    ],
-                ).rowcount
-                == 1
-            )
+        """Move a pending attempt to registering; False when another request already did.
+
+        False too when another attempt already spent the same registration token.
+        """
+        try:
+            with self._write() as conn:
+                return (
+                    conn.execute(
+                        "UPDATE registrations SET state = %s, request = %s, adjustments = %s, "
+                        "updated_at = %s WHERE id = %s AND state = %s AND expires_at > %s",
+                        [
+                            RegistrationStates.REGISTERING,
+                            _json(request),
+                            _json(adjustments),
+                            now_iso(),
+                            reg_id,
+                            RegistrationStates.PENDING,
+                            now_iso(),
+                        ],
+                    ).rowcount
+                    == 1
+                )
+        except psycopg.errors.UniqueViolation:  # idx_registrations_token_spent: token spent
+            return False
 
     def record_platform_response(self, reg_id: str, status: int, body: str) -> None:
         """Write the LMS's answer before anything else happens with it."""
         self._update(reg_id, response_status=status, response_body=body)
 
     def fail_registration(
-        self, reg_id: str, error: dict[str, Any], state: str = RegistrationStates.FAILED
+        self,
+        reg_id: str,
+        error: dict[str, Any],
+        state: str = RegistrationStates.FAILED,
+        release_token: bool = False,
     ) -> None:
-        """Mark an attempt failed (or of unknown outcome) with the error the admin saw."""
-        self._update(reg_id, state=state, error=_json(error), pending_secret=None)
+        """Mark an attempt failed (or of unknown outcome) with the error the admin saw.
+
+        `release_token` frees the LMS's registration token for another attempt: only when
+        nothing of the registration reached the LMS.
+        """
+        changes: dict[str, Any] = {"state": state, "error": _json(error), "pending_secret": None}
+        if release_token:
+            changes["token_digest"] = None
+        self._update(reg_id, **changes)
+
+    def latest_for_token(self, token_digest: str) -> Registration | None:
+        """Return the newest attempt started with this registration token, or None."""
+        row = self._one(
+            "SELECT * FROM registrations WHERE token_digest = %s "
+            "ORDER BY created_at DESC LIMIT 1",
+            [token_digest],
+        )
+        return to_registration(row) if row else None
 
     def stale_registering(self, updated_before: str) -> list[Registration]:
         """Return attempts stuck in `registering` since before the given time (dead workers)."""
@@ -1168,7 +1208,6 @@ class PostgresStore:
             [issuer, subject],
         )
         return to_account(row) if row else None
-
 
     # Console lists: the audit log filtered, invitations and API keys by page
 

@@ -275,6 +275,17 @@ def _launch(db: sqlite_utils.Database) -> None:
     db["platforms"].add_column("last_launch_at", str)
 
 
+@migrations(name=MIGRATION_NAMES[5])
+def _token_once(db: sqlite_utils.Database) -> None:
+    db["registrations"].add_column("token_digest", str)
+    db["registrations"].create_index(["token_digest"])
+    # One POST per registration token: a claimed attempt (request set) spends its token.
+    db.execute(
+        "CREATE UNIQUE INDEX idx_registrations_token_spent ON registrations (token_digest) "
+        "WHERE token_digest IS NOT NULL AND request IS NOT NULL"
+    )
+
+
 class SQLiteStore:
     """Gatehouse's records in one SQLite file; one connection per thread."""
 
@@ -391,8 +402,14 @@ class SQLiteStore:
 
     # Registrations
 
-    def create_registration(self, openid_configuration_url: str, expires_at: str) -> Registration:
-        """Record a new attempt in the pending state and return it."""
+    def create_registration(
+        self, openid_configuration_url: str, expires_at: str, token_digest: str | None = None
+    ) -> Registration:
+        """Record a new attempt in the pending state and return it.
+
+        `token_digest` names the LMS's registration token (a hash, never the token): an
+        attempt that claims it for registering spends it for every other attempt.
+        """
         stamp = now_iso()
         reg_id = secrets.token_urlsafe(24)
         with self._write() as db:
@@ -405,6 +422,7 @@ class SQLiteStore:
                     "created_at": stamp,
                     "updated_at": stamp,
                     "expires_at": expires_at,
+                    "token_digest": token_digest,
                 }
             )
         return self.get_registration(reg_id)
@@ -484,32 +502,60 @@ class SQLiteStore:
     def claim_for_registering(
         self, reg_id: str, request: dict[str, Any], adjustments: list[str]
     ) -> bool:
-        """Move a pending attempt to registering; False when another request already did."""
-        with self._write() as db:
-            cursor = db.execute(
-                "UPDATE registrations SET state = ?, request = ?, adjustments = ?, "
-                "updated_at = ? WHERE id = ? AND state = ? AND expires_at > ?",
-                [
-                    RegistrationStates.REGISTERING,
-                    json.dumps(request),
-                    json.dumps(adjustments),
-                    now_iso(),
-                    reg_id,
-                    RegistrationStates.PENDING,
-                    now_iso(),
-                ],
-            )
-            return cursor.rowcount == 1
+        """Move a pending attempt to registering; False when another request already did.
+
+        False too when another attempt already spent the same registration token.
+        """
+        try:
+            with self._write() as db:
+                cursor = db.execute(
+                    "UPDATE registrations SET state = ?, request = ?, adjustments = ?, "
+                    "updated_at = ? WHERE id = ? AND state = ? AND expires_at > ?",
+                    [
+                        RegistrationStates.REGISTERING,
+                        json.dumps(request),
+                        json.dumps(adjustments),
+                        now_iso(),
+                        reg_id,
+                        RegistrationStates.PENDING,
+                        now_iso(),
+                    ],
+                )
+                return cursor.rowcount == 1
+        except sqlite3.IntegrityError:  # idx_registrations_token_spent: the token is spent
+            return False
 
     def record_platform_response(self, reg_id: str, status: int, body: str) -> None:
         """Write the LMS's answer before anything else happens with it."""
         self._update(reg_id, response_status=status, response_body=body)
 
     def fail_registration(
-        self, reg_id: str, error: dict[str, Any], state: str = RegistrationStates.FAILED
+        self,
+        reg_id: str,
+        error: dict[str, Any],
+        state: str = RegistrationStates.FAILED,
+        release_token: bool = False,
     ) -> None:
-        """Mark an attempt failed (or of unknown outcome) with the error the admin saw."""
-        self._update(reg_id, state=state, error=json.dumps(error), pending_secret=None)
+        """Mark an attempt failed (or of unknown outcome) with the error the admin saw.
+
+        `release_token` frees the LMS's registration token for another attempt: only when
+        nothing of the registration reached the LMS.
+        """
+        changes: dict[str, Any] = {
+            "state": state, "error": json.dumps(error), "pending_secret": None
+        }
+        if release_token:
+            changes["token_digest"] = None
+        self._update(reg_id, **changes)
+
+    def latest_for_token(self, token_digest: str) -> Registration | None:
+        """Return the newest attempt started with this registration token, or None."""
+        row = self._one(
+            "SELECT * FROM registrations WHERE token_digest = ? "
+            "ORDER BY created_at DESC LIMIT 1",
+            [token_digest],
+        )
+        return to_registration(row) if row else None
 
     def stale_registering(self, updated_before: str) -> list[Registration]:
         """Return attempts stuck in `registering` since before the given time (dead workers)."""
@@ -1137,6 +1183,7 @@ class SQLiteStore:
             "SELECT * FROM accounts WHERE oidc_issuer = ? AND oidc_subject = ?", [issuer, subject]
         )
         return to_account(row) if row else None
+
     # Console lists: the audit log filtered, invitations and API keys by page
 
     def list_audit_matching(
