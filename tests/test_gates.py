@@ -236,6 +236,7 @@ def test_terms_alone_record_the_signers_email(gated, admin_of):
 
     done = admin.accept_terms(email=" Ada@School.example ")
     assert 'data-lti-close="auto"' in done.get_data(as_text=True)
+    assert "signed by Ada Admin (ada@school.example)" in done.get_data(as_text=True)
     acceptance = admin.store.approval_of(admin.rid)["terms"]
     assert (acceptance.email, acceptance.account_id) == ("ada@school.example", None)
     assert (acceptance.signer_name, acceptance.version) == ("Ada Admin", "1")
