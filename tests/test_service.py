@@ -1,6 +1,8 @@
 """The service around the flow: key set, rotation, health, headers, pages."""
 
+import re
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -163,3 +165,20 @@ def test_json_logs(make_app, capsys):
     entry = jsonlib.loads(line)
     assert entry["message"] == "hello world" and entry["level"] == "WARNING"
     assert entry["request_id"] == "req-12345678" and entry["logger"] == "app.test"
+
+
+def test_no_page_may_run_inline_script(client):
+    """The policy allows scripts only from files, and no template relies on anything else."""
+    policy = client.get("/lti/register").headers["Content-Security-Policy"]
+    directives = dict(
+        (part.split(" ", 1) + [""])[:2] for part in (p.strip() for p in policy.split(";")) if part
+    )
+    assert directives["script-src"] == "'self'"
+    assert "unsafe-inline" not in policy and "unsafe-eval" not in policy
+    assert directives["default-src"] == "'self'"
+    templates = Path(__file__).resolve().parent.parent / "templates"
+    for template in templates.rglob("*.html"):
+        source = template.read_text()
+        assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", source), template
+        assert not re.search(r"\son[a-z]+\s*=", source), template  # onclick= and the like
+        assert "javascript:" not in source, template
