@@ -397,6 +397,21 @@ def test_real_registrations_are_listed_with_their_approval_and_shown_in_full(
     assert "Rule:" in text(failed_page)
 
 
+def test_a_terms_signer_without_an_account_is_named_by_their_email(
+    console, store, live, simulator
+):
+    assert simulator("canvas").register(live.register_url).ok
+    (done,) = store.list_registrations()
+    store.record_terms_acceptance(registration_id=done.id, version="3", signer_name="Bo Admin",
+                                  email="bo@school.example")
+    row = plain(console.get("/console/registrations").get_data(as_text=True))
+    assert "bo@school.example (terms signer)" in row
+    detail = text(console.get(f"/console/registrations/{done.id}"))
+    assert "version 3, signed by Bo Admin (bo@school.example)" in detail
+    platform = text(console.get(f"/console/platforms/{done.platform_id}"))
+    assert "signed by Bo Admin (bo@school.example)" in platform
+
+
 def test_a_registration_completed_by_the_owners_back_end_names_its_api_key(
     make_app, make_owner, simulator
 ):

@@ -23,7 +23,7 @@ MIGRATION_NAMES = (
     "0003_api_console",
     "0004_signin_throttle",
     "0005_launch",
-    "0006_token_once",
+    "0006_token_once_audit_filters",
 )
 
 

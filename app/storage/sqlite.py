@@ -276,7 +276,7 @@ def _launch(db: sqlite_utils.Database) -> None:
 
 
 @migrations(name=MIGRATION_NAMES[5])
-def _token_once(db: sqlite_utils.Database) -> None:
+def _token_once_audit_filters(db: sqlite_utils.Database) -> None:
     db["registrations"].add_column("token_digest", str)
     db["registrations"].create_index(["token_digest"])
     # One POST per registration token: a claimed attempt (request set) spends its token.
@@ -284,6 +284,9 @@ def _token_once(db: sqlite_utils.Database) -> None:
         "CREATE UNIQUE INDEX idx_registrations_token_spent ON registrations (token_digest) "
         "WHERE token_digest IS NOT NULL AND request IS NOT NULL"
     )
+    # The console filters the audit log by each of these.
+    for column in ("action", "actor", "subject_id"):
+        db["audit_log"].create_index([column])
 
 
 class SQLiteStore:
