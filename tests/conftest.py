@@ -48,22 +48,43 @@ BACKENDS = ("sqlite", "postgres")
 def pytest_configure(config):
     config.addinivalue_line(
         "markers",
-        "backends(*names): run the test's apps on each of these storage backends "
-        "(sqlite, postgres); tests without the mark use SQLite only",
+        "backends(*names): run the test's apps only on these storage backends (sqlite, "
+        "postgres); without a mark, a test that uses a database runs on both",
+    )
+    config.addinivalue_line(
+        "markers",
+        "sqlite_only(why): the test is about SQLite itself (say why); run it on SQLite only",
     )
 
 
-def pytest_generate_tests(metafunc):
-    marker = metafunc.definition.get_closest_marker("backends")
-    if marker and "backend" in metafunc.fixturenames:
+def backends_for(definition) -> tuple[str, ...]:
+    """Return the backends a test runs on: both, unless a mark narrows them."""
+    only = definition.get_closest_marker("sqlite_only")
+    if only is not None:
+        why = only.args[0] if only.args else only.kwargs.get("reason")
+        assert isinstance(why, str) and why.strip(), (
+            f"{definition.nodeid}: sqlite_only needs the reason the test is SQLite's alone"
+        )
+        return ("sqlite",)
+    marker = definition.get_closest_marker("backends")
+    if marker is not None:
         unknown = set(marker.args) - set(BACKENDS)
-        assert not unknown, f"unknown backends {unknown}"
-        metafunc.parametrize("backend", marker.args, indirect=True)
+        assert marker.args and not unknown, f"{definition.nodeid}: unknown backends {unknown}"
+        return marker.args
+    return BACKENDS
+
+
+def pytest_generate_tests(metafunc):
+    # Every test that reaches the database (through app, client, store, make_app,
+    # database_url or backend itself) asks for `backend`, so this covers all of them.
+    if "backend" in metafunc.fixturenames:
+        metafunc.parametrize("backend", backends_for(metafunc.definition), indirect=True)
 
 
 @pytest.fixture
 def backend(request):
-    """Name the storage backend under test: "sqlite" unless a backends mark says otherwise."""
+    """Name the storage backend under test (pytest_generate_tests sets it for each test)."""
+    # SQLite when a fixture was only asked for at run time (request.getfixturevalue).
     return getattr(request, "param", "sqlite")
 
 
@@ -82,7 +103,7 @@ def postgres_cluster():
 
 @pytest.fixture
 def postgres_url(postgres_cluster):
-    """Give the test an empty PostgreSQL database (the session's one, its schema dropped)."""
+    """Give the test the session's PostgreSQL database, migrated, with every table empty."""
     return postgres_cluster.fresh_database()
 
 
@@ -92,6 +113,17 @@ def database_url(backend, tmp_path, request):
     if backend == "postgres":
         return request.getfixturevalue("postgres_url")
     return f"sqlite:///{tmp_path / 'gatehouse.db'}"
+
+
+@pytest.fixture
+def blank_database_url(backend, tmp_path, request):
+    """Return the DATABASE_URL of a database without any table yet, as a new deploy has.
+
+    On PostgreSQL it is the same database database_url gives: a test takes one or the other.
+    """
+    if backend == "postgres":
+        return request.getfixturevalue("postgres_cluster").fresh_database(migrated=False)
+    return f"sqlite:///{tmp_path / 'blank.db'}"
 
 
 @pytest.fixture
@@ -113,12 +145,13 @@ def make_app(database_url):
         return app
 
     yield factory
-    if not database_url.startswith("sqlite:"):
-        for app in apps:  # pooled connections must not outlive the test's database
-            notifier = app.extensions.get("gatehouse.notifier")
-            if notifier is not None:
-                notifier.stop()
-            app.extensions["gatehouse.store"].close()
+    for app in apps:  # pooled connections must not outlive the test's database
+        if app.config["DATABASE_URL"].startswith("sqlite:"):
+            continue
+        notifier = app.extensions.get("gatehouse.notifier")
+        if notifier is not None:
+            notifier.stop()
+        app.extensions["gatehouse.store"].close()
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ from app.simulator import PROFILES
 
 
 @pytest.fixture
-def same_database(monkeypatch, tmp_path):
-    """Point the command at the database the live app uses (make_app's default file)."""
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'gatehouse.db'}")
+def same_database(monkeypatch, database_url):
+    """Point the command at the database the live app uses, on the test's backend."""
+    monkeypatch.setenv("DATABASE_URL", database_url)
 
 
 @pytest.mark.parametrize("profile", PROFILES)

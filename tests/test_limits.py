@@ -4,6 +4,7 @@ lockout back-off per account and per address after failed sign-ins."""
 import re
 
 import pytest
+from support.postgres import run_sql
 
 from app import apikeys
 from app.accounts import hash_password, lock_seconds
@@ -85,7 +86,7 @@ def test_lockout_backs_off_per_account(make_app):
     assert locked.status_code == 429
     assert "Too many failed sign-ins" in locked.get_data(as_text=True)
     assert 0 < int(locked.headers["Retry-After"]) <= 31
-    store.db.execute("UPDATE signin_throttle SET locked_until = NULL")
+    run_sql(store, "UPDATE signin_throttle SET locked_until = NULL")
     assert attempt("right password", address="10.0.0.3").status_code == 302
 
 

@@ -1,4 +1,4 @@
-"""Crashes and load against real gunicorn processes on one SQLite file."""
+"""Crashes and load against real gunicorn processes sharing one database, on each backend."""
 
 import os
 import signal
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from app.storage.sqlite import SQLiteStore
+from app.storage import open_store
 
 ROOT = Path(__file__).resolve().parent.parent
 GUNICORN = Path(sys.executable).parent / "gunicorn"
@@ -27,12 +27,12 @@ def free_port():
 class Gunicorn:
     """Gatehouse under gunicorn, configured through the environment as in production."""
 
-    def __init__(self, db_path, workers=1, **env):
+    def __init__(self, database_url, workers=1, **env):
         self.port = free_port()
         self.url = f"http://localhost:{self.port}"
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("GATEHOUSE_")},
-            "DATABASE_URL": f"sqlite:///{db_path}",
+            "DATABASE_URL": database_url,
             "SECRET_KEY": "reliability",
             "GATEHOUSE_TOOL__NAME": "Quiz Tool",
             "GATEHOUSE_SECURITY__ALLOW_INSECURE_PLATFORMS": "true",
@@ -81,23 +81,31 @@ def wait_for(condition, timeout=20.0):
     return False
 
 
+@pytest.fixture
+def store(database_url, tmp_path):
+    """Open the database the gunicorn workers share, as the test's own view of it."""
+    store = open_store(database_url, str(tmp_path))
+    yield store
+    store.close()
+
+
 @pytest.mark.parametrize("point", ["before_post", "after_response", "before_close"])
-def test_a_worker_killed_at_any_step_loses_nothing_and_posts_once(tmp_path, simulator, point):
-    db_path = tmp_path / "gatehouse.db"
+def test_a_worker_killed_at_any_step_loses_nothing_and_posts_once(
+    database_url, store, simulator, point
+):
     sim = simulator("moodle")
     # The worker gunicorn respawns after the kill runs a sweeper too: a long recovery delay
     # keeps it from finishing the attempt before we look at what the crash left behind.
-    with Gunicorn(db_path, GATEHOUSE_TEST_CRASH_AT=point,
+    with Gunicorn(database_url, GATEHOUSE_TEST_CRASH_AT=point,
                   GATEHOUSE_REGISTRATION__RECOVERY_AFTER="600") as server:
         url, grant = sim.initiate(server.url + "/lti/register")
         with pytest.raises(requests.ConnectionError):
             requests.get(url, timeout=30)
-    store = SQLiteStore(str(db_path))
     (attempt,) = store.list_registrations()
     assert attempt.state == ("completed" if point == "before_close" else "registering")
 
     # A restarted Gatehouse (no crash this time) recovers what the dead worker left.
-    with Gunicorn(db_path):
+    with Gunicorn(database_url):
         assert wait_for(lambda: store.get_registration(attempt.id).state != "registering")
     attempt = store.get_registration(attempt.id)
     assert sim.posts_for(grant.token) == (0 if point == "before_post" else 1)
@@ -115,10 +123,9 @@ def test_a_worker_killed_at_any_step_loses_nothing_and_posts_once(tmp_path, simu
         assert any(entry.action == "registration.recovered" for entry in store.list_audit())
 
 
-def test_fifty_concurrent_registrations_on_four_workers(tmp_path, simulator):
-    db_path = tmp_path / "gatehouse.db"
+def test_fifty_concurrent_registrations_on_four_workers(database_url, store, simulator):
     sims = [simulator(profile) for profile in ("generic", "canvas", "moodle", "sakai")]
-    with Gunicorn(db_path, workers=4) as server:
+    with Gunicorn(database_url, workers=4) as server:
         def register(n):
             return sims[n % len(sims)].register(server.url + "/lti/register", timeout=60)
 
@@ -126,7 +133,6 @@ def test_fifty_concurrent_registrations_on_four_workers(tmp_path, simulator):
             reports = list(pool.map(register, range(50)))
     failures = [r.render() for r in reports if not r.ok]
     assert failures == []
-    store = SQLiteStore(str(db_path))
     platforms = store.list_platforms()
     assert len(platforms) == 50
     assert {(p.issuer, p.client_id) for p in platforms} == {

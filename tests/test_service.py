@@ -80,7 +80,7 @@ def test_healthz(client):
     assert response.json == {"status": "ok"}
 
 
-@pytest.mark.backends("sqlite")
+@pytest.mark.sqlite_only("points the SQLite store at a missing file; test_storage has PostgreSQL's")
 def test_healthz_reports_a_broken_database(app, client, store, tmp_path):
     store.close()
     store.path = str(tmp_path / "missing-dir" / "db.sqlite")
@@ -89,7 +89,7 @@ def test_healthz_reports_a_broken_database(app, client, store, tmp_path):
     assert response.json["status"] == "error"
 
 
-@pytest.mark.backends("sqlite")
+@pytest.mark.sqlite_only("WAL is SQLite's journal mode")
 def test_database_is_in_wal_mode(store):
     assert store.db.journal_mode == "wal"
 

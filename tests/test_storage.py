@@ -12,18 +12,16 @@ from support.postgres import run_sql
 from app.storage import StorageError, now_iso, open_store
 from app.storage._common import MIGRATION_NAMES
 
-pytestmark = pytest.mark.backends("sqlite", "postgres")
-
 WORKERS = 6
 
 
 @pytest.fixture
-def open_stores(database_url, tmp_path):
+def open_stores(blank_database_url, tmp_path):
     """Open stores on the test's database, as separate processes or machines would."""
     opened = []
 
     def factory(count=1, migrate=True):
-        stores = [open_store(database_url, str(tmp_path)) for _ in range(count)]
+        stores = [open_store(blank_database_url, str(tmp_path)) for _ in range(count)]
         if migrate:
             stores[0].migrate()
         opened.extend(stores)
@@ -56,7 +54,6 @@ def race(count, work):
     return results
 
 
-@pytest.mark.backends("sqlite")
 @pytest.mark.parametrize("url", ["postgres://u:p@db.example/gh", "postgresql://db.example/gh"])
 def test_postgres_urls_choose_the_postgres_store_without_connecting(url, tmp_path):
     store = open_store(url, str(tmp_path))
@@ -64,7 +61,6 @@ def test_postgres_urls_choose_the_postgres_store_without_connecting(url, tmp_pat
     assert "p@" not in store.location
 
 
-@pytest.mark.backends("sqlite")
 def test_a_missing_driver_names_the_extra_to_install(tmp_path, monkeypatch):
     monkeypatch.delitem(sys.modules, "app.storage.postgres", raising=False)
     monkeypatch.setitem(sys.modules, "psycopg", None)  # what `import psycopg` sees uninstalled
@@ -72,7 +68,6 @@ def test_a_missing_driver_names_the_extra_to_install(tmp_path, monkeypatch):
         open_store("postgres://db.example/gh", str(tmp_path))
 
 
-@pytest.mark.backends("sqlite")
 def test_an_unknown_scheme_lists_both_supported_ones(tmp_path):
     with pytest.raises(StorageError, match="sqlite:///.*postgresql://"):
         open_store("mysql://db.example/gh", str(tmp_path))
@@ -226,7 +221,6 @@ def test_healthz_answers_503_when_postgres_is_unreachable(make_app):
     assert response.json == {"status": "error", "detail": "database unreachable"}
 
 
-@pytest.mark.backends("sqlite")
 def test_sqlite_on_a_heroku_dyno_is_refused_unless_allowed(tmp_path, monkeypatch):
     url = f"sqlite:///{tmp_path / 'g.db'}"
     monkeypatch.setenv("DYNO", "web.1")
@@ -238,7 +232,6 @@ def test_sqlite_on_a_heroku_dyno_is_refused_unless_allowed(tmp_path, monkeypatch
     assert open_store(url, str(tmp_path)).ping()
 
 
-@pytest.mark.backends("sqlite")
 def test_the_migrate_command_fails_the_release_on_a_dyno_with_sqlite(tmp_path, monkeypatch):
     from click.testing import CliRunner
 

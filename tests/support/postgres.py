@@ -56,6 +56,8 @@ class Cluster:
         self.port = 0
         self._names = itertools.count(1)
         self._shared = False
+        # The tables and applied migrations of the shared database, once migrated here.
+        self._schema: tuple[frozenset[str], frozenset[str]] | None = None
         self._as_service = os.geteuid() == 0
         if self._as_service:
             shutil.chown(self.root, user=SERVICE_USER)
@@ -129,20 +131,46 @@ class Cluster:
         with psycopg.connect(self.url(), autocommit=True) as conn:
             conn.execute(statement)
 
-    def fresh_database(self) -> str:
-        """Return the URL of the shared test database, emptied (DROP SCHEMA) for a new test.
+    def fresh_database(self, migrated: bool = True) -> str:
+        """Return the URL of the shared test database, emptied for a new test.
 
-        Emptying one database takes about a third of the time CREATE DATABASE does.
+        With `migrated` (what an app's test wants) the schema stays and every table is emptied,
+        which costs a fifth of dropping the schema and migrating it again at each app start;
+        the app's own start-up migration then finds nothing to do. Without it the database has
+        no table at all, as a new one has. Either way, emptying one database takes about a
+        third of the time CREATE DATABASE does.
         """
         import psycopg
+        from psycopg import sql
 
         if not self._shared:
             self._admin("CREATE DATABASE gatehouse_test")
             self._shared = True
         url = self.url("gatehouse_test")
         with psycopg.connect(url, autocommit=True) as conn:
+            # A test that left a transaction open would otherwise hang the next one.
+            conn.execute("SET lock_timeout = '30s'")
+            if migrated and self._schema is not None and self._schema == _schema_of(conn):
+                tables = sorted(self._schema[0] - {"gatehouse_migrations"})
+                conn.execute(
+                    sql.SQL("TRUNCATE {} RESTART IDENTITY").format(
+                        sql.SQL(", ").join(map(sql.Identifier, tables))
+                    )
+                )
+                return url
+            self._schema = None
             conn.execute("DROP SCHEMA public CASCADE")
             conn.execute("CREATE SCHEMA public")
+        if migrated:
+            from app.storage import open_store
+
+            store = open_store(url, self.root)
+            try:
+                store.migrate()
+            finally:
+                store.close()
+            with psycopg.connect(url, autocommit=True) as conn:
+                self._schema = _schema_of(conn)
         return url
 
     def create_database(self) -> str:
@@ -165,6 +193,20 @@ class Cluster:
         except Unavailable:
             pass
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _schema_of(conn) -> tuple[frozenset[str], frozenset[str]]:
+    """Return (table names, applied migration names) of a database's public schema."""
+    tables = frozenset(
+        row[0]
+        for row in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+    )
+    migrations = frozenset()
+    if "gatehouse_migrations" in tables:
+        migrations = frozenset(
+            row[0] for row in conn.execute("SELECT name FROM gatehouse_migrations")
+        )
+    return tables, migrations
 
 
 def start_cluster() -> Cluster:
