@@ -38,14 +38,15 @@ def test_simulate_fails_when_the_platform_is_not_in_the_database(live, monkeypat
 def test_simulate_fails_when_gatehouse_refuses(make_app, same_database):
     from tests.conftest import LiveServer
 
-    app = make_app({"tool": {"domain": "elsewhere.example.com"}})
+    app = make_app({"registration": {"require_invitation": True}})
     with LiveServer(app) as server:
         result = CliRunner().invoke(
             main, ["simulate", "--profile", "moodle", "--url", server.url + "/lti/register"]
         )
     assert result.exit_code == 1
     assert "FAIL" in result.output
-    assert "domain_targetlinkuri_mismatch" in result.output
+    assert "The tool's final page answered HTTP 403." in result.output
+    assert "Rule: invitation-required" in result.output
 
 
 def test_simulate_fails_when_nothing_listens(same_database):
