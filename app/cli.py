@@ -13,10 +13,12 @@ from .simulator import FAULTS, PROFILES
 from .storage import INSTANCE_PATH, StorageError, open_store
 
 
-def _store():
+def _store(migrate: bool = True):
+    """Open the database DATABASE_URL names (as the app does), migrated unless asked not to."""
     try:
         store = open_store(os.environ.get("DATABASE_URL"), INSTANCE_PATH)
-        store.migrate()
+        if migrate:
+            store.migrate()
     except StorageError as exc:
         raise click.ClickException(str(exc)) from None
     context = click.get_current_context(silent=True)
@@ -32,9 +34,16 @@ def main() -> None:
 
 @main.command()
 def migrate() -> None:
-    """Create or upgrade the database schema."""
-    applied = _store().migrate()
-    click.echo(f"Applied: {', '.join(applied)}" if applied else "The schema is up to date.")
+    """Create or upgrade the database schema, listing the migrations applied."""
+    store = _store(migrate=False)
+    applied = store.migrate()
+    if not applied:
+        click.echo(f"The schema of {store.location} is up to date.")
+        return
+    plural = "s" if len(applied) > 1 else ""
+    click.echo(f"Applied {len(applied)} migration{plural} to {store.location}:")
+    for name in applied:
+        click.echo(f"  {name}")
 
 
 @main.command("export")

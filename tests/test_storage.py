@@ -241,3 +241,22 @@ def test_the_migrate_command_fails_the_release_on_a_dyno_with_sqlite(tmp_path, m
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'g.db'}")
     result = CliRunner().invoke(main, ["migrate"])
     assert result.exit_code == 1 and "GATEHOUSE_ALLOW_EPHEMERAL_SQLITE" in result.output
+
+
+def test_the_migrate_command_lists_what_it_applies_then_says_up_to_date(
+    blank_database_url, monkeypatch
+):
+    from click.testing import CliRunner
+
+    from app.cli import main
+
+    monkeypatch.setenv("DATABASE_URL", blank_database_url)
+    runner = CliRunner()
+    first = runner.invoke(main, ["migrate"])
+    assert first.exit_code == 0, first.output
+    heading, *names = first.output.splitlines()
+    assert heading.startswith(f"Applied {len(MIGRATION_NAMES)} migrations to ")
+    assert names == [f"  {name}" for name in MIGRATION_NAMES]
+    again = runner.invoke(main, ["migrate"])
+    assert again.exit_code == 0, again.output
+    assert again.output.startswith("The schema of ") and "up to date" in again.output
