@@ -8,15 +8,17 @@ from datetime import timedelta
 
 import click
 
+from . import storage
 from .config import ConfigError
 from .simulator import FAULTS, PROFILES
-from .storage import INSTANCE_PATH, StorageError, open_store
+from .storage import StorageError, open_store
 
 
 def _store(migrate: bool = True):
     """Open the database DATABASE_URL names (as the app does), migrated unless asked not to."""
     try:
-        store = open_store(os.environ.get("DATABASE_URL"), INSTANCE_PATH)
+        # Looked up at call time: the default SQLite file is wherever the app puts it.
+        store = open_store(os.environ.get("DATABASE_URL"), storage.INSTANCE_PATH)
         if migrate:
             store.migrate()
     except StorageError as exc:

@@ -260,3 +260,62 @@ def test_the_migrate_command_lists_what_it_applies_then_says_up_to_date(
     again = runner.invoke(main, ["migrate"])
     assert again.exit_code == 0, again.output
     assert again.output.startswith("The schema of ") and "up to date" in again.output
+
+
+# Where SQLite keeps its file: these choose the backend themselves, so they run once.
+
+
+def start():
+    """Start the app with what an operator sets: DATABASE_URL from the environment or none."""
+    from app import create_app
+
+    return create_app({"SECRET_KEY": "test", "SETTINGS": {"tool": {"name": "Quiz Tool"}}})
+
+
+def create_account_by_command(email):
+    from click.testing import CliRunner
+
+    from app.cli import main
+
+    result = CliRunner().invoke(
+        main, ["user", "create", "--email", email, "--password", "a long enough password"]
+    )
+    assert result.exit_code == 0, result.output
+
+
+def test_a_relative_sqlite_url_is_a_file_under_the_working_directory(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    monkeypatch.setenv("DATABASE_URL", "sqlite:///data/gatehouse.db")  # cwd is tmp_path
+    store = start().extensions["gatehouse.store"]
+    assert (tmp_path / "data" / "gatehouse.db").is_file()  # the folder is made when missing
+    assert Path(store.location).resolve() == tmp_path / "data" / "gatehouse.db"
+    # The command line, run from the same folder, opens the same file.
+    create_account_by_command("ops@school.example")
+    assert store.find_account_by_email("ops@school.example") is not None
+    # From another folder the same URL is another file, as for any relative path.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    other = start().extensions["gatehouse.store"]
+    assert (elsewhere / "data" / "gatehouse.db").is_file()
+    assert other.find_account_by_email("ops@school.example") is None
+
+
+def test_without_database_url_the_app_and_the_command_share_a_file_under_instance(
+    tmp_path, monkeypatch
+):
+    from pathlib import Path
+
+    from app import storage
+
+    project = Path(storage.__file__).resolve().parent.parent.parent
+    assert Path(storage.INSTANCE_PATH) == project / "instance"  # not the working directory
+    instance = tmp_path / "instance"  # stands in for it: the test must not touch the real one
+    monkeypatch.setattr(storage, "INSTANCE_PATH", str(instance))
+    store = start().extensions["gatehouse.store"]
+    assert store.location == str(instance / "gatehouse.sqlite3")
+    assert (instance / "gatehouse.sqlite3").is_file()
+    create_account_by_command("ops@school.example")
+    assert store.find_account_by_email("ops@school.example") is not None
+    assert not list(tmp_path.glob("*.db")) and not list(tmp_path.glob("*.sqlite3"))
