@@ -81,13 +81,24 @@ def import_command(source) -> None:
     except ValueError as exc:
         raise click.ClickException(f"the file is not JSON: {exc}") from None
     try:
-        counts = import_data(_store(), document)
+        imported = import_data(_store(), document)
     except ExportFormatError as exc:
         raise click.ClickException(str(exc)) from None
+    counts = imported.counts
     click.echo("Imported " + ", ".join(f"{n} {name}" for name, n in counts.items()) + ".")
-    if not document.get("includesSecrets"):
+    if not counts["tool_keys"]:
         click.echo("The export had no private keys: this database keeps (or makes) its own "
                    "tool key, and LMSes pick it up from /lti/keys.")
+        return
+    if imported.current_kid is None:
+        click.echo("Every key in the export was already rotated out: this database's current "
+                   "key keeps signing.")
+        return
+    click.echo(f"Current signing key: {imported.current_kid} (the export's).")
+    for kid, retire_at in imported.retired:
+        click.echo(f"This database's own key {kid} stays published until {retire_at}, "
+                   "then retires.")
+    click.echo("Running workers pick the keys up within 30 seconds.")
 
 
 @main.command("check-config")

@@ -1,16 +1,19 @@
-"""`gatehouse export` then `gatehouse import`: SQLite to PostgreSQL, exactly."""
+"""`gatehouse export` then `gatehouse import`: between SQLite and PostgreSQL, exactly."""
 
 import json
 
 import pytest
 from click.testing import CliRunner
+from joserfc import jwt
+from joserfc.jwk import KeySet
+from support.postgres import run_sql
 
 from app.cli import main
 
 
 @pytest.fixture
-def sqlite_with_data(make_app, simulator, tmp_path):
-    """A SQLite Gatehouse with registrations from three LMSes, one failed, and a rotated key."""
+def source(make_app, simulator):
+    """A Gatehouse with registrations from three LMSes, one failed, and a rotated key."""
     from tests.conftest import LiveServer
 
     app = make_app()
@@ -27,6 +30,14 @@ def sqlite_with_data(make_app, simulator, tmp_path):
     return app
 
 
+@pytest.fixture
+def target_url(backend, tmp_path, request):
+    """Return an empty database on the other backend: where the records move to."""
+    if backend == "sqlite":
+        return request.getfixturevalue("postgres_cluster").fresh_database(migrated=False)
+    return f"sqlite:///{tmp_path / 'moved.db'}"
+
+
 def run(args, database_url, monkeypatch, **kwargs):
     monkeypatch.setenv("DATABASE_URL", database_url)
     result = CliRunner().invoke(main, args, **kwargs)
@@ -34,38 +45,85 @@ def run(args, database_url, monkeypatch, **kwargs):
     return result
 
 
-def test_export_then_import_round_trips_exactly(sqlite_with_data, postgres_url, tmp_path,
-                                                monkeypatch):
-    sqlite_url = sqlite_with_data.config["DATABASE_URL"]
+def test_export_then_import_round_trips_exactly(source, target_url, tmp_path, monkeypatch):
+    source_url = source.config["DATABASE_URL"]
     exported = tmp_path / "gatehouse.json"
-    run(["export", "--include-secrets", "-o", str(exported)], sqlite_url, monkeypatch)
+    run(["export", "--include-secrets", "-o", str(exported)], source_url, monkeypatch)
     first = json.loads(exported.read_text())
     assert [len(first["tables"][t]) for t in ("platforms", "registrations", "tool_keys")] == [
         3, 4, 2]
-    imported = run(["import", str(exported)], postgres_url, monkeypatch)
+    imported = run(["import", str(exported)], target_url, monkeypatch)
     assert "Imported 3 platforms, 4 deployments, 2 tool_keys, 4 registrations." in imported.output
     again = tmp_path / "again.json"
-    run(["export", "--include-secrets", "-o", str(again)], postgres_url, monkeypatch)
+    run(["export", "--include-secrets", "-o", str(again)], target_url, monkeypatch)
     second = json.loads(again.read_text())
     assert second["tables"] == first["tables"]
     # Importing twice replaces rather than duplicates.
-    run(["import", str(exported)], postgres_url, monkeypatch)
-    run(["export", "--include-secrets", "-o", str(again)], postgres_url, monkeypatch)
+    run(["import", str(exported)], target_url, monkeypatch)
+    run(["export", "--include-secrets", "-o", str(again)], target_url, monkeypatch)
     assert json.loads(again.read_text())["tables"] == first["tables"]
 
 
-def test_without_secrets_only_public_keys_leave(sqlite_with_data, tmp_path, monkeypatch):
-    sqlite_url = sqlite_with_data.config["DATABASE_URL"]
+def signs_with(app):
+    """Return the kid the app signs with and a token it signed, checked against its /lti/keys."""
+    kid, key = app.extensions["gatehouse.jwks"].signing_key()
+    token = jwt.encode({"alg": "RS256", "kid": kid}, {"iss": "gatehouse"}, key)
+    published = KeySet.import_key_set(app.test_client().get("/lti/keys").json)
+    assert jwt.decode(token, published, algorithms=["RS256"]).claims == {"iss": "gatehouse"}
+    return kid, token
+
+
+def test_import_into_a_started_app_puts_the_exports_current_key_in_charge(
+    source, target_url, make_app, tmp_path, monkeypatch
+):
+    source.extensions["gatehouse.jwks"].invalidate()  # the fixture rotated a moment ago
+    source_keys = source.test_client().get("/lti/keys").json["keys"]
+    source_kid, source_token = signs_with(source)
+    exported = tmp_path / "gatehouse.json"
+    run(["export", "--include-secrets", "-o", str(exported)],
+        source.config["DATABASE_URL"], monkeypatch)
+    # The new deploy started before the import and made its own key, as every start does.
+    target = make_app(DATABASE_URL=target_url)
+    (own,) = target.test_client().get("/lti/keys").json["keys"]
+    assert own["kid"] != source_kid
+
+    imported = run(["import", str(exported)], target_url, monkeypatch)
+    assert f"Current signing key: {source_kid} (the export's)." in imported.output
+    assert f"This database's own key {own['kid']} stays published until " in imported.output
+
+    restarted = make_app(DATABASE_URL=target_url)
+    target.extensions["gatehouse.jwks"].invalidate()  # what 30 seconds do to a running worker
+    for app in (target, restarted):
+        kid, token = signs_with(app)
+        assert kid == source_kid
+        assert token == source_token  # the same private key, not just the same kid
+        keys = app.test_client().get("/lti/keys").json["keys"]
+        # The target's own key stays published through the grace period, for what it signed.
+        assert keys == source_keys + [own] or keys == [own] + source_keys
+    # Once the grace period is over, the key set is exactly the source's.
+    store = restarted.extensions["gatehouse.store"]
+    run_sql(store, "UPDATE tool_keys SET retire_at = '2000-01-01T00:00:00.000000Z' WHERE kid = ?",
+            [own["kid"]])
+    restarted.extensions["gatehouse.jwks"].invalidate()
+    assert restarted.test_client().get("/lti/keys").json["keys"] == source_keys
+    assert signs_with(restarted)[0] == source_kid
+
+
+def test_without_secrets_only_public_keys_leave_and_the_targets_key_keeps_signing(
+    source, target_url, make_app, tmp_path, monkeypatch
+):
     out = tmp_path / "public.json"
-    result = run(["export", "-o", str(out)], sqlite_url, monkeypatch)
+    result = run(["export", "-o", str(out)], source.config["DATABASE_URL"], monkeypatch)
     assert "public keys only" in result.output
     text = out.read_text()
     assert "PRIVATE KEY" not in text and "pending_secret" not in text
     keys = json.loads(text)["tables"]["tool_keys"]
     assert all(k["public_jwk"]["kty"] == "RSA" and "d" not in k["public_jwk"] for k in keys)
-    target = f"sqlite:///{tmp_path / 'other.db'}"
-    imported = run(["import", str(out)], target, monkeypatch)
+    target = make_app(DATABASE_URL=target_url)
+    own_kid = signs_with(target)[0]
+    imported = run(["import", str(out)], target_url, monkeypatch)
     assert "0 tool_keys" in imported.output and "own tool key" in imported.output
+    assert signs_with(make_app(DATABASE_URL=target_url))[0] == own_kid
 
 
 def test_import_refuses_what_is_not_an_export(tmp_path, monkeypatch):
