@@ -36,6 +36,16 @@ def rotate(store, grace: timedelta = DEFAULT_GRACE) -> tuple[str, list[str]]:
     return kid, store.rotate_tool_keys(kid, pem, retire_at)
 
 
+def published(keys) -> list[dict]:
+    """Return the public JWKs of the keys still published: current, or in their grace period."""
+    stamp = now_iso()
+    return [
+        public_jwk(key.kid, key.private_pem)
+        for key in keys
+        if key.retire_at is None or key.retire_at > stamp
+    ]
+
+
 class KeySetCache:
     """Serve the JWKS from memory; a rotation shows within JWKS_CACHE_SECONDS."""
 
@@ -44,6 +54,7 @@ class KeySetCache:
         self._lock = threading.Lock()
         self._body: bytes | None = None
         self._loaded_at = 0.0
+        self._current: tuple[str, str] | None = None  # (kid, private PEM) read with the body
         self._signing: tuple[str, RSAKey] | None = None
 
     def body(self) -> bytes:
@@ -52,7 +63,10 @@ class KeySetCache:
             return self._body
         with self._lock:
             if self._body is None or time.monotonic() - self._loaded_at >= JWKS_CACHE_SECONDS:
-                self._body = json.dumps({"keys": self.published()}).encode()
+                keys = self.store.list_tool_keys()
+                current = next((k for k in keys if k.retire_at is None), keys[0])
+                self._body = json.dumps({"keys": published(keys)}).encode()
+                self._current = (current.kid, current.private_pem)
                 self._signing = None
                 self._loaded_at = time.monotonic()
             return self._body
@@ -60,25 +74,20 @@ class KeySetCache:
     def signing_key(self) -> tuple[str, RSAKey]:
         """Return (kid, private key) of the current key: what hand-offs and assertions use.
 
-        Read with the key set, so a rotation takes over both within JWKS_CACHE_SECONDS and
-        nothing is signed with a key that platforms cannot find at /lti/keys yet.
+        Taken from the same read as the key set, so a rotation takes over both within
+        JWKS_CACHE_SECONDS and nothing is signed with a key that platforms cannot find at
+        /lti/keys yet.
         """
         self.body()
         with self._lock:
             if self._signing is None:
-                keys = self.store.list_tool_keys()
-                current = next((k for k in keys if k.retire_at is None), keys[0])
-                self._signing = (current.kid, RSAKey.import_key(current.private_pem))
+                kid, pem = self._current
+                self._signing = (kid, RSAKey.import_key(pem))
             return self._signing
 
     def published(self) -> list[dict]:
         """Return the public keys still published: the current one and those in their grace."""
-        stamp = now_iso()
-        return [
-            public_jwk(key.kid, key.private_pem)
-            for key in self.store.list_tool_keys()
-            if key.retire_at is None or key.retire_at > stamp
-        ]
+        return published(self.store.list_tool_keys())
 
     def invalidate(self) -> None:
         """Drop the cached body so the next request reads the database."""

@@ -325,7 +325,8 @@ def test_bad_initiation_requests_get_a_readable_400(client, store, query, texts)
 
 
 def test_production_mode_refuses_loopback_platforms(make_app, simulator):
-    client = make_app({"security": {"allow_insecure_platforms": False}}).test_client()
+    client = make_app({"security": {"allow_insecure_platforms": False},
+                       "base_url": "https://reg.example.com"}).test_client()
     sim = simulator("generic")
     response = client.get(
         "/lti/register?" + urlencode({"openid_configuration": sim.base_url + "/x"})

@@ -1,5 +1,6 @@
 """The service around the flow: key set, rotation, health, headers, pages."""
 
+import json
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -52,6 +53,17 @@ def test_rotation_publishes_old_and_new_then_retires_the_old(app, store):
     cache.invalidate()
     # With no grace the key just replaced is gone; the first keeps its own hour.
     assert {k["kid"] for k in cache.published()} == {old.kid, newest}
+
+
+def test_nothing_is_signed_with_a_key_the_cached_key_set_does_not_publish(app, store):
+    cache = app.extensions["gatehouse.jwks"]
+    published = {k["kid"] for k in json.loads(cache.body())["keys"]}
+    new_kid, _ = keys.rotate(store, timedelta(hours=1))  # in the database, not yet in the cache
+    kid, _key = cache.signing_key()
+    assert kid in published and kid != new_kid
+    cache.invalidate()  # what JWKS_CACHE_SECONDS does in time
+    assert cache.signing_key()[0] == new_kid
+    assert new_kid in {k["kid"] for k in json.loads(cache.body())["keys"]}
 
 
 def test_keys_rotate_command(database_url, monkeypatch):
