@@ -99,15 +99,25 @@ def test_a_worker_killed_at_any_step_loses_nothing_and_posts_once(
     with Gunicorn(database_url, GATEHOUSE_TEST_CRASH_AT=point,
                   GATEHOUSE_REGISTRATION__RECOVERY_AFTER="600") as server:
         url, grant = sim.initiate(server.url + "/lti/register")
+        crashed_at = server.url
         with pytest.raises(requests.ConnectionError):
             requests.get(url, timeout=30)
     (attempt,) = store.list_registrations()
     assert attempt.state == ("completed" if point == "before_close" else "registering")
 
     # A restarted Gatehouse (no crash this time) recovers what the dead worker left.
-    with Gunicorn(database_url):
+    key = "reliability-api-key-0123456789"
+    with Gunicorn(database_url, GATEHOUSE_API_KEY=key) as server:
         assert wait_for(lambda: store.get_registration(attempt.id).state != "registering")
+        # The owner's API shows the true state; the admin reloading the dialog sees it too,
+        # and nothing is sent to the LMS again.
+        shown = requests.get(f"{server.url}/admin/registrations/{attempt.id}", timeout=10,
+                             headers={"Authorization": f"Bearer {key}"}).json()
+        again = requests.get(url.replace(crashed_at, server.url, 1), timeout=30)
     attempt = store.get_registration(attempt.id)
+    assert shown["state"] == attempt.state and shown["clientId"] == attempt.client_id
+    assert again.url.endswith(f"/lti/register/{attempt.id}")
+    assert ("Outcome unknown" if attempt.state == "unknown" else "data-lti-close") in again.text
     assert sim.posts_for(grant.token) == (0 if point == "before_post" else 1)
     # Every client_id the LMS issued has a platform, or a visible attempt saying what to check.
     for client_id in sim.issued_client_ids:
