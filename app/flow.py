@@ -231,82 +231,74 @@ def register(
     pre-approval API's `messages` and `platformName`).
     """
     with scrubbed(secrets_of(platform.openid_configuration_url, registration_token)):
-        return _register(store, client, registration, platform, tool, registration_token,
-                         auto_activate=auto_activate, messages=messages, name=name)
-
-
-def _register(
-    store,
-    client: SafeClient,
-    registration: Registration,
-    platform: PlatformConfig,
-    tool: ToolProfile,
-    registration_token: str | None,
-    *,
-    auto_activate: bool,
-    messages: list[dict] | None,
-    name: str | None,
-) -> Outcome:
-    request = build_registration_request(tool, platform, messages=messages)
-    if not store.claim_for_registering(registration.id, request.body, list(request.adjustments)):
-        current = store.get_registration(registration.id)
-        if current is not None and current.state == RegistrationStates.PENDING and current.expired:
-            raise AttemptExpired(
-                "This registration was not finished in time, so it expired and nothing was "
-                "sent to your LMS.",
-                rule="registration-expired",
-                hint="Close this dialog and start the registration again from your LMS.",
-            )
-        if current is not None and current.state == RegistrationStates.PENDING:
-            raise TokenSpent(
-                "Gatehouse already sent a registration to your LMS with this registration "
-                "token, from another window or an earlier try, and never sends one twice.",
-                rule="token-once",
-                hint="Close this dialog and look in your LMS for the tool. To register again, "
-                "start a new registration from your LMS.",
-            )
-        raise AlreadyHandled(
-            "Gatehouse already sent this registration to your LMS, so it will not send it "
-            "again. Start a new registration from your LMS if you need to.",
-            rule="single-post",
+        request = build_registration_request(tool, platform, messages=messages)
+        claimed = store.claim_for_registering(
+            registration.id, request.body, list(request.adjustments)
         )
-    if registration.invitation_id and not store.use_invitation(registration.invitation_id):
-        from .policy import RegistrationRefused
+        if not claimed:
+            raise _not_claimed(store, registration.id)
+        if registration.invitation_id and not store.use_invitation(registration.invitation_id):
+            from .policy import RegistrationRefused
 
-        raise RegistrationRefused(
-            "The invitation link this registration started from was used up, revoked or "
-            "expired in the meantime.",
-            rule="invitation-invalid",
-            hint="Ask the tool's owner for a new invitation link.",
-        )
-    crashpoints.reach("before_post")
-    try:
-        status, body = register_tool_in_platform(client, platform, request, registration_token)
-    except PlatformUnreachable as error:
-        if error.sent:
-            # The LMS may have registered the tool: never as if nothing happened.
+            raise RegistrationRefused(
+                "The invitation link this registration started from was used up, revoked or "
+                "expired in the meantime.",
+                rule="invitation-invalid",
+                hint="Ask the tool's owner for a new invitation link.",
+            )
+        crashpoints.reach("before_post")
+        try:
+            status, body = register_tool_in_platform(client, platform, request, registration_token)
+        except PlatformUnreachable as error:
+            if error.sent:
+                # The LMS may have registered the tool: never as if nothing happened.
+                raise _outcome_unknown(error, platform) from None
+            if registration.invitation_id:
+                store.release_invitation(registration.invitation_id)
+            raise
+        except RegistrationError:
+            if registration.invitation_id:
+                store.release_invitation(registration.invitation_id)
+            raise
+        secrets = secrets_of(platform.openid_configuration_url, registration_token)
+        # Written before anything else happens: a client_id the LMS granted is never lost.
+        store.record_platform_response(registration.id, status, redact(body, secrets))
+        crashpoints.reach("after_response")
+        try:
+            result = parse_registration_response(status, body, request.scopes)
+        except InvalidRegistrationResponse as error:
+            # The LMS said yes: it may hold a registration whose client_id Gatehouse cannot read.
             raise _outcome_unknown(error, platform) from None
-        if registration.invitation_id:
-            store.release_invitation(registration.invitation_id)
-        raise
-    except RegistrationError:
-        if registration.invitation_id:
-            store.release_invitation(registration.invitation_id)
-        raise
-    secrets = secrets_of(platform.openid_configuration_url, registration_token)
-    # Written before anything else happens: a client_id the LMS granted is never lost.
-    store.record_platform_response(registration.id, status, redact(body, secrets))
-    crashpoints.reach("after_response")
-    try:
-        result = parse_registration_response(status, body, request.scopes)
-    except InvalidRegistrationResponse as error:
-        # The LMS said yes: it may hold a registration whose client_id Gatehouse cannot read.
-        raise _outcome_unknown(error, platform) from None
-    except PlatformRefused as error:
-        error.token_spent = True  # the LMS answered: this token is not sent again
-        raise
-    return _store_platform(store, registration, platform, result,
-                           auto_activate=auto_activate, name=name)
+        except PlatformRefused as error:
+            error.token_spent = True  # the LMS answered: this token is not sent again
+            raise
+        return _store_platform(store, registration, platform, result,
+                               auto_activate=auto_activate, name=name)
+
+
+def _not_claimed(store, reg_id: str) -> RegistrationError:
+    """Say why an attempt could not be claimed for registering: nothing is sent either way."""
+    current = store.get_registration(reg_id)
+    if current is not None and current.state == RegistrationStates.PENDING and current.expired:
+        return AttemptExpired(
+            "This registration was not finished in time, so it expired and nothing was sent "
+            "to your LMS.",
+            rule="registration-expired",
+            hint="Close this dialog and start the registration again from your LMS.",
+        )
+    if current is not None and current.state == RegistrationStates.PENDING:
+        return TokenSpent(
+            "Gatehouse already sent a registration to your LMS with this registration token, "
+            "from another window or an earlier try, and never sends one twice.",
+            rule="token-once",
+            hint="Close this dialog and look in your LMS for the tool. To register again, "
+            "start a new registration from your LMS.",
+        )
+    return AlreadyHandled(
+        "Gatehouse already sent this registration to your LMS, so it will not send it again. "
+        "Start a new registration from your LMS if you need to.",
+        rule="single-post",
+    )
 
 
 def _outcome_unknown(
