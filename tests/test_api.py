@@ -19,9 +19,6 @@ from app import apikeys
 from app.cli import main
 from tests.conftest import LiveServer
 
-# Store-heavy: every test here runs on SQLite and on PostgreSQL.
-pytestmark = pytest.mark.backends("sqlite", "postgres")
-
 BASE = "https://localhost"
 
 

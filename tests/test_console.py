@@ -505,7 +505,6 @@ def test_platforms_search_and_paginate(console, store):
     assert "No platform matches “nothing”" in text(console.get("/console/platforms?q=nothing"))
 
 
-@pytest.mark.backends("sqlite", "postgres")
 def test_an_owner_finishes_an_attempt_of_unknown_outcome_with_the_client_id(console, store):
     attempt = unknown_attempt(store)
     url = f"/console/registrations/{attempt.id}"
@@ -556,7 +555,6 @@ def test_an_owner_finishes_an_attempt_of_unknown_outcome_with_the_client_id(cons
     assert len(store.list_platforms()) == 1
 
 
-@pytest.mark.backends("sqlite", "postgres")
 def test_only_attempts_of_unknown_outcome_offer_the_client_id_form(console, store):
     failed = failed_attempt(store, "nope")
     page = console.get(f"/console/registrations/{failed.id}")

@@ -10,9 +10,6 @@ from support.postgres import dump, run_sql
 from app.accounts import hash_password
 from app.cli import main
 
-# Store-heavy: every test here runs on SQLite and on PostgreSQL.
-pytestmark = pytest.mark.backends("sqlite", "postgres")
-
 BASE = "https://localhost"
 TERMS_V1 = "# Terms\n\nBe **nice**.\n\n<script>alert(1)</script>\n"
 

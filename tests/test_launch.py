@@ -84,7 +84,6 @@ def test_every_lms_launches_right_after_registration(gatehouse, simulator, profi
     assert gh.platform(sim, report).last_launch_at is not None
 
 
-@pytest.mark.backends("sqlite", "postgres")
 def test_launch_hands_verified_claims_to_the_tool(gatehouse, simulator, backend):
     gh = gatehouse(launch={"tool_url": TOOL_URL})
     sim = simulator("canvas")

@@ -19,8 +19,6 @@ from app.lti.errors import PlatformUnreachable
 from app.lti.http import SafeClient
 from tests.conftest import LiveServer
 
-pytestmark = pytest.mark.backends("sqlite", "postgres")
-
 
 def page_text(response):
     return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", response.text)).split())

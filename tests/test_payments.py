@@ -13,9 +13,6 @@ from support.fake_stripe import FakeStripe
 
 from app.accounts import hash_password
 
-# Store-heavy: every test here runs on SQLite and on PostgreSQL.
-pytestmark = pytest.mark.backends("sqlite", "postgres")
-
 BASE = "https://localhost"
 KEY = "sk_test_payments"
 SECRET = "whsec_payments"

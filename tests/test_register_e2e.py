@@ -10,9 +10,6 @@ from support.postgres import dump
 
 from app.simulator import PROFILES
 
-# Store-heavy: every test here runs on SQLite and on PostgreSQL.
-pytestmark = pytest.mark.backends("sqlite", "postgres")
-
 SCORE = "https://purl.imsglobal.org/spec/lti-ags/scope/score"
 RESULT = "https://purl.imsglobal.org/spec/lti-ags/scope/result.readonly"
 

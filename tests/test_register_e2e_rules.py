@@ -14,8 +14,6 @@ import requests
 from app.lti.constants import PLATFORM_CONFIGURATION, TOOL_CONFIGURATION, Scope
 from app.simulator import REMOVE
 
-pytestmark = pytest.mark.backends("sqlite", "postgres")
-
 SCORE = Scope.AGS_SCORE.value
 LINEITEM = Scope.AGS_LINEITEM.value
 NRPS = Scope.NRPS_MEMBERSHIP.value

@@ -13,9 +13,6 @@ from joserfc.jwk import KeySet, RSAKey
 from app import keys
 from app.cli import main
 
-# Store-heavy: every test here runs on SQLite and on PostgreSQL.
-pytestmark = pytest.mark.backends("sqlite", "postgres")
-
 
 def test_jwks_serves_one_rs256_signing_key(client):
     response = client.get("/lti/keys")
