@@ -8,7 +8,7 @@ from . import crashpoints, events, flow, policy
 from .limits import register_limit
 from .lti.errors import RegistrationError
 from .lti.http import SafeClient
-from .lti.registration import check_tool_urls, resolve_tool
+from .lti.registration import check_tool_urls, insecure_tool_urls, resolve_tool
 from .pages import allow_framing, base_url, render_close, render_error, settings
 from .storage import get_store
 
@@ -88,7 +88,7 @@ def register():
         )
         attempt = flow.start(store, url, registration_token, registration_config["expires_in"])
         # Before anyone passes a gate: http tool URLs would be refused at the very end.
-        check_tool_urls(resolve_tool(config["tool"], base_url()),
+        check_tool_urls(insecure_tool_urls(resolve_tool(config["tool"], base_url())),
                         config["security"]["allow_insecure_platforms"])
         if invitation:
             store.set_registration_invitation(attempt.id, invitation.id)

@@ -130,9 +130,9 @@ def insecure_tool_urls(tool: ToolProfile) -> list[tuple[str, str]]:
     return [(name, url) for name, url in named if url and not is_https_url(url)]
 
 
-def check_tool_urls(tool: ToolProfile, allow_insecure: bool) -> None:
-    """Raise InsecureToolURL when the tool's own URLs are plain http outside insecure mode."""
-    insecure = insecure_tool_urls(tool)
+def check_tool_urls(insecure: list[tuple[str, str]] | tuple[tuple[str, str], ...],
+                    allow_insecure: bool) -> None:
+    """Raise InsecureToolURL for `insecure_tool_urls` found outside insecure mode."""
     if insecure and not allow_insecure:
         raise _insecure(tuple(insecure))
 
@@ -347,8 +347,7 @@ def register_tool_in_platform(
     http outside insecure mode: start-up refuses such settings, so they come from a request
     that reached Gatehouse over http while `base_url` is unset.
     """
-    if request.insecure_urls and not client.allow_insecure:
-        raise _insecure(request.insecure_urls)
+    check_tool_urls(request.insecure_urls, client.allow_insecure)
     headers = {"Accept": "application/json"}
     if registration_token:
         headers["Authorization"] = f"Bearer {registration_token}"
