@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import math
 from datetime import UTC
-from types import SimpleNamespace
 from urllib.parse import urlsplit
 
 from flask import (
@@ -38,7 +37,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional
 
-from . import apikeys, events
+from . import apikeys, events, flow
 from .accounts import SigninLocked, User, authenticate, locked_message
 from .api import ApiError, storable
 from .api.attempts import api_key_name, completed_by
@@ -49,8 +48,9 @@ from .api.platforms import (
     platform_values,
     set_active,
 )
-from .flow import FAMILY_NAMES, family_name, platform_name
+from .flow import FAMILY_NAMES, family_name
 from .limits import signin_limit
+from .lms import record_completed
 from .pages import base_url, settings
 from .storage import RegistrationStates, get_store, now_iso
 
@@ -356,30 +356,6 @@ def _resolvable(attempt) -> bool:
     return attempt.state == RegistrationStates.UNKNOWN and bool(attempt.platform_config)
 
 
-def unknown_outcome_platform(attempt, client_id: str) -> dict:
-    """Build the platform an attempt of unknown outcome created in the LMS, from its records.
-
-    The same columns flow._store_platform writes: the LMS's configuration as the attempt
-    validated it, the client ID the owner read in the LMS, and the scopes the request asked
-    for (the LMS's answer, which may have granted fewer, never arrived).
-    """
-    config = attempt.platform_config
-    return {
-        "issuer": config["issuer"],
-        "client_id": client_id,
-        # platform_name reads the document and endpoints a PlatformConfig carries.
-        "name": platform_name(SimpleNamespace(**config)),
-        "authorization_endpoint": config["authorization_endpoint"],
-        "token_endpoint": config["token_endpoint"],
-        "jwks_uri": config["jwks_uri"],
-        "authorization_server": config.get("authorization_server") or config["token_endpoint"],
-        "registration_client_uri": None,
-        "product_family_code": config["product_family_code"],
-        "version": config["version"],
-        "scopes": tuple((attempt.request or {}).get("scope", "").split()),
-    }
-
-
 @bp.post("/registrations/<rid>/resolve")
 def resolve_unknown(rid: str):
     """Create the platform of an attempt of unknown outcome from the client ID the LMS shows."""
@@ -393,28 +369,20 @@ def resolve_unknown(rid: str):
         return _registration_page(attempt, form, 400)
     client_id = form.client_id.data.strip()
     deployment_id = (form.deployment_id.data or "").strip() or None
-    record = unknown_outcome_platform(attempt, client_id)
     # Compare-and-set: two owners sending the form at once create one platform, not two.
     if not store.claim_unknown(rid):
         flash("Someone else has just finished this registration: nothing was changed.")
         return redirect(url_for("console.registration", rid=rid))
     try:
-        platform, created = store.complete_registration(
-            rid, record, deployment_id, form.activate.data, invitation_id=attempt.invitation_id
-        )
+        outcome = flow.resolve_unknown(store, attempt, client_id, deployment_id,
+                                       form.activate.data)
     except Exception:
         # Back to unknown with what it said before, so the owner can try again.
         store.fail_registration(rid, attempt.error or {}, state=RegistrationStates.UNKNOWN)
         raise
-    events.record("registration.completed", "registration", rid, {
-        "platformId": platform.id,
-        "url": platform.issuer,
-        "clientId": platform.client_id,
-        "familyCode": platform.product_family_code,
-        "created": created,
-        "active": platform.active,
-        "resolvedFrom": RegistrationStates.UNKNOWN,  # an owner typed the client ID in
-    })
+    # An owner typed the client ID in.
+    record_completed(rid, outcome, resolvedFrom=RegistrationStates.UNKNOWN)
+    platform, created = outcome.platform, outcome.created
     flash(f"The platform for client ID {client_id} is {'created' if created else 'updated'} "
           "and the registration is completed."
           + (" Launches from it are accepted." if platform.active else

@@ -413,6 +413,25 @@ def recover(store, stale_before: str, *, auto_activate: bool) -> list[tuple[str,
     return outcomes
 
 
+def resolve_unknown(
+    store, registration: Registration, client_id: str, deployment_id: str | None, activate: bool
+) -> Outcome:
+    """Store the platform of an attempt of unknown outcome from the client ID the LMS shows.
+
+    The platform comes from the LMS configuration the attempt validated; its services are those
+    the request asked for (the LMS's answer, which may have granted fewer, never arrived).
+    """
+    result = RegistrationResult(
+        client_id=client_id,
+        deployment_id=deployment_id,
+        scopes=tuple((registration.request or {}).get("scope", "").split()),
+        registration_client_uri=None,
+        document={},
+    )
+    return _store_platform(store, registration, _platform_from_record(registration.platform_config),
+                           result, auto_activate=activate, name=None)
+
+
 def _platform_from_record(data: dict) -> PlatformConfig:
     data = dict(data)
     data["messages_supported"] = tuple(

@@ -42,10 +42,16 @@ def complete(registration, platform, token, *, auto_activate=None, messages=None
         messages=messages,
         name=name,
     )
+    record_completed(registration.id, outcome)
+    return outcome
+
+
+def record_completed(rid: str, outcome: flow.Outcome, **extra) -> None:
+    """Record (and notify) `registration.completed` for a stored outcome."""
     events.record(
         "registration.completed",
         "registration",
-        registration.id,
+        rid,
         {
             "platformId": outcome.platform.id,
             "url": outcome.platform.issuer,
@@ -53,9 +59,9 @@ def complete(registration, platform, token, *, auto_activate=None, messages=None
             "familyCode": outcome.family_code,
             "created": outcome.created,
             "active": outcome.platform.active,
+            **extra,
         },
     )
-    return outcome
 
 
 def fail(registration, error: RegistrationError) -> None:
