@@ -66,8 +66,8 @@ class TokenSpent(RegistrationError):
     title = "This registration was already sent to your LMS"
 
 
-class AttemptExpired(RegistrationError):
-    """The attempt outlived `registration.expires_in` before it was sent."""
+class RegistrationGone(RegistrationError):
+    """The attempt expired or already ended; the admin starts again from the LMS."""
 
     status = 410
     title = "This registration has ended"
@@ -280,7 +280,7 @@ def _not_claimed(store, reg_id: str) -> RegistrationError:
     """Say why an attempt could not be claimed for registering: nothing is sent either way."""
     current = store.get_registration(reg_id)
     if current is not None and current.state == RegistrationStates.PENDING and current.expired:
-        return AttemptExpired(
+        return RegistrationGone(
             "This registration was not finished in time, so it expired and nothing was sent "
             "to your LMS.",
             rule="registration-expired",

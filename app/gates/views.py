@@ -32,6 +32,7 @@ from ..accounts import (
     oidc_account,
     oidc_refusal_message,
 )
+from ..flow import RegistrationGone
 from ..limits import signin_limit
 from ..lms import complete, fail
 from ..lti.errors import RegistrationError
@@ -49,13 +50,6 @@ class UnknownRegistration(RegistrationError):
 
     status = 404
     title = "This registration link is not valid"
-
-
-class RegistrationGone(RegistrationError):
-    """The registration expired or already ended; the admin starts again from the LMS."""
-
-    status = 410
-    title = "This registration has ended"
 
 
 def load(rid: str):
