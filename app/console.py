@@ -39,7 +39,7 @@ from wtforms.validators import DataRequired, Email, Length, NumberRange, Optiona
 
 from . import apikeys, events, flow
 from .accounts import SigninLocked, User, authenticate, locked_message
-from .api import ApiError, storable
+from .api import ApiError
 from .api.attempts import api_key_name, completed_by
 from .api.platforms import (
     AUTH_METHODS,
@@ -191,7 +191,7 @@ def safe_next(target: str | None) -> str | None:
 def text_arg(name: str) -> str | None:
     """Return a query-string filter, stripped (None when empty); 400 when no row could hold it."""
     value = request.args.get(name, "").strip()
-    if len(value) > 500 or not storable(value):
+    if len(value) > 500:  # NUL and lone surrogates never get here (pages._refuse_unstorable)
         abort(400)
     return value or None
 

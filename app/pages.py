@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, current_app, g, render_template, request
+from flask import Flask, Response, abort, current_app, g, render_template, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from .lti.errors import RegistrationError
 from .lti.http import is_loopback_host
+from .storage import storable
 
 
 class FrameSessionInterface(SecureCookieSessionInterface):
@@ -166,8 +167,25 @@ def _unexpected_error(error: Exception):
     return page, 500
 
 
+def _refuse_unstorable():
+    """Refuse, at the door, form and query values no database can store.
+
+    PostgreSQL refuses NUL characters and unpaired surrogates in text, so a form field or
+    launch parameter holding one would end in a database error. The API answers them in its
+    own envelope (`app/api`); the Stripe webhook's body is JSON, read raw.
+    """
+    if request.path.startswith(("/api/", "/admin/", "/webhooks/")):
+        return None
+    for key, values in request.values.lists():
+        if not all(storable(text) for text in (key, *values)):
+            abort(400, description=f"The field {key[:40]!r} holds a character that cannot be "
+                   "stored (a NUL or an unpaired surrogate). Remove it and send the form again.")
+    return None
+
+
 def init_app(app: Flask) -> None:
     """Install the headers and error pages."""
+    app.before_request(_refuse_unstorable)
     app.after_request(_security_headers)
     app.add_template_filter(money)
     app.register_error_handler(CSRFError, _csrf_error)

@@ -191,3 +191,26 @@ def test_no_page_may_run_inline_script(client):
         assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", source), template
         assert not re.search(r"\son[a-z]+\s*=", source), template  # onclick= and the like
         assert "javascript:" not in source, template
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "data"),
+    [
+        ("post", "/console/login", {"email": "a\x00@b.example", "password": "x"}),
+        ("post", "/lti/launch", {"state": "s\x00", "id_token": "x"}),
+        ("get", "/lti/login?iss=https://lms.example%00&login_hint=1", None),
+        ("get", "/lti/register?openid_configuration=https://lms.example/c%00"
+         "&registration_token=t", None),
+    ],
+)
+def test_values_no_database_can_store_are_refused_at_the_door(
+    client, store, method, path, data
+):
+    """PostgreSQL refuses NUL in text: a form or query holding one gets a readable 400 page."""
+    if data is not None and path.startswith("/console/"):
+        page = client.get(path).get_data(as_text=True)
+        data["csrf_token"] = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
+    response = getattr(client, method)(path, data=data)
+    assert response.status_code == 400
+    assert "cannot be stored" in response.get_data(as_text=True)
+    assert store.list_registrations() == []

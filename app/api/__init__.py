@@ -9,7 +9,7 @@ from flask import Blueprint, g, jsonify, request
 
 from .. import apikeys
 from ..limits import api_limit
-from ..storage import get_store
+from ..storage import get_store, storable
 
 bp = Blueprint("api", __name__)
 api_limit(bp)
@@ -59,17 +59,6 @@ NOT_FOUND = {
     "deployment_id": ("DEPLOYMENT_NOT_FOUND", "The platform has no such deployment."),
     "invitation_id": ("INVITATION_NOT_FOUND", "No usable invitation has this id."),
 }
-
-
-def storable(text: str) -> bool:
-    """Return True when a string can be stored: UTF-8 without NUL (PostgreSQL refuses both)."""
-    if "\x00" in text:
-        return False
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate, from a \ud800-style JSON escape
-        return False
-    return True
 
 
 @bp.before_request

@@ -244,6 +244,17 @@ class ToolKey:
     retire_at: str | None
 
 
+def storable(text: str) -> bool:
+    """Return True when a string can be stored: UTF-8 without NUL (PostgreSQL refuses both)."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate, from a \ud800-style JSON escape
+        return False
+    return True
+
+
 def now_iso(moment: datetime | None = None) -> str:
     """Return a UTC timestamp string that sorts in time order."""
     return (moment or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
