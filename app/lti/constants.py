@@ -45,6 +45,18 @@ class ProductFamily(StrEnum):
     BLACKBOARD = "BlackboardLearn"
 
 
+def is_service_scope(scope: str) -> bool:
+    """Tell whether a scope names an LTI service (an absolute URI), not an OpenID scope.
+
+    Canvas answers a registration with `openid` among its scopes but refuses it at its token
+    endpoint (instructure/canvas-lms, app/controllers/lti/ims/dynamic_registration_controller.rb
+    adds it to the answer; the developer key's scopes leave it out), and one Canvas release
+    refused a registration that asked for it (canvas-lms issue 2398). `openid`, `profile` and
+    the other OpenID Connect scopes are words; every LTI service scope is a URI.
+    """
+    return "://" in scope
+
+
 # Platforms whose `scopes_supported` is known to list less than they grant,
 # so Gatehouse requests its scopes anyway instead of intersecting.
 INCOMPLETE_SCOPE_LISTS = frozenset({ProductFamily.SAKAI.value})
