@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import html
+import importlib.resources
 import ipaddress
 import json
 import re
 from typing import Any
 from urllib.parse import urlsplit
+
+import jsonschema
+import referencing
+from referencing.jsonschema import DRAFT202012
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # Canvas's tool-configuration schema: a hostname with an optional port, no scheme or path.
@@ -107,3 +113,111 @@ def compact(value: Any, limit: int = 240) -> str:
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
     text = _SPACE_RE.sub(" ", text).strip()
     return text[:limit] + ("…" if len(text) > limit else "")
+
+
+# --- data files transcribed from the LMSes' code (app/simulator/data/) --------------------------
+
+DATA_PACKAGE = "app.simulator"
+CANVAS_EDITIONS = ("2024", "current")
+# json_schemer (Canvas's validator, lib/schemas/base.rb) asserts formats; these are the three the
+# Canvas schema uses, with json_schemer's meaning: an absolute URI, an address with an @, and an
+# RFC 1123 host name (no port, no IP literal brackets).
+_HOSTNAME_LABEL_RE = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+
+
+@functools.cache
+def load_data(path: str) -> Any:
+    """Return a JSON data file under app/simulator/data/ (e.g. "canvas/placements.json")."""
+    resource = importlib.resources.files(DATA_PACKAGE).joinpath("data", *path.split("/"))
+    return json.loads(resource.read_text(encoding="utf-8"))
+
+
+def canvas_placement_enum() -> list[str]:
+    """Return every placement name Canvas's registration schema accepts, in its own order.
+
+    lib/schemas/lti/ims/lti_tool_configuration.rb: PLACEMENTS as is, PLACEMENTS through
+    Lti::ResourcePlacement.add_extension_prefix_if_necessary (which leaves STANDARD_PLACEMENTS
+    alone), then ContentArea and RichTextEditor.
+    """
+    data = load_data("canvas/placements.json")
+    placements: list[str] = []
+    for names in data["by_message_type"].values():
+        placements += [p for p in names if p not in placements]
+    prefixed = [
+        p if p in data["standard_placements"] else data["extension_prefix"] + p for p in placements
+    ]
+    return placements + prefixed + list(data["dynamic_registration_placements"])
+
+
+def _is_absolute_uri(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return False
+    return bool(parts.scheme) and re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*", parts.scheme) is not None
+
+
+def _is_email(value: object) -> bool:
+    return not isinstance(value, str) or EMAIL_RE.match(value) is not None
+
+
+def _is_hostname(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    if not value or len(value) > 253:
+        return False
+    return all(_HOSTNAME_LABEL_RE.match(label) for label in value.rstrip(".").split("."))
+
+
+FORMAT_CHECKER = jsonschema.FormatChecker(formats=())
+FORMAT_CHECKER.checks("uri")(_is_absolute_uri)
+FORMAT_CHECKER.checks("email")(_is_email)
+FORMAT_CHECKER.checks("hostname")(_is_hostname)
+
+
+@functools.cache
+def canvas_validator(edition: str = "2024") -> jsonschema.protocols.Validator:
+    """Return a validator for Canvas's registration schema, one display-type edition bound in."""
+    if edition not in CANVAS_EDITIONS:
+        raise ValueError(f"Unknown Canvas edition {edition!r}; choose one of {CANVAS_EDITIONS}")
+    schema = load_data("canvas/registration.schema.json")
+    display_types = load_data("canvas/display_types.json")["editions"][edition]["values"]
+    message_types = list(load_data("canvas/placements.json")["by_message_type"])
+    enums = {
+        "urn:gatehouse:canvas:placement": {"enum": canvas_placement_enum()},
+        "urn:gatehouse:canvas:message-type": {"enum": message_types},
+        "urn:gatehouse:canvas:display-type": {"enum": [None, *display_types]},
+    }
+    registry: referencing.Registry = referencing.Registry().with_resources(
+        (uri, DRAFT202012.create_resource(body)) for uri, body in enums.items()
+    )
+    validator_class = jsonschema.validators.validator_for(schema)
+    validator_class.check_schema(schema)
+    return validator_class(schema, registry=registry, format_checker=FORMAT_CHECKER)
+
+
+def canvas_schema_errors(body: Any, edition: str = "2024") -> list[str]:
+    """Return Canvas's 422 messages for what body breaks in its registration schema.
+
+    Worded the way Schemas::Base.simple_validation_error words json_schemer errors:
+    "<value> <pointer>. Schema: <schema>", or "The following fields are required: ..." at the
+    root.
+    """
+    messages = []
+    errors = sorted(canvas_validator(edition).iter_errors(body), key=lambda e: list(e.path))
+    for error in errors:
+        pointer = "".join(
+            "/" + str(part).replace("~", "~0").replace("/", "~1") for part in error.absolute_path
+        )
+        if error.validator == "required" and not pointer:
+            messages.append(f"The following fields are required: {error.message}")
+        elif error.validator == "required":
+            messages.append(f"{error.message} {pointer}. Schema: {compact(error.schema, 200)}")
+        else:
+            messages.append(
+                f"{compact(error.instance, 120)} {pointer}. Schema: "
+                f"{compact(error.validator_value, 200)} ({error.validator})"
+            )
+    return messages

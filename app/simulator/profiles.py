@@ -1,8 +1,16 @@
 """LMS profiles: what each platform advertises, how it checks a registration, what it answers.
 
 Each profile is one class. Adding an LMS means adding one subclass of `Profile` and listing it in
-`PROFILE_CLASSES`. The launch side (authorization, token and JWKS endpoints) already has its paths
-here, so later work only adds handlers.
+`PROFILE_CLASSES`. The LMS's own code is the judge: every rule a profile enforces names where it
+was read (repository and path; a commit where the version matters), and what can be data (Canvas's
+registration JSON Schema, its placement, display-type and scope lists) is a JSON file under
+app/simulator/data/. Brightspace publishes no code: its rules come from D2L's documentation only.
+
+A registration's `scopes` are what the LMS's token endpoint will really grant; the answer's
+`scope` may claim more (Canvas adds `openid`, Moodle over-reports `lineitem`, Sakai echoes the
+request). `token_grants_overlap` tells the token endpoint how the LMS refuses scopes it does not
+grant: False, the whole request fails with invalid_scope (Canvas, Sakai); True, it grants the
+overlap and says so in the token response's `scope` (Moodle).
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ import re
 import secrets
 import time
 import uuid
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlencode, urlsplit
 
@@ -22,7 +31,6 @@ from werkzeug.wrappers import Request, Response
 
 from app.lti.constants import (
     CANVAS_PREFIX,
-    CANVAS_PRIVACY_LEVEL,
     PLATFORM_CONFIGURATION,
     TOKEN_ENDPOINT_AUTH_METHOD,
     TOOL_CONFIGURATION,
@@ -31,15 +39,13 @@ from app.lti.constants import (
     Scope,
 )
 from app.simulator.checks import (
-    DOMAIN_RE,
-    EMAIL_RE,
+    canvas_schema_errors,
     compact,
     host_port,
     is_http_uri,
     is_loopback_host,
-    is_uri,
+    load_data,
     php_empty,
-    type_name,
 )
 from app.simulator.records import Accepted, Grant, Registration, Rejection
 
@@ -89,6 +95,8 @@ class Profile:
     config_rule: ClassVar[str] = "/.well-known/openid-configuration"
     registration_rule: ClassVar[str] = "/lti/registrations"
     registration_methods: ClassVar[tuple[str, ...]] = ("POST",)
+    # How the token endpoint treats requested scopes it does not grant (see the module docstring).
+    token_grants_overlap: ClassVar[bool] = False
     jwks_path: ClassVar[str] = "/.well-known/jwks.json"
     authorization_path: ClassVar[str] = "/lti/authorize"
     oauth_endpoint_path: ClassVar[str] = "/lti/token"
@@ -250,9 +258,12 @@ class Profile:
         echo["client_id"] = client_id
         echo["registration_client_uri"] = f"{self.sim.base_url}/lti/registrations/{client_id}"
         supported = set(self.scopes_supported)
+        granted = [s for s in requested_scopes(body) if s in supported and s != "openid"]
         echo["scope"] = " ".join(s for s in requested_scopes(body) if s in supported)
         echo[TOOL_CONFIGURATION]["deployment_id"] = deployment_id
-        return Accepted(201, echo, self.registration(body, client_id, deployment_id, echo))
+        return Accepted(
+            201, echo, self.registration(body, client_id, deployment_id, echo, granted=granted)
+        )
 
     def review(self, body: dict[str, Any]) -> list[str]:
         """Return what this LMS silently made of an accepted request that the tool did not mean.
@@ -268,9 +279,15 @@ class Profile:
         raise Rejection(405, {"error": "invalid_request", "error_description": "Use POST."})
 
     def registration(
-        self, body: dict[str, Any], client_id: str, deployment_id: str | None, echo: dict[str, Any]
+        self,
+        body: dict[str, Any],
+        client_id: str,
+        deployment_id: str | None,
+        echo: dict[str, Any],
+        *,
+        granted: list[str] | tuple[str, ...],
     ) -> Registration:
-        """Build the stored registration for an accepted request."""
+        """Build the stored registration: `granted` is what the token endpoint will grant."""
         config = tool_configuration(body) or {}
         return Registration(
             client_id=client_id,
@@ -279,7 +296,8 @@ class Profile:
             domain=str(config.get("domain", "")),
             echo=echo,
             tool=copy.deepcopy(body),
-            scopes=tuple(str(echo.get("scope") or "").split()),
+            scopes=tuple(dict.fromkeys(granted)),
+            claimed_scopes=tuple(str(echo.get("scope") or "").split()),
         )
 
     def error(self, status: int, code: str, description: str) -> Rejection:
@@ -386,69 +404,22 @@ class GenericProfile(Profile):
     admin_page = "/admin/tools"
 
 
-# Canvas placement names, from app/models/lti/resource_placement.rb (reference §3.1).
-CANVAS_RESOURCE_LINK_PLACEMENTS = (
-    "account_navigation",
-    "analytics_hub",
-    "assignment_edit",
-    "assignment_group_menu",
-    "assignment_index_menu",
-    "assignment_menu",
-    "assignment_selection",
-    "assignment_view",
-    "collaboration",
-    "conference_selection",
-    "course_assignments_menu",
-    "course_home_sub_navigation",
-    "course_navigation",
-    "course_settings_sub_navigation",
-    "discussion_topic_index_menu",
-    "discussion_topic_menu",
-    "file_index_menu",
-    "file_menu",
-    "global_navigation",
-    "homework_submission",
-    "link_selection",
-    "migration_selection",
-    "module_group_menu",
-    "module_index_menu",
-    "module_index_menu_modal",
-    "module_menu_modal",
-    "module_menu",
-    "post_grades",
-    "quiz_index_menu",
-    "quiz_menu",
-    "resource_selection",
-    "similarity_detection",
-    "student_context_card",
-    "submission_type_selection",
-    "tool_configuration",
-    "top_navigation",
-    "user_navigation",
-    "wiki_index_menu",
-    "wiki_page_menu",
+# --- Canvas --------------------------------------------------------------------------------------
+# Every Canvas rule below is read from instructure/canvas-lms; the registration schema itself, the
+# placement, display-type and scope lists are data files under app/simulator/data/canvas/, checked
+# by app/simulator/checks.py (canvas_schema_errors).
+CANVAS_DATA = load_data("canvas/placements.json")
+CANVAS_MESSAGE_TYPES = tuple(CANVAS_DATA["by_message_type"])
+# What Canvas creates for a message that names no placements: Lti::IMS::Registration#placements
+# (app/models/lti/ims/registration.rb) defaults to link_selection.
+CANVAS_IMPLIED_PLACEMENTS = (
+    CANVAS_DATA["canvas_names_for_dynamic_registration_placements"][
+        "default_for_message_without_placements"
+    ],
 )
-CANVAS_DEEP_LINKING_PLACEMENTS = (
-    "assignment_selection",
-    "ActivityAssetProcessor",
-    "ActivityAssetProcessorContribution",
-    "collaboration",
-    "conference_selection",
-    "course_assignments_menu",
-    "editor_button",
-    "homework_submission",
-    "link_selection",
-    "migration_selection",
-    "module_index_menu_modal",
-    "module_menu_modal",
-    "resource_selection",
-    "submission_type_selection",
-)
-CANVAS_PLACEMENTS = frozenset(
-    {*CANVAS_RESOURCE_LINK_PLACEMENTS, *CANVAS_DEEP_LINKING_PLACEMENTS}
-    | {CANVAS_PREFIX + p for p in CANVAS_RESOURCE_LINK_PLACEMENTS + CANVAS_DEEP_LINKING_PLACEMENTS}
-    | {"ContentArea", "RichTextEditor"}
-)
+# The scopes this simulator's Canvas advertises in `scopes_supported`: the AGS and NRPS scopes and
+# Canvas's own service scopes (kept from the earlier simulator; Canvas's OpenID configuration
+# controller was not re-read).
 CANVAS_SCOPES = (
     *AGS_SCOPES,
     Scope.NRPS_MEMBERSHIP.value,
@@ -457,37 +428,28 @@ CANVAS_SCOPES = (
     "https://canvas.instructure.com/lti/account_lookup/scope/show",
     "https://canvas.instructure.com/lti/page_content/show",
 )
-CANVAS_PRIVACY_LEVELS = ("public", "name_only", "email_only", "anonymous")
-CANVAS_VISIBILITY = ("admins", "members", "public")
-CANVAS_DISPLAY_TYPES = (
-    "default",
-    "full_width",
-    "full_width_in_context",
-    "in_nav_context",
-    "borderless",
-    "full_width_with_nav",
-    "new_window",
-)
-# Before canvas-lms PR #2459 (2025) Canvas's schema did not list new_window.
-CANVAS_DISPLAY_TYPES_BEFORE_2025 = tuple(d for d in CANVAS_DISPLAY_TYPES if d != "new_window")
-CANVAS_MESSAGE_TYPES = (RL, DL)
-# What Canvas creates for a message that names no placements (reference §3.1, ltijs #230).
-CANVAS_IMPLIED_PLACEMENTS = ("link_selection",)
-CANVAS_TOP_REQUIRED = (
-    "application_type",
-    "grant_types",
-    "response_types",
-    "redirect_uris",
-    "initiate_login_uri",
-    "client_name",
-    "jwks_uri",
-    "token_endpoint_auth_method",
-    TOOL_CONFIGURATION,
-)
+
+
+def canvas_key_scopes(edition: str) -> frozenset[str]:
+    """Return the scopes a Canvas developer key may hold (Registration#scopes_are_valid)."""
+    lists = load_data("canvas/scopes.json")["editions"][edition]
+    return frozenset(lists["lti_scopes"]) | frozenset(lists["lti_hidden_scopes"])
+
+
+def canvas_filter(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """Keep only the properties the schema names (Schemas::Base.filter_properties!)."""
+    return {k: copy.deepcopy(v) for k, v in document.items() if k in schema["properties"]}
 
 
 class CanvasProfile(Profile):
-    """Instructure Canvas: token in the config URL, account-domain endpoint, JSON-schema 422s."""
+    """Instructure Canvas: token in the config URL, account-domain endpoint, JSON-schema 422s.
+
+    `schema_edition` picks the display-type list (and scope list) Canvas validates with:
+    "2024" (the default, the stricter one: no full_width_with_nav, no new_window) or "current".
+    `registrations_next` is Canvas's `lti_registrations_next` feature: on, Canvas creates the
+    root-account deployment with the key and answers its `deployment_id`; off, no deployment and
+    no `deployment_id` (the `canvas_no_deployment` fault turns it off).
+    """
 
     name = "canvas"
     display_name = "Canvas"
@@ -513,9 +475,19 @@ class CanvasProfile(Profile):
         "Person.email.primary",
         "User.id",
     )
+    schema_edition: str = "2024"
+    registrations_next: bool = True
+
+    def __init__(self, sim: Simulator) -> None:
+        super().__init__(sim)
+        if "canvas_no_deployment" in sim.faults:
+            self.registrations_next = False
+        # The fault predates the editions: the 2024 schema is the one that refuses new_window.
+        if "canvas_rejects_new_window" in sim.faults:
+            self.schema_edition = "2024"
 
     def issue(self, grant: Grant) -> None:
-        """Sign a Canvas-shaped registration JWT."""
+        """Sign a Canvas-shaped registration JWT (the controller's registration_token)."""
         claims: dict[str, Any] = {
             "uuid": str(uuid.uuid4()),
             "initiated_at": int(grant.issued_at),
@@ -558,17 +530,10 @@ class CanvasProfile(Profile):
         """Canvas lists placements per message type, without resource_selection."""
         return [
             {
-                "type": RL,
-                "placements": [
-                    p for p in CANVAS_RESOURCE_LINK_PLACEMENTS if p != "resource_selection"
-                ],
-            },
-            {
-                "type": DL,
-                "placements": [
-                    p for p in CANVAS_DEEP_LINKING_PLACEMENTS if p != "resource_selection"
-                ],
-            },
+                "type": kind,
+                "placements": [p for p in placements if p != "resource_selection"],
+            }
+            for kind, placements in CANVAS_DATA["by_message_type"].items()
         ]
 
     def platform_configuration(self) -> dict[str, Any]:
@@ -587,21 +552,24 @@ class CanvasProfile(Profile):
         return {"authorization_server": urlsplit(self.sim.base_url).netloc}
 
     def authenticate(self, request: Request, token: str | None, args: dict[str, str]) -> Grant:
-        """Require the Bearer token and the account domain."""
+        """Require the Bearer token and the account domain.
+
+        DynamicRegistrationController#create answers a bad token with respond_with_error,
+        whose body is `{"errorMessage": ...}`
+        (app/controllers/lti/ims/dynamic_registration_controller.rb).
+        """
         if request.host.lower() != self.sim.alt_netloc.lower():
             raise Rejection(
                 404, {"errors": [{"message": "The specified resource does not exist."}]}
             )
         if token is None:
-            raise Rejection(401, {"errors": [{"message": "user authorization required"}]})
+            raise Rejection(401, {"errorMessage": "JWT did not include expected contents"})
         grant = self.sim.grant_for(token)
         if grant is None or grant.expired:
-            raise Rejection(401, {"errors": [{"message": "Invalid access token."}]})
+            raise Rejection(401, {"errorMessage": "JWT did not include expected contents"})
         if grant.used:
             # Simulator policy: Canvas's token names one registration uuid; a second create fails.
-            raise Rejection(
-                401, {"errors": [{"message": "The registration token has already been used."}]}
-            )
+            raise Rejection(401, {"errorMessage": "The registration token has already been used."})
         return grant
 
     def parse_body(self, request: Request) -> Any:
@@ -619,75 +587,76 @@ class CanvasProfile(Profile):
         """Refuse the way Canvas's model validation does: 422 with an errors list."""
         domain = json.dumps((tool_configuration(body) or {}).get("domain"))
         return Rejection(
-            422, {"errors": [f"The property '#/domain' value {domain} is not allowed by this "
-                             "account's developer key policy"]}
+            422,
+            {
+                "errors": [
+                    f"The property '#/domain' value {domain} is not allowed by this "
+                    "account's developer key policy"
+                ]
+            },
         )
 
     def validate(self, body: Any, grant: Grant) -> None:
-        """Run Canvas's JSON schemas, then its model's scope check."""
-        display_types = (
-            CANVAS_DISPLAY_TYPES_BEFORE_2025
-            if "canvas_rejects_new_window" in self.sim.faults
-            else CANVAS_DISPLAY_TYPES
-        )
-        errors = canvas_schema_errors(body, display_types)
+        """Run Canvas's JSON schema (422), then its model's scope check (422).
+
+        OidcRegistration.to_model_attrs validates, then drops `openid` from the scopes before
+        Lti::IMS::Registration#scopes_are_valid compares them with TokenScopes.
+        """
+        errors = canvas_schema_errors(body, self.schema_edition)
         if errors:
             raise Rejection(422, {"errors": errors})
-        unknown = [s for s in requested_scopes(body) if s != "openid" and s not in CANVAS_SCOPES]
+        allowed = canvas_key_scopes(self.schema_edition)
+        unknown = [s for s in requested_scopes(body) if s != "openid" and s not in allowed]
         if unknown:
             raise Rejection(422, {"errors": [f"Invalid scopes: {', '.join(unknown)}"]})
 
     def accept(self, body: dict[str, Any], grant: Grant) -> Accepted:
-        """Create (or, in update mode, return) the developer key and its deployment."""
+        """Create the developer key (and, with registrations_next, its deployment); answer.
+
+        The answer is DynamicRegistrationController#render_registration: the stored, filtered
+        registration; `scope` is the key's scopes plus `openid`, though the developer key itself
+        never holds `openid`; `deployment_id` only when a deployment was created. An update
+        (token with `existing_registration`) only files an update request: Canvas answers with
+        the registration as it stands.
+        """
         previous = grant.update_of
         if previous:
-            client_id, deployment_id = previous.client_id, previous.deployment_id
-            registration_id = previous.registration_id
-        else:
-            number = self.sim.next_number()
-            client_id = str(10000000000000 + number)
-            registration_id = str(10000000000040 + number)
-            deployment_id = f"{number}:{secrets.token_hex(20)}"
+            echo = copy.deepcopy(previous.echo)
+            return Accepted(200, echo, previous)
+        number = self.sim.next_number()
+        client_id = str(10000000000000 + number)
+        registration_id = str(10000000000040 + number)
+        deployment_id = f"{number}:{secrets.token_hex(20)}" if self.registrations_next else None
         account = self.sim.alt_base_url
-        scopes = [s for s in requested_scopes(body) if s != "openid"] + ["openid"]
-        config = copy.deepcopy(body[TOOL_CONFIGURATION])
-        config.pop("deployment_id", None)
-        for message in config.get("messages") or ():
-            if message.get("placements") is None:
-                # Canvas records its default for a message without placements.
-                message["placements"] = list(CANVAS_IMPLIED_PLACEMENTS)
+        schema = load_data("canvas/registration.schema.json")
+        stored = canvas_filter(body, schema)
+        config = canvas_filter(body[TOOL_CONFIGURATION], schema["$defs"]["tool_configuration"])
+        message_schema = schema["$defs"]["message"]
+        config["messages"] = [canvas_filter(m, message_schema) for m in config["messages"]]
         config[CANVAS_PREFIX + "registration_config_url"] = (
             f"{account}/api/lti/registrations/{registration_id}/view"
         )
+        key_scopes = [s for s in requested_scopes(body) if s != "openid"]
         echo: dict[str, Any] = {
             "client_id": client_id,
             "application_type": "web",
             "grant_types": ["client_credentials", "implicit"],
+            "initiate_login_uri": stored["initiate_login_uri"],
+            "redirect_uris": stored["redirect_uris"],
+            "response_types": ["id_token"],
+            "client_name": stored["client_name"],
+            "jwks_uri": stored["jwks_uri"],
+            "logo_uri": stored.get("logo_uri"),
+            "token_endpoint_auth_method": "private_key_jwt",
+            "scope": " ".join([*key_scopes, "openid"]),
+            TOOL_CONFIGURATION: config,
+            "registration_client_uri": f"{account}/api/lti/registrations/{registration_id}",
+            "deployment_id": deployment_id,
         }
-        for key in (
-            "initiate_login_uri",
-            "redirect_uris",
-            "response_types",
-            "client_name",
-            "jwks_uri",
-            "logo_uri",
-            "client_uri",
-            "policy_uri",
-            "tos_uri",
-            "token_endpoint_auth_method",
-            "contacts",
-        ):
-            if body.get(key) is not None:
-                echo[key] = body[key]
-        echo["scope"] = " ".join(scopes)
-        echo[TOOL_CONFIGURATION] = config
-        echo["registration_client_uri"] = f"{account}/api/lti/registrations/{registration_id}"
-        if "canvas_no_deployment" not in self.sim.faults:
-            echo["deployment_id"] = deployment_id
-        registration = self.registration(body, client_id, deployment_id, echo)
+        echo = {k: v for k, v in echo.items() if v is not None}  # render_registration's .compact
+        registration = self.registration(body, client_id, deployment_id, echo, granted=key_scopes)
         registration.registration_id = registration_id
         return Accepted(200, echo, registration)
-
 
     def review(self, body: dict[str, Any]) -> list[str]:
         """Flag messages without placements: Canvas puts them in link_selection only."""
@@ -704,302 +673,17 @@ class CanvasProfile(Profile):
                 )
             elif not placements:
                 problems.append(
-                    f"The {message['type']} message has an empty placements list, so Canvas "
-                    "created no launch point for it."
+                    f"The {message['type']} message has an empty placements list, which Canvas "
+                    "treats as none (placements.blank?): it created only link_selection for it."
                 )
         return problems
 
 
-def canvas_schema_errors(
-    body: Any, display_types: tuple[str, ...] = CANVAS_DISPLAY_TYPES
-) -> list[str]:
-    """Return JSON-schema style messages for every Canvas schema rule the request breaks."""
-    if not isinstance(body, dict):
-        return [
-            f"The property '#/' of type {type_name(body)} did not match the following type: object"
-        ]
-    errors: list[str] = []
-
-    def prop(path: str) -> str:
-        return f"The property '#/{path}'"
-
-    def check_uri(path: str, value: Any, *, nullable: bool = True) -> None:
-        if value is None and nullable:
-            return
-        if not is_uri(value):
-            errors.append(f"{prop(path)} value {json.dumps(value)} did not match the format uri")
-
-    for key in CANVAS_TOP_REQUIRED:
-        if key not in body:
-            errors.append(f"The property '#/' did not contain a required property of '{key}'")
-    if "application_type" in body and body["application_type"] != "web":
-        errors.append(
-            f"{prop('application_type')} value {json.dumps(body['application_type'])} "
-            "did not match one of the following values: web"
-        )
-    if "grant_types" in body:
-        grant_types = body["grant_types"]
-        if not isinstance(grant_types, list):
-            errors.append(
-                f"{prop('grant_types')} of type {type_name(grant_types)} did not match "
-                "the following type: array"
-            )
-        else:
-            for needed in ("client_credentials", "implicit"):
-                if needed not in grant_types:
-                    errors.append(f"{prop('grant_types')} did not contain a value of '{needed}'")
-    if "response_types" in body:
-        response_types = body["response_types"]
-        if not isinstance(response_types, list):
-            errors.append(
-                f"{prop('response_types')} of type {type_name(response_types)} did not "
-                "match the following type: array"
-            )
-        elif "id_token" not in response_types:
-            errors.append(f"{prop('response_types')} did not contain a value of 'id_token'")
-    if "redirect_uris" in body:
-        uris = body["redirect_uris"]
-        if not isinstance(uris, list):
-            errors.append(
-                f"{prop('redirect_uris')} of type {type_name(uris)} did not match the "
-                "following type: array"
-            )
-        elif not uris:
-            errors.append(f"{prop('redirect_uris')} did not contain a minimum number of items 1")
-        else:
-            for i, uri in enumerate(uris):
-                if not is_http_uri(uri):
-                    errors.append(
-                        f"{prop(f'redirect_uris/{i}')} value {json.dumps(uri)} did not "
-                        "match the format uri (http or https)"
-                    )
-    for key in ("initiate_login_uri", "jwks_uri"):
-        if key in body:
-            check_uri(key, body[key], nullable=False)
-    if "client_name" in body:
-        name = body["client_name"]
-        if not isinstance(name, str):
-            errors.append(
-                f"{prop('client_name')} of type {type_name(name)} did not match the "
-                "following type: string"
-            )
-        elif not name:
-            errors.append(f"{prop('client_name')} was not of a minimum string length of 1")
-    if "token_endpoint_auth_method" in body and body["token_endpoint_auth_method"] != (
-        TOKEN_ENDPOINT_AUTH_METHOD
-    ):
-        errors.append(
-            f"{prop('token_endpoint_auth_method')} value "
-            f"{json.dumps(body['token_endpoint_auth_method'])} did not match one of the "
-            "following values: private_key_jwt"
-        )
-    if "scope" in body and not isinstance(body["scope"], str | None):
-        errors.append(
-            f"{prop('scope')} of type {type_name(body['scope'])} did not match one or "
-            "more of the following types: string, null"
-        )
-    for key in ("client_uri", "logo_uri", "tos_uri", "policy_uri"):
-        if key in body:
-            check_uri(key, body[key])
-    if "contacts" in body and body["contacts"] is not None:
-        contacts = body["contacts"]
-        if not isinstance(contacts, list):
-            errors.append(
-                f"{prop('contacts')} of type {type_name(contacts)} did not match the "
-                "following type: array"
-            )
-        else:
-            for i, contact in enumerate(contacts):
-                if not isinstance(contact, str) or not EMAIL_RE.match(contact):
-                    errors.append(
-                        f"{prop(f'contacts/{i}')} value {json.dumps(contact)} did not "
-                        "match the format email"
-                    )
-    config = body.get(TOOL_CONFIGURATION)
-    if config is not None:
-        errors.extend(
-            canvas_tool_configuration_errors(config, f"{TOOL_CONFIGURATION}", display_types)
-        )
-    return errors
-
-
-def canvas_tool_configuration_errors(
-    config: Any, path: str, display_types: tuple[str, ...] = CANVAS_DISPLAY_TYPES
-) -> list[str]:
-    """Return Canvas schema messages for the LTI tool-configuration object."""
-    if not isinstance(config, dict):
-        return [
-            f"The property '#/{path}' of type {type_name(config)} did not match the following "
-            "type: object"
-        ]
-    errors: list[str] = []
-
-    def prop(sub: str) -> str:
-        return f"The property '#/{path}/{sub}'"
-
-    for key in ("domain", "messages", "claims"):
-        if key not in config:
-            errors.append(f"The property '#/{path}' did not contain a required property of '{key}'")
-    domain = config.get("domain")
-    if "domain" in config and (not isinstance(domain, str) or not DOMAIN_RE.match(domain)):
-        errors.append(
-            f"{prop('domain')} value {json.dumps(domain)} did not match the regex "
-            f"'{DOMAIN_RE.pattern}'"
-        )
-    secondary = config.get("secondary_domains")
-    if secondary is not None:
-        if not isinstance(secondary, list):
-            errors.append(
-                f"{prop('secondary_domains')} of type {type_name(secondary)} did not "
-                "match the following type: array"
-            )
-        else:
-            for i, item in enumerate(secondary):
-                if not isinstance(item, str) or not DOMAIN_RE.match(item):
-                    errors.append(
-                        f"{prop(f'secondary_domains/{i}')} value {json.dumps(item)} did "
-                        f"not match the regex '{DOMAIN_RE.pattern}'"
-                    )
-    for key in ("deployment_id", "description"):
-        if config.get(key) is not None and not isinstance(config[key], str):
-            errors.append(
-                f"{prop(key)} of type {type_name(config[key])} did not match one or more "
-                "of the following types: string, null"
-            )
-    target = config.get("target_link_uri")
-    if target is not None and not is_http_uri(target):
-        errors.append(
-            f"{prop('target_link_uri')} value {json.dumps(target)} did not match the "
-            "format uri (http or https)"
-        )
-    if "claims" in config and not (
-        isinstance(config["claims"], list) and all(isinstance(c, str) for c in config["claims"])
-    ):
-        errors.append(f"{prop('claims')} must be an array of strings")
-    errors.extend(
-        _canvas_custom_parameter_errors(
-            config.get("custom_parameters"), f"{path}/custom_parameters"
-        )
-    )
-    privacy = config.get(CANVAS_PRIVACY_LEVEL)
-    if privacy is not None and privacy not in CANVAS_PRIVACY_LEVELS:
-        errors.append(
-            f"{prop(CANVAS_PRIVACY_LEVEL)} value {json.dumps(privacy)} did not match one "
-            f"of the following values: {', '.join(CANVAS_PRIVACY_LEVELS)}"
-        )
-    messages = config.get("messages")
-    if "messages" in config and not isinstance(messages, list):
-        errors.append(
-            f"{prop('messages')} of type {type_name(messages)} did not match the "
-            "following type: array"
-        )
-    elif isinstance(messages, list):
-        for i, message in enumerate(messages):
-            errors.extend(
-                canvas_message_errors(message, f"{path}/messages/{i}", display_types)
-            )
-    return errors
-
-
-def _canvas_custom_parameter_errors(custom: Any, path: str) -> list[str]:
-    if custom is None:
-        return []
-    if not isinstance(custom, dict):
-        return [
-            f"The property '#/{path}' of type {type_name(custom)} did not match the following "
-            "type: object"
-        ]
-    return [
-        f"The property '#/{path}/{key}' of type {type_name(value)} did not match the following "
-        "type: string"
-        for key, value in custom.items()
-        if not isinstance(value, str)
-    ]
-
-
-def canvas_message_errors(
-    message: Any, path: str, display_types: tuple[str, ...] = CANVAS_DISPLAY_TYPES
-) -> list[str]:
-    """Return Canvas schema messages for one entry of `messages`."""
-    if not isinstance(message, dict):
-        return [
-            f"The property '#/{path}' of type {type_name(message)} did not match the following "
-            "type: object"
-        ]
-    errors: list[str] = []
-
-    def prop(sub: str) -> str:
-        return f"The property '#/{path}/{sub}'"
-
-    if "type" not in message:
-        errors.append(f"The property '#/{path}' did not contain a required property of 'type'")
-    elif message["type"] not in CANVAS_MESSAGE_TYPES:
-        errors.append(
-            f"{prop('type')} value {json.dumps(message['type'])} did not match one of the "
-            f"following values: {', '.join(CANVAS_MESSAGE_TYPES)}"
-        )
-    placements = message.get("placements")
-    if placements is not None:
-        if not isinstance(placements, list):
-            errors.append(
-                f"{prop('placements')} of type {type_name(placements)} did not match the "
-                "following type: array"
-            )
-        else:
-            for i, placement in enumerate(placements):
-                if placement not in CANVAS_PLACEMENTS:
-                    errors.append(
-                        f"{prop(f'placements/{i}')} value {json.dumps(placement)} did not "
-                        "match one of the Canvas placements"
-                    )
-    for key in ("target_link_uri", "icon_uri"):
-        if message.get(key) is not None and not is_uri(message[key]):
-            errors.append(
-                f"{prop(key)} value {json.dumps(message[key])} did not match the format uri"
-            )
-    if message.get("label") is not None and not isinstance(message["label"], str):
-        errors.append(
-            f"{prop('label')} of type {type_name(message['label'])} did not match the "
-            "following type: string"
-        )
-    errors.extend(
-        _canvas_custom_parameter_errors(
-            message.get("custom_parameters"), f"{path}/custom_parameters"
-        )
-    )
-    roles = message.get("roles")
-    if roles is not None and not (
-        isinstance(roles, list) and all(isinstance(r, str) for r in roles)
-    ):
-        errors.append(f"{prop('roles')} must be an array of strings")
-    visibility = message.get(CANVAS_PREFIX + "visibility")
-    if visibility is not None and visibility not in CANVAS_VISIBILITY:
-        errors.append(
-            f"{prop(CANVAS_PREFIX + 'visibility')} value {json.dumps(visibility)} did not "
-            f"match one of the following values: {', '.join(CANVAS_VISIBILITY)}"
-        )
-    display = message.get(CANVAS_PREFIX + "display_type")
-    if display is not None and display not in display_types:
-        errors.append(
-            f"{prop(CANVAS_PREFIX + 'display_type')} value {json.dumps(display)} did not "
-            f"match one of the following values: {', '.join(display_types)}"
-        )
-    enabled = message.get(CANVAS_PREFIX + "course_navigation/default_enabled")
-    if enabled is not None and not isinstance(enabled, bool):
-        errors.append(
-            f"{prop(CANVAS_PREFIX + 'course_navigation/default_enabled')} of type "
-            f"{type_name(enabled)} did not match the following type: boolean"
-        )
-    for key in ("launch_width", "launch_height"):
-        value = message.get(CANVAS_PREFIX + key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int | str)):
-            errors.append(
-                f"{prop(CANVAS_PREFIX + key)} of type {type_name(value)} did not match "
-                "one or more of the following types: integer, string"
-            )
-    return errors
-
-
+# --- Moodle --------------------------------------------------------------------------------------
+# Rules read in moodle/moodle: mod/lti/openid-configuration.php, mod/lti/openid-registration.php,
+# mod/lti/classes/local/ltiopenid/registration_helper.php (registration_to_config and
+# config_to_registration), mod/lti/token.php and the services' get_permitted_scopes
+# (mod/lti/service/gradebookservices, memberships, toolsettings, basicoutcomes).
 MOODLE_REQUIRED = (
     "response_types",
     "initiate_login_uri",
@@ -1014,12 +698,84 @@ MOODLE_ERROR_PAGE = (
     '<h2>Error</h2><p class="errormessage">Exception - {message}</p>'
     "<p>More information about this error</p></div></body></html>"
 )
+MOODLE_GRADES_1 = (
+    Scope.AGS_SCORE.value,
+    Scope.AGS_RESULT_READONLY.value,
+    Scope.AGS_LINEITEM_READONLY.value,
+)
 
 
 def moodle_domain(url: str) -> str | None:
     """Return the domain Moodle's lti_get_domain_from_url finds (host:port, www. dropped)."""
     match = MOODLE_DOMAIN_RE.search(url or "")
     return match.group(1) if match else None
+
+
+@dataclass(frozen=True)
+class MoodleServices:
+    """The service settings registration_to_config stores for the requested scopes."""
+
+    gradesynchronization: int  # 0 none, 1 score/results/lineitem.readonly, 2 with lineitem
+    memberships: bool
+    toolsettings: bool
+
+    @classmethod
+    def from_scopes(cls, requested: list[str]) -> MoodleServices:
+        """Map scopes to settings the way registration_helper::registration_to_config does."""
+        grades = 0
+        if any(s in requested for s in MOODLE_GRADES_1):
+            grades = 1
+        if Scope.AGS_LINEITEM.value in requested:
+            grades = 2
+        return cls(
+            gradesynchronization=grades,
+            memberships=Scope.NRPS_MEMBERSHIP.value in requested,
+            toolsettings=Scope.TOOL_SETTINGS.value in requested,
+        )
+
+    def answer_scopes(self, lineitem_precedence_bug: bool) -> list[str]:
+        """Return config_to_registration's `scope`.
+
+        From Moodle 4.0 on the test reads `$config->ltiservice_gradesynchronization ?? 0 == 2`,
+        which PHP parses as `?? (0 == 2)`: any grade synchronisation lists `lineitem` (the 3.10
+        helper compared `== 2` correctly).
+        """
+        scopes: list[str] = []
+        if self.gradesynchronization > 0:
+            scopes += list(MOODLE_GRADES_1)
+        if self.gradesynchronization == 2 or (
+            lineitem_precedence_bug and self.gradesynchronization > 0
+        ):
+            scopes.append(Scope.AGS_LINEITEM.value)
+        if self.memberships:
+            scopes.append(Scope.NRPS_MEMBERSHIP.value)
+        if self.toolsettings:
+            scopes.append(Scope.TOOL_SETTINGS.value)
+        return scopes
+
+    def permitted_scopes(self) -> list[str]:
+        """Return what mod/lti/token.php will grant (lti_get_permitted_service_scopes).
+
+        gradebookservices: lineitem.readonly, result.readonly, score with any grade
+        synchronisation, lineitem only with 2; basicoutcomes: basicoutcome unless acceptgrades is
+        "never" (registration_to_config sets it to "delegate" with any AGS scope); memberships and
+        toolsettings when enabled.
+        """
+        scopes: list[str] = []
+        if self.gradesynchronization > 0:
+            scopes += [
+                Scope.AGS_LINEITEM_READONLY.value,
+                Scope.AGS_RESULT_READONLY.value,
+                Scope.AGS_SCORE.value,
+            ]
+            if self.gradesynchronization == 2:
+                scopes.append(Scope.AGS_LINEITEM.value)
+            scopes.append(Scope.BASIC_OUTCOME.value)
+        if self.memberships:
+            scopes.append(Scope.NRPS_MEMBERSHIP.value)
+        if self.toolsettings:
+            scopes.append(Scope.TOOL_SETTINGS.value)
+        return scopes
 
 
 class MoodleProfile(Profile):
@@ -1037,6 +793,10 @@ class MoodleProfile(Profile):
     jwks_path = "/mod/lti/certs.php"
     authorization_path = "/mod/lti/auth.php"
     oauth_endpoint_path = "/mod/lti/token.php"
+    # mod/lti/token.php grants array_intersect(requested, permitted) and answers invalid_scope
+    # only when the overlap is empty.
+    token_grants_overlap = True
+    # registration_helper::lti_get_service_scopes() plus 'openid' (openid-configuration.php).
     scopes_supported = (
         Scope.BASIC_OUTCOME.value,
         Scope.AGS_LINEITEM_READONLY.value,
@@ -1059,6 +819,7 @@ class MoodleProfile(Profile):
         "User.username",
     )
     platform_key: ClassVar[str] = PLATFORM_CONFIGURATION
+    lineitem_precedence_bug: ClassVar[bool] = True
 
     def issue(self, grant: Grant) -> None:
         """Sign `{sub, scope, iat, exp}`; sub is the new client id, or the type id on update."""
@@ -1080,7 +841,7 @@ class MoodleProfile(Profile):
         ]
 
     def messages_supported(self) -> list[Any]:
-        """Moodle 4.x: objects, placements only for deep linking."""
+        """Moodle 4.x: objects, placements only for deep linking (observed on 4.5.6)."""
         return [{"type": RL}, {"type": DL, "placements": ["ContentArea"]}]
 
     def openid_configuration(self, request: Request, grant: Grant | None) -> dict[str, Any]:
@@ -1158,12 +919,7 @@ class MoodleProfile(Profile):
         config = body.get(TOOL_CONFIGURATION)
         if php_empty(config):
             raise self.text(f"missing required attribute {TOOL_CONFIGURATION}")
-        domain = config.get("domain") if isinstance(config, dict) else None
-        if php_empty(domain):
-            raise self.text("missing_domain")
-        target = config.get("target_link_uri") or f"https://{domain}"
-        if moodle_domain(str(domain)) != moodle_domain(str(target)):
-            raise self.text("domain_targetlinkuri_mismatch")
+        self.validate_tool_configuration(config)
         response_types = body["response_types"]
         if not isinstance(response_types, list) or "id_token" not in response_types:
             raise self.text("invalid_response_types")
@@ -1174,6 +930,15 @@ class MoodleProfile(Profile):
         application_type = body.get("application_type")
         if not php_empty(application_type) and application_type != "web":
             raise self.text("invalid_application_type")
+
+    def validate_tool_configuration(self, config: Any) -> None:
+        """Moodle 4.x: `domain` required, target_link_uri optional, their hosts must match."""
+        domain = config.get("domain") if isinstance(config, dict) else None
+        if php_empty(domain):
+            raise self.text("missing_domain")
+        target = config.get("target_link_uri") or f"https://{domain}"
+        if moodle_domain(str(domain)) != moodle_domain(str(target)):
+            raise self.text("domain_targetlinkuri_mismatch")
 
     def refusal(self, body: dict[str, Any]) -> Rejection:
         """Refuse as Moodle does for a token of the wrong scope: plain text, 403."""
@@ -1190,44 +955,39 @@ class MoodleProfile(Profile):
             client_id, deployment_id = previous.client_id, previous.deployment_id
         else:
             client_id, deployment_id = str(grant.client_id), str(self.sim.next_number())
-        echo = self.echo(body, client_id, str(deployment_id))
-        return Accepted(200, echo, self.registration(body, client_id, deployment_id, echo))
+        services = MoodleServices.from_scopes(requested_scopes(body))
+        echo = self.echo(body, client_id, str(deployment_id), services)
+        registration = self.registration(
+            body, client_id, deployment_id, echo, granted=services.permitted_scopes()
+        )
+        return Accepted(200, echo, registration)
 
-    def echo(self, body: dict[str, Any], client_id: str, deployment_id: str) -> dict[str, Any]:
-        """Rebuild the registration from what Moodle stored, not from the request."""
-        config = body[TOOL_CONFIGURATION]
-        requested = set(requested_scopes(body))
-        scopes: list[str] = []
-        grades_1 = {
-            Scope.AGS_SCORE.value,
-            Scope.AGS_RESULT_READONLY.value,
-            Scope.AGS_LINEITEM_READONLY.value,
-        }
-        if requested & (grades_1 | {Scope.AGS_LINEITEM.value}):
-            scopes += [
-                Scope.AGS_SCORE.value,
-                Scope.AGS_RESULT_READONLY.value,
-                Scope.AGS_LINEITEM_READONLY.value,
-            ]
-            if Scope.AGS_LINEITEM.value in requested:
-                scopes.append(Scope.AGS_LINEITEM.value)
-        if Scope.NRPS_MEMBERSHIP.value in requested:
-            scopes.append(Scope.NRPS_MEMBERSHIP.value)
-        if Scope.TOOL_SETTINGS.value in requested:
-            scopes.append(Scope.TOOL_SETTINGS.value)
+    def deep_linking_message(self, config: dict[str, Any]) -> dict[str, Any] | None:
+        """Return the one LtiDeepLinkingRequest message Moodle keeps (the last one's URL)."""
+        kept = None
+        for message in config.get("messages") or []:
+            if isinstance(message, dict) and message.get("type") == DL:
+                kept = {"type": DL, "target_link_uri": message.get("target_link_uri") or ""}
+        return kept
+
+    def echo_claims(self, asked: set[str]) -> list[str]:
+        """Return config_to_registration's `claims` for the requested claims."""
         claims = ["sub", "iss"]
-        asked = set(config.get("claims") or [])
         if asked & {"name", "given_name", "family_name"}:
             claims += ["name", "family_name", "given_name"]
         if "email" in asked:
             claims.append("email")
-        messages = [
-            {"type": DL, "target_link_uri": m["target_link_uri"]}
-            if m.get("target_link_uri")
-            else {"type": DL}
-            for m in config.get("messages") or []
-            if isinstance(m, dict) and m.get("type") == DL
-        ][:1]
+        return claims
+
+    def echo(
+        self,
+        body: dict[str, Any],
+        client_id: str,
+        deployment_id: str,
+        services: MoodleServices,
+    ) -> dict[str, Any]:
+        """Rebuild the registration from what Moodle stored, not from the request."""
+        config = body[TOOL_CONFIGURATION]
         echo: dict[str, Any] = {
             "client_id": client_id,
             "response_types": ["id_token"],
@@ -1238,27 +998,32 @@ class MoodleProfile(Profile):
             "application_type": self.echo_application_type(),
             "token_endpoint_auth_method": "private_key_jwt",
             "client_name": body["client_name"],
+            "logo_uri": body.get("logo_uri") or "",
+            "scope": " ".join(services.answer_scopes(self.lineitem_precedence_bug)),
         }
-        if body.get("logo_uri"):
-            echo["logo_uri"] = body["logo_uri"]
-        echo["scope"] = " ".join(scopes)
-        tool: dict[str, Any] = {
-            "version": "1.3.0",
-            "deployment_id": deployment_id,
-            "target_link_uri": config.get("target_link_uri") or f"https://{config['domain']}",
-            "domain": config["domain"],
-        }
-        if config.get("description"):
-            tool["description"] = config["description"]
-        if messages:
-            tool["messages"] = messages
+        tool: dict[str, Any] = self.echo_version()
+        tool.update(
+            {
+                "deployment_id": deployment_id,
+                "target_link_uri": config.get("target_link_uri") or f"https://{config['domain']}",
+                "domain": config["domain"],
+                "description": config.get("description") or "",
+            }
+        )
+        message = self.deep_linking_message(config)
+        if message:
+            tool["messages"] = [message]
         if config.get("custom_parameters"):
             tool["custom_parameters"] = {
                 str(k): str(v) for k, v in config["custom_parameters"].items()
             }
-        tool["claims"] = claims
+        tool["claims"] = self.echo_claims(set(config.get("claims") or []))
         echo[TOOL_CONFIGURATION] = tool
         return echo
+
+    def echo_version(self) -> dict[str, Any]:
+        """Moodle 4.x starts the tool configuration with the LTI version."""
+        return {"version": "1.3.0"}
 
     def echo_application_type(self) -> Any:
         """Return `application_type` as this Moodle echoes it."""
@@ -1266,12 +1031,25 @@ class MoodleProfile(Profile):
 
 
 class MoodleLegacyProfile(MoodleProfile):
-    """Moodle 3.10 era: string messages with a typo, trailing-space key, array application_type."""
+    """Moodle 3.10, as its own code reads.
+
+    mod/lti/openid-configuration.php at moodle/moodle@4dcc2d37c67d2ac66aa9649fe0f1b427d65a309e: no
+    `authorization_endpoint`, the platform configuration under a key with a trailing space,
+    `messages_supported` as strings (`LtiResourceLink`), a top-level `placements`.
+    registration_helper.php at moodle/moodle@84e90d5db4c7a95bffeafdb2929b6c6ffbfa8312 and
+    openid-registration.php at moodle/moodle@cf29c007d2535bb90d623d0fad76ee8075ced722: static
+    helpers, `domain` and `target_link_uri` both required and never compared, no update flow
+    (no reg-update token, no GET), an array `application_type` and, through an `=` written for
+    `==`, every claim listed in the answer.
+    """
 
     name = "moodle-legacy"
     display_name = "Moodle 3.10"
     version = "3.10.1 (Build: 20210118)"
+    supports_update = False
+    registration_methods = ("POST",)
     platform_key = PLATFORM_CONFIGURATION + " "
+    lineitem_precedence_bug = False
 
     def messages_supported(self) -> list[Any]:
         """Plain strings, with the old `LtiResourceLink` spelling."""
@@ -1283,13 +1061,61 @@ class MoodleLegacyProfile(MoodleProfile):
         config["placements"] = ["AddContentMenu"]
         return config
 
+    def openid_configuration(self, request: Request, grant: Grant | None) -> dict[str, Any]:
+        """3.10 advertised no authorization_endpoint."""
+        doc = super().openid_configuration(request, grant)
+        del doc["authorization_endpoint"]
+        return doc
+
+    def authenticate(self, request: Request, token: str | None, args: dict[str, str]) -> Grant:
+        """3.10 checks the Bearer JWT and that its `sub` is not registered yet, nothing else."""
+        if token is None:
+            raise Rejection(401, "missing_registration_token", "text/html; charset=utf-8")
+        try:
+            claims = self.sim.verify(token)
+        except (JoseError, ValueError, TypeError) as exc:
+            raise Rejection(
+                404,
+                MOODLE_ERROR_PAGE.format(message=type(exc).__name__),
+                "text/html; charset=utf-8",
+            ) from None
+        grant = self.sim.grant_for(token)
+        if grant is None or claims.get("exp", 0) < time.time():
+            raise Rejection(
+                404, MOODLE_ERROR_PAGE.format(message="Expired token"), "text/html; charset=utf-8"
+            )
+        if self.sim.registration_by_client_id(str(claims.get("sub"))):
+            raise Rejection(401, "token_already_used", "text/html; charset=utf-8")
+        return grant
+
+    def validate_tool_configuration(self, config: Any) -> None:
+        """3.10: get_parameter(..., required) for both, and no domain comparison."""
+        config = config if isinstance(config, dict) else {}
+        for key in ("domain", "target_link_uri"):
+            if php_empty(config.get(key)):
+                raise self.text(f"missing required attribute {key}")
+
+    def echo_claims(self, asked: set[str]) -> list[str]:
+        """`if ($config->lti_sendname = LTI_SETTING_ALWAYS)` assigns: every claim, always."""
+        return ["sub", "iss", "name", "family_name", "middle_name", "email"]
+
+    def echo_version(self) -> dict[str, Any]:
+        """3.10's answer had no `version`."""
+        return {}
+
     def echo_application_type(self) -> Any:
         """The 3.10 helper echoed an array."""
         return ["web"]
 
 
 class BrightspaceProfile(Profile):
-    """D2L Brightspace: token in the config URL path, no Bearer, https, live keyset check."""
+    """D2L Brightspace: token in the config URL path, no Bearer, https, live keyset check.
+
+    Brightspace's code is not public: every rule here comes from D2L's documentation (Brightspace
+    community pages on LTI Advantage Dynamic Registration, reference §3.3), none from its code.
+    Its token endpoint is assumed to refuse a request for scopes outside the registration whole,
+    as the OAuth 2.0 spec allows; D2L does not document it.
+    """
 
     name = "brightspace"
     display_name = "Brightspace"
@@ -1449,11 +1275,60 @@ class BrightspaceProfile(Profile):
         echo = copy.deepcopy(body)
         echo["client_id"] = client_id
         echo[TOOL_CONFIGURATION]["deployment_id"] = deployment_id
-        return Accepted(200, echo, self.registration(body, client_id, deployment_id, echo))
+        granted = [s for s in requested_scopes(body) if s != "openid"]
+        return Accepted(
+            200, echo, self.registration(body, client_id, deployment_id, echo, granted=granted)
+        )
+
+
+# --- Sakai ---------------------------------------------------------------------------------------
+# Rules read in sakaiproject/sakai: lti/lti-blis/src/java/org/sakaiproject/lti13/LTI13Servlet.java
+# (handleWellKnown, handleRegistrationEndpointPost, handleTokenPost) and the tsugi-util objects it
+# serialises (lti/tsugi-util/src/java/org/tsugi/lti13/objects/OpenIDProviderConfiguration.java,
+# LTILaunchMessage.java).
+# The admin's checkboxes on the tool (allowlineitems, allowoutcomes, allowroster) decide what
+# handleTokenPost grants; a token request naming a scope whose checkbox is off fails whole with
+# invalid_scope.
+SAKAI_GRANTS = {
+    "allowlineitems": (Scope.AGS_LINEITEM_READONLY.value, Scope.AGS_LINEITEM.value),
+    "allowoutcomes": (Scope.AGS_SCORE.value, Scope.AGS_RESULT_READONLY.value),
+    "allowroster": (
+        Scope.NRPS_MEMBERSHIP.value,
+        "https://purl.imsglobal.org/spec/lti-gs/scope/contextgroup.readonly",
+    ),
+}
+
+
+def sakai_grants(checkboxes: frozenset[str]) -> list[str]:
+    """Return the scopes handleTokenPost grants for the admin's checkboxes.
+
+    score and result.readonly need allowoutcomes and allowlineitems both.
+    """
+    granted: list[str] = []
+    if "allowlineitems" in checkboxes:
+        granted += SAKAI_GRANTS["allowlineitems"]
+        if "allowoutcomes" in checkboxes:
+            granted += SAKAI_GRANTS["allowoutcomes"]
+    if "allowroster" in checkboxes:
+        granted += SAKAI_GRANTS["allowroster"]
+    return granted
+
+
+def sakai_checkboxes_for(requested: list[str]) -> frozenset[str]:
+    """Return the checkboxes an admin ticks to give the tool what its registration asked for."""
+    ticked = {name for name, scopes in SAKAI_GRANTS.items() if set(scopes) & set(requested)}
+    if "allowoutcomes" in ticked:
+        ticked.add("allowlineitems")
+    return frozenset(ticked)
 
 
 class SakaiProfile(Profile):
-    """Sakai: issuer and pre-allocated ids come from its configuration URL's own parameters."""
+    """Sakai: issuer and pre-allocated ids come from its configuration URL's own parameters.
+
+    The registration answer echoes the request (its `scope` included) with `client_id` and a
+    `deployment_id`; what the tool may use is what the admin ticks on the tool afterwards.
+    `admin_checkboxes` is that choice; None (the default) ticks what the request asked for.
+    """
 
     name = "sakai"
     display_name = "Sakai"
@@ -1466,9 +1341,12 @@ class SakaiProfile(Profile):
     jwks_path = "/imsblis/lti13/keyset"
     authorization_path = "/imsoidc/lti13/oidc_auth"
     oauth_endpoint_path = "/imsblis/lti13/token/<key>"
+    # OpenIDProviderConfiguration's constructor: only these, whatever Sakai can grant.
     scopes_supported = ("openid",)
     claims_supported = ("iss", "aud")
     variables = ("User.id", "Person.email.primary")
+    admin_checkboxes: frozenset[str] | None = None
+    _presented: str | None = None  # the Bearer of the POST being answered (under the sim lock)
 
     def issue(self, grant: Grant) -> None:
         """Pre-allocate the tool key, client id and deployment id; make an opaque token."""
@@ -1492,14 +1370,18 @@ class SakaiProfile(Profile):
         return f"{self.sim.base_url}{self.config_rule}?{query}"
 
     def messages_supported(self) -> list[Any]:
-        """Objects without placements."""
-        return [{"type": RL}, {"type": DL}]
+        """LTILaunchMessage initialises `placements` to an empty list, and Jackson writes it."""
+        return [{"type": RL, "placements": []}, {"type": DL, "placements": []}]
 
     def config_grant(self, request: Request, args: dict[str, str]) -> Grant | None:
-        """The key must name a tool stub the admin created."""
-        grant = self.sim.grant_for_key(request.args.get("key", ""))
-        if grant is None or not request.args.get("issuerURL"):
-            raise Rejection(400, "Missing or unknown key / issuerURL")
+        """handleWellKnown wants clientId, key, issuerURL and deploymentId (400 "Missing ...")."""
+        for name in ("clientId", "key", "issuerURL", "deploymentId"):
+            if request.args.get(name) is None:
+                raise self.text(f"Missing {name}")
+        grant = self.sim.grant_for_key(request.args["key"])
+        if grant is None:
+            # Sakai would still answer; the simulator knows no registration to serve it for.
+            raise self.text("Missing tool")
         return grant
 
     def openid_configuration(self, request: Request, grant: Grant | None) -> dict[str, Any]:
@@ -1527,41 +1409,64 @@ class SakaiProfile(Profile):
         grant = self.sim.grant_for_key(args.get("key", ""))
         return grant.token if grant else bearer_token(request)
 
+    def text(self, message: str, status: int = 400) -> Rejection:
+        """Build LTI13Util.return400's plain-text answer."""
+        return Rejection(status, message, "text/plain; charset=utf-8")
+
     def authenticate(self, request: Request, token: str | None, args: dict[str, str]) -> Grant:
-        """The Bearer must be the token issued for this key (an assumption; see the report)."""
-        grant = self.sim.grant_for_key(args.get("key", ""))
+        """A numeric key and an `Authorization: Bearer` header come first (400s).
+
+        The token itself is compared later, after the body's checks (see validate).
+        """
+        key = args.get("key", "")
+        if not key.isdigit():
+            raise self.text(f"Bad value for tool_key {key}")
+        authorization = request.headers.get("Authorization", "")
+        parts = authorization.split()
+        if not authorization.startswith("Bearer") or len(parts) != 2:
+            raise self.text("invalid_authorization")
+        self._presented = parts[1]
+        grant = self.sim.grant_for_key(key)
         if grant is None:
-            raise self.error(404, "invalid_request", "Unknown tool key.")
-        if bearer_token(request) != grant.token:
-            raise self.error(401, "invalid_token", "A Bearer registration token is required.")
-        return super().authenticate(request, grant.token, args)
+            raise self.text("Missing tool")
+        return grant
+
+    def parse_body(self, request: Request) -> Any:
+        """JSONValue.parse: anything but a JSON object is "Badly formatted JSON"."""
+        try:
+            body = json.loads(request.get_data(as_text=True))
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            raise self.text("Badly formatted JSON")
+        return body
 
     def validate(self, body: Any, grant: Grant) -> None:
-        """Only the basics: Sakai lets the admin decide the rest in its form."""
-        if not isinstance(body, dict):
-            raise self.error(400, "invalid_client_metadata", "The request must be a JSON object.")
-        for key in ("initiate_login_uri", "jwks_uri"):
-            if not is_http_uri(body.get(key)):
-                raise self.error(
-                    400, "invalid_client_metadata", f"{key} must be an absolute http(s) URI."
-                )
+        """Three fields, then the one-time token (403, no body); nothing else is checked."""
         uris = body.get("redirect_uris")
-        if not isinstance(uris, list) or not uris:
-            raise self.error(
-                400, "invalid_client_metadata", "redirect_uris must be a non-empty array."
-            )
-        if not isinstance(body.get(TOOL_CONFIGURATION), dict):
-            raise self.error(
-                400, "invalid_client_metadata", f"The {TOOL_CONFIGURATION} object is required."
-            )
+        if (
+            not isinstance(body.get("initiate_login_uri"), str)
+            or not isinstance(body.get("jwks_uri"), str)
+            or not isinstance(uris, list)
+        ):
+            raise self.text("Missing initiate_login_uri, jwks_uri, redirect_uris")
+        if self._presented != grant.token or grant.used or grant.expired:
+            raise Rejection(403, "", "text/plain")
 
     def accept(self, body: dict[str, Any], grant: Grant) -> Accepted:
-        """Answer with the ids pre-allocated in the configuration URL."""
+        """Echo the request with the pre-allocated client_id and a deployment_id."""
         client_id, deployment_id = str(grant.client_id), str(grant.deployment_id)
         echo = copy.deepcopy(body)
         echo["client_id"] = client_id
-        echo[TOOL_CONFIGURATION]["deployment_id"] = deployment_id
-        return Accepted(200, echo, self.registration(body, client_id, deployment_id, echo))
+        if isinstance(echo.get(TOOL_CONFIGURATION), dict):
+            echo[TOOL_CONFIGURATION]["deployment_id"] = deployment_id
+        checkboxes = self.admin_checkboxes
+        if checkboxes is None:
+            checkboxes = sakai_checkboxes_for(requested_scopes(body))
+        registration = self.registration(
+            body, client_id, deployment_id, echo, granted=sakai_grants(checkboxes)
+        )
+        return Accepted(200, echo, registration)
 
 
 PROFILE_CLASSES: dict[str, type[Profile]] = {

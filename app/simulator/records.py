@@ -47,9 +47,14 @@ class Registration:
     registration_id: str = ""
     enabled: bool = True
     echo: dict[str, Any] = field(default_factory=dict)
-    # What launches need: the tool's registration request and the scopes the LMS granted.
+    # What launches need: the tool's registration request.
     tool: dict[str, Any] = field(default_factory=dict)
+    # What the LMS's token endpoint will really grant this tool (its code's rules, the admin's
+    # choices), which is not always what the registration answer's `scope` says.
     scopes: tuple[str, ...] = ()
+    # What the registration answer's `scope` claimed (Canvas adds openid, Moodle may list
+    # lineitem it will not grant, Sakai echoes the request).
+    claimed_scopes: tuple[str, ...] = ()
 
 
 @dataclass
