@@ -495,20 +495,43 @@ TOOL_SETTINGS = {
 }
 
 
-def gatehouse_body(profile):
+# The same tool written with Canvas-prefixed names, including names Canvas never prefixes
+# (resource_placement.rb add_extension_prefix_if_necessary, CONTENT_AREA, RICH_TEXT_EDITOR).
+PREFIXED_TOOL_SETTINGS = {
+    **TOOL_SETTINGS,
+    "messages": [
+        {
+            "type": "LtiResourceLinkRequest",
+            "placements": [CANVAS_PREFIX + "course_navigation", CANVAS_PREFIX + "ContentArea"],
+        },
+        {
+            "type": "LtiDeepLinkingRequest",
+            "placements": [
+                CANVAS_PREFIX + "RichTextEditor",
+                CANVAS_PREFIX + "ActivityAssetProcessor",
+                CANVAS_PREFIX + "editor_button",
+            ],
+        },
+    ],
+}
+TOOLS = {"plain": TOOL_SETTINGS, "prefixed": PREFIXED_TOOL_SETTINGS}
+
+
+def gatehouse_body(profile, tool_settings=TOOL_SETTINGS):
     """Build Gatehouse's registration body for this profile's real OpenID configuration."""
     with Simulator(profile=profile) as sim:
         _, config_url, document = start(sim, "https://tool.example.com/lti/register")
     platform = validate_openid_config(document, config_url, allow_insecure=True)
-    settings = load_settings({}, {"tool": TOOL_SETTINGS})
+    settings = load_settings({}, {"tool": tool_settings})
     tool = resolve_tool(settings["tool"], "https://tool.example.com")
     return build_registration_request(tool, platform).body
 
 
+@pytest.mark.parametrize("tool", TOOLS)
 @pytest.mark.parametrize("edition", CANVAS_EDITIONS)
 @pytest.mark.parametrize("profile", PROFILES)
-def test_gatehouse_body_passes_canvas_schema(profile, edition):
-    request = gatehouse_body(profile)
+def test_gatehouse_body_passes_canvas_schema(profile, edition, tool):
+    request = gatehouse_body(profile, TOOLS[tool])
     assert canvas_schema_errors(request, edition) == [], json.dumps(request, indent=1)
 
 
