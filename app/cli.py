@@ -10,6 +10,7 @@ import click
 
 from . import storage
 from .config import ConfigError
+from .lti.constants import is_service_scope
 from .simulator import FAULTS, PROFILES
 from .storage import StorageError, open_store
 
@@ -285,10 +286,10 @@ def _compare_with_store(report) -> list[str]:
         ids = {d.deployment_id for d in store.list_deployments(platform.id)}
         if report.deployment_id not in ids:
             problems.append(f"deployment {report.deployment_id} missing (stored: {sorted(ids)})")
-    if sorted(platform.scopes) != sorted(report.granted_scopes):
-        problems.append(
-            f"scopes {sorted(platform.scopes)} differ from granted {sorted(report.granted_scopes)}"
-        )
+    # The LMS's answer may claim `openid` (Canvas does); Gatehouse keeps service scopes only.
+    granted = sorted(s for s in report.granted_scopes if is_service_scope(s))
+    if sorted(platform.scopes) != granted:
+        problems.append(f"scopes {sorted(platform.scopes)} differ from granted {granted}")
     return problems
 
 

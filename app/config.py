@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from .lti.constants import MessageType
-from .lti.registration import CANVAS_UNSAFE_DISPLAY_TYPES, host_with_port, is_https_url
+from .lti.constants import MessageType, is_service_scope
+from .lti.lms.canvas import UNSAFE_DISPLAY_TYPES as CANVAS_UNSAFE_DISPLAY_TYPES
+from .lti.registration import host_with_port, is_https_url, normalise_url
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,14 @@ LIMIT_RE = re.compile(
     r"^\s*\d+\s*(/|per)\s*(\d+\s*)?(second|minute|hour|day)s?\s*"
     r"(;\s*\d+\s*(/|per)\s*(\d+\s*)?(second|minute|hour|day)s?\s*)*$"
 )
-DOMAIN_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:\d{1,5})?$")
+# Canvas's `domain` pattern (instructure/canvas-lms, lib/schemas/lti/ims/lti_tool_configuration.rb):
+# DNS labels or an IPv4 address, with an optional :port; no IPv6 literal.
+_LABEL = r"([A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9])"
+DOMAIN_RE = re.compile(rf"^({_LABEL}\.)*{_LABEL}(:[0-9]{{1,5}})?$")
+# JSON Schema's `hostname` format (RFC 1123), which Canvas requires of `secondary_domains`
+# (same file): labels of at most 63 characters, no port.
+HOSTNAME_RE = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*"
+                         r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
 
 
 class ConfigError(Exception):
@@ -120,7 +128,7 @@ SCHEMA: dict[str, Any] = {
         "redirect_uris": Key("urls"),
         "jwks_uri": Key(_URL),
         "domain": Key("domain"),
-        "secondary_domains": Key("strings", default=[]),
+        "secondary_domains": Key("hostnames", default=[]),
         "scopes": Key("strings", default=[]),
         "claims": Key(
             "strings", default=["iss", "sub", "name", "given_name", "family_name", "email"]
@@ -380,6 +388,7 @@ def validate(raw: Mapping[str, Any]) -> dict[str, Any]:
         _require_https(settings)
     _check_domain(settings)
     _warn_canvas_display_types(settings["tool"]["messages"])
+    _warn_openid_scopes(settings["tool"]["scopes"])
     return settings
 
 
@@ -408,20 +417,32 @@ def _require_https(settings: dict[str, Any]) -> None:
 
 
 def _check_domain(settings: dict[str, Any]) -> None:
-    """Refuse a tool.domain that Moodle would reject: it must be host[:port] of the launch URL."""
+    """Refuse a tool domain an LMS would reject.
+
+    Moodle requires `domain` to equal the host[:port] of `target_link_uri` exactly as written
+    (moodle/moodle, mod/lti/classes/local/ltiopenid/registration_helper.php); URLs and the
+    domain are normalised when loaded, so the comparison here is exact too. Canvas's domain
+    pattern refuses IPv6 literals (lti_tool_configuration.rb), so a launch URL on one cannot
+    give the tool a domain.
+    """
     domain = settings["tool"]["domain"]
+    key, target = "tool.target_link_uri", settings["tool"]["target_link_uri"]
+    if not target and settings["base_url"]:
+        key, target = "base_url", settings["base_url"] + "/lti/launch"
+    if target and ":" in (urlsplit(target).hostname or "") and not domain:
+        raise ConfigError(
+            f"{key}: {target!r} is on an IPv6 address, which LMSes do not accept as the tool's "
+            "domain (Canvas's domain pattern refuses it); use a host name"
+        )
     if not domain:
         return
-    target = settings["tool"]["target_link_uri"]
-    if not target and settings["base_url"]:
-        target = settings["base_url"] + "/lti/launch"
     if not target:
         raise ConfigError(
             "tool.domain: set base_url or tool.target_link_uri too; otherwise the launch URL "
             "follows each request's host and cannot be checked against the domain"
         )
     expected = host_with_port(target)
-    if domain.lower() != expected.lower():
+    if domain != expected:
         raise ConfigError(
             f"tool.domain: {domain!r} must equal the host[:port] of the launch URL {target!r}, "
             f"that is {expected!r} (Moodle refuses a mismatch)"
@@ -433,12 +454,25 @@ def _warn_canvas_display_types(messages: list[dict[str, Any]]) -> None:
         display_type = (message.get("canvas") or {}).get("display_type")
         if display_type in CANVAS_UNSAFE_DISPLAY_TYPES:
             log.warning(
-                "tool.messages[%d].canvas.display_type = %r: Canvas rejected it until 2025 "
-                "(canvas-lms PR #2459), so Gatehouse leaves it out of Canvas registrations and "
+                "tool.messages[%d].canvas.display_type = %r: %s, and refusing it fails the "
+                "whole registration, so Gatehouse leaves it out of Canvas registrations and "
                 "the link opens in Canvas's default display; the admin is told on the close "
                 "page.",
                 i,
                 display_type,
+                CANVAS_UNSAFE_DISPLAY_TYPES[display_type],
+            )
+
+
+def _warn_openid_scopes(scopes: list[str]) -> None:
+    for i, scope in enumerate(scopes):
+        if not is_service_scope(scope):
+            log.warning(
+                "tool.scopes[%d] = %r is not an LTI service scope, so Gatehouse never asks an "
+                "LMS for it (LTI launches need no OpenID scope, and Canvas refused a "
+                "registration naming openid: canvas-lms issue 2398).",
+                i,
+                scope,
             )
 
 
@@ -492,8 +526,23 @@ def _check_value(value: Any, spec: Key, path: str) -> Any:
         return _check_url(value, path)
     if kind == "domain":
         if not isinstance(value, str) or not DOMAIN_RE.match(value):
-            raise ConfigError(f"{path}: must be a host name with an optional :port, no scheme")
-        return value
+            raise ConfigError(
+                f"{path}: must be a host name or IPv4 address with an optional :port, no scheme "
+                "and no IPv6 literal (Canvas refuses any other domain)"
+            )
+        # Hosts are case-insensitive, but Moodle compares the domain with the launch URL's
+        # host as written, so both are kept in lower case.
+        return value.lower()
+    if kind == "hostnames":
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{path}: must be a list of strings")
+        for i, v in enumerate(value):
+            if not HOSTNAME_RE.match(v):
+                raise ConfigError(
+                    f"{path}[{i}]: {v!r} must be a host name without scheme or port (Canvas "
+                    "requires host names here)"
+                )
+        return [v.lower() for v in value]
     if kind in ("strings", "urls", "emails"):
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{path}: must be a list of strings")
@@ -527,4 +576,9 @@ def _check_url(value: Any, path: str) -> str:
         raise ConfigError(f"{path}: {value!r} is not an absolute http(s) URL")
     if parts.username or parts.password:
         raise ConfigError(f"{path}: must not contain a user name or password")
-    return value
+    try:
+        return normalise_url(value)
+    except ValueError:
+        raise ConfigError(
+            f"{path}: {value!r} has a port that is not a number from 0 to 65535"
+        ) from None

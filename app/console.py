@@ -48,9 +48,9 @@ from .api.platforms import (
     platform_values,
     set_active,
 )
-from .flow import FAMILY_NAMES, family_name
 from .limits import signin_limit
 from .lms import record_completed
+from .lti.lms import FAMILIES, family_name, for_family
 from .pages import base_url, settings
 from .storage import RegistrationStates, get_store, now_iso
 
@@ -59,21 +59,6 @@ bp = Blueprint("console", __name__, url_prefix="/console")
 PER_PAGE = 25
 # Every state an attempt can be in, in the order it moves through them.
 STATES = (*RegistrationStates.OPEN, RegistrationStates.REGISTERING, *RegistrationStates.FINAL)
-# Where each LMS wants the registration URL; what it needs afterwards is in
-# templates/register/_next_steps.html, shared with the page that closes the LMS dialog.
-WHERE_TO_PASTE = {
-    "canvas": "Admin → Developer Keys → + Developer Key → LTI Registration (newer Canvas: "
-    "Apps → Manage → Register App), then paste the URL.",
-    "moodle": "Site administration → Plugins → Activity modules → External tool → Manage tools: "
-    "paste the URL in Tool URL and click Add LTI Advantage.",
-    "desire2learn": "Admin Tools → Manage Extensibility → LTI Advantage → Register Tool → "
-    "Dynamic, then paste the URL (Brightspace opens it in a new tab).",
-    "sakailms.org": "Administration Workspace → External Tools → LTI Advantage Auto Provision, "
-    "then paste the URL.",
-    "BlackboardLearn": "nowhere in Learn itself: Blackboard registers tools centrally through "
-    "the Anthology Developer Portal, and the Learn administrator then adds the tool by its "
-    "Client ID.",
-}
 PUBLIC_ENDPOINTS = ("console.login", "console.logout")
 # The same words whether the e-mail, the password or the owner flag was wrong.
 SIGNIN_REFUSED = (
@@ -347,7 +332,7 @@ def _registration_page(attempt, form: ResolveForm, status: int = 200):
         audit=store.list_audit(limit=PER_PAGE, subject_id=attempt.id),
         resolvable=_resolvable(attempt),
         form=form,
-        where=WHERE_TO_PASTE.get(attempt.product_family_code or ""),
+        where=for_family(attempt.product_family_code).where_to_paste,
     ), status
 
 
@@ -697,7 +682,7 @@ def how_to_register():
     return render_template(
         "console/how_to_register.html",
         registration_url=base_url() + "/lti/register",
-        families=[(code, FAMILY_NAMES[code], where) for code, where in WHERE_TO_PASTE.items()],
+        families=FAMILIES,
         require_invitation=config["require_invitation"],
         auto_activate=config["auto_activate"],
     )

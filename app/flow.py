@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 from . import crashpoints
-from .lti.constants import CANVAS_PREFIX
 from .lti.discovery import (
     PlatformConfig,
     SupportedMessage,
@@ -30,6 +29,7 @@ from .lti.errors import (
     UnsafeURL,
 )
 from .lti.http import SafeClient
+from .lti.lms import family_name, for_family
 from .lti.registration import (
     RegistrationResult,
     ToolProfile,
@@ -41,13 +41,6 @@ from .storage import Platform, Registration, RegistrationStates, now_iso
 
 log = logging.getLogger(__name__)
 
-FAMILY_NAMES = {
-    "canvas": "Canvas",
-    "moodle": "Moodle",
-    "desire2learn": "Brightspace",
-    "sakailms.org": "Sakai",
-    "BlackboardLearn": "Blackboard",
-}
 # Path segments this long are opaque tokens (Brightspace puts its one-time token in the path).
 TOKEN_SEGMENT = re.compile(r"^[A-Za-z0-9._~+=-]{32,}$")
 
@@ -80,11 +73,6 @@ class Outcome:
     platform: Platform
     created: bool
     family_code: str
-
-
-def family_name(code: str | None) -> str:
-    """Return an LMS's product name for its `product_family_code`."""
-    return FAMILY_NAMES.get(code or "", code or "your LMS")
 
 
 def redact_config_url(url: str) -> str:
@@ -440,6 +428,7 @@ def _platform_from_record(data: dict) -> PlatformConfig:
     )
     for key in ("scopes_supported", "claims_supported", "warnings"):
         data[key] = tuple(data[key])
+    data["filled_in"] = tuple(data.get("filled_in") or ())  # absent from older records
     return PlatformConfig(**data)
 
 
@@ -482,11 +471,8 @@ def resume(store, registration: Registration) -> tuple[PlatformConfig, str | Non
 
 def platform_name(platform: PlatformConfig) -> str:
     """Name a new platform after its LMS and the host the admin works on."""
-    account = platform.document.get(CANVAS_PREFIX + "account_name")
     host = urlsplit(platform.registration_endpoint).netloc
-    if isinstance(account, str) and account.strip():
-        return f"{account.strip()} (Canvas, {host})"
-    return f"{family_name(platform.product_family_code)} at {host}"
+    return for_family(platform.product_family_code).platform_name(platform.document, host)
 
 
 def _config_record(platform: PlatformConfig, secrets: tuple[str, ...]) -> dict:

@@ -18,7 +18,6 @@ from urllib.parse import parse_qsl, urlsplit
 from flask import Blueprint, current_app, redirect, render_template, request
 
 from . import events
-from .flow import family_name
 from .limits import launch_limit
 from .lms import safe_client
 from .lti.errors import (
@@ -44,6 +43,7 @@ from .lti.launch import (
     verify_id_token,
     with_query,
 )
+from .lti.lms import family_name
 from .pages import allow_framing, base_url, render_error, settings
 from .storage import LaunchStateStatus, get_store, now_iso
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 from flask import Flask, Response, abort, current_app, g, render_template, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError
+from markupsafe import Markup, escape
 from werkzeug.exceptions import HTTPException
 
+from .lti import lms as lms_families
 from .lti.errors import RegistrationError
 from .lti.http import is_loopback_host
 from .storage import storable
@@ -76,7 +80,6 @@ def render_error(error: RegistrationError, *, in_flow: bool = True,
 
 def render_close(registration):
     """Render the page that closes the LMS dialog, from the stored outcome (refresh-safe)."""
-    from .flow import family_name
     from .storage import get_store
 
     store = get_store()
@@ -87,7 +90,7 @@ def render_close(registration):
         registration=registration,
         platform=platform,
         family=registration.product_family_code,
-        family_name=family_name(registration.product_family_code),
+        family_name=lms_families.family_name(registration.product_family_code),
         deployments=store.list_deployments(platform.id),
         approval=store.approval_of(registration.id),
     )
@@ -183,11 +186,27 @@ def _refuse_unstorable():
     return None
 
 
+MARKS = re.compile(r"\*\*(.+?)\*\*|`(.+?)`")
+
+
+def marked(text: str) -> Markup:
+    """Return LMS step text as HTML: **words on screen** in bold, `ids` as code, all escaped."""
+
+    def tag(match: re.Match) -> str:
+        bold, code = match.groups()
+        return f"<strong>{bold}</strong>" if bold is not None else f"<code>{code}</code>"
+
+    return Markup(MARKS.sub(tag, str(escape(text))))  # noqa: S704 - escaped before marking
+
+
 def init_app(app: Flask) -> None:
     """Install the headers and error pages."""
     app.before_request(_refuse_unstorable)
     app.after_request(_security_headers)
     app.add_template_filter(money)
+    app.add_template_filter(marked)
+    app.add_template_global(lms_families.for_family, "lms_family")
+    app.add_template_global(lms_families.FAMILIES, "lms_families")
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)

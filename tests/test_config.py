@@ -285,3 +285,83 @@ def test_readme_documents_every_setting_and_its_variable():
     for secret in ("SECRET_KEY", "DATABASE_URL", "GATEHOUSE_API_KEY", "STRIPE_SECRET_KEY",
                    "STRIPE_WEBHOOK_SECRET", "GATEHOUSE_OIDC_CLIENT_SECRET", "PORT"):
         assert f"`{secret}`" in text
+
+
+# --- Domains as Moodle and Canvas compare them (issue 12, 1.6) -------------------------------
+
+
+@pytest.mark.parametrize(
+    ("toml_text", "key", "expected"),
+    [
+        ('base_url = "https://tool.example.com:443"\n[tool]\nname = "T"\n', "base_url",
+         "https://tool.example.com"),
+        ('base_url = "HTTPS://Reg.Example.com"\n[tool]\nname = "T"\n', "base_url",
+         "https://reg.example.com"),
+        ('[tool]\nname = "T"\ntarget_link_uri = "https://T.example.com:443/Launch?x=1"\n',
+         "tool.target_link_uri", "https://t.example.com/Launch?x=1"),
+        ('[tool]\nname = "T"\ntarget_link_uri = "http://Tool.example.com:80/launch"\n'
+         "[security]\nallow_insecure_platforms = true\n",
+         "tool.target_link_uri", "http://tool.example.com/launch"),
+        ('[tool]\nname = "T"\ntarget_link_uri = "https://t.example.com:8443/launch"\n',
+         "tool.target_link_uri", "https://t.example.com:8443/launch"),
+    ],
+)
+def test_urls_are_normalised_when_settings_load(tmp_path, toml_text, key, expected):
+    settings = settings_from(toml_text, tmp_path)
+    value = settings
+    for part in key.split("."):
+        value = value[part]
+    assert value == expected
+
+
+def test_domain_is_compared_exactly_after_normalising(tmp_path):
+    # LocalHost:8000 would pass a case-insensitive check and fail at Moodle (`!==`).
+    settings = settings_from(
+        'base_url = "http://LocalHost:8000"\n[tool]\nname = "T"\ndomain = "LocalHost:8000"\n'
+        "[security]\nallow_insecure_platforms = true\n",
+        tmp_path,
+    )
+    assert settings["tool"]["domain"] == "localhost:8000"
+    assert settings["base_url"] == "http://localhost:8000"
+    with pytest.raises(ConfigError, match="that is 'tool.example.com'"):
+        settings_from(
+            'base_url = "https://tool.example.com"\n[tool]\nname = "T"\n'
+            'domain = "tool.example.com:443"\n',
+            tmp_path,
+        )
+
+
+@pytest.mark.parametrize(
+    ("toml_text", "message"),
+    [
+        ('[tool]\nname = "T"\ndomain = "[::1]:8000"\n', "tool.domain: must be a host name or "
+         "IPv4 address with an optional :port, no scheme and no IPv6 literal"),
+        ('[tool]\nname = "T"\ndomain = "tool_x.example.com"\n', "tool.domain:"),
+        ('base_url = "https://[2001:db8::1]"\n[tool]\nname = "T"\n',
+         "base_url: 'https://[2001:db8::1]/lti/launch' is on an IPv6 address"),
+        ('[tool]\nname = "T"\nsecondary_domains = ["cdn.example.com:8443"]\n',
+         "tool.secondary_domains[0]: 'cdn.example.com:8443' must be a host name without "
+         "scheme or port"),
+        ('[tool]\nname = "T"\nsecondary_domains = ["ok.example.com", "https://x.example"]\n',
+         "tool.secondary_domains[1]:"),
+        ('[tool]\nname = "T"\nsecondary_domains = ["[::1]"]\n', "tool.secondary_domains[0]:"),
+    ],
+)
+def test_domains_canvas_refuses_are_refused_at_start_up(tmp_path, toml_text, message):
+    # Canvas: domain pattern and secondary_domains `format: hostname`
+    # (instructure/canvas-lms lib/schemas/lti/ims/lti_tool_configuration.rb).
+    with pytest.raises(ConfigError) as info:
+        settings_from(toml_text, tmp_path)
+    assert message in str(info.value)
+
+
+def test_secondary_domains_that_are_host_names_are_kept(tmp_path):
+    settings = settings_from(
+        '[tool]\nname = "T"\nsecondary_domains = ["CDN.example.com", "10.0.0.7"]\n', tmp_path
+    )
+    assert settings["tool"]["secondary_domains"] == ["cdn.example.com", "10.0.0.7"]
+
+
+def test_openid_in_tool_scopes_warns_at_start_up(tmp_path, caplog):
+    settings_from('[tool]\nname = "T"\nscopes = ["openid"]\n', tmp_path)
+    assert any("tool.scopes[0] = 'openid'" in r.getMessage() for r in caplog.records)

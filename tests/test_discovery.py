@@ -151,3 +151,54 @@ def test_unreadable_message_entries_are_skipped():
     document[PLATFORM_CONFIGURATION]["messages_supported"] = [42, {"type": "LtiDeepLinkingRequest"}]
     config = validate_openid_config(document, URL)
     assert [m.type for m in config.messages_supported] == ["LtiDeepLinkingRequest"]
+
+
+def moodle_310(**changes):
+    """Moodle 3.10's configuration: no authorization_endpoint, the stray-space key, strings.
+
+    moodle/moodle mod/lti/openid-configuration.php as 3.10 shipped it.
+    """
+    fields = {
+        "issuer": "https://moodle.example.edu",
+        "token_endpoint": "https://moodle.example.edu/mod/lti/token.php",
+        "jwks_uri": "https://moodle.example.edu/mod/lti/certs.php",
+        "registration_endpoint": "https://moodle.example.edu/mod/lti/openid-registration.php",
+        "authorization_endpoint": None,
+    }
+    document = doc(**{**fields, **changes})
+    document.pop(PLATFORM_CONFIGURATION)
+    document[PLATFORM_CONFIGURATION + " "] = {
+        "product_family_code": "moodle",
+        "version": "3.10.4 (Build: 20210510)",
+        "messages_supported": ["LtiResourceLink", "LtiDeepLinkingRequest"],
+        "placements": ["AddContentMenu"],
+    }
+    return document
+
+
+MOODLE_URL = "https://moodle.example.edu/mod/lti/openid-configuration.php"
+
+
+def test_moodle_310_without_authorization_endpoint_gets_moodles_own():
+    config = validate_openid_config(moodle_310(), MOODLE_URL)
+    assert config.authorization_endpoint == "https://moodle.example.edu/mod/lti/auth.php"
+    assert config.product_family_code == "moodle"
+    assert [m.type for m in config.messages_supported] == [
+        "LtiResourceLinkRequest", "LtiDeepLinkingRequest"]
+    (note,) = config.filled_in
+    assert "https://moodle.example.edu/mod/lti/auth.php" in note and "3.10" in note
+
+
+def test_other_lms_without_authorization_endpoint_is_still_refused():
+    with pytest.raises(PlatformConfigError) as info:
+        validate_openid_config(doc(authorization_endpoint=None), URL)
+    assert info.value.rule == "required-field"
+
+
+def test_moodle_with_authorization_endpoint_is_taken_as_given():
+    config = validate_openid_config(
+        moodle_310(authorization_endpoint="https://moodle.example.edu/custom/auth.php"),
+        MOODLE_URL,
+    )
+    assert config.authorization_endpoint == "https://moodle.example.edu/custom/auth.php"
+    assert config.filled_in == ()

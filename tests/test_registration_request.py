@@ -365,3 +365,70 @@ def test_refusals_keep_the_lms_words(status, body, summary, hint):
 
 def test_summaries_are_short():
     assert len(summarize_error("x" * 1000)) == 300
+
+
+# --- Rules from the LMSes' own code (issue 12) ---------------------------------------------
+
+
+def test_openid_in_the_tool_scopes_is_never_sent():
+    # One Canvas release refused a registration naming openid (canvas-lms issue 2398).
+    request = build_registration_request(tool(scopes=["openid", SCORE]), platform())
+    assert request.scopes == (SCORE,)
+
+
+def test_openid_in_the_answer_is_no_granted_service():
+    # Canvas answers with the registration's scopes plus openid, then refuses openid at its
+    # token endpoint (canvas-lms dynamic_registration_controller.rb; developer key scopes).
+    body = json.dumps({"client_id": "1", "scope": f"{SCORE} openid {NRPS}"})
+    assert parse_registration_response(200, body).scopes == (SCORE, NRPS)
+    assert parse_registration_response(200, '{"client_id": "1"}', ("openid", SCORE)).scopes == (
+        SCORE,
+    )
+
+
+@pytest.mark.parametrize("display_type", ["new_window", "full_width_with_nav"])
+def test_canvas_display_types_some_canvas_refuses_are_left_out(display_type):
+    # full_width_with_nav is missing from the 2024 VALID_DISPLAY_TYPES
+    # (canvas-lms lib/schemas/internal_lti_configuration.rb): an unknown value is a 422.
+    messages = [{"type": "LtiResourceLinkRequest", "placements": ["course_navigation"],
+                 "canvas": {"display_type": display_type}}]
+    request = build_registration_request(tool(messages=messages), canvas_platform())
+    assert CANVAS_RL + "display_type" not in sent_messages(request)["LtiResourceLinkRequest"]
+    assert any(f"display_type {display_type}" in n for n in request.adjustments)
+
+
+def test_canvas_standard_placements_are_sent_without_canvas_prefix():
+    # canvas-lms app/models/lti/resource_placement.rb, add_extension_prefix_if_necessary: the
+    # prefix is only for Canvas's own placements; a prefixed ContentArea fails the registration.
+    messages = [{"type": "LtiDeepLinkingRequest",
+                 "placements": [CANVAS_RL + "ContentArea", CANVAS_RL + "RichTextEditor",
+                                CANVAS_RL + "ActivityAssetProcessor",
+                                CANVAS_RL + "assignment_selection", "editor_button"]}]
+    dl = {"type": "LtiDeepLinkingRequest",
+          "placements": ["link_selection", "assignment_selection", "editor_button",
+                         "ActivityAssetProcessor"]}
+    canvas = platform(family="canvas", messages=[
+        {"type": "LtiResourceLinkRequest", "placements": ["link_selection"]}, dl])
+    sent = sent_messages(build_registration_request(tool(messages=messages), canvas))
+    assert sent["LtiDeepLinkingRequest"]["placements"] == [
+        "ContentArea", "RichTextEditor", "ActivityAssetProcessor",
+        CANVAS_RL + "assignment_selection", "editor_button",
+    ]
+
+
+def test_canvas_placements_canvas_does_not_offer_are_left_out_under_either_spelling():
+    messages = [{"type": "LtiResourceLinkRequest",
+                 "placements": [CANVAS_RL + "top_navigation", "course_navigation"]}]
+    request = build_registration_request(tool(messages=messages), canvas_platform())
+    assert sent_messages(request)["LtiResourceLinkRequest"]["placements"] == ["course_navigation"]
+    assert any("top_navigation" in n for n in request.adjustments)
+
+
+def test_base_url_is_normalised_so_moodle_sees_the_domain_it_compares():
+    # Moodle compares domain with target_link_uri's host[:port] as written (`!==`,
+    # mod/lti/classes/local/ltiopenid/registration_helper.php).
+    settings = load_settings({}, {"tool": {"name": "Quiz Tool"}})
+    profile = resolve_tool(settings["tool"], "https://Tool.Example.com:443")
+    config = build_registration_request(profile, platform()).body[TOOL_CONFIGURATION]
+    assert config["domain"] == "tool.example.com"
+    assert config["target_link_uri"] == "https://tool.example.com/lti/launch"

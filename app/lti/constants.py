@@ -57,10 +57,6 @@ def is_service_scope(scope: str) -> bool:
     return "://" in scope
 
 
-# Platforms whose `scopes_supported` is known to list less than they grant,
-# so Gatehouse requests its scopes anyway instead of intersecting.
-INCOMPLETE_SCOPE_LISTS = frozenset({ProductFamily.SAKAI.value})
-
 GRANT_TYPES = ("implicit", "client_credentials")
 RESPONSE_TYPES = ("id_token",)
 TOKEN_ENDPOINT_AUTH_METHOD = "private_key_jwt"  # noqa: S105 - a method name, not a secret

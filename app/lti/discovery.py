@@ -16,6 +16,7 @@ from .constants import (
 )
 from .errors import PlatformConfigError, PlatformRefused
 from .http import SafeClient
+from .lms import for_family
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,9 @@ class PlatformConfig:
     messages_supported: tuple[SupportedMessage, ...]
     document: dict[str, Any] = field(repr=False, compare=False)
     warnings: tuple[str, ...] = ()
+    # What Gatehouse supplied that this LMS family leaves out (see app/lti/lms): the admin is
+    # told on the close page.
+    filled_in: tuple[str, ...] = ()
 
     def supports(self, message_type: str) -> bool:
         """Return True when the platform lists `message_type`."""
@@ -139,6 +143,11 @@ def validate_openid_config(
         raise PlatformConfigError(
             "The LMS's OpenID configuration is not a JSON object.", rule="config-json"
         )
+    warnings: list[str] = []
+    filled_in: list[str] = []
+    lti = _platform_object(document, warnings)
+    family = _string(lti.get("product_family_code"))
+    document = for_family(family).fill_configuration(document, filled_in)
     values: dict[str, str] = {}
     for name in REQUIRED_ENDPOINTS:
         value = document.get(name)
@@ -162,8 +171,6 @@ def validate_openid_config(
     _require_listed(
         document, "token_endpoint_auth_signing_alg_values_supported", SIGNING_ALG, "rs256"
     )
-    warnings: list[str] = []
-    lti = _platform_object(document, warnings)
     authorization_server = document.get("authorization_server")
     return PlatformConfig(
         openid_configuration_url=url,
@@ -176,13 +183,14 @@ def validate_openid_config(
             authorization_server if isinstance(authorization_server, str) and authorization_server
             else None
         ),
-        product_family_code=_string(lti.get("product_family_code")) or "unknown",
+        product_family_code=family or "unknown",
         version=_string(lti.get("version")),
         scopes_supported=_strings(document.get("scopes_supported")),
         claims_supported=_strings(document.get("claims_supported")),
         messages_supported=_messages(lti, warnings),
         document=document,
         warnings=tuple(warnings),
+        filled_in=tuple(filled_in),
     )
 
 

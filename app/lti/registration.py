@@ -8,42 +8,18 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .constants import (
-    CANVAS_PREFIX,
-    CANVAS_PRIVACY_LEVEL,
     GRANT_TYPES,
-    INCOMPLETE_SCOPE_LISTS,
     RESPONSE_TYPES,
     TOKEN_ENDPOINT_AUTH_METHOD,
     TOOL_CONFIGURATION,
     MessageType,
-    ProductFamily,
+    is_service_scope,
 )
 from .discovery import PlatformConfig
 from .errors import InvalidRegistrationResponse, PlatformRefused, RegistrationError
 from .http import SafeClient
+from .lms import LMS, for_family
 
-# Placement names every Canvas accepts besides its own list (it maps them itself).
-CANVAS_GENERIC_PLACEMENTS = ("ContentArea", "RichTextEditor")
-# Canvas creates only `link_selection` for a message that names no placements (reference §3.1,
-# ltijs #230), so Gatehouse always names them. These are the placements a message gets when its
-# configuration gives none: for resource links, the one Canvas would have picked anyway; for deep
-# linking, content selection in modules, assignments and the rich-text editor (reference §2.3).
-# Other types (Canvas's placement-less LtiEulaRequest) are sent as configured.
-CANVAS_DEFAULT_PLACEMENTS = {
-    MessageType.RESOURCE_LINK.value: ("link_selection",),
-    MessageType.DEEP_LINKING.value: ("link_selection", "assignment_selection", "editor_button"),
-}
-# Canvas rejected `display_type: new_window` from registrations until a 2025 fix
-# (canvas-lms PR #2459). Gatehouse cannot tell an older Canvas from a newer one, and a rejection
-# fails the whole registration, so the value is left out for every Canvas.
-CANVAS_UNSAFE_DISPLAY_TYPES = frozenset({"new_window"})
-CANVAS_MESSAGE_EXTENSIONS = {
-    "visibility": "visibility",
-    "default_enabled": "course_navigation/default_enabled",
-    "display_type": "display_type",
-    "launch_width": "launch_width",
-    "launch_height": "launch_height",
-}
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -82,9 +58,28 @@ def host_with_port(url: str) -> str:
     return host
 
 
+def normalise_url(url: str) -> str:
+    """Return the URL with its scheme and host in lower case and no default port.
+
+    LMSes compare the tool's domain with its launch URL's host[:port] as written (Moodle's
+    mod/lti/classes/local/ltiopenid/registration_helper.php uses `!==`), so
+    `https://Tool.example.com:443/launch` would fail there although it is the same address.
+    Raise ValueError for a port that is not a number.
+    """
+    parts = urlsplit(url)
+    port = parts.port
+    scheme = parts.scheme.lower()
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    if port is not None and port != DEFAULT_PORTS.get(scheme):
+        host = f"{host}:{port}"
+    return parts._replace(scheme=scheme, netloc=host).geturl()
+
+
 def resolve_tool(tool: dict[str, Any], base_url: str) -> ToolProfile:
     """Fill the URL defaults of the `[tool]` settings from the service's public base URL."""
-    base_url = base_url.rstrip("/")
+    base_url = normalise_url(base_url.rstrip("/"))
     target = tool.get("target_link_uri") or f"{base_url}/lti/launch"
     return ToolProfile(
         name=tool["name"],
@@ -168,15 +163,14 @@ def build_registration_request(
     messages: list[dict[str, Any]] | None = None,
 ) -> RegistrationRequest:
     """Build the client registration, adapted to what the platform advertises."""
-    adjustments: list[str] = []
-    is_canvas = platform.product_family_code == ProductFamily.CANVAS.value
+    adjustments: list[str] = list(platform.filled_in)
+    lms = for_family(platform.product_family_code)
     tool_config: dict[str, Any] = {
         "domain": tool.domain,
         "target_link_uri": tool.target_link_uri,
         "claims": list(tool.claims),
         "messages": _messages(
-            tool, platform, messages if messages is not None else tool.messages, is_canvas,
-            adjustments,
+            platform, messages if messages is not None else tool.messages, lms, adjustments
         ),
     }
     if tool.secondary_domains:
@@ -185,12 +179,7 @@ def build_registration_request(
         tool_config["description"] = tool.description
     if tool.custom_parameters:
         tool_config["custom_parameters"] = dict(tool.custom_parameters)
-    if is_canvas:
-        if "privacy_level" in tool.canvas:
-            tool_config[CANVAS_PRIVACY_LEVEL] = tool.canvas["privacy_level"]
-        for key in ("tool_id", "vendor"):
-            if key in tool.canvas:
-                tool_config[CANVAS_PREFIX + key] = tool.canvas[key]
+    tool_config.update(lms.tool_configuration_extensions(tool.canvas))
     body: dict[str, Any] = {
         "application_type": "web",
         "response_types": list(RESPONSE_TYPES),
@@ -200,7 +189,7 @@ def build_registration_request(
         "client_name": tool.name,
         "jwks_uri": tool.jwks_uri,
         "token_endpoint_auth_method": TOKEN_ENDPOINT_AUTH_METHOD,
-        "scope": " ".join(_scopes(tool, platform, adjustments)),
+        "scope": " ".join(_scopes(tool, platform, lms, adjustments)),
     }
     for key in ("logo_uri", "client_uri", "policy_uri", "tos_uri"):
         value = getattr(tool, key)
@@ -216,24 +205,26 @@ def build_registration_request(
     )
 
 
-def _scopes(tool: ToolProfile, platform: PlatformConfig, adjustments: list[str]) -> list[str]:
-    advisory = (
-        platform.product_family_code in INCOMPLETE_SCOPE_LISTS or not platform.scopes_supported
-    )
-    if advisory:
-        return list(tool.scopes)
-    kept = [s for s in tool.scopes if s in platform.scopes_supported]
-    for scope in tool.scopes:
+def _scopes(
+    tool: ToolProfile, platform: PlatformConfig, lms: LMS, adjustments: list[str]
+) -> list[str]:
+    # Only service scopes are asked for: `openid` is no grant a tool needs (the launch's OpenID
+    # flow has its own), and one Canvas release refused a registration that named it
+    # (canvas-lms issue 2398). Start-up warns the owner about a configured one.
+    wanted = [s for s in tool.scopes if is_service_scope(s)]
+    if not lms.scopes_supported_is_complete or not platform.scopes_supported:
+        return wanted
+    kept = [s for s in wanted if s in platform.scopes_supported]
+    for scope in wanted:
         if scope not in kept:
             adjustments.append(f"Did not request the scope {scope} (the LMS does not offer it).")
     return kept
 
 
 def _messages(
-    tool: ToolProfile,
     platform: PlatformConfig,
     wanted: tuple[dict[str, Any], ...] | list[dict[str, Any]],
-    is_canvas: bool,
+    lms: LMS,
     adjustments: list[str],
 ) -> list[dict[str, Any]]:
     result: list[dict[str, Any]] = []
@@ -242,14 +233,11 @@ def _messages(
         if kind != MessageType.RESOURCE_LINK.value and not platform.supports(kind):
             adjustments.append(f"Left out the {kind} message (the LMS does not support it).")
             continue
-        placements = message.get("placements")
-        kept = None
-        if placements is not None:
-            kept = _placements(kind, placements, platform, is_canvas, adjustments)
-        if is_canvas and kind in CANVAS_DEFAULT_PLACEMENTS:
-            kept = _canvas_placements(kind, placements, kept, platform, adjustments)
-            if not kept:
-                continue
+        placements = lms.message_placements(
+            kind, message.get("placements"), platform.placements_for(kind), adjustments
+        )
+        if placements == []:
+            continue
         out: dict[str, Any] = {"type": kind}
         for key in ("target_link_uri", "label", "icon_uri"):
             if message.get(key):
@@ -258,81 +246,11 @@ def _messages(
             out["custom_parameters"] = dict(message["custom_parameters"])
         if message.get("roles"):
             out["roles"] = list(message["roles"])
-        if kept:
-            out["placements"] = kept
-        if is_canvas:
-            for key, value in (message.get("canvas") or {}).items():
-                if value is None:
-                    continue
-                if key == "display_type" and value in CANVAS_UNSAFE_DISPLAY_TYPES:
-                    adjustments.append(
-                        f"Left out display_type {value} on the {kind} message: Canvas "
-                        "rejected it until 2025 (canvas-lms PR #2459) and a rejection would "
-                        "fail the whole registration, so the link opens in Canvas's default "
-                        "display."
-                    )
-                    continue
-                out[CANVAS_PREFIX + CANVAS_MESSAGE_EXTENSIONS[key]] = value
+        if placements:
+            out["placements"] = placements
+        out.update(lms.message_extensions(kind, message.get("canvas") or {}, adjustments))
         result.append(out)
     return result
-
-
-def _canvas_placements(
-    kind: str,
-    configured: list[str] | None,
-    kept: list[str] | None,
-    platform: PlatformConfig,
-    adjustments: list[str],
-) -> list[str]:
-    """Return an explicit, non-empty placements list for Canvas, or [] to leave the message out.
-
-    A configured empty list means "nowhere": sending none would make Canvas put the message in
-    link_selection, so the message is left out instead.
-    """
-    if kept:
-        return kept
-    if configured is not None and not configured:
-        adjustments.append(
-            f"Left out the {kind} message: its placements list is empty, and Canvas would "
-            "otherwise add it to link_selection."
-        )
-        return []
-    advertised = platform.placements_for(kind)
-    defaults = [
-        p for p in CANVAS_DEFAULT_PLACEMENTS[kind] if advertised is None or p in advertised
-    ]
-    if not defaults:
-        adjustments.append(
-            f"Left out the {kind} message: Canvas offers none of its placements "
-            f"({', '.join(CANVAS_DEFAULT_PLACEMENTS[kind])})."
-        )
-        return []
-    why = "none were configured" if configured is None else "Canvas offers none of those configured"
-    adjustments.append(
-        f"Placed the {kind} message in {', '.join(defaults)} ({why}; without placements "
-        "Canvas creates only link_selection)."
-    )
-    return defaults
-
-
-def _placements(
-    kind: str,
-    placements: list[str],
-    platform: PlatformConfig,
-    is_canvas: bool,
-    adjustments: list[str],
-) -> list[str]:
-    advertised = set(platform.placements_for(kind) or ())
-    if is_canvas:
-        advertised.update(CANVAS_GENERIC_PLACEMENTS)
-        advertised.update(CANVAS_PREFIX + p for p in list(advertised))
-    kept = [p for p in placements if p in advertised]
-    dropped = [p for p in placements if p not in advertised]
-    if dropped:
-        adjustments.append(
-            f"Left out the {kind} placements {', '.join(dropped)} (the LMS does not offer them)."
-        )
-    return kept
 
 
 def register_tool_in_platform(
@@ -424,7 +342,10 @@ def parse_registration_response(
     if deployment_id is None:
         deployment_id = _id_string(document.get("deployment_id"))
     scope = document.get("scope")
-    scopes = tuple(scope.split()) if isinstance(scope, str) else tuple(requested_scopes)
+    claimed = scope.split() if isinstance(scope, str) else requested_scopes
+    # The answer's `scope` is what the LMS claims; `openid` there (Canvas adds it) is no
+    # service grant, and Canvas's token endpoint refuses it.
+    scopes = tuple(dict.fromkeys(s for s in claimed if is_service_scope(s)))
     client_uri = document.get("registration_client_uri")
     return RegistrationResult(
         client_id=str(client_id),

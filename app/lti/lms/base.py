@@ -1,0 +1,106 @@
+"""The interface every LMS family module implements, with the generic behaviour as defaults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Step:
+    """One thing the LMS administrator does, in plain words.
+
+    `text` may mark words the admin looks for on screen as **bold**; `{client_id}` in
+    `with_client_id` is filled in when the Client ID is known (and the part left out otherwise).
+    """
+
+    text: str
+    with_client_id: str = ""
+
+    def render(self, client_id: str | None) -> str:
+        """Return the step's text, with the Client ID part when the Client ID is known."""
+        if client_id and self.with_client_id:
+            return self.text + self.with_client_id.format(client_id=client_id)
+        return self.text
+
+
+class LMS:
+    """An LMS family: how to reach it, what it needs afterwards, and how it bends the protocol.
+
+    The defaults are the specification's behaviour; a family module overrides what its LMS does
+    differently and names its source.
+    """
+
+    codes: tuple[str, ...] = ()
+    name = "your LMS"
+    # Where the admin pastes the registration URL (plain text with **bold** marks), or None.
+    where_to_paste: str | None = None
+    # What the admin does after a new registration, and after an update of an existing one.
+    next_steps: tuple[Step, ...] = (
+        Step(
+            "Your LMS may keep the tool disabled until an administrator enables or activates "
+            "it in its list of external tools."
+        ),
+    )
+    next_steps_after_update: tuple[Step, ...] | None = None
+    # True when `scopes_supported` lists everything the LMS grants; False makes Gatehouse ask
+    # for its configured scopes anyway instead of intersecting with an incomplete list.
+    scopes_supported_is_complete = True
+
+    @property
+    def code(self) -> str:
+        """Return the family's main `product_family_code`."""
+        return self.codes[0] if self.codes else ""
+
+    def steps(self, client_id: str | None = None, *, updated: bool = False) -> list[str]:
+        """Return the admin's next steps as text with **bold** marks."""
+        steps = self.next_steps
+        if updated and self.next_steps_after_update is not None:
+            steps = self.next_steps_after_update
+        return [step.render(client_id) for step in steps]
+
+    def fill_configuration(self, document: dict[str, Any], filled_in: list[str]) -> dict[str, Any]:
+        """Return the OpenID configuration with what this LMS is known to leave out filled in.
+
+        Called before the specification's checks; each fill-in adds a sentence to `filled_in`,
+        which the close page shows among Gatehouse's adjustments.
+        """
+        return document
+
+    def tool_configuration_extensions(self, canvas: dict[str, Any]) -> dict[str, Any]:
+        """Return extra keys for the tool configuration object (none outside Canvas)."""
+        return {}
+
+    def message_placements(
+        self,
+        kind: str,
+        configured: list[str] | None,
+        advertised: tuple[str, ...] | None,
+        adjustments: list[str],
+    ) -> list[str] | None:
+        """Return the placements to send for one message, None for none, [] to drop the message.
+
+        The generic rule (LTI Dynamic Registration §3.3.1): keep the configured placements the
+        platform advertises for this message type; without an advertised list keep none.
+        """
+        if configured is None:
+            return None
+        offered = set(advertised or ())
+        kept = [p for p in configured if p in offered]
+        dropped = [p for p in configured if p not in offered]
+        if dropped:
+            adjustments.append(
+                f"Left out the {kind} placements {', '.join(dropped)} (the LMS does not offer "
+                "them)."
+            )
+        return kept or None
+
+    def message_extensions(
+        self, kind: str, settings: dict[str, Any], adjustments: list[str]
+    ) -> dict[str, Any]:
+        """Return this LMS's extension keys for one message (none outside Canvas)."""
+        return {}
+
+    def platform_name(self, document: dict[str, Any], host: str) -> str:
+        """Name a new platform after its LMS and the host the admin works on."""
+        return f"{self.name} at {host}"

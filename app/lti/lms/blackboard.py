@@ -1,0 +1,29 @@
+"""Blackboard Learn (Anthology): registered centrally, not from Learn; documentation only.
+
+Source: Anthology's developer documentation ("LTI 1.3 tools in Learn", Developer Portal). Learn
+has no Dynamic Registration page of its own: tools register in the Anthology Developer Portal,
+and each Learn administrator then adds the tool by its Client ID.
+"""
+
+from __future__ import annotations
+
+from .base import LMS, Step
+
+
+class Blackboard(LMS):
+    """Blackboard Learn."""
+
+    codes = ("BlackboardLearn",)
+    name = "Blackboard"
+    where_to_paste = (
+        "nowhere in Learn itself: Blackboard registers tools centrally through the Anthology "
+        "Developer Portal, and the Learn administrator then adds the tool by its Client ID."
+    )
+    next_steps = (
+        Step(
+            "In Blackboard Learn, go to **System Admin → LTI Tool Providers → Register LTI "
+            "1.3/Advantage Tool**.",
+            with_client_id=" Enter the Client ID `{client_id}`.",
+        ),
+        Step("Approve the tool and choose where it appears."),
+    )

@@ -1,0 +1,181 @@
+"""Canvas (Instructure): placements, display types and extensions its registration schema accepts.
+
+Sources, all in instructure/canvas-lms:
+- `lib/schemas/lti/ims/lti_tool_configuration.rb`: the registration's tool configuration schema
+  (placement enum, display types, extension keys); an unknown value fails the whole
+  registration with 422.
+- `app/models/lti/resource_placement.rb`: the placement lists, and
+  `add_extension_prefix_if_necessary` (the extension prefix only for Canvas's own placements).
+- `app/models/lti/ims/registration.rb`: a message without placements gets only `link_selection`.
+- `lib/schemas/internal_lti_configuration.rb`: `VALID_DISPLAY_TYPES`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..constants import CANVAS_PREFIX, CANVAS_PRIVACY_LEVEL, MessageType
+from .base import LMS, Step
+
+# Placement names of the specification and of 1EdTech's Asset Processor, which Canvas accepts
+# only without its extension prefix (resource_placement.rb, STANDARD_PLACEMENTS, and the schema's
+# enum, which adds CONTENT_AREA and RICH_TEXT_EDITOR unprefixed).
+STANDARD_PLACEMENTS = frozenset(
+    {
+        "ContentArea",
+        "RichTextEditor",
+        "ActivityAssetProcessor",
+        "ActivityAssetProcessorContribution",
+    }
+)
+# What Canvas turns the specification's names into (registration.rb, canvas_placement_name).
+CANVAS_NAME_OF = {"ContentArea": "link_selection", "RichTextEditor": "editor_button"}
+# Canvas creates only `link_selection` for a message that names no placements (registration.rb,
+# `placements`; ltijs #230), so Gatehouse always names them. These are what a message gets when
+# its configuration gives none: for resource links, the one Canvas would have picked anyway; for
+# deep linking, content selection in modules, assignments and the rich-text editor.
+# Other types (Canvas's placement-less LtiEulaRequest) are sent as configured.
+DEFAULT_PLACEMENTS = {
+    MessageType.RESOURCE_LINK.value: ("link_selection",),
+    MessageType.DEEP_LINKING.value: ("link_selection", "assignment_selection", "editor_button"),
+}
+# display_type values some Canvas in use refuses, failing the whole registration with 422:
+# `new_window` until a 2025 fix (canvas-lms PR #2459, the schema's VALID_DISPLAY_TYPES gained it),
+# and `full_width_with_nav`, missing from the 2024 `VALID_DISPLAY_TYPES`
+# (lib/schemas/internal_lti_configuration.rb). Canvas's answer does not say its version, so
+# Gatehouse leaves both out for every Canvas.
+UNSAFE_DISPLAY_TYPES = {
+    "new_window": "Canvas refused it until 2025 (canvas-lms PR #2459)",
+    "full_width_with_nav": "Canvas releases before 2025 do not know it",
+}
+MESSAGE_EXTENSIONS = {
+    "visibility": "visibility",
+    "default_enabled": "course_navigation/default_enabled",
+    "display_type": "display_type",
+    "launch_width": "launch_width",
+    "launch_height": "launch_height",
+}
+
+
+def canvas_name(placement: str) -> str:
+    """Return the Canvas placement a registration's placement name stands for."""
+    bare = placement.removeprefix(CANVAS_PREFIX)
+    return CANVAS_NAME_OF.get(bare, bare)
+
+
+def sendable(placement: str) -> str:
+    """Return the spelling of a placement Canvas's schema accepts.
+
+    Canvas accepts its own placements with or without its prefix, but the standard ones only
+    bare: a prefixed `ContentArea` fails the whole registration.
+    """
+    bare = placement.removeprefix(CANVAS_PREFIX)
+    return bare if bare in STANDARD_PLACEMENTS else placement
+
+
+class Canvas(LMS):
+    """Canvas by Instructure."""
+
+    codes = ("canvas",)
+    name = "Canvas"
+    where_to_paste = (
+        "**Admin → Developer Keys → + Developer Key → LTI Registration** (newer Canvas: "
+        "**Apps → Manage → Register App**), then paste the URL."
+    )
+    next_steps = (
+        Step("In the Canvas dialog, review the settings and click **Enable & Close**."),
+        Step(
+            "Under **Admin → Developer Keys**, switch the new key **On**.",
+            with_client_id=" Its Client ID is `{client_id}`.",
+        ),
+        Step("Install the app where it should appear: **Settings → Apps → + App → By Client ID**."),
+    )
+
+    def tool_configuration_extensions(self, canvas: dict[str, Any]) -> dict[str, Any]:
+        """Return Canvas's privacy level, tool id and vendor (lti_tool_configuration.rb)."""
+        extensions: dict[str, Any] = {}
+        if "privacy_level" in canvas:
+            extensions[CANVAS_PRIVACY_LEVEL] = canvas["privacy_level"]
+        for key in ("tool_id", "vendor"):
+            if key in canvas:
+                extensions[CANVAS_PREFIX + key] = canvas[key]
+        return extensions
+
+    def message_placements(
+        self,
+        kind: str,
+        configured: list[str] | None,
+        advertised: tuple[str, ...] | None,
+        adjustments: list[str],
+    ) -> list[str] | None:
+        """Return explicit placements Canvas accepts, or [] to leave the message out."""
+        if kind not in DEFAULT_PLACEMENTS:
+            return super().message_placements(kind, configured, advertised, adjustments)
+        if configured is not None and not configured:
+            adjustments.append(
+                f"Left out the {kind} message: its placements list is empty, and Canvas would "
+                "otherwise add it to link_selection."
+            )
+            return []
+        offered = None if advertised is None else {canvas_name(p) for p in advertised}
+
+        def accepted(placement: str) -> bool:
+            # The specification's two names are in the schema's enum whatever Canvas advertises.
+            return (
+                offered is None
+                or canvas_name(placement) in offered
+                or placement.removeprefix(CANVAS_PREFIX) in CANVAS_NAME_OF
+            )
+
+        if configured:
+            kept = [sendable(p) for p in configured if accepted(p)]
+            dropped = [p for p in configured if not accepted(p)]
+            if dropped:
+                adjustments.append(
+                    f"Left out the {kind} placements {', '.join(dropped)} (Canvas does not "
+                    "offer them)."
+                )
+            if kept:
+                return list(dict.fromkeys(kept))
+        defaults = [p for p in DEFAULT_PLACEMENTS[kind] if offered is None or p in offered]
+        if not defaults:
+            adjustments.append(
+                f"Left out the {kind} message: Canvas offers none of its placements "
+                f"({', '.join(DEFAULT_PLACEMENTS[kind])})."
+            )
+            return []
+        why = (
+            "none were configured"
+            if configured is None
+            else ("Canvas offers none of those configured")
+        )
+        adjustments.append(
+            f"Placed the {kind} message in {', '.join(defaults)} ({why}; without placements "
+            "Canvas creates only link_selection)."
+        )
+        return defaults
+
+    def message_extensions(
+        self, kind: str, settings: dict[str, Any], adjustments: list[str]
+    ) -> dict[str, Any]:
+        """Return the message's Canvas extensions, without display types Canvas may refuse."""
+        out: dict[str, Any] = {}
+        for key, value in settings.items():
+            if value is None:
+                continue
+            if key == "display_type" and value in UNSAFE_DISPLAY_TYPES:
+                adjustments.append(
+                    f"Left out display_type {value} on the {kind} message: "
+                    f"{UNSAFE_DISPLAY_TYPES[value]}, and refusing it fails the whole "
+                    "registration, so the link opens in Canvas's default display."
+                )
+                continue
+            out[CANVAS_PREFIX + MESSAGE_EXTENSIONS[key]] = value
+        return out
+
+    def platform_name(self, document: dict[str, Any], host: str) -> str:
+        """Name the platform after the Canvas account (the configuration's account_name)."""
+        account = document.get(CANVAS_PREFIX + "account_name")
+        if isinstance(account, str) and account.strip():
+            return f"{account.strip()} (Canvas, {host})"
+        return super().platform_name(document, host)

@@ -1,0 +1,33 @@
+"""Sakai (LTI13Servlet): an incomplete scope list, and grants decided by the admin's checkboxes.
+
+Sources, in sakaiproject/sakai:
+- `basiclti/basiclti-blis/src/java/org/sakaiproject/lti13/LTI13Servlet.java` (later
+  `lti/lti-blis/...`): its OpenID configuration lists
+  fewer scopes than it grants, its registration answer echoes the requested `scope`, and its
+  token endpoint grants what the admin ticked for the tool, all or nothing.
+- `lti/docs/`: where the admin pastes the URL (LTI Advantage Auto Provision).
+"""
+
+from __future__ import annotations
+
+from .base import LMS, Step
+
+
+class Sakai(LMS):
+    """Sakai's External Tools."""
+
+    codes = ("sakailms.org",)
+    name = "Sakai"
+    where_to_paste = (
+        "**Administration Workspace → External Tools → LTI Advantage Auto Provision**, then "
+        "paste the URL."
+    )
+    next_steps = (
+        Step(
+            "In **Administration Workspace → External Tools**, open the tool and tick what it "
+            "may receive (name, e-mail, services, placements)."
+        ),
+        Step("Save; the tool is then available to sites."),
+    )
+    # `scopes_supported` omits services Sakai grants, so Gatehouse asks for its scopes anyway.
+    scopes_supported_is_complete = False
