@@ -28,7 +28,7 @@ from joserfc.jwk import KeySet, RSAKey
 from joserfc.jws import extract_compact
 from werkzeug.wrappers import Request, Response
 
-from app.lti.constants import SIGNING_ALG, MessageType
+from app.lti.constants import SIGNING_ALG, MessageType, ProductFamily, Scope
 from app.lti.launch import (
     CLAIM_CONTEXT,
     CLAIM_DEPLOYMENT_ID,
@@ -251,7 +251,7 @@ class LaunchSide:
     # --- the token endpoint --------------------------------------------------------------------
 
     def token(self, request: Request) -> Response:
-        """Grant an access token for a valid private_key_jwt client assertion."""
+        """Grant an access token for a valid private_key_jwt client assertion, as this LMS does."""
         form = request.form
         record = {"scope": form.get("scope", ""), "status": 400, "error": None}
         with self._lock:
@@ -264,11 +264,22 @@ class LaunchSide:
             body = {"error": code, "error_description": description}
             return Response(json.dumps(body), 400 if code != "invalid_client" else 401,
                             content_type="application/json")
+        registration = self.sim.registration_by_client_id(record["client_id"])
+        requested = form.get("scope", "").split()
+        outcome = token_scopes(self.sim.profile, registration.scopes, requested)
+        if isinstance(outcome, ScopeRefusal):
+            record["error"] = f"invalid_scope: {' '.join(outcome.refused)}"
+            self.sim.event(None, f"token request refused: invalid_scope "
+                                 f"({' '.join(outcome.refused) or 'no scope'})")
+            return Response(json.dumps(outcome.body), 400, headers=outcome.headers,
+                            content_type="application/json")
         record["status"] = 200
+        record["granted"] = " ".join(outcome)
         body = {"access_token": secrets.token_urlsafe(24), "token_type": "Bearer",
-                "expires_in": ACCESS_TOKEN_LIFETIME, "scope": form["scope"]}
+                "expires_in": ACCESS_TOKEN_LIFETIME, "scope": " ".join(outcome)}
         record["access_token"] = body["access_token"]
-        self.sim.event(None, f"token granted for scope {form['scope']!r}")
+        self.sim.event(None, f"token granted for scope {body['scope']!r}"
+                             + (f" (asked {form['scope']!r})" if outcome != requested else ""))
         return Response(json.dumps(body), 200, content_type="application/json")
 
     def _check_token_request(self, request: Request, record) -> tuple[str, str] | None:
@@ -307,10 +318,6 @@ class LaunchSide:
             if not claims.get("jti") or claims["jti"] in self._used_jtis:
                 return "invalid_client", "the assertion's jti is missing or was used before"
             self._used_jtis.add(claims["jti"])
-        requested = form.get("scope", "").split()
-        refused = [s for s in requested if s not in registration.scopes]
-        if not requested or refused:
-            return "invalid_scope", f"scopes not granted to this tool: {' '.join(refused)}"
         return None
 
     # --- deep linking return -------------------------------------------------------------------
@@ -400,6 +407,94 @@ def auto_post_form(action: str, fields: dict[str, str]) -> str:
         '<noscript><button type="submit">Continue</button></noscript></form>'
         '<script>document.getElementById("launch").submit();</script></body></html>'
     )
+
+
+# --- which scopes a token endpoint grants --------------------------------------------------------
+
+@dataclass(frozen=True)
+class ScopeRefusal:
+    """A token endpoint's `invalid_scope` answer: the body and headers this LMS sends."""
+
+    refused: tuple[str, ...]
+    body: dict[str, str]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+# lib/canvas/oauth/invalid_scope_error.rb (instructure/canvas-lms): the description's start.
+CANVAS_INVALID_SCOPE = (
+    "A requested scope is invalid, unknown, malformed, or exceeds the scope granted by the "
+    "resource owner. The following scopes were requested, but not granted: "
+)
+# The scopes Sakai's handleTokenPost checks, in its order; it ignores any other.
+SAKAI_CHECKED_SCOPES = (
+    Scope.AGS_LINEITEM_READONLY.value,
+    Scope.AGS_LINEITEM.value,
+    Scope.AGS_SCORE.value,
+    Scope.AGS_RESULT_READONLY.value,
+    Scope.NRPS_MEMBERSHIP.value,
+    "https://purl.imsglobal.org/spec/lti-gs/scope/contextgroup.readonly",
+)
+
+
+def to_sentence(words: list[str]) -> str:
+    """Join words as Rails' Array#to_sentence does in English ("a, b, and c")."""
+    if len(words) < 3:
+        return " and ".join(words)
+    return ", ".join(words[:-1]) + ", and " + words[-1]
+
+
+def token_scopes(
+    profile, grants: tuple[str, ...], requested: list[str]
+) -> list[str] | ScopeRefusal:
+    """Return the scopes this LMS's token endpoint grants for `requested`, or its refusal.
+
+    `grants` are what the LMS really grants the tool (Registration.scopes), whatever its
+    registration answer claimed.
+    """
+    if profile.family == ProductFamily.CANVAS.value:
+        # instructure/canvas-lms, lib/canvas/oauth/grant_types/client_credentials.rb raises
+        # InvalidScopeError unless provider.valid_scopes? (lib/canvas/oauth/provider.rb: scopes
+        # present and every one among the developer key's), whose 400 body is
+        # lib/canvas/oauth/invalid_scope_error.rb's. The key's scopes never hold openid
+        # (spec/controllers/lti/ims/dynamic_registration_controller_spec.rb: `dk.scopes` is
+        # the registration's `scopes - ["openid"]`), though the answer claims it.
+        key_scopes = [s for s in grants if s != "openid"]
+        missing = [s for s in requested if s not in key_scopes]
+        if not requested or missing:
+            return ScopeRefusal(tuple(missing), {
+                "error": "invalid_scope",
+                "error_description": CANVAS_INVALID_SCOPE + to_sentence(missing),
+            })
+        return requested  # generate_token answers `scope: allowed_scopes`, the request's
+    if profile.family == ProductFamily.SAKAI.value:
+        # sakaiproject/sakai, lti/lti-blis/src/java/org/sakaiproject/lti13/LTI13Servlet.java,
+        # handleTokenPost: each scope it knows, in order, must be allowed by the admin's
+        # checkboxes, or the whole request is refused at the first one (LTI13Util.return400:
+        # {"error": "invalid_scope"}, the scope in X-Tsugi-LTI13-Error-Detail); scopes it does
+        # not know are left out of the answer's `scope`. (Sakai matches with
+        # String.contains, so asking for lineitem.readonly checks lineitem too; both are the
+        # same checkbox there, so exact matching grants the same.)
+        for scope in SAKAI_CHECKED_SCOPES:
+            if scope in requested and scope not in grants:
+                return ScopeRefusal((scope,), {"error": "invalid_scope"},
+                                    {"X-Tsugi-LTI13-Error-Detail": scope})
+        return [s for s in requested if s in SAKAI_CHECKED_SCOPES]
+    if getattr(profile, "token_grants_overlap", profile.family == ProductFamily.MOODLE.value):
+        # moodle/moodle, mod/lti/token.php: `array_intersect($requestedscopes,
+        # $permittedscopes)`, refused with 400 {"error": "invalid_scope"} only when empty;
+        # the answer's `scope` is the overlap.
+        overlap = [s for s in requested if s in grants]
+        if not overlap:
+            return ScopeRefusal(tuple(requested), {"error": "invalid_scope"})
+        return overlap
+    # RFC 6749 section 5.2: invalid_scope for the whole request.
+    refused = [s for s in requested if s not in grants]
+    if not requested or refused:
+        return ScopeRefusal(tuple(refused), {
+            "error": "invalid_scope",
+            "error_description": f"scopes not granted to this tool: {' '.join(refused)}",
+        })
+    return requested
 
 
 # --- a browser following a launch ----------------------------------------------------------------

@@ -113,13 +113,16 @@ class Simulator:
         delay: float = 0.0,
         config_overrides: Mapping[str, Any] | None = None,
         withhold_scopes: Iterable[str] = (),
+        refuse_at_token: Iterable[str] = (),
     ) -> None:
         """Build a simulated LMS; nothing listens until start().
 
         `config_overrides` replaces top-level keys of the OpenID configuration (REMOVE deletes
         one; `{base_url}` in a string becomes this LMS's address), for platforms that break one
         rule. `withhold_scopes` are scopes the LMS accepts in a request but does not grant, as an
-        admin restricting services would.
+        admin restricting services would. `refuse_at_token` are scopes its answer still claims
+        but its token endpoint refuses: Sakai's admin leaving a service's checkbox off (the
+        answer echoes the request), or Moodle's answer over-reporting `lineitem`.
         """
         if profile not in PROFILE_CLASSES:
             choices = ", ".join(PROFILE_CLASSES)
@@ -141,6 +144,12 @@ class Simulator:
         self.delay = delay
         self.config_overrides = dict(config_overrides or {})
         self.withhold_scopes = frozenset(withhold_scopes)
+        self.refuse_at_token = frozenset(refuse_at_token)
+        odd = sorted(
+            repr(s) for s in self.refuse_at_token if not isinstance(s, str) or "://" not in s
+        )
+        if odd:
+            raise ValueError(f"refuse_at_token takes service scope URIs, not {', '.join(odd)}")
         self.records: list[RegistrationRecord] = []
         self.config_fetches: list[tuple[str, dict[str, str]]] = []
         self.issued_client_ids: set[str] = set()
@@ -518,10 +527,18 @@ class Simulator:
         )
 
     def _withhold(self, accepted: Accepted) -> None:
-        """Take the withheld scopes out of what the LMS grants and echoes."""
+        """Take the withheld scopes out of what the LMS grants and echoes.
+
+        Scopes refused at the token endpoint leave the grants only: the answer still claims
+        them.
+        """
+        registration = accepted.registration
+        if self.refuse_at_token:
+            registration.scopes = tuple(
+                s for s in registration.scopes if s not in self.refuse_at_token
+            )
         if not self.withhold_scopes:
             return
-        registration = accepted.registration
         registration.scopes = tuple(s for s in registration.scopes if s not in self.withhold_scopes)
         scope = accepted.body.get("scope")
         if isinstance(scope, str):
