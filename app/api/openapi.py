@@ -185,8 +185,8 @@ SCHEMAS: dict[str, Any] = {
         "type": "object",
         "description": "A registered LMS (the hosted service's object plus Gatehouse's fields).",
         "required": ["id", *PLATFORM_FIELDS, "authConfig", "publicKey", "familyCode",
-                     "version", "scopes", "deployments", "registrationId", "invitationId",
-                     "lastLaunchAt", "createdAt", "updatedAt"],
+                     "version", "scopes", "usableScopes", "refusedScopes", "deployments",
+                     "registrationId", "invitationId", "lastLaunchAt", "createdAt", "updatedAt"],
         "additionalProperties": False,
         "properties": {
             "id": {"type": "string"},
@@ -207,7 +207,15 @@ SCHEMAS: dict[str, Any] = {
                            "description": "The LMS's product_family_code."},
             "version": {"type": ["string", "null"]},
             "scopes": {"type": "array", "items": {"type": "string"},
-                       "description": "The service scopes the LMS granted."},
+                       "description": "The service scopes the LMS's registration answer "
+                       "claims to grant (never openid or other non-service scopes)."},
+            "usableScopes": {"type": ["array", "null"], "items": {"type": "string"},
+                             "description": "Of those, the ones the LMS's token endpoint "
+                             "granted; null until Gatehouse has asked it for a token."},
+            "refusedScopes": {"type": ["array", "null"], "items": {"type": "string"},
+                              "description": "Claimed scopes the token endpoint refused; a "
+                              "token request without scopes leaves them out. Null until "
+                              "learned; a new registration forgets both lists."},
             "deployments": {"type": "array", "items": ref("Deployment")},
             "registrationId": {"type": ["string", "null"],
                                "description": "The registration that created it."},
@@ -428,8 +436,10 @@ SCHEMAS: dict[str, Any] = {
     "TokenRequest": {
         "type": "object",
         "properties": {
-            "scopes": {"type": "array", "items": {"type": "string"},
-                       "description": "Scopes to request; all granted scopes when left out."},
+            "scopes": {"type": "array", "items": {"type": "string"}, "minItems": 1,
+                       "description": "LTI service scopes (URIs) to request, all or nothing; "
+                       "left out: every claimed scope the token endpoint has not refused, "
+                       "narrowed to those it grants."},
         },
     },
     "TokenResponse": {
@@ -654,8 +664,10 @@ PATHS: dict[str, Any] = {
             "service_token", "Get an access token for the LMS's services", "Launch services",
             {"200": ok("A token, fresh or cached until shortly before it expires.",
                        ref("TokenResponse")),
-             "400": error(400, "The body is wrong, or a scope was not granted (details."
-                          "refused, details.granted).", "INVALID_BODY", "INVALID_PARAMETER",
+             "400": error(400, "The body is wrong, or a scope is not usable (details.refused; "
+                          "details.refusedByLms: claimed by the registration answer but "
+                          "refused by the token endpoint; details.granted).",
+                          "INVALID_BODY", "INVALID_PARAMETER",
                           "SCOPE_NOT_GRANTED", "NO_SCOPES_GRANTED"),
              "403": shared("PlatformNotActive"), "404": shared("PlatformNotFound"),
              "502": error(502, "The LMS's token endpoint failed or refused (lmsStatus, "

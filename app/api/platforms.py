@@ -56,7 +56,9 @@ def platform_json(platform: Platform, public_key: str | None = None) -> dict[str
         "active": platform.active,
         "familyCode": platform.product_family_code or None,
         "version": platform.version or None,
-        "scopes": list(platform.scopes),
+        "scopes": list(platform.service_scopes),
+        "usableScopes": _listed(platform.usable_scopes),
+        "refusedScopes": _listed(platform.refused_scopes),
         "deployments": [deployment_json(d) for d in deployments],
         "registrationId": platform.registration_id,
         "invitationId": platform.invitation_id,
@@ -64,6 +66,10 @@ def platform_json(platform: Platform, public_key: str | None = None) -> dict[str
         "createdAt": platform.created_at,
         "updatedAt": platform.updated_at,
     }
+
+
+def _listed(scopes: tuple[str, ...] | None) -> list[str] | None:
+    return None if scopes is None else list(scopes)
 
 
 def deployment_json(deployment) -> dict[str, Any]:

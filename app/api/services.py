@@ -7,26 +7,18 @@ assertion with its current key, the one platforms read at /lti/keys.
 from __future__ import annotations
 
 import html
-import threading
 import time
 from typing import Any
 
 from flask import current_app, jsonify
 
-from ..lms import safe_client
-from ..lti.errors import RegistrationError
-from ..lti.launch import (
-    CLIENT_ASSERTION_TYPE,
-    DL_MESSAGE_FIELDS,
-    client_assertion,
-    deep_linking_response,
-    sign,
-)
+from .. import service_tokens
+from ..lti.constants import is_service_scope
+from ..lti.launch import DL_MESSAGE_FIELDS, deep_linking_response, sign
 from ..storage import get_store
 from . import ApiError, bp, field, json_body
 from .platforms import found
 
-EARLY_REFRESH = 60  # seconds before expiry when a cached token is no longer handed out
 MAX_ITEMS = 100
 
 
@@ -96,96 +88,68 @@ def auto_submit_form(action: str, token: str) -> str:
     )
 
 
-class TokenCache:
-    """Access tokens per (platform, scopes), kept in this worker until shortly before expiry."""
-
-    def __init__(self) -> None:
-        self._tokens: dict[tuple[str, tuple[str, ...]], tuple[float, dict[str, Any]]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple[str, tuple[str, ...]]) -> tuple[float, dict[str, Any]] | None:
-        """Return (expires_at, token) while the token has more than EARLY_REFRESH left."""
-        with self._lock:
-            entry = self._tokens.get(key)
-            if entry and entry[0] - EARLY_REFRESH > time.monotonic():
-                return entry
-            self._tokens.pop(key, None)
-            return None
-
-    def put(self, key: tuple[str, tuple[str, ...]], expires_at: float,
-            token: dict[str, Any]) -> None:
-        """Keep a token until it is about to expire."""
-        with self._lock:
-            self._tokens[key] = (expires_at, token)
-
-
-def token_cache() -> TokenCache:
-    """Return this app's cache of service tokens (one per worker)."""
-    return current_app.extensions.setdefault("gatehouse.service_tokens", TokenCache())
-
-
-def _scopes(data: dict[str, Any], granted: tuple[str, ...]) -> tuple[str, ...]:
+def _requested_scopes(data: dict[str, Any]) -> tuple[str, ...] | None:
+    """Return the body's `scopes` (None when not given), refusing what no LMS could grant."""
     requested = field(data, "scopes", list)
     if requested is None:
-        requested = list(granted)
-    if not all(isinstance(s, str) and s.strip() for s in requested):
-        raise ApiError(400, "INVALID_PARAMETER", "'scopes' must be a list of scope strings.",
+        return None
+    if not requested or not all(isinstance(s, str) and s.strip() for s in requested):
+        raise ApiError(400, "INVALID_PARAMETER",
+                       "'scopes' must be a non-empty list of scope strings (leave it out for "
+                       "every scope the LMS grants).", parameter="scopes")
+    words = sorted({s for s in requested if not is_service_scope(s)})
+    if words:
+        raise ApiError(400, "INVALID_PARAMETER",
+                       f"Not LTI service scopes: {', '.join(words)}. Service scopes are URIs "
+                       "such as https://purl.imsglobal.org/spec/lti-ags/scope/score; openid and "
+                       "the other OpenID Connect scopes belong to launches, not service tokens.",
                        parameter="scopes")
-    if not requested:
-        raise ApiError(400, "NO_SCOPES_GRANTED",
-                       "The LMS granted this registration no service scopes.")
-    refused = sorted(set(requested) - set(granted))
-    if refused:
-        raise ApiError(400, "SCOPE_NOT_GRANTED",
-                       "The LMS did not grant this registration: " + ", ".join(refused) + ".",
-                       refused=refused, granted=sorted(granted))
-    return tuple(sorted(set(requested)))
+    return tuple(requested)
+
+
+def _not_granted(error: service_tokens.ScopesNotGranted) -> ApiError:
+    parts = []
+    if error.not_claimed:
+        parts.append("The LMS did not grant this registration: "
+                     + ", ".join(error.not_claimed) + ".")
+    if error.refused_by_lms:
+        parts.append("The LMS's registration answer claimed "
+                     + ", ".join(error.refused_by_lms)
+                     + " but its token endpoint refuses "
+                     + ("it" if len(error.refused_by_lms) == 1 else "them")
+                     + " (an LMS administrator can allow the service, then register again).")
+    platform = error.platform
+    return ApiError(400, "SCOPE_NOT_GRANTED", " ".join(parts),
+                    refused=sorted((*error.not_claimed, *error.refused_by_lms)),
+                    refusedByLms=list(error.refused_by_lms),
+                    granted=list(service_tokens.default_scopes(platform)))
 
 
 @bp.post("/api/platforms/<platform_id>/token")
 def service_token(platform_id: str):
-    """Return an access token for the platform's LTI services, for granted scopes only."""
+    """Return an access token for the platform's LTI services, for usable scopes only."""
     data = json_body()
     platform = active_platform(platform_id)
-    scopes = _scopes(data, platform.scopes)
-    key = (platform.id, scopes)
-    cached = token_cache().get(key)
-    if cached is None:
-        cached = _fetch_token(platform, scopes)
-        token_cache().put(key, *cached)
-    expires_at, token = cached
-    return jsonify(**token, expiresIn=max(0, int(expires_at - time.monotonic())))
-
-
-def _fetch_token(platform, scopes: tuple[str, ...]) -> tuple[float, dict[str, Any]]:
-    kid, key = signing_key()
-    fields = {
-        "grant_type": "client_credentials",
-        "client_assertion_type": CLIENT_ASSERTION_TYPE,
-        "client_assertion": sign(client_assertion(platform), kid, key),
-        "scope": " ".join(scopes),
-    }
+    requested = _requested_scopes(data)
     try:
-        response = safe_client().post_form(
-            platform.token_endpoint, fields, headers={"Accept": "application/json"},
-            what="LMS's token endpoint",
-        )
-    except RegistrationError as error:
+        issued = service_tokens.service_token(platform, requested)
+    except service_tokens.ScopesNotGranted as error:
+        raise _not_granted(error) from None
+    except service_tokens.NoUsableScopes as error:
+        refused = list(error.platform.refused_scopes or ())
+        if refused:
+            description = ("The LMS's token endpoint refused every service scope its "
+                           "registration answer claimed: " + ", ".join(refused) + ".")
+        else:
+            description = "The LMS granted this registration no service scopes."
+        raise ApiError(400, "NO_SCOPES_GRANTED", description, refusedByLms=refused) from None
+    except service_tokens.TokenEndpointUnreachable as error:
         raise ApiError(502, "PLATFORM_UNREACHABLE", error.detail, code=error.rule) from None
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if response.status != 200 or not isinstance(body, dict) or not isinstance(
-            body.get("access_token"), str):
+    except service_tokens.TokenEndpointRefused as error:
         raise ApiError(502, "PLATFORM_TOKEN_REFUSED",
-                       f"The LMS's token endpoint answered HTTP {response.status} without an "
+                       f"The LMS's token endpoint answered HTTP {error.status} without an "
                        "access token.",
-                       lmsStatus=response.status, lmsBody=response.text[:2000],
-                       externalUrl=platform.token_endpoint)
-    lifetime = body.get("expires_in")
-    lifetime = lifetime if isinstance(lifetime, int) and lifetime > 0 else 3600
-    granted = body.get("scope") if isinstance(body.get("scope"), str) else " ".join(scopes)
-    token = {"accessToken": body["access_token"],
-             "tokenType": str(body.get("token_type") or "Bearer"), "scope": granted}
-    return time.monotonic() + lifetime, token
+                       lmsStatus=error.status, lmsBody=error.body,
+                       externalUrl=error.url) from None
+    expires_in = max(0, int(issued.expires_at - time.monotonic()))
+    return jsonify(**issued.token, expiresIn=expires_in)

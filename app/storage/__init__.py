@@ -9,6 +9,8 @@ from typing import Any
 
 from flask import Flask, current_app
 
+from ..lti.constants import is_service_scope
+
 
 class StorageError(Exception):
     """The database URL is not usable."""
@@ -60,6 +62,20 @@ class Platform:
     auth_key: str | None = None
     invitation_id: str | None = None
     last_launch_at: str | None = None
+    # What the token endpoint really did with `scopes` (the answer's claims): None until
+    # Gatehouse has asked it for a token; a re-registration forgets both.
+    usable_scopes: tuple[str, ...] | None = None
+    refused_scopes: tuple[str, ...] | None = None
+
+    @property
+    def service_scopes(self) -> tuple[str, ...]:
+        """Return the claimed scopes that name LTI services (never `openid` and its kind)."""
+        return tuple(s for s in self.scopes if is_service_scope(s))
+
+    @property
+    def learned(self) -> bool:
+        """Tell whether the token endpoint has granted or refused any scope yet."""
+        return self.usable_scopes is not None or self.refused_scopes is not None
 
 
 @dataclass(frozen=True)

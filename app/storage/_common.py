@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
+from ..lti.constants import is_service_scope
 from . import (
     Account,
     AuditEntry,
@@ -24,6 +26,7 @@ MIGRATION_NAMES = (
     "0004_signin_throttle",
     "0005_launch",
     "0006_token_once_audit_filters",
+    "0007_learned_scopes",
 )
 
 
@@ -52,11 +55,51 @@ def to_account(data: dict[str, Any]) -> Account:
 
 
 def to_platform(data: dict[str, Any]) -> Platform:
-    """Build a Platform from a row (scopes are a JSON list, active an integer)."""
+    """Build a Platform from a row (scope lists are JSON, active an integer)."""
     data = dict(data)
     data["scopes"] = tuple(json.loads(data["scopes"] or "[]"))
+    for key in ("usable_scopes", "refused_scopes"):
+        data[key] = None if data.get(key) is None else tuple(json.loads(data[key]))
     data["active"] = bool(data["active"])
     return Platform(**data)
+
+
+def only_service_scopes(scopes_json: str | None) -> str | None:
+    """Return a stored scope list without `openid` and other non-service scopes (migration 0007).
+
+    None when there is nothing to change (or the value is not a JSON list).
+    """
+    try:
+        scopes = json.loads(scopes_json or "[]")
+    except ValueError:
+        return None
+    if not isinstance(scopes, list):
+        return None
+    kept = [s for s in scopes if isinstance(s, str) and is_service_scope(s)]
+    return json.dumps(kept) if kept != scopes else None
+
+
+def learned_values(
+    row: dict[str, Any], platform: Platform, granted: Iterable[str], refused: Iterable[str]
+) -> dict[str, str] | None:
+    """Merge a token endpoint's grants and refusals into the learned columns of `row`.
+
+    `row` is the platform as stored now (read under a lock), `platform` the one the request
+    was made for. When a re-registration changed its claims or registration since, what the
+    old grants taught is stale: None, nothing to write. Otherwise the newest fact about a scope
+    wins and every other scope keeps what was learned before, so two workers learning at once
+    both keep their knowledge.
+    """
+    current = to_platform(row)
+    if (current.registration_id, current.scopes) != (platform.registration_id, platform.scopes):
+        return None
+    granted, refused = set(granted), set(refused)
+    usable = (set(current.usable_scopes or ()) - refused) | granted
+    refusals = (set(current.refused_scopes or ()) - granted) | refused
+    return {
+        "usable_scopes": json.dumps(sorted(usable)),
+        "refused_scopes": json.dumps(sorted(refusals)),
+    }
 
 
 def to_deployment(data: dict[str, Any]) -> Deployment:
@@ -104,6 +147,8 @@ def platform_values(
 ) -> dict[str, Any]:
     """Return the platform columns a completed registration writes."""
     values = {**platform, "scopes": json.dumps(list(platform["scopes"])), "registration_id": reg_id}
+    # A new registration may grant differently: what the token endpoint taught is forgotten.
+    values.update(usable_scopes=None, refused_scopes=None)
     if invitation_id:
         values["invitation_id"] = invitation_id
     return values

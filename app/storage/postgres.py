@@ -14,7 +14,7 @@ import json
 import os
 import secrets
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -48,6 +48,7 @@ from ._common import (
     conflict_message,
     filters,
     launch_state_status,
+    learned_values,
     new_platform_values,
     notification_changes,
     payment_changes,
@@ -163,6 +164,20 @@ MIGRATIONS: dict[str, list[str]] = {
         "CREATE INDEX idx_audit_log_action ON audit_log (action)",
         "CREATE INDEX idx_audit_log_actor ON audit_log (actor)",
         "CREATE INDEX idx_audit_log_subject ON audit_log (subject_id)",
+    ],
+    MIGRATION_NAMES[6]: [
+        # What the token endpoint really granted and refused of the answer's claimed scopes.
+        f"ALTER TABLE platforms ADD COLUMN usable_scopes {T}",
+        f"ALTER TABLE platforms ADD COLUMN refused_scopes {T}",
+        # Canvas's answer claims `openid`, which its token endpoint refuses: never a service
+        # scope. A service scope is a URI (app.lti.constants.is_service_scope).
+        """UPDATE platforms SET scopes = (
+            SELECT coalesce(json_agg(e.value ORDER BY e.n), '[]'::json)::text
+            FROM json_array_elements_text(platforms.scopes::json) WITH ORDINALITY AS e(value, n)
+            WHERE strpos(e.value, '://') > 0)
+        WHERE scopes LIKE '[%' AND EXISTS (
+            SELECT 1 FROM json_array_elements_text(platforms.scopes::json) AS e(value)
+            WHERE strpos(e.value, '://') = 0)""",
     ],
 }
 
@@ -741,6 +756,26 @@ class PostgresStore:
         with self._write() as conn:
             conn.execute("DELETE FROM deployments WHERE platform_id = %s", [platform_id])
             return conn.execute("DELETE FROM platforms WHERE id = %s", [platform_id]).rowcount == 1
+
+    def learn_scopes(
+        self, platform: Platform, granted: Iterable[str], refused: Iterable[str]
+    ) -> Platform | None:
+        """Record what the token endpoint granted and refused, merged with what is known.
+
+        The row lock makes read, merge and write one step, so two workers learning at once
+        keep each other's knowledge; learning about a registration since replaced is dropped.
+        """
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT * FROM platforms WHERE id = %s FOR UPDATE", [platform.id]
+            ).fetchone()
+            values = learned_values(row, platform, granted, refused) if row else None
+            if values:
+                conn.execute(
+                    "UPDATE platforms SET usable_scopes = %s, refused_scopes = %s WHERE id = %s",
+                    [values["usable_scopes"], values["refused_scopes"], platform.id],
+                )
+        return self.get_platform(platform.id)
 
     def record_launch(self, platform_id: str) -> None:
         """Note that a launch from this platform was verified just now."""

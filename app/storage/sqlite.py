@@ -7,7 +7,7 @@ import json
 import secrets
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import sqlite_utils
@@ -38,8 +38,10 @@ from ._common import (
     conflict_message,
     filters,
     launch_state_status,
+    learned_values,
     new_platform_values,
     notification_changes,
+    only_service_scopes,
     payment_changes,
     platform_values,
     to_account,
@@ -287,6 +289,18 @@ def _token_once_audit_filters(db: sqlite_utils.Database) -> None:
     # The console filters the audit log by each of these.
     for column in ("action", "actor", "subject_id"):
         db["audit_log"].create_index([column])
+
+
+@migrations(name=MIGRATION_NAMES[6])
+def _learned_scopes(db: sqlite_utils.Database) -> None:
+    # What the token endpoint really granted and refused of the answer's claimed scopes.
+    db["platforms"].add_column("usable_scopes", str)
+    db["platforms"].add_column("refused_scopes", str)
+    # Canvas's answer claims `openid`, which its token endpoint refuses: never a service scope.
+    for row in list(db.query("SELECT id, scopes FROM platforms")):
+        kept = only_service_scopes(row["scopes"])
+        if kept is not None:
+            db.execute("UPDATE platforms SET scopes = ? WHERE id = ?", [kept, row["id"]])
 
 
 class SQLiteStore:
@@ -737,6 +751,24 @@ class SQLiteStore:
             db.execute("DELETE FROM deployments WHERE platform_id = ?", [platform_id])
             cursor = db.execute("DELETE FROM platforms WHERE id = ?", [platform_id])
             return cursor.rowcount == 1
+
+    def learn_scopes(
+        self, platform: Platform, granted: Iterable[str], refused: Iterable[str]
+    ) -> Platform | None:
+        """Record what the token endpoint granted and refused, merged with what is known.
+
+        The write lock makes read, merge and write one step, so two workers learning at once
+        keep each other's knowledge; learning about a registration since replaced is dropped.
+        """
+        with self._write() as db:
+            row = next(iter(db.query("SELECT * FROM platforms WHERE id = ?", [platform.id])), None)
+            values = learned_values(row, platform, granted, refused) if row else None
+            if values:
+                db.execute(
+                    "UPDATE platforms SET usable_scopes = ?, refused_scopes = ? WHERE id = ?",
+                    [values["usable_scopes"], values["refused_scopes"], platform.id],
+                )
+        return self.get_platform(platform.id)
 
     def record_launch(self, platform_id: str) -> None:
         """Note that a launch from this platform was verified just now."""
