@@ -64,8 +64,9 @@ def gatehouse(make_app):
     """Start Gatehouse workers (auto-activating) on the test's one database."""
     started = []
 
-    def start():
-        server = Gatehouse(make_app({"registration": {"auto_activate": True}}))
+    def start(**settings):
+        settings.setdefault("registration", {}).setdefault("auto_activate", True)
+        server = Gatehouse(make_app(settings))
         started.append(server)
         return server
 
@@ -210,24 +211,28 @@ def test_when_every_claimed_scope_is_refused_the_answer_names_them(gatehouse, si
 
 
 def test_moodle_grants_the_overlap_and_the_partial_grant_is_recorded(gatehouse, simulator):
-    gh = gatehouse()
-    # registration_helper.php's `?? 0 == 2` lists lineitem though grade sync is 1.
-    sim = simulator("moodle", refuse_at_token=[LINEITEM])
+    # Asking for grades without lineitem is grade synchronisation 1, yet Moodle 4's answer
+    # lists lineitem (registration_helper.php's `?? 0 == 2`); token.php grants the overlap.
+    gh = gatehouse(tool={"scopes": [SCORE, NRPS]})
+    sim = simulator("moodle")
     platform = gh.register(sim)
     assert LINEITEM in platform.service_scopes
     response = gh.token(platform)
     assert response.status_code == 200, response.text
     granted = set(response.json()["scope"].split())
-    assert LINEITEM not in granted and SCORE in granted
+    assert granted == set(platform.service_scopes) - {LINEITEM}
     assert len(sim.launches.token_requests) == 1  # an overlap needs no narrowing
     shown = gh.platform_json(platform)
     assert shown["refusedScopes"] == [LINEITEM]
-    assert LINEITEM not in shown["usableScopes"] and SCORE in shown["usableScopes"]
+    assert shown["usableScopes"] == sorted(granted)
 
     # The narrowed token is cached under the scopes it covers: asking for those is free.
     same = gh.token(platform, sorted(granted))
     assert same.json()["accessToken"] == response.json()["accessToken"]
     assert gh.token(platform).json()["accessToken"] == response.json()["accessToken"]
+    assert len(sim.launches.token_requests) == 1
+    refused = gh.token(platform, [LINEITEM])
+    assert refused.json()["details"]["refusedByLms"] == [LINEITEM]
     assert len(sim.launches.token_requests) == 1
 
 
