@@ -165,6 +165,27 @@ def test_sakai_narrows_learns_and_asks_once_next_time(gatehouse, simulator):
     assert len(sim.launches.token_requests) == before
 
 
+def test_forgetting_what_was_learned_asks_the_lms_again(gatehouse, simulator):
+    gh = gatehouse()
+    sim = simulator("sakai", refuse_at_token=[NRPS])
+    platform = gh.register(sim)
+    assert gh.token(platform).status_code == 200
+    path = f"/api/platforms/{platform.id}"
+    wrong = gh.api("PUT", path, json={"usableScopes": [NRPS]})
+    assert wrong.status_code == 400
+    assert wrong.json()["details"]["description"] == (
+        "'usableScopes' is learned from the LMS's token endpoint; it can only be set to null, "
+        "which forgets what was learned."
+    )
+    # The Sakai admin ticks the roster checkbox; the owner tells Gatehouse to ask again.
+    sim.registration_by_client_id(platform.client_id).scopes += (NRPS,)
+    forgotten = gh.api("PUT", path, json={"usableScopes": None})
+    assert forgotten.status_code == 200, forgotten.text
+    assert forgotten.json()["usableScopes"] is None and forgotten.json()["refusedScopes"] is None
+    assert gh.token(platform, [NRPS]).status_code == 200
+    assert gh.platform_json(platform)["usableScopes"] == [NRPS]
+
+
 def test_an_explicit_request_for_a_refused_scope_names_it_and_is_learned(gatehouse, simulator):
     gh = gatehouse()
     sim = simulator("sakai", refuse_at_token=[LINEITEM])

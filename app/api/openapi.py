@@ -242,7 +242,14 @@ SCHEMAS: dict[str, Any] = {
     "PlatformUpdate": {
         "type": "object",
         "description": "Only the fields given change.",
-        "properties": {**PLATFORM_FIELDS, "authConfig": ref("AuthConfig")},
+        "properties": {
+            **PLATFORM_FIELDS,
+            "authConfig": ref("AuthConfig"),
+            **{name: {"type": "null", "description": "null forgets what the LMS's token "
+                      "endpoint taught (usableScopes and refusedScopes both); the next token "
+                      "request asks for every claimed scope again."}
+               for name in ("usableScopes", "refusedScopes")},
+        },
     },
     "PlatformList": {
         "type": "object",

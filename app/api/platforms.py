@@ -146,7 +146,25 @@ def platform_values(data: dict, required: bool) -> dict[str, Any]:
     active = field(data, "active", bool)
     if active is not None:
         values["active"] = active
+    values.update(_forget_learned(data))
     return values
+
+
+def _forget_learned(data: dict) -> dict[str, None]:
+    """Return the learned-scope columns cleared when the body sets `usableScopes` to null.
+
+    What the token endpoint grants is learned, not set; null forgets it (after an LMS admin
+    changed what the tool may use, Sakai's checkboxes say), and the next token request asks
+    for every claimed scope again.
+    """
+    for name in ("usableScopes", "refusedScopes"):
+        if name in data and data[name] is not None:
+            raise ApiError(400, "INVALID_PARAMETER",
+                           f"{name!r} is learned from the LMS's token endpoint; it can only be "
+                           "set to null, which forgets what was learned.", parameter=name)
+    if "usableScopes" in data or "refusedScopes" in data:
+        return {"usable_scopes": None, "refused_scopes": None}
+    return {}
 
 
 def _jwk(key: Any) -> dict[str, Any]:
