@@ -257,6 +257,18 @@ def test_moodle_grants_the_overlap_and_the_partial_grant_is_recorded(gatehouse, 
     assert len(sim.launches.token_requests) == 1
 
 
+def test_registering_again_forgets_what_the_token_endpoint_taught(gatehouse, simulator):
+    gh = gatehouse(tool={"scopes": [SCORE, NRPS]})
+    sim = simulator("moodle")
+    platform = gh.register(sim)
+    assert gh.token(platform).status_code == 200
+    assert gh.platform_json(platform)["refusedScopes"] == [LINEITEM]
+    report = sim.register(gh.url + "/lti/register", update_client_id=platform.client_id)
+    assert report.ok, report.render()
+    shown = gh.platform_json(platform)  # the same platform, updated in place
+    assert shown["usableScopes"] is None and shown["refusedScopes"] is None
+
+
 def test_the_console_shows_what_the_lms_claimed_but_refused(gatehouse, simulator):
     gh = gatehouse()
     sim = simulator("sakai", refuse_at_token=[NRPS])
