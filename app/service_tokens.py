@@ -141,16 +141,16 @@ def service_token(platform: Platform, requested: tuple[str, ...] | None) -> Issu
     if cached is not None:
         return cached
     narrowed = narrow(asked, lambda scopes: _fetch(platform, scopes))
-    _learn(platform, narrowed.granted, narrowed.refused, narrowed.requests)
+    learned = _learn(platform, narrowed.granted, narrowed.refused, narrowed.requests)
     issued = None
     if narrowed.token is not None and narrowed.token.scopes:
         issued = _issued(narrowed.token)
         # Under the scopes it really covers: the next request for those finds it.
         token_cache().put(cache_key(platform, narrowed.token.scopes), issued)
     if requested is not None and narrowed.refused:
-        raise ScopesNotGranted(platform, (), tuple(sorted(narrowed.refused)))
+        raise ScopesNotGranted(learned, (), tuple(sorted(narrowed.refused)))
     if issued is None:
-        raise NoUsableScopes(get_store().get_platform(platform.id) or platform)
+        raise NoUsableScopes(learned)
     return issued
 
 
@@ -193,13 +193,16 @@ def _fetch(platform: Platform, scopes: tuple[str, ...]) -> AccessToken:
 
 def _learn(
     platform: Platform, granted: tuple[str, ...], refused: tuple[str, ...], requests: int
-) -> None:
-    """Store what the token endpoint taught, when it is news; audit new refusals."""
+) -> Platform:
+    """Store what the token endpoint taught, when it is news; audit new refusals.
+
+    Return the platform as it is now.
+    """
     known_usable = set(platform.usable_scopes or ())
     known_refused = set(platform.refused_scopes or ())
     if set(granted) <= known_usable and set(refused) <= known_refused and platform.learned:
-        return
-    get_store().learn_scopes(platform, granted, refused)
+        return platform
+    current = get_store().learn_scopes(platform, granted, refused) or platform
     new_refusals = sorted(set(refused) - known_refused)
     if new_refusals:
         current_app.logger.info(
@@ -215,3 +218,4 @@ def _learn(
             platform.id,
             {"refused": new_refusals, "usable": sorted(granted), "tokenRequests": requests},
         )
+    return current

@@ -194,6 +194,7 @@ def test_an_explicit_request_for_a_refused_scope_names_it_and_is_learned(gatehou
     assert response.status_code == 400
     details = response.json()["details"]
     assert details["message"] == "SCOPE_NOT_GRANTED" and details["refusedByLms"] == [LINEITEM]
+    assert details["granted"] == [s for s in platform.service_scopes if s != LINEITEM]
     assert len(sim.launches.token_requests) == 1
     assert gh.platform_json(platform)["refusedScopes"] == [LINEITEM]
     # The default request leaves it out from the start: no narrowing.

@@ -117,7 +117,8 @@ def _not_granted(error: service_tokens.ScopesNotGranted) -> ApiError:
                      + ", ".join(error.refused_by_lms)
                      + " but its token endpoint refuses "
                      + ("it" if len(error.refused_by_lms) == 1 else "them")
-                     + " (an LMS administrator can allow the service, then register again).")
+                     + " (once an LMS administrator allows the service, register again or "
+                     "forget what was learned: PUT the platform with usableScopes: null).")
     platform = error.platform
     return ApiError(400, "SCOPE_NOT_GRANTED", " ".join(parts),
                     refused=sorted((*error.not_claimed, *error.refused_by_lms)),
