@@ -417,8 +417,8 @@ def test_sakai_configuration_lists_empty_placements_per_message():
 @pytest.mark.parametrize(
     ("authorization", "status", "text"),
     [
-        (None, 400, "invalid_authorization"),
-        ("Basic abc", 400, "invalid_authorization"),
+        (None, 400, '{"error": "invalid_authorization"}'),
+        ("Basic abc", 400, '{"error": "invalid_authorization"}'),
         ("Bearer wrong-token", 403, ""),
     ],
 )
@@ -442,6 +442,8 @@ def test_sakai_token_is_single_use():
             config["registration_endpoint"], json=body(), headers=auth, timeout=5
         )
     assert (first.status_code, second.status_code) == (200, 403)
+    # LTI13Util.timeStampCheck: the token starts with the second it was made
+    assert abs(int(grant.token.split(":")[0]) - grant.issued_at) < 2
 
 
 # --- every profile -------------------------------------------------------------------------------

@@ -708,7 +708,8 @@ def test_sakai_is_lenient_but_needs_the_basics(sims):
     assert post_registration(sims["sakai"], no_config)[0].status_code == 200
     answer, _, _ = post_registration(sims["sakai"], mutate(good_body(), "jwks_uri", None, True))
     assert answer.status_code == 400
-    assert answer.text == "Missing initiate_login_uri, jwks_uri, redirect_uris"
+    # LTI13Util.return400: {"error": <message>} as JSON
+    assert answer.json() == {"error": "Missing initiate_login_uri, jwks_uri, redirect_uris"}
 
 
 # --- faults -------------------------------------------------------------------------------------

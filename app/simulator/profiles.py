@@ -1355,7 +1355,9 @@ class SakaiProfile(Profile):
         grant.key = str(number)
         grant.client_id = previous.client_id if previous else str(uuid.uuid4())
         grant.deployment_id = str(previous.deployment_id) if previous else str(number)
-        grant.token = secrets.token_hex(16)
+        # handleRegistrationEndpointPost checks LTI13Util.timeStampCheck(token, 3600): the token
+        # starts with the epoch second it was made ("timestamp:..."), or it is refused (403).
+        grant.token = f"{int(grant.issued_at)}:{secrets.token_hex(16)}"
 
     def config_url(self, grant: Grant) -> str:
         """Put the pre-allocated values in the configuration URL's query."""
@@ -1410,8 +1412,11 @@ class SakaiProfile(Profile):
         return grant.token if grant else bearer_token(request)
 
     def text(self, message: str, status: int = 400) -> Rejection:
-        """Build LTI13Util.return400's plain-text answer."""
-        return Rejection(status, message, "text/plain; charset=utf-8")
+        """Build LTI13Util.return400's answer: 400, `{"error": message}` as JSON.
+
+        lti/tsugi-util/src/java/org/tsugi/lti13/LTI13Util.java, return400.
+        """
+        return Rejection(status, {"error": message}, "application/json;charset=UTF-8")
 
     def authenticate(self, request: Request, token: str | None, args: dict[str, str]) -> Grant:
         """A numeric key and an `Authorization: Bearer` header come first (400s).
