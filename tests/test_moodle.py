@@ -1,0 +1,562 @@
+"""Gatehouse against a real Moodle 4.5.6 in real Chromium: the LMS's behaviour is the judge.
+
+One Moodle for the whole session (tests/support/moodle.py: `../shared/lms/moodle/start.sh`,
+cached in `~/.cache/gatehouse/moodle` on port 28080), Moodle's own pages driven in Debian's
+Chromium, Gatehouse served for real on http://localhost:<port> (cross-site to Moodle on
+127.0.0.1), and a small tool on loopback that verifies Gatehouse's hand-off tokens the way the
+README tells tool authors to.
+"""
+
+import html
+import json
+import threading
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+from joserfc import jwt
+from joserfc.jwk import KeySet
+from playwright.sync_api import expect, sync_playwright
+from support import browser as browser_rig
+from support import moodle as moodle_rig
+from support.browser import launch_browser
+from support.moodle import ADMIN, STUDENT, session_cookie
+from support.oidc_provider import free_port
+from support.server import LoopbackServer
+from werkzeug.wrappers import Request, Response
+
+from app import apikeys
+from app.accounts import hash_password
+from tests.conftest import LiveServer
+
+MISSING = moodle_rig.unavailable_reason()
+if MISSING and not moodle_rig.REQUIRED:
+    pytest.skip(MISSING, allow_module_level=True)
+
+pytestmark = [
+    pytest.mark.skipif(
+        browser_rig.unavailable_reason() is not None,
+        reason=str(browser_rig.unavailable_reason()),
+    ),
+    pytest.mark.sqlite_only(
+        "one backend is enough against a real Moodle: what is tested here is Gatehouse's "
+        "conversation with Moodle, and every storage call it makes runs on both backends "
+        "elsewhere in the suite"
+    ),
+]
+
+TIMEOUT = 30_000  # ms; Moodle's PHP server answers its first pages slowly
+TOOL_STATE_CONFIGURED, TOOL_STATE_PENDING = 1, 2  # mdl_lti_types.state
+NRPS = "https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice"
+AGS = "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"
+DL_SETTINGS = "https://purl.imsglobal.org/spec/lti-dl/claim/deep_linking_settings"
+ROLES = "https://purl.imsglobal.org/spec/lti/claim/roles"
+LEARNER = "http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"
+
+
+# --- the session's Moodle and browser --------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def moodle():
+    """Start the real Moodle once per session (installed once, cached); stop it at the end."""
+    if MISSING:  # only when GATEHOUSE_REQUIRE_MOODLE is set
+        pytest.fail(f"GATEHOUSE_REQUIRE_MOODLE is set but {MISSING}", pytrace=False)
+    lms = moodle_rig.Moodle(moodle_rig.cache_dir())
+    try:
+        lms.start()
+    except moodle_rig.Unavailable as exc:
+        if moodle_rig.REQUIRED:
+            pytest.fail(f"GATEHOUSE_REQUIRE_MOODLE is set but {exc}", pytrace=False)
+        pytest.skip(f"real Moodle unavailable: {exc}")
+    # Earlier runs' tools would make Moodle ask "update or new?" for a reused port.
+    lms.delete_all_tools()
+    yield lms
+    lms.stop()
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    with sync_playwright() as playwright:
+        browser = launch_browser(playwright)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="session")
+def cookies(moodle):
+    """Moodle session cookies of the admin and the student, logged in once per session."""
+    found = {}
+
+    def cookie_of(user):
+        if user.username not in found:
+            found[user.username] = session_cookie(moodle, user)
+        return found[user.username]
+
+    return cookie_of
+
+
+@pytest.fixture
+def browse(chromium, cookies):
+    """Open a page in a fresh browser profile logged in to Moodle as `user`."""
+    contexts = []
+
+    def open_page(user=ADMIN):
+        context = chromium.new_context()
+        context.set_default_timeout(TIMEOUT)
+        context.add_cookies([cookies(user)])
+        contexts.append(context)
+        return context.new_page()
+
+    yield open_page
+    for context in contexts:
+        context.close()
+
+
+# --- Gatehouse and the tool behind it -------------------------------------------------------
+
+
+class Tool:
+    """A small tool on loopback that receives Gatehouse's hand-offs and verifies them as the
+    README shows (joserfc, /lti/keys, iss, aud, exp, jti); deep-linking launches are answered
+    through Gatehouse's POST /api/deep-linking/response."""
+
+    def __init__(self):
+        self.server = LoopbackServer(self.wsgi, host="127.0.0.1", name="moodle-test-tool")
+        self.gatehouse = None  # set once Gatehouse is up (its URL is the tokens' issuer)
+        self.api_key = None
+        self.launches: list[dict] = []
+        self.refused: list[str] = []
+        self.content_items: list[dict] = []
+        self._seen: set[str] = set()
+        self._lock = threading.Lock()
+
+    def __enter__(self):
+        self.server.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self.server.stop()
+
+    @property
+    def launch_url(self) -> str:
+        return self.server.url + "/launch"
+
+    def verify(self, token: str) -> dict:
+        keys = KeySet.import_key_set(requests.get(f"{self.gatehouse}/lti/keys", timeout=5).json())
+        claims = jwt.decode(token, keys, algorithms=["RS256"]).claims
+        registry = jwt.JWTClaimsRegistry(
+            iss={"essential": True, "value": self.gatehouse},
+            aud={"essential": True, "value": self.launch_url},
+            leeway=30,
+        )
+        registry.validate(claims)
+        with self._lock:
+            if claims["jti"] in self._seen:
+                raise ValueError("lti_token replayed")
+            self._seen.add(claims["jti"])
+        return claims
+
+    def wsgi(self, environ, start_response):
+        request = Request(environ)
+        try:
+            claims = self.verify(request.args.get("lti_token", ""))
+        except Exception as exc:  # noqa: BLE001 - the page says why, the test reads it
+            self.refused.append(repr(exc))
+            response = Response(
+                f"<h1>Refused</h1><p>{html.escape(repr(exc))}</p>", status=400, mimetype="text/html"
+            )
+            return response(environ, start_response)
+        self.launches.append(claims)
+        if claims["messageType"] == "LtiDeepLinkingRequest":
+            page = self.pick_content(claims)
+        else:
+            page = (
+                f'<h1 id="hello" data-sub="{html.escape(claims["sub"])}">Hello '
+                f"{html.escape(claims.get('name', ''))}</h1>"
+            )
+        return Response(page, mimetype="text/html")(environ, start_response)
+
+    def pick_content(self, claims: dict) -> str:
+        """Answer a deep-linking launch at once with one quiz, through Gatehouse's API."""
+        item = {
+            "type": "ltiResourceLink",
+            "title": "Quiz 7",
+            "url": f"{self.gatehouse}/lti/launch?quiz=7",
+        }
+        answer = requests.post(
+            f"{self.gatehouse}/api/deep-linking/response",
+            headers={"Authorization": f"Bearer {self.api_key}"},
+            json={
+                "platformId": claims["platformId"],
+                "deploymentId": claims["deploymentId"],
+                "deepLinkingSettings": claims[DL_SETTINGS],
+                "contentItems": [item],
+                "message": "Quiz 7 added",
+            },
+            timeout=10,
+        )
+        answer.raise_for_status()
+        self.content_items.append(item)
+        return "<h1>Adding Quiz 7</h1>" + answer.json()["form"]
+
+
+class Gatehouse:
+    """Gatehouse served on http://localhost:<port>, its store and an API key."""
+
+    def __init__(self, app, server, name):
+        self.app = app
+        self.name = name  # the tool's name, on its card in Moodle
+        self.server = server
+        self.url = server.url
+        self.register_url = self.url + "/lti/register"
+        self.domain = urlsplit(self.url).netloc
+        self.store = app.extensions["gatehouse.store"]
+        _record, self.api_key = apikeys.create(self.store, "moodle tests")
+
+    def api(self, method: str, path: str, **kwargs):
+        headers = {"Authorization": f"Bearer {self.api_key}"}
+        return requests.request(method, self.url + path, headers=headers, timeout=20, **kwargs)
+
+    def platforms(self) -> list:
+        return self.store.list_platforms()
+
+
+@pytest.fixture
+def tool():
+    with Tool() as rig:
+        yield rig
+
+
+@pytest.fixture
+def gatehouse(make_app, tmp_path):
+    """Start Gatehouse on a fresh port with settings merged onto the suite's TOOL_SETTINGS."""
+    servers = []
+
+    def start(settings=None, tool=None):
+        port = free_port()
+        settings = dict(settings or {})
+        # One name per Gatehouse, so its card is easy to tell apart on Moodle's tools page.
+        settings.setdefault("tool", {})["name"] = f"Gatehouse test tool {port}"
+        if tool is not None:
+            settings["launch"] = {"tool_url": tool.launch_url}
+        app = make_app(settings)
+        server = LiveServer(app, host="localhost", port=port).__enter__()
+        servers.append(server)
+        deployment = Gatehouse(app, server, settings["tool"]["name"])
+        if tool is not None:
+            tool.gatehouse, tool.api_key = deployment.url, deployment.api_key
+        return deployment
+
+    yield start
+    for server in servers:
+        server.__exit__(None, None, None)
+
+
+# --- what an admin and a student do in Moodle -----------------------------------------------
+
+
+# Moodle's own Behat check that a page's JavaScript has finished (behat_session_interface.php):
+# clicking Add LTI Advantage before its module is initialised does nothing.
+PAGE_READY_JS = (
+    "document.readyState === 'complete' && (typeof M !== 'object' || typeof M.util !== 'object'"
+    " || typeof M.util.pending_js === 'undefined' || M.util.pending_js.length === 0)"
+)
+
+
+def visit(page, url):
+    """Open a Moodle page and wait until its JavaScript is ready, as Moodle's Behat does."""
+    page.goto(url)
+    page.wait_for_function(PAGE_READY_JS)
+
+
+def tool_card(page, deployment):
+    """Return the card of Gatehouse's tool on Moodle's Manage tools page."""
+    return page.locator(".tool-card", has=page.locator("h4.name", has_text=deployment.name))
+
+
+def start_registration(page, moodle, deployment, url=None):
+    """On Manage tools, paste the registration URL and click Add LTI Advantage."""
+    visit(page, moodle.url + "/mod/lti/toolconfigure.php")
+    page.locator("#tool-url").fill(url or deployment.register_url)
+    page.locator("#tool-create-button").click()
+    frame = page.locator("#external-registration-template-container iframe")
+    frame.wait_for(state="attached")
+    return page.frame_locator("#external-registration-template-container iframe")
+
+
+def wait_until_dialog_closes(page):
+    """Wait until Moodle removed the registration iframe (it got org.imsglobal.lti.close)."""
+    page.locator("#external-registration-template-container iframe").wait_for(state="detached")
+
+
+def choose(page, button):
+    """On Moodle's "existing tools" page in the dialog, click a button once its script is bound."""
+    frame = page.locator("#external-registration-template-container iframe").content_frame
+    frame.get_by_text("There are existing tools attached").wait_for()
+    page.locator(
+        "#external-registration-template-container iframe"
+    ).element_handle().content_frame().wait_for_function(PAGE_READY_JS)
+    frame.get_by_role("button", name=button).first.click()
+
+
+def register(page, moodle, deployment):
+    """Register Gatehouse through Manage tools; return Moodle's tool row once the dialog closed."""
+    start_registration(page, moodle, deployment)
+    wait_until_dialog_closes(page)
+    (row,) = moodle.tool_types(deployment.domain)
+    return row
+
+
+def activate_in_moodle(page, moodle, deployment):
+    """Click Activate on the tool's card, as the admin does after registering."""
+    visit(page, moodle.url + "/mod/lti/toolconfigure.php")
+    card = tool_card(page, deployment)
+    card.locator("a.activate").click()
+    card.locator(".badge", has_text="Active").wait_for()
+
+
+def launch(page, moodle, cmid):
+    """Open the activity; return the frame Moodle embeds the tool in."""
+    page.goto(f"{moodle.url}/mod/lti/view.php?id={cmid}")
+    return page.frame_locator("#contentframe")
+
+
+def registered_and_active(browse, moodle, deployment, activity):
+    """Register through Moodle's page, activate in Moodle, and add a course activity."""
+    page = browse(ADMIN)
+    row = register(page, moodle, deployment)
+    activate_in_moodle(page, moodle, deployment)
+    # The tool id in the name: course.php reuses an activity of the same name (earlier runs').
+    return page, row, moodle.make_course(row["id"], f"{activity} {row['id']}")
+
+
+# --- the scenarios --------------------------------------------------------------------------
+
+
+def test_registering_from_moodles_manage_tools_page_closes_the_dialog_and_stores_moodle(
+    browse, moodle, gatehouse
+):
+    deployment = gatehouse()
+    page = browse(ADMIN)
+    start_registration(page, moodle, deployment)
+    wait_until_dialog_closes(page)
+
+    card = tool_card(page, deployment)
+    assert card.locator(".badge").inner_text().strip() == "Pending"
+    (row,) = moodle.tool_types(deployment.domain)
+    assert row["state"] == TOOL_STATE_PENDING
+    assert card.get_attribute("data-clientid") == row["clientid"]
+    assert card.get_attribute("data-deploymentid") == str(row["id"])
+
+    (platform,) = deployment.platforms()
+    assert platform.issuer == moodle.url == card.get_attribute("data-platformid")
+    assert platform.client_id == row["clientid"]
+    assert [d.deployment_id for d in deployment.store.list_deployments(platform.id)] == [
+        str(row["id"])
+    ]
+    assert platform.product_family_code == "moodle"
+    assert platform.active is False  # registration.auto_activate is off by default
+    listed = deployment.api("GET", "/api/platforms").json()["platforms"]
+    assert [(p["url"], p["clientId"], [d["id"] for d in p["deployments"]]) for p in listed] == [
+        (moodle.url, row["clientid"], [str(row["id"])])
+    ]
+    # What Moodle stored is what Gatehouse registered.
+    assert row["baseurl"] == deployment.url + "/lti/launch"
+    assert row["tooldomain"] == deployment.domain
+
+
+def test_sign_in_and_terms_gates_inside_moodles_frame(browse, moodle, gatehouse, tmp_path):
+    terms = tmp_path / "terms.md"
+    terms.write_text("# Terms of use\n\nUse the tool **fairly**.\n")
+    deployment = gatehouse(
+        {
+            "registration": {"gates": ["signin", "terms"]},
+            "gates": {"terms": {"version": "2026-12", "path": str(terms)}},
+        }
+    )
+    deployment.store.create_account(
+        "admin@school.example", "Ada Admin", hash_password("correct horse battery")
+    )
+    page = browse(ADMIN)
+    frame = start_registration(page, moodle, deployment)
+
+    frame.get_by_text("Step 1 of 2: Sign in").wait_for()
+    assert moodle.tool_types(deployment.domain) == []  # nothing reached Moodle yet
+    frame.locator("#email").fill("admin@school.example")
+    frame.locator("#password").fill("correct horse battery")
+    frame.locator("#signin").click()
+    frame.get_by_text("Step 2 of 2: Terms").wait_for()
+    assert frame.locator(".terms strong").inner_text() == "fairly"
+    frame.locator("#accept").check()
+    frame.locator("#signer_name").fill("Ada Admin")
+    frame.locator("#accept-terms").click()
+    wait_until_dialog_closes(page)
+
+    assert tool_card(page, deployment).locator(".badge").inner_text().strip() == "Pending"
+    (row,) = moodle.tool_types(deployment.domain)
+    (platform,) = deployment.platforms()
+    assert (platform.issuer, platform.client_id) == (moodle.url, row["clientid"])
+    approval = deployment.store.approval_of(platform.registration_id)
+    assert approval["account"].email == "admin@school.example"
+    assert approval["terms"].version == "2026-12"
+
+
+def test_launch_as_admin_and_student_after_activating_in_moodle_and_in_gatehouse(
+    browse, moodle, gatehouse
+):
+    deployment = gatehouse()  # auto_activate off: the tool owner activates too
+    page, row, course = registered_and_active(browse, moodle, deployment, "Verified launch")
+
+    frame = launch(page, moodle, course["cmid"])
+    frame.locator('body[data-lti-error="platform-inactive"]').wait_for()
+    assert frame.locator("h1").inner_text().endswith("This registration is not active yet")
+    (platform,) = deployment.platforms()
+    activated = deployment.api("POST", f"/api/platforms/{platform.id}/activate")
+    assert activated.status_code == 200, activated.text
+
+    frame = launch(page, moodle, course["cmid"])
+    frame.locator('body[data-lti-launch="verified"]').wait_for()
+    facts = frame.locator("dl.facts").inner_text()
+    assert "Registration verified" in frame.locator("h1").inner_text()
+    assert row["clientid"] in facts and moodle.url in facts
+    assert "Moodle" in facts and "Admin User" in facts
+    assert "LTI Lab Course" in facts
+
+    student = launch(browse(STUDENT), moodle, course["cmid"])
+    student.locator('body[data-lti-launch="verified"]').wait_for()
+    facts = student.locator("dl.facts").inner_text()
+    assert "Sam Student" in facts and "Learner" in facts
+    assert deployment.store.get_platform(platform.id).last_launch_at is not None
+
+
+def test_hand_off_token_then_roster_and_grade_services(browse, moodle, gatehouse, tool):
+    deployment = gatehouse({"registration": {"auto_activate": True}}, tool=tool)
+    _page, row, course = registered_and_active(browse, moodle, deployment, "Graded quiz")
+
+    page = browse(STUDENT)
+    launch(page, moodle, course["cmid"]).locator("#hello").wait_for()
+    assert tool.refused == []
+    (claims,) = tool.launches
+    (platform,) = deployment.platforms()
+    student_id = moodle.user_id(STUDENT.username)
+    assert claims["sub"] == str(student_id)
+    assert claims["name"] == "Sam Student"
+    assert LEARNER in claims[ROLES]
+    assert (claims["platformId"], claims["deploymentId"]) == (platform.id, str(row["id"]))
+    assert claims["platform"]["issuer"] == moodle.url
+    assert claims["platform"]["clientId"] == row["clientid"]
+
+    answer = deployment.api("POST", f"/api/platforms/{platform.id}/token", json={})
+    assert answer.status_code == 200, answer.text
+    bearer = {"Authorization": f"Bearer {answer.json()['accessToken']}"}
+
+    roster = requests.get(
+        claims[NRPS]["context_memberships_url"],
+        timeout=20,
+        headers={**bearer, "Accept": "application/vnd.ims.lti-nrps.v2.membershipcontainer+json"},
+    )
+    assert roster.status_code == 200, roster.text
+    members = {m["user_id"]: m for m in roster.json()["members"]}
+    assert members[str(student_id)]["roles"] == ["Learner"]  # Moodle's NRPS uses short names
+
+    lineitem = claims[AGS]["lineitem"]
+    path, _, query = lineitem.partition("?")
+    score = requests.post(
+        f"{path}/scores" + (f"?{query}" if query else ""),
+        timeout=20,
+        headers={**bearer, "Content-Type": "application/vnd.ims.lis.v1.score+json"},
+        data=json.dumps(
+            {
+                "userId": str(student_id),
+                "scoreGiven": 7,
+                "scoreMaximum": 10,
+                "activityProgress": "Completed",
+                "gradingProgress": "FullyGraded",
+                "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
+            }
+        ),
+    )
+    assert score.status_code in (200, 204), score.text
+    ((grade,),) = moodle.sql(
+        "select g.finalgrade from mdl_grade_grades g join mdl_grade_items i on i.id = g.itemid "
+        "join mdl_course_modules cm on cm.instance = i.iteminstance "
+        "where i.itemmodule = 'lti' and cm.id = %s and g.userid = %s",
+        (course["cmid"], student_id),
+    )
+    assert float(grade) == 70.0  # 7 of 10 on the activity's 100-point scale
+
+
+def test_registering_again_updates_with_moodles_update_choice_and_adds_with_new(
+    browse, moodle, gatehouse
+):
+    deployment = gatehouse()
+    page = browse(ADMIN)
+    first = register(page, moodle, deployment)
+
+    start_registration(page, moodle, deployment)
+    choose(page, "Update")
+    wait_until_dialog_closes(page)
+    assert moodle.tool_types(deployment.domain) == [first]
+    (platform,) = deployment.platforms()
+    assert platform.client_id == first["clientid"]
+    assert len(deployment.store.list_registrations()) == 2
+
+    start_registration(page, moodle, deployment)
+    choose(page, "Register as a new external tool")
+    wait_until_dialog_closes(page)
+    old, new = moodle.tool_types(deployment.domain)
+    assert old == first and new["clientid"] != first["clientid"]
+    stored = {(p.issuer, p.client_id) for p in deployment.platforms()}
+    assert stored == {(moodle.url, first["clientid"]), (moodle.url, new["clientid"])}
+
+
+def test_deep_linking_through_the_activity_forms_select_content(browse, moodle, gatehouse, tool):
+    deployment = gatehouse({"registration": {"auto_activate": True}}, tool=tool)
+    page, row, course = registered_and_active(browse, moodle, deployment, "Placeholder")
+
+    # Add an activity > External tool, with Gatehouse's tool preselected.
+    visit(
+        page,
+        f"{moodle.url}/course/modedit.php?add=lti&course={course['course']}&section=0"
+        f"&typeid={row['id']}",
+    )
+    page.locator("#id_selectcontent").click()
+    expect(page.locator("#id_name")).to_have_value("Quiz 7", timeout=TIMEOUT)
+    page.get_by_text("Content selected").wait_for()
+    (picking,) = tool.launches
+    assert picking["messageType"] == "LtiDeepLinkingRequest"
+    assert picking[DL_SETTINGS]["deep_link_return_url"].startswith(
+        moodle.url + "/mod/lti/contentitem_return.php"
+    )
+    assert tool.refused == []
+    assert page.locator("#id_toolurl").input_value() == deployment.url + "/lti/launch?quiz=7"
+
+    page.locator("#id_submitbutton").click()  # Save and display: Moodle launches the new link
+    page.frame_locator("#contentframe").locator("#hello").wait_for()
+    launched = tool.launches[-1]
+    assert launched["messageType"] == "LtiResourceLinkRequest"
+    assert launched["https://purl.imsglobal.org/spec/lti/claim/resource_link"]["title"] == "Quiz 7"
+    assert launched["https://purl.imsglobal.org/spec/lti/claim/target_link_uri"] == (
+        deployment.url + "/lti/launch?quiz=7"
+    )
+
+
+def test_moodles_refusal_is_shown_verbatim_inside_its_frame(browse, moodle, gatehouse):
+    deployment = gatehouse()
+    page = browse(ADMIN)
+    first = register(page, moodle, deployment)
+
+    # The admin chooses "Update", but meanwhile another admin deleted the tool in Moodle.
+    frame = start_registration(page, moodle, deployment)
+    frame.get_by_text("There are existing tools attached").wait_for()
+    moodle.run_php(f"lti_delete_type({first['id']});")
+    choose(page, "Update")
+
+    frame.locator("body[data-lti-error]").wait_for()
+    assert frame.locator("pre.verbatim").inner_text() == "Unknown client"
+    assert "400" in frame.locator("#lms-answer + p").inner_text()
+    assert frame.get_by_role("button", name="Close").is_visible()
+    (platform,) = deployment.platforms()
+    assert platform.client_id == first["clientid"]  # the earlier registration is untouched
