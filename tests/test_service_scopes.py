@@ -6,6 +6,8 @@ import re
 
 import pytest
 import requests
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from support.postgres import run_sql
 
 from app import apikeys
@@ -412,6 +414,22 @@ def test_narrowing_finds_the_granted_scopes_in_at_most_one_request_per_scope(
     assert narrowed.refused == tuple(s for s in "abcd" if s not in usable)
     assert narrowed.requests == len(endpoint.requests) == requests
     # The token kept is the one that covers every granted scope.
+    assert (narrowed.token.scopes if narrowed.token else ()) == usable
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    asked=st.lists(st.sampled_from("abcdefgh"), min_size=1, max_size=8, unique=True),
+    grants=st.sets(st.sampled_from("abcdefgh")),
+    overlap=st.booleans(),
+)
+def test_narrowing_always_learns_exactly_the_grants_within_its_bound(asked, grants, overlap):
+    endpoint = Endpoint(grants, overlap)
+    narrowed = narrow(tuple(asked), endpoint)
+    usable = tuple(s for s in asked if s in grants)
+    assert narrowed.granted == usable
+    assert set(narrowed.refused) == set(asked) - grants
+    assert narrowed.requests == len(endpoint.requests) <= 1 + len(asked)
     assert (narrowed.token.scopes if narrowed.token else ()) == usable
 
 
