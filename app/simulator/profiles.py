@@ -449,6 +449,11 @@ class CanvasProfile(Profile):
     `registrations_next` is Canvas's `lti_registrations_next` feature: on, Canvas creates the
     root-account deployment with the key and answers its `deployment_id`; off, no deployment and
     no `deployment_id` (the `canvas_no_deployment` fault turns it off).
+
+    Not re-read in Canvas's code this round, kept from the research notes
+    (../shared/reference/dynamic-registration.md §3): the OpenID configuration's shape (paths,
+    bare-host `authorization_server`, account extensions, `scopes_supported`), its 401 bodies, and
+    the status of model-validation errors ("Invalid scopes", answered 422 here).
     """
 
     name = "canvas"
