@@ -14,10 +14,14 @@ DEMO_ENV := GATEHOUSE_TOOL__NAME="Gatehouse demo tool" \
 	GATEHOUSE_SECURITY__ISSUER_CHECK=strict
 
 CHROMIUM ?= /usr/bin/chromium
+# The real Moodle of tests/test_moodle.py (skipped when it is not next to the checkout).
+MOODLE_HOME ?= ../shared/lms/moodle
+MOODLE_PACKAGES := php-cli php-pgsql php-xml php-mbstring php-curl php-zip php-gd php-intl \
+	php-soap php-bcmath postgresql curl xz-utils
 OIDC_MODULES := tests/support/oidc/node_modules/.installed
 LTIJS_MODULES := bench/ltijs/node_modules/.installed
 
-.PHONY: install run test test-deps chromium postgresql lint clean bench bench-deps wrk
+.PHONY: install run test test-deps chromium postgresql moodle-deps lint clean bench bench-deps wrk
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +41,7 @@ test-deps: $(STAMP) $(OIDC_MODULES)
 	@test -x $(CHROMIUM) || $(MAKE) --no-print-directory chromium
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
 		$(MAKE) --no-print-directory postgresql
+	@$(MAKE) --no-print-directory moodle-deps
 
 chromium:
 	@if [ "$$(id -u)" = 0 ]; then \
@@ -52,6 +57,20 @@ postgresql:
 			apt-get install -y -qq --no-upgrade postgresql; \
 	else \
 		echo "PostgreSQL tests need the server: sudo apt-get install postgresql" >&2; \
+	fi
+
+# What the real-Moodle tests' start.sh needs (it would install PHP itself, but apt inside a test
+# session is slow and its output hidden): PHP 8.2 with Moodle's extensions, PostgreSQL, curl.
+moodle-deps:
+	@if [ ! -x $(MOODLE_HOME)/start.sh ]; then \
+		echo "No $(MOODLE_HOME)/start.sh: the real-Moodle tests will be skipped"; \
+	elif dpkg -s $(MOODLE_PACKAGES) >/dev/null 2>&1; then \
+		:; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -qq --no-upgrade $(MOODLE_PACKAGES); \
+	else \
+		echo "The real-Moodle tests need root (start.sh uses apt and runuser)" >&2; \
 	fi
 
 $(OIDC_MODULES): tests/support/oidc/package-lock.json

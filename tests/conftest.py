@@ -57,6 +57,18 @@ def pytest_configure(config):
     )
 
 
+def pytest_terminal_summary(terminalreporter):
+    """Say in one line why the real-Moodle tests did not run, when they did not (`make test`
+    prints no skip reasons otherwise)."""
+    for report in terminalreporter.stats.get("skipped", []):
+        if report.nodeid.startswith("tests/test_moodle.py"):
+            _path, _line, reason = report.longrepr
+            terminalreporter.write_line(
+                f"Real-Moodle tests skipped: {reason.removeprefix('Skipped: ')}"
+            )
+            return
+
+
 def backends_for(definition) -> tuple[str, ...]:
     """Return the backends a test runs on: both, unless a mark narrows them."""
     only = definition.get_closest_marker("sqlite_only")

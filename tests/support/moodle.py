@@ -2,12 +2,13 @@
 checkout, plus what tests need to look inside it (PHP CLI, its private PostgreSQL, logging in).
 
 The Moodle tree and `start.sh` / `stop.sh` live next to the checkout, in `../shared/lms/moodle`
-(test infrastructure, like a database server). `start.sh DIR PORT` installs PHP with apt, unpacks
-and installs Moodle into DIR the first time (about a minute), and only starts it afterwards
-(seconds). DIR is `$GATEHOUSE_MOODLE_DIR`, else `$XDG_CACHE_HOME/gatehouse/moodle`, else
-`~/.cache/gatehouse/moodle`; PORT is `$GATEHOUSE_MOODLE_PORT`, else 28080 (fixed, because Moodle's
-wwwroot, hence its issuer, is fixed at install time; below Linux's ephemeral range so a server
-bound to port 0 never takes it).
+(test infrastructure, like a database server; `$GATEHOUSE_MOODLE_HOME` points elsewhere).
+`start.sh DIR PORT` installs PHP with apt, unpacks and installs Moodle into DIR the first time
+(about a minute), and only starts it afterwards (seconds). DIR is `$GATEHOUSE_MOODLE_DIR`, else
+`/var/cache/gatehouse/moodle`: not `~/.cache`, because start.sh runs as root (apt, runuser) and
+runs PostgreSQL as the `postgres` user on DIR/pg, which cannot enter root's 0700 home. PORT is
+`$GATEHOUSE_MOODLE_PORT`, else 28080 (fixed, because Moodle's wwwroot, hence its issuer, is fixed
+at install time; below Linux's ephemeral range so a server bound to port 0 never takes it).
 
 Without `../shared/lms/moodle` the Moodle tests are skipped, unless GATEHOUSE_REQUIRE_MOODLE is
 set (CI), which makes that, or a Moodle that will not start, a failure.
@@ -26,7 +27,10 @@ from pathlib import Path
 import requests
 
 CHECKOUT = Path(__file__).resolve().parents[2]
-SHARED = CHECKOUT.parent / "shared" / "lms" / "moodle"
+SHARED = Path(
+    os.environ.get("GATEHOUSE_MOODLE_HOME") or CHECKOUT.parent / "shared" / "lms" / "moodle"
+)
+DEFAULT_DIR = "/var/cache/gatehouse/moodle"  # the postgres user must reach DIR/pg
 DEFAULT_PORT = 28080
 # Read once at import: the suite's clean_environment fixture empties GATEHOUSE_* per test.
 REQUIRED = bool(os.environ.get("GATEHOUSE_REQUIRE_MOODLE"))
@@ -41,10 +45,7 @@ class Unavailable(Exception):
 
 def cache_dir() -> Path:
     """Return where Moodle is installed and kept between runs (outside the checkout)."""
-    if CACHE_DIR:
-        return Path(CACHE_DIR)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "gatehouse" / "moodle"
+    return Path(CACHE_DIR or DEFAULT_DIR)
 
 
 def unavailable_reason() -> str | None:
