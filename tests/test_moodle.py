@@ -633,6 +633,28 @@ def test_moodles_over_reported_lineitem_scope_is_learned_as_refused_at_its_token
     assert asked.json()["details"]["refusedByLms"] == [LINEITEM]
 
 
+def test_an_invitation_link_pasted_into_moodle_registers_and_the_bare_url_is_refused(
+    browse, moodle, gatehouse
+):
+    deployment = gatehouse({"registration": {"require_invitation": True}})
+    page = browse(ADMIN)
+    frame = start_registration(page, moodle, deployment)
+    frame.locator("body[data-lti-error]").wait_for()
+    assert moodle.tool_types(deployment.domain) == []  # refused before anything reached Moodle
+
+    made = deployment.api("POST", "/api/invitations", json={"name": "Moodle school", "uses": 1})
+    assert made.status_code == 201, made.text
+    invitation = made.json()
+    # Moodle keeps the link's own query (?invite=...) when it adds its parameters.
+    start_registration(page, moodle, deployment, url=invitation["url"])
+    wait_until_dialog_closes(page)
+    (row,) = moodle.tool_types(deployment.domain)
+    (platform,) = deployment.platforms()
+    assert (platform.client_id, platform.invitation_id) == (row["clientid"], invitation["id"])
+    listed = deployment.api("GET", "/api/invitations").json()
+    assert [(i["id"], i["used"]) for i in listed["invitations"]] == [(invitation["id"], 1)]
+
+
 def wait_for_platforms(deployment, count=1, timeout=20.0):
     """Wait until Gatehouse has stored `count` platforms (the registration went through)."""
     deadline = time.monotonic() + timeout
