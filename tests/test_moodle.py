@@ -79,7 +79,7 @@ def moodle():
             pytest.fail(f"GATEHOUSE_REQUIRE_MOODLE is set but {exc}", pytrace=False)
         pytest.skip(f"real Moodle unavailable: {exc}")
     # Earlier runs' tools would make Moodle ask "update or new?" for a reused port.
-    lms.delete_all_tools()
+    lms.reset()
     yield lms
     lms.stop()
 

@@ -143,6 +143,7 @@ class Moodle:
             "<?php\ndefine('CLI_SCRIPT', true);\n"
             "require(getenv('MOODLE_DIR') . '/config.php');\n"
             "require_once($CFG->dirroot . '/mod/lti/locallib.php');\n"
+            "require_once($CFG->dirroot . '/course/lib.php');\n"
             "\\core\\session\\manager::set_user(get_admin());\n"
         )
         with tempfile.NamedTemporaryFile("w", suffix=".php", delete=False) as script:
@@ -179,10 +180,14 @@ class Moodle:
         keys = ("id", "name", "clientid", "state", "tooldomain", "baseurl")
         return [dict(zip(keys, row, strict=True)) for row in rows]
 
-    def delete_all_tools(self) -> None:
-        """Delete every registered tool (earlier runs' included) through mod/lti's own API."""
+    def reset(self) -> None:
+        """Delete what earlier runs left: every registered tool and course.php's course (its
+        activities would pile up run after run), through Moodle's own API."""
         self.run_php(
-            "foreach ($DB->get_records('lti_types') as $type) { lti_delete_type($type->id); }"
+            "foreach ($DB->get_records('lti_types') as $type) { lti_delete_type($type->id); }\n"
+            "if ($course = $DB->get_record('course', ['shortname' => 'LTI101'])) {\n"
+            "    delete_course($course, false);\n"
+            "}"
         )
 
     def make_course(self, type_id: int, activity: str) -> dict[str, int]:
