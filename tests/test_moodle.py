@@ -53,6 +53,7 @@ NRPS = "https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice"
 AGS = "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"
 DL_SETTINGS = "https://purl.imsglobal.org/spec/lti-dl/claim/deep_linking_settings"
 ROLES = "https://purl.imsglobal.org/spec/lti/claim/roles"
+CUSTOM = "https://purl.imsglobal.org/spec/lti/claim/custom"
 LEARNER = "http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"
 DIALOG = "#external-registration-template-container iframe"
 # What Moodle 4.5 offers (its messages_supported): with these Gatehouse leaves nothing out, so the
@@ -176,6 +177,7 @@ class Tool:
                 f"<h1>Refused</h1><p>{html.escape(repr(exc))}</p>", status=400, mimetype="text/html"
             )
             return response(environ, start_response)
+        claims["_query"] = {k: v for k, v in request.args.items() if k != "lti_token"}
         self.launches.append(claims)
         if claims["messageType"] == "LtiDeepLinkingRequest":
             page = self.pick_content(claims)
@@ -440,7 +442,13 @@ def test_launch_as_admin_and_student_after_activating_in_moodle_and_in_gatehouse
 
 
 def test_hand_off_token_then_roster_and_grade_services(browse, moodle, gatehouse, tool):
-    deployment = gatehouse({"registration": {"auto_activate": True}}, tool=tool)
+    deployment = gatehouse(
+        {
+            "registration": {"auto_activate": True},
+            "tool": {"custom_parameters": {"course": "$Context.id", "who": "$Person.name.full"}},
+        },
+        tool=tool,
+    )
     _page, row, course = registered_and_active(browse, moodle, deployment, "Graded quiz")
 
     page = browse(STUDENT)
@@ -455,6 +463,11 @@ def test_hand_off_token_then_roster_and_grade_services(browse, moodle, gatehouse
     assert (claims["platformId"], claims["deploymentId"]) == (platform.id, str(row["id"]))
     assert claims["platform"]["issuer"] == moodle.url
     assert claims["platform"]["clientId"] == row["clientid"]
+    # Registered custom parameters, with Moodle's substitution variables filled in.
+    assert (claims[CUSTOM]["course"], claims[CUSTOM]["who"]) == (
+        str(course["course"]),
+        "Sam Student",
+    )
 
     answer = deployment.api("POST", f"/api/platforms/{platform.id}/token", json={})
     assert answer.status_code == 200, answer.text
@@ -549,6 +562,7 @@ def test_deep_linking_through_the_activity_forms_select_content(browse, moodle, 
     assert launched["https://purl.imsglobal.org/spec/lti/claim/target_link_uri"] == (
         deployment.url + "/lti/launch?quiz=7"
     )
+    assert launched["_query"] == {"quiz": "7"}  # the link's query travels to the tool
 
 
 def test_moodles_refusal_is_shown_verbatim_inside_its_frame(browse, moodle, gatehouse):
