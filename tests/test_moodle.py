@@ -27,7 +27,7 @@ from support.oidc_provider import free_port
 from support.server import LoopbackServer
 from werkzeug.wrappers import Request, Response
 
-from app import apikeys
+from app import apikeys, keys
 from app.accounts import hash_password
 from tests.conftest import LiveServer
 
@@ -85,8 +85,8 @@ def moodle():
     lms.stop()
 
 
-@pytest.fixture(scope="session")
-def chromium():
+@pytest.fixture(scope="module")
+def chromium():  # module scope: two sync_playwright() at once fail, and later modules start theirs
     with sync_playwright() as playwright:
         browser = launch_browser(playwright)
         yield browser
@@ -667,6 +667,25 @@ def test_an_invitation_link_pasted_into_moodle_registers_and_the_bare_url_is_ref
     assert (platform.client_id, platform.invitation_id) == (row["clientid"], invitation["id"])
     listed = deployment.api("GET", "/api/invitations").json()
     assert [(i["id"], i["used"]) for i in listed["invitations"]] == [(invitation["id"], 1)]
+
+
+def test_after_a_key_rotation_moodle_still_grants_service_tokens(browse, moodle, gatehouse):
+    # Moodle keeps the tool's key set in its cache (mod_lti/keyset): an assertion signed with a
+    # key it has not seen must make it fetch /lti/keys again, not refuse.
+    deployment = gatehouse({"registration": {"auto_activate": True}})
+    page = browse(ADMIN)
+    register(page, moodle, deployment)
+    (platform,) = deployment.platforms()
+    first = deployment.api("POST", f"/api/platforms/{platform.id}/token", json={})
+    assert first.status_code == 200, first.text
+
+    new_kid, _retired = keys.rotate(deployment.store)
+    deployment.app.extensions["gatehouse.jwks"].invalidate()  # no 30 s wait for the cache
+    deployment.app.extensions.pop("gatehouse.service_tokens", None)  # as a fresh worker
+    assert deployment.app.extensions["gatehouse.jwks"].signing_key()[0] == new_kid
+    second = deployment.api("POST", f"/api/platforms/{platform.id}/token", json={})
+    assert second.status_code == 200, second.text
+    assert second.json()["accessToken"] != first.json()["accessToken"]
 
 
 def wait_for_platforms(deployment, count=1, timeout=20.0):
