@@ -1,7 +1,7 @@
 """Gatehouse against a real Moodle 4.5.6 in real Chromium: the LMS's behaviour is the judge.
 
 One Moodle for the whole session (tests/support/moodle.py: `../shared/lms/moodle/start.sh`,
-cached in `~/.cache/gatehouse/moodle` on port 28080), Moodle's own pages driven in Debian's
+cached in `/var/cache/gatehouse/moodle` on port 28080), Moodle's own pages driven in Debian's
 Chromium, Gatehouse served for real on http://localhost:<port> (cross-site to Moodle on
 127.0.0.1), and a small tool on loopback that verifies Gatehouse's hand-off tokens the way the
 README tells tool authors to.
@@ -418,6 +418,7 @@ def test_launch_as_admin_and_student_after_activating_in_moodle_and_in_gatehouse
 ):
     deployment = gatehouse()  # auto_activate off: the tool owner activates too
     page, row, course = registered_and_active(browse, moodle, deployment, "Verified launch")
+    assert moodle.tool_types(deployment.domain)[0]["state"] == TOOL_STATE_CONFIGURED
 
     frame = launch(page, moodle, course["cmid"])
     frame.locator('body[data-lti-error="platform-inactive"]').wait_for()
