@@ -244,7 +244,7 @@ def gatehouse(make_app, tmp_path):
     """Start Gatehouse on a fresh port with settings merged onto the suite's TOOL_SETTINGS."""
     servers = []
 
-    def start(settings=None, tool=None, port=None):
+    def start(settings=None, tool=None, port=None, **config):
         port = port or free_port()
         settings = dict(settings or {})
         # One name per Gatehouse, so its card is easy to tell apart on Moodle's tools page.
@@ -252,7 +252,7 @@ def gatehouse(make_app, tmp_path):
         settings["tool"]["name"] = f"Gatehouse test tool {port}"
         if tool is not None:
             settings["launch"] = {"tool_url": tool.launch_url}
-        app = make_app(settings)
+        app = make_app(settings, **config)
         server = LiveServer(app, host="localhost", port=port).__enter__()
         servers.append(server)
         deployment = Gatehouse(app, server, settings["tool"]["name"])
@@ -377,23 +377,25 @@ def test_registering_from_moodles_manage_tools_page_closes_its_dialog_and_stores
     assert row["tooldomain"] == deployment.domain
 
 
-def test_sign_in_and_terms_gates_inside_moodles_frame(browse, moodle, gatehouse, tmp_path):
-    terms = tmp_path / "terms.md"
-    terms.write_text("# Terms of use\n\nUse the tool **fairly**.\n")
+@pytest.fixture
+def terms(tmp_path):
+    path = tmp_path / "terms.md"
+    path.write_text("# Terms of use\n\nUse the tool **fairly**.\n")
+    return {"version": "2026-12", "path": str(path)}
+
+
+def gated(gatehouse, terms, **config):
+    """Gatehouse with the sign-in and terms gates, and an account for Moodle's admin."""
     deployment = gatehouse(
-        {
-            "registration": {"gates": ["signin", "terms"]},
-            "gates": {"terms": {"version": "2026-12", "path": str(terms)}},
-        }
+        {"registration": {"gates": ["signin", "terms"]}, "gates": {"terms": terms}}, **config
     )
     deployment.store.create_account(
         "admin@school.example", "Ada Admin", hash_password("correct horse battery")
     )
-    page = browse(ADMIN)
-    frame = start_registration(page, moodle, deployment)
+    return deployment
 
-    frame.get_by_text("Step 1 of 2: Sign in").wait_for()
-    assert moodle.tool_types(deployment.domain) == []  # nothing reached Moodle yet
+
+def pass_the_gates(frame):
     frame.locator("#email").fill("admin@school.example")
     frame.locator("#password").fill("correct horse battery")
     frame.locator("#signin").click()
@@ -402,6 +404,16 @@ def test_sign_in_and_terms_gates_inside_moodles_frame(browse, moodle, gatehouse,
     frame.locator("#accept").check()
     frame.locator("#signer_name").fill("Ada Admin")
     frame.locator("#accept-terms").click()
+
+
+def test_sign_in_and_terms_gates_inside_moodles_frame(browse, moodle, gatehouse, terms):
+    deployment = gated(gatehouse, terms)
+    page = browse(ADMIN)
+    frame = start_registration(page, moodle, deployment)
+
+    frame.get_by_text("Step 1 of 2: Sign in").wait_for()
+    assert moodle.tool_types(deployment.domain) == []  # nothing reached Moodle yet
+    pass_the_gates(frame)
     wait_until_dialog_closes(page)
 
     assert tool_card(page, deployment).locator(".badge").inner_text().strip() == "Pending"
@@ -411,6 +423,31 @@ def test_sign_in_and_terms_gates_inside_moodles_frame(browse, moodle, gatehouse,
     approval = deployment.store.approval_of(platform.registration_id)
     assert approval["account"].email == "admin@school.example"
     assert approval["terms"].version == "2026-12"
+
+
+def test_gates_in_a_new_window_when_moodles_frame_gets_no_cookies_still_close_its_dialog(
+    browse, moodle, gatehouse, terms
+):
+    # A browser that blocks third-party cookies and has no partitioned ones (older Safari):
+    # the gates continue in a window of their own, whose close message reaches Moodle through
+    # Gatehouse's frame.
+    deployment = gated(gatehouse, terms, SESSION_COOKIE_PARTITIONED=False)
+    page = browse(ADMIN)
+    frame = start_registration(page, moodle, deployment)
+    frame.locator("#cookie-fallback").wait_for(state="visible")
+    with page.context.expect_page() as opened:
+        frame.locator("#continue-in-new-window").click()
+    window = opened.value
+    window.wait_for_load_state()
+    window.get_by_text("Step 1 of 2: Sign in").wait_for()
+    pass_the_gates(window)
+    window.wait_for_event("close", timeout=TIMEOUT)
+    wait_until_dialog_closes(page)
+
+    assert tool_card(page, deployment).locator(".badge").inner_text().strip() == "Pending"
+    (row,) = moodle.tool_types(deployment.domain)
+    (platform,) = deployment.platforms()
+    assert platform.client_id == row["clientid"]
 
 
 def test_launch_as_admin_and_student_after_activating_in_moodle_and_in_gatehouse(
@@ -514,22 +551,30 @@ def test_registering_again_updates_with_moodles_update_choice_and_adds_with_new(
     browse, moodle, gatehouse
 ):
     deployment = gatehouse()
-    page = browse(ADMIN)
-    first = register(page, moodle, deployment)
+    page, _row, course = registered_and_active(browse, moodle, deployment, "Updated tool")
+    (platform,) = deployment.platforms()
+    assert deployment.api("POST", f"/api/platforms/{platform.id}/activate").status_code == 200
+    (first,) = moodle.tool_types(deployment.domain)
 
     start_registration(page, moodle, deployment)
     choose(page, "Update")
     wait_until_dialog_closes(page)
-    assert moodle.tool_types(deployment.domain) == [first]
-    (platform,) = deployment.platforms()
-    assert platform.client_id == first["clientid"]
+    assert moodle.tool_types(deployment.domain) == [first]  # same client_id, still active
+    (updated,) = deployment.platforms()
+    assert (updated.id, updated.client_id, updated.active) == (platform.id, first["clientid"], True)
+    assert [d.deployment_id for d in deployment.store.list_deployments(platform.id)] == [
+        str(first["id"])
+    ]
     assert len(deployment.store.list_registrations()) == 2
+    # The course's link still launches after the update.
+    launch(page, moodle, course["cmid"]).locator('body[data-lti-launch="verified"]').wait_for()
 
     start_registration(page, moodle, deployment)
     choose(page, "Register as a new external tool")
     wait_until_dialog_closes(page)
     old, new = moodle.tool_types(deployment.domain)
     assert old == first and new["clientid"] != first["clientid"]
+    assert new["state"] == TOOL_STATE_PENDING
     stored = {(p.issuer, p.client_id) for p in deployment.platforms()}
     assert stored == {(moodle.url, first["clientid"]), (moodle.url, new["clientid"])}
 
