@@ -221,7 +221,9 @@ def register(
     with scrubbed(secrets_of(platform.openid_configuration_url, registration_token)):
         request = build_registration_request(tool, platform, messages=messages)
         claimed = store.claim_for_registering(
-            registration.id, request.body, list(request.adjustments)
+            registration.id, request.body,
+            [{"text": a, "notable": True} if a in request.notable else a
+             for a in request.adjustments],
         )
         if not claimed:
             raise _not_claimed(store, registration.id)

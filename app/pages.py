@@ -84,11 +84,17 @@ def render_close(registration):
 
     store = get_store()
     platform = store.get_platform(registration.platform_id)
+    requested = ((registration.request or {}).get("scope") or "").split()
+    withheld = [s for s in requested if s not in platform.scopes]
     allow_framing()
     return render_template(
         "register/close.html",
         registration=registration,
         platform=platform,
+        withheld=withheld,
+        # An LMS removes its dialog the moment the close message arrives (Moodle's
+        # toolconfigure page does), so a page with something to read waits for "Done".
+        must_read=bool(withheld or registration.notable_adjustments),
         family=registration.product_family_code,
         family_name=lms_families.family_name(registration.product_family_code),
         deployments=store.list_deployments(platform.id),

@@ -198,7 +198,10 @@ def test_close_page_names_withheld_and_dropped_scopes_without_expanding(live, si
         "generic", withhold_scopes=[NRPS], config_overrides={"scopes_supported": offered}
     )
     response = requests.get(sim.initiation_url(live.register_url), timeout=30)
-    assert response.status_code == 200 and 'data-lti-close="auto"' in response.text
+    # Services missing: the dialog stays open until the admin has read why and clicks Done
+    # (Moodle removes its dialog the moment the close message arrives).
+    assert response.status_code == 200 and 'data-lti-close="after-reading"' in response.text
+    assert ">Done</button>" in response.text
     visible = visible_text(response)
     # Asked for and not granted by the LMS (from its answer): named plainly.
     assert "did not grant 1 of the 2 services the tool asked for" in visible
@@ -214,7 +217,7 @@ def test_close_page_names_withheld_and_dropped_scopes_without_expanding(live, si
 def test_close_page_shows_no_differences_when_everything_was_granted(live, simulator):
     sim = simulator("generic")
     response = requests.get(sim.initiation_url(live.register_url), timeout=30)
-    assert response.status_code == 200
+    assert response.status_code == 200 and 'data-lti-close="auto"' in response.text
     assert "data-registration-differences" not in response.text
     assert "did not grant" not in text_of(response.text)
 
@@ -231,9 +234,25 @@ def test_close_page_names_dropped_message_types_and_placements(make_app, simulat
         sim = simulator("sakai")  # no placements, resource link and deep linking only
         response = requests.get(sim.initiation_url(server.url + "/lti/register"), timeout=30)
     assert response.status_code == 200
+    # A whole message left out is for the admin to read before the dialog closes.
+    assert 'data-lti-close="after-reading"' in response.text
     visible = visible_text(response)
     assert "Left out the LtiSubmissionReviewRequest message" in visible
     assert "Left out the LtiResourceLinkRequest placements course_navigation" in visible
+
+
+def test_routine_adaptations_are_shown_but_the_dialog_still_closes_by_itself(make_app, simulator):
+    from tests.conftest import LiveServer
+
+    # Moodle offers deep linking in ContentArea only: RichTextEditor is left out, which is the
+    # tool owner's business, not something the Moodle admin must stop and read.
+    messages = [{"type": "LtiDeepLinkingRequest", "placements": ["ContentArea", "RichTextEditor"]}]
+    app = make_app({"tool": {"messages": messages}})
+    with LiveServer(app) as server:
+        sim = simulator("moodle")
+        response = requests.get(sim.initiation_url(server.url + "/lti/register"), timeout=30)
+    assert response.status_code == 200 and 'data-lti-close="auto"' in response.text
+    assert "Left out the LtiDeepLinkingRequest placements RichTextEditor" in visible_text(response)
 
 
 # --- Canvas ------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from .constants import (
 from .discovery import PlatformConfig
 from .errors import InvalidRegistrationResponse, PlatformRefused, RegistrationError
 from .http import SafeClient
-from .lms import LMS, for_family
+from .lms import LMS, Adjustments, for_family
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -147,6 +147,8 @@ class RegistrationRequest:
 
     body: dict[str, Any]
     adjustments: tuple[str, ...] = ()
+    # The adjustments the LMS administrator must read before the dialog closes.
+    notable: tuple[str, ...] = ()
     # The tool's own URLs that are not https (setting, URL): refused unless insecure mode is on.
     insecure_urls: tuple[tuple[str, str], ...] = ()
 
@@ -163,7 +165,7 @@ def build_registration_request(
     messages: list[dict[str, Any]] | None = None,
 ) -> RegistrationRequest:
     """Build the client registration, adapted to what the platform advertises."""
-    adjustments: list[str] = list(platform.filled_in)
+    adjustments = Adjustments(platform.filled_in)
     lms = for_family(platform.product_family_code)
     tool_config: dict[str, Any] = {
         "domain": tool.domain,
@@ -201,12 +203,13 @@ def build_registration_request(
     return RegistrationRequest(
         body=body,
         adjustments=tuple(adjustments),
+        notable=tuple(adjustments.notable),
         insecure_urls=tuple(insecure_tool_urls(tool)),
     )
 
 
 def _scopes(
-    tool: ToolProfile, platform: PlatformConfig, lms: LMS, adjustments: list[str]
+    tool: ToolProfile, platform: PlatformConfig, lms: LMS, adjustments: Adjustments
 ) -> list[str]:
     # Only service scopes are asked for: `openid` is no grant a tool needs (the launch's OpenID
     # flow has its own), and one Canvas release refused a registration that named it
@@ -217,7 +220,7 @@ def _scopes(
     kept = [s for s in wanted if s in platform.scopes_supported]
     for scope in wanted:
         if scope not in kept:
-            adjustments.append(f"Did not request the scope {scope} (the LMS does not offer it).")
+            adjustments.note(f"Did not request the scope {scope} (the LMS does not offer it).")
     return kept
 
 
@@ -225,13 +228,13 @@ def _messages(
     platform: PlatformConfig,
     wanted: tuple[dict[str, Any], ...] | list[dict[str, Any]],
     lms: LMS,
-    adjustments: list[str],
+    adjustments: Adjustments,
 ) -> list[dict[str, Any]]:
     result: list[dict[str, Any]] = []
     for message in wanted:
         kind = message["type"]
         if kind != MessageType.RESOURCE_LINK.value and not platform.supports(kind):
-            adjustments.append(f"Left out the {kind} message (the LMS does not support it).")
+            adjustments.note(f"Left out the {kind} message (the LMS does not support it).")
             continue
         placements = lms.message_placements(
             kind, message.get("placements"), platform.placements_for(kind), adjustments

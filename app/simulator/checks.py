@@ -21,7 +21,11 @@ DOMAIN_RE = re.compile(r"^(?!-)[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
 _SCRIPT_RE = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
 _TAG_RE = re.compile(r"<[^>]+>")
 _SPACE_RE = re.compile(r"\s+")
-CLOSE_MARKER_RE = re.compile(r"""data-lti-close\s*=\s*["']?auto["'\s>/]""", re.IGNORECASE)
+# Gatehouse's close page: "auto" posts the close message on load; "after-reading" waits for the
+# admin's Done button because the page says something the admin must read first.
+CLOSE_MARKER_RE = re.compile(
+    r"""data-lti-close\s*=\s*["']?(auto|after-reading)["'\s>/]""", re.IGNORECASE
+)
 # An inline script posting the spec's close message (ltijs and other tools close this way).
 CLOSE_MESSAGE_RE = re.compile(
     r"""<script\b[^>]*>[^<]*postMessage\s*\(\s*\{[^}]*["']org\.imsglobal\.lti\.close["']""",

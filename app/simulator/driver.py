@@ -200,8 +200,8 @@ def judge(
         if not marked:
             also = " nor post org.imsglobal.lti.close" if inline_close else ""
             report.problems.append(
-                f'The final page does not carry data-lti-close="auto"{also}, so it would not '
-                "close the LMS dialog."
+                f'The final page does not carry data-lti-close="auto" or "after-reading"{also}, '
+                "so it would not close the LMS dialog."
             )
         if final.status_code >= 400 or not marked:
             report.problems.append(f"Page text: {visible_text(page) or '(empty page)'}")

@@ -114,6 +114,8 @@ class Registration:
     account_id: str | None = None
     platform_created: bool | None = None
     invitation_id: str | None = None
+    # The adjustments the LMS administrator must read (the dialog waits for "Done").
+    notable_adjustments: tuple[str, ...] = ()
 
     @property
     def expired(self) -> bool:

@@ -117,7 +117,12 @@ def to_registration(data: dict[str, Any]) -> Registration:
         data["platform_created"] = bool(data["platform_created"])
     for key in ("platform_config", "request", "error"):
         data[key] = json.loads(data[key]) if data[key] else None
-    data["adjustments"] = tuple(json.loads(data["adjustments"] or "[]"))
+    # Notable adjustments are stored as {"text", "notable"} objects among the plain strings.
+    stored = json.loads(data["adjustments"] or "[]")
+    data["adjustments"] = tuple(a["text"] if isinstance(a, dict) else a for a in stored)
+    data["notable_adjustments"] = tuple(
+        a["text"] for a in stored if isinstance(a, dict) and a.get("notable")
+    )
     return Registration(**data)
 
 

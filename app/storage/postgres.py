@@ -487,7 +487,7 @@ class PostgresStore:
         )
 
     def claim_for_registering(
-        self, reg_id: str, request: dict[str, Any], adjustments: list[str]
+        self, reg_id: str, request: dict[str, Any], adjustments: list[Any]
     ) -> bool:
         """Move a pending attempt to registering; False when another request already did.
 

@@ -10,7 +10,7 @@ here; generic code never tests a family code itself.
 
 from __future__ import annotations
 
-from .base import LMS, Step
+from .base import LMS, Adjustments, Step
 from .blackboard import Blackboard
 from .brightspace import Brightspace
 from .canvas import Canvas
@@ -37,4 +37,4 @@ def family_name(code: str | None) -> str:
     return code or GENERIC.name
 
 
-__all__ = ["FAMILIES", "GENERIC", "LMS", "Step", "family_name", "for_family"]
+__all__ = ["FAMILIES", "GENERIC", "LMS", "Adjustments", "Step", "family_name", "for_family"]

@@ -6,6 +6,24 @@ from dataclasses import dataclass
 from typing import Any
 
 
+class Adjustments(list[str]):
+    """What Gatehouse changed to suit the LMS, in order; `notable` lists those the admin must read.
+
+    Routine adaptations (a placement the LMS does not offer, a placement made explicit) are
+    recorded for the tool's owner; notable ones (a service or a whole message left out, a link
+    that will open differently) keep the LMS dialog open until the admin has read them.
+    """
+
+    def __init__(self, items: tuple[str, ...] | list[str] = ()) -> None:
+        super().__init__(items)
+        self.notable: list[str] = []
+
+    def note(self, text: str) -> None:
+        """Record a notable adjustment."""
+        self.append(text)
+        self.notable.append(text)
+
+
 @dataclass(frozen=True)
 class Step:
     """One thing the LMS administrator does, in plain words.
@@ -76,7 +94,7 @@ class LMS:
         kind: str,
         configured: list[str] | None,
         advertised: tuple[str, ...] | None,
-        adjustments: list[str],
+        adjustments: Adjustments,
     ) -> list[str] | None:
         """Return the placements to send for one message, None for none, [] to drop the message.
 
@@ -96,7 +114,7 @@ class LMS:
         return kept or None
 
     def message_extensions(
-        self, kind: str, settings: dict[str, Any], adjustments: list[str]
+        self, kind: str, settings: dict[str, Any], adjustments: Adjustments
     ) -> dict[str, Any]:
         """Return this LMS's extension keys for one message (none outside Canvas)."""
         return {}

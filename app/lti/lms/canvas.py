@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..constants import CANVAS_PREFIX, CANVAS_PRIVACY_LEVEL, MessageType
-from .base import LMS, Step
+from .base import LMS, Adjustments, Step
 
 # Placement names of the specification and of 1EdTech's Asset Processor, which Canvas accepts
 # only without its extension prefix (resource_placement.rb, STANDARD_PLACEMENTS, and the schema's
@@ -106,13 +106,13 @@ class Canvas(LMS):
         kind: str,
         configured: list[str] | None,
         advertised: tuple[str, ...] | None,
-        adjustments: list[str],
+        adjustments: Adjustments,
     ) -> list[str] | None:
         """Return explicit placements Canvas accepts, or [] to leave the message out."""
         if kind not in DEFAULT_PLACEMENTS:
             return super().message_placements(kind, configured, advertised, adjustments)
         if configured is not None and not configured:
-            adjustments.append(
+            adjustments.note(
                 f"Left out the {kind} message: its placements list is empty, and Canvas would "
                 "otherwise add it to link_selection."
             )
@@ -139,7 +139,7 @@ class Canvas(LMS):
                 return list(dict.fromkeys(kept))
         defaults = [p for p in DEFAULT_PLACEMENTS[kind] if offered is None or p in offered]
         if not defaults:
-            adjustments.append(
+            adjustments.note(
                 f"Left out the {kind} message: Canvas offers none of its placements "
                 f"({', '.join(DEFAULT_PLACEMENTS[kind])})."
             )
@@ -156,7 +156,7 @@ class Canvas(LMS):
         return defaults
 
     def message_extensions(
-        self, kind: str, settings: dict[str, Any], adjustments: list[str]
+        self, kind: str, settings: dict[str, Any], adjustments: Adjustments
     ) -> dict[str, Any]:
         """Return the message's Canvas extensions, without display types Canvas may refuse."""
         out: dict[str, Any] = {}
@@ -164,7 +164,7 @@ class Canvas(LMS):
             if value is None:
                 continue
             if key == "display_type" and value in UNSAFE_DISPLAY_TYPES:
-                adjustments.append(
+                adjustments.note(
                     f"Left out display_type {value} on the {kind} message: "
                     f"{UNSAFE_DISPLAY_TYPES[value]}, and refusing it fails the whole "
                     "registration, so the link opens in Canvas's default display."
