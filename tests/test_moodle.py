@@ -129,7 +129,12 @@ def browse(chromium, cookies):
 class Tool:
     """A small tool on loopback that receives Gatehouse's hand-offs and verifies them as the
     README shows (joserfc, /lti/keys, iss, aud, exp, jti); deep-linking launches are answered
-    through Gatehouse's POST /api/deep-linking/response."""
+    through Gatehouse's POST /api/deep-linking/response.
+
+    It is on 127.0.0.1, Moodle's site: over plain http Moodle's session cookie is SameSite=Lax
+    (it sets None only over https), so a deep-linking answer posted to Moodle from another site
+    would arrive without the admin's session, which a real https Moodle does not do.
+    """
 
     def __init__(self):
         self.server = LoopbackServer(self.wsgi, host="127.0.0.1", name="moodle-test-tool")
@@ -545,6 +550,10 @@ def test_hand_off_token_then_roster_and_grade_services(browse, moodle, gatehouse
         (course["cmid"], student_id),
     )
     assert float(grade) == 70.0  # 7 of 10 on the activity's 100-point scale
+    # What the student sees in their grades.
+    visit(page, f"{moodle.url}/grade/report/user/index.php?id={course['course']}")
+    row_of_quiz = page.locator("tr", has=page.get_by_role("link", name=f"Graded quiz {row['id']}"))
+    assert "70.00" in row_of_quiz.inner_text()
 
 
 def test_registering_again_updates_with_moodles_update_choice_and_adds_with_new(
