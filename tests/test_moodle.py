@@ -634,9 +634,13 @@ def test_moodles_refusal_is_shown_verbatim_inside_its_frame(browse, moodle, gate
     frame.locator("body[data-lti-error]").wait_for()
     assert frame.locator("pre.verbatim").inner_text() == "Unknown client"
     assert "400" in frame.locator("#lms-answer + p").inner_text()
-    assert frame.get_by_role("button", name="Close").is_visible()
     (platform,) = deployment.platforms()
     assert platform.client_id == first["clientid"]  # the earlier registration is untouched
+    states = sorted(r.state for r in deployment.store.list_registrations())
+    assert states == ["completed", "failed"]  # the attempt is recorded as failed
+    frame.get_by_role("button", name="Close").click()  # the way out closes Moodle's dialog
+    wait_until_dialog_closes(page)
+    assert moodle.tool_types(deployment.domain) == []
 
 
 @pytest.mark.parametrize(
