@@ -313,14 +313,18 @@ def verified_page(claims: dict, platform) -> dict:
     return {
         "platform": platform,
         "family_name": family_name(family) if family else None,
-        "lms_version": tool_platform.get("version") or platform.version or None,
+        # The version the LMS advertised when registering first: Moodle's launch claim carries
+        # its internal build number (2024100706), its OpenID configuration "4.5.6 (Build: …)".
+        "lms_version": platform.version or tool_platform.get("version") or None,
         "deployment_id": claims[CLAIM_DEPLOYMENT_ID],
         "message_type": claims[CLAIM_MESSAGE_TYPE],
         "user_name": claims.get("name") or " ".join(
             str(claims[k]) for k in ("given_name", "family_name") if claims.get(k)) or None,
         "user_email": claims.get("email"),
         "subject": claims.get("sub"),
-        "roles": [short_role(r) for r in claims.get(CLAIM_ROLES, []) if isinstance(r, str)],
+        # dict.fromkeys: Moodle sends Administrator twice (institution and system roles).
+        "roles": list(dict.fromkeys(
+            short_role(r) for r in claims.get(CLAIM_ROLES, []) if isinstance(r, str))),
         "context": context,
         "resource_link": link,
         "deep_linking": claims.get(DL_SETTINGS),

@@ -474,7 +474,8 @@ def test_launch_as_admin_and_student_after_activating_in_moodle_and_in_gatehouse
     facts = frame.locator("dl.facts").inner_text()
     assert "Registration verified" in frame.locator("h1").inner_text()
     assert row["clientid"] in facts and moodle.url in facts
-    assert "Moodle" in facts and "Admin User" in facts
+    assert "Moodle 4.5.6 (Build: 20250811)" in facts and "Admin User" in facts
+    assert "Administrator, Instructor\n" in facts  # institution and system admin: shown once
     assert "LTI Lab Course" in facts
 
     student = launch(browse(STUDENT), moodle, course["cmid"])
