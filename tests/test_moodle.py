@@ -142,7 +142,6 @@ class Tool:
         self.api_key = None
         self.launches: list[dict] = []
         self.refused: list[str] = []
-        self.content_items: list[dict] = []
         self._seen: set[str] = set()
         self._lock = threading.Lock()
 
@@ -213,7 +212,6 @@ class Tool:
             timeout=10,
         )
         answer.raise_for_status()
-        self.content_items.append(item)
         return "<h1>Adding Quiz 7</h1>" + answer.json()["form"]
 
 
@@ -245,7 +243,7 @@ def tool():
 
 
 @pytest.fixture
-def gatehouse(make_app, tmp_path):
+def gatehouse(make_app):
     """Start Gatehouse on a fresh port with settings merged onto the suite's TOOL_SETTINGS."""
     servers = []
 
@@ -308,11 +306,9 @@ def wait_until_dialog_closes(page):
 
 def choose(page, button):
     """On Moodle's "existing tools" page in the dialog, click a button once its script is bound."""
-    frame = page.locator("#external-registration-template-container iframe").content_frame
+    frame = page.frame_locator(DIALOG)
     frame.get_by_text("There are existing tools attached").wait_for()
-    page.locator(
-        "#external-registration-template-container iframe"
-    ).element_handle().content_frame().wait_for_function(PAGE_READY_JS)
+    page.locator(DIALOG).element_handle().content_frame().wait_for_function(PAGE_READY_JS)
     frame.get_by_role("button", name=button).first.click()
 
 
