@@ -752,36 +752,20 @@ def wait_for_platforms(deployment, count=1, timeout=20.0):
         time.sleep(0.1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason='templates/register/close.html always sets data-lti-close="auto" and close.js posts '
-    "the close message on load, so Moodle removes its dialog at once and the admin never reads "
-    "what Gatehouse left out",
-)
-def test_when_gatehouse_left_something_out_moodles_dialog_waits_until_the_admin_read_it(
+def test_when_the_close_page_says_what_moodle_will_not_do_its_dialog_waits_for_done(
     browse, moodle, gatehouse
 ):
-    # Moodle offers deep linking in ContentArea only: RichTextEditor is left out, and the close
-    # page says so. Moodle removes the dialog the moment it gets org.imsglobal.lti.close.
-    deployment = gatehouse(
-        {
-            "tool": {
-                "messages": [
-                    {
-                        "type": "LtiDeepLinkingRequest",
-                        "label": "Add a quiz",
-                        "placements": ["ContentArea", "RichTextEditor"],
-                    }
-                ]
-            }
-        }
-    )
+    # Moodle 4.5 does not offer submission review: Gatehouse leaves that message out, which the
+    # admin must read, so the page does not close Moodle's dialog (Moodle removes it the moment
+    # it gets org.imsglobal.lti.close) until the admin clicks Done.
+    review = {"type": "LtiSubmissionReviewRequest", "label": "Review a submission"}
+    deployment = gatehouse({"tool": {"messages": [*MOODLE_MESSAGES, review]}})
     page = browse(ADMIN)
     frame = start_registration(page, moodle, deployment)
     wait_for_platforms(deployment)
     page.wait_for_timeout(1_500)  # time to read; the page must not close by itself meanwhile
     assert page.locator(DIALOG).count() == 1, "Moodle's dialog closed before it could be read"
-    left_out = frame.get_by_text("Left out the LtiDeepLinkingRequest placements RichTextEditor")
-    assert left_out.is_visible()
-    frame.get_by_role("button", name="Return to Moodle").click()
+    assert "LtiSubmissionReviewRequest" in frame.locator("main, body").first.inner_text()
+    frame.get_by_role("button", name="Done").click()
     wait_until_dialog_closes(page)
+    assert tool_card(page, deployment).locator(".badge").inner_text().strip() == "Pending"
