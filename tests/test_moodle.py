@@ -173,6 +173,8 @@ class Tool:
 
     def wsgi(self, environ, start_response):
         request = Request(environ)
+        if request.path == "/approve":
+            return self.approve(request)(environ, start_response)
         try:
             claims = self.verify(request.args.get("lti_token", ""))
         except Exception as exc:  # noqa: BLE001 - the page says why, the test reads it
@@ -191,6 +193,29 @@ class Tool:
                 f"{html.escape(claims.get('name', ''))}</h1>"
             )
         return Response(page, mimetype="text/html")(environ, start_response)
+
+    approval = "redirect"  # how /approve hands back: "redirect" to redirectUrl, or "snippet"
+
+    def approve(self, request) -> Response:
+        """The owner's pre-approval page: check the registration, complete it, hand back."""
+        rid = request.args["registrationId"]
+        headers = {"Authorization": f"Bearer {self.api_key}"}
+        pending = requests.get(
+            f"{self.gatehouse}/api/registrations/{rid}", headers=headers, timeout=10
+        )
+        pending.raise_for_status()
+        done = requests.post(
+            f"{self.gatehouse}/api/registrations/{rid}/complete",
+            headers=headers,
+            json={},
+            timeout=20,
+        )
+        done.raise_for_status()
+        if self.approval == "redirect":
+            return Response(status=303, headers={"Location": done.json()["redirectUrl"]})
+        return Response(
+            "<h1>Approved by the owner</h1>" + done.json()["html"], mimetype="text/html"
+        )
 
     def pick_content(self, claims: dict) -> str:
         """Answer a deep-linking launch at once with one quiz, through Gatehouse's API."""
@@ -615,6 +640,25 @@ def test_deep_linking_through_the_activity_forms_select_content(browse, moodle, 
         deployment.url + "/lti/launch?quiz=7"
     )
     assert launched["_query"] == {"quiz": "7"}  # the link's query travels to the tool
+
+
+@pytest.mark.parametrize("approval", ["redirect", "snippet"])
+def test_external_pre_approval_inside_moodles_frame_closes_its_dialog(
+    browse, moodle, gatehouse, tool, approval
+):
+    # The README: send the frame to redirectUrl (what Canvas needs); appending the returned
+    # html to the owner's own page is enough for Moodle, which does not check the origin.
+    tool.approval = approval
+    deployment = gatehouse(
+        {"registration": {"pre_approval_url": tool.server.url + "/approve"}}, tool=tool
+    )
+    page = browse(ADMIN)
+    start_registration(page, moodle, deployment)
+    wait_until_dialog_closes(page)
+    (row,) = moodle.tool_types(deployment.domain)
+    (platform,) = deployment.platforms()
+    assert (platform.issuer, platform.client_id) == (moodle.url, row["clientid"])
+    assert tool_card(page, deployment).locator(".badge").inner_text().strip() == "Pending"
 
 
 def test_moodles_refusal_is_shown_verbatim_inside_its_frame(browse, moodle, gatehouse):
