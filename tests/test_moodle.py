@@ -76,9 +76,12 @@ def moodle():
     try:
         lms.start()
     except moodle_rig.Unavailable as exc:
+        reason, *output = exc.args
         if moodle_rig.REQUIRED:
-            pytest.fail(f"GATEHOUSE_REQUIRE_MOODLE is set but {exc}", pytrace=False)
-        pytest.skip(f"real Moodle unavailable: {exc}")
+            pytest.fail(
+                f"GATEHOUSE_REQUIRE_MOODLE is set but {reason}\n{''.join(output)}", pytrace=False
+            )
+        pytest.skip(f"real Moodle unavailable: {reason}")
     # Earlier runs' tools would make Moodle ask "update or new?" for a reused port.
     lms.reset()
     yield lms

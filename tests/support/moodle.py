@@ -40,7 +40,10 @@ START_TIMEOUT = 600  # a first start installs PHP and Moodle
 
 
 class Unavailable(Exception):
-    """Moodle cannot run here (no ../shared/lms/moodle, or start.sh failed)."""
+    """Moodle cannot run here (no ../shared/lms/moodle, or start.sh failed).
+
+    args: a one-line reason, then start.sh's last lines of output when it failed.
+    """
 
 
 def cache_dir() -> Path:
@@ -93,8 +96,11 @@ class Moodle:
         except subprocess.TimeoutExpired as exc:
             raise Unavailable(f"start.sh did not finish in {START_TIMEOUT} s") from exc
         if result.returncode != 0:
-            tail = "\n".join(result.stderr.strip().splitlines()[-15:])
-            raise Unavailable(f"start.sh {self.dir} {self.port} failed:\n{tail}")
+            lines = result.stderr.strip().splitlines() or ["(no output)"]
+            raise Unavailable(
+                f"start.sh {self.dir} {self.port} failed: {lines[-1]}",
+                "\n".join(lines[-15:]),
+            )
         printed = dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
         self.url = printed["MOODLE_URL"]
         self.moodle_dir = printed["MOODLE_DIR"]
