@@ -17,7 +17,7 @@ CHROMIUM ?= /usr/bin/chromium
 # The real Moodle of tests/test_moodle.py (skipped when it is not next to the checkout).
 MOODLE_HOME ?= ../shared/lms/moodle
 MOODLE_PACKAGES := php-cli php-pgsql php-xml php-mbstring php-curl php-zip php-gd php-intl \
-	php-soap php-bcmath postgresql curl xz-utils
+	php-soap php-bcmath curl xz-utils
 OIDC_MODULES := tests/support/oidc/node_modules/.installed
 LTIJS_MODULES := bench/ltijs/node_modules/.installed
 
@@ -59,8 +59,8 @@ postgresql:
 		echo "PostgreSQL tests need the server: sudo apt-get install postgresql" >&2; \
 	fi
 
-# What the real-Moodle tests' start.sh needs (it would install PHP itself, but apt inside a test
-# session is slow and its output hidden): PHP 8.2 with Moodle's extensions, PostgreSQL, curl.
+# What the real-Moodle tests' start.sh needs besides the PostgreSQL binaries above (it would
+# install PHP itself, but apt inside a test session is slow and its output hidden).
 moodle-deps:
 	@if [ ! -x $(MOODLE_HOME)/start.sh ]; then \
 		echo "No $(MOODLE_HOME)/start.sh: the real-Moodle tests will be skipped"; \
