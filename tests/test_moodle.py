@@ -509,6 +509,28 @@ def test_launch_as_admin_and_student_after_activating_in_moodle_and_in_gatehouse
     assert deployment.store.get_platform(platform.id).last_launch_at is not None
 
 
+def test_a_deployment_the_owner_removed_waits_for_approval_then_launches_again(
+    browse, moodle, gatehouse
+):
+    # registration.unknown_deployments = "pending" (the default): Moodle's next launch brings
+    # the deployment back, inactive, and its page says so until the owner approves it.
+    deployment = gatehouse({"registration": {"auto_activate": True}})
+    page, row, course = registered_and_active(browse, moodle, deployment, "Pending deployment")
+    (platform,) = deployment.platforms()
+    path = f"/api/platforms/{platform.id}/deployments"
+    assert deployment.api("DELETE", f"{path}/{row['id']}").status_code == 204
+
+    frame = launch(page, moodle, course["cmid"])
+    frame.locator("body[data-lti-error]").wait_for()
+    assert frame.locator("h1").inner_text().endswith("This deployment is waiting for approval")
+    listed = deployment.api("GET", path).json()["deployments"]
+    assert [(d["id"], d["active"]) for d in listed] == [(str(row["id"]), False)]
+
+    approved = deployment.api("POST", path, json={"deploymentId": str(row["id"]), "active": True})
+    assert approved.status_code == 200, approved.text
+    launch(page, moodle, course["cmid"]).locator('body[data-lti-launch="verified"]').wait_for()
+
+
 def test_hand_off_token_then_roster_and_grade_services(browse, moodle, gatehouse, tool):
     deployment = gatehouse(
         {
