@@ -15,7 +15,8 @@ DEMO_ENV := GATEHOUSE_TOOL__NAME="Gatehouse demo tool" \
 
 CHROMIUM ?= /usr/bin/chromium
 # The real Moodle of tests/test_moodle.py (skipped when it is not next to the checkout).
-MOODLE_HOME ?= ../shared/lms/moodle
+MOODLE_HOME ?= $(firstword $(wildcard ../shared/lms/moodle ../../shared/lms/moodle \
+	/work/shared/lms/moodle) ../shared/lms/moodle)
 MOODLE_PACKAGES := php-cli php-pgsql php-xml php-mbstring php-curl php-zip php-gd php-intl \
 	php-soap php-bcmath curl xz-utils
 OIDC_MODULES := tests/support/oidc/node_modules/.installed

@@ -27,9 +27,23 @@ from pathlib import Path
 import requests
 
 CHECKOUT = Path(__file__).resolve().parents[2]
-SHARED = Path(
-    os.environ.get("GATEHOUSE_MOODLE_HOME") or CHECKOUT.parent / "shared" / "lms" / "moodle"
-)
+
+
+def _shared_moodle() -> Path:
+    """Return where start.sh lives: $GATEHOUSE_MOODLE_HOME, else `shared/lms/moodle` beside the
+    checkout or beside any folder above it (CI may clone main one level deeper), else the
+    workplace's /work/shared."""
+    if os.environ.get("GATEHOUSE_MOODLE_HOME"):
+        return Path(os.environ["GATEHOUSE_MOODLE_HOME"])
+    candidates = [folder / "shared" / "lms" / "moodle" for folder in CHECKOUT.parents]
+    candidates.append(Path("/work/shared/lms/moodle"))
+    for candidate in candidates:
+        if (candidate / "start.sh").is_file():
+            return candidate
+    return CHECKOUT.parent / "shared" / "lms" / "moodle"
+
+
+SHARED = _shared_moodle()
 DEFAULT_DIR = "/var/cache/gatehouse/moodle"  # the postgres user must reach DIR/pg
 DEFAULT_PORT = 28080
 # Read once at import: the suite's clean_environment fixture empties GATEHOUSE_* per test.
