@@ -99,3 +99,31 @@ def test_marked_text_escapes_html_before_marking(app):
 
 def test_package_exports():
     assert set(lms.__all__) >= {"FAMILIES", "for_family", "family_name"}
+
+
+def test_canvas_moodle_and_sakai_say_how_far_their_answer_scopes_are_claims():
+    for code, source in (("canvas", "client_credentials.rb"), ("moodle", "token.php"),
+                         ("sakailms.org", "LTI13Servlet")):
+        assert source in for_family(code).how_services_are_granted
+    assert GENERIC.how_services_are_granted is None
+
+
+def test_the_console_platform_page_says_how_its_lms_grants_services(
+    app, live, simulator, store
+):
+    from tests.test_console import HASH, Browser, add_platform
+
+    sim = simulator("sakai")
+    report = sim.register(live.register_url)
+    assert report.ok, report.render()
+    sakai = store.find_platform(sim.issuer, report.client_id)
+    other = add_platform(store, 2, product_family_code="someotherlms")
+    account = store.create_account("owner@tool.example", "Olive Owner", HASH)
+    store.set_owner(account.id, True)
+    browser = Browser(app)
+    assert browser.sign_in().status_code == 302
+    page = browser.get(f"/console/platforms/{sakai.id}").get_data(as_text=True)
+    assert 'id="how-granted"' in page
+    assert "what the admin ticks in <strong>External Tools</strong>" in page
+    page = browser.get(f"/console/platforms/{other.id}").get_data(as_text=True)
+    assert 'id="how-granted"' not in page

@@ -64,6 +64,11 @@ class LMS:
     # True when `scopes_supported` lists everything the LMS grants; False makes Gatehouse ask
     # for its configured scopes anyway instead of intersecting with an incomplete list.
     scopes_supported_is_complete = True
+    # How far the registration answer's `scope` is a claim, and how the token endpoint decides
+    # (plain text with **bold** marks, for the owner's console); None when nothing is known.
+    # Gatehouse learns the real grants from the token endpoint either way
+    # (app/lti/service_tokens.py).
+    how_services_are_granted: str | None = None
 
     @property
     def code(self) -> str:

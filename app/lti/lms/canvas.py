@@ -91,6 +91,13 @@ class Canvas(LMS):
         Step("Install the app where it should appear: **Settings → Apps → + App → By Client ID**."),
     )
 
+    how_services_are_granted = (
+        "Canvas's answer adds `openid` to the scopes, which is no service; its token endpoint "
+        "refuses a whole request naming any scope the developer key lacks "
+        "(lib/canvas/oauth/grant_types/client_credentials.rb), and an admin can turn scopes "
+        "off in the key after registering."
+    )
+
     def tool_configuration_extensions(self, canvas: dict[str, Any]) -> dict[str, Any]:
         """Return Canvas's privacy level, tool id and vendor (lti_tool_configuration.rb)."""
         extensions: dict[str, Any] = {}

@@ -44,6 +44,13 @@ class Moodle(LMS):
         ),
     )
 
+    how_services_are_granted = (
+        "Moodle's answer can list `lineitem` when the tool may only read columns and send "
+        "scores (an operator-precedence slip in registration_helper.php's "
+        "config_to_registration); its token endpoint grants the overlap of what is asked and "
+        "what the tool may use, and says so (mod/lti/token.php)."
+    )
+
     def fill_configuration(self, document: dict[str, Any], filled_in: list[str]) -> dict[str, Any]:
         """Give Moodle 3.10's configuration the authorization endpoint it leaves out."""
         if document.get("authorization_endpoint"):

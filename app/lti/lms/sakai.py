@@ -29,5 +29,10 @@ class Sakai(LMS):
         ),
         Step("Save; the tool is then available to sites."),
     )
+    how_services_are_granted = (
+        "Sakai's answer repeats the scopes asked for; what the tool may use is what the admin "
+        "ticks in **External Tools**, and its token endpoint refuses a whole request naming a "
+        "scope left unticked (LTI13Servlet.handleTokenPost)."
+    )
     # `scopes_supported` omits services Sakai grants, so Gatehouse asks for its scopes anyway.
     scopes_supported_is_complete = False
