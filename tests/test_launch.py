@@ -46,20 +46,25 @@ class Gatehouse:
                                 headers={"Authorization": f"Bearer {self.key}"}, **kwargs)
 
 
-@pytest.fixture
-def gatehouse(make_app):
-    """Start Gatehouse with settings merged onto the test defaults (auto-activating)."""
+def live_gatehouses(make_app, kind):
+    """Yield a function that starts `kind` workers on the test's database, stopped afterwards."""
     started = []
 
     def start(**settings):
         settings.setdefault("registration", {}).setdefault("auto_activate", True)
-        server = Gatehouse(make_app(settings))
+        server = kind(make_app(settings))
         started.append(server)
         return server
 
     yield start
     for server in started:
         server.server.__exit__()
+
+
+@pytest.fixture
+def gatehouse(make_app):
+    """Start Gatehouse with settings merged onto the test defaults (auto-activating)."""
+    yield from live_gatehouses(make_app, Gatehouse)
 
 
 def lead(text):

@@ -5,12 +5,10 @@ import json
 import re
 
 import pytest
-import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from support.postgres import run_sql
 
-from app import apikeys
 from app.lti.service_tokens import (
     AccessToken,
     ScopeRefused,
@@ -20,7 +18,8 @@ from app.lti.service_tokens import (
 )
 from app.portability import export_data, import_data
 from app.storage import open_store
-from tests.conftest import LiveServer
+from tests.test_launch import Gatehouse as LaunchGatehouse
+from tests.test_launch import live_gatehouses
 
 SCORE = "https://purl.imsglobal.org/spec/lti-ags/scope/score"
 LINEITEM = "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem"
@@ -29,24 +28,8 @@ NRPS = "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonl
 TOOL_SCOPES = [SCORE, LINEITEM, NRPS]  # tests/conftest.py TOOL_SETTINGS
 
 
-class Gatehouse:
+class Gatehouse(LaunchGatehouse):
     """One live Gatehouse worker with an API key; several may share the test's database."""
-
-    def __init__(self, app):
-        self.app = app
-        self.store = app.extensions["gatehouse.store"]
-        self.server = LiveServer(app).__enter__()
-        self.url = self.server.url
-        self.key = apikeys.create(self.store, "scope tests")[1]
-
-    def api(self, method, path, **kwargs):
-        return requests.request(
-            method,
-            self.url + path,
-            timeout=15,
-            headers={"Authorization": f"Bearer {self.key}"},
-            **kwargs,
-        )
 
     def register(self, sim):
         report = sim.register(self.url + "/lti/register")
@@ -64,17 +47,7 @@ class Gatehouse:
 @pytest.fixture
 def gatehouse(make_app):
     """Start Gatehouse workers (auto-activating) on the test's one database."""
-    started = []
-
-    def start(**settings):
-        settings.setdefault("registration", {}).setdefault("auto_activate", True)
-        server = Gatehouse(make_app(settings))
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.server.__exit__()
+    yield from live_gatehouses(make_app, Gatehouse)
 
 
 def asked(sim):

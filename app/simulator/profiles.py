@@ -859,10 +859,8 @@ class MoodleProfile(Profile):
         """Moodle sends no authorization_server."""
         return {}
 
-    def authenticate(self, request: Request, token: str | None, args: dict[str, str]) -> Grant:
-        """Check the Bearer JWT the way openid-registration.php does."""
-        if request.method == "PUT":
-            raise Rejection(400, "Unsupported operation", "text/html; charset=utf-8")
+    def token_claims(self, token: str | None) -> tuple[Grant, dict[str, Any]]:
+        """Return the grant and claims of the Bearer JWT, refused as Moodle refuses it."""
         if token is None:
             raise Rejection(401, "missing_registration_token", "text/html; charset=utf-8")
         try:
@@ -879,6 +877,13 @@ class MoodleProfile(Profile):
             raise Rejection(
                 404, MOODLE_ERROR_PAGE.format(message="Expired token"), "text/html; charset=utf-8"
             )
+        return grant, claims
+
+    def authenticate(self, request: Request, token: str | None, args: dict[str, str]) -> Grant:
+        """Check the Bearer JWT the way openid-registration.php does."""
+        if request.method == "PUT":
+            raise Rejection(400, "Unsupported operation", "text/html; charset=utf-8")
+        grant, claims = self.token_claims(token)
         scope = claims.get("scope")
         if scope == "reg":
             if request.method == "GET":
@@ -1074,21 +1079,7 @@ class MoodleLegacyProfile(MoodleProfile):
 
     def authenticate(self, request: Request, token: str | None, args: dict[str, str]) -> Grant:
         """3.10 checks the Bearer JWT and that its `sub` is not registered yet, nothing else."""
-        if token is None:
-            raise Rejection(401, "missing_registration_token", "text/html; charset=utf-8")
-        try:
-            claims = self.sim.verify(token)
-        except (JoseError, ValueError, TypeError) as exc:
-            raise Rejection(
-                404,
-                MOODLE_ERROR_PAGE.format(message=type(exc).__name__),
-                "text/html; charset=utf-8",
-            ) from None
-        grant = self.sim.grant_for(token)
-        if grant is None or claims.get("exp", 0) < time.time():
-            raise Rejection(
-                404, MOODLE_ERROR_PAGE.format(message="Expired token"), "text/html; charset=utf-8"
-            )
+        grant, claims = self.token_claims(token)
         if self.sim.registration_by_client_id(str(claims.get("sub"))):
             raise Rejection(401, "token_already_used", "text/html; charset=utf-8")
         return grant
