@@ -40,7 +40,7 @@ from wtforms.validators import DataRequired, Email, Length, NumberRange, Optiona
 from . import apikeys, events, flow
 from .accounts import SigninLocked, User, authenticate, locked_message
 from .api import ApiError
-from .api.attempts import api_key_name, completed_by
+from .api.attempts import api_key_name
 from .api.platforms import (
     AUTH_METHODS,
     MAX_USES,
@@ -278,20 +278,31 @@ def home():
 # Registrations
 
 
-def _approval(store, registration_id: str) -> dict:
-    """Return approval_of() with the latest payment when none is paid yet (its status helps).
+def _approvals(store, reg_ids: list[str]) -> dict[str, dict]:
+    """Return each attempt's approval, with the latest payment when none is paid yet.
 
     Also who completed the attempt when it was not the admin's own flow: `api_key` (the name
     of the key whose back end called the complete endpoint) or `owner` (the console e-mail).
+    The store answers for the whole page at once, so a longer page costs no more queries.
     """
-    approval = dict(store.approval_of(registration_id))
-    if approval["payment"] is None:
-        approval["payment"] = next(iter(store.payments_for(registration_id)), None)
-    actor = completed_by(store, registration_id)
-    approval["api_key"] = api_key_name(actor)
-    approval["owner"] = actor.removeprefix("console ") if actor and actor.startswith(
-        "console ") else None
-    return approval
+    approvals = {}
+    for rid, found in store.approvals_of(reg_ids).items():
+        actor = found["completed_by"]
+        approvals[rid] = {
+            "account": found["account"],
+            "terms": found["terms"],
+            # The latest payment's status helps when none is paid yet.
+            "payment": found["payment"] or found["latest_payment"],
+            "api_key": api_key_name(actor),
+            "owner": actor.removeprefix("console ")
+            if actor and actor.startswith("console ") else None,
+        }
+    return approvals
+
+
+def _approval(store, registration_id: str) -> dict:
+    """Return one attempt's approval as _approvals() does."""
+    return _approvals(store, [registration_id])[registration_id]
 
 
 @bp.get("/registrations")
@@ -303,10 +314,9 @@ def registrations():
     state = request.args.get("state")
     state = state if state in STATES else None
     pager = paginate(store.count_registrations(state=state))
-    rows = [
-        (r, _approval(store, r.id))
-        for r in store.list_registrations(limit=PER_PAGE, offset=pager["offset"], state=state)
-    ]
+    attempts = store.list_registrations(limit=PER_PAGE, offset=pager["offset"], state=state)
+    approvals = _approvals(store, [r.id for r in attempts])
+    rows = [(r, approvals[r.id]) for r in attempts]
     return render_template("console/registrations.html", rows=rows, state=state, states=STATES,
                            pager=pager)
 

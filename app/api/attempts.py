@@ -23,18 +23,6 @@ STATES = (
 API_KEY_ACTOR = "api key "  # how apikeys.identify names a key in the audit log
 
 
-def completed_by(store, registration_id: str) -> str | None:
-    """Return who completed an attempt, as the audit log names them, or None.
-
-    "api key <name>" when the owner's back end called POST /api/registrations/<id>/complete,
-    "console <email>" when an owner finished it in the console, "registration flow" when the
-    LMS admin's own flow did.
-    """
-    (entry,) = store.list_audit_matching(
-        1, action="registration.completed", subject_id=registration_id) or (None,)
-    return entry.actor if entry else None
-
-
 def api_key_name(actor: str | None) -> str | None:
     """Return the API key's name when `actor` is an API key, else None."""
     if actor and actor.startswith(API_KEY_ACTOR):
@@ -42,11 +30,19 @@ def api_key_name(actor: str | None) -> str | None:
     return None
 
 
-def attempt_json(registration: Registration) -> dict[str, Any]:
-    """Return one attempt: state, LMS, outcome, who approved, and the error verbatim."""
-    store = get_store()
-    account = store.get_account(registration.account_id) if registration.account_id else None
-    completer = (completed_by(store, registration.id)
+def attempts_json(registrations: list[Registration]) -> list[dict[str, Any]]:
+    """Return attempts: state, LMS, outcome, who approved, and the error verbatim.
+
+    `approvedByApiKey` names the key whose back end called POST /api/registrations/<id>/complete
+    (the audit log's "api key <name>"). The store reads every approval of the list at once.
+    """
+    approvals = get_store().approvals_of([r.id for r in registrations])
+    return [_attempt_json(r, approvals[r.id]) for r in registrations]
+
+
+def _attempt_json(registration: Registration, approval: dict[str, Any]) -> dict[str, Any]:
+    account = approval["account"]
+    completer = (approval["completed_by"]
                  if registration.state == RegistrationStates.COMPLETED else None)
     return {
         "id": registration.id,
@@ -93,7 +89,7 @@ def list_attempts():
     offset = _int_arg("offset", 0, 0, 10_000_000)
     store = get_store()
     attempts = store.list_registrations(limit=limit, offset=offset, state=state)
-    return jsonify(registrations=[attempt_json(r) for r in attempts],
+    return jsonify(registrations=attempts_json(attempts),
                    total=store.count_registrations(state))
 
 
@@ -103,4 +99,5 @@ def get_attempt(rid: str):
     registration = get_store().get_registration(rid)
     if registration is None:
         raise ApiError(404, "REGISTRATION_NOT_FOUND", "No registration has this id.")
-    return jsonify(attempt_json(registration))
+    (attempt,) = attempts_json([registration])
+    return jsonify(attempt)

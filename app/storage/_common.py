@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from ..lti.constants import is_service_scope
@@ -13,8 +13,10 @@ from . import (
     Deployment,
     LaunchState,
     LaunchStateStatus,
+    Payment,
     Platform,
     Registration,
+    TermsAcceptance,
     now_iso,
 )
 
@@ -100,6 +102,58 @@ def learned_values(
         "usable_scopes": json.dumps(sorted(usable)),
         "refused_scopes": json.dumps(sorted(refusals)),
     }
+
+
+def approvals(
+    query: Callable[[str, list[Any]], Iterable[dict[str, Any]]],
+    mark: str,
+    reg_ids: Sequence[str],
+) -> dict[str, dict[str, Any]]:
+    """Return the approval of each attempt in four queries, however many attempts there are.
+
+    `query(sql, params)` runs one statement and `mark` is the backend's placeholder. Each
+    attempt gets `account` (who passed the gates), `terms` (the latest acceptance), `payment`
+    (the latest paid one), `latest_payment` (the latest in any status) and `completed_by` (the
+    actor of its latest registration.completed audit line).
+    """
+    ids = list(dict.fromkeys(reg_ids))
+    result: dict[str, dict[str, Any]] = {
+        rid: {"account": None, "terms": None, "payment": None, "latest_payment": None,
+              "completed_by": None}
+        for rid in ids
+    }
+    if not ids:
+        return result
+    marks = ", ".join([mark] * len(ids))  # one placeholder per id: values stay parameters
+    for row in query(
+        "SELECT r.id AS registration_id, a.* FROM registrations AS r "  # noqa: S608
+        f"JOIN accounts AS a ON a.id = r.account_id WHERE r.id IN ({marks})",
+        ids,
+    ):
+        row = dict(row)
+        rid = row.pop("registration_id")
+        result[rid]["account"] = to_account(row)
+    for row in query(
+        f"SELECT * FROM terms_acceptances WHERE registration_id IN ({marks}) "  # noqa: S608
+        "ORDER BY id DESC", ids,
+    ):
+        entry = result[row["registration_id"]]
+        entry["terms"] = entry["terms"] or TermsAcceptance(**row)
+    for row in query(
+        f"SELECT * FROM payments WHERE registration_id IN ({marks}) "  # noqa: S608
+        "ORDER BY created_at DESC", ids,
+    ):
+        entry, payment = result[row["registration_id"]], Payment(**row)
+        entry["latest_payment"] = entry["latest_payment"] or payment
+        if payment.status == "paid":
+            entry["payment"] = entry["payment"] or payment
+    for row in query(
+        f"SELECT subject_id, actor FROM audit_log WHERE action = {mark} "  # noqa: S608
+        f"AND subject_id IN ({marks}) ORDER BY id DESC", ["registration.completed", *ids],
+    ):
+        entry = result[row["subject_id"]]
+        entry["completed_by"] = entry["completed_by"] or row["actor"]
+    return result
 
 
 def to_deployment(data: dict[str, Any]) -> Deployment:

@@ -14,7 +14,7 @@ import json
 import os
 import secrets
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -45,6 +45,7 @@ from . import (
 from ._common import (
     EXPORT_TABLES,
     MIGRATION_NAMES,
+    approvals,
     conflict_message,
     filters,
     launch_state_status,
@@ -988,21 +989,13 @@ class PostgresStore:
 
     def approval_of(self, reg_id: str | None) -> dict[str, Any]:
         """Return who approved an attempt, the terms they accepted, and the payment made."""
-        registration = self.get_registration(reg_id) if reg_id else None
-        if registration is None:
-            return {"account": None, "terms": None, "payment": None}
-        terms = self._one(
-            "SELECT * FROM terms_acceptances WHERE registration_id = %s ORDER BY id DESC LIMIT 1",
-            [reg_id],
-        )
-        paid = [p for p in self.payments_for(reg_id) if p.status == "paid"]
-        return {
-            "account": self.get_account(registration.account_id)
-            if registration.account_id
-            else None,
-            "terms": TermsAcceptance(**terms) if terms else None,
-            "payment": paid[0] if paid else None,
-        }
+        approval = self.approvals_of([reg_id] if reg_id else [])
+        entry = approval.get(reg_id) or {"account": None, "terms": None, "payment": None}
+        return {key: entry[key] for key in ("account", "terms", "payment")}
+
+    def approvals_of(self, reg_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Return each attempt's approval (see _common.approvals) in a fixed number of queries."""
+        return approvals(self._query, "%s", reg_ids)
 
     def set_owner(self, account_id: str, owner: bool) -> None:
         """Give or take away access to the owner console."""
@@ -1186,10 +1179,6 @@ class PostgresStore:
         query = "SELECT * FROM audit_log" + where_clause(where)  # noqa: S608 - constant clauses
         rows = self._query(query + " ORDER BY id DESC LIMIT %s OFFSET %s", [*params, limit, offset])
         return [to_audit_entry(row) for row in rows]
-
-    def count_audit(self) -> int:
-        """Return the number of audit lines."""
-        return self._value("SELECT count(*) AS n FROM audit_log")
 
     def enqueue_notification(self, event: str, payload: str) -> int:
         """Queue a webhook event for delivery; return its id."""

@@ -7,7 +7,7 @@ import json
 import secrets
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import sqlite_utils
@@ -35,6 +35,7 @@ from . import (
 from ._common import (
     EXPORT_TABLES,
     MIGRATION_NAMES,
+    approvals,
     conflict_message,
     filters,
     launch_state_status,
@@ -972,20 +973,13 @@ class SQLiteStore:
 
     def approval_of(self, reg_id: str | None) -> dict[str, Any]:
         """Return who approved an attempt, the terms they accepted, and the payment made."""
-        registration = self.get_registration(reg_id) if reg_id else None
-        if registration is None:
-            return {"account": None, "terms": None, "payment": None}
-        terms = self._one(
-            "SELECT * FROM terms_acceptances WHERE registration_id = ? ORDER BY id DESC LIMIT 1",
-            [reg_id],
-        )
-        paid = [p for p in self.payments_for(reg_id) if p.status == "paid"]
-        return {
-            "account": self.get_account(registration.account_id)
-            if registration.account_id else None,
-            "terms": TermsAcceptance(**terms) if terms else None,
-            "payment": paid[0] if paid else None,
-        }
+        approval = self.approvals_of([reg_id] if reg_id else [])
+        entry = approval.get(reg_id) or {"account": None, "terms": None, "payment": None}
+        return {key: entry[key] for key in ("account", "terms", "payment")}
+
+    def approvals_of(self, reg_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Return each attempt's approval (see _common.approvals) in a fixed number of queries."""
+        return approvals(lambda sql, params: self.db.query(sql, params), "?", reg_ids)
 
     def set_owner(self, account_id: str, owner: bool) -> None:
         """Give or take away access to the owner console."""
@@ -1151,10 +1145,6 @@ class SQLiteStore:
         sql = "SELECT * FROM audit_log" + where_clause(where)  # noqa: S608 - constant clauses
         rows = self.db.query(sql + " ORDER BY id DESC LIMIT ? OFFSET ?", [*params, limit, offset])
         return [to_audit_entry(row) for row in rows]
-
-    def count_audit(self) -> int:
-        """Return the number of audit lines."""
-        return self.db.execute("SELECT count(*) FROM audit_log").fetchone()[0]
 
     def enqueue_notification(self, event: str, payload: str) -> int:
         """Queue a webhook event for delivery; return its id."""
