@@ -81,29 +81,38 @@ class Notifier:
         """Start the delivery thread once per process."""
         with self._lock:
             if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="gatehouse-notifier",
-                                                daemon=True)
+                # Each thread gets its own stop flag, set once and never cleared: a thread that
+                # outlives stop()'s join still ends, however soon a new one starts.
+                self._stopped = threading.Event()
+                self._thread = threading.Thread(target=self._run, args=(self._stopped,),
+                                                name="gatehouse-notifier", daemon=True)
                 self._thread.start()
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """End the delivery thread (before its store is closed); enqueue starts it again."""
+    def stop(self, timeout: float = 5.0) -> bool:
+        """End the delivery thread (before its store is closed); enqueue starts a new one.
+
+        Return False when the thread is still finishing a delivery after `timeout`; it ends
+        once that delivery is done and takes no more from the queue.
+        """
         with self._lock:
             thread, self._thread = self._thread, None
             self._stopped.set()
             self._wake.set()
-        if thread is not None:
-            thread.join(timeout)
-        self._stopped.clear()
+        if thread is None:
+            return True
+        thread.join(timeout)
+        return not thread.is_alive()
 
-    def _run(self) -> None:
-        while not self._stopped.is_set():
+    def _run(self, stopped: threading.Event) -> None:
+        while not stopped.is_set():
             try:
-                while self.deliver_due():
+                while not stopped.is_set() and self.deliver_due():
                     pass
             except Exception:  # keep delivering after a database hiccup
                 log.exception("notification delivery failed")
             self._wake.wait(self.poll)
-            self._wake.clear()
+            if not stopped.is_set():  # a stop's wake-up is left for the thread after this one
+                self._wake.clear()
 
     def deliver_due(self) -> int:
         """Deliver the notifications that are due; return how many were tried."""
