@@ -8,7 +8,6 @@ from flask import jsonify, request
 
 from ..storage import Registration, RegistrationStates, get_store
 from . import ApiError, bp
-from .platforms import routes
 
 STATES = (
     RegistrationStates.PENDING,
@@ -78,7 +77,9 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
     return value
 
 
-@routes("/registrations", methods=["GET"])
+# Attempts live under /admin only: /api/registrations/<id> is the hosted service's pending
+# registration (the pre-approval flow), a different resource that 410s once it is finished.
+@bp.get("/admin/registrations")
 def list_attempts():
     """List registration attempts, newest first (filter `state`; `limit`, `offset`)."""
     state = request.args.get("state") or None

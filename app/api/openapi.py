@@ -604,23 +604,6 @@ def platform_paths(prefix: str) -> dict[str, Any]:
                 "Settings", {"200": ok("The settings.", ref("Settings"))},
             ),
         },
-        f"{prefix}/registrations": {
-            "get": operation(
-                f"{name}_list_attempts", "List registration attempts, newest first",
-                "Registrations",
-                {"200": ok("The attempts and how many match.", ref("AttemptList")),
-                 "400": error(400, "A filter is not valid (details.parameter).",
-                              "INVALID_PARAMETER")},
-                parameters=[
-                    {"name": "state", "in": "query", "required": False,
-                     "schema": {"type": "string", "enum": list(ATTEMPT_STATES)}},
-                    {"name": "limit", "in": "query", "required": False,
-                     "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
-                    {"name": "offset", "in": "query", "required": False,
-                     "schema": {"type": "integer", "minimum": 0, "maximum": 10_000_000}},
-                ],
-            ),
-        },
     }
 
 
@@ -683,6 +666,23 @@ PATHS: dict[str, Any] = {
         ),
     },
     **{path: item for prefix in PREFIXES for path, item in platform_paths(prefix).items()},
+    "/admin/registrations": {
+        "get": operation(
+            "list_attempts", "List registration attempts, newest first",
+            "Registrations",
+            {"200": ok("The attempts and how many match.", ref("AttemptList")),
+             "400": error(400, "A filter is not valid (details.parameter).",
+                          "INVALID_PARAMETER")},
+            parameters=[
+                {"name": "state", "in": "query", "required": False,
+                 "schema": {"type": "string", "enum": list(ATTEMPT_STATES)}},
+                {"name": "limit", "in": "query", "required": False,
+                 "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
+                {"name": "offset", "in": "query", "required": False,
+                 "schema": {"type": "integer", "minimum": 0, "maximum": 10_000_000}},
+            ],
+        ),
+    },
     "/admin/registrations/{rid}": {
         "parameters": [path_parameter("rid", "The registration id.")],
         "get": operation(
