@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-import requests
+from app import testing
+from app.testing import ServerFailed, ServerProcess, base_environment
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 LTIJS_DIR = BENCH / "ltijs"
-GUNICORN = Path(sys.executable).parent / "gunicorn"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
@@ -32,102 +28,8 @@ TOOL_SCOPES = (
 )
 
 
-class ServerFailed(RuntimeError):
-    """A server under test did not start or stopped answering."""
-
-
-def free_port() -> int:
-    """Return a loopback port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def base_environment() -> dict[str, str]:
-    """Return this process's environment without any Gatehouse settings of the developer's."""
-    drop = ("GATEHOUSE_", "DATABASE_URL", "SECRET_KEY", "DYNO", "WEB_CONCURRENCY", "PORT", "HOST")
-    return {k: v for k, v in os.environ.items() if not k.startswith(drop)}
-
-
-class Server:
-    """A server process on 127.0.0.1: start it, wait until it answers, stop it, measure it."""
-
-    health_path = "/"
-    health_status = 200
-
-    def __init__(self, workdir: Path, label: str):
-        self.workdir = workdir
-        self.label = label
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process: subprocess.Popen | None = None
-        self.log_path = workdir / f"{label}.log"
-
-    def command(self) -> list[str]:
-        raise NotImplementedError
-
-    def environment(self) -> dict[str, str]:
-        raise NotImplementedError
-
-    def start(self, timeout: float = 60.0) -> Server:
-        """Start the process and return once its health path answers 200."""
-        self._log = open(self.log_path, "wb")  # closed in stop()
-        self.process = subprocess.Popen(  # noqa: S603 - our own fixed command lines
-            self.command(),
-            cwd=self.cwd(),
-            env=self.environment(),
-            stdout=subprocess.DEVNULL,
-            stderr=self._log,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                break
-            try:
-                answer = requests.get(self.url + self.health_path, timeout=5)
-                if answer.status_code == self.health_status:
-                    return self
-            except requests.RequestException:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise ServerFailed(f"{self.label} did not start:\n{self.log_tail()}")
-
-    def cwd(self) -> Path:
-        return ROOT
-
-    def stop(self) -> None:
-        """Stop the process (SIGTERM, then SIGKILL after 15 s)."""
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process = None
-        self._log.close()
-
-    def __enter__(self) -> Server:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def log_tail(self, size: int = 3000) -> str:
-        """Return the end of the server's stderr, for error messages."""
-        try:
-            return self.log_path.read_text(errors="replace")[-size:]
-        except OSError:
-            return "(no log)"
-
-    @property
-    def pid(self) -> int:
-        assert self.process is not None  # noqa: S101 - only called on a started server
-        return self.process.pid
+class Server(ServerProcess):
+    """A server process under test (app.testing starts and stops it), and what it used."""
 
     def pids(self) -> list[int]:
         """Return the pids of the server: its main process and every descendant."""
@@ -143,10 +45,8 @@ class Server:
             raise ServerFailed(f"{self.label} exited:\n{self.log_tail()}")
 
 
-class Gunicorn(Server):
+class Gunicorn(Server, testing.Gunicorn):
     """A Flask app under gunicorn with Gatehouse's own settings (app/gunicorn_config.py)."""
-
-    health_path = "/healthz"
 
     def __init__(
         self,
@@ -157,24 +57,11 @@ class Gunicorn(Server):
         workers: int = 2,
         threads: int = 4,
     ):
-        super().__init__(workdir, label)
-        self.app = app
-        self.extra_env = env
-        self.workers = workers
-        self.threads = threads
-
-    def command(self) -> list[str]:
-        return [str(GUNICORN), "-c", "python:app.gunicorn_config", self.app]
-
-    def environment(self) -> dict[str, str]:
-        return {
-            **base_environment(),
-            "HOST": "127.0.0.1",
-            "PORT": str(self.port),
-            "WEB_CONCURRENCY": str(self.workers),
-            "GUNICORN_THREADS": str(self.threads),
-            **self.extra_env,
-        }
+        super().__init__(
+            app, env, workers=workers, threads=threads, label=label,
+            log_path=workdir / f"{label}.log",
+        )
+        self.workdir = workdir
 
     def worker_pids(self) -> list[int]:
         """Return the pids of the gunicorn workers (the master's children)."""
@@ -232,6 +119,10 @@ class Ltijs(Server):
     """ltijs (bench/ltijs/server.js) in one node process, its database on SQLite."""
 
     health_path = "/lti/keys"
+
+    def __init__(self, workdir: Path, label: str):
+        super().__init__(label, workdir / f"{label}.log")
+        self.workdir = workdir
 
     def command(self) -> list[str]:
         return [node_binary() or "node", "server.js"]

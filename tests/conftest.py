@@ -1,11 +1,10 @@
 import os
-import threading
 
 import pytest
 from support import postgres as pg
-from werkzeug.serving import make_server
 
 from app import create_app
+from app.testing import LoopbackServer
 
 TOOL_SETTINGS = {
     "tool": {
@@ -181,29 +180,29 @@ def store(app):
     return app.extensions["gatehouse.store"]
 
 
-class LiveServer:
-    """A real threaded HTTP server on loopback serving a WSGI app."""
+@pytest.fixture
+def runner(tmp_path_factory):
+    """Return app.test_cli_runner() for the `gatehouse` command (flaskr's `runner`).
 
-    def __init__(self, wsgi_app, host="localhost", port=0):
-        self.server = make_server(host, port, wsgi_app, threaded=True)
-        self.url = f"http://{host}:{self.server.server_port}"
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, args=(0.05,), daemon=True
-        )
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+    The commands open the database DATABASE_URL names, as they do in production, never the
+    app's: the app here only hosts the runner, on a scratch SQLite file outside the test's
+    tmp_path, so the fixture adds no backend and no file of its own to the test's.
+    """
+    host = create_app(
+        {
+            "TESTING": True,
+            "DATABASE_URL": f"sqlite:///{tmp_path_factory.mktemp('cli-runner') / 'host.db'}",
+            "SECRET_KEY": "test-secret",
+            "SETTINGS": TOOL_SETTINGS,
+        }
+    )
+    return host.test_cli_runner()
 
 
 @pytest.fixture
 def live(app):
     """Gatehouse served for real on localhost (the simulated LMS is on 127.0.0.1)."""
-    with LiveServer(app) as server:
+    with LoopbackServer(app, "localhost") as server:
         server.register_url = server.url + "/lti/register"
         yield server
 

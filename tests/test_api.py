@@ -4,20 +4,17 @@ issuer lists and signed notifications, against real simulated LMSes."""
 import hashlib
 import hmac
 import json
-import threading
 import time
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from click.testing import CliRunner
 from support.postgres import dump, run_sql
-from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from app import apikeys
 from app.cli import main
-from tests.conftest import LiveServer
+from app.testing import LoopbackServer
 
 BASE = "https://localhost"
 
@@ -102,9 +99,8 @@ def test_keys_are_stored_only_as_hashes_and_can_be_revoked(api, store):
     assert api.get("/admin/platforms").status_code == 401
 
 
-def test_api_key_commands(database_url, monkeypatch):
+def test_api_key_commands(database_url, monkeypatch, runner):
     monkeypatch.setenv("DATABASE_URL", database_url)
-    runner = CliRunner()
     created = runner.invoke(main, ["api-key", "create", "--name", "billing back end"])
     assert created.exit_code == 0, created.output
     full = created.output.strip().splitlines()[-1]
@@ -244,7 +240,7 @@ class Owner:
         self.app = app
         self.store = app.extensions["gatehouse.store"]
         _record, self.key = apikeys.create(self.store, "owner back end")
-        self.server = LiveServer(app)
+        self.server = LoopbackServer(app, "localhost")
         self.sim = simulator(profile)
 
     def __enter__(self):
@@ -392,7 +388,7 @@ def test_gates_first_then_the_owners_page(make_app, simulator):
 )
 def test_issuer_lists(make_app, simulator, settings, allowed):
     app = make_app({"registration": settings})
-    with LiveServer(app) as server:
+    with LoopbackServer(app, "localhost") as server:
         sim = simulator("generic")
         response = requests.get(sim.initiation_url(server.url + "/lti/register"), timeout=30)
     store = app.extensions["gatehouse.store"]
@@ -416,7 +412,7 @@ def test_invitation_links(make_app, simulator):
     assert created.status_code == 201
     invitation = created.get_json()
     assert invitation["url"] == f"{BASE}/lti/register?invite={invitation['code']}"
-    with LiveServer(app) as server:
+    with LoopbackServer(app, "localhost") as server:
         sim = simulator("moodle")
         bare = requests.get(sim.initiation_url(server.url + "/lti/register"), timeout=30)
         assert bare.status_code == 403 and "invitation" in bare.text
@@ -454,9 +450,11 @@ class Receiver:
     def __init__(self, failures=0):
         self.failures = failures
         self.received = []
-        self.server = make_server("127.0.0.1", 0, self.wsgi, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
-        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+        self.server = LoopbackServer(self.wsgi, name="webhook-receiver")
+
+    @property
+    def url(self):
+        return self.server.url + "/hook"
 
     def wsgi(self, environ, start_response):
         request = Request(environ)
@@ -471,12 +469,22 @@ class Receiver:
         return self.received
 
 
-def test_signed_notifications_are_delivered_and_retried(make_app, simulator, monkeypatch):
+@pytest.fixture
+def receiver():
+    """Start a webhook receiver on loopback; it is stopped after the test, pass or fail."""
+    receiver = Receiver()
+    with receiver.server:
+        yield receiver
+
+
+def test_signed_notifications_are_delivered_and_retried(
+    make_app, simulator, receiver, monkeypatch
+):
     monkeypatch.setenv("GATEHOUSE_WEBHOOK_SECRET", "hook-secret")
-    receiver = Receiver(failures=1)
+    receiver.failures = 1
     app = make_app({"notifications": {"webhook_url": receiver.url}})
     store = app.extensions["gatehouse.store"]
-    with LiveServer(app) as server:
+    with LoopbackServer(app, "localhost") as server:
         sim = simulator("generic")
         assert sim.register(server.url + "/lti/register").ok
         headers, body = receiver.wait(1)[0]
@@ -517,18 +525,17 @@ def verified_events(received, secret=b"hook-secret"):
 
 
 def test_every_notified_event_is_delivered_signed_with_its_payload(
-    make_app, simulator, monkeypatch
+    make_app, simulator, receiver, monkeypatch
 ):
     from app.events import NOTIFIED
 
     monkeypatch.setenv("GATEHOUSE_WEBHOOK_SECRET", "hook-secret")
-    receiver = Receiver()
     app = make_app({"notifications": {"webhook_url": receiver.url},
                     "registration": {"auto_activate": True, "unknown_deployments": "pending"}})
     store = app.extensions["gatehouse.store"]
     _record, key = apikeys.create(store, "billing")
     headers = {"Authorization": f"Bearer {key}"}
-    with LiveServer(app) as server:
+    with LoopbackServer(app, "localhost") as server:
         refusing = simulator("canvas", faults={"refuse_registration"})
         assert not refusing.register(server.url + "/lti/register").ok
         sim = simulator("generic")

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from app.simulator.driver import drive
+from app.testing import LoopbackServer
 from bench import floor, servers
 from bench.load import register_many
 
@@ -83,11 +84,9 @@ def test_smoke_run_prints_the_table_and_writes_the_results(tmp_path):
 def test_the_driver_accepts_an_inline_close_message_only_when_asked(
     simulator, tmp_path, monkeypatch
 ):
-    from conftest import LiveServer
-
     monkeypatch.setenv("FLOOR_DATABASE", str(tmp_path / "floor.sqlite3"))
     sim = simulator("generic")
-    with LiveServer(floor.app, host="127.0.0.1") as server:
+    with LoopbackServer(floor.app, "127.0.0.1") as server:
         strict = drive(sim, server.url + "/lti/register")
         relaxed = drive(sim, server.url + "/lti/register", inline_close=True)
     assert not strict.ok

@@ -1,10 +1,10 @@
 """`gatehouse simulate` against a Gatehouse served for real, as an operator runs it."""
 
 import pytest
-from click.testing import CliRunner
 
 from app.cli import main
 from app.simulator import PROFILES
+from app.testing import LoopbackServer
 
 
 @pytest.fixture
@@ -14,17 +14,18 @@ def same_database(monkeypatch, database_url):
 
 
 @pytest.mark.parametrize("profile", PROFILES)
-def test_simulate_succeeds_and_checks_the_stored_platform(live, same_database, profile):
-    result = CliRunner().invoke(main, ["simulate", "--profile", profile, "--url",
+def test_simulate_succeeds_and_checks_the_stored_platform(live, same_database, profile, runner):
+    result = runner.invoke(main, ["simulate", "--profile", profile, "--url",
                                        live.register_url])
     assert result.exit_code == 0, result.output
     assert "PASS" in result.output
     assert "Stored platform matches what the LMS granted." in result.output
 
 
-def test_simulate_fails_when_the_platform_is_not_in_the_database(live, monkeypatch, tmp_path):
+def test_simulate_fails_when_the_platform_is_not_in_the_database(
+    live, monkeypatch, tmp_path, runner
+):
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'elsewhere.db'}")
-    runner = CliRunner()
     result = runner.invoke(main, ["simulate", "--profile", "moodle", "--url", live.register_url])
     assert result.exit_code == 1
     assert "stored platform: no platform with issuer" in result.output
@@ -35,12 +36,10 @@ def test_simulate_fails_when_the_platform_is_not_in_the_database(live, monkeypat
     assert skipped.exit_code == 0, skipped.output
 
 
-def test_simulate_fails_when_gatehouse_refuses(make_app, same_database):
-    from tests.conftest import LiveServer
-
+def test_simulate_fails_when_gatehouse_refuses(make_app, same_database, runner):
     app = make_app({"registration": {"require_invitation": True}})
-    with LiveServer(app) as server:
-        result = CliRunner().invoke(
+    with LoopbackServer(app, "localhost") as server:
+        result = runner.invoke(
             main, ["simulate", "--profile", "moodle", "--url", server.url + "/lti/register"]
         )
     assert result.exit_code == 1
@@ -49,8 +48,8 @@ def test_simulate_fails_when_gatehouse_refuses(make_app, same_database):
     assert "Rule: invitation-required" in result.output
 
 
-def test_simulate_fails_when_nothing_listens(same_database):
-    result = CliRunner().invoke(
+def test_simulate_fails_when_nothing_listens(same_database, runner):
+    result = runner.invoke(
         main, ["simulate", "--profile", "generic", "--url", "http://127.0.0.1:9/lti/register",
                "--timeout", "5"]
     )
@@ -58,8 +57,8 @@ def test_simulate_fails_when_nothing_listens(same_database):
     assert "FAIL" in result.output
 
 
-def test_simulate_with_a_fault_shows_the_admins_error(live, same_database):
-    result = CliRunner().invoke(
+def test_simulate_with_a_fault_shows_the_admins_error(live, same_database, runner):
+    result = runner.invoke(
         main, ["simulate", "--profile", "canvas", "--url", live.register_url,
                "--fault", "refuse_registration"]
     )
@@ -67,14 +66,12 @@ def test_simulate_with_a_fault_shows_the_admins_error(live, same_database):
     assert "422" in result.output and "FAIL" in result.output
 
 
-def test_simulate_then_launch(make_app, same_database):
-    from tests.conftest import LiveServer
-
+def test_simulate_then_launch(make_app, same_database, runner):
     for auto_activate, code, text in ((True, 0, "Gatehouse verified the launch"),
                                       (False, 1, "This registration is not active yet")):
         app = make_app({"registration": {"auto_activate": auto_activate}})
-        with LiveServer(app) as server:
-            result = CliRunner().invoke(main, ["simulate", "--profile", "canvas", "--url",
+        with LoopbackServer(app, "localhost") as server:
+            result = runner.invoke(main, ["simulate", "--profile", "canvas", "--url",
                                                server.url + "/lti/register", "--launch"])
         assert result.exit_code == code, result.output
         assert "Launch:" in result.output and text in result.output

@@ -2,7 +2,6 @@ import re
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from app import create_app
 from app.cli import main
@@ -262,10 +261,10 @@ def test_app_refuses_to_start_with_a_bad_key(tmp_path, monkeypatch):
         create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}"})
 
 
-def test_check_config_command_names_the_bad_key(monkeypatch):
+def test_check_config_command_names_the_bad_key(monkeypatch, runner):
     monkeypatch.setenv("GATEHOUSE_TOOL__NAME", "T")
     monkeypatch.setenv("GATEHOUSE_REGISTRATION__EXPIRES_IN", "soon")
-    result = CliRunner().invoke(main, ["check-config"])
+    result = runner.invoke(main, ["check-config"])
     assert result.exit_code == 1
     assert "registration.expires_in: must be a whole number" in result.output
 

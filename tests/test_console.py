@@ -10,6 +10,7 @@ from werkzeug.security import generate_password_hash
 
 from app import apikeys
 from app.lti.errors import PlatformRefused
+from app.testing import LoopbackServer
 
 BASE = "https://localhost"
 OWNER = "owner@tool.example"
@@ -169,14 +170,12 @@ def test_wrong_password_and_non_owner_accounts_get_the_same_generic_error(
 
 
 def test_user_create_owner_makes_a_console_account_and_plain_accounts_stay_out(
-    make_app, database_url, monkeypatch
+    make_app, database_url, monkeypatch, runner
 ):
-    from click.testing import CliRunner
 
     from app.cli import main
 
     monkeypatch.setenv("DATABASE_URL", database_url)
-    runner = CliRunner()
     for email, flags, says in ((OWNER, ["--owner"], f"Created owner account {OWNER}"),
                                ("admin@school.example", [], "Created account admin@")):
         made = runner.invoke(main, ["user", "create", "--email", email, "--password", PASSWORD,
@@ -417,14 +416,12 @@ def test_a_registration_completed_by_the_owners_back_end_names_its_api_key(
 ):
     import requests
 
-    from tests.conftest import LiveServer
-
     app = make_app({"registration": {"pre_approval_url": "https://owner.example/approve"}})
     store = app.extensions["gatehouse.store"]
     make_owner(store)
     _record, key = apikeys.create(store, "billing-backend")
     sim = simulator("moodle")
-    with LiveServer(app) as server:
+    with LoopbackServer(app, "localhost") as server:
         url, _grant = sim.initiate(server.url + "/lti/register")
         started = requests.get(url, timeout=30, allow_redirects=False)
         resume = requests.get(server.url + started.headers["Location"], timeout=30,

@@ -4,7 +4,6 @@ import logging
 import re
 
 import pytest
-from click.testing import CliRunner
 from support.postgres import dump, run_sql
 
 from app.accounts import hash_password
@@ -510,9 +509,8 @@ def test_configured_frame_ancestors(gated, make_app):
     assert policy.endswith("frame-ancestors https://*.instructure.com")
 
 
-def test_user_create_command(database_url, monkeypatch):
+def test_user_create_command(database_url, monkeypatch, runner):
     monkeypatch.setenv("DATABASE_URL", database_url)
-    runner = CliRunner()
     result = runner.invoke(main, ["user", "create", "--email", "Owner@Tool.example",
                                   "--password", "a long password", "--name", "Owner"])
     assert result.exit_code == 0, result.output

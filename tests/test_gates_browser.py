@@ -8,11 +8,11 @@ from support import browser as browser_rig
 from support import oidc_provider
 from support.browser import FakeLMS, launch_browser, new_context, wait_for_close
 from support.fake_stripe import FakeStripe
-from support.oidc_provider import OidcProvider, free_port
+from support.oidc_provider import OidcProvider
 from support.postgres import run_sql
 
 from app.accounts import hash_password
-from tests.conftest import LiveServer
+from app.testing import LoopbackServer, free_port
 
 pytestmark = pytest.mark.skipif(
     browser_rig.unavailable_reason() is not None, reason=str(browser_rig.unavailable_reason())
@@ -59,7 +59,7 @@ class Deployment:
     def __init__(self, app, port):
         self.app = app
         self.store = app.extensions["gatehouse.store"]
-        self.server = LiveServer(app, port=port)
+        self.server = LoopbackServer(app, "localhost", port)
         self.url = self.server.url
         self.register_url = self.url + "/lti/register"
 
@@ -423,7 +423,6 @@ def test_external_pre_approval_closes_from_gatehouses_origin(context, lms_page, 
     """The owner's page takes over mid-registration, completes through the API with a real
     HTTP client, and sends the frame back to Gatehouse, whose page closes the LMS dialog."""
     import requests
-    from support.server import LoopbackServer
     from werkzeug.utils import redirect
     from werkzeug.wrappers import Request, Response
 
@@ -454,7 +453,7 @@ def test_external_pre_approval_closes_from_gatehouses_origin(context, lms_page, 
         port = free_port()
         app = make_app({"registration": {"pre_approval_url": owner.url + "/approve"}})
         state["key"] = apikeys.create(app.extensions["gatehouse.store"], "owner")[1]
-        with LiveServer(app, port=port) as server:
+        with LoopbackServer(app, "localhost", port) as server:
             state["gatehouse"] = server.url
             sim = simulator("canvas")
             page = context.new_page()

@@ -15,7 +15,7 @@ from app import apikeys
 from app.lti.launch import CLAIM_CONTEXT, CLAIM_DEPLOYMENT_ID, CLAIM_ROLES, DL_SETTINGS
 from app.simulator.launch import DL, new_key, parse_form, post_form, run_launch
 from app.simulator.profiles import PROFILES
-from tests.conftest import LiveServer
+from app.testing import LoopbackServer
 
 TOOL_URL = "https://tool.example.edu/launch"
 AGS_SCORE = "https://purl.imsglobal.org/spec/lti-ags/scope/score"
@@ -29,7 +29,7 @@ class Gatehouse:
     def __init__(self, app):
         self.app = app
         self.store = app.extensions["gatehouse.store"]
-        self.server = LiveServer(app).__enter__()
+        self.server = LoopbackServer(app, "localhost").__enter__()
         self.url = self.server.url
         self.key = apikeys.create(self.store, "launch tests")[1]
 

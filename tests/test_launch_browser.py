@@ -6,7 +6,7 @@ from playwright.sync_api import sync_playwright
 from support import browser as browser_rig
 from support.browser import launch_browser, new_context
 
-from tests.conftest import LiveServer
+from app.testing import LoopbackServer
 
 pytestmark = pytest.mark.skipif(
     browser_rig.unavailable_reason() is not None, reason=str(browser_rig.unavailable_reason())
@@ -29,7 +29,7 @@ def test_launch_in_a_cross_site_frame_without_third_party_cookies(
     context, simulator, make_app, profile
 ):
     app = make_app({"registration": {"auto_activate": True}})
-    with LiveServer(app) as server:
+    with LoopbackServer(app, "localhost") as server:
         sim = simulator(profile)
         report = sim.register(server.url + "/lti/register")
         assert report.ok, report.render()

@@ -23,13 +23,11 @@ from support import browser as browser_rig
 from support import moodle as moodle_rig
 from support.browser import launch_browser
 from support.moodle import ADMIN, STUDENT, session_cookie
-from support.oidc_provider import free_port
-from support.server import LoopbackServer
 from werkzeug.wrappers import Request, Response
 
 from app import apikeys, keys
 from app.accounts import hash_password
-from tests.conftest import LiveServer
+from app.testing import LoopbackServer, free_port
 
 MISSING = moodle_rig.unavailable_reason()
 if MISSING and not moodle_rig.REQUIRED:
@@ -284,7 +282,7 @@ def gatehouse(make_app):
         if tool is not None:
             settings["launch"] = {"tool_url": tool.launch_url}
         app = make_app(settings, **config)
-        server = LiveServer(app, host="localhost", port=port).__enter__()
+        server = LoopbackServer(app, "localhost", port).__enter__()
         servers.append(server)
         deployment = Gatehouse(app, server, settings["tool"]["name"])
         if tool is not None:

@@ -17,7 +17,7 @@ from support.postgres import dump
 
 from app.lti.errors import PlatformUnreachable
 from app.lti.http import SafeClient
-from tests.conftest import LiveServer
+from app.testing import LoopbackServer, free_port
 
 
 def page_text(response):
@@ -30,7 +30,7 @@ def test_an_answer_cut_off_by_the_deadline_is_an_unknown_outcome_never_retried(
     app = make_app({"outbound": {"deadline": 1}})
     store = app.extensions["gatehouse.store"]
     sim = simulator("canvas", faults={"slow_post"}, delay=2)
-    with LiveServer(app) as live:
+    with LoopbackServer(app, "localhost") as live:
         url, grant = sim.initiate(live.url + "/lti/register")
         first = requests.get(url, timeout=30)
         again = requests.get(url, timeout=30)
@@ -62,7 +62,7 @@ def test_a_registration_endpoint_never_reached_leaves_the_token_for_a_retry(
     sim = simulator(
         "moodle", config_overrides={"registration_endpoint": f"http://127.0.0.1:{unused_port}/r"}
     )
-    with LiveServer(app) as live:
+    with LoopbackServer(app, "localhost") as live:
         url, grant = sim.initiate(live.url + "/lti/register")
         first = requests.get(url, timeout=30)
         assert first.status_code == 502 and "data-retry" in first.text
@@ -106,7 +106,7 @@ def test_a_gated_start_loaded_again_continues_the_same_attempt(make_app, simulat
                     "gates": {"terms": {"version": "1", "path": str(terms)}}})
     store = app.extensions["gatehouse.store"]
     sim = simulator("moodle")
-    with LiveServer(app) as live:
+    with LoopbackServer(app, "localhost") as live:
         url, _grant = sim.initiate(live.url + "/lti/register")
         first = requests.get(url, timeout=30)
         again = requests.get(url, timeout=30)
@@ -140,8 +140,4 @@ def test_the_client_knows_whether_a_request_could_have_been_sent(unused_port):
 
 @pytest.fixture
 def unused_port():
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return free_port()

@@ -35,7 +35,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from app.lti.constants import PLATFORM_CONFIGURATION
@@ -56,7 +55,7 @@ from app.lti.registration import (
     register_tool_in_platform,
     resolve_tool,
 )
-from tests.conftest import LiveServer
+from app.testing import LoopbackServer
 
 STAND_IN = ipaddress.ip_address("127.77.0.1")  # plays a public address (see module docstring)
 CERT_NAMES = ("platform.example", "other.example", "rebind.example")
@@ -171,11 +170,6 @@ def make_certificates(directory):
     return {name: str(path) for name, path in paths.items()}
 
 
-class _Quiet(WSGIRequestHandler):
-    def log(self, *args):
-        pass
-
-
 class Platform:
     """The TLS platform: redirects on demand and echoes what reached it."""
 
@@ -185,18 +179,13 @@ class Platform:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(files["cert"], files["key"])
         context.sni_callback = lambda sock, name, ctx: self.sni.append(name)
-        self.server = make_server(
-            str(STAND_IN),
-            0,
-            self.app,
-            threaded=True,
-            request_handler=_Quiet,
-            ssl_context=context,
+        self.server = LoopbackServer(
+            self.app, str(STAND_IN), name="tls-platform", ssl_context=context
         )
-        self.port = self.server.server_port
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+
+    @property
+    def port(self):
+        return self.server.port
 
     def url(self, path, host="platform.example"):
         return f"https://{host}:{self.port}{path}"
@@ -241,12 +230,9 @@ def tls_files(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def platform(tls_files):
-    server = Platform(tls_files)
-    server.thread.start()
-    yield server
-    server.server.shutdown()
-    server.server.server_close()
-    server.thread.join(timeout=5)
+    platform = Platform(tls_files)
+    with platform.server:
+        yield platform
 
 
 @pytest.fixture
@@ -877,7 +863,7 @@ def test_platform_faults_through_the_registration_url(
     reached_lms = step == "register"
     unknown = reached_lms and error is not PlatformRefused
     posts = sum(1 for path, _ in faults.requests if path == f"/{fault}")
-    with LiveServer(app) as server:
+    with LoopbackServer(app, "localhost") as server:
         started = time.monotonic()
         response = requests.get(f"{server.url}/lti/register?{query}", timeout=30)
         assert time.monotonic() - started < DEADLINE * 2 + 2  # the config GET and the POST

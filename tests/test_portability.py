@@ -3,22 +3,20 @@
 import json
 
 import pytest
-from click.testing import CliRunner
 from joserfc import jwt
 from joserfc.jwk import KeySet
 from support.postgres import run_sql
 
 from app.cli import main
+from app.testing import LoopbackServer
 
 
 @pytest.fixture
 def source(make_app, simulator):
     """A Gatehouse with registrations from three LMSes, one failed, and a rotated key."""
-    from tests.conftest import LiveServer
-
     app = make_app()
     store = app.extensions["gatehouse.store"]
-    with LiveServer(app) as server:
+    with LoopbackServer(app, "localhost") as server:
         for profile in ("canvas", "moodle", "brightspace"):
             assert simulator(profile).register(server.url + "/lti/register").ok
         simulator("canvas", faults={"refuse_registration"}).register(
@@ -41,29 +39,35 @@ def target_url(backend, tmp_path, request):
     return f"sqlite:///{tmp_path / 'moved.db'}"
 
 
-def run(args, database_url, monkeypatch, **kwargs):
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    result = CliRunner().invoke(main, args, **kwargs)
-    assert result.exit_code == 0, result.output
-    return result
+@pytest.fixture
+def run(runner, monkeypatch):
+    """Return a function running `gatehouse <args>` on a database; it asserts success."""
+
+    def run(args, database_url, **kwargs):
+        monkeypatch.setenv("DATABASE_URL", database_url)
+        result = runner.invoke(main, args, **kwargs)
+        assert result.exit_code == 0, result.output
+        return result
+
+    return run
 
 
-def test_export_then_import_round_trips_exactly(source, target_url, tmp_path, monkeypatch):
+def test_export_then_import_round_trips_exactly(source, target_url, tmp_path, monkeypatch, run):
     source_url = source.config["DATABASE_URL"]
     exported = tmp_path / "gatehouse.json"
-    run(["export", "--include-secrets", "-o", str(exported)], source_url, monkeypatch)
+    run(["export", "--include-secrets", "-o", str(exported)], source_url)
     first = json.loads(exported.read_text())
     assert [len(first["tables"][t]) for t in ("platforms", "registrations", "tool_keys")] == [
         3, 4, 2]
-    imported = run(["import", str(exported)], target_url, monkeypatch)
+    imported = run(["import", str(exported)], target_url)
     assert "Imported 3 platforms, 4 deployments, 2 tool_keys, 4 registrations." in imported.output
     again = tmp_path / "again.json"
-    run(["export", "--include-secrets", "-o", str(again)], target_url, monkeypatch)
+    run(["export", "--include-secrets", "-o", str(again)], target_url)
     second = json.loads(again.read_text())
     assert second["tables"] == first["tables"]
     # Importing twice replaces rather than duplicates.
-    run(["import", str(exported)], target_url, monkeypatch)
-    run(["export", "--include-secrets", "-o", str(again)], target_url, monkeypatch)
+    run(["import", str(exported)], target_url)
+    run(["export", "--include-secrets", "-o", str(again)], target_url)
     assert json.loads(again.read_text())["tables"] == first["tables"]
 
 
@@ -77,20 +81,20 @@ def signs_with(app):
 
 
 def test_import_into_a_started_app_puts_the_exports_current_key_in_charge(
-    source, target_url, make_app, tmp_path, monkeypatch
+    source, target_url, make_app, tmp_path, monkeypatch, run
 ):
     source.extensions["gatehouse.jwks"].invalidate()  # the fixture rotated a moment ago
     source_keys = source.test_client().get("/lti/keys").json["keys"]
     source_kid, source_token = signs_with(source)
     exported = tmp_path / "gatehouse.json"
     run(["export", "--include-secrets", "-o", str(exported)],
-        source.config["DATABASE_URL"], monkeypatch)
+        source.config["DATABASE_URL"])
     # The new deploy started before the import and made its own key, as every start does.
     target = make_app(DATABASE_URL=target_url)
     (own,) = target.test_client().get("/lti/keys").json["keys"]
     assert own["kid"] != source_kid
 
-    imported = run(["import", str(exported)], target_url, monkeypatch)
+    imported = run(["import", str(exported)], target_url)
     assert f"Current signing key: {source_kid} (the export's)." in imported.output
     assert f"This database's own key {own['kid']} stays published until " in imported.output
 
@@ -113,10 +117,10 @@ def test_import_into_a_started_app_puts_the_exports_current_key_in_charge(
 
 
 def test_without_secrets_only_public_keys_leave_and_the_targets_key_keeps_signing(
-    source, target_url, make_app, tmp_path, monkeypatch
+    source, target_url, make_app, tmp_path, monkeypatch, run
 ):
     out = tmp_path / "public.json"
-    result = run(["export", "-o", str(out)], source.config["DATABASE_URL"], monkeypatch)
+    result = run(["export", "-o", str(out)], source.config["DATABASE_URL"])
     assert "public keys only" in result.output
     text = out.read_text()
     assert "PRIVATE KEY" not in text and "pending_secret" not in text
@@ -124,16 +128,16 @@ def test_without_secrets_only_public_keys_leave_and_the_targets_key_keeps_signin
     assert all(k["public_jwk"]["kty"] == "RSA" and "d" not in k["public_jwk"] for k in keys)
     target = make_app(DATABASE_URL=target_url)
     own_kid = signs_with(target)[0]
-    imported = run(["import", str(out)], target_url, monkeypatch)
+    imported = run(["import", str(out)], target_url)
     assert "0 tool_keys" in imported.output and "own tool key" in imported.output
     assert signs_with(make_app(DATABASE_URL=target_url))[0] == own_kid
 
 
-def test_import_refuses_what_is_not_an_export(tmp_path, monkeypatch):
+def test_import_refuses_what_is_not_an_export(tmp_path, monkeypatch, runner):
     bad = tmp_path / "bad.json"
     bad.write_text('{"platforms": []}')
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'x.db'}")
-    result = CliRunner().invoke(main, ["import", str(bad)])
+    result = runner.invoke(main, ["import", str(bad)])
     assert result.exit_code == 1 and "not a Gatehouse export" in result.output
 
 

@@ -9,6 +9,7 @@ import requests
 from support.postgres import dump
 
 from app.simulator import PROFILES
+from app.testing import LoopbackServer
 
 SCORE = "https://purl.imsglobal.org/spec/lti-ags/scope/score"
 RESULT = "https://purl.imsglobal.org/spec/lti-ags/scope/result.readonly"
@@ -154,10 +155,8 @@ def test_a_new_client_id_from_the_same_issuer_is_a_new_platform(live, simulator,
 
 
 def test_auto_activate_stores_active_platforms(make_app, simulator):
-    from tests.conftest import LiveServer
-
     app = make_app({"registration": {"auto_activate": True}})
-    with LiveServer(app) as server:
+    with LoopbackServer(app, "localhost") as server:
         sim = simulator("moodle")
         report = sim.register(server.url + "/lti/register")
     platform = app.extensions["gatehouse.store"].find_platform(sim.issuer, report.client_id)
@@ -301,10 +300,8 @@ def test_canvas_json_error_for_a_bad_token(live, simulator, store):
 
 
 def test_slow_platform_ends_within_the_deadline(make_app, simulator):
-    from tests.conftest import LiveServer
-
     app = make_app({"outbound": {"deadline": 1}})
-    with LiveServer(app) as server:
+    with LoopbackServer(app, "localhost") as server:
         sim = simulator("generic", faults={"slow_config"}, delay=3)
         response = requests.get(sim.initiation_url(server.url + "/lti/register"), timeout=30)
     assert_failed_cleanly(

@@ -13,6 +13,7 @@ import requests
 
 from app.lti.constants import PLATFORM_CONFIGURATION, TOOL_CONFIGURATION, Scope
 from app.simulator import REMOVE
+from app.testing import LoopbackServer
 
 SCORE = Scope.AGS_SCORE.value
 LINEITEM = Scope.AGS_LINEITEM.value
@@ -223,14 +224,12 @@ def test_close_page_shows_no_differences_when_everything_was_granted(live, simul
 
 
 def test_close_page_names_dropped_message_types_and_placements(make_app, simulator):
-    from tests.conftest import LiveServer
-
     messages = [
         {"type": "LtiResourceLinkRequest", "placements": ["course_navigation"]},
         {"type": "LtiSubmissionReviewRequest"},
     ]
     app = make_app({"tool": {"messages": messages}})
-    with LiveServer(app) as server:
+    with LoopbackServer(app, "localhost") as server:
         sim = simulator("sakai")  # no placements, resource link and deep linking only
         response = requests.get(sim.initiation_url(server.url + "/lti/register"), timeout=30)
     assert response.status_code == 200
@@ -242,13 +241,11 @@ def test_close_page_names_dropped_message_types_and_placements(make_app, simulat
 
 
 def test_routine_adaptations_are_shown_but_the_dialog_still_closes_by_itself(make_app, simulator):
-    from tests.conftest import LiveServer
-
     # Moodle offers deep linking in ContentArea only: RichTextEditor is left out, which is the
     # tool owner's business, not something the Moodle admin must stop and read.
     messages = [{"type": "LtiDeepLinkingRequest", "placements": ["ContentArea", "RichTextEditor"]}]
     app = make_app({"tool": {"messages": messages}})
-    with LiveServer(app) as server:
+    with LoopbackServer(app, "localhost") as server:
         sim = simulator("moodle")
         response = requests.get(sim.initiation_url(server.url + "/lti/register"), timeout=30)
     assert response.status_code == 200 and 'data-lti-close="auto"' in response.text
@@ -277,8 +274,6 @@ def test_canvas_gets_placements_for_every_message_and_the_admin_sees_them(
 
 
 def test_canvas_before_2025_registers_a_tool_configured_for_new_window(make_app, simulator):
-    from tests.conftest import LiveServer
-
     messages = [
         {"type": "LtiResourceLinkRequest", "placements": ["course_navigation"],
          "canvas": {"display_type": "new_window"}},
@@ -286,7 +281,7 @@ def test_canvas_before_2025_registers_a_tool_configured_for_new_window(make_app,
          "canvas": {"display_type": "borderless"}},
     ]
     app = make_app({"tool": {"messages": messages}})
-    with LiveServer(app) as server:
+    with LoopbackServer(app, "localhost") as server:
         sim = simulator("canvas", faults={"canvas_rejects_new_window"})
         response = requests.get(sim.initiation_url(server.url + "/lti/register"), timeout=30)
     assert response.status_code == 200, text_of(response.text)

@@ -1,37 +1,19 @@
 """Crashes and load against real gunicorn processes sharing one database, on each backend."""
 
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 import requests
 
 from app.storage import open_store
-
-ROOT = Path(__file__).resolve().parent.parent
-GUNICORN = Path(sys.executable).parent / "gunicorn"
+from app.testing import Gunicorn
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Gunicorn:
-    """Gatehouse under gunicorn, configured through the environment as in production."""
-
-    def __init__(self, database_url, workers=1, **env):
-        self.port = free_port()
-        self.url = f"http://localhost:{self.port}"
-        self.env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("GATEHOUSE_")},
+def gatehouse(database_url, workers=1, **env):
+    """Return Gatehouse under gunicorn, configured through the environment as in production."""
+    return Gunicorn(
+        env={
             "DATABASE_URL": database_url,
             "SECRET_KEY": "reliability",
             "GATEHOUSE_TOOL__NAME": "Quiz Tool",
@@ -40,36 +22,12 @@ class Gunicorn:
             "GATEHOUSE_REGISTRATION__RECOVERY_AFTER": "4",
             # Fifty registrations from one address: this measures concurrency, not the limits.
             "GATEHOUSE_LIMITS__ENABLED": "false",
-            "HOST": "127.0.0.1",
-            "PORT": str(self.port),
-            "WEB_CONCURRENCY": str(workers),
             **env,
-        }
-
-    def __enter__(self):
-        self.process = subprocess.Popen(  # noqa: S603 - our own gunicorn, fixed arguments
-            [str(GUNICORN), "-c", "python:app.gunicorn_config", "wsgi:app"],
-            cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(self.url + "/healthz", timeout=5).status_code == 200:
-                    return self
-            except requests.RequestException:
-                time.sleep(0.1)
-        self.process.kill()
-        output = self.process.communicate()[1].decode()
-        raise RuntimeError("gunicorn did not start: " + output[-2000:])
-
-    def __exit__(self, *exc):
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.process.stderr.close()
+        },
+        workers=workers,
+        label="gatehouse",
+        url_host="localhost",
+    )
 
 
 def wait_for(condition, timeout=20.0):
@@ -96,7 +54,7 @@ def test_a_worker_killed_at_any_step_loses_nothing_and_posts_once(
     sim = simulator("moodle")
     # The worker gunicorn respawns after the kill runs a sweeper too: a long recovery delay
     # keeps it from finishing the attempt before we look at what the crash left behind.
-    with Gunicorn(database_url, GATEHOUSE_TEST_CRASH_AT=point,
+    with gatehouse(database_url, GATEHOUSE_TEST_CRASH_AT=point,
                   GATEHOUSE_REGISTRATION__RECOVERY_AFTER="600") as server:
         url, grant = sim.initiate(server.url + "/lti/register")
         crashed_at = server.url
@@ -107,7 +65,7 @@ def test_a_worker_killed_at_any_step_loses_nothing_and_posts_once(
 
     # A restarted Gatehouse (no crash this time) recovers what the dead worker left.
     key = "reliability-api-key-0123456789"
-    with Gunicorn(database_url, GATEHOUSE_API_KEY=key) as server:
+    with gatehouse(database_url, GATEHOUSE_API_KEY=key) as server:
         assert wait_for(lambda: store.get_registration(attempt.id).state != "registering")
         # The owner's API shows the true state; the admin reloading the dialog sees it too,
         # and nothing is sent to the LMS again.
@@ -135,7 +93,7 @@ def test_a_worker_killed_at_any_step_loses_nothing_and_posts_once(
 
 def test_fifty_concurrent_registrations_on_four_workers(database_url, store, simulator):
     sims = [simulator(profile) for profile in ("generic", "canvas", "moodle", "sakai")]
-    with Gunicorn(database_url, workers=4) as server:
+    with gatehouse(database_url, workers=4) as server:
         def register(n):
             return sims[n % len(sims)].register(server.url + "/lti/register", timeout=60)
 

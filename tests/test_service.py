@@ -6,7 +6,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
 
@@ -63,9 +62,8 @@ def test_nothing_is_signed_with_a_key_the_cached_key_set_does_not_publish(app, s
     assert new_kid in {k["kid"] for k in json.loads(cache.body())["keys"]}
 
 
-def test_keys_rotate_command(database_url, monkeypatch):
+def test_keys_rotate_command(database_url, monkeypatch, runner):
     monkeypatch.setenv("DATABASE_URL", database_url)
-    runner = CliRunner()
     result = runner.invoke(main, ["keys", "rotate", "--grace-hours", "24"])
     assert result.exit_code == 0, result.output
     assert "New current key:" in result.output
@@ -75,9 +73,8 @@ def test_keys_rotate_command(database_url, monkeypatch):
     assert listing[0].endswith("current") and "retires" in listing[1]
 
 
-def test_migrate_command_is_idempotent(database_url, monkeypatch):
+def test_migrate_command_is_idempotent(database_url, monkeypatch, runner):
     monkeypatch.setenv("DATABASE_URL", database_url)
-    runner = CliRunner()
     assert runner.invoke(main, ["migrate"]).exit_code == 0
     result = runner.invoke(main, ["migrate"])
     assert result.exit_code == 0 and "up to date" in result.output

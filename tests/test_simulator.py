@@ -2,14 +2,12 @@
 
 import copy
 import json
-import threading
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
 from joserfc import jwt
 from joserfc.jwk import RSAKey
-from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from app.lti.constants import (
@@ -20,24 +18,22 @@ from app.lti.constants import (
     Scope,
 )
 from app.simulator import PROFILES, REMOVE, SimulationReport, Simulator
+from app.testing import LoopbackServer
 
 TOOL_KEY = RSAKey.generate_key(2048, parameters={"kid": "tool-1", "alg": "RS256"}, private=True)
 WANTED_SCOPES = (Scope.AGS_SCORE.value, Scope.AGS_LINEITEM.value, Scope.NRPS_MEMBERSHIP.value)
-
-
-class _Quiet(WSGIRequestHandler):
-    def log(self, *args):
-        return None
 
 
 class MiniTool:
     """A tiny conforming tool on its own loopback port: discovery, one POST, a close page."""
 
     def __init__(self):
-        self.server = make_server("127.0.0.1", 0, self.wsgi, threaded=True, request_handler=_Quiet)
-        self.base = f"http://127.0.0.1:{self.server.port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
+        self.server = LoopbackServer(self.wsgi, name="mini-tool")
         self.reset()
+
+    @property
+    def base(self):
+        return self.server.url
 
     def reset(self):
         self.jwks_status = 200
@@ -166,10 +162,8 @@ class MiniTool:
 @pytest.fixture(scope="module")
 def tool():
     tool = MiniTool()
-    tool.thread.start()
-    yield tool
-    tool.server.shutdown()
-    tool.server.server_close()
+    with tool.server:
+        yield tool
 
 
 @pytest.fixture(autouse=True)

@@ -17,8 +17,9 @@ from support import oidc_provider
 from support.browser import LTI_CLOSE_SUBJECT, FakeLMS, launch_browser, new_context, wait_for_close
 from support.fake_stripe import FakeStripe
 from support.oidc_provider import OidcProvider, sign_in
-from support.server import LoopbackServer
 from werkzeug.wrappers import Request, Response
+
+from app.testing import LoopbackServer
 
 needs_browser = pytest.mark.skipif(
     browser_rig.unavailable_reason() is not None, reason=str(browser_rig.unavailable_reason())

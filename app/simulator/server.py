@@ -14,7 +14,6 @@ from joserfc import jwt
 from joserfc.jwk import RSAKey
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from app.lti.constants import PLATFORM_CONFIGURATION, SIGNING_ALG
@@ -38,6 +37,7 @@ from app.simulator.records import (
     RegistrationRecord,
     Rejection,
 )
+from app.testing.serving import LoopbackServer
 
 FAULTS = frozenset(
     {
@@ -91,13 +91,6 @@ class Event:
     index: int
     token: str | None
     text: str
-
-
-class _QuietHandler(WSGIRequestHandler):
-    """Keep werkzeug's per-request log lines out of the terminal; the report tells the story."""
-
-    def log(self, type: str, message: str, *args: Any) -> None:  # noqa: A002 - werkzeug's name
-        return None
 
 
 class Simulator:
@@ -160,8 +153,7 @@ class Simulator:
         self._events: list[Event] = []
         self._counter = 0
         self._lock = threading.RLock()
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
+        self._server: LoopbackServer | None = None
         self.launches = LaunchSide(self)
         self.jwks_fetches = 0
         self._url_map = self._build_url_map()
@@ -173,29 +165,20 @@ class Simulator:
         if self._server is not None:
             return self
         self.key = new_key()
-        self._server = make_server(
-            self.host, self.port, self._wsgi, threaded=True, request_handler=_QuietHandler
-        )
+        # Request lines stay out of the terminal (QuietHandler logs at DEBUG): the report tells
+        # the story.
+        self._server = LoopbackServer(
+            self._wsgi, self.host, self.port, name=f"lms-simulator-{self.profile_name}"
+        ).start()
         self.port = self._server.port
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},  # shutdown waits up to one poll interval
-            name=f"lms-simulator-{self.profile_name}",
-            daemon=True,
-        )
-        self._thread.start()
         return self
 
     def stop(self) -> None:
         """Stop serving and release the port."""
         if self._server is None:
             return
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._server.stop()
         self._server = None
-        self._thread = None
 
     def __enter__(self) -> Simulator:
         return self.start()

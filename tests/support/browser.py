@@ -27,8 +27,9 @@ from urllib.parse import quote
 from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Request, Response
 
+from app.testing import LoopbackServer
+
 from . import required
-from .server import LoopbackServer
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

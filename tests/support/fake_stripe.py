@@ -28,7 +28,7 @@ from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from .server import LoopbackServer
+from app.testing import LoopbackServer
 
 logger = logging.getLogger(__name__)
 

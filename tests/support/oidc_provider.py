@@ -13,11 +13,12 @@ only, not in the ID token, as a real provider may: relying-party code must call 
 import json
 import os
 import shutil
-import socket
 import subprocess
 import threading
 import time
 from pathlib import Path
+
+from app.testing import free_port
 
 from . import required
 
@@ -34,13 +35,6 @@ def unavailable_reason() -> str | None:
     if not (OIDC_DIR / "node_modules" / "oidc-provider").is_dir():
         return required(f"the test OpenID Provider's packages are missing: run `{NPM_STEP}`")
     return None
-
-
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class OidcProviderError(RuntimeError):

@@ -12,10 +12,11 @@ import glob
 import itertools
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
+
+from app.testing import free_port
 
 # Read once at import: the suite's clean_environment fixture empties GATEHOUSE_* per test.
 REQUIRED = bool(os.environ.get("GATEHOUSE_REQUIRE_POSTGRES"))
@@ -36,13 +37,6 @@ def find_bindir() -> str | None:
         return os.path.dirname(found[-1])
     initdb = shutil.which("initdb")
     return os.path.dirname(initdb) if initdb else None
-
-
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Cluster:
