@@ -11,8 +11,31 @@ import click
 from . import storage
 from .config import ConfigError
 from .lti.constants import is_service_scope
-from .simulator import FAULTS, PROFILES
 from .storage import StorageError, open_store
+
+
+class SimulatorChoice(click.Choice):
+    """A choice among the simulator's names (profiles, faults), read when first needed.
+
+    The simulator is imported only by `gatehouse simulate`, so `gatehouse migrate` and the other
+    commands never load it: the list is looked up when click parses or documents the option.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name_in_simulator = name
+        super().__init__(())
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        from . import simulator
+
+        names = getattr(simulator, self.name_in_simulator)
+        # PROFILES keeps its own order; FAULTS is a set, listed by name.
+        return tuple(sorted(names)) if isinstance(names, frozenset | set) else tuple(names)
+
+    @choices.setter
+    def choices(self, value: object) -> None:
+        """Ignore click.Choice's own assignment: the simulator holds the list."""
 
 
 def _store(migrate: bool = True):
@@ -220,7 +243,7 @@ def keys_rotate(grace_hours: int) -> None:
 
 @main.command()
 @click.option("--profile", "profile", required=True,
-              type=click.Choice(PROFILES),
+              type=SimulatorChoice("PROFILES"),
               help="Which LMS to behave like.")
 @click.option("--url", required=True, help="Gatehouse's registration URL, e.g. "
               "http://127.0.0.1:8000/lti/register")
@@ -229,7 +252,7 @@ def keys_rotate(grace_hours: int) -> None:
 @click.option("--timeout", default=30.0, show_default=True, help="Seconds to wait for the tool.")
 @click.option("--skip-store-check", is_flag=True,
               help="Do not compare with the local database (Gatehouse runs elsewhere).")
-@click.option("--fault", "faults", multiple=True, type=click.Choice(sorted(FAULTS)),
+@click.option("--fault", "faults", multiple=True, type=SimulatorChoice("FAULTS"),
               help="Make the LMS misbehave this way, to see the page an admin would get.")
 @click.option("--launch", "then_launch", is_flag=True,
               help="After registering, launch the tool through the LMS's login flow.")
