@@ -73,10 +73,19 @@ def migrate() -> None:
 
 
 @main.command("export")
-@click.option("--include-secrets", is_flag=True,
-              help="Also write the tool's private keys (keep the file safe).")
-@click.option("-o", "--output", type=click.File("w"), default="-", show_default=True,
-              help="Where to write the JSON.")
+@click.option(
+    "--include-secrets",
+    is_flag=True,
+    help="Also write the tool's private keys (keep the file safe).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.File("w"),
+    default="-",
+    show_default=True,
+    help="Where to write the JSON.",
+)
 def export_command(include_secrets: bool, output) -> None:
     """Write platforms, deployments, keys and registrations as JSON."""
     import json
@@ -88,8 +97,11 @@ def export_command(include_secrets: bool, output) -> None:
     json.dump(document, output, indent=2, sort_keys=True)
     output.write("\n")
     counts = ", ".join(f"{len(rows)} {name}" for name, rows in document["tables"].items())
-    click.echo(f"Exported {counts}" + ("" if include_secrets else
-                                       " (public keys only; see --include-secrets)"), err=True)
+    click.echo(
+        f"Exported {counts}"
+        + ("" if include_secrets else " (public keys only; see --include-secrets)"),
+        err=True,
+    )
 
 
 @main.command("import")
@@ -111,17 +123,22 @@ def import_command(source) -> None:
     counts = imported.counts
     click.echo("Imported " + ", ".join(f"{n} {name}" for name, n in counts.items()) + ".")
     if not counts["tool_keys"]:
-        click.echo("The export had no private keys: this database keeps (or makes) its own "
-                   "tool key, and LMSes pick it up from /lti/keys.")
+        click.echo(
+            "The export had no private keys: this database keeps (or makes) its own "
+            "tool key, and LMSes pick it up from /lti/keys."
+        )
         return
     if imported.current_kid is None:
-        click.echo("Every key in the export was already rotated out: this database's current "
-                   "key keeps signing.")
+        click.echo(
+            "Every key in the export was already rotated out: this database's current "
+            "key keeps signing."
+        )
         return
     click.echo(f"Current signing key: {imported.current_kid} (the export's).")
     for kid, retire_at in imported.retired:
-        click.echo(f"This database's own key {kid} stays published until {retire_at}, "
-                   "then retires.")
+        click.echo(
+            f"This database's own key {kid} stays published until {retire_at}, then retires."
+        )
     click.echo("Running workers pick the keys up within 30 seconds.")
 
 
@@ -168,8 +185,13 @@ def user_create(email: str, password: str | None, name: str | None, owner: bool)
         raise click.ClickException(f"an account with the e-mail {email} already exists") from None
     if owner:
         store.set_owner(account.id, True)
-    store.audit("command line", "account.created", "account", account.id,
-                {"email": account.email, "owner": owner})
+    store.audit(
+        "command line",
+        "account.created",
+        "account",
+        account.id,
+        {"email": account.email, "owner": owner},
+    )
     kind = "owner account" if owner else "account"
     click.echo(f"Created {kind} {account.email} ({account.id}).")
 
@@ -226,8 +248,13 @@ def keys_list() -> None:
 
 
 @keys.command("rotate")
-@click.option("--grace-hours", default=72, show_default=True, type=click.IntRange(min=0),
-              help="How long the old keys stay published.")
+@click.option(
+    "--grace-hours",
+    default=72,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="How long the old keys stay published.",
+)
 def keys_rotate(grace_hours: int) -> None:
     """Add a new signing key; keep publishing the old ones for the grace period."""
     from .keys import generate_key, rotate
@@ -242,23 +269,51 @@ def keys_rotate(grace_hours: int) -> None:
 
 
 @main.command()
-@click.option("--profile", "profile", required=True,
-              type=SimulatorChoice("PROFILES"),
-              help="Which LMS to behave like.")
-@click.option("--url", required=True, help="Gatehouse's registration URL, e.g. "
-              "http://127.0.0.1:8000/lti/register")
-@click.option("--host", default="127.0.0.1", show_default=True,
-              help="Loopback address the simulated LMS listens on.")
+@click.option(
+    "--profile",
+    "profile",
+    required=True,
+    type=SimulatorChoice("PROFILES"),
+    help="Which LMS to behave like.",
+)
+@click.option(
+    "--url",
+    required=True,
+    help="Gatehouse's registration URL, e.g. http://127.0.0.1:8000/lti/register",
+)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Loopback address the simulated LMS listens on.",
+)
 @click.option("--timeout", default=30.0, show_default=True, help="Seconds to wait for the tool.")
-@click.option("--skip-store-check", is_flag=True,
-              help="Do not compare with the local database (Gatehouse runs elsewhere).")
-@click.option("--fault", "faults", multiple=True, type=SimulatorChoice("FAULTS"),
-              help="Make the LMS misbehave this way, to see the page an admin would get.")
-@click.option("--launch", "then_launch", is_flag=True,
-              help="After registering, launch the tool through the LMS's login flow.")
+@click.option(
+    "--skip-store-check",
+    is_flag=True,
+    help="Do not compare with the local database (Gatehouse runs elsewhere).",
+)
+@click.option(
+    "--fault",
+    "faults",
+    multiple=True,
+    type=SimulatorChoice("FAULTS"),
+    help="Make the LMS misbehave this way, to see the page an admin would get.",
+)
+@click.option(
+    "--launch",
+    "then_launch",
+    is_flag=True,
+    help="After registering, launch the tool through the LMS's login flow.",
+)
 def simulate(
-    profile: str, url: str, host: str, timeout: float, skip_store_check: bool,
-    faults: tuple[str, ...], then_launch: bool,
+    profile: str,
+    url: str,
+    host: str,
+    timeout: float,
+    skip_store_check: bool,
+    faults: tuple[str, ...],
+    then_launch: bool,
 ) -> None:
     """Act as an LMS on loopback and run one Dynamic Registration against Gatehouse."""
     from .simulator import Simulator

@@ -58,7 +58,11 @@ class Gunicorn(Server, testing.Gunicorn):
         threads: int = 4,
     ):
         super().__init__(
-            app, env, workers=workers, threads=threads, label=label,
+            app,
+            env,
+            workers=workers,
+            threads=threads,
+            label=label,
             log_path=workdir / f"{label}.log",
         )
         self.workdir = workdir
