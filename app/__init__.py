@@ -16,14 +16,21 @@ from .config import load_settings
 csrf = CSRFProtect()
 
 
+def _top_level(folder: str) -> str:
+    """Return templates/ or static/ relative to the package: inside it if installed, else beside."""
+    # The checkout keeps them at the top level (the design card); the wheel maps them into app/.
+    inside = os.path.join(os.path.dirname(__file__), folder)
+    return folder if os.path.isdir(inside) else f"../{folder}"
+
+
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the app: settings from file and environment, storage, keys, blueprints."""
     test_config = dict(test_config or {})
     app = Flask(
         __name__,
-        instance_path=storage.INSTANCE_PATH,
-        template_folder="../templates",
-        static_folder="../static",
+        instance_path=storage.instance_path(),
+        template_folder=_top_level("templates"),
+        static_folder=_top_level("static"),
     )
     app.config.from_mapping(
         DATABASE_URL=os.environ.get("DATABASE_URL"),
@@ -60,7 +67,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     proxies = settings["trusted_proxies"]
     if proxies:
         app.wsgi_app = ProxyFix(
-            app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_port=proxies,
+            app.wsgi_app,
+            x_for=proxies,
+            x_proto=proxies,
+            x_host=proxies,
+            x_port=proxies,
             x_prefix=proxies,
         )
 
@@ -94,4 +105,3 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(ops.bp)
     app.register_blueprint(console_bp)
     return app
-

@@ -28,6 +28,8 @@ RESERVED_ENV = frozenset(
         "GATEHOUSE_WEBHOOK_SECRET",
         # Lets a demo run on SQLite on a Heroku dyno (see app/storage).
         "GATEHOUSE_ALLOW_EPHEMERAL_SQLITE",
+        # Where the default SQLite file goes (see app/storage.instance_path).
+        "GATEHOUSE_INSTANCE_PATH",
         # Test harness switches (see app/crashpoints.py and tests/support).
         "GATEHOUSE_TEST_CRASH_AT",
         "GATEHOUSE_REQUIRE_BROWSER",

@@ -305,17 +305,30 @@ def test_a_relative_sqlite_url_is_a_file_under_the_working_directory(tmp_path, m
 def test_without_database_url_the_app_and_the_command_share_a_file_under_instance(
     tmp_path, monkeypatch
 ):
-    from pathlib import Path
-
-    from app import storage
-
-    project = Path(storage.__file__).resolve().parent.parent.parent
-    assert Path(storage.INSTANCE_PATH) == project / "instance"  # not the working directory
-    instance = tmp_path / "instance"  # stands in for it: the test must not touch the real one
-    monkeypatch.setattr(storage, "INSTANCE_PATH", str(instance))
+    # The working directory's instance/, never the code's folder (site-packages once installed).
+    monkeypatch.delenv("GATEHOUSE_INSTANCE_PATH", raising=False)
+    work = tmp_path / "site"
+    work.mkdir()
+    monkeypatch.chdir(work)
     store = start().extensions["gatehouse.store"]
+    instance = work / "instance"
     assert store.location == str(instance / "gatehouse.sqlite3")
     assert (instance / "gatehouse.sqlite3").is_file()
     create_account_by_command("ops@school.example")
     assert store.find_account_by_email("ops@school.example") is not None
-    assert not list(tmp_path.glob("*.db")) and not list(tmp_path.glob("*.sqlite3"))
+    assert not list(work.glob("*.db")) and not list(work.glob("*.sqlite3"))
+
+
+def test_gatehouse_instance_path_moves_the_default_file_for_the_app_and_the_command(
+    tmp_path, monkeypatch
+):
+    elsewhere = tmp_path / "var" / "gatehouse"
+    monkeypatch.setenv("GATEHOUSE_INSTANCE_PATH", str(elsewhere))
+    work = tmp_path / "site"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    store = start().extensions["gatehouse.store"]
+    assert store.location == str(elsewhere / "gatehouse.sqlite3")
+    create_account_by_command("ops@school.example")
+    assert store.find_account_by_email("ops@school.example") is not None
+    assert not (work / "instance").exists()

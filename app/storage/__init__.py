@@ -279,10 +279,20 @@ def now_iso(moment: datetime | None = None) -> str:
 
 
 DEFAULT_SQLITE_FILE = "gatehouse.sqlite3"
-# The project's instance/ folder; the CLI and the app must agree on it.
-INSTANCE_PATH = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "instance"
-)
+
+
+def instance_path() -> str:
+    """Return the instance folder: GATEHOUSE_INSTANCE_PATH, else instance/ in the working dir."""
+    # Never beside the code: installed from a wheel, that would be site-packages.
+    return os.path.abspath(os.environ.get("GATEHOUSE_INSTANCE_PATH") or "instance")
+
+
+def __getattr__(name: str) -> Any:
+    # `storage.INSTANCE_PATH`, as the CLI reads it, is worked out when read, never at import, so
+    # the app and the command agree even when the environment changes after the import.
+    if name == "INSTANCE_PATH":
+        return instance_path()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _refuse_ephemeral_sqlite() -> None:
