@@ -210,7 +210,7 @@ def test_search_ignores_case_and_order_is_byte_order_as_in_sqlite(open_stores):
 
 @pytest.mark.backends("postgres")
 def test_healthz_answers_503_when_postgres_is_unreachable(make_app):
-    from support.postgres import free_port
+    from app.testing import free_port
 
     app = make_app()
     store = app.extensions["gatehouse.store"]
@@ -232,26 +232,25 @@ def test_sqlite_on_a_heroku_dyno_is_refused_unless_allowed(tmp_path, monkeypatch
     assert open_store(url, str(tmp_path)).ping()
 
 
-def test_the_migrate_command_fails_the_release_on_a_dyno_with_sqlite(tmp_path, monkeypatch):
-    from click.testing import CliRunner
+def test_the_migrate_command_fails_the_release_on_a_dyno_with_sqlite(
+    tmp_path, monkeypatch, runner
+):
 
     from app.cli import main
 
     monkeypatch.setenv("DYNO", "release.1")
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'g.db'}")
-    result = CliRunner().invoke(main, ["migrate"])
+    result = runner.invoke(main, ["migrate"])
     assert result.exit_code == 1 and "GATEHOUSE_ALLOW_EPHEMERAL_SQLITE" in result.output
 
 
 def test_the_migrate_command_lists_what_it_applies_then_says_up_to_date(
-    blank_database_url, monkeypatch
+    blank_database_url, monkeypatch, runner
 ):
-    from click.testing import CliRunner
 
     from app.cli import main
 
     monkeypatch.setenv("DATABASE_URL", blank_database_url)
-    runner = CliRunner()
     first = runner.invoke(main, ["migrate"])
     assert first.exit_code == 0, first.output
     heading, *names = first.output.splitlines()
@@ -272,18 +271,19 @@ def start():
     return create_app({"SECRET_KEY": "test", "SETTINGS": {"tool": {"name": "Quiz Tool"}}})
 
 
-def create_account_by_command(email):
-    from click.testing import CliRunner
+def create_account_by_command(runner, email):
 
     from app.cli import main
 
-    result = CliRunner().invoke(
+    result = runner.invoke(
         main, ["user", "create", "--email", email, "--password", "a long enough password"]
     )
     assert result.exit_code == 0, result.output
 
 
-def test_a_relative_sqlite_url_is_a_file_under_the_working_directory(tmp_path, monkeypatch):
+def test_a_relative_sqlite_url_is_a_file_under_the_working_directory(
+    tmp_path, monkeypatch, runner
+):
     from pathlib import Path
 
     monkeypatch.setenv("DATABASE_URL", "sqlite:///data/gatehouse.db")  # cwd is tmp_path
@@ -291,7 +291,7 @@ def test_a_relative_sqlite_url_is_a_file_under_the_working_directory(tmp_path, m
     assert (tmp_path / "data" / "gatehouse.db").is_file()  # the folder is made when missing
     assert Path(store.location).resolve() == tmp_path / "data" / "gatehouse.db"
     # The command line, run from the same folder, opens the same file.
-    create_account_by_command("ops@school.example")
+    create_account_by_command(runner, "ops@school.example")
     assert store.find_account_by_email("ops@school.example") is not None
     # From another folder the same URL is another file, as for any relative path.
     elsewhere = tmp_path / "elsewhere"
@@ -303,7 +303,7 @@ def test_a_relative_sqlite_url_is_a_file_under_the_working_directory(tmp_path, m
 
 
 def test_without_database_url_the_app_and_the_command_share_a_file_under_instance(
-    tmp_path, monkeypatch
+    tmp_path, monkeypatch, runner
 ):
     # The working directory's instance/, never the code's folder (site-packages once installed).
     monkeypatch.delenv("GATEHOUSE_INSTANCE_PATH", raising=False)
@@ -314,13 +314,13 @@ def test_without_database_url_the_app_and_the_command_share_a_file_under_instanc
     instance = work / "instance"
     assert store.location == str(instance / "gatehouse.sqlite3")
     assert (instance / "gatehouse.sqlite3").is_file()
-    create_account_by_command("ops@school.example")
+    create_account_by_command(runner, "ops@school.example")
     assert store.find_account_by_email("ops@school.example") is not None
     assert not list(work.glob("*.db")) and not list(work.glob("*.sqlite3"))
 
 
 def test_gatehouse_instance_path_moves_the_default_file_for_the_app_and_the_command(
-    tmp_path, monkeypatch
+    tmp_path, monkeypatch, runner
 ):
     elsewhere = tmp_path / "var" / "gatehouse"
     monkeypatch.setenv("GATEHOUSE_INSTANCE_PATH", str(elsewhere))
@@ -329,6 +329,6 @@ def test_gatehouse_instance_path_moves_the_default_file_for_the_app_and_the_comm
     monkeypatch.chdir(work)
     store = start().extensions["gatehouse.store"]
     assert store.location == str(elsewhere / "gatehouse.sqlite3")
-    create_account_by_command("ops@school.example")
+    create_account_by_command(runner, "ops@school.example")
     assert store.find_account_by_email("ops@school.example") is not None
     assert not (work / "instance").exists()
