@@ -80,8 +80,7 @@ $(OIDC_MODULES): tests/support/oidc/package-lock.json
 	npm ci --prefix tests/support/oidc --no-audit --no-fund --loglevel=error
 	touch $@
 
-test: test-deps
-	$(BIN)/ruff check .
+test: test-deps lint
 	$(BIN)/python -m pytest -q
 
 # The benchmark (README, Performance): about five minutes, plus two once to install ltijs;

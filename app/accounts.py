@@ -105,8 +105,9 @@ def asserts_verified(claims: dict[str, Any]) -> bool:
     return verified is True or (isinstance(verified, str) and verified.lower() == "true")
 
 
-def oidc_account(store, issuer: str, subject: str, email: str, name: str | None,
-                 email_verified: bool) -> Account:
+def oidc_account(
+    store, issuer: str, subject: str, email: str, name: str | None, email_verified: bool
+) -> Account:
     """Return the account of an OpenID Connect identity: known, newly linked, or new.
 
     An identity is linked to an existing account with the same e-mail only when the provider
@@ -132,15 +133,21 @@ def oidc_account(store, issuer: str, subject: str, email: str, name: str | None,
 def oidc_refusal_message(refused: OidcLinkRefused, label: str) -> str:
     """Say plainly why "Sign in with …" did not sign the admin in, and what to do instead."""
     if refused.reason == "owner":
-        return (f"{refused.email} is an owner account of this tool, so it cannot be used through "
-                f"{label}. Sign in below with its e-mail address and password.")
+        return (
+            f"{refused.email} is an owner account of this tool, so it cannot be used through "
+            f"{label}. Sign in below with its e-mail address and password."
+        )
     if refused.reason == "unverified":
-        return (f"An account for {refused.email} already exists here, and {label} did not confirm "
-                "that this e-mail address is verified, so the two were not joined. Sign in below "
-                f"with the account's password, or verify the address with {label} and try again.")
-    return (f"An account for {refused.email} already exists here and is joined to a different "
-            f"{label} sign-in. Use that one, or sign in below with the account's e-mail address "
-            "and password.")
+        return (
+            f"An account for {refused.email} already exists here, and {label} did not confirm "
+            "that this e-mail address is verified, so the two were not joined. Sign in below "
+            f"with the account's password, or verify the address with {label} and try again."
+        )
+    return (
+        f"An account for {refused.email} already exists here and is joined to a different "
+        f"{label} sign-in. Use that one, or sign in below with the account's e-mail address "
+        "and password."
+    )
 
 
 def init_app(app: Flask) -> None:

@@ -57,8 +57,10 @@ _LABEL = r"([A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9])"
 DOMAIN_RE = re.compile(rf"^({_LABEL}\.)*{_LABEL}(:[0-9]{{1,5}})?$")
 # JSON Schema's `hostname` format (RFC 1123), which Canvas requires of `secondary_domains`
 # (same file): labels of at most 63 characters, no port.
-HOSTNAME_RE = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*"
-                         r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+HOSTNAME_RE = re.compile(
+    r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*"
+    r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"
+)
 
 
 class ConfigError(Exception):
@@ -264,8 +266,7 @@ def _check_gates(settings: dict[str, Any], environ: Mapping[str, str]) -> None:
                 raise ConfigError(f"gates.signin.oidc.{key}: required to sign in with OIDC")
         if "signin" in gates and not environ.get("GATEHOUSE_OIDC_CLIENT_SECRET"):
             raise ConfigError(
-                "GATEHOUSE_OIDC_CLIENT_SECRET: required in the environment for "
-                "gates.signin.oidc"
+                "GATEHOUSE_OIDC_CLIENT_SECRET: required in the environment for gates.signin.oidc"
             )
     if "terms" in gates:
         terms = config["terms"]
@@ -492,8 +493,9 @@ def _validate_table(raw: Any, schema: Mapping[str, Any], prefix: str) -> dict[st
         elif name in raw:
             result[name] = _check_value(raw[name], spec, path)
         elif spec.required:
-            raise ConfigError(f"{path}: required key is missing (set it in the TOML file or as "
-                              f"{env_name(path)})")
+            raise ConfigError(
+                f"{path}: required key is missing (set it in the TOML file or as {env_name(path)})"
+            )
         else:
             result[name] = copy.deepcopy(spec.default)
     return result

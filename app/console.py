@@ -79,13 +79,16 @@ class LoginForm(FlaskForm):
 class PlatformForm(FlaskForm):
     """The fields of a platform an owner may change; the API's rules validate them."""
 
-    name = StringField("Name", validators=[DataRequired(message="Give the platform a name."),
-                                           Length(max=200)])
-    authorization_endpoint = StringField("Authentication (OIDC authorization) endpoint",
-                                         validators=[DataRequired()])
+    name = StringField(
+        "Name", validators=[DataRequired(message="Give the platform a name."), Length(max=200)]
+    )
+    authorization_endpoint = StringField(
+        "Authentication (OIDC authorization) endpoint", validators=[DataRequired()]
+    )
     token_endpoint = StringField("Access token endpoint", validators=[DataRequired()])
-    authorization_server = StringField("Authorization server (audience of token requests)",
-                                       validators=[Optional()])
+    authorization_server = StringField(
+        "Authorization server (audience of token requests)", validators=[Optional()]
+    )
     # Plain values, not (value, label) pairs: the wording is in the field's hint.
     auth_method = SelectField("How the platform's key is found", choices=list(AUTH_METHODS))
     auth_key = TextAreaField("Key", validators=[DataRequired(message="Give the key or its URL.")])
@@ -94,45 +97,66 @@ class PlatformForm(FlaskForm):
 class DeploymentForm(FlaskForm):
     """A deployment id to add to a platform."""
 
-    deployment_id = StringField("Deployment id", validators=[
-        DataRequired(message="Type the deployment id the LMS sends in launches."),
-        Length(max=255),
-    ])
+    deployment_id = StringField(
+        "Deployment id",
+        validators=[
+            DataRequired(message="Type the deployment id the LMS sends in launches."),
+            Length(max=255),
+        ],
+    )
 
 
 class ApiKeyForm(FlaskForm):
     """The name of a new API key."""
 
-    name = StringField("What the key is for", validators=[
-        DataRequired(message="Name the key, e.g. the back end that will use it."),
-        Length(max=200),
-    ])
+    name = StringField(
+        "What the key is for",
+        validators=[
+            DataRequired(message="Name the key, e.g. the back end that will use it."),
+            Length(max=200),
+        ],
+    )
 
 
 class InvitationForm(FlaskForm):
     """A new per-customer registration link."""
 
-    name = StringField("Customer", validators=[
-        DataRequired(message="Name the customer the link is for."), Length(max=200),
-    ])
-    uses = IntegerField("Registrations allowed", validators=[
-        Optional(), NumberRange(min=1, max=MAX_USES,
-                                message=f"Allow from 1 to {MAX_USES:,} registrations, or leave "
-                                "empty."),
-    ])
-    expires_at = DateTimeLocalField("Expires at (UTC)", validators=[Optional()],
-                                    format=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"])
+    name = StringField(
+        "Customer",
+        validators=[
+            DataRequired(message="Name the customer the link is for."),
+            Length(max=200),
+        ],
+    )
+    uses = IntegerField(
+        "Registrations allowed",
+        validators=[
+            Optional(),
+            NumberRange(
+                min=1,
+                max=MAX_USES,
+                message=f"Allow from 1 to {MAX_USES:,} registrations, or leave empty.",
+            ),
+        ],
+    )
+    expires_at = DateTimeLocalField(
+        "Expires at (UTC)", validators=[Optional()], format=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
+    )
 
 
 class ResolveForm(FlaskForm):
     """The client ID (and deployment ID) an LMS granted to an attempt of unknown outcome."""
 
-    client_id = StringField("The LMS granted client ID", validators=[
-        DataRequired(message="Type the client ID the LMS shows for this tool."),
-        Length(max=255),
-    ])
-    deployment_id = StringField("Deployment ID (optional)", validators=[Optional(),
-                                                                         Length(max=255)])
+    client_id = StringField(
+        "The LMS granted client ID",
+        validators=[
+            DataRequired(message="Type the client ID the LMS shows for this tool."),
+            Length(max=255),
+        ],
+    )
+    deployment_id = StringField(
+        "Deployment ID (optional)", validators=[Optional(), Length(max=255)]
+    )
     activate = BooleanField("Accept launches from it now")
 
 
@@ -242,11 +266,11 @@ def login():
     error = None
     if form.validate_on_submit():
         try:
-            account = authenticate(get_store(), form.email.data, form.password.data,
-                                   request.remote_addr)
+            account = authenticate(
+                get_store(), form.email.data, form.password.data, request.remote_addr
+            )
         except SigninLocked as locked:
-            page = render_template("console/login.html", form=form,
-                                   error=locked_message(locked))
+            page = render_template("console/login.html", form=form, error=locked_message(locked))
             return page, 429, {"Retry-After": str(locked.retry_after)}
         if account and account.is_owner:
             # A fresh session: nothing planted before sign-in (a CSRF token, say) survives it.
@@ -295,7 +319,8 @@ def _approvals(store, reg_ids: list[str]) -> dict[str, dict]:
             "payment": found["payment"] or found["latest_payment"],
             "api_key": api_key_name(actor),
             "owner": actor.removeprefix("console ")
-            if actor and actor.startswith("console ") else None,
+            if actor and actor.startswith("console ")
+            else None,
         }
     return approvals
 
@@ -317,8 +342,9 @@ def registrations():
     attempts = store.list_registrations(limit=PER_PAGE, offset=pager["offset"], state=state)
     approvals = _approvals(store, [r.id for r in attempts])
     rows = [(r, approvals[r.id]) for r in attempts]
-    return render_template("console/registrations.html", rows=rows, state=state, states=STATES,
-                           pager=pager)
+    return render_template(
+        "console/registrations.html", rows=rows, state=state, states=STATES, pager=pager
+    )
 
 
 @bp.get("/registrations/<rid>")
@@ -369,8 +395,7 @@ def resolve_unknown(rid: str):
         flash("Someone else has just finished this registration: nothing was changed.")
         return redirect(url_for("console.registration", rid=rid))
     try:
-        outcome = flow.resolve_unknown(store, attempt, client_id, deployment_id,
-                                       form.activate.data)
+        outcome = flow.resolve_unknown(store, attempt, client_id, deployment_id, form.activate.data)
     except Exception:
         # Back to unknown with what it said before, so the owner can try again.
         store.fail_registration(rid, attempt.error or {}, state=RegistrationStates.UNKNOWN)
@@ -378,10 +403,15 @@ def resolve_unknown(rid: str):
     # An owner typed the client ID in.
     record_completed(rid, outcome, resolvedFrom=RegistrationStates.UNKNOWN)
     platform, created = outcome.platform, outcome.created
-    flash(f"The platform for client ID {client_id} is {'created' if created else 'updated'} "
-          "and the registration is completed."
-          + (" Launches from it are accepted." if platform.active else
-             " Activate it when you want launches from it accepted."))
+    flash(
+        f"The platform for client ID {client_id} is {'created' if created else 'updated'} "
+        "and the registration is completed."
+        + (
+            " Launches from it are accepted."
+            if platform.active
+            else " Activate it when you want launches from it accepted."
+        )
+    )
     return redirect(url_for("console.platform", platform_id=platform.id))
 
 
@@ -497,8 +527,9 @@ def edit_platform(platform_id: str):
                     message = "Enter an absolute URL, e.g. https://lms.example.edu/…"
                 form[name].errors.append(message)
             else:
-                events.record("platform.updated", "platform", platform_id,
-                              {"fields": sorted(values)})
+                events.record(
+                    "platform.updated", "platform", platform_id, {"fields": sorted(values)}
+                )
                 flash("The platform is saved.")
                 return redirect(url_for("console.platform", platform_id=platform_id))
     return render_template("console/platform_edit.html", p=found, form=form)
@@ -516,8 +547,7 @@ def _platform_form_data(platform) -> dict:
         "authorization_endpoint": platform.authorization_endpoint,
         "token_endpoint": platform.token_endpoint,
         "authorization_server": platform.authorization_server or "",
-        "auth_method": platform.auth_method if platform.auth_method in AUTH_METHODS
-        else "JWK_SET",
+        "auth_method": platform.auth_method if platform.auth_method in AUTH_METHODS else "JWK_SET",
         "auth_key": key or "",
     }
 
@@ -529,12 +559,17 @@ def delete_platform(platform_id: str):
     store = get_store()
     if request.method == "POST":
         store.delete_platform(platform_id)
-        events.record("platform.deleted", "platform", platform_id,
-                      {"url": found.issuer, "clientId": found.client_id})
+        events.record(
+            "platform.deleted",
+            "platform",
+            platform_id,
+            {"url": found.issuer, "clientId": found.client_id},
+        )
         flash(f"The platform {found.name} is deleted.")
         return redirect(url_for("console.platforms"))
-    return render_template("console/platform_delete.html", p=found,
-                           deployments=store.list_deployments(platform_id))
+    return render_template(
+        "console/platform_delete.html", p=found, deployments=store.list_deployments(platform_id)
+    )
 
 
 @bp.post("/platforms/<platform_id>/deployments")
@@ -545,11 +580,16 @@ def add_deployment(platform_id: str):
     if not form.validate_on_submit():
         return _platform_page(found, form, 400)
     deployment_id = form.deployment_id.data.strip()
-    deployment, created = get_store().add_deployment(platform_id, deployment_id, True,
-                                                     source="console")
+    deployment, created = get_store().add_deployment(
+        platform_id, deployment_id, True, source="console"
+    )
     if created:
-        events.record("deployment.added", "platform", platform_id,
-                      {"deploymentId": deployment_id, "active": deployment.active})
+        events.record(
+            "deployment.added",
+            "platform",
+            platform_id,
+            {"deploymentId": deployment_id, "active": deployment.active},
+        )
         flash(f"Deployment {deployment_id} is added and active.")
     else:
         flash(f"The platform already has deployment {deployment_id}.")
@@ -566,14 +606,19 @@ def change_deployment(platform_id: str, action: str):
         abort(404)
     if action == "remove":
         store.delete_deployment(platform_id, deployment_id)
-        events.record("deployment.deleted", "platform", platform_id,
-                      {"deploymentId": deployment_id})
+        events.record(
+            "deployment.deleted", "platform", platform_id, {"deploymentId": deployment_id}
+        )
         flash(f"Deployment {deployment_id} is removed.")
     elif action in ("activate", "deactivate"):
         active = action == "activate"
         store.set_deployment_active(platform_id, deployment_id, active)
-        events.record("deployment.updated", "platform", platform_id,
-                      {"deploymentId": deployment_id, "active": active})
+        events.record(
+            "deployment.updated",
+            "platform",
+            platform_id,
+            {"deploymentId": deployment_id, "active": active},
+        )
         flash(f"Deployment {deployment_id} is {'active' if active else 'inactive'}.")
     else:
         abort(404)
@@ -589,8 +634,7 @@ def audit():
     store = get_store()
     # The names in the query string: ?action=platform.activated&actor=…&subject=<id>
     chosen = {name: text_arg(name) for name in ("action", "actor", "subject")}
-    wanted = {"action": chosen["action"], "actor": chosen["actor"],
-              "subject_id": chosen["subject"]}
+    wanted = {"action": chosen["action"], "actor": chosen["actor"], "subject_id": chosen["subject"]}
     pager = paginate(store.count_audit_matching(**wanted))
     entries = store.list_audit_matching(PER_PAGE, pager["offset"], **wanted)
     return render_template(
@@ -618,9 +662,12 @@ def api_keys():
         return render_template("console/api_key_created.html", key=record, full=full)
     status = 400 if form.errors else 200
     pager = paginate(store.count_api_keys())
-    return render_template("console/api_keys.html",
-                           keys=store.list_api_keys_page(PER_PAGE, pager["offset"]),
-                           pager=pager, form=form), status
+    return render_template(
+        "console/api_keys.html",
+        keys=store.list_api_keys_page(PER_PAGE, pager["offset"]),
+        pager=pager,
+        form=form,
+    ), status
 
 
 @bp.route("/api-keys/<key_id>/revoke", methods=["GET", "POST"])
@@ -659,10 +706,17 @@ def invitations():
             return redirect(url_for("console.invitations", _anchor=f"inv-{invitation.id}"))
     status = 400 if form.errors else 200
     pager = paginate(store.count_invitations())
-    rows = [invitation_json(i) | {"state": invitation_state(i)}
-            for i in store.list_invitations_page(PER_PAGE, pager["offset"])]
-    return render_template("console/invitations.html", rows=rows, form=form, pager=pager,
-                           required=settings()["registration"]["require_invitation"]), status
+    rows = [
+        invitation_json(i) | {"state": invitation_state(i)}
+        for i in store.list_invitations_page(PER_PAGE, pager["offset"])
+    ]
+    return render_template(
+        "console/invitations.html",
+        rows=rows,
+        form=form,
+        pager=pager,
+        required=settings()["registration"]["require_invitation"],
+    ), status
 
 
 @bp.route("/invitations/<invitation_id>/revoke", methods=["GET", "POST"])
@@ -674,12 +728,14 @@ def revoke_invitation(invitation_id: str):
         abort(404)
     if request.method == "POST":
         store.revoke_invitation(invitation_id)
-        events.record("invitation.revoked", "invitation", invitation_id,
-                      {"name": invitation.name})
+        events.record("invitation.revoked", "invitation", invitation_id, {"name": invitation.name})
         flash(f"The invitation for {invitation.name} is revoked; its link no longer works.")
         return redirect(url_for("console.invitations"))
-    return render_template("console/invitation_revoke.html", invitation=invitation,
-                           url=invitation_json(invitation)["url"])
+    return render_template(
+        "console/invitation_revoke.html",
+        invitation=invitation,
+        url=invitation_json(invitation)["url"],
+    )
 
 
 # How to register

@@ -20,8 +20,13 @@ from .storage import now_iso
 log = logging.getLogger(__name__)
 
 NOTIFIED = frozenset(
-    {"registration.completed", "registration.failed", "platform.activated",
-     "platform.deactivated", "deployment.discovered"}
+    {
+        "registration.completed",
+        "registration.failed",
+        "platform.activated",
+        "platform.deactivated",
+        "deployment.discovered",
+    }
 )
 MAX_ATTEMPTS = 8
 LEASE = timedelta(minutes=2)
@@ -33,16 +38,25 @@ def actor() -> str:
     return g.get("actor") or "registration flow"
 
 
-def record(action: str, subject_type: str | None = None, subject_id: str | None = None,
-           detail: dict | None = None) -> None:
+def record(
+    action: str,
+    subject_type: str | None = None,
+    subject_id: str | None = None,
+    detail: dict | None = None,
+) -> None:
     """Write an audit line and, for notified events, queue a signed webhook."""
     store = current_app.extensions["gatehouse.store"]
     store.audit(actor(), action, subject_type, subject_id, detail)
     notifier = current_app.extensions.get("gatehouse.notifier")
     if notifier and action in NOTIFIED:
-        notifier.enqueue(action, {"type": action, "subject": {"type": subject_type,
-                                                                "id": subject_id},
-                                  "data": detail or {}})
+        notifier.enqueue(
+            action,
+            {
+                "type": action,
+                "subject": {"type": subject_type, "id": subject_id},
+                "data": detail or {},
+            },
+        )
 
 
 def sign(secret: str, body: bytes, timestamp: int | None = None) -> str:
@@ -84,8 +98,9 @@ class Notifier:
                 # Each thread gets its own stop flag, set once and never cleared: a thread that
                 # outlives stop()'s join still ends, however soon a new one starts.
                 self._stopped = threading.Event()
-                self._thread = threading.Thread(target=self._run, args=(self._stopped,),
-                                                name="gatehouse-notifier", daemon=True)
+                self._thread = threading.Thread(
+                    target=self._run, args=(self._stopped,), name="gatehouse-notifier", daemon=True
+                )
                 self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> bool:
@@ -134,37 +149,62 @@ class Notifier:
         }
         error = None
         try:
-            response = self.client.post_json(self.url, body, headers=headers,
-                                             what="notification webhook")
+            response = self.client.post_json(
+                self.url, body, headers=headers, what="notification webhook"
+            )
             if not 200 <= response.status < 300:
                 error = f"HTTP {response.status}"
         except RegistrationError as exc:
             error = exc.detail
         if error is None:
             self.store.finish_notification(item.id, delivered=True)
-            self.store.audit("notifier", "notification.delivered", "notification", str(item.id),
-                             {"event": item.event, "attempts": item.attempts})
+            self.store.audit(
+                "notifier",
+                "notification.delivered",
+                "notification",
+                str(item.id),
+                {"event": item.event, "attempts": item.attempts},
+            )
             return
         if item.attempts >= MAX_ATTEMPTS:
             self.store.finish_notification(item.id, delivered=False, error=error)
-            self.store.audit("notifier", "notification.abandoned", "notification", str(item.id),
-                             {"event": item.event, "attempts": item.attempts, "error": error})
+            self.store.audit(
+                "notifier",
+                "notification.abandoned",
+                "notification",
+                str(item.id),
+                {"event": item.event, "attempts": item.attempts, "error": error},
+            )
             return
         delay = min(5 * 2 ** (item.attempts - 1), 3600)
         retry = datetime.now(UTC) + timedelta(seconds=delay)
-        self.store.finish_notification(item.id, delivered=False, error=error,
-                                       retry_at=now_iso(retry))
-        self.store.audit("notifier", "notification.retry", "notification", str(item.id),
-                         {"event": item.event, "attempts": item.attempts, "error": error,
-                          "retryAt": now_iso(retry)})
+        self.store.finish_notification(
+            item.id, delivered=False, error=error, retry_at=now_iso(retry)
+        )
+        self.store.audit(
+            "notifier",
+            "notification.retry",
+            "notification",
+            str(item.id),
+            {
+                "event": item.event,
+                "attempts": item.attempts,
+                "error": error,
+                "retryAt": now_iso(retry),
+            },
+        )
 
 
 def owner_network(address) -> bool:
     """Allow any address an owner's webhook may live on, except metadata and non-unicast."""
     mapped = getattr(address, "ipv4_mapped", None)
     address = mapped or address
-    return not (address.is_link_local or address.is_multicast or address.is_unspecified
-                or address.is_reserved)
+    return not (
+        address.is_link_local
+        or address.is_multicast
+        or address.is_unspecified
+        or address.is_reserved
+    )
 
 
 def init_app(app: Flask, store) -> None:

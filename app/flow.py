@@ -221,9 +221,12 @@ def register(
     with scrubbed(secrets_of(platform.openid_configuration_url, registration_token)):
         request = build_registration_request(tool, platform, messages=messages)
         claimed = store.claim_for_registering(
-            registration.id, request.body,
-            [{"text": a, "notable": True} if a in request.notable else a
-             for a in request.adjustments],
+            registration.id,
+            request.body,
+            [
+                {"text": a, "notable": True} if a in request.notable else a
+                for a in request.adjustments
+            ],
         )
         if not claimed:
             raise _not_claimed(store, registration.id)
@@ -262,8 +265,9 @@ def register(
         except PlatformRefused as error:
             error.token_spent = True  # the LMS answered: this token is not sent again
             raise
-        return _store_platform(store, registration, platform, result,
-                               auto_activate=auto_activate, name=name)
+        return _store_platform(
+            store, registration, platform, result, auto_activate=auto_activate, name=name
+        )
 
 
 def _not_claimed(store, reg_id: str) -> RegistrationError:
@@ -297,7 +301,8 @@ def _outcome_unknown(
     """Explain a registration that reached the LMS without a usable answer coming back."""
     lms = family_name(platform.product_family_code)
     happened = (
-        error.detail if isinstance(error, InvalidRegistrationResponse)
+        error.detail
+        if isinstance(error, InvalidRegistrationResponse)
         else f"Gatehouse sent the registration to {lms}, but no complete answer came back. "
         f"{error.detail}"
     )
@@ -337,8 +342,12 @@ def _store_platform(
         "scopes": result.scopes,
     }
     stored, created = store.complete_registration(
-        registration.id, record, result.deployment_id, auto_activate,
-        invitation_id=registration.invitation_id, rename=name is not None,
+        registration.id,
+        record,
+        result.deployment_id,
+        auto_activate,
+        invitation_id=registration.invitation_id,
+        rename=name is not None,
     )
     log.info(
         "registration %s completed: %s platform %s (issuer %s, client_id %s)",
@@ -381,12 +390,13 @@ def recover(store, stale_before: str, *, auto_activate: bool) -> list[tuple[str,
         platform = _platform_from_record(registration.platform_config)
         try:
             result = parse_registration_response(
-                registration.response_status, registration.response_body or "",
+                registration.response_status,
+                registration.response_body or "",
                 tuple((registration.request or {}).get("scope", "").split()),
             )
-            outcome = _store_platform(store, registration, platform, result,
-                                      auto_activate=auto_activate,
-                                      name=None)
+            outcome = _store_platform(
+                store, registration, platform, result, auto_activate=auto_activate, name=None
+            )
         except InvalidRegistrationResponse as error:
             unknown = _outcome_unknown(error, platform)
             store.fail_registration(registration.id, unknown.as_dict(), state=unknown.state)
@@ -396,10 +406,20 @@ def recover(store, stale_before: str, *, auto_activate: bool) -> list[tuple[str,
             store.fail_registration(registration.id, error.as_dict())
             outcomes.append((registration.id, f"failed: {error.detail}"))
             continue
-        store.audit("recovery", "registration.recovered", "registration", registration.id,
-                    {"clientId": result.client_id, "platformId": outcome.platform.id})
-        outcomes.append((registration.id, f"the LMS accepted client_id {result.client_id}; "
-                         "platform record created on restart"))
+        store.audit(
+            "recovery",
+            "registration.recovered",
+            "registration",
+            registration.id,
+            {"clientId": result.client_id, "platformId": outcome.platform.id},
+        )
+        outcomes.append(
+            (
+                registration.id,
+                f"the LMS accepted client_id {result.client_id}; "
+                "platform record created on restart",
+            )
+        )
     return outcomes
 
 
@@ -418,8 +438,14 @@ def resolve_unknown(
         registration_client_uri=None,
         document={},
     )
-    return _store_platform(store, registration, _platform_from_record(registration.platform_config),
-                           result, auto_activate=activate, name=None)
+    return _store_platform(
+        store,
+        registration,
+        _platform_from_record(registration.platform_config),
+        result,
+        auto_activate=activate,
+        name=None,
+    )
 
 
 def _platform_from_record(data: dict) -> PlatformConfig:
@@ -447,9 +473,11 @@ def fail(store, registration: Registration | None, error: RegistrationError) -> 
         registration.id, error.as_dict(), state=state, release_token=not error.token_spent
     )
     log.warning(
-        "registration %s %s: %s (%s)", registration.id,
+        "registration %s %s: %s (%s)",
+        registration.id,
         "failed" if state == RegistrationStates.FAILED else f"ended, outcome {state}",
-        error.detail, error.rule or "-",
+        error.detail,
+        error.rule or "-",
     )
 
 

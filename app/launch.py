@@ -66,12 +66,10 @@ def state_hash(state: str) -> str:
 
 def fetch_key_set(url: str):
     """Fetch a platform's JWKS through the safe outbound client."""
-    response = safe_client().get(url, headers={"Accept": "application/json"},
-                                 what="LMS's key set")
+    response = safe_client().get(url, headers={"Accept": "application/json"}, what="LMS's key set")
     if response.status != 200:
         raise LaunchError(
-            f"The LMS answered HTTP {response.status} when Gatehouse fetched its key set at "
-            f"{url}.",
+            f"The LMS answered HTTP {response.status} when Gatehouse fetched its key set at {url}.",
             rule="platform-jwks",
         )
     return response.json()
@@ -154,9 +152,12 @@ def check_deployment(store, platform, deployment_id: str) -> None:
             platform.id, deployment_id, active=policy == "accept", source="launch"
         )
         if created:
-            events.record("deployment.discovered", "platform", platform.id,
-                          {"deploymentId": deployment_id, "active": deployment.active,
-                           "policy": policy})
+            events.record(
+                "deployment.discovered",
+                "platform",
+                platform.id,
+                {"deploymentId": deployment_id, "active": deployment.active, "policy": policy},
+            )
     if not deployment.active:
         raise DeploymentNotApproved(
             f"Deployment {deployment_id!r} of {platform.name or platform.issuer} is known to "
@@ -259,15 +260,19 @@ def launch():
         launch_state = consume_state(store, state)
         platform = store.get_platform(launch_state.platform_id)
         if platform is None:
-            raise UnknownPlatform("The registration this launch started with was deleted.",
-                                  rule="unknown-platform")
+            raise UnknownPlatform(
+                "The registration this launch started with was deleted.", rule="unknown-platform"
+            )
         check_active(platform)
         claims = verify_id_token(
-            id_token, platform, current_app.extensions["gatehouse.platform_keys"],
+            id_token,
+            platform,
+            current_app.extensions["gatehouse.platform_keys"],
             launch_state.nonce,
         )
         if claims.get(CLAIM_TARGET_LINK_URI, launch_state.target_link_uri) != (
-                launch_state.target_link_uri):
+            launch_state.target_link_uri
+        ):
             raise InvalidLaunch(
                 f"The id_token targets {claims[CLAIM_TARGET_LINK_URI]!r}, but the login asked "
                 f"for {launch_state.target_link_uri!r}.",
@@ -277,8 +282,12 @@ def launch():
     except LaunchError as error:
         return render_launch_error(error)
     store.record_launch(platform.id)
-    log.info("launch verified: platform %s, deployment %s, %s", platform.id,
-             claims[CLAIM_DEPLOYMENT_ID], claims[CLAIM_MESSAGE_TYPE])
+    log.info(
+        "launch verified: platform %s, deployment %s, %s",
+        platform.id,
+        claims[CLAIM_DEPLOYMENT_ID],
+        claims[CLAIM_MESSAGE_TYPE],
+    )
     tool_url = settings()["launch"]["tool_url"]
     if tool_url:
         return redirect(handoff_url(tool_url, claims, platform), code=303)
@@ -293,9 +302,15 @@ def handoff_url(tool_url: str, claims: dict, platform) -> str:
     """
     kid, key = current_app.extensions["gatehouse.jwks"].signing_key()
     token = sign(
-        handoff_claims(claims, platform, issuer=base_url(), audience=tool_url,
-                       lifetime=settings()["launch"]["token_lifetime"]),
-        kid, key,
+        handoff_claims(
+            claims,
+            platform,
+            issuer=base_url(),
+            audience=tool_url,
+            lifetime=settings()["launch"]["token_lifetime"],
+        ),
+        kid,
+        key,
     )
     target = urlsplit(str(claims.get(CLAIM_TARGET_LINK_URI) or ""))
     ours = urlsplit(base_url() + "/lti/launch")
@@ -318,13 +333,15 @@ def verified_page(claims: dict, platform) -> dict:
         "lms_version": platform.version or tool_platform.get("version") or None,
         "deployment_id": claims[CLAIM_DEPLOYMENT_ID],
         "message_type": claims[CLAIM_MESSAGE_TYPE],
-        "user_name": claims.get("name") or " ".join(
-            str(claims[k]) for k in ("given_name", "family_name") if claims.get(k)) or None,
+        "user_name": claims.get("name")
+        or " ".join(str(claims[k]) for k in ("given_name", "family_name") if claims.get(k))
+        or None,
         "user_email": claims.get("email"),
         "subject": claims.get("sub"),
         # dict.fromkeys: Moodle sends Administrator twice (institution and system roles).
-        "roles": list(dict.fromkeys(
-            short_role(r) for r in claims.get(CLAIM_ROLES, []) if isinstance(r, str))),
+        "roles": list(
+            dict.fromkeys(short_role(r) for r in claims.get(CLAIM_ROLES, []) if isinstance(r, str))
+        ),
         "context": context,
         "resource_link": link,
         "deep_linking": claims.get(DL_SETTINGS),
@@ -341,7 +358,7 @@ def short_role(role: str) -> str:
     """Return a role URI's readable name (…/membership#Instructor → Instructor)."""
     for prefix in ROLE_PREFIXES:
         if role.startswith(prefix):
-            return role[len(prefix):]
+            return role[len(prefix) :]
     return role
 
 

@@ -38,7 +38,8 @@ def complete(registration, platform, token, *, auto_activate=None, messages=None
         resolve_tool(config["tool"], base_url()),
         token,
         auto_activate=config["registration"]["auto_activate"]
-        if auto_activate is None else auto_activate,
+        if auto_activate is None
+        else auto_activate,
         messages=messages,
         name=name,
     )
@@ -94,13 +95,19 @@ def register():
         )
         attempt = flow.start(store, url, registration_token, registration_config["expires_in"])
         # Before anyone passes a gate: http tool URLs would be refused at the very end.
-        check_tool_urls(insecure_tool_urls(resolve_tool(config["tool"], base_url())),
-                        config["security"]["allow_insecure_platforms"])
+        check_tool_urls(
+            insecure_tool_urls(resolve_tool(config["tool"], base_url())),
+            config["security"]["allow_insecure_platforms"],
+        )
         if invitation:
             store.set_registration_invitation(attempt.id, invitation.id)
             attempt = store.get_registration(attempt.id)
         platform = flow.discover(
-            store, safe_client(), attempt, url, registration_token,
+            store,
+            safe_client(),
+            attempt,
+            url,
+            registration_token,
             issuer_check=config["security"]["issuer_check"],
         )
         policy.check_issuer(

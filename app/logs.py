@@ -50,8 +50,9 @@ def init_app(app: Flask) -> None:
     # Every record, whichever logger made it, carries the request id.
     logging.setLogRecordFactory(_record_with_request_id)
     handler = logging.StreamHandler()
-    handler.setFormatter(JsonFormatter() if config["format"] == "json"
-                         else logging.Formatter(TEXT_FORMAT))
+    handler.setFormatter(
+        JsonFormatter() if config["format"] == "json" else logging.Formatter(TEXT_FORMAT)
+    )
     logger = logging.getLogger("app")
     logger.handlers[:] = [handler]
     logger.setLevel(config["level"].upper())

@@ -28,8 +28,11 @@ def sweep(app: Flask) -> list[tuple[str, str]]:
         for registration_id, what in outcomes:
             log.warning("recovered registration %s: %s", registration_id, what)
             registration = store.get_registration(registration_id)
-            action = ("registration.completed" if registration.state == "completed"
-                      else "registration.failed")
+            action = (
+                "registration.completed"
+                if registration.state == "completed"
+                else "registration.failed"
+            )
             events.record(action, "registration", registration_id, {"recovered": what})
     return outcomes
 

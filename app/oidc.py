@@ -1,4 +1,4 @@
-""""Sign in with …" through an OpenID Connect provider (Authlib's Flask client)."""
+""" "Sign in with …" through an OpenID Connect provider (Authlib's Flask client)."""
 
 from __future__ import annotations
 

@@ -41,7 +41,8 @@ class FrameSessionInterface(SecureCookieSessionInterface):
                 "browsers will not keep them over http. If a proxy terminates TLS in front of "
                 "Gatehouse, set trusted_proxies to the number of proxies (now %s) so its "
                 "X-Forwarded-Proto is believed, and base_url to the public https address.",
-                request.host, app.config["GATEHOUSE"]["trusted_proxies"],
+                request.host,
+                app.config["GATEHOUSE"]["trusted_proxies"],
             )
         return False
 
@@ -70,8 +71,9 @@ def allow_framing() -> None:
     g.frameable = True
 
 
-def render_error(error: RegistrationError, *, in_flow: bool = True,
-                 template: str = "register/error.html"):
+def render_error(
+    error: RegistrationError, *, in_flow: bool = True, template: str = "register/error.html"
+):
     """Render a readable error page for the admin, with a way back to the LMS."""
     if in_flow:
         allow_framing()
@@ -153,8 +155,9 @@ def _http_error(error: HTTPException):
         return envelope(code, error.name.upper().replace(" ", "_"), error.description or "")
     if request.path.startswith("/lti/"):
         allow_framing()
-    page = render_template("error_page.html", code=error.code, name=error.name,
-                           description=error.description)
+    page = render_template(
+        "error_page.html", code=error.code, name=error.name, description=error.description
+    )
     return page, error.code
 
 
@@ -187,8 +190,11 @@ def _refuse_unstorable():
         return None
     for key, values in request.values.lists():
         if not all(storable(text) for text in (key, *values)):
-            abort(400, description=f"The field {key[:40]!r} holds a character that cannot be "
-                   "stored (a NUL or an unpaired surrogate). Remove it and send the form again.")
+            abort(
+                400,
+                description=f"The field {key[:40]!r} holds a character that cannot be "
+                "stored (a NUL or an unpaired surrogate). Remove it and send the form again.",
+            )
     return None
 
 

@@ -89,8 +89,10 @@ def session_status(session: Any) -> str:
 
 def settle(store, session: Any, *, event_type: str | None = None) -> str | None:
     """Record what Stripe says about a session; return the registration it belongs to."""
-    status = FAILED if event_type == "checkout.session.async_payment_failed" else (
-        session_status(session)
+    status = (
+        FAILED
+        if event_type == "checkout.session.async_payment_failed"
+        else (session_status(session))
     )
     payments = store.payments_for(session.get("client_reference_id") or "")
     if not any(p.session_id == session["id"] for p in payments):

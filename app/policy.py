@@ -61,8 +61,7 @@ def check_invitation(store, code: str | None, required: bool):
     invitation = store.find_invitation(code)
     if invitation is None or not invitation.usable:
         raise RegistrationRefused(
-            "This invitation link is not valid any more (unknown, expired, revoked or used "
-            "up).",
+            "This invitation link is not valid any more (unknown, expired, revoked or used up).",
             rule="invitation-invalid",
             hint="Ask the tool's owner for a new invitation link.",
         )

@@ -32,8 +32,12 @@ def export_data(store, include_secrets: bool = False) -> dict[str, Any]:
                 row.pop(column, None)
         if table == "tool_keys" and not include_secrets:
             rows = [
-                {"kid": row["kid"], "created_at": row["created_at"], "retire_at": row["retire_at"],
-                 "public_jwk": public_jwk(row["kid"], row["private_pem"])}
+                {
+                    "kid": row["kid"],
+                    "created_at": row["created_at"],
+                    "retire_at": row["retire_at"],
+                    "public_jwk": public_jwk(row["kid"], row["private_pem"]),
+                }
                 for row in rows
             ]
         tables[table] = rows

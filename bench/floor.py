@@ -25,16 +25,32 @@ def register():
     """GET the platform's configuration, POST the registration, insert one row, close."""
     config = requests.get(request.args["openid_configuration"], timeout=10).json()
     tool = request.host_url.rstrip("/")
-    body = {"application_type": "web", "response_types": ["id_token"], "client_name": "Floor",
-            "grant_types": ["implicit", "client_credentials"], "redirect_uris": [tool + "/launch"],
-            "initiate_login_uri": tool + "/login", "jwks_uri": tool + "/keys",
-            "token_endpoint_auth_method": "private_key_jwt", TOOL_CONFIGURATION: {
-                "domain": request.host, "target_link_uri": tool + "/launch", "claims": ["iss"],
-                "messages": [{"type": "LtiResourceLinkRequest"}]}}
-    answer = requests.post(config["registration_endpoint"], json=body, timeout=10, headers={
-        "Authorization": "Bearer " + request.args["registration_token"]})
+    body = {
+        "application_type": "web",
+        "response_types": ["id_token"],
+        "client_name": "Floor",
+        "grant_types": ["implicit", "client_credentials"],
+        "redirect_uris": [tool + "/launch"],
+        "initiate_login_uri": tool + "/login",
+        "jwks_uri": tool + "/keys",
+        "token_endpoint_auth_method": "private_key_jwt",
+        TOOL_CONFIGURATION: {
+            "domain": request.host,
+            "target_link_uri": tool + "/launch",
+            "claims": ["iss"],
+            "messages": [{"type": "LtiResourceLinkRequest"}],
+        },
+    }
+    answer = requests.post(
+        config["registration_endpoint"],
+        json=body,
+        timeout=10,
+        headers={"Authorization": "Bearer " + request.args["registration_token"]},
+    )
     granted = answer.raise_for_status() or answer.json()
     with closing(connect()) as conn:
-        conn.execute("INSERT INTO platforms VALUES (?, ?, ?)", (
-            config["issuer"], granted["client_id"], granted[TOOL_CONFIGURATION]["deployment_id"]))
+        conn.execute(
+            "INSERT INTO platforms VALUES (?, ?, ?)",
+            (config["issuer"], granted["client_id"], granted[TOOL_CONFIGURATION]["deployment_id"]),
+        )
     return CLOSE

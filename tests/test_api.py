@@ -34,8 +34,8 @@ def api(app):
         def __getattr__(self, method):
             def call(path, **kwargs):
                 headers = {**self.headers, **kwargs.pop("headers", {})}
-                return getattr(self.client, method)(path, base_url=BASE, headers=headers,
-                                                    **kwargs)
+                return getattr(self.client, method)(path, base_url=BASE, headers=headers, **kwargs)
+
             return call
 
     return Client()
@@ -72,9 +72,14 @@ def test_missing_or_wrong_key_is_401_with_the_envelope(client, header):
     for path in ("/admin/platforms", "/api/platforms", "/api/registrations/x"):
         response = client.get(path, headers=headers)
         body = assert_envelope(response, 401, "INVALID_LTIK_AUTH_AUTHORIZATION_HEADER")
-        assert body == {"status": 401, "error": "Unauthorized",
-                        "details": {"message": "INVALID_LTIK_AUTH_AUTHORIZATION_HEADER",
-                                    "description": "Invalid API key"}}
+        assert body == {
+            "status": 401,
+            "error": "Unauthorized",
+            "details": {
+                "message": "INVALID_LTIK_AUTH_AUTHORIZATION_HEADER",
+                "description": "Invalid API key",
+            },
+        }
 
 
 def test_environment_key_is_accepted(make_app, monkeypatch):
@@ -135,20 +140,27 @@ def test_manual_platform_lifecycle(api, store):
     assert platform["invitationId"] is None  # registered by hand, not through a link
     pid = platform["id"]
 
-    assert_envelope(api.post("/admin/platforms", json=MANUAL), 409,
-                    "URL_CLIENT_ID_COMBINATION_ALREADY_EXISTS")
+    assert_envelope(
+        api.post("/admin/platforms", json=MANUAL), 409, "URL_CLIENT_ID_COMBINATION_ALREADY_EXISTS"
+    )
     assert api.get(f"/api/platforms/{pid}").get_json()["id"] == pid
-    listed = api.get("/admin/platforms", query_string={"url": MANUAL["url"],
-                                                        "clientId": "client-1"})
+    listed = api.get(
+        "/admin/platforms", query_string={"url": MANUAL["url"], "clientId": "client-1"}
+    )
     assert [p["id"] for p in listed.get_json()["platforms"]] == [pid]
     assert api.get("/admin/platforms", query_string={"clientId": "x"}).get_json() == {
-        "platforms": []}
-    assert [p["id"] for p in api.get("/admin/platforms", query_string={"id": pid})
-            .get_json()["platforms"]] == [pid]
+        "platforms": []
+    }
+    assert [
+        p["id"]
+        for p in api.get("/admin/platforms", query_string={"id": pid}).get_json()["platforms"]
+    ] == [pid]
 
     pem = "-----BEGIN PUBLIC KEY-----"
-    updated = api.put(f"/admin/platforms/{pid}",
-                      json={"name": "Renamed", "authConfig": {"method": "RSA_KEY", "key": pem}})
+    updated = api.put(
+        f"/admin/platforms/{pid}",
+        json={"name": "Renamed", "authConfig": {"method": "RSA_KEY", "key": pem}},
+    )
     assert updated.get_json()["name"] == "Renamed"
     assert updated.get_json()["authConfig"]["method"] == "RSA_KEY"
     assert updated.get_json()["url"] == MANUAL["url"]
@@ -161,8 +173,13 @@ def test_manual_platform_lifecycle(api, store):
     assert_envelope(api.get(f"/admin/platforms/{pid}"), 404, "PLATFORM_NOT_FOUND")
     assert_envelope(api.delete(f"/admin/platforms/{pid}"), 404, "PLATFORM_NOT_FOUND")
     actions = [entry.action for entry in store.list_audit()]
-    for action in ("platform.created", "platform.updated", "platform.activated",
-                   "platform.deactivated", "platform.deleted"):
+    for action in (
+        "platform.created",
+        "platform.updated",
+        "platform.activated",
+        "platform.deactivated",
+        "platform.deleted",
+    ):
         assert action in actions
 
 
@@ -173,8 +190,11 @@ def test_manual_platform_lifecycle(api, store):
         ({"clientId": ""}, "MISSING_PARAMETER", "clientId"),
         ({"url": "not a url"}, "INVALID_PARAMETER", "url"),
         ({"name": 5}, "INVALID_PARAMETER", "name"),
-        ({"authConfig": {"method": "PASSWORD", "key": "x"}}, "INVALID_PARAMETER",
-         "authConfig.method"),
+        (
+            {"authConfig": {"method": "PASSWORD", "key": "x"}},
+            "INVALID_PARAMETER",
+            "authConfig.method",
+        ),
         ({"authConfig": {"method": "JWK_SET"}}, "MISSING_PARAMETER", "authConfig.key"),
         ({"active": "yes"}, "INVALID_PARAMETER", "active"),
     ],
@@ -187,8 +207,11 @@ def test_platform_validation_names_the_field(api, change, message, parameter):
 
 
 def test_body_must_be_a_json_object(api):
-    assert_envelope(api.post("/admin/platforms", data="[1]",
-                             headers={"Content-Type": "application/json"}), 400, "INVALID_BODY")
+    assert_envelope(
+        api.post("/admin/platforms", data="[1]", headers={"Content-Type": "application/json"}),
+        400,
+        "INVALID_BODY",
+    )
 
 
 def test_deployments(api, store):
@@ -196,25 +219,31 @@ def test_deployments(api, store):
     added = api.post(f"/admin/platforms/{pid}/deployments", json={"deploymentId": "d-1"})
     assert added.status_code == 201
     assert added.get_json()["id"] == "d-1" and added.get_json()["active"] is True
-    again = api.post(f"/admin/platforms/{pid}/deployments",
-                     json={"deploymentId": "d-1", "active": False})
+    again = api.post(
+        f"/admin/platforms/{pid}/deployments", json={"deploymentId": "d-1", "active": False}
+    )
     assert again.status_code == 200 and again.get_json()["active"] is False
     api.post(f"/api/platforms/{pid}/deployments", json={"deploymentId": "17:abc/def"})
     listed = api.get(f"/admin/platforms/{pid}/deployments").get_json()["deployments"]
     assert [(d["id"], d["active"]) for d in listed] == [("d-1", False), ("17:abc/def", True)]
     assert api.get(f"/admin/platforms/{pid}").get_json()["deployments"] == listed
     assert api.delete(f"/admin/platforms/{pid}/deployments/17:abc/def").status_code == 204
-    assert_envelope(api.delete(f"/admin/platforms/{pid}/deployments/nope"), 404,
-                    "DEPLOYMENT_NOT_FOUND")
-    assert_envelope(api.post(f"/admin/platforms/{pid}/deployments", json={}), 400,
-                    "MISSING_PARAMETER")
+    assert_envelope(
+        api.delete(f"/admin/platforms/{pid}/deployments/nope"), 404, "DEPLOYMENT_NOT_FOUND"
+    )
+    assert_envelope(
+        api.post(f"/admin/platforms/{pid}/deployments", json={}), 400, "MISSING_PARAMETER"
+    )
 
 
 def test_settings_expose_the_deployment_policy(make_app):
     app = make_app({"registration": {"unknown_deployments": "reject"}})
     _record, key = apikeys.create(app.extensions["gatehouse.store"], "t")
-    body = app.test_client().get("/admin/settings", base_url=BASE,
-                                 headers={"Authorization": f"Bearer {key}"}).get_json()
+    body = (
+        app.test_client()
+        .get("/admin/settings", base_url=BASE, headers={"Authorization": f"Bearer {key}"})
+        .get_json()
+    )
     assert body["unknownDeployments"] == "reject"
     assert body["registrationUrl"] == f"{BASE}/lti/register"
 
@@ -255,13 +284,19 @@ class Owner:
         url, self.grant = self.sim.initiate(self.server.url + "/lti/register")
         response = requests.get(url, timeout=30, allow_redirects=False)
         assert response.status_code == 303
-        resume = requests.get(self.server.url + response.headers["Location"], timeout=30,
-                              allow_redirects=False)
+        resume = requests.get(
+            self.server.url + response.headers["Location"], timeout=30, allow_redirects=False
+        )
         return resume
 
     def call(self, method, path, **kwargs):
-        return requests.request(method, self.server.url + path, timeout=30,
-                                headers={"Authorization": f"Bearer {self.key}"}, **kwargs)
+        return requests.request(
+            method,
+            self.server.url + path,
+            timeout=30,
+            headers={"Authorization": f"Bearer {self.key}"},
+            **kwargs,
+        )
 
 
 def test_pre_approval_end_to_end(make_app, simulator):
@@ -282,24 +317,32 @@ def test_pre_approval_end_to_end(make_app, simulator):
         assert info["version"].startswith("4.5")
         assert "openid" in info["supportedScopes"]
         assert {"type": "LtiDeepLinkingRequest", "placements": ["ContentArea"]} in info[
-            "supportedMessages"]
+            "supportedMessages"
+        ]
         raw = owner.call("GET", f"/api/registrations/{rid}", params={"raw": "true"}).json()
         assert raw["registrationToken"] == owner.grant.token
         assert raw["openIdConfiguration"]["issuer"] == owner.sim.issuer
 
-        done = owner.call("POST", f"/api/registrations/{rid}/complete", json={
-            "platformName": "Springfield Moodle", "autoActivate": True,
-            "messages": [{"type": "LtiDeepLinkingRequest", "placements": ["ContentArea",
-                                                                          "NotThere"]}],
-        })
+        done = owner.call(
+            "POST",
+            f"/api/registrations/{rid}/complete",
+            json={
+                "platformName": "Springfield Moodle",
+                "autoActivate": True,
+                "messages": [
+                    {"type": "LtiDeepLinkingRequest", "placements": ["ContentArea", "NotThere"]}
+                ],
+            },
+        )
         assert done.status_code == 200, done.text
         body = done.json()
         assert "org.imsglobal.lti.close" in body["html"]
         platform = owner.store.get_platform(body["platformId"])
         assert platform.name == "Springfield Moodle" and platform.active is True
         sent = owner.sim.records[0].body["https://purl.imsglobal.org/spec/lti-tool-configuration"]
-        assert sent["messages"] == [{"type": "LtiDeepLinkingRequest",
-                                     "placements": ["ContentArea"]}]
+        assert sent["messages"] == [
+            {"type": "LtiDeepLinkingRequest", "placements": ["ContentArea"]}
+        ]
 
         # The owner's page sends the browser back to Gatehouse's origin to close the dialog.
         redirect_url = body["redirectUrl"]
@@ -334,8 +377,11 @@ def test_pre_approval_unknown_expired_and_refused(make_app, simulator):
         assert owner.store.get_registration(rid).state == "failed"
 
         rid = parse_qs(urlsplit(owner.start().headers["Location"]).query)["registrationId"][0]
-        run_sql(owner.store, "UPDATE registrations SET expires_at = '2000-01-01T00:00:00Z' "
-                               "WHERE id = ?", [rid])
+        run_sql(
+            owner.store,
+            "UPDATE registrations SET expires_at = '2000-01-01T00:00:00Z' WHERE id = ?",
+            [rid],
+        )
         expired = owner.call("GET", f"/api/registrations/{rid}")
         assert expired.status_code == 410
         assert expired.json()["details"]["state"] == "expired"
@@ -345,9 +391,11 @@ def test_pre_approval_body_is_validated(make_app, simulator):
     app = make_app({"registration": {"pre_approval_url": "https://owner.example/approve"}})
     with Owner(app, simulator) as owner:
         rid = parse_qs(urlsplit(owner.start().headers["Location"]).query)["registrationId"][0]
-        for body, parameter in (({"autoActivate": "yes"}, "autoActivate"),
-                                ({"messages": [{"type": "Nope"}]}, "messages[0]"),
-                                ({"platformName": 3}, "platformName")):
+        for body, parameter in (
+            ({"autoActivate": "yes"}, "autoActivate"),
+            ({"messages": [{"type": "Nope"}]}, "messages[0]"),
+            ({"platformName": 3}, "platformName"),
+        ):
             bad = owner.call("POST", f"/api/registrations/{rid}/complete", json=body)
             assert bad.status_code == 400
             assert bad.json()["details"]["parameter"] == parameter
@@ -357,8 +405,9 @@ def test_pre_approval_body_is_validated(make_app, simulator):
 def test_gates_first_then_the_owners_page(make_app, simulator):
     from app.accounts import hash_password
 
-    app = make_app({"registration": {"gates": ["signin"],
-                                     "pre_approval_url": "https://owner.example/approve"}})
+    app = make_app(
+        {"registration": {"gates": ["signin"], "pre_approval_url": "https://owner.example/approve"}}
+    )
     store = app.extensions["gatehouse.store"]
     store.create_account("a@b.example", "A", hash_password("correct horse battery"))
     with Owner(app, simulator) as owner:
@@ -368,8 +417,9 @@ def test_gates_first_then_the_owners_page(make_app, simulator):
         early = owner.call("GET", f"/api/registrations/{rid}")
         assert early.status_code == 409 and early.json()["details"]["gate"] == "signin"
         store.set_registration_account(rid, store.find_account_by_email("a@b.example").id)
-        onward = requests.get(owner.server.url + f"/lti/register/{rid}", timeout=30,
-                              allow_redirects=False)
+        onward = requests.get(
+            owner.server.url + f"/lti/register/{rid}", timeout=30, allow_redirects=False
+        )
         assert onward.headers["Location"] == f"https://owner.example/approve?registrationId={rid}"
         assert owner.call("POST", f"/api/registrations/{rid}/complete").status_code == 200
 
@@ -406,9 +456,12 @@ def test_invitation_links(make_app, simulator):
     _record, key = apikeys.create(store, "t")
     client = app.test_client()
     headers = {"Authorization": f"Bearer {key}"}
-    created = client.post("/admin/invitations", base_url=BASE, headers=headers,
-                          json={"name": "Springfield", "uses": 1,
-                                "expiresAt": "2099-01-01T00:00:00Z"})
+    created = client.post(
+        "/admin/invitations",
+        base_url=BASE,
+        headers=headers,
+        json={"name": "Springfield", "uses": 1, "expiresAt": "2099-01-01T00:00:00Z"},
+    )
     assert created.status_code == 201
     invitation = created.get_json()
     assert invitation["url"] == f"{BASE}/lti/register?invite={invitation['code']}"
@@ -424,8 +477,9 @@ def test_invitation_links(make_app, simulator):
     platform = store.find_platform(sim.issuer, report.client_id)
     assert platform.invitation_id == invitation["id"]
     for prefix in ("/admin", "/api"):
-        (listed,) = client.get(f"{prefix}/platforms", base_url=BASE,
-                               headers=headers).get_json()["platforms"]
+        (listed,) = client.get(f"{prefix}/platforms", base_url=BASE, headers=headers).get_json()[
+            "platforms"
+        ]
         assert listed["id"] == platform.id and listed["invitationId"] == invitation["id"]
         one = client.get(f"{prefix}/platforms/{platform.id}", base_url=BASE, headers=headers)
         assert one.get_json()["invitationId"] == invitation["id"]
@@ -434,10 +488,18 @@ def test_invitation_links(make_app, simulator):
     listed = client.get("/api/invitations", base_url=BASE, headers=headers).get_json()
     assert listed["invitations"][0]["used"] == 1
     assert listed["invitations"][0]["usable"] is False
-    assert client.delete(f"/admin/invitations/{invitation['id']}", base_url=BASE,
-                         headers=headers).status_code == 204
-    bad = client.post("/admin/invitations", base_url=BASE, headers=headers,
-                      json={"name": "x", "expiresAt": "tomorrow"})
+    assert (
+        client.delete(
+            f"/admin/invitations/{invitation['id']}", base_url=BASE, headers=headers
+        ).status_code
+        == 204
+    )
+    bad = client.post(
+        "/admin/invitations",
+        base_url=BASE,
+        headers=headers,
+        json={"name": "x", "expiresAt": "tomorrow"},
+    )
     assert bad.status_code == 400
 
 
@@ -477,9 +539,7 @@ def receiver():
         yield receiver
 
 
-def test_signed_notifications_are_delivered_and_retried(
-    make_app, simulator, receiver, monkeypatch
-):
+def test_signed_notifications_are_delivered_and_retried(make_app, simulator, receiver, monkeypatch):
     monkeypatch.setenv("GATEHOUSE_WEBHOOK_SECRET", "hook-secret")
     receiver.failures = 1
     app = make_app({"notifications": {"webhook_url": receiver.url}})
@@ -489,16 +549,20 @@ def test_signed_notifications_are_delivered_and_retried(
         assert sim.register(server.url + "/lti/register").ok
         headers, body = receiver.wait(1)[0]
         # The first delivery failed (500): it is retried with back-off, not lost.
-        run_sql(store, "UPDATE notifications SET next_attempt_at = '2000-01-01T00:00:00Z' "
-                         "WHERE delivered_at IS NULL")
+        run_sql(
+            store,
+            "UPDATE notifications SET next_attempt_at = '2000-01-01T00:00:00Z' "
+            "WHERE delivered_at IS NULL",
+        )
         app.extensions["gatehouse.notifier"].deliver_due()
         headers, body = receiver.wait(2)[1]
     event = json.loads(body)
     assert event["type"] == "registration.completed"
     assert event["data"]["clientId"] and event["data"]["platformId"]
     assert headers["X-Gatehouse-Event"] == "registration.completed"
-    stamp, signature = (part.split("=", 1)[1] for part in
-                        headers["X-Gatehouse-Signature"].split(","))
+    stamp, signature = (
+        part.split("=", 1)[1] for part in headers["X-Gatehouse-Signature"].split(",")
+    )
     expected = hmac.new(b"hook-secret", f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
     assert hmac.compare_digest(signature, expected)
     actions = [entry.action for entry in store.list_audit()]
@@ -511,8 +575,9 @@ def verified_events(received, secret=b"hook-secret"):
     """Return {event type: body} of deliveries whose signature checks out (asserting it)."""
     events = {}
     for headers, body in received:
-        stamp, signature = (part.split("=", 1)[1] for part in
-                            headers["X-Gatehouse-Signature"].split(","))
+        stamp, signature = (
+            part.split("=", 1)[1] for part in headers["X-Gatehouse-Signature"].split(",")
+        )
         expected = hmac.new(secret, f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
         assert hmac.compare_digest(signature, expected), body
         assert abs(int(stamp) - time.time()) < 60
@@ -530,8 +595,12 @@ def test_every_notified_event_is_delivered_signed_with_its_payload(
     from app.events import NOTIFIED
 
     monkeypatch.setenv("GATEHOUSE_WEBHOOK_SECRET", "hook-secret")
-    app = make_app({"notifications": {"webhook_url": receiver.url},
-                    "registration": {"auto_activate": True, "unknown_deployments": "pending"}})
+    app = make_app(
+        {
+            "notifications": {"webhook_url": receiver.url},
+            "registration": {"auto_activate": True, "unknown_deployments": "pending"},
+        }
+    )
     store = app.extensions["gatehouse.store"]
     _record, key = apikeys.create(store, "billing")
     headers = {"Authorization": f"Bearer {key}"}
@@ -545,8 +614,9 @@ def test_every_notified_event_is_delivered_signed_with_its_payload(
         launch = sim.launch(report.client_id, deployment_id="course-42")
         assert launch.status == 403  # pending: the owner approves the new deployment first
         for action in ("deactivate", "activate"):
-            answer = requests.post(f"{server.url}/admin/platforms/{platform.id}/{action}",
-                                   headers=headers, timeout=30)
+            answer = requests.post(
+                f"{server.url}/admin/platforms/{platform.id}/{action}", headers=headers, timeout=30
+            )
             assert answer.status_code == 200
         events = verified_events(receiver.wait(5))
     assert set(events) == set(NOTIFIED)  # a new notified event needs a case here
@@ -557,19 +627,25 @@ def test_every_notified_event_is_delivered_signed_with_its_payload(
     assert "developer key policy" in data["lms_body"] and data["detail"] == failed.error["detail"]
     completed = events["registration.completed"]
     assert completed["subject"] == {"type": "registration", "id": platform.registration_id}
-    assert completed["data"] == {"platformId": platform.id, "url": sim.issuer,
-                                 "clientId": report.client_id,
-                                 "familyCode": platform.product_family_code,
-                                 "created": True, "active": True}
+    assert completed["data"] == {
+        "platformId": platform.id,
+        "url": sim.issuer,
+        "clientId": report.client_id,
+        "familyCode": platform.product_family_code,
+        "created": True,
+        "active": True,
+    }
     for action in ("platform.deactivated", "platform.activated"):
         assert events[action]["subject"] == {"type": "platform", "id": platform.id}
         assert events[action]["data"] == {"url": sim.issuer, "clientId": report.client_id}
     discovered = events["deployment.discovered"]
     assert discovered["subject"] == {"type": "platform", "id": platform.id}
-    assert discovered["data"] == {"deploymentId": "course-42", "active": False,
-                                  "policy": "pending"}
-    delivered = [e.detail["event"] for e in store.list_audit(limit=100)
-                 if e.action == "notification.delivered"]
+    assert discovered["data"] == {"deploymentId": "course-42", "active": False, "policy": "pending"}
+    delivered = [
+        e.detail["event"]
+        for e in store.list_audit(limit=100)
+        if e.action == "notification.delivered"
+    ]
     assert sorted(delivered) == sorted(NOTIFIED)
 
 
@@ -592,16 +668,20 @@ def test_attempts_show_their_true_state(live, simulator, api, store):
     assert completed["familyCode"] == "moodle" and completed["clientId"]
     assert completed["approvedByApiKey"] is None  # the LMS admin's own flow completed it
     assert failed["state"] == "failed"
-    assert failed["error"]["lms_status"] == 422 and "developer key policy" in failed["error"][
-        "lms_body"]
+    assert (
+        failed["error"]["lms_status"] == 422
+        and "developer key policy" in failed["error"]["lms_body"]
+    )
     only = api.get("/admin/registrations", query_string={"state": "failed"}).get_json()
     assert [r["id"] for r in only["registrations"]] == [failed["id"]] and only["total"] == 1
     assert api.get(f"/admin/registrations/{failed['id']}").get_json()["state"] == "failed"
     assert_envelope(api.get("/admin/registrations/nope"), 404, "REGISTRATION_NOT_FOUND")
-    assert_envelope(api.get("/admin/registrations", query_string={"state": "odd"}), 400,
-                    "INVALID_PARAMETER")
-    assert_envelope(api.get("/admin/registrations", query_string={"limit": "0"}), 400,
-                    "INVALID_PARAMETER")
+    assert_envelope(
+        api.get("/admin/registrations", query_string={"state": "odd"}), 400, "INVALID_PARAMETER"
+    )
+    assert_envelope(
+        api.get("/admin/registrations", query_string={"limit": "0"}), 400, "INVALID_PARAMETER"
+    )
     page = api.get("/admin/registrations", query_string={"limit": 1, "offset": 1}).get_json()
     assert [r["id"] for r in page["registrations"]] == [completed["id"]]
 
@@ -616,17 +696,19 @@ def test_nul_characters_and_lone_surrogates_are_refused_not_a_crash(api, store):
     # PostgreSQL cannot store either; both backends answer the same.
     for name, value in (("name", r"School\u0000"), ("clientId", r"\ud800")):
         raw = json.dumps(MANUAL).replace(json.dumps(MANUAL[name]), f'"{value}"')
-        response = api.post("/admin/platforms", data=raw,
-                            headers={"Content-Type": "application/json"})
+        response = api.post(
+            "/admin/platforms", data=raw, headers={"Content-Type": "application/json"}
+        )
         assert_envelope(response, 400, "INVALID_BODY")
     assert store.list_platforms() == []
     pid = api.post("/admin/platforms", json=MANUAL).get_json()["id"]
     assert_envelope(api.get("/admin/platforms/a%00b"), 404, "PLATFORM_NOT_FOUND")
-    assert_envelope(api.delete(f"/admin/platforms/{pid}/deployments/d%00"), 404,
-                    "DEPLOYMENT_NOT_FOUND")
+    assert_envelope(
+        api.delete(f"/admin/platforms/{pid}/deployments/d%00"), 404, "DEPLOYMENT_NOT_FOUND"
+    )
     assert_envelope(api.get("/admin/registrations/x%00"), 404, "REGISTRATION_NOT_FOUND")
     assert_envelope(api.delete("/admin/invitations/x%00"), 404, "INVITATION_NOT_FOUND")
-    assert api.get("/admin/platforms", query_string={"clientId": "client-1\x00"}
-                   ).get_json() == {"platforms": []}
+    assert api.get("/admin/platforms", query_string={"clientId": "client-1\x00"}).get_json() == {
+        "platforms": []
+    }
     assert len(api.get("/admin/platforms").get_json()["platforms"]) == 1
-

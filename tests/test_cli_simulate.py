@@ -15,8 +15,7 @@ def same_database(monkeypatch, database_url):
 
 @pytest.mark.parametrize("profile", PROFILES)
 def test_simulate_succeeds_and_checks_the_stored_platform(live, same_database, profile, runner):
-    result = runner.invoke(main, ["simulate", "--profile", profile, "--url",
-                                       live.register_url])
+    result = runner.invoke(main, ["simulate", "--profile", profile, "--url", live.register_url])
     assert result.exit_code == 0, result.output
     assert "PASS" in result.output
     assert "Stored platform matches what the LMS granted." in result.output
@@ -30,8 +29,7 @@ def test_simulate_fails_when_the_platform_is_not_in_the_database(
     assert result.exit_code == 1
     assert "stored platform: no platform with issuer" in result.output
     skipped = runner.invoke(
-        main, ["simulate", "--profile", "moodle", "--url", live.register_url,
-               "--skip-store-check"]
+        main, ["simulate", "--profile", "moodle", "--url", live.register_url, "--skip-store-check"]
     )
     assert skipped.exit_code == 0, skipped.output
 
@@ -50,8 +48,16 @@ def test_simulate_fails_when_gatehouse_refuses(make_app, same_database, runner):
 
 def test_simulate_fails_when_nothing_listens(same_database, runner):
     result = runner.invoke(
-        main, ["simulate", "--profile", "generic", "--url", "http://127.0.0.1:9/lti/register",
-               "--timeout", "5"]
+        main,
+        [
+            "simulate",
+            "--profile",
+            "generic",
+            "--url",
+            "http://127.0.0.1:9/lti/register",
+            "--timeout",
+            "5",
+        ],
     )
     assert result.exit_code == 1
     assert "FAIL" in result.output
@@ -59,20 +65,39 @@ def test_simulate_fails_when_nothing_listens(same_database, runner):
 
 def test_simulate_with_a_fault_shows_the_admins_error(live, same_database, runner):
     result = runner.invoke(
-        main, ["simulate", "--profile", "canvas", "--url", live.register_url,
-               "--fault", "refuse_registration"]
+        main,
+        [
+            "simulate",
+            "--profile",
+            "canvas",
+            "--url",
+            live.register_url,
+            "--fault",
+            "refuse_registration",
+        ],
     )
     assert result.exit_code == 1
     assert "422" in result.output and "FAIL" in result.output
 
 
 def test_simulate_then_launch(make_app, same_database, runner):
-    for auto_activate, code, text in ((True, 0, "Gatehouse verified the launch"),
-                                      (False, 1, "This registration is not active yet")):
+    for auto_activate, code, text in (
+        (True, 0, "Gatehouse verified the launch"),
+        (False, 1, "This registration is not active yet"),
+    ):
         app = make_app({"registration": {"auto_activate": auto_activate}})
         with LoopbackServer(app, "localhost") as server:
-            result = runner.invoke(main, ["simulate", "--profile", "canvas", "--url",
-                                               server.url + "/lti/register", "--launch"])
+            result = runner.invoke(
+                main,
+                [
+                    "simulate",
+                    "--profile",
+                    "canvas",
+                    "--url",
+                    server.url + "/lti/register",
+                    "--launch",
+                ],
+            )
         assert result.exit_code == code, result.output
         assert "Launch:" in result.output and text in result.output
         if not auto_activate:

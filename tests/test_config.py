@@ -92,62 +92,138 @@ def test_messages_from_environment_as_inline_tables():
         ("", {}, "tool.name: required key is missing"),
         ('[tool]\nname = "T"\nnmae = "x"\n', {}, "tool.nmae: unknown key"),
         ('colour = "blue"\n[tool]\nname = "T"\n', {}, "colour: unknown key"),
-        ('[tool]\nname = 5\n', {}, "tool.name: must be a string"),
-        ('[tool]\nname = "T"\n[registration]\nauto_activate = "yes"\n', {},
-         "registration.auto_activate: must be true or false"),
-        ('[tool]\nname = "T"\n[registration]\nexpires_in = "long"\n', {},
-         "registration.expires_in: must be a whole number"),
-        ('[tool]\nname = "T"\n[registration]\nexpires_in = 0\n', {},
-         "registration.expires_in: must be a positive number"),
-        ('[tool]\nname = "T"\nlogo_uri = "ftp://x/logo.png"\n', {},
-         "tool.logo_uri: 'ftp://x/logo.png' is not an absolute http(s) URL"),
-        ('[tool]\nname = "T"\ntarget_link_uri = "/launch"\n', {},
-         "tool.target_link_uri: '/launch' is not an absolute http(s) URL"),
+        ("[tool]\nname = 5\n", {}, "tool.name: must be a string"),
+        (
+            '[tool]\nname = "T"\n[registration]\nauto_activate = "yes"\n',
+            {},
+            "registration.auto_activate: must be true or false",
+        ),
+        (
+            '[tool]\nname = "T"\n[registration]\nexpires_in = "long"\n',
+            {},
+            "registration.expires_in: must be a whole number",
+        ),
+        (
+            '[tool]\nname = "T"\n[registration]\nexpires_in = 0\n',
+            {},
+            "registration.expires_in: must be a positive number",
+        ),
+        (
+            '[tool]\nname = "T"\nlogo_uri = "ftp://x/logo.png"\n',
+            {},
+            "tool.logo_uri: 'ftp://x/logo.png' is not an absolute http(s) URL",
+        ),
+        (
+            '[tool]\nname = "T"\ntarget_link_uri = "/launch"\n',
+            {},
+            "tool.target_link_uri: '/launch' is not an absolute http(s) URL",
+        ),
         ('[tool]\nname = "T"\nredirect_uris = []\n', {}, "tool.redirect_uris: must list at"),
-        ('[tool]\nname = "T"\ncontacts = ["not-an-email"]\n', {},
-         "tool.contacts[0]: 'not-an-email' is not an e-mail address"),
-        ('[tool]\nname = "T"\ndomain = "https://tool.example"\n', {},
-         "tool.domain: must be a host name"),
-        ('[tool]\nname = "T"\ncustom_parameters = { a = 1 }\n', {},
-         "tool.custom_parameters: must be a table of string values"),
-        ('[tool]\nname = "T"\n[[tool.messages]]\ntype = "LtiResourceLink"\n', {},
-         "tool.messages[0].type: 'LtiResourceLink' is not one of"),
-        ('[tool]\nname = "T"\n[[tool.messages]]\nlabel = "x"\n', {},
-         "tool.messages[0].type: required key is missing"),
-        ('[tool]\nname = "T"\n[[tool.messages]]\ntype = "LtiDeepLinkingRequest"\ncolor = 1\n',
-         {}, "tool.messages[0].color: unknown key"),
-        ('[tool]\nname = "T"\n[tool.canvas]\nprivacy_level = "everyone"\n', {},
-         "tool.canvas.privacy_level: 'everyone' is not one of"),
-        ('[tool]\nname = "T"\n[security]\nissuer_check = "loose"\n', {},
-         "security.issuer_check: 'loose' is not one of"),
-        ('base_url = "https://x.example/?a=1"\n[tool]\nname = "T"\n', {},
-         "base_url: must not contain a query"),
-        ('[tool]\nname = "T"\n[registration]\ngates = ["sigin"]\n', {},
-         "registration.gates[0]: 'sigin' is not a gate"),
-        ('[tool]\nname = "T"\n[registration]\ngates = ["terms", "terms"]\n', {},
-         "registration.gates: 'terms' is listed twice"),
-        ('[tool]\nname = "T"\n[registration]\ngates = ["terms"]\n', {},
-         "gates.terms.version: required by the terms gate"),
-        ('[tool]\nname = "T"\n[registration]\ngates = ["terms"]\n[gates.terms]\n'
-         'version = "1"\npath = "missing.md"\n', {},
-         "gates.terms.path: the file 'missing.md' does not exist"),
-        ('[tool]\nname = "T"\n[registration]\ngates = ["payment"]\n', {},
-         "gates.payment.price_id: required by the payment gate"),
-        ('[tool]\nname = "T"\n[registration]\ngates = ["payment"]\n[gates.payment]\n'
-         'price_id = "price_1"\n', {}, "STRIPE_SECRET_KEY: required in the environment"),
-        ('[tool]\nname = "T"\n[registration]\ngates = ["payment"]\n[gates.payment]\n'
-         'price_id = "price_1"\n', {"STRIPE_SECRET_KEY": "sk_test_1"},
-         "STRIPE_WEBHOOK_SECRET: required in the environment"),
-        ('[tool]\nname = "T"\n[gates.signin.oidc]\nclient_id = "tool"\n', {},
-         "gates.signin.oidc.server_metadata_url: required"),
-        ('[tool]\nname = "T"\n[registration]\ngates = ["signin"]\n[gates.signin.oidc]\n'
-         'client_id = "tool"\nserver_metadata_url = "https://idp.example/.well-known/x"\n', {},
-         "GATEHOUSE_OIDC_CLIENT_SECRET: required"),
-        ('[tool]\nname = "T"\n', {"GATEHOUSE_TOOL__NAM": "x"},
-         "GATEHOUSE_TOOL__NAM: unknown setting tool.nam"),
+        (
+            '[tool]\nname = "T"\ncontacts = ["not-an-email"]\n',
+            {},
+            "tool.contacts[0]: 'not-an-email' is not an e-mail address",
+        ),
+        (
+            '[tool]\nname = "T"\ndomain = "https://tool.example"\n',
+            {},
+            "tool.domain: must be a host name",
+        ),
+        (
+            '[tool]\nname = "T"\ncustom_parameters = { a = 1 }\n',
+            {},
+            "tool.custom_parameters: must be a table of string values",
+        ),
+        (
+            '[tool]\nname = "T"\n[[tool.messages]]\ntype = "LtiResourceLink"\n',
+            {},
+            "tool.messages[0].type: 'LtiResourceLink' is not one of",
+        ),
+        (
+            '[tool]\nname = "T"\n[[tool.messages]]\nlabel = "x"\n',
+            {},
+            "tool.messages[0].type: required key is missing",
+        ),
+        (
+            '[tool]\nname = "T"\n[[tool.messages]]\ntype = "LtiDeepLinkingRequest"\ncolor = 1\n',
+            {},
+            "tool.messages[0].color: unknown key",
+        ),
+        (
+            '[tool]\nname = "T"\n[tool.canvas]\nprivacy_level = "everyone"\n',
+            {},
+            "tool.canvas.privacy_level: 'everyone' is not one of",
+        ),
+        (
+            '[tool]\nname = "T"\n[security]\nissuer_check = "loose"\n',
+            {},
+            "security.issuer_check: 'loose' is not one of",
+        ),
+        (
+            'base_url = "https://x.example/?a=1"\n[tool]\nname = "T"\n',
+            {},
+            "base_url: must not contain a query",
+        ),
+        (
+            '[tool]\nname = "T"\n[registration]\ngates = ["sigin"]\n',
+            {},
+            "registration.gates[0]: 'sigin' is not a gate",
+        ),
+        (
+            '[tool]\nname = "T"\n[registration]\ngates = ["terms", "terms"]\n',
+            {},
+            "registration.gates: 'terms' is listed twice",
+        ),
+        (
+            '[tool]\nname = "T"\n[registration]\ngates = ["terms"]\n',
+            {},
+            "gates.terms.version: required by the terms gate",
+        ),
+        (
+            '[tool]\nname = "T"\n[registration]\ngates = ["terms"]\n[gates.terms]\n'
+            'version = "1"\npath = "missing.md"\n',
+            {},
+            "gates.terms.path: the file 'missing.md' does not exist",
+        ),
+        (
+            '[tool]\nname = "T"\n[registration]\ngates = ["payment"]\n',
+            {},
+            "gates.payment.price_id: required by the payment gate",
+        ),
+        (
+            '[tool]\nname = "T"\n[registration]\ngates = ["payment"]\n[gates.payment]\n'
+            'price_id = "price_1"\n',
+            {},
+            "STRIPE_SECRET_KEY: required in the environment",
+        ),
+        (
+            '[tool]\nname = "T"\n[registration]\ngates = ["payment"]\n[gates.payment]\n'
+            'price_id = "price_1"\n',
+            {"STRIPE_SECRET_KEY": "sk_test_1"},
+            "STRIPE_WEBHOOK_SECRET: required in the environment",
+        ),
+        (
+            '[tool]\nname = "T"\n[gates.signin.oidc]\nclient_id = "tool"\n',
+            {},
+            "gates.signin.oidc.server_metadata_url: required",
+        ),
+        (
+            '[tool]\nname = "T"\n[registration]\ngates = ["signin"]\n[gates.signin.oidc]\n'
+            'client_id = "tool"\nserver_metadata_url = "https://idp.example/.well-known/x"\n',
+            {},
+            "GATEHOUSE_OIDC_CLIENT_SECRET: required",
+        ),
+        (
+            '[tool]\nname = "T"\n',
+            {"GATEHOUSE_TOOL__NAM": "x"},
+            "GATEHOUSE_TOOL__NAM: unknown setting tool.nam",
+        ),
         ('[tool]\nname = "T"\n', {"GATEHOUSE_TOOL": "x"}, "GATEHOUSE_TOOL: tool is a table"),
-        ('[tool]\nname = "T"\n', {"GATEHOUSE_SECURITY__ALLOW_INSECURE_PLATFORMS": "maybe"},
-         "security.allow_insecure_platforms: must be true or false"),
+        (
+            '[tool]\nname = "T"\n',
+            {"GATEHOUSE_SECURITY__ALLOW_INSECURE_PLATFORMS": "maybe"},
+            "security.allow_insecure_platforms: must be true or false",
+        ),
         ("[tool\n", {}, "not valid TOML"),
     ],
 )
@@ -159,18 +235,30 @@ def test_bad_configuration_is_refused_naming_the_key(tmp_path, toml_text, env, m
 
 HTTPS_REQUIRED = [
     ('base_url = "http://reg.example.com"\n[tool]\nname = "T"\n', "base_url"),
-    ('[tool]\nname = "T"\ntarget_link_uri = "http://t.example.com/launch"\n',
-     "tool.target_link_uri"),
-    ('[tool]\nname = "T"\ninitiate_login_uri = "http://t.example.com/login"\n',
-     "tool.initiate_login_uri"),
-    ('[tool]\nname = "T"\nredirect_uris = ["https://t.example.com/a", "http://t.example.com/b"]\n',
-     "tool.redirect_uris[1]"),
+    (
+        '[tool]\nname = "T"\ntarget_link_uri = "http://t.example.com/launch"\n',
+        "tool.target_link_uri",
+    ),
+    (
+        '[tool]\nname = "T"\ninitiate_login_uri = "http://t.example.com/login"\n',
+        "tool.initiate_login_uri",
+    ),
+    (
+        '[tool]\nname = "T"\nredirect_uris = ["https://t.example.com/a", "http://t.example.com/b"]\n',
+        "tool.redirect_uris[1]",
+    ),
     ('[tool]\nname = "T"\njwks_uri = "http://t.example.com/keys"\n', "tool.jwks_uri"),
     ('[tool]\nname = "T"\nlogo_uri = "http://t.example.com/logo.png"\n', "tool.logo_uri"),
-    ('[tool]\nname = "T"\n[[tool.messages]]\ntype = "LtiResourceLinkRequest"\n'
-     'target_link_uri = "http://t.example.com/nav"\n', "tool.messages[0].target_link_uri"),
-    ('[tool]\nname = "T"\n[[tool.messages]]\ntype = "LtiDeepLinkingRequest"\n'
-     'icon_uri = "http://t.example.com/icon.svg"\n', "tool.messages[0].icon_uri"),
+    (
+        '[tool]\nname = "T"\n[[tool.messages]]\ntype = "LtiResourceLinkRequest"\n'
+        'target_link_uri = "http://t.example.com/nav"\n',
+        "tool.messages[0].target_link_uri",
+    ),
+    (
+        '[tool]\nname = "T"\n[[tool.messages]]\ntype = "LtiDeepLinkingRequest"\n'
+        'icon_uri = "http://t.example.com/icon.svg"\n',
+        "tool.messages[0].icon_uri",
+    ),
 ]
 
 
@@ -197,16 +285,26 @@ def test_production_accepts_https_tool_urls(tmp_path):
 @pytest.mark.parametrize(
     ("toml_text", "message"),
     [
-        ('base_url = "https://reg.example.com"\n[tool]\nname = "T"\ndomain = "tool.example.com"\n',
-         "tool.domain: 'tool.example.com' must equal the host[:port] of the launch URL "
-         "'https://reg.example.com/lti/launch', that is 'reg.example.com'"),
-        ('[tool]\nname = "T"\ndomain = "t.example.com"\n'
-         'target_link_uri = "https://t.example.com:8443/launch"\n',
-         "that is 't.example.com:8443'"),
-        ('[tool]\nname = "T"\ndomain = "example.com"\n'
-         'target_link_uri = "https://www.example.com/launch"\n', "that is 'www.example.com'"),
-        ('[tool]\nname = "T"\ndomain = "t.example.com"\n',
-         "tool.domain: set base_url or tool.target_link_uri too"),
+        (
+            'base_url = "https://reg.example.com"\n[tool]\nname = "T"\n'
+            'domain = "tool.example.com"\n',
+            "tool.domain: 'tool.example.com' must equal the host[:port] of the launch URL "
+            "'https://reg.example.com/lti/launch', that is 'reg.example.com'",
+        ),
+        (
+            '[tool]\nname = "T"\ndomain = "t.example.com"\n'
+            'target_link_uri = "https://t.example.com:8443/launch"\n',
+            "that is 't.example.com:8443'",
+        ),
+        (
+            '[tool]\nname = "T"\ndomain = "example.com"\n'
+            'target_link_uri = "https://www.example.com/launch"\n',
+            "that is 'www.example.com'",
+        ),
+        (
+            '[tool]\nname = "T"\ndomain = "t.example.com"\n',
+            "tool.domain: set base_url or tool.target_link_uri too",
+        ),
     ],
 )
 def test_domain_must_be_the_launch_urls_host(tmp_path, toml_text, message):
@@ -281,8 +379,15 @@ def test_readme_documents_every_setting_and_its_variable():
         assert key in table, f"README configuration table lacks {key}"
         if "[]" not in key:
             assert env_name(key) in text, f"README lacks the variable {env_name(key)}"
-    for secret in ("SECRET_KEY", "DATABASE_URL", "GATEHOUSE_API_KEY", "STRIPE_SECRET_KEY",
-                   "STRIPE_WEBHOOK_SECRET", "GATEHOUSE_OIDC_CLIENT_SECRET", "PORT"):
+    for secret in (
+        "SECRET_KEY",
+        "DATABASE_URL",
+        "GATEHOUSE_API_KEY",
+        "STRIPE_SECRET_KEY",
+        "STRIPE_WEBHOOK_SECRET",
+        "GATEHOUSE_OIDC_CLIENT_SECRET",
+        "PORT",
+    ):
         assert f"`{secret}`" in text
 
 
@@ -292,17 +397,32 @@ def test_readme_documents_every_setting_and_its_variable():
 @pytest.mark.parametrize(
     ("toml_text", "key", "expected"),
     [
-        ('base_url = "https://tool.example.com:443"\n[tool]\nname = "T"\n', "base_url",
-         "https://tool.example.com"),
-        ('base_url = "HTTPS://Reg.Example.com"\n[tool]\nname = "T"\n', "base_url",
-         "https://reg.example.com"),
-        ('[tool]\nname = "T"\ntarget_link_uri = "https://T.example.com:443/Launch?x=1"\n',
-         "tool.target_link_uri", "https://t.example.com/Launch?x=1"),
-        ('[tool]\nname = "T"\ntarget_link_uri = "http://Tool.example.com:80/launch"\n'
-         "[security]\nallow_insecure_platforms = true\n",
-         "tool.target_link_uri", "http://tool.example.com/launch"),
-        ('[tool]\nname = "T"\ntarget_link_uri = "https://t.example.com:8443/launch"\n',
-         "tool.target_link_uri", "https://t.example.com:8443/launch"),
+        (
+            'base_url = "https://tool.example.com:443"\n[tool]\nname = "T"\n',
+            "base_url",
+            "https://tool.example.com",
+        ),
+        (
+            'base_url = "HTTPS://Reg.Example.com"\n[tool]\nname = "T"\n',
+            "base_url",
+            "https://reg.example.com",
+        ),
+        (
+            '[tool]\nname = "T"\ntarget_link_uri = "https://T.example.com:443/Launch?x=1"\n',
+            "tool.target_link_uri",
+            "https://t.example.com/Launch?x=1",
+        ),
+        (
+            '[tool]\nname = "T"\ntarget_link_uri = "http://Tool.example.com:80/launch"\n'
+            "[security]\nallow_insecure_platforms = true\n",
+            "tool.target_link_uri",
+            "http://tool.example.com/launch",
+        ),
+        (
+            '[tool]\nname = "T"\ntarget_link_uri = "https://t.example.com:8443/launch"\n',
+            "tool.target_link_uri",
+            "https://t.example.com:8443/launch",
+        ),
     ],
 )
 def test_urls_are_normalised_when_settings_load(tmp_path, toml_text, key, expected):
@@ -333,16 +453,25 @@ def test_domain_is_compared_exactly_after_normalising(tmp_path):
 @pytest.mark.parametrize(
     ("toml_text", "message"),
     [
-        ('[tool]\nname = "T"\ndomain = "[::1]:8000"\n', "tool.domain: must be a host name or "
-         "IPv4 address with an optional :port, no scheme and no IPv6 literal"),
+        (
+            '[tool]\nname = "T"\ndomain = "[::1]:8000"\n',
+            "tool.domain: must be a host name or "
+            "IPv4 address with an optional :port, no scheme and no IPv6 literal",
+        ),
         ('[tool]\nname = "T"\ndomain = "tool_x.example.com"\n', "tool.domain:"),
-        ('base_url = "https://[2001:db8::1]"\n[tool]\nname = "T"\n',
-         "base_url: 'https://[2001:db8::1]/lti/launch' is on an IPv6 address"),
-        ('[tool]\nname = "T"\nsecondary_domains = ["cdn.example.com:8443"]\n',
-         "tool.secondary_domains[0]: 'cdn.example.com:8443' must be a host name without "
-         "scheme or port"),
-        ('[tool]\nname = "T"\nsecondary_domains = ["ok.example.com", "https://x.example"]\n',
-         "tool.secondary_domains[1]:"),
+        (
+            'base_url = "https://[2001:db8::1]"\n[tool]\nname = "T"\n',
+            "base_url: 'https://[2001:db8::1]/lti/launch' is on an IPv6 address",
+        ),
+        (
+            '[tool]\nname = "T"\nsecondary_domains = ["cdn.example.com:8443"]\n',
+            "tool.secondary_domains[0]: 'cdn.example.com:8443' must be a host name without "
+            "scheme or port",
+        ),
+        (
+            '[tool]\nname = "T"\nsecondary_domains = ["ok.example.com", "https://x.example"]\n',
+            "tool.secondary_domains[1]:",
+        ),
         ('[tool]\nname = "T"\nsecondary_domains = ["[::1]"]\n', "tool.secondary_domains[0]:"),
     ],
 )

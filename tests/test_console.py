@@ -109,7 +109,9 @@ def failed_attempt(store, lms_body):
     """Record a failed attempt as the flow does, with what the LMS answered."""
     attempt = store.create_registration("https://lms.school.example/config", "2999-01-01")
     error = PlatformRefused(
-        "The LMS refused the registration.", lms_status=422, lms_body=lms_body,
+        "The LMS refused the registration.",
+        lms_status=422,
+        lms_body=lms_body,
         hint="Ask the LMS administrator to allow <dynamic> registrations.",
     )
     store.record_platform_response(attempt.id, 422, lms_body)
@@ -150,9 +152,7 @@ def test_sign_in_never_redirects_off_site(app, store, make_owner, target):
     assert response.headers["Location"] == "/console/registrations"
 
 
-def test_wrong_password_and_non_owner_accounts_get_the_same_generic_error(
-    app, store, make_owner
-):
+def test_wrong_password_and_non_owner_accounts_get_the_same_generic_error(app, store, make_owner):
     make_owner(store)
     make_owner(store, "admin@school.example", owner=False)
     browser = Browser(app)
@@ -163,8 +163,10 @@ def test_wrong_password_and_non_owner_accounts_get_the_same_generic_error(
     ]
     for response in answers:
         assert response.status_code == 200
-        assert "The e-mail address or password is not right, or this account may not use the " \
-               "console." in text(response)
+        assert (
+            "The e-mail address or password is not right, or this account may not use the "
+            "console." in text(response)
+        )
     assert browser.get("/console/registrations").status_code == 302
     assert not any(a for _actor, a, *_ in audit_lines(store) if a == "console.signed_in")
 
@@ -176,10 +178,24 @@ def test_user_create_owner_makes_a_console_account_and_plain_accounts_stay_out(
     from app.cli import main
 
     monkeypatch.setenv("DATABASE_URL", database_url)
-    for email, flags, says in ((OWNER, ["--owner"], f"Created owner account {OWNER}"),
-                               ("admin@school.example", [], "Created account admin@")):
-        made = runner.invoke(main, ["user", "create", "--email", email, "--password", PASSWORD,
-                                    "--name", "Someone", *flags])
+    for email, flags, says in (
+        (OWNER, ["--owner"], f"Created owner account {OWNER}"),
+        ("admin@school.example", [], "Created account admin@"),
+    ):
+        made = runner.invoke(
+            main,
+            [
+                "user",
+                "create",
+                "--email",
+                email,
+                "--password",
+                PASSWORD,
+                "--name",
+                "Someone",
+                *flags,
+            ],
+        )
         assert made.exit_code == 0, made.output
         assert says in made.output
     app = make_app()
@@ -194,8 +210,11 @@ def test_user_create_owner_makes_a_console_account_and_plain_accounts_stay_out(
     assert refused.status_code == 200
     assert SIGNIN_REFUSED_TEXT in text(refused)
     assert plain_account.get("/console/registrations").status_code == 302
-    created = {e.detail["email"]: e.detail["owner"] for e in store.list_audit(limit=10)
-               if e.action == "account.created"}
+    created = {
+        e.detail["email"]: e.detail["owner"]
+        for e in store.list_audit(limit=10)
+        if e.action == "account.created"
+    }
     assert created == {OWNER: True, "admin@school.example": False}
 
 
@@ -263,32 +282,45 @@ def unknown_attempt(store):
     """Record an attempt whose outcome is unknown, as the flow does: configuration read,
     registration sent, no usable answer."""
     attempt = store.create_registration("https://lms.school.example/config", "2999-01-01")
-    store.record_platform_config(attempt.id, {
-        "openid_configuration_url": "https://lms.school.example/config",
-        "issuer": "https://lms.school.example",
-        "authorization_endpoint": "https://lms.school.example/auth",
-        "token_endpoint": "https://lms.school.example/token",
-        "jwks_uri": "https://lms.school.example/jwks",
-        "registration_endpoint": "https://lms.school.example/register",
-        "authorization_server": None,
-        "product_family_code": "moodle",
-        "version": "4.5.1",
-        "scopes_supported": ["openid"],
-        "claims_supported": ["sub"],
-        "messages_supported": [{"type": "LtiResourceLinkRequest", "placements": None}],
-        "document": {"issuer": "https://lms.school.example"},
-        "warnings": [],
-    })
-    assert store.claim_for_registering(attempt.id, {
-        "client_name": "Quiz Tool",
-        "scope": "https://purl.imsglobal.org/spec/lti-ags/scope/score "
-                 "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly",
-    }, [])
-    store.fail_registration(attempt.id, {
-        "kind": "OutcomeUnknown", "title": "Outcome unknown: check the LMS",
-        "detail": "Gatehouse stopped while waiting for the LMS's answer.",
-        "rule": "worker-stopped", "hint": None,
-    }, state="unknown")
+    store.record_platform_config(
+        attempt.id,
+        {
+            "openid_configuration_url": "https://lms.school.example/config",
+            "issuer": "https://lms.school.example",
+            "authorization_endpoint": "https://lms.school.example/auth",
+            "token_endpoint": "https://lms.school.example/token",
+            "jwks_uri": "https://lms.school.example/jwks",
+            "registration_endpoint": "https://lms.school.example/register",
+            "authorization_server": None,
+            "product_family_code": "moodle",
+            "version": "4.5.1",
+            "scopes_supported": ["openid"],
+            "claims_supported": ["sub"],
+            "messages_supported": [{"type": "LtiResourceLinkRequest", "placements": None}],
+            "document": {"issuer": "https://lms.school.example"},
+            "warnings": [],
+        },
+    )
+    assert store.claim_for_registering(
+        attempt.id,
+        {
+            "client_name": "Quiz Tool",
+            "scope": "https://purl.imsglobal.org/spec/lti-ags/scope/score "
+            "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly",
+        },
+        [],
+    )
+    store.fail_registration(
+        attempt.id,
+        {
+            "kind": "OutcomeUnknown",
+            "title": "Outcome unknown: check the LMS",
+            "detail": "Gatehouse stopped while waiting for the LMS's answer.",
+            "rule": "worker-stopped",
+            "hint": None,
+        },
+        state="unknown",
+    )
     return store.get_registration(attempt.id)
 
 
@@ -298,29 +330,43 @@ def test_every_console_form_is_refused_without_its_csrf_token(console, store, ap
     key, _full = apikeys.create(store, "ci")
     invitation = store.create_invitation("Springfield", None, None)
     attempt = unknown_attempt(store)
-    ids = {"platform_id": platform.id, "key_id": key.id, "invitation_id": invitation.id,
-           "rid": attempt.id}
+    ids = {
+        "platform_id": platform.id,
+        "key_id": key.id,
+        "invitation_id": invitation.id,
+        "rid": attempt.id,
+    }
     # What each form sends, all valid: only the token is missing.
     fields = {
         "console.login": {"email": OWNER, "password": PASSWORD},
-        "console.edit_platform": {"name": "Renamed", "authorization_endpoint": "https://x.example/a",
-                                  "token_endpoint": "https://x.example/t", "auth_method": "JWK_SET",
-                                  "auth_key": "https://x.example/jwks"},
+        "console.edit_platform": {
+            "name": "Renamed",
+            "authorization_endpoint": "https://x.example/a",
+            "token_endpoint": "https://x.example/t",
+            "auth_method": "JWK_SET",
+            "auth_key": "https://x.example/jwks",
+        },
         "console.add_deployment": {"deployment_id": "dep-2"},
         "console.change_deployment": {"deployment_id": "dep-1"},
         "console.api_keys": {"name": "another"},
         "console.invitations": {"name": "Shelbyville"},
         "console.resolve_unknown": {"client_id": "granted-1", "deployment_id": "d-1"},
     }
-    posts = [rule for rule in app.url_map.iter_rules()
-             if rule.endpoint.startswith("console.") and "POST" in rule.methods]
+    posts = [
+        rule
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint.startswith("console.") and "POST" in rule.methods
+    ]
     assert len(posts) >= 12
     anonymous = Browser(app)
     before = dump(store)
     tried = set()
     for rule in posts:
-        values = [{**ids, "action": action} for action in ("activate", "deactivate", "remove")] \
-            if "action" in rule.arguments else [ids]
+        values = (
+            [{**ids, "action": action} for action in ("activate", "deactivate", "remove")]
+            if "action" in rule.arguments
+            else [ids]
+        )
         for args in values:
             url = rule.build({k: v for k, v in args.items() if k in rule.arguments})[1]
             browser = anonymous if rule.endpoint == "console.login" else console
@@ -342,9 +388,7 @@ def test_empty_pages_say_so(console):
     assert "No platform yet" in text(console.get("/console/platforms"))
     assert "No API keys yet." in text(console.get("/console/api-keys"))
     assert "No invitations yet." in text(console.get("/console/invitations"))
-    assert "No registration is failed." in text(
-        console.get("/console/registrations?state=failed")
-    )
+    assert "No registration is failed." in text(console.get("/console/registrations?state=failed"))
 
 
 def test_real_registrations_are_listed_with_their_approval_and_shown_in_full(
@@ -360,19 +404,28 @@ def test_real_registrations_are_listed_with_their_approval_and_shown_in_full(
     )
     approver = store.create_account("admin@school.example", "Ada", HASH)
     store.set_registration_account(done.id, approver.id)
-    store.record_terms_acceptance(registration_id=done.id, version="2026-11",
-                                  signer_name="Ada Admin", account_id=approver.id)
+    store.record_terms_acceptance(
+        registration_id=done.id, version="2026-11", signer_name="Ada Admin", account_id=approver.id
+    )
     store.record_checkout(session_id="cs_1", registration_id=done.id, status="open")
     store.update_payment("cs_1", "paid", amount=1500, currency="usd")
 
     page = console.get("/console/registrations")
     assert page.status_code == 200
-    rows = re.findall(r"<tr data-registration=\"([^\"]+)\">(.*?)</tr>",
-                      page.get_data(as_text=True), re.S)
+    rows = re.findall(
+        r"<tr data-registration=\"([^\"]+)\">(.*?)</tr>", page.get_data(as_text=True), re.S
+    )
     assert [rid for rid, _ in rows] == [failed.id, done.id]  # newest first
     done_row = plain(rows[1][1])
-    for expected in ("completed", "Canvas", done.issuer, done.client_id,
-                     "admin@school.example", "2026-11", "15.00 USD (paid)"):
+    for expected in (
+        "completed",
+        "Canvas",
+        done.issuer,
+        done.client_id,
+        "admin@school.example",
+        "2026-11",
+        "15.00 USD (paid)",
+    ):
         assert expected in done_row
     failed_row = plain(rows[0][1])
     assert "failed" in failed_row and "Moodle" in failed_row
@@ -396,13 +449,12 @@ def test_real_registrations_are_listed_with_their_approval_and_shown_in_full(
     assert "Rule:" in text(failed_page)
 
 
-def test_a_terms_signer_without_an_account_is_named_by_their_email(
-    console, store, live, simulator
-):
+def test_a_terms_signer_without_an_account_is_named_by_their_email(console, store, live, simulator):
     assert simulator("canvas").register(live.register_url).ok
     (done,) = store.list_registrations()
-    store.record_terms_acceptance(registration_id=done.id, version="3", signer_name="Bo Admin",
-                                  email="bo@school.example")
+    store.record_terms_acceptance(
+        registration_id=done.id, version="3", signer_name="Bo Admin", email="bo@school.example"
+    )
     row = plain(console.get("/console/registrations").get_data(as_text=True))
     assert "bo@school.example (terms signer)" in row
     detail = text(console.get(f"/console/registrations/{done.id}"))
@@ -424,11 +476,16 @@ def test_a_registration_completed_by_the_owners_back_end_names_its_api_key(
     with LoopbackServer(app, "localhost") as server:
         url, _grant = sim.initiate(server.url + "/lti/register")
         started = requests.get(url, timeout=30, allow_redirects=False)
-        resume = requests.get(server.url + started.headers["Location"], timeout=30,
-                              allow_redirects=False)
+        resume = requests.get(
+            server.url + started.headers["Location"], timeout=30, allow_redirects=False
+        )
         rid = parse_qs(urlsplit(resume.headers["Location"]).query)["registrationId"][0]
-        done = requests.post(f"{server.url}/api/registrations/{rid}/complete", json={},
-                             headers={"Authorization": f"Bearer {key}"}, timeout=30)
+        done = requests.post(
+            f"{server.url}/api/registrations/{rid}/complete",
+            json={},
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=30,
+        )
         assert done.status_code == 200, done.text
     platform_id = done.json()["platformId"]
     browser = Browser(app)
@@ -436,8 +493,11 @@ def test_a_registration_completed_by_the_owners_back_end_names_its_api_key(
     shown = "Approved by API key ‘billing-backend’"
     assert shown in text(browser.get(f"/console/registrations/{rid}"))
     assert shown in text(browser.get(f"/console/platforms/{platform_id}"))
-    row = re.search(rf'<tr data-registration="{rid}">(.*?)</tr>',
-                    browser.get("/console/registrations").get_data(as_text=True), re.S)
+    row = re.search(
+        rf'<tr data-registration="{rid}">(.*?)</tr>',
+        browser.get("/console/registrations").get_data(as_text=True),
+        re.S,
+    )
     assert "API key ‘billing-backend’" in plain(row.group(1))
 
 
@@ -473,7 +533,9 @@ def test_registrations_filter_by_state_and_paginate(console, store):
     assert "Page 1 of 2 (27 in all)" in text(pending)
     next_link = re.search(r'<a rel="next" href="([^"]+)"', pending.get_data(as_text=True))
     assert parse_qs(urlsplit(html.unescape(next_link.group(1))).query) == {
-        "page": ["2"], "state": ["pending"]}
+        "page": ["2"],
+        "state": ["pending"],
+    }
     failed = console.get("/console/registrations?state=failed")
     assert failed.get_data(as_text=True).count("<tr data-registration=") == 1
     assert "Page 1 of 1 (1 in all)" in text(failed)
@@ -488,17 +550,32 @@ def test_platforms_search_and_paginate(console, store):
     first = console.get("/console/platforms")
     assert "Page 1 of 2 (27 in all)" in text(first)
     assert first.get_data(as_text=True).count("<tr data-platform=") == 25
-    assert console.get("/console/platforms?page=2").get_data(as_text=True).count(
-        "<tr data-platform=") == 2
+    assert (
+        console.get("/console/platforms?page=2").get_data(as_text=True).count("<tr data-platform=")
+        == 2
+    )
     found = console.get("/console/platforms?q=client-17")
     rows = re.findall(r"<tr data-platform=.*?</tr>", found.get_data(as_text=True), re.S)
     assert len(rows) == 1
     row = plain(rows[0])
-    for expected in ("School 17", "added by hand", "https://lms17.school.example",
-                     "client-17", "inactive", "0"):
+    for expected in (
+        "School 17",
+        "added by hand",
+        "https://lms17.school.example",
+        "client-17",
+        "inactive",
+        "0",
+    ):
         assert expected in row
-    assert len(re.findall(r"<tr data-platform=", console.get(
-        "/console/platforms?q=lms2").get_data(as_text=True))) == 9  # lms2, lms20…lms27
+    assert (
+        len(
+            re.findall(
+                r"<tr data-platform=",
+                console.get("/console/platforms?q=lms2").get_data(as_text=True),
+            )
+        )
+        == 9
+    )  # lms2, lms20…lms27
     assert "No platform matches “nothing”" in text(console.get("/console/platforms?q=nothing"))
 
 
@@ -507,16 +584,21 @@ def test_an_owner_finishes_an_attempt_of_unknown_outcome_with_the_client_id(cons
     url = f"/console/registrations/{attempt.id}"
     page = console.get(url)
     assert "Outcome unknown: finish this registration" in text(page)
-    assert "Moodle may have registered the tool and given it a client ID that Gatehouse does " \
-           "not know" in text(page)
+    assert (
+        "Moodle may have registered the tool and given it a client ID that Gatehouse does "
+        "not know" in text(page)
+    )
     assert "The LMS granted client ID" in text(page) and "Deployment ID (optional)" in text(page)
     empty = console.submit(url, url + "/resolve", {"client_id": "  "})
     assert empty.status_code == 400
     assert "Type the client ID the LMS shows" in text(empty)
     assert store.list_platforms() == [] and store.get_registration(attempt.id).state == "unknown"
 
-    done = console.submit(url, url + "/resolve", {"client_id": " granted-1 ",
-                                                  "deployment_id": "dep-9", "activate": "y"})
+    done = console.submit(
+        url,
+        url + "/resolve",
+        {"client_id": " granted-1 ", "deployment_id": "dep-9", "activate": "y"},
+    )
     assert done.status_code == 302
     (platform,) = store.list_platforms()
     assert done.headers["Location"] == f"/console/platforms/{platform.id}"
@@ -533,21 +615,31 @@ def test_an_owner_finishes_an_attempt_of_unknown_outcome_with_the_client_id(cons
     )
     assert platform.active is True and platform.registration_id == attempt.id
     assert [(d.deployment_id, d.active) for d in store.list_deployments(platform.id)] == [
-        ("dep-9", True)]
+        ("dep-9", True)
+    ]
     finished = store.get_registration(attempt.id)
-    assert (finished.state, finished.client_id, finished.deployment_id, finished.platform_id) \
-        == ("completed", "granted-1", "dep-9", platform.id)
+    assert (finished.state, finished.client_id, finished.deployment_id, finished.platform_id) == (
+        "completed",
+        "granted-1",
+        "dep-9",
+        platform.id,
+    )
     (line,) = store.list_audit_matching(action="registration.completed", subject_id=attempt.id)
     assert line.actor == f"console {OWNER}"
     assert line.detail["resolvedFrom"] == "unknown" and line.detail["clientId"] == "granted-1"
     assert "is created and the registration is completed" in text(
-        console.get(f"/console/platforms/{platform.id}"))
+        console.get(f"/console/platforms/{platform.id}")
+    )
     after = text(console.get(url))
     assert f"Approved by {OWNER} in the console" in after
     assert "The LMS granted client ID" not in after
 
-    again = console.submit(f"/console/platforms/{platform.id}", url + "/resolve",
-                           {"client_id": "granted-2"}, follow_redirects=True)
+    again = console.submit(
+        f"/console/platforms/{platform.id}",
+        url + "/resolve",
+        {"client_id": "granted-2"},
+        follow_redirects=True,
+    )
     assert "no longer unknown: nothing was changed" in text(again)
     assert len(store.list_platforms()) == 1
 
@@ -556,13 +648,19 @@ def test_only_attempts_of_unknown_outcome_offer_the_client_id_form(console, stor
     failed = failed_attempt(store, "nope")
     page = console.get(f"/console/registrations/{failed.id}")
     assert "The LMS granted client ID" not in text(page)
-    refused = console.submit(f"/console/registrations/{failed.id}",
-                             f"/console/registrations/{failed.id}/resolve",
-                             {"client_id": "granted-1"})
+    refused = console.submit(
+        f"/console/registrations/{failed.id}",
+        f"/console/registrations/{failed.id}/resolve",
+        {"client_id": "granted-1"},
+    )
     assert refused.status_code == 302
     assert store.list_platforms() == [] and store.get_registration(failed.id).state == "failed"
-    assert console.submit("/console/registrations", "/console/registrations/nope/resolve",
-                          {"client_id": "x"}).status_code == 404
+    assert (
+        console.submit(
+            "/console/registrations", "/console/registrations/nope/resolve", {"client_id": "x"}
+        ).status_code
+        == 404
+    )
 
 
 # Changing platforms
@@ -582,8 +680,10 @@ def test_activate_and_deactivate_go_through_set_active_and_the_audit(console, st
     assert console.submit(url, url + "/deactivate").status_code == 302
     assert store.get_platform(platform.id).active is False
     actions = [(a, s, actor) for actor, a, s, _ in audit_lines(store)][:2]
-    assert actions == [("platform.deactivated", platform.id, f"console {OWNER}"),
-                       ("platform.activated", platform.id, f"console {OWNER}")]
+    assert actions == [
+        ("platform.deactivated", platform.id, f"console {OWNER}"),
+        ("platform.activated", platform.id, f"console {OWNER}"),
+    ]
     assert console.submit(url, "/console/platforms/nope/activate").status_code == 404
 
 
@@ -604,8 +704,9 @@ def test_edit_a_platform_with_the_api_rules(console, store):
     assert bad.status_code == 200
     assert "Enter an absolute URL" in text(bad)
     assert 'aria-invalid="true"' in bad.get_data(as_text=True)
-    bad_key = console.post(url, {**good, "auth_method": "JWK_KEY", "auth_key": "{oops",
-                                 **csrf(page)})
+    bad_key = console.post(
+        url, {**good, "auth_method": "JWK_KEY", "auth_key": "{oops", **csrf(page)}
+    )
     assert "Paste the key as a JSON Web Key" in text(bad_key)
     assert store.get_platform(platform.id).name == "School 1"
     saved = console.post(url, {**good, **csrf(page)})
@@ -648,13 +749,18 @@ def test_add_toggle_and_remove_deployments(console, store):
     empty = console.submit(url, url + "/deployments", {"deployment_id": "  "})
     assert empty.status_code == 400
     assert "Type the deployment id" in text(empty)
-    assert console.submit(url, url + "/deployments", {"deployment_id": "1:abc/def"}).status_code \
-        == 302
+    assert (
+        console.submit(url, url + "/deployments", {"deployment_id": "1:abc/def"}).status_code == 302
+    )
     (deployment,) = store.list_deployments(platform.id)
-    assert (deployment.deployment_id, deployment.active, deployment.source) == \
-        ("1:abc/def", True, "console")
-    again = console.submit(url, url + "/deployments", {"deployment_id": "1:abc/def"},
-                           follow_redirects=True)
+    assert (deployment.deployment_id, deployment.active, deployment.source) == (
+        "1:abc/def",
+        True,
+        "console",
+    )
+    again = console.submit(
+        url, url + "/deployments", {"deployment_id": "1:abc/def"}, follow_redirects=True
+    )
     assert "already has deployment 1:abc/def" in text(again)
     console.submit(url, url + "/deployments/deactivate", {"deployment_id": "1:abc/def"})
     assert store.get_deployment(platform.id, "1:abc/def").active is False
@@ -682,16 +788,29 @@ def test_platform_page_shows_every_field_and_the_approval(console, store, live, 
     store.set_registration_account(platform.registration_id, approver.id)
     page = console.get(f"/console/platforms/{platform.id}")
     body = text(page)
-    for expected in (platform.name, "Moodle", platform.issuer, platform.client_id,
-                     platform.authorization_endpoint, platform.token_endpoint,
-                     platform.jwks_uri, "admin@school.example", report.deployment_id,
-                     "registration", "inactive"):
+    for expected in (
+        platform.name,
+        "Moodle",
+        platform.issuer,
+        platform.client_id,
+        platform.authorization_endpoint,
+        platform.token_endpoint,
+        platform.jwks_uri,
+        "admin@school.example",
+        report.deployment_id,
+        "registration",
+        "inactive",
+    ):
         assert expected in body
-    assert f'href="/console/registrations/{platform.registration_id}"' in \
-        page.get_data(as_text=True)
+    assert f'href="/console/registrations/{platform.registration_id}"' in page.get_data(
+        as_text=True
+    )
     listing = console.get("/console/platforms")
-    assert re.search(r"Moodle.*?" + re.escape(platform.client_id) + r".*?inactive.*?>1<",
-                     listing.get_data(as_text=True), re.S)
+    assert re.search(
+        r"Moodle.*?" + re.escape(platform.client_id) + r".*?inactive.*?>1<",
+        listing.get_data(as_text=True),
+        re.S,
+    )
 
 
 # Audit log
@@ -729,8 +848,13 @@ def test_audit_log_filters_by_action_actor_and_subject_and_keeps_paging(console,
     everything = console.get("/console/audit")
     assert "Page 1 of 2 (33 in all)" in text(everything)  # with the owner's sign-in
     menus = everything.get_data(as_text=True)
-    for option in ("platform.updated", "platform.activated", "console.signed_in",
-                   "api key billing", f"console {OWNER}"):
+    for option in (
+        "platform.updated",
+        "platform.activated",
+        "console.signed_in",
+        "api key billing",
+        f"console {OWNER}",
+    ):
         assert f'<option value="{option}">' in menus
 
     by_action = console.get("/console/audit?action=platform.updated")
@@ -739,7 +863,9 @@ def test_audit_log_filters_by_action_actor_and_subject_and_keeps_paging(console,
     assert '<option value="platform.updated" selected>' in by_action.get_data(as_text=True)
     next_link = re.search(r'<a rel="next" href="([^"]+)"', by_action.get_data(as_text=True))
     assert parse_qs(urlsplit(html.unescape(next_link.group(1))).query) == {
-        "page": ["2"], "action": ["platform.updated"]}
+        "page": ["2"],
+        "action": ["platform.updated"],
+    }
     second = console.get(html.unescape(next_link.group(1)))
     assert "Page 2 of 2 (30 in all)" in text(second) and len(audit_rows(second)) == 5
     assert '{"n": 0}' in html.unescape(second.get_data(as_text=True))
@@ -748,8 +874,9 @@ def test_audit_log_filters_by_action_actor_and_subject_and_keeps_paging(console,
     assert len(audit_rows(activated)) == 2
     by_actor = console.get("/console/audit", query_string={"actor": "api key billing"})
     assert "(31 in all)" in text(by_actor)
-    both = console.get("/console/audit", query_string={"action": "platform.activated",
-                                                      "actor": "api key billing"})
+    both = console.get(
+        "/console/audit", query_string={"action": "platform.activated", "actor": "api key billing"}
+    )
     rows = re.findall(r"<tr data-audit=.*?</tr>", both.get_data(as_text=True), re.S)
     assert len(rows) == 1 and f"platform {two.id}" in plain(rows[0])
     about = console.get("/console/audit", query_string={"subject": f" {two.id} "})
@@ -771,8 +898,10 @@ def test_invitations_and_api_keys_are_paged(console, store):
     for n in range(27):
         store.create_invitation(f"School {n}", None, None)
         apikeys.create(store, f"back end {n}")
-    for path, marker in (("/console/invitations", "<tr id=\"inv-"),
-                         ("/console/api-keys", "<tr data-key=")):
+    for path, marker in (
+        ("/console/invitations", '<tr id="inv-'),
+        ("/console/api-keys", "<tr data-key="),
+    ):
         first = console.get(path)
         assert "Page 1 of 2 (27 in all)" in text(first), path
         assert first.get_data(as_text=True).count(marker) == 25
@@ -812,8 +941,10 @@ def test_an_api_key_is_shown_once_and_only_its_hash_is_kept(console, store, app)
     assert "revoked" in text(console.get("/console/api-keys"))
     assert console.get(f"/console/api-keys/{key_id}/revoke").status_code == 404
     lines = [(actor, a, s) for actor, a, s, _ in audit_lines(store) if a.startswith("api_key")]
-    assert lines == [(f"console {OWNER}", "api_key.revoked", key_id),
-                     (f"console {OWNER}", "api_key.created", key_id)]
+    assert lines == [
+        (f"console {OWNER}", "api_key.revoked", key_id),
+        (f"console {OWNER}", "api_key.created", key_id),
+    ]
 
 
 def test_an_api_key_needs_a_name(console, store):
@@ -830,12 +961,15 @@ def test_create_and_revoke_invitations(console, store):
     bad = console.submit("/console/invitations", data={"name": "Springfield", "uses": "0"})
     assert bad.status_code == 400
     assert "Allow from 1 to 1,000,000 registrations" in text(bad)
-    past = console.submit("/console/invitations",
-                          data={"name": "Springfield", "expires_at": "2001-01-01T00:00"})
+    past = console.submit(
+        "/console/invitations", data={"name": "Springfield", "expires_at": "2001-01-01T00:00"}
+    )
     assert "Choose a time in the future" in text(past)
     assert store.list_invitations() == []
-    made = console.submit("/console/invitations", data={
-        "name": "Springfield", "uses": "3", "expires_at": "2999-06-01T12:30"})
+    made = console.submit(
+        "/console/invitations",
+        data={"name": "Springfield", "uses": "3", "expires_at": "2999-06-01T12:30"},
+    )
     assert made.status_code == 302
     (invitation,) = store.list_invitations()
     assert (invitation.name, invitation.uses_allowed) == ("Springfield", 3)
@@ -852,9 +986,11 @@ def test_create_and_revoke_invitations(console, store):
     assert store.get_invitation(invitation.id).revoked_at is not None
     assert "revoked" in text(console.get("/console/invitations"))
     lines = [(a, d) for _actor, a, s, d in audit_lines(store) if a.startswith("invitation")]
-    assert lines == [("invitation.revoked", {"name": "Springfield"}),
-                     ("invitation.created", {"name": "Shelbyville"}),
-                     ("invitation.created", {"name": "Springfield"})]
+    assert lines == [
+        ("invitation.revoked", {"name": "Springfield"}),
+        ("invitation.created", {"name": "Shelbyville"}),
+        ("invitation.created", {"name": "Springfield"}),
+    ]
 
 
 def test_an_invitation_used_by_a_registration_shows_there(console, store, live, simulator):
@@ -882,8 +1018,9 @@ def test_how_to_register_gives_the_url_and_each_lms_steps(console):
 
 
 def test_how_to_register_points_to_invitations_when_they_are_required(make_app, make_owner):
-    app = make_app({"registration": {"require_invitation": True},
-                    "base_url": "https://reg.example.com"})
+    app = make_app(
+        {"registration": {"require_invitation": True}, "base_url": "https://reg.example.com"}
+    )
     make_owner(app.extensions["gatehouse.store"])
     browser = Browser(app)
     browser.sign_in()
@@ -891,4 +1028,3 @@ def test_how_to_register_points_to_invitations_when_they_are_required(make_app, 
     assert "Invitations are required" in page
     assert "https://reg.example.com/lti/register" in page
     assert "Invitations are required" in text(browser.get("/console/invitations"))
-

@@ -75,8 +75,11 @@ def test_issuer_is_kept_byte_for_byte():
         ({"issuer": "https://lms.example.edu:8443"}, URL, "issuer-host-match"),
         ({"issuer": "https://lms.example.edu/moodle"}, URL, "issuer-prefix"),
         ({"id_token_signing_alg_values_supported": ["HS256"]}, URL, "rs256"),
-        ({"token_endpoint_auth_methods_supported": ["client_secret_basic"]}, URL,
-         "private-key-jwt"),
+        (
+            {"token_endpoint_auth_methods_supported": ["client_secret_basic"]},
+            URL,
+            "private-key-jwt",
+        ),
         ({"token_endpoint_auth_signing_alg_values_supported": ["ES256"]}, URL, "rs256"),
     ],
 )
@@ -184,7 +187,9 @@ def test_moodle_310_without_authorization_endpoint_gets_moodles_own():
     assert config.authorization_endpoint == "https://moodle.example.edu/mod/lti/auth.php"
     assert config.product_family_code == "moodle"
     assert [m.type for m in config.messages_supported] == [
-        "LtiResourceLinkRequest", "LtiDeepLinkingRequest"]
+        "LtiResourceLinkRequest",
+        "LtiDeepLinkingRequest",
+    ]
     (note,) = config.filled_in
     assert "https://moodle.example.edu/mod/lti/auth.php" in note and "3.10" in note
 

@@ -298,20 +298,35 @@ def test_self_sign_up_when_allowed(gated, admin_of):
     assert page.status_code == 200
     short = admin.post(
         f"/lti/register/{admin.rid}/signup",
-        {"name": "Bo", "email": "bo@school.example", "password": "short", "confirm": "short",
-         **csrf(page)},
+        {
+            "name": "Bo",
+            "email": "bo@school.example",
+            "password": "short",
+            "confirm": "short",
+            **csrf(page),
+        },
     )
     assert "Use at least 10 characters." in short.get_data(as_text=True)
     taken = admin.post(
         f"/lti/register/{admin.rid}/signup",
-        {"name": "Bo", "email": "ADMIN@school.example", "password": "long enough pw",
-         "confirm": "long enough pw", **csrf(page)},
+        {
+            "name": "Bo",
+            "email": "ADMIN@school.example",
+            "password": "long enough pw",
+            "confirm": "long enough pw",
+            **csrf(page),
+        },
     )
     assert "exists; sign in" in taken.get_data(as_text=True)
     done = admin.post(
         f"/lti/register/{admin.rid}/signup",
-        {"name": "Bo", "email": "bo@school.example", "password": "long enough pw",
-         "confirm": "long enough pw", **csrf(page)},
+        {
+            "name": "Bo",
+            "email": "bo@school.example",
+            "password": "long enough pw",
+            "confirm": "long enough pw",
+            **csrf(page),
+        },
         follow_redirects=True,
     )
     assert 'data-lti-close="auto"' in done.get_data(as_text=True)
@@ -324,9 +339,7 @@ def test_sign_up_is_off_by_default(gated, admin_of):
     admin = admin_of(gated(gates=("signin",)))
     admin.start()
     assert admin.get(f"/lti/register/{admin.rid}/signup").status_code == 404
-    assert "Create one" not in admin.get(f"/lti/register/{admin.rid}/signin").get_data(
-        as_text=True
-    )
+    assert "Create one" not in admin.get(f"/lti/register/{admin.rid}/signin").get_data(as_text=True)
 
 
 def test_forms_without_a_csrf_token_are_refused_with_the_new_window_way_out(gated, admin_of):
@@ -356,24 +369,35 @@ def test_every_gate_form_refuses_a_post_without_its_csrf_token(gated, admin_of):
     # Each POST is complete and valid but for the missing token, so only CSRF can refuse it.
     attempts = {
         "gates.signin": [
-            (f"/lti/register/{at_signin}/signin",
-             {"email": "admin@school.example", "password": "correct horse battery"}),
+            (
+                f"/lti/register/{at_signin}/signin",
+                {"email": "admin@school.example", "password": "correct horse battery"},
+            ),
             (f"/lti/register/{at_signin}/signin", {"action": "continue"}),  # "Continue as"
         ],
         "gates.signup": [
-            (f"/lti/register/{at_signin}/signup",
-             {"name": "Eve", "email": "eve@school.example", "password": "long enough pw",
-              "confirm": "long enough pw"}),
+            (
+                f"/lti/register/{at_signin}/signup",
+                {
+                    "name": "Eve",
+                    "email": "eve@school.example",
+                    "password": "long enough pw",
+                    "confirm": "long enough pw",
+                },
+            ),
         ],
         "gates.terms": [
-            (f"/lti/register/{at_terms}/terms",
-             {"accept": "y", "signer_name": "Eve", "email": "eve@school.example"}),
+            (
+                f"/lti/register/{at_terms}/terms",
+                {"accept": "y", "signer_name": "Eve", "email": "eve@school.example"},
+            ),
         ],
     }
     # Every form route of the gates is here: a new one must join this walk. The Stripe webhook
     # is exempt (no cookies; its signature is checked instead, see test_payments).
     form_routes = {
-        rule.endpoint for rule in app.url_map.iter_rules()
+        rule.endpoint
+        for rule in app.url_map.iter_rules()
         if rule.endpoint.startswith("gates.") and "POST" in rule.methods
     }
     assert form_routes - {"gates.stripe_webhook"} == set(attempts)
@@ -394,8 +418,9 @@ def test_a_broken_lms_fails_before_anyone_signs_in(gated, simulator):
     app = gated()
     sim = simulator("generic", faults={"no_rs256"})
     client = app.test_client()
-    response = client.get(sim.initiation_url(BASE + "/lti/register").replace(BASE, ""),
-                          base_url=BASE)
+    response = client.get(
+        sim.initiation_url(BASE + "/lti/register").replace(BASE, ""), base_url=BASE
+    )
     assert response.status_code == 502
     assert "RS256" in response.get_data(as_text=True)
     (attempt,) = app.extensions["gatehouse.store"].list_registrations()
@@ -440,8 +465,13 @@ def test_status_endpoint_reports_progress(gated, admin_of):
     admin = admin_of(gated())
     admin.start()
     status = admin.get(f"/lti/register/{admin.rid}/status").get_json()
-    assert status == {"state": "pending", "next": "signin", "payment": None,
-                      "payment_session": None, "url": f"/lti/register/{admin.rid}"}
+    assert status == {
+        "state": "pending",
+        "next": "signin",
+        "payment": None,
+        "payment_session": None,
+        "url": f"/lti/register/{admin.rid}",
+    }
     admin.sign_in()
     assert admin.get(f"/lti/register/{admin.rid}/status").get_json()["next"] == "terms"
     assert admin.get("/lti/register/nope/status").status_code == 404
@@ -464,38 +494,42 @@ def test_plain_http_development_relaxes_secure(gated, admin_of):
     assert response.get_json() == {"ok": False}
     admin = admin_of(app)
     admin.start()
-    page = app.test_client().get(f"/lti/register/{admin.rid}/signin",
-                                 base_url="http://tool.test")
+    page = app.test_client().get(f"/lti/register/{admin.rid}/signin", base_url="http://tool.test")
     cookie = page.headers["Set-Cookie"]
     assert "Secure" not in cookie and "SameSite=Lax" in cookie
 
 
-def test_plain_http_in_production_keeps_secure_and_says_why_once(gated, admin_of, make_app,
-                                                                 terms_file, caplog):
+def test_plain_http_in_production_keeps_secure_and_says_why_once(
+    gated, admin_of, make_app, terms_file, caplog
+):
     # A registration started where the test LMS is allowed, then served by a production app
     # (allow_insecure_platforms off) that a TLS proxy reaches over plain http.
     admin = admin_of(gated())
     admin.start()
-    production = make_app({
-        "security": {"allow_insecure_platforms": False},
-        "registration": {"gates": ["signin", "terms"]},
-        "gates": {"terms": {"version": "1", "path": str(terms_file)}},
-    })
+    production = make_app(
+        {
+            "security": {"allow_insecure_platforms": False},
+            "registration": {"gates": ["signin", "terms"]},
+            "gates": {"terms": {"version": "1", "path": str(terms_file)}},
+        }
+    )
     client = production.test_client()
     for _ in range(2):
         page = client.get(f"/lti/register/{admin.rid}/signin", base_url="http://tool.example")
         assert page.status_code == 200
         cookie = page.headers["Set-Cookie"]
         assert "; Secure" in cookie and "SameSite=None" in cookie and "Partitioned" in cookie
-    warnings = [r.getMessage() for r in caplog.records if "arrived over plain http" in
-                r.getMessage()]
+    warnings = [
+        r.getMessage() for r in caplog.records if "arrived over plain http" in r.getMessage()
+    ]
     assert len(warnings) == 1
     assert "tool.example" in warnings[0]
     assert "trusted_proxies" in warnings[0] and "base_url" in warnings[0]
     # Behind the trusted proxy, the forwarded scheme counts: no warning, same cookie.
     caplog.clear()
     forwarded = production.test_client().get(
-        f"/lti/register/{admin.rid}/signin", base_url="http://tool.example",
+        f"/lti/register/{admin.rid}/signin",
+        base_url="http://tool.example",
         headers={"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"},
     )
     assert "; Secure" in forwarded.headers["Set-Cookie"]
@@ -511,19 +545,35 @@ def test_configured_frame_ancestors(gated, make_app):
 
 def test_user_create_command(database_url, monkeypatch, runner):
     monkeypatch.setenv("DATABASE_URL", database_url)
-    result = runner.invoke(main, ["user", "create", "--email", "Owner@Tool.example",
-                                  "--password", "a long password", "--name", "Owner"])
+    result = runner.invoke(
+        main,
+        [
+            "user",
+            "create",
+            "--email",
+            "Owner@Tool.example",
+            "--password",
+            "a long password",
+            "--name",
+            "Owner",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "Created account owner@tool.example" in result.output
-    prompted = runner.invoke(main, ["user", "create", "--email", "second@tool.example"],
-                             input="another long one\nanother long one\n")
+    prompted = runner.invoke(
+        main,
+        ["user", "create", "--email", "second@tool.example"],
+        input="another long one\nanother long one\n",
+    )
     assert prompted.exit_code == 0, prompted.output
     assert "Password:" in prompted.output
-    again = runner.invoke(main, ["user", "create", "--email", "owner@tool.example",
-                                 "--password", "a long password"])
+    again = runner.invoke(
+        main, ["user", "create", "--email", "owner@tool.example", "--password", "a long password"]
+    )
     assert again.exit_code == 1 and "already exists" in again.output
-    short = runner.invoke(main, ["user", "create", "--email", "x@tool.example",
-                                 "--password", "short"])
+    short = runner.invoke(
+        main, ["user", "create", "--email", "x@tool.example", "--password", "short"]
+    )
     assert short.exit_code == 2 and "at least 10 characters" in short.output
 
 
@@ -560,8 +610,10 @@ def test_an_openid_identity_joins_only_a_verified_non_owner_account(make_app):
     owner = store.create_account("owner@tool.example", "Owner", hash_password("a long password"))
     store.set_owner(owner.id, True)
 
-    for email, verified, reason in [("ADA@school.example", False, "unverified"),
-                                    ("owner@tool.example", True, "owner")]:
+    for email, verified, reason in [
+        ("ADA@school.example", False, "unverified"),
+        ("owner@tool.example", True, "owner"),
+    ]:
         with pytest.raises(OidcLinkRefused) as refused:
             oidc_account(store, issuer, "intruder", email, "Intruder", verified)
         assert refused.value.reason == reason
@@ -580,7 +632,8 @@ def test_an_openid_identity_joins_only_a_verified_non_owner_account(make_app):
 
     new = oidc_account(store, issuer, "bo", "bo@school.example", "Bo", False)
     assert (new.email, new.oidc_subject, new.password_hash) == ("bo@school.example", "bo", None)
-    assert [asserts_verified({"email_verified": v}) for v in (True, "true", "True", False,
-                                                              "false", None, 1)] == [
-        True, True, True, False, False, False, False]
+    assert [
+        asserts_verified({"email_verified": v})
+        for v in (True, "true", "True", False, "false", None, 1)
+    ] == [True, True, True, False, False, False, False]
     assert asserts_verified({}) is False

@@ -182,7 +182,8 @@ def test_terms_alone_inside_the_lms_frame_then_the_dialog_closes(
     approval = deployment.store.approval_of(platform.registration_id)
     assert approval["account"] is None
     assert (approval["terms"].email, approval["terms"].signer_name) == (
-        "ada@school.example", "Ada Admin"
+        "ada@school.example",
+        "Ada Admin",
     )
     assert approval["terms"].version == "2026-11"
     assert approval["terms"].user_agent and "Chrome" in approval["terms"].user_agent
@@ -266,16 +267,20 @@ def test_in_frame_form_without_cookies_offers_the_new_window(
     assert registration.account_id is None
 
 
-@pytest.mark.skipif(oidc_provider.unavailable_reason() is not None,
-                    reason=str(oidc_provider.unavailable_reason()))
+@pytest.mark.skipif(
+    oidc_provider.unavailable_reason() is not None, reason=str(oidc_provider.unavailable_reason())
+)
 def test_sign_in_with_an_openid_provider(context, lms_page, gatehouse, simulator):
     port = free_port()
     redirect_uri = f"http://localhost:{port}/lti/signin/oidc/callback"
     with OidcProvider("gatehouse", OIDC_SECRET, redirect_uri, host="127.0.0.1") as idp:
         deployment = gatehouse(
             ["signin"],
-            oidc={"server_metadata_url": idp.metadata_url, "client_id": "gatehouse",
-                  "label": "Example SSO"},
+            oidc={
+                "server_metadata_url": idp.metadata_url,
+                "client_id": "gatehouse",
+                "label": "Example SSO",
+            },
             port=port,
         )
         sim = simulator("moodle")
@@ -308,13 +313,17 @@ def sso(context, lms_page, gatehouse, simulator):
     def start(accounts):
         port = free_port()
         redirect_uri = f"http://localhost:{port}/lti/signin/oidc/callback"
-        idp = OidcProvider("gatehouse", OIDC_SECRET, redirect_uri, host="127.0.0.1",
-                           accounts=accounts).start()
+        idp = OidcProvider(
+            "gatehouse", OIDC_SECRET, redirect_uri, host="127.0.0.1", accounts=accounts
+        ).start()
         providers.append(idp)
         deployment = gatehouse(
             ["signin"],
-            oidc={"server_metadata_url": idp.metadata_url, "client_id": "gatehouse",
-                  "label": "Example SSO"},
+            oidc={
+                "server_metadata_url": idp.metadata_url,
+                "client_id": "gatehouse",
+                "label": "Example SSO",
+            },
             port=port,
         )
         page, frame = open_in_lms(context, lms_page, simulator("moodle"), deployment)
@@ -410,7 +419,8 @@ def test_skipping_a_gate_by_url_lands_on_the_gate(context, gatehouse, simulator)
     assert page.locator("h1").inner_text() == "Not Found"
     run_sql(
         deployment.store,
-        "UPDATE registrations SET expires_at = '2000-01-01T00:00:00.000000Z' WHERE id = ?", [rid]
+        "UPDATE registrations SET expires_at = '2000-01-01T00:00:00.000000Z' WHERE id = ?",
+        [rid],
     )
     page.goto(f"{deployment.url}/lti/register/{rid}/signin")
     assert "This registration has ended" in page.locator("h1").inner_text()
@@ -418,8 +428,9 @@ def test_skipping_a_gate_by_url_lands_on_the_gate(context, gatehouse, simulator)
     assert sim.records == []
 
 
-def test_external_pre_approval_closes_from_gatehouses_origin(context, lms_page, make_app,
-                                                             simulator):
+def test_external_pre_approval_closes_from_gatehouses_origin(
+    context, lms_page, make_app, simulator
+):
     """The owner's page takes over mid-registration, completes through the API with a real
     HTTP client, and sends the frame back to Gatehouse, whose page closes the LMS dialog."""
     import requests
@@ -435,17 +446,23 @@ def test_external_pre_approval_closes_from_gatehouses_origin(context, lms_page, 
         auth = {"Authorization": f"Bearer {state['key']}"}
         if request.method == "GET":
             rid = request.args["registrationId"]
-            info = requests.get(f"{state['gatehouse']}/api/registrations/{rid}", headers=auth,
-                                timeout=10).json()
-            page = (f"<h1>Approve {info['familyCode']} at {info['url']}?</h1>"
-                    f"<form method=post><input type=hidden name=rid value={rid}>"
-                    "<button id=approve>Approve</button></form>")
+            info = requests.get(
+                f"{state['gatehouse']}/api/registrations/{rid}", headers=auth, timeout=10
+            ).json()
+            page = (
+                f"<h1>Approve {info['familyCode']} at {info['url']}?</h1>"
+                f"<form method=post><input type=hidden name=rid value={rid}>"
+                "<button id=approve>Approve</button></form>"
+            )
             response = Response(page, mimetype="text/html")
         else:
             rid = request.form["rid"]
-            done = requests.post(f"{state['gatehouse']}/api/registrations/{rid}/complete",
-                                 headers=auth, json={"platformName": "Approved by owner"},
-                                 timeout=30).json()
+            done = requests.post(
+                f"{state['gatehouse']}/api/registrations/{rid}/complete",
+                headers=auth,
+                json={"platformName": "Approved by owner"},
+                timeout=30,
+            ).json()
             response = redirect(done["redirectUrl"])
         return response(environ, start_response)
 

@@ -40,30 +40,43 @@ def test_passwords_api_keys_and_tokens_never_reach_the_logs(make_app, simulator,
     url, grant = sim.initiate(BASE + "/lti/register")
     resume = client.get(url.replace(BASE, ""), base_url=BASE).headers["Location"]
     page = client.get(resume + "/signin", base_url=BASE)
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"',
-                      page.get_data(as_text=True)).group(1)
+    token = re.search(
+        r'name="csrf_token" type="hidden" value="([^"]+)"', page.get_data(as_text=True)
+    ).group(1)
     for password in ("a wrong password", "the secret password"):
-        client.post(resume + "/signin", base_url=BASE,
-                    data={"email": "a@b.example", "password": password, "csrf_token": token})
+        client.post(
+            resume + "/signin",
+            base_url=BASE,
+            data={"email": "a@b.example", "password": password, "csrf_token": token},
+        )
     client.get("/admin/platforms", headers={"Authorization": f"Bearer {key}"})
     client.get("/admin/platforms", headers={"Authorization": f"Bearer {key}x"})
     client.get(resume, base_url=BASE)  # the last gate passed: Gatehouse registers
     assert store.list_platforms()  # the flow really ran
     logged = logged_text(caplog.records)
-    for secret in ("the secret password", "a wrong password", key, key.split("_", 2)[2],
-                   grant.token):
+    for secret in (
+        "the secret password",
+        "a wrong password",
+        key,
+        key.split("_", 2)[2],
+        grant.token,
+    ):
         assert secret not in logged
 
 
-def test_stripe_keys_never_reach_the_logs_even_in_tracebacks(make_app, simulator, caplog,
-                                                             monkeypatch):
+def test_stripe_keys_never_reach_the_logs_even_in_tracebacks(
+    make_app, simulator, caplog, monkeypatch
+):
     caplog.set_level(logging.DEBUG)
     monkeypatch.setenv("STRIPE_SECRET_KEY", STRIPE_KEY)
     monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET)
     with FakeStripe(api_key=STRIPE_KEY, webhook_secret=WEBHOOK_SECRET) as stripe_server:
-        app = make_app({"registration": {"gates": ["payment"]},
-                        "gates": {"payment": {"price_id": "price_123",
-                                              "api_base": stripe_server.url}}})
+        app = make_app(
+            {
+                "registration": {"gates": ["payment"]},
+                "gates": {"payment": {"price_id": "price_123", "api_base": stripe_server.url}},
+            }
+        )
         store = app.extensions["gatehouse.store"]
         client = app.test_client()
         url, _grant = simulator("canvas").initiate(BASE + "/lti/register")
@@ -71,11 +84,18 @@ def test_stripe_keys_never_reach_the_logs_even_in_tracebacks(make_app, simulator
         rid = resume.rsplit("/", 1)[-1]
 
         def webhook(session_id, secret=WEBHOOK_SECRET):
-            payload = json.dumps(stripe_server.build_event("checkout.session.completed",
-                                                           session_id))
-            return client.post("/webhooks/stripe", data=payload, base_url=BASE, headers={
-                "Stripe-Signature": stripe_server.sign(payload, secret),
-                "Content-Type": "application/json"})
+            payload = json.dumps(
+                stripe_server.build_event("checkout.session.completed", session_id)
+            )
+            return client.post(
+                "/webhooks/stripe",
+                data=payload,
+                base_url=BASE,
+                headers={
+                    "Stripe-Signature": stripe_server.sign(payload, secret),
+                    "Content-Type": "application/json",
+                },
+            )
 
         # A rotated-out key: Stripe refuses it, and Gatehouse says so in the log.
         monkeypatch.setenv("STRIPE_SECRET_KEY", STRIPE_WRONG_KEY)

@@ -42,8 +42,13 @@ class Gatehouse:
         return self.store.find_platform(sim.issuer, report.client_id)
 
     def api(self, method, path, **kwargs):
-        return requests.request(method, self.url + path, timeout=15,
-                                headers={"Authorization": f"Bearer {self.key}"}, **kwargs)
+        return requests.request(
+            method,
+            self.url + path,
+            timeout=15,
+            headers={"Authorization": f"Bearer {self.key}"},
+            **kwargs,
+        )
 
 
 def live_gatehouses(make_app, kind):
@@ -73,6 +78,7 @@ def lead(text):
 
 
 # --- success ------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("profile", PROFILES)
 def test_every_lms_launches_right_after_registration(gatehouse, simulator, profile):
@@ -106,8 +112,12 @@ def test_launch_hands_verified_claims_to_the_tool(gatehouse, simulator, backend)
     assert claims["platformId"] == platform.id
     assert claims["deploymentId"] == report.deployment_id == claims[CLAIM_DEPLOYMENT_ID]
     assert claims["messageType"] == "LtiResourceLinkRequest"
-    assert claims["platform"] == {"issuer": sim.issuer, "clientId": report.client_id,
-                                  "name": platform.name, "familyCode": "canvas"}
+    assert claims["platform"] == {
+        "issuer": sim.issuer,
+        "clientId": report.client_id,
+        "name": platform.name,
+        "familyCode": "canvas",
+    }
     assert claims["sub"] == "user-1001"
     assert claims[CLAIM_ROLES] == ["http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor"]
     assert claims[CLAIM_CONTEXT]["label"] == "BIO101"
@@ -125,8 +135,12 @@ def test_readme_verification_example_accepts_the_handoff(gatehouse, simulator, r
     report = gh.register(sim)
     token = sim.launch(report.client_id).handoff_token
     namespace = {}
-    exec(code.replace("https://gatehouse.example.com", gh.url)  # noqa: S102 - our README
-         .replace("https://tool.example.com/launch", TOOL_URL), namespace)
+    exec(  # noqa: S102 - the README's own example, run as written
+        code.replace("https://gatehouse.example.com", gh.url).replace(
+            "https://tool.example.com/launch", TOOL_URL
+        ),
+        namespace,
+    )
     claims = namespace["verify_launch"](token)
     assert claims["platformId"] == gh.platform(sim, report).id
     with pytest.raises(ValueError, match="replayed"):
@@ -153,11 +167,19 @@ def test_login_by_issuer_alone_is_refused_when_it_is_ambiguous(gatehouse, simula
 
 # --- refusals -----------------------------------------------------------------------------------
 
+
 def test_unknown_platform_gets_a_readable_page(gatehouse):
     gh = gatehouse()
-    response = requests.get(gh.url + "/lti/login", timeout=5, params={
-        "iss": "https://lms.unknown.example", "login_hint": "u1", "client_id": "c1",
-        "target_link_uri": gh.url + "/lti/launch"})
+    response = requests.get(
+        gh.url + "/lti/login",
+        timeout=5,
+        params={
+            "iss": "https://lms.unknown.example",
+            "login_hint": "u1",
+            "client_id": "c1",
+            "target_link_uri": gh.url + "/lti/launch",
+        },
+    )
     assert response.status_code == 400
     assert 'data-lti-error="unknown-platform"' in response.text
     assert "This LMS is not registered with the tool" in response.text
@@ -167,8 +189,11 @@ def test_unknown_platform_gets_a_readable_page(gatehouse):
 @pytest.mark.parametrize("missing", ["iss", "login_hint", "target_link_uri"])
 def test_login_names_a_missing_parameter(gatehouse, missing):
     gh = gatehouse()
-    params = {"iss": "https://lms.example", "login_hint": "u1",
-              "target_link_uri": gh.url + "/lti/launch"}
+    params = {
+        "iss": "https://lms.example",
+        "login_hint": "u1",
+        "target_link_uri": gh.url + "/lti/launch",
+    }
     del params[missing]
     response = requests.post(gh.url + "/lti/login", data=params, timeout=5)
     assert response.status_code == 400
@@ -177,8 +202,15 @@ def test_login_names_a_missing_parameter(gatehouse, missing):
 
 def test_login_refuses_a_target_that_is_not_a_web_url(gatehouse):
     gh = gatehouse()
-    response = requests.get(gh.url + "/lti/login", timeout=5, params={
-        "iss": "https://lms.example", "login_hint": "u1", "target_link_uri": "javascript:x"})
+    response = requests.get(
+        gh.url + "/lti/login",
+        timeout=5,
+        params={
+            "iss": "https://lms.example",
+            "login_hint": "u1",
+            "target_link_uri": "javascript:x",
+        },
+    )
     assert response.status_code == 400
     assert 'data-lti-error="target-link-uri"' in response.text
 
@@ -204,15 +236,17 @@ def test_inactive_platform_is_told_to_ask_an_administrator(gatehouse, simulator)
         ({"iss": "https://lms.elsewhere.example"}, "id-token-iss"),
         ({"nonce": "not-the-nonce"}, "id-token-nonce"),
         ({"https://purl.imsglobal.org/spec/lti/claim/version": "1.1.0"}, "lti-version"),
-        ({"https://purl.imsglobal.org/spec/lti/claim/message_type": "LtiFancyRequest"},
-         "lti-message-type"),
-        ({"https://purl.imsglobal.org/spec/lti/claim/deployment_id": None},
-         "lti-deployment-id"),
-        ({"https://purl.imsglobal.org/spec/lti/claim/resource_link": None},
-         "lti-resource-link"),
+        (
+            {"https://purl.imsglobal.org/spec/lti/claim/message_type": "LtiFancyRequest"},
+            "lti-message-type",
+        ),
+        ({"https://purl.imsglobal.org/spec/lti/claim/deployment_id": None}, "lti-deployment-id"),
+        ({"https://purl.imsglobal.org/spec/lti/claim/resource_link": None}, "lti-resource-link"),
         ({"https://purl.imsglobal.org/spec/lti/claim/roles": None}, "lti-roles"),
-        ({"https://purl.imsglobal.org/spec/lti/claim/target_link_uri": "https://evil.example/"},
-         "target-link-uri-mismatch"),
+        (
+            {"https://purl.imsglobal.org/spec/lti/claim/target_link_uri": "https://evil.example/"},
+            "target-link-uri-mismatch",
+        ),
     ],
     ids=lambda value: value if isinstance(value, str) else None,
 )
@@ -220,8 +254,10 @@ def test_a_token_breaking_a_rule_is_refused_with_that_rule(gatehouse, simulator,
     gh = gatehouse()
     sim = simulator("generic")
     report = gh.register(sim)
-    claims = {k: ([report.client_id if a == "CLIENT" else a for a in v] if isinstance(v, list)
-                  else v) for k, v in claims.items()}
+    claims = {
+        k: ([report.client_id if a == "CLIENT" else a for a in v] if isinstance(v, list) else v)
+        for k, v in claims.items()
+    }
     result = sim.launch(report.client_id, claims=claims)
     assert result.status == 401, result.text
     assert result.error_rule == rule
@@ -249,21 +285,23 @@ def test_a_token_cannot_be_moved_to_another_login(gatehouse, simulator):
     authorize = requests.get(login, allow_redirects=False, timeout=5).headers["Location"]
     state = parse_qs(urlsplit(authorize).query)["state"][0]
     action, fields = first.form
-    moved = requests.post(action, data={"id_token": fields["id_token"], "state": state},
-                          timeout=5)
+    moved = requests.post(action, data={"id_token": fields["id_token"], "state": state}, timeout=5)
     assert moved.status_code == 401
     assert 'data-lti-error="id-token-nonce"' in moved.text
 
 
 def test_unknown_state_and_lms_errors_are_readable(gatehouse):
     gh = gatehouse()
-    response = requests.post(gh.url + "/lti/launch", timeout=5,
-                             data={"state": "made-up", "id_token": "x.y.z"})
+    response = requests.post(
+        gh.url + "/lti/launch", timeout=5, data={"state": "made-up", "id_token": "x.y.z"}
+    )
     assert response.status_code == 401
     assert 'data-lti-error="state-unknown"' in response.text
-    response = requests.post(gh.url + "/lti/launch", timeout=5,
-                             data={"error": "login_required",
-                                   "error_description": "The user is not signed in."})
+    response = requests.post(
+        gh.url + "/lti/launch",
+        timeout=5,
+        data={"error": "login_required", "error_description": "The user is not signed in."},
+    )
     assert response.status_code == 400
     assert "login_required" in lead(response.text)
 
@@ -287,6 +325,7 @@ def test_platform_key_rotation_is_picked_up_and_a_stray_key_refused(gatehouse, s
 
 # --- deployments --------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("policy", ["accept", "pending", "reject"])
 def test_unknown_deployment_follows_the_policy(gatehouse, simulator, policy):
     gh = gatehouse(registration={"unknown_deployments": policy})
@@ -304,8 +343,7 @@ def test_unknown_deployment_follows_the_policy(gatehouse, simulator, policy):
         assert "waiting for approval" in result.text
         assert not stored.active
         gh.store.set_deployment_active(platform.id, "another-course-deployment", True)
-        assert sim.launch(report.client_id, deployment_id="another-course-deployment"
-                          ).status == 200
+        assert sim.launch(report.client_id, deployment_id="another-course-deployment").status == 200
     else:
         assert result.status == 403
         assert result.error_rule == "deployment-unknown"
@@ -315,6 +353,7 @@ def test_unknown_deployment_follows_the_policy(gatehouse, simulator, policy):
 
 
 # --- deep linking -------------------------------------------------------------------------------
+
 
 def test_deep_linking_round_trip(gatehouse, simulator):
     gh = gatehouse(launch={"tool_url": TOOL_URL})
@@ -327,8 +366,13 @@ def test_deep_linking_round_trip(gatehouse, simulator):
     assert claims["messageType"] == DL
     settings = claims[DL_SETTINGS]
     items = [{"type": "ltiResourceLink", "title": "Quiz 1", "url": gh.url + "/lti/launch?q=1"}]
-    body = {"platformId": claims["platformId"], "deploymentId": claims["deploymentId"],
-            "deepLinkingSettings": settings, "contentItems": items, "message": "Quiz 1 added"}
+    body = {
+        "platformId": claims["platformId"],
+        "deploymentId": claims["deploymentId"],
+        "deepLinkingSettings": settings,
+        "contentItems": items,
+        "message": "Quiz 1 added",
+    }
     response = gh.api("POST", "/api/deep-linking/response", json=body)
     assert response.status_code == 200, response.text
     answer = response.json()
@@ -343,17 +387,20 @@ def test_deep_linking_round_trip(gatehouse, simulator):
     assert received["https://purl.imsglobal.org/spec/lti-dl/claim/data"] == settings["data"]
     assert received["https://purl.imsglobal.org/spec/lti-dl/claim/msg"] == "Quiz 1 added"
 
-    refused = gh.api("POST", "/api/deep-linking/response",
-                     json={**body, "contentItems": [{"type": "file"}]})
+    refused = gh.api(
+        "POST", "/api/deep-linking/response", json={**body, "contentItems": [{"type": "file"}]}
+    )
     assert refused.status_code == 400
     assert "accepts only" in refused.json()["details"]["description"]
-    unknown = gh.api("POST", "/api/deep-linking/response",
-                     json={**body, "deploymentId": "not-a-deployment"})
+    unknown = gh.api(
+        "POST", "/api/deep-linking/response", json={**body, "deploymentId": "not-a-deployment"}
+    )
     assert unknown.status_code == 403
     assert unknown.json()["details"]["message"] == "DEPLOYMENT_NOT_ACTIVE"
 
 
 # --- service tokens -----------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("profile", ["generic", "canvas", "moodle", "brightspace", "sakai"])
 def test_service_token_for_granted_scopes_only(gatehouse, simulator, profile):

@@ -40,7 +40,11 @@ class FakePlatform:
 def claims(**changes):
     now = int(time.time())
     base = {
-        "iss": ISSUER, "aud": "client-1", "iat": now, "exp": now + 300, "nonce": "n-1",
+        "iss": ISSUER,
+        "aud": "client-1",
+        "iat": now,
+        "exp": now + 300,
+        "nonce": "n-1",
         "sub": "u1",
         "https://purl.imsglobal.org/spec/lti/claim/version": LTI_VERSION,
         "https://purl.imsglobal.org/spec/lti/claim/message_type": "LtiResourceLinkRequest",
@@ -111,8 +115,9 @@ def test_platforms_registered_with_a_single_key():
         platform = FakePlatform(auth_method=method, auth_key=value)
         assert verify_id_token(sign(key, claims()), platform, never, "n-1")["sub"] == "u1"
     with pytest.raises(LaunchError) as error:
-        verify_id_token(sign(key, claims()), FakePlatform(auth_method="RSA_KEY", auth_key="x"),
-                        never, "n-1")
+        verify_id_token(
+            sign(key, claims()), FakePlatform(auth_method="RSA_KEY", auth_key="x"), never, "n-1"
+        )
     assert error.value.rule == "platform-key"
 
 
@@ -145,8 +150,10 @@ def test_key_set_failures_are_readable():
     def unreachable(url):
         raise PlatformUnreachable("The LMS's key set did not answer within 10 seconds.")
 
-    for fetch, text in ((unreachable, "did not answer"),
-                        (lambda url: {"nothing": []}, "not a usable JSON Web Key Set")):
+    for fetch, text in (
+        (unreachable, "did not answer"),
+        (lambda url: {"nothing": []}, "not a usable JSON Web Key Set"),
+    ):
         with pytest.raises(LaunchError) as error:
             PlatformKeys(fetch).key_for(FakePlatform(), "k")
         assert error.value.rule == "platform-jwks"
@@ -155,10 +162,15 @@ def test_key_set_failures_are_readable():
 
 def test_deep_linking_response_rules():
     platform = FakePlatform()
-    settings = {"deep_link_return_url": "https://lms/return", "accept_types": ["link"],
-                "accept_multiple": False, "data": "opaque"}
-    response = deep_linking_response(platform, "d1", settings, [{"type": "link"}],
-                                     {"message": "Added", "errorLog": "none"})
+    settings = {
+        "deep_link_return_url": "https://lms/return",
+        "accept_types": ["link"],
+        "accept_multiple": False,
+        "data": "opaque",
+    }
+    response = deep_linking_response(
+        platform, "d1", settings, [{"type": "link"}], {"message": "Added", "errorLog": "none"}
+    )
     assert response["iss"] == "client-1" and response["aud"] == ISSUER
     assert response["https://purl.imsglobal.org/spec/lti-dl/claim/data"] == "opaque"
     assert response["https://purl.imsglobal.org/spec/lti-dl/claim/msg"] == "Added"

@@ -29,8 +29,12 @@ def test_registration_url_answers_429_with_retry_after(make_app):
 
 def test_login_and_launch_share_the_launch_limit(make_app):
     client = limited(make_app, launch="3/minute").test_client()
-    statuses = [client.get("/lti/login").status_code, client.post("/lti/launch").status_code,
-                client.post("/lti/login").status_code, client.post("/lti/launch").status_code]
+    statuses = [
+        client.get("/lti/login").status_code,
+        client.post("/lti/launch").status_code,
+        client.post("/lti/login").status_code,
+        client.post("/lti/launch").status_code,
+    ]
     assert statuses == [400, 400, 400, 429]
     assert int(client.get("/lti/login").headers["Retry-After"]) > 0
 
@@ -49,8 +53,9 @@ def test_api_answers_429_in_the_envelope(make_app):
 
 
 def csrf(page):
-    return re.search(r'name="csrf_token" type="hidden" value="([^"]+)"',
-                     page.get_data(as_text=True)).group(1)
+    return re.search(
+        r'name="csrf_token" type="hidden" value="([^"]+)"', page.get_data(as_text=True)
+    ).group(1)
 
 
 def test_console_sign_in_posts_are_rate_limited(make_app):
@@ -73,10 +78,12 @@ def test_lockout_backs_off_per_account(make_app):
     token = csrf(page)
 
     def attempt(password, address="10.0.0.1"):
-        return client.post("/console/login", base_url=BASE,
-                           data={"email": "owner@tool.example", "password": password,
-                                 "csrf_token": token},
-                           environ_base={"REMOTE_ADDR": address})
+        return client.post(
+            "/console/login",
+            base_url=BASE,
+            data={"email": "owner@tool.example", "password": password, "csrf_token": token},
+            environ_base={"REMOTE_ADDR": address},
+        )
 
     for _ in range(4):
         assert attempt("wrong password").status_code == 200
@@ -95,12 +102,18 @@ def test_lockout_per_address_covers_many_accounts(make_app):
     client = app.test_client()
     token = csrf(client.get("/console/login", base_url=BASE))
     for n in range(5):
-        client.post("/console/login", base_url=BASE,
-                    data={"email": f"user{n}@x.example", "password": "guess guess",
-                          "csrf_token": token}, environ_base={"REMOTE_ADDR": "10.9.9.9"})
-    locked = client.post("/console/login", base_url=BASE,
-                         data={"email": "new@x.example", "password": "guess guess",
-                               "csrf_token": token}, environ_base={"REMOTE_ADDR": "10.9.9.9"})
+        client.post(
+            "/console/login",
+            base_url=BASE,
+            data={"email": f"user{n}@x.example", "password": "guess guess", "csrf_token": token},
+            environ_base={"REMOTE_ADDR": "10.9.9.9"},
+        )
+    locked = client.post(
+        "/console/login",
+        base_url=BASE,
+        data={"email": "new@x.example", "password": "guess guess", "csrf_token": token},
+        environ_base={"REMOTE_ADDR": "10.9.9.9"},
+    )
     assert locked.status_code == 429
 
 

@@ -102,15 +102,16 @@ def test_package_exports():
 
 
 def test_canvas_moodle_and_sakai_say_how_far_their_answer_scopes_are_claims():
-    for code, source in (("canvas", "client_credentials.rb"), ("moodle", "token.php"),
-                         ("sakailms.org", "LTI13Servlet")):
+    for code, source in (
+        ("canvas", "client_credentials.rb"),
+        ("moodle", "token.php"),
+        ("sakailms.org", "LTI13Servlet"),
+    ):
         assert source in for_family(code).how_services_are_granted
     assert GENERIC.how_services_are_granted is None
 
 
-def test_the_console_platform_page_says_how_its_lms_grants_services(
-    app, live, simulator, store
-):
+def test_the_console_platform_page_says_how_its_lms_grants_services(app, live, simulator, store):
     from tests.test_console import HASH, Browser, add_platform
 
     sim = simulator("sakai")

@@ -24,9 +24,7 @@ def page_text(response):
     return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", response.text)).split())
 
 
-def test_an_answer_cut_off_by_the_deadline_is_an_unknown_outcome_never_retried(
-    make_app, simulator
-):
+def test_an_answer_cut_off_by_the_deadline_is_an_unknown_outcome_never_retried(make_app, simulator):
     app = make_app({"outbound": {"deadline": 1}})
     store = app.extensions["gatehouse.store"]
     sim = simulator("canvas", faults={"slow_post"}, delay=2)
@@ -102,8 +100,12 @@ def test_two_attempts_with_one_token_post_once(store):
 def test_a_gated_start_loaded_again_continues_the_same_attempt(make_app, simulator, tmp_path):
     terms = tmp_path / "terms.md"
     terms.write_text("# Terms\n\nBe nice.")
-    app = make_app({"registration": {"gates": ["terms"]},
-                    "gates": {"terms": {"version": "1", "path": str(terms)}}})
+    app = make_app(
+        {
+            "registration": {"gates": ["terms"]},
+            "gates": {"terms": {"version": "1", "path": str(terms)}},
+        }
+    )
     store = app.extensions["gatehouse.store"]
     sim = simulator("moodle")
     with LoopbackServer(app, "localhost") as live:
@@ -127,8 +129,11 @@ def test_the_token_in_a_brightspace_path_never_reaches_a_failure_page_or_record(
     assert response.status_code == 502 and "issuer-host-match" in response.text
     assert token not in response.text
     assert token not in dump(store)
-    assert all(token not in record.getMessage() for record in caplog.records
-               if record.name.startswith("app"))
+    assert all(
+        token not in record.getMessage()
+        for record in caplog.records
+        if record.name.startswith("app")
+    )
 
 
 def test_the_client_knows_whether_a_request_could_have_been_sent(unused_port):

@@ -32,16 +32,19 @@ CHECKS = [
 UNAUTHORIZED = {
     "status": 401,
     "error": "Unauthorized",
-    "details": {"message": "INVALID_LTIK_AUTH_AUTHORIZATION_HEADER",
-                "description": "Invalid API key"},
+    "details": {
+        "message": "INVALID_LTIK_AUTH_AUTHORIZATION_HEADER",
+        "description": "Invalid API key",
+    },
 }
 
 
 @pytest.fixture
 def app(make_app):
     """Gatehouse with the owner's pre-approval page and the sign-in gate, so registrations wait."""
-    return make_app({"registration": {"gates": ["signin"],
-                                      "pre_approval_url": "https://owner.example/approve"}})
+    return make_app(
+        {"registration": {"gates": ["signin"], "pre_approval_url": "https://owner.example/approve"}}
+    )
 
 
 def operations():
@@ -75,8 +78,7 @@ def test_every_route_is_documented_and_every_operation_is_routed(app):
         path, _method = key
         operation = documented[key]
         assert operation["operationId"] == rule.endpoint.removeprefix("api."), key
-        declared = DOCUMENT["paths"][path].get("parameters", []) + operation.get(
-            "parameters", [])
+        declared = DOCUMENT["paths"][path].get("parameters", []) + operation.get("parameters", [])
         assert {p["name"] for p in declared if p["in"] == "path"} == rule.arguments, key
         assert {"401", "429", "500"} <= set(operation["responses"]), key
 
@@ -86,10 +88,15 @@ def validator(name):
     from jsonschema import Draft202012Validator
     from referencing import Registry, Resource
 
-    registry = Registry().with_resource("urn:gatehouse", Resource.from_contents(
-        {**DOCUMENT, "$schema": "https://json-schema.org/draft/2020-12/schema"}))
-    return Draft202012Validator({"$ref": f"urn:gatehouse#/components/schemas/{name}"},
-                                registry=registry)
+    registry = Registry().with_resource(
+        "urn:gatehouse",
+        Resource.from_contents(
+            {**DOCUMENT, "$schema": "https://json-schema.org/draft/2020-12/schema"}
+        ),
+    )
+    return Draft202012Validator(
+        {"$ref": f"urn:gatehouse#/components/schemas/{name}"}, registry=registry
+    )
 
 
 def test_a_platform_registered_through_an_invitation_matches_the_schema(make_app, simulator):
@@ -97,11 +104,11 @@ def test_a_platform_registered_through_an_invitation_matches_the_schema(make_app
     store = app.extensions["gatehouse.store"]
     invitation = store.create_invitation("Springfield", None, None)
     with LoopbackServer(app, "localhost") as server:
-        assert simulator("canvas").register(
-            f"{server.url}/lti/register?invite={invitation.code}").ok
+        assert (
+            simulator("canvas").register(f"{server.url}/lti/register?invite={invitation.code}").ok
+        )
     _record, key = apikeys.create(store, "docs")
-    response = app.test_client().get("/admin/platforms",
-                                     headers={"Authorization": f"Bearer {key}"})
+    response = app.test_client().get("/admin/platforms", headers={"Authorization": f"Bearer {key}"})
     (platform,) = response.get_json()["platforms"]
     assert platform["invitationId"] == invitation.id
     validator("PlatformList").validate(response.get_json())
@@ -187,8 +194,9 @@ class Seed:
         platform_id = self.ids.get("platform")
         if platform_id is None or self.store.get_platform(platform_id) is None:
             rid = self.ready()
-            response = self.client.post(f"/api/registrations/{rid}/complete",
-                                        headers=self.headers, json={})
+            response = self.client.post(
+                f"/api/registrations/{rid}/complete", headers=self.headers, json={}
+            )
             assert response.status_code == 200, response.text
             self.ids["completed"] = rid
             platform_id = self.ids["platform"] = response.get_json()["platformId"]
@@ -290,8 +298,13 @@ checks.not_a_server_error.expected-statuses = ["2xx", "3xx", "4xx", "502"]
 @schema.parametrize()
 @schema.given(data=st.data())
 # `seed` is shared by the examples on purpose: it re-creates what a request deleted or used.
-@settings(max_examples=20, deadline=None, derandomize=True, database=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=20,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 def test_the_app_answers_as_documented(case, data, seed):
     seed.steer(case, data)
     case.call_and_validate(app=seed.app, headers=seed.headers, checks=CHECKS)

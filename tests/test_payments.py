@@ -34,8 +34,9 @@ def paying(make_app, monkeypatch, stripe_server, simulator):
             self.app = make_app(
                 {
                     "registration": {"gates": list(gates)},
-                    "gates": {"payment": {"price_id": price, "api_base": stripe_server.url,
-                                          "mode": mode}},
+                    "gates": {
+                        "payment": {"price_id": price, "api_base": stripe_server.url, "mode": mode}
+                    },
                 }
             )
             self.client = self.app.test_client()
@@ -50,9 +51,11 @@ def paying(make_app, monkeypatch, stripe_server, simulator):
         def sign_in(self, email, password):
             page = self.get(f"/lti/register/{self.rid}/signin").get_data(as_text=True)
             token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
-            return self.client.post(f"/lti/register/{self.rid}/signin", base_url=BASE,
-                                    data={"email": email, "password": password,
-                                          "csrf_token": token})
+            return self.client.post(
+                f"/lti/register/{self.rid}/signin",
+                base_url=BASE,
+                data={"email": email, "password": password, "csrf_token": token},
+            )
 
         def checkout(self):
             response = self.get(f"/lti/register/{self.rid}/payment/checkout")
@@ -64,9 +67,12 @@ def paying(make_app, monkeypatch, stripe_server, simulator):
             signature = stripe_server.sign(payload, secret, timestamp)
             if tamper:
                 payload = payload.replace('"paid"', '"unpaid"')
-            return self.client.post("/webhooks/stripe", data=payload, base_url=BASE,
-                                    headers={"Stripe-Signature": signature,
-                                             "Content-Type": "application/json"})
+            return self.client.post(
+                "/webhooks/stripe",
+                data=payload,
+                base_url=BASE,
+                headers={"Stripe-Signature": signature, "Content-Type": "application/json"},
+            )
 
         @property
         def statuses(self):
@@ -163,10 +169,14 @@ def test_failed_async_payment_does_not_pass_the_gate(paying, stripe_server):
 def test_events_for_unknown_sessions_are_acknowledged_and_ignored(paying, stripe_server):
     flow = paying()
     # A session opened at Stripe by something else, even one naming this registration.
-    foreign = stripe_server.client().v1.checkout.sessions.create(params={
-        "mode": "payment", "line_items": [{"price": "price_123", "quantity": 1}],
-        "success_url": "https://elsewhere.example/ok", "client_reference_id": flow.rid,
-    })
+    foreign = stripe_server.client().v1.checkout.sessions.create(
+        params={
+            "mode": "payment",
+            "line_items": [{"price": "price_123", "quantity": 1}],
+            "success_url": "https://elsewhere.example/ok",
+            "client_reference_id": flow.rid,
+        }
+    )
     stripe_server.complete_session(foreign.id)
     event = stripe_server.build_event("checkout.session.completed", foreign.id)
     assert flow.webhook(event).status_code == 200
@@ -175,8 +185,9 @@ def test_events_for_unknown_sessions_are_acknowledged_and_ignored(paying, stripe
 
 
 @pytest.mark.parametrize("configured", [None, "", "   "], ids=["unset", "empty", "blank"])
-def test_without_a_webhook_secret_every_event_is_refused(paying, stripe_server, monkeypatch,
-                                                         caplog, configured):
+def test_without_a_webhook_secret_every_event_is_refused(
+    paying, stripe_server, monkeypatch, caplog, configured
+):
     flow = paying()
     session_id = flow.checkout()
     stripe_server.complete_session(session_id)
@@ -188,9 +199,12 @@ def test_without_a_webhook_secret_every_event_is_refused(paying, stripe_server, 
     # Signed with an empty key: all a forger would need if it were accepted.
     forged = stripe.WebhookSignature.generate_signature_header(payload, "")
     for signature in (forged, stripe_server.sign(payload)):
-        response = flow.client.post("/webhooks/stripe", data=payload, base_url=BASE,
-                                    headers={"Stripe-Signature": signature,
-                                             "Content-Type": "application/json"})
+        response = flow.client.post(
+            "/webhooks/stripe",
+            data=payload,
+            base_url=BASE,
+            headers={"Stripe-Signature": signature, "Content-Type": "application/json"},
+        )
         assert response.status_code == 503
         body = response.get_json()
         assert body["error"] == "webhook secret not configured"
@@ -202,8 +216,9 @@ def test_without_a_webhook_secret_every_event_is_refused(paying, stripe_server, 
 
 def test_the_payment_records_the_approving_account(paying, stripe_server):
     flow = paying(gates=("signin", "payment"))
-    account = flow.store.create_account("payer@school.example", "Pat Payer",
-                                        hash_password("correct horse battery"))
+    account = flow.store.create_account(
+        "payer@school.example", "Pat Payer", hash_password("correct horse battery")
+    )
     assert flow.sign_in("payer@school.example", "correct horse battery").status_code == 302
     session_id = flow.checkout()
     (request,) = stripe_server.api_requests("POST", "/v1/checkout/sessions")
@@ -229,13 +244,14 @@ def test_subscription_mode_opens_a_subscription_checkout(paying, stripe_server):
     assert (payment.mode, payment.status) == ("subscription", "open")
     session = stripe_server.complete_session(session_id)
     assert session["subscription"].startswith("sub_test_")
-    assert flow.webhook(
-        stripe_server.build_event("checkout.session.completed", session_id)
-    ).status_code == 200
-    assert flow.statuses == ["paid"]
-    assert 'data-lti-close="auto"' in flow.get(f"/lti/register/{flow.rid}").get_data(
-        as_text=True
+    assert (
+        flow.webhook(
+            stripe_server.build_event("checkout.session.completed", session_id)
+        ).status_code
+        == 200
     )
+    assert flow.statuses == ["paid"]
+    assert 'data-lti-close="auto"' in flow.get(f"/lti/register/{flow.rid}").get_data(as_text=True)
 
 
 def test_cancel_returns_to_the_payment_page(paying):

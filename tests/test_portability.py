@@ -19,8 +19,7 @@ def source(make_app, simulator):
     with LoopbackServer(app, "localhost") as server:
         for profile in ("canvas", "moodle", "brightspace"):
             assert simulator(profile).register(server.url + "/lti/register").ok
-        simulator("canvas", faults={"refuse_registration"}).register(
-            server.url + "/lti/register")
+        simulator("canvas", faults={"refuse_registration"}).register(server.url + "/lti/register")
     store.add_deployment(store.list_platforms()[0].id, "added-later", active=False)
     from app import keys
 
@@ -58,7 +57,10 @@ def test_export_then_import_round_trips_exactly(source, target_url, tmp_path, mo
     run(["export", "--include-secrets", "-o", str(exported)], source_url)
     first = json.loads(exported.read_text())
     assert [len(first["tables"][t]) for t in ("platforms", "registrations", "tool_keys")] == [
-        3, 4, 2]
+        3,
+        4,
+        2,
+    ]
     imported = run(["import", str(exported)], target_url)
     assert "Imported 3 platforms, 4 deployments, 2 tool_keys, 4 registrations." in imported.output
     again = tmp_path / "again.json"
@@ -87,8 +89,7 @@ def test_import_into_a_started_app_puts_the_exports_current_key_in_charge(
     source_keys = source.test_client().get("/lti/keys").json["keys"]
     source_kid, source_token = signs_with(source)
     exported = tmp_path / "gatehouse.json"
-    run(["export", "--include-secrets", "-o", str(exported)],
-        source.config["DATABASE_URL"])
+    run(["export", "--include-secrets", "-o", str(exported)], source.config["DATABASE_URL"])
     # The new deploy started before the import and made its own key, as every start does.
     target = make_app(DATABASE_URL=target_url)
     (own,) = target.test_client().get("/lti/keys").json["keys"]
@@ -109,8 +110,11 @@ def test_import_into_a_started_app_puts_the_exports_current_key_in_charge(
         assert keys == source_keys + [own] or keys == [own] + source_keys
     # Once the grace period is over, the key set is exactly the source's.
     store = restarted.extensions["gatehouse.store"]
-    run_sql(store, "UPDATE tool_keys SET retire_at = '2000-01-01T00:00:00.000000Z' WHERE kid = ?",
-            [own["kid"]])
+    run_sql(
+        store,
+        "UPDATE tool_keys SET retire_at = '2000-01-01T00:00:00.000000Z' WHERE kid = ?",
+        [own["kid"]],
+    )
     restarted.extensions["gatehouse.jwks"].invalidate()
     assert restarted.test_client().get("/lti/keys").json["keys"] == source_keys
     assert signs_with(restarted)[0] == source_kid
@@ -148,8 +152,12 @@ def test_heroku_files_name_real_settings():
 
     root = Path(__file__).resolve().parent.parent
     manifest = json.loads((root / "app.json").read_text())
-    known = {env_name(k) for k in iter_keys() if "[]" not in k} | set(SECRET_ENV) | set(
-        RESERVED_ENV) | {"WEB_CONCURRENCY"}
+    known = (
+        {env_name(k) for k in iter_keys() if "[]" not in k}
+        | set(SECRET_ENV)
+        | set(RESERVED_ENV)
+        | {"WEB_CONCURRENCY"}
+    )
     assert set(manifest["env"]) <= known
     assert manifest["addons"][0]["plan"] == "heroku-postgresql"
     assert "release: gatehouse migrate" in (root / "Procfile").read_text()

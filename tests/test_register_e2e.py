@@ -64,9 +64,7 @@ def test_every_lms_registers_first_try(live, simulator, store, profile):
 
 
 @pytest.mark.parametrize("profile", PROFILES)
-def test_close_page_posts_the_close_message_and_says_what_the_lms_needs(
-    live, simulator, profile
-):
+def test_close_page_posts_the_close_message_and_says_what_the_lms_needs(live, simulator, profile):
     sim = simulator(profile)
     response = requests.get(sim.initiation_url(live.register_url), timeout=30)
     assert response.status_code == 200
@@ -98,9 +96,10 @@ def test_canvas_deployment_comes_from_the_top_level(live, simulator, store):
     report = sim.register(live.register_url)
     (record,) = sim.records
     assert "deployment_id" in record.response
-    assert "deployment_id" not in record.response[
-        "https://purl.imsglobal.org/spec/lti-tool-configuration"
-    ]
+    assert (
+        "deployment_id"
+        not in record.response["https://purl.imsglobal.org/spec/lti-tool-configuration"]
+    )
     platform = store.find_platform(sim.issuer, report.client_id)
     assert [d.deployment_id for d in store.list_deployments(platform.id)] == [
         record.response["deployment_id"]
@@ -220,13 +219,22 @@ def test_broken_platform_configuration_is_refused_before_any_post(
 @pytest.mark.parametrize(
     ("fault", "state", "texts"),
     [
-        ("post_status_500", "failed",
-         ["HTTP 500", "Internal Server Error", "internal error", "nothing was registered"]),
+        (
+            "post_status_500",
+            "failed",
+            ["HTTP 500", "Internal Server Error", "internal error", "nothing was registered"],
+        ),
         # A success status with an unusable answer: the LMS may hold a registration.
-        ("post_not_json", "unknown",
-         ["Outcome unknown", "not JSON", "Welcome to the LMS", "response-json", "may have"]),
-        ("post_no_client_id", "unknown",
-         ["Outcome unknown", "no client_id", "response-client-id", "Client ID"]),
+        (
+            "post_not_json",
+            "unknown",
+            ["Outcome unknown", "not JSON", "Welcome to the LMS", "response-json", "may have"],
+        ),
+        (
+            "post_no_client_id",
+            "unknown",
+            ["Outcome unknown", "no client_id", "response-client-id", "Client ID"],
+        ),
     ],
 )
 def test_unusable_registration_answers_are_shown(live, simulator, store, fault, state, texts):
@@ -295,8 +303,15 @@ def test_canvas_json_error_for_a_bad_token(live, simulator, store):
     response = requests.get(tampered, timeout=30)
     # Canvas answers a bad token with {"errorMessage": ...} (canvas-lms
     # dynamic_registration_controller.rb, respond_with_error); the page shows its words.
-    assert_failed_cleanly(store, response, 502, "HTTP 401", "errorMessage",
-                          "JWT did not include expected contents", "expired")
+    assert_failed_cleanly(
+        store,
+        response,
+        502,
+        "HTTP 401",
+        "errorMessage",
+        "JWT did not include expected contents",
+        "expired",
+    )
 
 
 def test_slow_platform_ends_within_the_deadline(make_app, simulator):
@@ -333,8 +348,9 @@ def test_bad_initiation_requests_get_a_readable_400(client, store, query, texts)
 
 
 def test_production_mode_refuses_loopback_platforms(make_app, simulator):
-    client = make_app({"security": {"allow_insecure_platforms": False},
-                       "base_url": "https://reg.example.com"}).test_client()
+    client = make_app(
+        {"security": {"allow_insecure_platforms": False}, "base_url": "https://reg.example.com"}
+    ).test_client()
     sim = simulator("generic")
     response = client.get(
         "/lti/register?" + urlencode({"openid_configuration": sim.base_url + "/x"})
@@ -371,12 +387,22 @@ def test_a_failed_attempt_can_be_retried_while_the_token_is_valid(live, simulato
 def test_plain_http_tool_urls_are_refused_before_anything_is_fetched(make_app):
     """In production, without base_url, a request that arrived over http would register http
     launch URLs: refused on the first page, before the LMS is contacted or a gate is shown."""
-    client = make_app({"security": {"allow_insecure_platforms": False},
-                       "registration": {"gates": ["terms"]},
-                       "gates": {"terms": {"version": "1", "path": __file__}}}).test_client()
-    response = client.get("/lti/register?" + urlencode(
-        {"openid_configuration": "https://lms.invalid/.well-known/openid-configuration",
-         "registration_token": "t" * 40}))
+    client = make_app(
+        {
+            "security": {"allow_insecure_platforms": False},
+            "registration": {"gates": ["terms"]},
+            "gates": {"terms": {"version": "1", "path": __file__}},
+        }
+    ).test_client()
+    response = client.get(
+        "/lti/register?"
+        + urlencode(
+            {
+                "openid_configuration": "https://lms.invalid/.well-known/openid-configuration",
+                "registration_token": "t" * 40,
+            }
+        )
+    )
     assert response.status_code == 500
     text = page_text(response)
     assert "tool-https" in text and "base_url" in text and "trusted_proxies" in text

@@ -51,32 +51,57 @@ CONFIG_RULES = [
     ({"faults": {"config_not_json"}}, "config-json", "is not JSON"),
     ({"faults": {"config_not_object"}}, "config-json", "is not a JSON object"),
     ({"config_overrides": {"issuer": REMOVE}}, "required-field", "has no 'issuer'"),
-    ({"config_overrides": {"authorization_endpoint": REMOVE}}, "required-field",
-     "has no 'authorization_endpoint'"),
-    ({"config_overrides": {"token_endpoint": REMOVE}}, "required-field",
-     "has no 'token_endpoint'"),
+    (
+        {"config_overrides": {"authorization_endpoint": REMOVE}},
+        "required-field",
+        "has no 'authorization_endpoint'",
+    ),
+    ({"config_overrides": {"token_endpoint": REMOVE}}, "required-field", "has no 'token_endpoint'"),
     ({"config_overrides": {"token_endpoint": "  "}}, "required-field", "has no 'token_endpoint'"),
     ({"faults": {"no_jwks_uri"}}, "required-field", "has no 'jwks_uri'"),
-    ({"faults": {"no_registration_endpoint"}}, "required-field",
-     "has no 'registration_endpoint'"),
-    ({"config_overrides": {"jwks_uri": "/api/lti/security/jwks"}}, "endpoint-url",
-     "jwks_uri '/api/lti/security/jwks' is not an absolute URL"),
-    ({"config_overrides": {"registration_endpoint": "ftp://lms.example.edu/register"}},
-     "endpoint-url", "registration_endpoint 'ftp://lms.example.edu/register' is not an absolute"),
-    ({"config_overrides": {"issuer": "lms.example.edu"}}, "issuer-url",
-     "'lms.example.edu' is not an absolute URL"),
+    ({"faults": {"no_registration_endpoint"}}, "required-field", "has no 'registration_endpoint'"),
+    (
+        {"config_overrides": {"jwks_uri": "/api/lti/security/jwks"}},
+        "endpoint-url",
+        "jwks_uri '/api/lti/security/jwks' is not an absolute URL",
+    ),
+    (
+        {"config_overrides": {"registration_endpoint": "ftp://lms.example.edu/register"}},
+        "endpoint-url",
+        "registration_endpoint 'ftp://lms.example.edu/register' is not an absolute",
+    ),
+    (
+        {"config_overrides": {"issuer": "lms.example.edu"}},
+        "issuer-url",
+        "'lms.example.edu' is not an absolute URL",
+    ),
     ({"faults": {"http_issuer_with_query"}}, "issuer-no-query", "query or fragment"),
     ({"faults": {"issuer_mismatch"}}, "issuer-host-match", "not on the same host"),
-    ({"config_overrides": {"issuer": "{base_url}/tenant-a"}}, "issuer-prefix",
-     "does not start with the issuer"),
-    ({"faults": {"no_rs256"}}, "rs256",
-     "id_token_signing_alg_values_supported does not include 'RS256'"),
-    ({"config_overrides": {"id_token_signing_alg_values_supported": "RS256"}}, "rs256",
-     "id_token_signing_alg_values_supported does not include 'RS256'"),
-    ({"faults": {"no_token_endpoint_rs256"}}, "rs256",
-     "token_endpoint_auth_signing_alg_values_supported does not include 'RS256'"),
-    ({"faults": {"no_private_key_jwt"}}, "private-key-jwt",
-     "token_endpoint_auth_methods_supported does not include 'private_key_jwt'"),
+    (
+        {"config_overrides": {"issuer": "{base_url}/tenant-a"}},
+        "issuer-prefix",
+        "does not start with the issuer",
+    ),
+    (
+        {"faults": {"no_rs256"}},
+        "rs256",
+        "id_token_signing_alg_values_supported does not include 'RS256'",
+    ),
+    (
+        {"config_overrides": {"id_token_signing_alg_values_supported": "RS256"}},
+        "rs256",
+        "id_token_signing_alg_values_supported does not include 'RS256'",
+    ),
+    (
+        {"faults": {"no_token_endpoint_rs256"}},
+        "rs256",
+        "token_endpoint_auth_signing_alg_values_supported does not include 'RS256'",
+    ),
+    (
+        {"faults": {"no_private_key_jwt"}},
+        "private-key-jwt",
+        "token_endpoint_auth_methods_supported does not include 'private_key_jwt'",
+    ),
 ]
 
 
@@ -177,9 +202,7 @@ def test_moodle_version_is_stored_and_it_gives_no_client_uri(live, simulator, st
     assert platform.authorization_server == platform.token_endpoint  # Moodle sends none
 
 
-def test_canvas_registration_client_uri_and_bare_host_authorization_server(
-    live, simulator, store
-):
+def test_canvas_registration_client_uri_and_bare_host_authorization_server(live, simulator, store):
     sim = simulator("canvas")
     report = sim.register(live.register_url)
     platform = store.find_platform(sim.issuer, report.client_id)
@@ -255,9 +278,7 @@ def test_routine_adaptations_are_shown_but_the_dialog_still_closes_by_itself(mak
 # --- Canvas ------------------------------------------------------------------------------------
 
 
-def test_canvas_gets_placements_for_every_message_and_the_admin_sees_them(
-    live, simulator, store
-):
+def test_canvas_gets_placements_for_every_message_and_the_admin_sees_them(live, simulator, store):
     sim = simulator("canvas")
     report = sim.register(live.register_url)
     assert report.ok, report.render()  # the Canvas profile fails a message without placements
@@ -275,10 +296,16 @@ def test_canvas_gets_placements_for_every_message_and_the_admin_sees_them(
 
 def test_canvas_before_2025_registers_a_tool_configured_for_new_window(make_app, simulator):
     messages = [
-        {"type": "LtiResourceLinkRequest", "placements": ["course_navigation"],
-         "canvas": {"display_type": "new_window"}},
-        {"type": "LtiDeepLinkingRequest", "placements": ["editor_button"],
-         "canvas": {"display_type": "borderless"}},
+        {
+            "type": "LtiResourceLinkRequest",
+            "placements": ["course_navigation"],
+            "canvas": {"display_type": "new_window"},
+        },
+        {
+            "type": "LtiDeepLinkingRequest",
+            "placements": ["editor_button"],
+            "canvas": {"display_type": "borderless"},
+        },
     ]
     app = make_app({"tool": {"messages": messages}})
     with LoopbackServer(app, "localhost") as server:

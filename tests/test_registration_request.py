@@ -105,8 +105,11 @@ def test_sakai_scope_list_is_advisory():
 def test_messages_and_placements_follow_what_the_platform_advertises():
     messages = [
         {"type": "LtiResourceLinkRequest", "placements": ["course_navigation", "global_nav"]},
-        {"type": "LtiDeepLinkingRequest", "placements": ["ContentArea", "RichTextEditor"],
-         "label": "Add a quiz"},
+        {
+            "type": "LtiDeepLinkingRequest",
+            "placements": ["ContentArea", "RichTextEditor"],
+            "label": "Add a quiz",
+        },
         {"type": "LtiSubmissionReviewRequest"},
     ]
     request = build_registration_request(tool(messages=messages), platform())
@@ -128,8 +131,11 @@ def test_resource_link_is_sent_even_when_not_listed():
 
 def test_canvas_extensions_only_for_canvas():
     messages = [
-        {"type": "LtiResourceLinkRequest", "placements": ["course_navigation"],
-         "canvas": {"visibility": "admins", "default_enabled": False}},
+        {
+            "type": "LtiResourceLinkRequest",
+            "placements": ["course_navigation"],
+            "canvas": {"visibility": "admins", "default_enabled": False},
+        },
     ]
     settings = {"messages": messages, "canvas": {"privacy_level": "public"}}
     canvas = build_registration_request(tool(**settings), platform(family="canvas")).body
@@ -156,10 +162,14 @@ def canvas_platform():
     return platform(
         family="canvas",
         messages=[
-            {"type": "LtiResourceLinkRequest",
-             "placements": ["course_navigation", "link_selection", "assignment_selection"]},
-            {"type": "LtiDeepLinkingRequest",
-             "placements": ["link_selection", "assignment_selection", "editor_button"]},
+            {
+                "type": "LtiResourceLinkRequest",
+                "placements": ["course_navigation", "link_selection", "assignment_selection"],
+            },
+            {
+                "type": "LtiDeepLinkingRequest",
+                "placements": ["link_selection", "assignment_selection", "editor_button"],
+            },
         ],
     )
 
@@ -186,7 +196,9 @@ def test_canvas_deep_linking_without_placements_gets_content_selection_placement
         tool(messages=[{"type": "LtiDeepLinkingRequest"}]), canvas_platform()
     )
     assert sent_messages(request)["LtiDeepLinkingRequest"]["placements"] == [
-        "link_selection", "assignment_selection", "editor_button",
+        "link_selection",
+        "assignment_selection",
+        "editor_button",
     ]
 
 
@@ -223,12 +235,18 @@ def test_canvas_message_with_an_empty_placements_list_is_left_out():
 def test_canvas_message_is_left_out_when_canvas_offers_no_default_placement():
     stingy = platform(
         family="canvas",
-        messages=[{"type": "LtiResourceLinkRequest", "placements": ["course_navigation"]},
-                  {"type": "LtiDeepLinkingRequest", "placements": ["editor_button"]}],
+        messages=[
+            {"type": "LtiResourceLinkRequest", "placements": ["course_navigation"]},
+            {"type": "LtiDeepLinkingRequest", "placements": ["editor_button"]},
+        ],
     )
     request = build_registration_request(
-        tool(messages=[{"type": "LtiDeepLinkingRequest", "placements": []},
-                       {"type": "LtiResourceLinkRequest"}]),
+        tool(
+            messages=[
+                {"type": "LtiDeepLinkingRequest", "placements": []},
+                {"type": "LtiResourceLinkRequest"},
+            ]
+        ),
         stingy,
     )
     assert request.body[TOOL_CONFIGURATION]["messages"] == []
@@ -240,8 +258,10 @@ def test_every_canvas_message_names_placements_whatever_the_configuration():
         None,
         [{"type": "LtiResourceLinkRequest"}],
         [{"type": "LtiResourceLinkRequest", "placements": ["nowhere"]}],
-        [{"type": "LtiDeepLinkingRequest", "placements": ["RichTextEditor"]},
-         {"type": "LtiResourceLinkRequest", "placements": ["course_navigation"]}],
+        [
+            {"type": "LtiDeepLinkingRequest", "placements": ["RichTextEditor"]},
+            {"type": "LtiResourceLinkRequest", "placements": ["course_navigation"]},
+        ],
     ]
     for messages in configurations:
         settings = {} if messages is None else {"messages": messages}
@@ -256,8 +276,13 @@ def test_other_lms_messages_without_placements_are_sent_as_configured():
 
 
 def test_canvas_new_window_is_left_out_and_the_admin_told():
-    messages = [{"type": "LtiResourceLinkRequest", "placements": ["course_navigation"],
-                 "canvas": {"display_type": "new_window", "launch_width": 800}}]
+    messages = [
+        {
+            "type": "LtiResourceLinkRequest",
+            "placements": ["course_navigation"],
+            "canvas": {"display_type": "new_window", "launch_width": 800},
+        }
+    ]
     request = build_registration_request(tool(messages=messages), canvas_platform())
     message = sent_messages(request)["LtiResourceLinkRequest"]
     assert CANVAS_RL + "display_type" not in message
@@ -266,8 +291,13 @@ def test_canvas_new_window_is_left_out_and_the_admin_told():
 
 
 def test_canvas_other_display_types_are_sent():
-    messages = [{"type": "LtiResourceLinkRequest", "placements": ["course_navigation"],
-                 "canvas": {"display_type": "full_width"}}]
+    messages = [
+        {
+            "type": "LtiResourceLinkRequest",
+            "placements": ["course_navigation"],
+            "canvas": {"display_type": "full_width"},
+        }
+    ]
     request = build_registration_request(tool(messages=messages), canvas_platform())
     message = sent_messages(request)["LtiResourceLinkRequest"]
     assert message[CANVAS_RL + "display_type"] == "full_width"
@@ -277,8 +307,9 @@ def test_canvas_other_display_types_are_sent():
 def test_plain_http_tool_urls_are_refused_before_anything_is_sent(simulator):
     sim = simulator("generic")
     http_tool = resolve_tool(
-        load_settings({}, {"tool": {"name": "T"}, "security": {
-            "allow_insecure_platforms": True}})["tool"],
+        load_settings({}, {"tool": {"name": "T"}, "security": {"allow_insecure_platforms": True}})[
+            "tool"
+        ],
         "http://reg.example.com",
     )
     request = build_registration_request(http_tool, platform())
@@ -301,8 +332,12 @@ def test_https_tool_urls_have_nothing_to_refuse():
 
 def test_response_read_from_tool_configuration_deployment():
     body = json.dumps(
-        {"client_id": "abc", "scope": SCORE, TOOL_CONFIGURATION: {"deployment_id": "7"},
-         "registration_client_uri": "https://lms.example.edu/reg/1"}
+        {
+            "client_id": "abc",
+            "scope": SCORE,
+            TOOL_CONFIGURATION: {"deployment_id": "7"},
+            "registration_client_uri": "https://lms.example.edu/reg/1",
+        }
     )
     result = parse_registration_response(201, body)
     assert result.client_id == "abc"
@@ -343,12 +378,24 @@ def test_unusable_success_answers(status, body, rule):
 @pytest.mark.parametrize(
     ("status", "body", "summary", "hint"),
     [
-        (400, '{"error": "invalid_client_metadata", "error_description": "bad grant"}',
-         "invalid_client_metadata; bad grant", "registration details"),
-        (422, '{"errors": [{"message": "domain is invalid"}, "x"]}', "domain is invalid; x",
-         "registration details"),
-        (401, '{"errorMessage": "JWT did not include expected contents"}',
-         "JWT did not include expected contents", "expired"),
+        (
+            400,
+            '{"error": "invalid_client_metadata", "error_description": "bad grant"}',
+            "invalid_client_metadata; bad grant",
+            "registration details",
+        ),
+        (
+            422,
+            '{"errors": [{"message": "domain is invalid"}, "x"]}',
+            "domain is invalid; x",
+            "registration details",
+        ),
+        (
+            401,
+            '{"errorMessage": "JWT did not include expected contents"}',
+            "JWT did not include expected contents",
+            "expired",
+        ),
         (401, "token_already_used", "token_already_used", "already used"),
         (401, "missing_registration_token", "missing_registration_token", "Authorization"),
         (500, "", "(empty body)", "internal error"),
@@ -390,8 +437,13 @@ def test_openid_in_the_answer_is_no_granted_service():
 def test_canvas_display_types_some_canvas_refuses_are_left_out(display_type):
     # full_width_with_nav is missing from the 2024 VALID_DISPLAY_TYPES
     # (canvas-lms lib/schemas/internal_lti_configuration.rb): an unknown value is a 422.
-    messages = [{"type": "LtiResourceLinkRequest", "placements": ["course_navigation"],
-                 "canvas": {"display_type": display_type}}]
+    messages = [
+        {
+            "type": "LtiResourceLinkRequest",
+            "placements": ["course_navigation"],
+            "canvas": {"display_type": display_type},
+        }
+    ]
     request = build_registration_request(tool(messages=messages), canvas_platform())
     assert CANVAS_RL + "display_type" not in sent_messages(request)["LtiResourceLinkRequest"]
     assert any(f"display_type {display_type}" in n for n in request.adjustments)
@@ -400,25 +452,48 @@ def test_canvas_display_types_some_canvas_refuses_are_left_out(display_type):
 def test_canvas_standard_placements_are_sent_without_canvas_prefix():
     # canvas-lms app/models/lti/resource_placement.rb, add_extension_prefix_if_necessary: the
     # prefix is only for Canvas's own placements; a prefixed ContentArea fails the registration.
-    messages = [{"type": "LtiDeepLinkingRequest",
-                 "placements": [CANVAS_RL + "ContentArea", CANVAS_RL + "RichTextEditor",
-                                CANVAS_RL + "ActivityAssetProcessor",
-                                CANVAS_RL + "assignment_selection", "editor_button"]}]
-    dl = {"type": "LtiDeepLinkingRequest",
-          "placements": ["link_selection", "assignment_selection", "editor_button",
-                         "ActivityAssetProcessor"]}
-    canvas = platform(family="canvas", messages=[
-        {"type": "LtiResourceLinkRequest", "placements": ["link_selection"]}, dl])
+    messages = [
+        {
+            "type": "LtiDeepLinkingRequest",
+            "placements": [
+                CANVAS_RL + "ContentArea",
+                CANVAS_RL + "RichTextEditor",
+                CANVAS_RL + "ActivityAssetProcessor",
+                CANVAS_RL + "assignment_selection",
+                "editor_button",
+            ],
+        }
+    ]
+    dl = {
+        "type": "LtiDeepLinkingRequest",
+        "placements": [
+            "link_selection",
+            "assignment_selection",
+            "editor_button",
+            "ActivityAssetProcessor",
+        ],
+    }
+    canvas = platform(
+        family="canvas",
+        messages=[{"type": "LtiResourceLinkRequest", "placements": ["link_selection"]}, dl],
+    )
     sent = sent_messages(build_registration_request(tool(messages=messages), canvas))
     assert sent["LtiDeepLinkingRequest"]["placements"] == [
-        "ContentArea", "RichTextEditor", "ActivityAssetProcessor",
-        CANVAS_RL + "assignment_selection", "editor_button",
+        "ContentArea",
+        "RichTextEditor",
+        "ActivityAssetProcessor",
+        CANVAS_RL + "assignment_selection",
+        "editor_button",
     ]
 
 
 def test_canvas_placements_canvas_does_not_offer_are_left_out_under_either_spelling():
-    messages = [{"type": "LtiResourceLinkRequest",
-                 "placements": [CANVAS_RL + "top_navigation", "course_navigation"]}]
+    messages = [
+        {
+            "type": "LtiResourceLinkRequest",
+            "placements": [CANVAS_RL + "top_navigation", "course_navigation"],
+        }
+    ]
     request = build_registration_request(tool(messages=messages), canvas_platform())
     assert sent_messages(request)["LtiResourceLinkRequest"]["placements"] == ["course_navigation"]
     assert any("top_navigation" in n for n in request.adjustments)

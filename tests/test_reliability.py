@@ -54,8 +54,9 @@ def test_a_worker_killed_at_any_step_loses_nothing_and_posts_once(
     sim = simulator("moodle")
     # The worker gunicorn respawns after the kill runs a sweeper too: a long recovery delay
     # keeps it from finishing the attempt before we look at what the crash left behind.
-    with gatehouse(database_url, GATEHOUSE_TEST_CRASH_AT=point,
-                  GATEHOUSE_REGISTRATION__RECOVERY_AFTER="600") as server:
+    with gatehouse(
+        database_url, GATEHOUSE_TEST_CRASH_AT=point, GATEHOUSE_REGISTRATION__RECOVERY_AFTER="600"
+    ) as server:
         url, grant = sim.initiate(server.url + "/lti/register")
         crashed_at = server.url
         with pytest.raises(requests.ConnectionError):
@@ -69,8 +70,11 @@ def test_a_worker_killed_at_any_step_loses_nothing_and_posts_once(
         assert wait_for(lambda: store.get_registration(attempt.id).state != "registering")
         # The owner's API shows the true state; the admin reloading the dialog sees it too,
         # and nothing is sent to the LMS again.
-        shown = requests.get(f"{server.url}/admin/registrations/{attempt.id}", timeout=10,
-                             headers={"Authorization": f"Bearer {key}"}).json()
+        shown = requests.get(
+            f"{server.url}/admin/registrations/{attempt.id}",
+            timeout=10,
+            headers={"Authorization": f"Bearer {key}"},
+        ).json()
         again = requests.get(url.replace(crashed_at, server.url, 1), timeout=30)
     attempt = store.get_registration(attempt.id)
     assert shown["state"] == attempt.state and shown["clientId"] == attempt.client_id
@@ -94,6 +98,7 @@ def test_a_worker_killed_at_any_step_loses_nothing_and_posts_once(
 def test_fifty_concurrent_registrations_on_four_workers(database_url, store, simulator):
     sims = [simulator(profile) for profile in ("generic", "canvas", "moodle", "sakai")]
     with gatehouse(database_url, workers=4) as server:
+
         def register(n):
             return sims[n % len(sims)].register(server.url + "/lti/register", timeout=60)
 

@@ -25,8 +25,11 @@ def test_jwks_serves_one_rs256_signing_key(client):
 
 def test_the_published_key_verifies_what_the_stored_key_signs(client, store):
     (stored,) = store.list_tool_keys()
-    token = jwt.encode({"alg": "RS256", "kid": stored.kid}, {"iss": "gatehouse"},
-                       RSAKey.import_key(stored.private_pem))
+    token = jwt.encode(
+        {"alg": "RS256", "kid": stored.kid},
+        {"iss": "gatehouse"},
+        RSAKey.import_key(stored.private_pem),
+    )
     published = KeySet.import_key_set(client.get("/lti/keys").json)
     assert jwt.decode(token, published, algorithms=["RS256"]).claims == {"iss": "gatehouse"}
 
@@ -196,13 +199,14 @@ def test_no_page_may_run_inline_script(client):
         ("post", "/console/login", {"email": "a\x00@b.example", "password": "x"}),
         ("post", "/lti/launch", {"state": "s\x00", "id_token": "x"}),
         ("get", "/lti/login?iss=https://lms.example%00&login_hint=1", None),
-        ("get", "/lti/register?openid_configuration=https://lms.example/c%00"
-         "&registration_token=t", None),
+        (
+            "get",
+            "/lti/register?openid_configuration=https://lms.example/c%00&registration_token=t",
+            None,
+        ),
     ],
 )
-def test_values_no_database_can_store_are_refused_at_the_door(
-    client, store, method, path, data
-):
+def test_values_no_database_can_store_are_refused_at_the_door(client, store, method, path, data):
     """PostgreSQL refuses NUL in text: a form or query holding one gets a readable 400 page."""
     if data is not None and path.startswith("/console/"):
         page = client.get(path).get_data(as_text=True)

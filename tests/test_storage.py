@@ -232,9 +232,7 @@ def test_sqlite_on_a_heroku_dyno_is_refused_unless_allowed(tmp_path, monkeypatch
     assert open_store(url, str(tmp_path)).ping()
 
 
-def test_the_migrate_command_fails_the_release_on_a_dyno_with_sqlite(
-    tmp_path, monkeypatch, runner
-):
+def test_the_migrate_command_fails_the_release_on_a_dyno_with_sqlite(tmp_path, monkeypatch, runner):
 
     from app.cli import main
 
@@ -281,9 +279,7 @@ def create_account_by_command(runner, email):
     assert result.exit_code == 0, result.output
 
 
-def test_a_relative_sqlite_url_is_a_file_under_the_working_directory(
-    tmp_path, monkeypatch, runner
-):
+def test_a_relative_sqlite_url_is_a_file_under_the_working_directory(tmp_path, monkeypatch, runner):
     from pathlib import Path
 
     monkeypatch.setenv("DATABASE_URL", "sqlite:///data/gatehouse.db")  # cwd is tmp_path

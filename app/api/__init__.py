@@ -84,8 +84,12 @@ def json_body() -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ApiError(400, "INVALID_BODY", "The request body must be a JSON object.")
     if not _all_storable(data):
-        raise ApiError(400, "INVALID_BODY", "The request body holds a NUL character or an "
-                       "unpaired surrogate (\\u0000, \\ud800…), which no field may contain.")
+        raise ApiError(
+            400,
+            "INVALID_BODY",
+            "The request body holds a NUL character or an "
+            "unpaired surrogate (\\u0000, \\ud800…), which no field may contain.",
+        )
     return data
 
 
@@ -108,8 +112,9 @@ def field(data: dict[str, Any], name: str, kind: type | tuple, required: bool = 
     value = data.get(name)
     if value is None:
         if required:
-            raise ApiError(400, "MISSING_PARAMETER", f"Missing parameter: {name!r}.",
-                           parameter=name)
+            raise ApiError(
+                400, "MISSING_PARAMETER", f"Missing parameter: {name!r}.", parameter=name
+            )
         return None
     if isinstance(value, bool) and kind is not bool:
         raise ApiError(400, "INVALID_PARAMETER", f"{name!r} has the wrong type.", parameter=name)

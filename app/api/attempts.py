@@ -41,8 +41,9 @@ def attempts_json(registrations: list[Registration]) -> list[dict[str, Any]]:
 
 def _attempt_json(registration: Registration, approval: dict[str, Any]) -> dict[str, Any]:
     account = approval["account"]
-    completer = (approval["completed_by"]
-                 if registration.state == RegistrationStates.COMPLETED else None)
+    completer = (
+        approval["completed_by"] if registration.state == RegistrationStates.COMPLETED else None
+    )
     return {
         "id": registration.id,
         "state": registration.state,
@@ -72,8 +73,12 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
     except ValueError:
         value = None
     if value is None or not low <= value <= high:
-        raise ApiError(400, "INVALID_PARAMETER", f"{name!r} must be a whole number from "
-                       f"{low} to {high}.", parameter=name)
+        raise ApiError(
+            400,
+            "INVALID_PARAMETER",
+            f"{name!r} must be a whole number from {low} to {high}.",
+            parameter=name,
+        )
     return value
 
 
@@ -84,14 +89,17 @@ def list_attempts():
     """List registration attempts, newest first (filter `state`; `limit`, `offset`)."""
     state = request.args.get("state") or None
     if state is not None and state not in STATES:
-        raise ApiError(400, "INVALID_PARAMETER", f"'state' must be one of {', '.join(STATES)}.",
-                       parameter="state")
+        raise ApiError(
+            400,
+            "INVALID_PARAMETER",
+            f"'state' must be one of {', '.join(STATES)}.",
+            parameter="state",
+        )
     limit = _int_arg("limit", 50, 1, 100)
     offset = _int_arg("offset", 0, 0, 10_000_000)
     store = get_store()
     attempts = store.list_registrations(limit=limit, offset=offset, state=state)
-    return jsonify(registrations=attempts_json(attempts),
-                   total=store.count_registrations(state))
+    return jsonify(registrations=attempts_json(attempts), total=store.count_registrations(state))
 
 
 @bp.get("/admin/registrations/<rid>")

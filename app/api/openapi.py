@@ -22,10 +22,17 @@ ATTEMPT_STATES = ("pending", "registering", "completed", "failed", "expired", "u
 SEGMENT = {"type": "string", "minLength": 1, "pattern": "^[^/]+$"}
 # What a <path:...> converter matches (werkzeug merges a leading // away with a redirect).
 DEPLOYMENT_ID = {"type": "string", "minLength": 1, "pattern": "^[^/\\n][^\\n]*$"}
-TIMESTAMP = {"type": "string", "format": "date-time", "description": "UTC, e.g. "
-             "2026-11-26T17:38:22.000000Z."}
-HTTP_URL = {"type": "string", "format": "uri", "pattern": "^https?://",
-            "description": "An absolute http(s) URL."}
+TIMESTAMP = {
+    "type": "string",
+    "format": "date-time",
+    "description": "UTC, e.g. 2026-11-26T17:38:22.000000Z.",
+}
+HTTP_URL = {
+    "type": "string",
+    "format": "uri",
+    "pattern": "^https?://",
+    "description": "An absolute http(s) URL.",
+}
 NOT_BLANK = {"type": "string", "pattern": "\\S", "description": "Surrounding spaces are removed."}
 
 
@@ -53,14 +60,16 @@ def error(status: int, description: str, *messages: str) -> dict[str, Any]:
     """Return an error-envelope response whose details.message is one of `messages`."""
     return {
         "description": description,
-        "content": json_body({
-            "allOf": [ref("Error")],
-            "properties": {
-                "status": {"const": status},
-                "error": {"const": HTTPStatus(status).phrase},
-                "details": {"properties": {"message": {"enum": list(messages)}}},
-            },
-        }),
+        "content": json_body(
+            {
+                "allOf": [ref("Error")],
+                "properties": {
+                    "status": {"const": status},
+                    "error": {"const": HTTPStatus(status).phrase},
+                    "details": {"properties": {"message": {"enum": list(messages)}}},
+                },
+            }
+        ),
     }
 
 
@@ -71,14 +80,24 @@ def shared(name: str) -> dict[str, str]:
 
 def path_parameter(name: str, description: str, schema: dict[str, Any] = SEGMENT):
     """Return a required path parameter."""
-    return {"name": name, "in": "path", "required": True, "description": description,
-            "schema": schema}
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": description,
+        "schema": schema,
+    }
 
 
 def query_parameter(name: str, description: str) -> dict[str, Any]:
     """Return an optional string query parameter."""
-    return {"name": name, "in": "query", "required": False, "description": description,
-            "schema": {"type": "string"}}
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": {"type": "string"},
+    }
 
 
 def request_body(schema_name: str, required: bool = True) -> dict[str, Any]:
@@ -86,16 +105,21 @@ def request_body(schema_name: str, required: bool = True) -> dict[str, Any]:
     return {"required": required, "content": json_body(ref(schema_name))}
 
 
-def operation(operation_id: str, summary: str, tag: str, responses: dict[str, Any],
-              **extra: Any) -> dict[str, Any]:
+def operation(
+    operation_id: str, summary: str, tag: str, responses: dict[str, Any], **extra: Any
+) -> dict[str, Any]:
     """Return an operation; every one may also answer 401, 429 and, on a bug, 500."""
     return {
         "operationId": operation_id,
         "summary": summary,
         "tags": [tag],
         **extra,
-        "responses": {**responses, "401": shared("Unauthorized"),
-                      "429": shared("TooManyRequests"), "500": shared("InternalError")},
+        "responses": {
+            **responses,
+            "401": shared("Unauthorized"),
+            "429": shared("TooManyRequests"),
+            "500": shared("InternalError"),
+        },
     }
 
 
@@ -115,8 +139,10 @@ PLATFORM_FIELDS = {
     "name": {"type": "string", "description": "A name for people."},
     "authenticationEndpoint": {**HTTP_URL, "description": "OIDC authorization endpoint."},
     "accesstokenEndpoint": {**HTTP_URL, "description": "OAuth 2 token endpoint."},
-    "authorizationServer": {"type": "string",
-                            "description": "OAuth 2 audience; defaults to the token endpoint."},
+    "authorizationServer": {
+        "type": "string",
+        "description": "OAuth 2 audience; defaults to the token endpoint.",
+    },
     "active": {"type": "boolean", "description": "Launches are accepted from an active platform."},
 }
 
@@ -137,20 +163,30 @@ SCHEMAS: dict[str, Any] = {
                     "description": {"type": "string", "description": "For people."},
                     "parameter": {"type": "string", "description": "The offending field."},
                     "state": {"type": "string", "description": "A registration's state."},
-                    "gate": {"type": "string", "enum": list(GATE_NAMES),
-                             "description": "The first gate not passed yet."},
-                    "code": {"type": ["string", "null"],
-                             "description": "The rule the registration broke."},
-                    "externalError": {"type": "boolean",
-                                      "description": "True when the LMS answered."},
+                    "gate": {
+                        "type": "string",
+                        "enum": list(GATE_NAMES),
+                        "description": "The first gate not passed yet.",
+                    },
+                    "code": {
+                        "type": ["string", "null"],
+                        "description": "The rule the registration broke.",
+                    },
+                    "externalError": {
+                        "type": "boolean",
+                        "description": "True when the LMS answered.",
+                    },
                     "outcomeUnknown": {
                         "type": "boolean",
                         "description": "True when the registration reached the LMS without a "
-                        "usable answer: the LMS may hold a registration; check it."},
+                        "usable answer: the LMS may hold a registration; check it.",
+                    },
                     "lmsStatus": {"type": "integer", "description": "The LMS's HTTP status."},
                     "lmsBody": {"type": "string", "description": "The LMS's answer."},
-                    "externalUrl": {"type": "string",
-                                    "description": "The LMS's registration endpoint."},
+                    "externalUrl": {
+                        "type": "string",
+                        "description": "The LMS's registration endpoint.",
+                    },
                 },
             },
         },
@@ -162,11 +198,29 @@ SCHEMAS: dict[str, Any] = {
         "properties": {"method": {"type": "string", "enum": list(AUTH_METHODS)}},
         "oneOf": [
             {"properties": {"method": {"const": "JWK_SET"}, "key": HTTP_URL}},
-            {"properties": {"method": {"const": "JWK_KEY"}, "key": {
-                "type": "object", "required": ["kty"], "properties": {"kty": {"type": "string"}},
-                "description": "A JSON Web Key (its JSON text in a string is accepted too)."}}},
-            {"properties": {"method": {"const": "RSA_KEY"}, "key": {
-                "type": "string", "pattern": "PUBLIC KEY", "description": "A PEM public key."}}},
+            {
+                "properties": {
+                    "method": {"const": "JWK_KEY"},
+                    "key": {
+                        "type": "object",
+                        "required": ["kty"],
+                        "properties": {"kty": {"type": "string"}},
+                        "description": (
+                            "A JSON Web Key (its JSON text in a string is accepted too)."
+                        ),
+                    },
+                }
+            },
+            {
+                "properties": {
+                    "method": {"const": "RSA_KEY"},
+                    "key": {
+                        "type": "string",
+                        "pattern": "PUBLIC KEY",
+                        "description": "A PEM public key.",
+                    },
+                }
+            },
         ],
     },
     "Deployment": {
@@ -176,23 +230,41 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "id": {"type": "string", "description": "The deployment_id."},
             "active": {"type": "boolean"},
-            "source": {"type": "string",
-                       "description": "Where it came from: registration, api, console..."},
+            "source": {
+                "type": "string",
+                "description": "Where it came from: registration, api, console...",
+            },
             "createdAt": TIMESTAMP,
         },
     },
     "Platform": {
         "type": "object",
         "description": "A registered LMS (the hosted service's object plus Gatehouse's fields).",
-        "required": ["id", *PLATFORM_FIELDS, "authConfig", "publicKey", "familyCode",
-                     "version", "scopes", "usableScopes", "refusedScopes", "deployments",
-                     "registrationId", "invitationId", "lastLaunchAt", "createdAt", "updatedAt"],
+        "required": [
+            "id",
+            *PLATFORM_FIELDS,
+            "authConfig",
+            "publicKey",
+            "familyCode",
+            "version",
+            "scopes",
+            "usableScopes",
+            "refusedScopes",
+            "deployments",
+            "registrationId",
+            "invitationId",
+            "lastLaunchAt",
+            "createdAt",
+            "updatedAt",
+        ],
         "additionalProperties": False,
         "properties": {
             "id": {"type": "string"},
             # The request's fields, typed as stored (Dynamic Registration skips the URL check).
-            **{name: {"type": field["type"], "description": field["description"]}
-               for name, field in PLATFORM_FIELDS.items()},
+            **{
+                name: {"type": field["type"], "description": field["description"]}
+                for name, field in PLATFORM_FIELDS.items()
+            },
             "authConfig": {
                 "type": "object",
                 "required": ["method", "key"],
@@ -203,35 +275,58 @@ SCHEMAS: dict[str, Any] = {
                 },
             },
             "publicKey": {"type": "string", "description": "PEM of the tool's public key."},
-            "familyCode": {"type": ["string", "null"],
-                           "description": "The LMS's product_family_code."},
+            "familyCode": {
+                "type": ["string", "null"],
+                "description": "The LMS's product_family_code.",
+            },
             "version": {"type": ["string", "null"]},
-            "scopes": {"type": "array", "items": {"type": "string"},
-                       "description": "The service scopes the LMS's registration answer "
-                       "claims to grant (never openid or other non-service scopes)."},
-            "usableScopes": {"type": ["array", "null"], "items": {"type": "string"},
-                             "description": "Of those, the ones the LMS's token endpoint "
-                             "granted; null until Gatehouse has asked it for a token."},
-            "refusedScopes": {"type": ["array", "null"], "items": {"type": "string"},
-                              "description": "Claimed scopes the token endpoint refused; a "
-                              "token request without scopes leaves them out. Null until "
-                              "learned; a new registration forgets both lists."},
+            "scopes": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "The service scopes the LMS's registration answer "
+                "claims to grant (never openid or other non-service scopes).",
+            },
+            "usableScopes": {
+                "type": ["array", "null"],
+                "items": {"type": "string"},
+                "description": "Of those, the ones the LMS's token endpoint "
+                "granted; null until Gatehouse has asked it for a token.",
+            },
+            "refusedScopes": {
+                "type": ["array", "null"],
+                "items": {"type": "string"},
+                "description": "Claimed scopes the token endpoint refused; a "
+                "token request without scopes leaves them out. Null until "
+                "learned; a new registration forgets both lists.",
+            },
             "deployments": {"type": "array", "items": ref("Deployment")},
-            "registrationId": {"type": ["string", "null"],
-                               "description": "The registration that created it."},
-            "invitationId": {"type": ["string", "null"],
-                             "description": "The invitation link it was registered through "
-                             "(see /admin/invitations), or null."},
-            "lastLaunchAt": {**nullable(TIMESTAMP),
-                             "description": "When Gatehouse last verified a launch from it."},
+            "registrationId": {
+                "type": ["string", "null"],
+                "description": "The registration that created it.",
+            },
+            "invitationId": {
+                "type": ["string", "null"],
+                "description": "The invitation link it was registered through "
+                "(see /admin/invitations), or null.",
+            },
+            "lastLaunchAt": {
+                **nullable(TIMESTAMP),
+                "description": "When Gatehouse last verified a launch from it.",
+            },
             "createdAt": TIMESTAMP,
             "updatedAt": TIMESTAMP,
         },
     },
     "PlatformCreate": {
         "type": "object",
-        "required": ["url", "clientId", "name", "authenticationEndpoint",
-                     "accesstokenEndpoint", "authConfig"],
+        "required": [
+            "url",
+            "clientId",
+            "name",
+            "authenticationEndpoint",
+            "accesstokenEndpoint",
+            "authConfig",
+        ],
         "properties": {
             **PLATFORM_FIELDS,
             "clientId": {**NOT_BLANK, **PLATFORM_FIELDS["clientId"]},
@@ -245,10 +340,15 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             **PLATFORM_FIELDS,
             "authConfig": ref("AuthConfig"),
-            **{name: {"type": "null", "description": "null forgets what the LMS's token "
-                      "endpoint taught (usableScopes and refusedScopes both); the next token "
-                      "request asks for every claimed scope again."}
-               for name in ("usableScopes", "refusedScopes")},
+            **{
+                name: {
+                    "type": "null",
+                    "description": "null forgets what the LMS's token "
+                    "endpoint taught (usableScopes and refusedScopes both); the next token "
+                    "request asks for every claimed scope again.",
+                }
+                for name in ("usableScopes", "refusedScopes")
+            },
         },
     },
     "PlatformList": {
@@ -273,15 +373,28 @@ SCHEMAS: dict[str, Any] = {
     },
     "Invitation": {
         "type": "object",
-        "required": ["id", "name", "code", "url", "uses", "used", "expiresAt", "revoked",
-                     "usable", "createdAt"],
+        "required": [
+            "id",
+            "name",
+            "code",
+            "url",
+            "uses",
+            "used",
+            "expiresAt",
+            "revoked",
+            "usable",
+            "createdAt",
+        ],
         "additionalProperties": False,
         "properties": {
             "id": {"type": "string"},
             "name": {"type": "string"},
             "code": {"type": "string"},
-            "url": {"type": "string", "format": "uri",
-                    "description": "The registration URL to give the customer's LMS admin."},
+            "url": {
+                "type": "string",
+                "format": "uri",
+                "description": "The registration URL to give the customer's LMS admin.",
+            },
             "uses": {"type": ["integer", "null"], "description": "Uses allowed; null: any."},
             "used": {"type": "integer"},
             "expiresAt": nullable(TIMESTAMP),
@@ -295,10 +408,17 @@ SCHEMAS: dict[str, Any] = {
         "required": ["name"],
         "properties": {
             "name": NOT_BLANK,
-            "uses": {"type": "integer", "minimum": 1, "maximum": MAX_USES,
-                     "description": "Default: unlimited."},
-            "expiresAt": {"type": "string", "format": "date-time",
-                          "description": "ISO 8601 with a time zone. Default: never."},
+            "uses": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": MAX_USES,
+                "description": "Default: unlimited.",
+            },
+            "expiresAt": {
+                "type": "string",
+                "format": "date-time",
+                "description": "ISO 8601 with a time zone. Default: never.",
+            },
         },
     },
     "InvitationList": {
@@ -330,11 +450,18 @@ SCHEMAS: dict[str, Any] = {
             "openIdConfiguration": {
                 "type": "object",
                 "description": "The LMS's OpenID configuration, as it sent it.",
-                "required": ["issuer", "authorization_endpoint", "token_endpoint", "jwks_uri",
-                             "registration_endpoint"],
+                "required": [
+                    "issuer",
+                    "authorization_endpoint",
+                    "token_endpoint",
+                    "jwks_uri",
+                    "registration_endpoint",
+                ],
             },
-            "registrationToken": {"type": ["string", "null"],
-                                  "description": "The LMS's registration token, if it sent one."},
+            "registrationToken": {
+                "type": ["string", "null"],
+                "description": "The LMS's registration token, if it sent one.",
+            },
         },
     },
     "CompleteRequest": {
@@ -365,8 +492,11 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "html": {"type": "string", "description": "Append to the page to close the dialog."},
             "platformId": {"type": "string"},
-            "redirectUrl": {"type": "string", "format": "uri",
-                            "description": "Or send the browser here (single use)."},
+            "redirectUrl": {
+                "type": "string",
+                "format": "uri",
+                "description": "Or send the browser here (single use).",
+            },
         },
     },
     "Attempt": {
@@ -383,16 +513,30 @@ SCHEMAS: dict[str, Any] = {
             "clientId": nullable({"type": "string"}),
             "deploymentId": nullable({"type": "string"}),
             "platformId": nullable({"type": "string"}),
-            "approvedBy": nullable({"type": "string", "description": "The e-mail of the "
-                                    "account that approved it at the gates."}),
-            "approvedByApiKey": nullable({"type": "string", "description": "The name of the "
-                                          "API key that completed it (POST /api/registrations/"
-                                          "{id}/complete)."}),
+            "approvedBy": nullable(
+                {
+                    "type": "string",
+                    "description": "The e-mail of the account that approved it at the gates.",
+                }
+            ),
+            "approvedByApiKey": nullable(
+                {
+                    "type": "string",
+                    "description": "The name of the "
+                    "API key that completed it (POST /api/registrations/"
+                    "{id}/complete).",
+                }
+            ),
             "invitationId": nullable({"type": "string"}),
             "responseStatus": nullable({"type": "integer"}),
-            "error": nullable({"type": "object", "description": "What the admin was shown: "
-                               "title, detail, rule, hint, and the LMS's lms_status and "
-                               "lms_body when it answered."}),
+            "error": nullable(
+                {
+                    "type": "object",
+                    "description": "What the admin was shown: "
+                    "title, detail, rule, hint, and the LMS's lms_status and "
+                    "lms_body when it answered.",
+                }
+            ),
             "createdAt": TIMESTAMP,
             "updatedAt": TIMESTAMP,
             "expiresAt": TIMESTAMP,
@@ -419,10 +563,16 @@ SCHEMAS: dict[str, Any] = {
                 "token carried it.",
                 "properties": {"deep_link_return_url": HTTP_URL},
             },
-            "contentItems": {"type": "array", "maxItems": 100,
-                             "items": {"type": "object", "required": ["type"],
-                                       "properties": {"type": {"type": "string"}}},
-                             "description": "LTI Deep Linking content items."},
+            "contentItems": {
+                "type": "array",
+                "maxItems": 100,
+                "items": {
+                    "type": "object",
+                    "required": ["type"],
+                    "properties": {"type": {"type": "string"}},
+                },
+                "description": "LTI Deep Linking content items.",
+            },
             "message": {"type": "string"},
             "log": {"type": "string"},
             "errorMessage": {"type": "string"},
@@ -436,17 +586,24 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "jwt": {"type": "string", "description": "The signed LtiDeepLinkingResponse."},
             "returnUrl": {"type": "string", "format": "uri"},
-            "form": {"type": "string", "description": "HTML: a form that POSTs the JWT to the "
-                     "LMS and submits itself; put it in the page inside the LMS frame."},
+            "form": {
+                "type": "string",
+                "description": "HTML: a form that POSTs the JWT to the "
+                "LMS and submits itself; put it in the page inside the LMS frame.",
+            },
         },
     },
     "TokenRequest": {
         "type": "object",
         "properties": {
-            "scopes": {"type": "array", "items": {"type": "string"}, "minItems": 1,
-                       "description": "LTI service scopes (URIs) to request, all or nothing; "
-                       "left out: every claimed scope the token endpoint has not refused, "
-                       "narrowed to those it grants."},
+            "scopes": {
+                "type": "array",
+                "items": {"type": "string"},
+                "minItems": 1,
+                "description": "LTI service scopes (URIs) to request, all or nothing; "
+                "left out: every claimed scope the token endpoint has not refused, "
+                "narrowed to those it grants.",
+            },
         },
     },
     "TokenResponse": {
@@ -457,14 +614,24 @@ SCHEMAS: dict[str, Any] = {
             "accessToken": {"type": "string"},
             "tokenType": {"type": "string"},
             "scope": {"type": "string", "description": "Space-separated, as the LMS granted."},
-            "expiresIn": {"type": "integer", "minimum": 0,
-                          "description": "Seconds the token stays valid."},
+            "expiresIn": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "Seconds the token stays valid.",
+            },
         },
     },
     "Settings": {
         "type": "object",
-        "required": ["unknownDeployments", "autoActivate", "gates", "preApproval",
-                     "requireInvitation", "registrationUrl", "jwksUrl"],
+        "required": [
+            "unknownDeployments",
+            "autoActivate",
+            "gates",
+            "preApproval",
+            "requireInvitation",
+            "registrationUrl",
+            "jwksUrl",
+        ],
         "additionalProperties": False,
         "properties": {
             "unknownDeployments": {"type": "string", "enum": list(UNKNOWN_DEPLOYMENTS)},
@@ -479,24 +646,39 @@ SCHEMAS: dict[str, Any] = {
 }
 
 RESPONSES = {
-    "Unauthorized": error(401, "No valid `Authorization: Bearer <key>` header.",
-                          "INVALID_LTIK_AUTH_AUTHORIZATION_HEADER"),
-    "TooManyRequests": error(429, "Too many requests from this address (limits.api).",
-                             "TOO_MANY_REQUESTS"),
+    "Unauthorized": error(
+        401,
+        "No valid `Authorization: Bearer <key>` header.",
+        "INVALID_LTIK_AUTH_AUTHORIZATION_HEADER",
+    ),
+    "TooManyRequests": error(
+        429, "Too many requests from this address (limits.api).", "TOO_MANY_REQUESTS"
+    ),
     "InternalError": error(500, "An unexpected error (a bug; it is logged).", "INTERNAL_ERROR"),
-    "BadBody": error(400, "The body is not a JSON object, or a field is missing or wrong "
-                     "(details.parameter names it).",
-                     "INVALID_BODY", "MISSING_PARAMETER", "INVALID_PARAMETER"),
+    "BadBody": error(
+        400,
+        "The body is not a JSON object, or a field is missing or wrong "
+        "(details.parameter names it).",
+        "INVALID_BODY",
+        "MISSING_PARAMETER",
+        "INVALID_PARAMETER",
+    ),
     "PlatformNotFound": error(404, "No platform has this id.", "PLATFORM_NOT_FOUND"),
-    "PlatformConflict": error(409, "Another platform has this url and clientId.",
-                              "URL_CLIENT_ID_COMBINATION_ALREADY_EXISTS"),
-    "RegistrationNotFound": error(404, "No registration has this id.",
-                                  "REGISTRATION_NOT_FOUND"),
-    "RegistrationGone": error(410, "The registration is completed, failed or expired "
-                              "(details.state), or its details are gone.",
-                              "REGISTRATION_GONE"),
-    "GatesNotPassed": error(409, "The LMS admin has not passed a gate yet (details.gate).",
-                            "GATES_NOT_PASSED"),
+    "PlatformConflict": error(
+        409,
+        "Another platform has this url and clientId.",
+        "URL_CLIENT_ID_COMBINATION_ALREADY_EXISTS",
+    ),
+    "RegistrationNotFound": error(404, "No registration has this id.", "REGISTRATION_NOT_FOUND"),
+    "RegistrationGone": error(
+        410,
+        "The registration is completed, failed or expired "
+        "(details.state), or its details are gone.",
+        "REGISTRATION_GONE",
+    ),
+    "GatesNotPassed": error(
+        409, "The LMS admin has not passed a gate yet (details.gate).", "GATES_NOT_PASSED"
+    ),
     "PlatformNotActive": error(403, "The platform is not active.", "PLATFORM_NOT_ACTIVATED"),
 }
 
@@ -510,80 +692,132 @@ def platform_paths(prefix: str) -> dict[str, Any]:
     return {
         f"{prefix}/platforms": {
             "get": operation(
-                f"{name}_list_platforms", "List platforms", "Platforms",
+                f"{name}_list_platforms",
+                "List platforms",
+                "Platforms",
                 {"200": ok("The platforms, newest first.", ref("PlatformList"))},
-                parameters=[query_parameter("id", "Only the platform with this id."),
-                            query_parameter("url", "Only platforms with this issuer."),
-                            query_parameter("clientId", "Only platforms with this client_id.")],
+                parameters=[
+                    query_parameter("id", "Only the platform with this id."),
+                    query_parameter("url", "Only platforms with this issuer."),
+                    query_parameter("clientId", "Only platforms with this client_id."),
+                ],
             ),
             "post": operation(
-                f"{name}_create_platform", "Register a platform by hand", "Platforms",
-                {"200": ok("The new platform.", ref("Platform")), "400": shared("BadBody"),
-                 "409": shared("PlatformConflict")},
+                f"{name}_create_platform",
+                "Register a platform by hand",
+                "Platforms",
+                {
+                    "200": ok("The new platform.", ref("Platform")),
+                    "400": shared("BadBody"),
+                    "409": shared("PlatformConflict"),
+                },
                 requestBody=request_body("PlatformCreate"),
             ),
         },
         f"{prefix}/platforms/{{platform_id}}": {
             "parameters": [PLATFORM_ID],
-            "get": operation(f"{name}_get_platform", "Get a platform", "Platforms",
-                             {"200": platform, "404": shared("PlatformNotFound")}),
+            "get": operation(
+                f"{name}_get_platform",
+                "Get a platform",
+                "Platforms",
+                {"200": platform, "404": shared("PlatformNotFound")},
+            ),
             "put": operation(
-                f"{name}_update_platform", "Change a platform's fields", "Platforms",
-                {"200": platform, "400": shared("BadBody"), "404": shared("PlatformNotFound"),
-                 "409": shared("PlatformConflict")},
+                f"{name}_update_platform",
+                "Change a platform's fields",
+                "Platforms",
+                {
+                    "200": platform,
+                    "400": shared("BadBody"),
+                    "404": shared("PlatformNotFound"),
+                    "409": shared("PlatformConflict"),
+                },
                 requestBody=request_body("PlatformUpdate", required=False),
             ),
             "delete": operation(
-                f"{name}_delete_platform", "Delete a platform and its deployments", "Platforms",
+                f"{name}_delete_platform",
+                "Delete a platform and its deployments",
+                "Platforms",
                 {"204": {"description": "Deleted."}, "404": shared("PlatformNotFound")},
             ),
         },
         f"{prefix}/platforms/{{platform_id}}/activate": {
             "parameters": [PLATFORM_ID],
-            "post": operation(f"{name}_activate_platform", "Accept launches", "Platforms",
-                              {"200": platform, "404": shared("PlatformNotFound")}),
+            "post": operation(
+                f"{name}_activate_platform",
+                "Accept launches",
+                "Platforms",
+                {"200": platform, "404": shared("PlatformNotFound")},
+            ),
         },
         f"{prefix}/platforms/{{platform_id}}/deactivate": {
             "parameters": [PLATFORM_ID],
-            "post": operation(f"{name}_deactivate_platform", "Refuse launches", "Platforms",
-                              {"200": platform, "404": shared("PlatformNotFound")}),
+            "post": operation(
+                f"{name}_deactivate_platform",
+                "Refuse launches",
+                "Platforms",
+                {"200": platform, "404": shared("PlatformNotFound")},
+            ),
         },
         f"{prefix}/platforms/{{platform_id}}/deployments": {
             "parameters": [PLATFORM_ID],
             "get": operation(
-                f"{name}_list_deployments", "List a platform's deployments", "Deployments",
-                {"200": ok("The deployments, oldest first.", ref("DeploymentList")),
-                 "404": shared("PlatformNotFound")},
+                f"{name}_list_deployments",
+                "List a platform's deployments",
+                "Deployments",
+                {
+                    "200": ok("The deployments, oldest first.", ref("DeploymentList")),
+                    "404": shared("PlatformNotFound"),
+                },
             ),
             "post": operation(
-                f"{name}_add_deployment", "Add a deployment, or set its active flag",
+                f"{name}_add_deployment",
+                "Add a deployment, or set its active flag",
                 "Deployments",
-                {"200": ok("It existed (its active flag set if given).", ref("Deployment")),
-                 "201": ok("Added.", ref("Deployment")), "400": shared("BadBody"),
-                 "404": shared("PlatformNotFound")},
+                {
+                    "200": ok("It existed (its active flag set if given).", ref("Deployment")),
+                    "201": ok("Added.", ref("Deployment")),
+                    "400": shared("BadBody"),
+                    "404": shared("PlatformNotFound"),
+                },
                 requestBody=request_body("DeploymentRequest"),
             ),
         },
         f"{prefix}/platforms/{{platform_id}}/deployments/{{deployment_id}}": {
             "parameters": [
                 PLATFORM_ID,
-                path_parameter("deployment_id", "The deployment_id: it may contain / but not "
-                               "start with one, nor contain a line break.", DEPLOYMENT_ID),
+                path_parameter(
+                    "deployment_id",
+                    "The deployment_id: it may contain / but not "
+                    "start with one, nor contain a line break.",
+                    DEPLOYMENT_ID,
+                ),
             ],
             "delete": operation(
-                f"{name}_delete_deployment", "Remove a deployment", "Deployments",
-                {"204": {"description": "Removed."},
-                 "404": error(404, "No such platform, or it has no such deployment.",
-                              "PLATFORM_NOT_FOUND", "DEPLOYMENT_NOT_FOUND")},
+                f"{name}_delete_deployment",
+                "Remove a deployment",
+                "Deployments",
+                {
+                    "204": {"description": "Removed."},
+                    "404": error(
+                        404,
+                        "No such platform, or it has no such deployment.",
+                        "PLATFORM_NOT_FOUND",
+                        "DEPLOYMENT_NOT_FOUND",
+                    ),
+                },
             ),
         },
         f"{prefix}/invitations": {
             "get": operation(
-                f"{name}_list_invitations", "List invitation links", "Invitations",
+                f"{name}_list_invitations",
+                "List invitation links",
+                "Invitations",
                 {"200": ok("The invitations, newest first.", ref("InvitationList"))},
             ),
             "post": operation(
-                f"{name}_create_invitation", "Create a per-customer registration link",
+                f"{name}_create_invitation",
+                "Create a per-customer registration link",
                 "Invitations",
                 {"201": ok("The invitation.", ref("Invitation")), "400": shared("BadBody")},
                 requestBody=request_body("InvitationRequest"),
@@ -592,110 +826,189 @@ def platform_paths(prefix: str) -> dict[str, Any]:
         f"{prefix}/invitations/{{invitation_id}}": {
             "parameters": [path_parameter("invitation_id", "The invitation's id.")],
             "delete": operation(
-                f"{name}_revoke_invitation", "Revoke an invitation link", "Invitations",
-                {"204": {"description": "Revoked."},
-                 "404": error(404, "No usable invitation has this id (or it is revoked).",
-                              "INVITATION_NOT_FOUND")},
+                f"{name}_revoke_invitation",
+                "Revoke an invitation link",
+                "Invitations",
+                {
+                    "204": {"description": "Revoked."},
+                    "404": error(
+                        404,
+                        "No usable invitation has this id (or it is revoked).",
+                        "INVITATION_NOT_FOUND",
+                    ),
+                },
             ),
         },
         f"{prefix}/settings": {
             "get": operation(
-                f"{name}_get_settings", "The registration policies launch code needs",
-                "Settings", {"200": ok("The settings.", ref("Settings"))},
+                f"{name}_get_settings",
+                "The registration policies launch code needs",
+                "Settings",
+                {"200": ok("The settings.", ref("Settings"))},
             ),
         },
     }
 
 
-REGISTRATION_ID = path_parameter("rid", "The registration id (the registrationId the "
-                                 "owner's pre-approval page received).")
+REGISTRATION_ID = path_parameter(
+    "rid", "The registration id (the registrationId the owner's pre-approval page received)."
+)
 
 PATHS: dict[str, Any] = {
     "/api/registrations/{rid}": {
         "parameters": [REGISTRATION_ID],
         "get": operation(
-            "get_registration", "Get a pending registration", "Dynamic Registration",
-            {"200": ok("What the LMS offers, or with raw=true its documents.",
-                       {"oneOf": [ref("Registration"), ref("RawRegistration")]}),
-             "404": shared("RegistrationNotFound"), "409": shared("GatesNotPassed"),
-             "410": shared("RegistrationGone")},
-            parameters=[query_parameter("raw", "true, 1 or yes (any case): answer the LMS's "
-                                               "OpenID configuration and registration token.")],
+            "get_registration",
+            "Get a pending registration",
+            "Dynamic Registration",
+            {
+                "200": ok(
+                    "What the LMS offers, or with raw=true its documents.",
+                    {"oneOf": [ref("Registration"), ref("RawRegistration")]},
+                ),
+                "404": shared("RegistrationNotFound"),
+                "409": shared("GatesNotPassed"),
+                "410": shared("RegistrationGone"),
+            },
+            parameters=[
+                query_parameter(
+                    "raw",
+                    "true, 1 or yes (any case): answer the LMS's "
+                    "OpenID configuration and registration token.",
+                )
+            ],
         ),
     },
     "/api/registrations/{rid}/complete": {
         "parameters": [REGISTRATION_ID],
         "post": operation(
-            "complete_registration", "Register with the LMS now", "Dynamic Registration",
-            {"200": ok("Registered: close the LMS dialog.", ref("CompleteResponse")),
-             "400": shared("BadBody"), "404": shared("RegistrationNotFound"),
-             "409": shared("GatesNotPassed"), "410": shared("RegistrationGone"),
-             "502": error(502, "The LMS refused or its answer was unusable (details.code; "
-                          "lmsStatus, lmsBody and externalUrl when the LMS answered).",
-                          "PLATFORM_REGISTRATION_FAILED")},
+            "complete_registration",
+            "Register with the LMS now",
+            "Dynamic Registration",
+            {
+                "200": ok("Registered: close the LMS dialog.", ref("CompleteResponse")),
+                "400": shared("BadBody"),
+                "404": shared("RegistrationNotFound"),
+                "409": shared("GatesNotPassed"),
+                "410": shared("RegistrationGone"),
+                "502": error(
+                    502,
+                    "The LMS refused or its answer was unusable (details.code; "
+                    "lmsStatus, lmsBody and externalUrl when the LMS answered).",
+                    "PLATFORM_REGISTRATION_FAILED",
+                ),
+            },
             requestBody=request_body("CompleteRequest", required=False),
         ),
     },
     "/api/deep-linking/response": {
         "post": operation(
-            "deep_linking", "Sign a deep linking response for the LMS", "Launch services",
-            {"200": ok("The signed response and the form that returns it.",
-                       ref("DeepLinkingResponse")),
-             "400": shared("BadBody"), "403": error(
-                 403, "The platform is not active, or the deployment is unknown or not "
-                 "approved.", "PLATFORM_NOT_ACTIVATED", "DEPLOYMENT_NOT_ACTIVE"),
-             "404": shared("PlatformNotFound")},
+            "deep_linking",
+            "Sign a deep linking response for the LMS",
+            "Launch services",
+            {
+                "200": ok(
+                    "The signed response and the form that returns it.", ref("DeepLinkingResponse")
+                ),
+                "400": shared("BadBody"),
+                "403": error(
+                    403,
+                    "The platform is not active, or the deployment is unknown or not approved.",
+                    "PLATFORM_NOT_ACTIVATED",
+                    "DEPLOYMENT_NOT_ACTIVE",
+                ),
+                "404": shared("PlatformNotFound"),
+            },
             requestBody=request_body("DeepLinkingRequest"),
         ),
     },
     "/api/platforms/{platform_id}/token": {
         "parameters": [PLATFORM_ID],
         "post": operation(
-            "service_token", "Get an access token for the LMS's services", "Launch services",
-            {"200": ok("A token, fresh or cached until shortly before it expires.",
-                       ref("TokenResponse")),
-             "400": error(400, "The body is wrong, or a scope is not usable (details.refused; "
-                          "details.refusedByLms: claimed by the registration answer but "
-                          "refused by the token endpoint; details.granted).",
-                          "INVALID_BODY", "INVALID_PARAMETER",
-                          "SCOPE_NOT_GRANTED", "NO_SCOPES_GRANTED"),
-             "403": shared("PlatformNotActive"), "404": shared("PlatformNotFound"),
-             "502": error(502, "The LMS's token endpoint failed or refused (lmsStatus, "
-                          "lmsBody).", "PLATFORM_UNREACHABLE", "PLATFORM_TOKEN_REFUSED")},
+            "service_token",
+            "Get an access token for the LMS's services",
+            "Launch services",
+            {
+                "200": ok(
+                    "A token, fresh or cached until shortly before it expires.",
+                    ref("TokenResponse"),
+                ),
+                "400": error(
+                    400,
+                    "The body is wrong, or a scope is not usable (details.refused; "
+                    "details.refusedByLms: claimed by the registration answer but "
+                    "refused by the token endpoint; details.granted).",
+                    "INVALID_BODY",
+                    "INVALID_PARAMETER",
+                    "SCOPE_NOT_GRANTED",
+                    "NO_SCOPES_GRANTED",
+                ),
+                "403": shared("PlatformNotActive"),
+                "404": shared("PlatformNotFound"),
+                "502": error(
+                    502,
+                    "The LMS's token endpoint failed or refused (lmsStatus, lmsBody).",
+                    "PLATFORM_UNREACHABLE",
+                    "PLATFORM_TOKEN_REFUSED",
+                ),
+            },
             requestBody=request_body("TokenRequest", required=False),
         ),
     },
     **{path: item for prefix in PREFIXES for path, item in platform_paths(prefix).items()},
     "/admin/registrations": {
         "get": operation(
-            "list_attempts", "List registration attempts, newest first",
+            "list_attempts",
+            "List registration attempts, newest first",
             "Registrations",
-            {"200": ok("The attempts and how many match.", ref("AttemptList")),
-             "400": error(400, "A filter is not valid (details.parameter).",
-                          "INVALID_PARAMETER")},
+            {
+                "200": ok("The attempts and how many match.", ref("AttemptList")),
+                "400": error(
+                    400, "A filter is not valid (details.parameter).", "INVALID_PARAMETER"
+                ),
+            },
             parameters=[
-                {"name": "state", "in": "query", "required": False,
-                 "schema": {"type": "string", "enum": list(ATTEMPT_STATES)}},
-                {"name": "limit", "in": "query", "required": False,
-                 "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
-                {"name": "offset", "in": "query", "required": False,
-                 "schema": {"type": "integer", "minimum": 0, "maximum": 10_000_000}},
+                {
+                    "name": "state",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "string", "enum": list(ATTEMPT_STATES)},
+                },
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "integer", "minimum": 1, "maximum": 100},
+                },
+                {
+                    "name": "offset",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "integer", "minimum": 0, "maximum": 10_000_000},
+                },
             ],
         ),
     },
     "/admin/registrations/{rid}": {
         "parameters": [path_parameter("rid", "The registration id.")],
         "get": operation(
-            "get_attempt", "Get a registration attempt in any state", "Registrations",
-            {"200": ok("The attempt.", ref("Attempt")),
-             "404": shared("RegistrationNotFound")},
+            "get_attempt",
+            "Get a registration attempt in any state",
+            "Registrations",
+            {"200": ok("The attempt.", ref("Attempt")), "404": shared("RegistrationNotFound")},
         ),
     },
     "/api/openapi.json": {
         "get": operation(
-            "get_openapi", "This document", "Document",
-            {"200": ok("The OpenAPI 3.1 document.",
-                       {"type": "object", "required": ["openapi", "info", "paths"]})},
+            "get_openapi",
+            "This document",
+            "Document",
+            {
+                "200": ok(
+                    "The OpenAPI 3.1 document.",
+                    {"type": "object", "required": ["openapi", "info", "paths"]},
+                )
+            },
         ),
     },
 }
@@ -710,15 +1023,28 @@ DOCUMENT: dict[str, Any] = {
         "invitation and settings endpoints are served under both /admin and /api.",
     },
     "security": [{"bearerKey": []}],
-    "tags": [{"name": name} for name in ("Dynamic Registration", "Platforms", "Deployments",
-                                         "Invitations", "Settings", "Registrations",
-                                         "Launch services", "Document")],
+    "tags": [
+        {"name": name}
+        for name in (
+            "Dynamic Registration",
+            "Platforms",
+            "Deployments",
+            "Invitations",
+            "Settings",
+            "Registrations",
+            "Launch services",
+            "Document",
+        )
+    ],
     "paths": PATHS,
     "components": {
         "securitySchemes": {
-            "bearerKey": {"type": "http", "scheme": "bearer",
-                          "description": "An API key from `gatehouse api-key create` "
-                          "(gh_<id>_<secret>) or GATEHOUSE_API_KEY."},
+            "bearerKey": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "An API key from `gatehouse api-key create` "
+                "(gh_<id>_<secret>) or GATEHOUSE_API_KEY.",
+            },
         },
         "schemas": SCHEMAS,
         "responses": RESPONSES,

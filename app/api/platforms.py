@@ -99,16 +99,20 @@ def _url(data: dict, name: str, required: bool) -> str | None:
         except ValueError:
             parts = None
         if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ApiError(400, "INVALID_PARAMETER", f"{name!r} must be an absolute URL.",
-                           parameter=name)
+            raise ApiError(
+                400, "INVALID_PARAMETER", f"{name!r} must be an absolute URL.", parameter=name
+            )
     return value
 
 
 def platform_values(data: dict, required: bool) -> dict[str, Any]:
     """Validate a POST/PUT body into store columns; `required` for creation."""
     values: dict[str, Any] = {}
-    mapping = {"url": "issuer", "authenticationEndpoint": "authorization_endpoint",
-               "accesstokenEndpoint": "token_endpoint"}
+    mapping = {
+        "url": "issuer",
+        "authenticationEndpoint": "authorization_endpoint",
+        "accesstokenEndpoint": "token_endpoint",
+    }
     for name, column in mapping.items():
         value = _url(data, name, required)
         if value is not None:
@@ -125,12 +129,16 @@ def platform_values(data: dict, required: bool) -> dict[str, Any]:
         method = auth.get("method")
         key = auth.get("key")
         if method not in AUTH_METHODS:
-            raise ApiError(400, "INVALID_PARAMETER",
-                           f"authConfig.method must be one of {', '.join(AUTH_METHODS)}.",
-                           parameter="authConfig.method")
+            raise ApiError(
+                400,
+                "INVALID_PARAMETER",
+                f"authConfig.method must be one of {', '.join(AUTH_METHODS)}.",
+                parameter="authConfig.method",
+            )
         if not key or not isinstance(key, str | dict):
-            raise ApiError(400, "MISSING_PARAMETER", "authConfig.key is required.",
-                           parameter="authConfig.key")
+            raise ApiError(
+                400, "MISSING_PARAMETER", "authConfig.key is required.", parameter="authConfig.key"
+            )
         values["auth_method"] = method
         if method == "JWK_SET":
             _url({"authConfig.key": key}, "authConfig.key", True)
@@ -139,9 +147,12 @@ def platform_values(data: dict, required: bool) -> dict[str, Any]:
             values.update(jwks_uri="", auth_key=json.dumps(_jwk(key)))
         else:
             if not isinstance(key, str) or "PUBLIC KEY" not in key:
-                raise ApiError(400, "INVALID_PARAMETER",
-                               "authConfig.key must be a PEM public key for RSA_KEY.",
-                               parameter="authConfig.key")
+                raise ApiError(
+                    400,
+                    "INVALID_PARAMETER",
+                    "authConfig.key must be a PEM public key for RSA_KEY.",
+                    parameter="authConfig.key",
+                )
             values.update(jwks_uri="", auth_key=key)
     active = field(data, "active", bool)
     if active is not None:
@@ -159,9 +170,13 @@ def _forget_learned(data: dict) -> dict[str, None]:
     """
     for name in ("usableScopes", "refusedScopes"):
         if name in data and data[name] is not None:
-            raise ApiError(400, "INVALID_PARAMETER",
-                           f"{name!r} is learned from the LMS's token endpoint; it can only be "
-                           "set to null, which forgets what was learned.", parameter=name)
+            raise ApiError(
+                400,
+                "INVALID_PARAMETER",
+                f"{name!r} is learned from the LMS's token endpoint; it can only be "
+                "set to null, which forgets what was learned.",
+                parameter=name,
+            )
     if "usableScopes" in data or "refusedScopes" in data:
         return {"usable_scopes": None, "refused_scopes": None}
     return {}
@@ -175,9 +190,12 @@ def _jwk(key: Any) -> dict[str, Any]:
         except ValueError:
             key = None
     if not isinstance(key, dict) or not isinstance(key.get("kty"), str):
-        raise ApiError(400, "INVALID_PARAMETER",
-                       "authConfig.key must be a JWK (a JSON object with kty) for JWK_KEY.",
-                       parameter="authConfig.key")
+        raise ApiError(
+            400,
+            "INVALID_PARAMETER",
+            "authConfig.key must be a JWK (a JSON object with kty) for JWK_KEY.",
+            parameter="authConfig.key",
+        )
     return key
 
 
@@ -203,8 +221,12 @@ def create_platform():
         platform = get_store().create_platform(values, active=active)
     except Conflict as exc:
         raise ApiError(409, "URL_CLIENT_ID_COMBINATION_ALREADY_EXISTS", str(exc)) from None
-    events.record("platform.created", "platform", platform.id,
-                  {"url": platform.issuer, "clientId": platform.client_id})
+    events.record(
+        "platform.created",
+        "platform",
+        platform.id,
+        {"url": platform.issuer, "clientId": platform.client_id},
+    )
     return jsonify(platform_json(platform))
 
 
@@ -232,8 +254,12 @@ def delete_platform(platform_id: str):
     """Delete a platform and its deployments."""
     platform = found(platform_id)
     get_store().delete_platform(platform_id)
-    events.record("platform.deleted", "platform", platform_id,
-                  {"url": platform.issuer, "clientId": platform.client_id})
+    events.record(
+        "platform.deleted",
+        "platform",
+        platform_id,
+        {"url": platform.issuer, "clientId": platform.client_id},
+    )
     return "", 204
 
 
@@ -242,8 +268,12 @@ def set_active(platform_id: str, active: bool) -> Platform:
     platform = found(platform_id)
     updated = get_store().update_platform(platform_id, {"active": active})
     if platform.active != active:
-        events.record("platform.activated" if active else "platform.deactivated", "platform",
-                      platform_id, {"url": platform.issuer, "clientId": platform.client_id})
+        events.record(
+            "platform.activated" if active else "platform.deactivated",
+            "platform",
+            platform_id,
+            {"url": platform.issuer, "clientId": platform.client_id},
+        )
     return updated
 
 
@@ -263,8 +293,9 @@ def deactivate_platform(platform_id: str):
 def list_deployments(platform_id: str):
     """List a platform's deployments."""
     found(platform_id)
-    return jsonify(deployments=[deployment_json(d)
-                                for d in get_store().list_deployments(platform_id)])
+    return jsonify(
+        deployments=[deployment_json(d) for d in get_store().list_deployments(platform_id)]
+    )
 
 
 @routes("/platforms/<platform_id>/deployments", methods=["POST"])
@@ -280,8 +311,12 @@ def add_deployment(platform_id: str):
     )
     if not created and active is not None and deployment.active != active:
         deployment = store.set_deployment_active(platform_id, deployment_id, active)
-    events.record("deployment.added" if created else "deployment.updated", "platform",
-                  platform_id, {"deploymentId": deployment_id, "active": deployment.active})
+    events.record(
+        "deployment.added" if created else "deployment.updated",
+        "platform",
+        platform_id,
+        {"deploymentId": deployment_id, "active": deployment.active},
+    )
     return jsonify(deployment_json(deployment)), 201 if created else 200
 
 
@@ -316,16 +351,19 @@ def parse_when(value: str, name: str) -> str:
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise ApiError(400, "INVALID_PARAMETER", f"{name!r} must be an ISO 8601 time.",
-                       parameter=name) from None
+        raise ApiError(
+            400, "INVALID_PARAMETER", f"{name!r} must be an ISO 8601 time.", parameter=name
+        ) from None
     if moment.tzinfo is None:
-        raise ApiError(400, "INVALID_PARAMETER", f"{name!r} needs a time zone (e.g. Z).",
-                       parameter=name)
+        raise ApiError(
+            400, "INVALID_PARAMETER", f"{name!r} needs a time zone (e.g. Z).", parameter=name
+        )
     try:
         moment = moment.astimezone(UTC)
     except OverflowError:
-        raise ApiError(400, "INVALID_PARAMETER", f"{name!r} is out of range.",
-                       parameter=name) from None
+        raise ApiError(
+            400, "INVALID_PARAMETER", f"{name!r} is out of range.", parameter=name
+        ) from None
     # isoformat, not now_iso's strftime: it pads years before 1000 to four digits.
     return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
@@ -343,8 +381,9 @@ def create_invitation():
     name = field(data, "name", str, required=True).strip()
     uses = field(data, "uses", int)
     if uses is not None and not 1 <= uses <= MAX_USES:
-        raise ApiError(400, "INVALID_PARAMETER", f"'uses' must be from 1 to {MAX_USES}.",
-                       parameter="uses")
+        raise ApiError(
+            400, "INVALID_PARAMETER", f"'uses' must be from 1 to {MAX_USES}.", parameter="uses"
+        )
     expires = field(data, "expiresAt", str)
     invitation = get_store().create_invitation(
         name, uses, parse_when(expires, "expiresAt") if expires else None

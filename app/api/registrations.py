@@ -37,14 +37,20 @@ def pending(rid: str):
         store.expire_registrations()
         registration = store.get_registration(rid)
     if registration.state != RegistrationStates.PENDING:
-        raise ApiError(410, "REGISTRATION_GONE",
-                       f"This registration is {registration.state}; it cannot be read or "
-                       "completed any more.", state=registration.state)
+        raise ApiError(
+            410,
+            "REGISTRATION_GONE",
+            f"This registration is {registration.state}; it cannot be read or completed any more.",
+            state=registration.state,
+        )
     gate = next_gate(store, registration, settings())
     if gate is not None:
-        raise ApiError(409, "GATES_NOT_PASSED",
-                       f"The LMS admin has not passed the {gate.name!r} gate yet.",
-                       gate=gate.name)
+        raise ApiError(
+            409,
+            "GATES_NOT_PASSED",
+            f"The LMS admin has not passed the {gate.name!r} gate yet.",
+            gate=gate.name,
+        )
     held = flow.resume(store, registration)
     if held is None:
         raise ApiError(410, "REGISTRATION_GONE", "This registration's details are gone.")
@@ -75,20 +81,30 @@ def complete_registration(rid: str):
     messages = _messages(field(data, "messages", list))
     registration, (platform, token) = pending(rid)
     try:
-        outcome = complete(registration, platform, token, auto_activate=auto_activate,
-                           messages=messages, name=name.strip() if name else None)
+        outcome = complete(
+            registration,
+            platform,
+            token,
+            auto_activate=auto_activate,
+            messages=messages,
+            name=name.strip() if name else None,
+        )
     except flow.AlreadyHandled as error:
         raise ApiError(410, "REGISTRATION_GONE", error.detail) from None
     except RegistrationError as error:
         fail(registration, error)
         answered = isinstance(error, PlatformRefused | InvalidRegistrationResponse) or (
-            isinstance(error, OutcomeUnknown) and error.lms_status is not None)
+            isinstance(error, OutcomeUnknown) and error.lms_status is not None
+        )
         details = {"code": error.rule, "externalError": answered}
         if isinstance(error, OutcomeUnknown):
             details["outcomeUnknown"] = True  # the LMS may hold a registration: check it
         if answered:
-            details.update(lmsStatus=error.lms_status, lmsBody=error.lms_body,
-                           externalUrl=platform.registration_endpoint)
+            details.update(
+                lmsStatus=error.lms_status,
+                lmsBody=error.lms_body,
+                externalUrl=platform.registration_endpoint,
+            )
         raise ApiError(502, "PLATFORM_REGISTRATION_FAILED", error.detail, **details) from None
     token_value = secrets.token_urlsafe(24)
     get_store().set_done_token(rid, hash_token(token_value))
@@ -107,16 +123,22 @@ def _messages(raw: list | None) -> list[dict] | None:
     result = []
     for i, item in enumerate(raw):
         if not isinstance(item, dict) or item.get("type") not in MESSAGE_TYPES:
-            raise ApiError(400, "INVALID_PARAMETER",
-                           f"messages[{i}].type must be one of {', '.join(MESSAGE_TYPES)}.",
-                           parameter=f"messages[{i}]")
+            raise ApiError(
+                400,
+                "INVALID_PARAMETER",
+                f"messages[{i}].type must be one of {', '.join(MESSAGE_TYPES)}.",
+                parameter=f"messages[{i}]",
+            )
         placements = item.get("placements")
         if placements is not None and (
             not isinstance(placements, list) or not all(isinstance(p, str) for p in placements)
         ):
-            raise ApiError(400, "INVALID_PARAMETER",
-                           f"messages[{i}].placements must be a list of strings.",
-                           parameter=f"messages[{i}].placements")
+            raise ApiError(
+                400,
+                "INVALID_PARAMETER",
+                f"messages[{i}].placements must be a list of strings.",
+                parameter=f"messages[{i}].placements",
+            )
         message = dict(configured.get(item["type"], {"type": item["type"]}))
         if placements is not None:
             message["placements"] = placements

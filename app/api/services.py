@@ -31,8 +31,11 @@ def active_platform(platform_id: str):
     """Return an active platform, or raise 404 / 403 envelopes."""
     platform = found(platform_id)
     if not platform.active:
-        raise ApiError(403, "PLATFORM_NOT_ACTIVATED",
-                       "The platform is not active; activate it before using its services.")
+        raise ApiError(
+            403,
+            "PLATFORM_NOT_ACTIVATED",
+            "The platform is not active; activate it before using its services.",
+        )
     return platform
 
 
@@ -53,24 +56,32 @@ def deep_linking():
     deployment_id = field(data, "deploymentId", str, required=True)
     deployment = get_store().get_deployment(platform.id, deployment_id)
     if deployment is None or not deployment.active:
-        raise ApiError(403, "DEPLOYMENT_NOT_ACTIVE",
-                       "This deployment is unknown or not approved for the platform.",
-                       parameter="deploymentId")
+        raise ApiError(
+            403,
+            "DEPLOYMENT_NOT_ACTIVE",
+            "This deployment is unknown or not approved for the platform.",
+            parameter="deploymentId",
+        )
     settings = field(data, "deepLinkingSettings", dict, required=True)
     return_url = settings.get("deep_link_return_url")
     if not isinstance(return_url, str) or not return_url.startswith(("https://", "http://")):
-        raise ApiError(400, "INVALID_PARAMETER",
-                       "deepLinkingSettings.deep_link_return_url must be the http(s) URL the "
-                       "launch's deep_linking_settings claim carried.",
-                       parameter="deepLinkingSettings")
+        raise ApiError(
+            400,
+            "INVALID_PARAMETER",
+            "deepLinkingSettings.deep_link_return_url must be the http(s) URL the "
+            "launch's deep_linking_settings claim carried.",
+            parameter="deepLinkingSettings",
+        )
     items = field(data, "contentItems", list) or []
     if len(items) > MAX_ITEMS:
-        raise ApiError(400, "INVALID_PARAMETER",
-                       f"At most {MAX_ITEMS} content items per response.",
-                       parameter="contentItems")
+        raise ApiError(
+            400,
+            "INVALID_PARAMETER",
+            f"At most {MAX_ITEMS} content items per response.",
+            parameter="contentItems",
+        )
     try:
-        claims = deep_linking_response(platform, deployment_id, settings, items,
-                                       _messages(data))
+        claims = deep_linking_response(platform, deployment_id, settings, items, _messages(data))
     except ValueError as exc:
         raise ApiError(400, "INVALID_PARAMETER", str(exc), parameter="contentItems") from None
     kid, key = signing_key()
@@ -94,36 +105,50 @@ def _requested_scopes(data: dict[str, Any]) -> tuple[str, ...] | None:
     if requested is None:
         return None
     if not requested or not all(isinstance(s, str) and s.strip() for s in requested):
-        raise ApiError(400, "INVALID_PARAMETER",
-                       "'scopes' must be a non-empty list of scope strings (leave it out for "
-                       "every scope the LMS grants).", parameter="scopes")
+        raise ApiError(
+            400,
+            "INVALID_PARAMETER",
+            "'scopes' must be a non-empty list of scope strings (leave it out for "
+            "every scope the LMS grants).",
+            parameter="scopes",
+        )
     words = sorted({s for s in requested if not is_service_scope(s)})
     if words:
-        raise ApiError(400, "INVALID_PARAMETER",
-                       f"Not LTI service scopes: {', '.join(words)}. Service scopes are URIs "
-                       "such as https://purl.imsglobal.org/spec/lti-ags/scope/score; openid and "
-                       "the other OpenID Connect scopes belong to launches, not service tokens.",
-                       parameter="scopes")
+        raise ApiError(
+            400,
+            "INVALID_PARAMETER",
+            f"Not LTI service scopes: {', '.join(words)}. Service scopes are URIs "
+            "such as https://purl.imsglobal.org/spec/lti-ags/scope/score; openid and "
+            "the other OpenID Connect scopes belong to launches, not service tokens.",
+            parameter="scopes",
+        )
     return tuple(requested)
 
 
 def _not_granted(error: service_tokens.ScopesNotGranted) -> ApiError:
     parts = []
     if error.not_claimed:
-        parts.append("The LMS did not grant this registration: "
-                     + ", ".join(error.not_claimed) + ".")
+        parts.append(
+            "The LMS did not grant this registration: " + ", ".join(error.not_claimed) + "."
+        )
     if error.refused_by_lms:
-        parts.append("The LMS's registration answer claimed "
-                     + ", ".join(error.refused_by_lms)
-                     + " but its token endpoint refuses "
-                     + ("it" if len(error.refused_by_lms) == 1 else "them")
-                     + " (once an LMS administrator allows the service, register again or "
-                     "forget what was learned: PUT the platform with usableScopes: null).")
+        parts.append(
+            "The LMS's registration answer claimed "
+            + ", ".join(error.refused_by_lms)
+            + " but its token endpoint refuses "
+            + ("it" if len(error.refused_by_lms) == 1 else "them")
+            + " (once an LMS administrator allows the service, register again or "
+            "forget what was learned: PUT the platform with usableScopes: null)."
+        )
     platform = error.platform
-    return ApiError(400, "SCOPE_NOT_GRANTED", " ".join(parts),
-                    refused=sorted((*error.not_claimed, *error.refused_by_lms)),
-                    refusedByLms=list(error.refused_by_lms),
-                    granted=list(service_tokens.default_scopes(platform)))
+    return ApiError(
+        400,
+        "SCOPE_NOT_GRANTED",
+        " ".join(parts),
+        refused=sorted((*error.not_claimed, *error.refused_by_lms)),
+        refusedByLms=list(error.refused_by_lms),
+        granted=list(service_tokens.default_scopes(platform)),
+    )
 
 
 @bp.post("/api/platforms/<platform_id>/token")
@@ -139,18 +164,23 @@ def service_token(platform_id: str):
     except service_tokens.NoUsableScopes as error:
         refused = list(error.platform.refused_scopes or ())
         if refused:
-            description = ("The LMS's token endpoint refused every service scope its "
-                           "registration answer claimed: " + ", ".join(refused) + ".")
+            description = (
+                "The LMS's token endpoint refused every service scope its "
+                "registration answer claimed: " + ", ".join(refused) + "."
+            )
         else:
             description = "The LMS granted this registration no service scopes."
         raise ApiError(400, "NO_SCOPES_GRANTED", description, refusedByLms=refused) from None
     except service_tokens.TokenEndpointUnreachable as error:
         raise ApiError(502, "PLATFORM_UNREACHABLE", error.detail, code=error.rule) from None
     except service_tokens.TokenEndpointRefused as error:
-        raise ApiError(502, "PLATFORM_TOKEN_REFUSED",
-                       f"The LMS's token endpoint answered HTTP {error.status} without an "
-                       "access token.",
-                       lmsStatus=error.status, lmsBody=error.body,
-                       externalUrl=error.url) from None
+        raise ApiError(
+            502,
+            "PLATFORM_TOKEN_REFUSED",
+            f"The LMS's token endpoint answered HTTP {error.status} without an access token.",
+            lmsStatus=error.status,
+            lmsBody=error.body,
+            externalUrl=error.url,
+        ) from None
     expires_in = max(0, int(issued.expires_at - time.monotonic()))
     return jsonify(**issued.token, expiresIn=expires_in)

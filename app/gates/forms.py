@@ -25,8 +25,9 @@ class SignupForm(FlaskForm):
         "Password",
         validators=[
             DataRequired(),
-            Length(min=MIN_PASSWORD_LENGTH, message=f"Use at least {MIN_PASSWORD_LENGTH} "
-                   "characters."),
+            Length(
+                min=MIN_PASSWORD_LENGTH, message=f"Use at least {MIN_PASSWORD_LENGTH} characters."
+            ),
         ],
     )
     confirm = PasswordField(
@@ -47,8 +48,8 @@ class TermsForm(FlaskForm):
         validators=[DataRequired(message="Tick the box to accept the terms.")],
     )
     signer_name = StringField(
-        "Your full name", validators=[DataRequired(message="Type your name to sign."),
-                                      Length(max=200)]
+        "Your full name",
+        validators=[DataRequired(message="Type your name to sign."), Length(max=200)],
     )
 
 

@@ -121,8 +121,9 @@ def resume(rid: str):
         return render_close(registration)
     if registration.state in (RegistrationStates.FAILED, RegistrationStates.UNKNOWN):
         # Shown again as it was, without "Try again": this attempt's token is spent.
-        return render_template("register/error.html", error=registration.error,
-                               shown_again=True), 409
+        return render_template(
+            "register/error.html", error=registration.error, shown_again=True
+        ), 409
     if registration.state == RegistrationStates.REGISTERING:
         return render_template("gates/working.html", registration=registration), 202
     config = settings()
@@ -211,8 +212,7 @@ def _bind(registration, account) -> None:
     login_user(User(account))
     store.touch_login(account.id)
     store.set_registration_account(registration.id, account.id)
-    current_app.logger.info("registration %s approved by account %s", registration.id,
-                            account.id)
+    current_app.logger.info("registration %s approved by account %s", registration.id, account.id)
 
 
 @bp.route("/lti/register/<rid>/signin", methods=["GET", "POST"])
@@ -231,19 +231,33 @@ def signin(rid: str):
             return redirect(url_for("gates.resume", rid=rid))
     elif form.validate_on_submit():
         try:
-            account = authenticate(get_store(), form.email.data, form.password.data,
-                                   request.remote_addr)
+            account = authenticate(
+                get_store(), form.email.data, form.password.data, request.remote_addr
+            )
         except SigninLocked as locked:
-            page = gate_page("gates/signin.html", registration, "signin", form=form,
-                             proceed=proceed, error=locked_message(locked),
-                             oidc=_oidc_settings())
+            page = gate_page(
+                "gates/signin.html",
+                registration,
+                "signin",
+                form=form,
+                proceed=proceed,
+                error=locked_message(locked),
+                oidc=_oidc_settings(),
+            )
             return page, 429, {"Retry-After": str(locked.retry_after)}
         if account:
             _bind(registration, account)
             return redirect(url_for("gates.resume", rid=rid))
         error = "The e-mail address or password is not right."
-    return gate_page("gates/signin.html", registration, "signin", form=form, proceed=proceed,
-                     error=error, oidc=_oidc_settings())
+    return gate_page(
+        "gates/signin.html",
+        registration,
+        "signin",
+        form=form,
+        proceed=proceed,
+        error=error,
+        oidc=_oidc_settings(),
+    )
 
 
 @bp.route("/lti/register/<rid>/signup", methods=["GET", "POST"])
@@ -301,27 +315,40 @@ def oidc_callback():
         token = identity_provider().authorize_access_token()
     except Exception as exc:  # authlib raises several error types; all mean "not signed in"
         current_app.logger.warning("OIDC sign-in failed: %s", type(exc).__name__)
-        return render_template("gates/window_done.html", ok=False,
-                               message="The sign-in did not complete. Close this window and "
-                               "try again."), 400
+        return render_template(
+            "gates/window_done.html",
+            ok=False,
+            message="The sign-in did not complete. Close this window and try again.",
+        ), 400
     claims = _identity_claims(token)
     if not claims.get("email") or not claims.get("sub"):
-        return render_template("gates/window_done.html", ok=False,
-                               message="Your identity provider did not share an e-mail "
-                               "address, which this tool needs."), 400
+        return render_template(
+            "gates/window_done.html",
+            ok=False,
+            message="Your identity provider did not share an e-mail "
+            "address, which this tool needs.",
+        ), 400
     issuer = identity_provider().load_server_metadata()["issuer"]
     try:
-        account = oidc_account(get_store(), issuer, str(claims["sub"]), claims["email"],
-                               claims.get("name"), asserts_verified(claims))
+        account = oidc_account(
+            get_store(),
+            issuer,
+            str(claims["sub"]),
+            claims["email"],
+            claims.get("name"),
+            asserts_verified(claims),
+        )
     except OidcLinkRefused as refused:
-        current_app.logger.warning("OIDC sign-in for registration %s not linked: %s", rid,
-                                   refused.reason)
+        current_app.logger.warning(
+            "OIDC sign-in for registration %s not linked: %s", rid, refused.reason
+        )
         # This window is top-level, so its session holds the message for the sign-in page.
         flash(oidc_refusal_message(refused, _oidc_settings()["label"]), "signin-error")
         return redirect(url_for("gates.signin", rid=rid))
     _bind(registration, account)
-    return render_template("gates/window_done.html", ok=True,
-                           message=f"Signed in as {account.email}.")
+    return render_template(
+        "gates/window_done.html", ok=True, message=f"Signed in as {account.email}."
+    )
 
 
 def _identity_claims(token) -> dict:
@@ -376,8 +403,14 @@ def terms(rid: str):
             user_agent=(request.user_agent.string or "")[:500],
         )
         return redirect(url_for("gates.resume", rid=rid))
-    return gate_page("gates/terms.html", registration, "terms", form=form, terms=config,
-                     terms_html=current_app.extensions["gatehouse.terms_html"])
+    return gate_page(
+        "gates/terms.html",
+        registration,
+        "terms",
+        form=form,
+        terms=config,
+        terms_html=current_app.extensions["gatehouse.terms_html"],
+    )
 
 
 # Payment
@@ -400,9 +433,13 @@ def payment(rid: str):
     if moved:
         return moved
     latest = get_store().payments_for(rid)
-    return gate_page("gates/payment.html", registration, "payment",
-                     cancelled=bool(latest and latest[0].status == payments.CANCELLED),
-                     last_session=latest[0].session_id if latest else "")
+    return gate_page(
+        "gates/payment.html",
+        registration,
+        "payment",
+        cancelled=bool(latest and latest[0].status == payments.CANCELLED),
+        last_session=latest[0].session_id if latest else "",
+    )
 
 
 @bp.get("/lti/register/<rid>/payment/checkout")
@@ -427,9 +464,12 @@ def checkout(rid: str):
             email=account.email if account else None,
         )
     except payments.PaymentError as exc:
-        return render_template("gates/window_done.html", ok=False,
-                               message=f"Stripe could not start the payment ({exc}). Close "
-                               "this window and try again, or contact the tool's owner."), 502
+        return render_template(
+            "gates/window_done.html",
+            ok=False,
+            message=f"Stripe could not start the payment ({exc}). Close "
+            "this window and try again, or contact the tool's owner.",
+        ), 502
     store.record_checkout(
         session_id=checkout_session["id"],
         registration_id=rid,
@@ -452,14 +492,20 @@ def payment_return(rid: str):
     try:
         checkout_session = payments.retrieve_checkout(stripe_client(), session_id)
     except payments.PaymentError as exc:
-        return render_template("gates/window_done.html", ok=False,
-                               message=f"Gatehouse could not confirm the payment with Stripe "
-                               f"({exc}). It will still be recorded when Stripe notifies us."), 502
+        return render_template(
+            "gates/window_done.html",
+            ok=False,
+            message=f"Gatehouse could not confirm the payment with Stripe "
+            f"({exc}). It will still be recorded when Stripe notifies us.",
+        ), 502
     payments.settle(get_store(), checkout_session)
     paid = payments.session_status(checkout_session) == payments.PAID
-    message = ("Payment received. The registration continues in your LMS window."
-               if paid else "Stripe has not confirmed the payment yet; your LMS window moves "
-               "on by itself when it does.")
+    message = (
+        "Payment received. The registration continues in your LMS window."
+        if paid
+        else "Stripe has not confirmed the payment yet; your LMS window moves "
+        "on by itself when it does."
+    )
     return render_template("gates/window_done.html", ok=paid, message=message)
 
 
@@ -471,9 +517,13 @@ def payment_cancelled(rid: str):
     for item in store.payments_for(rid):
         if item.status == payments.OPEN:
             store.update_payment(item.session_id, payments.CANCELLED)
-    return render_template("gates/window_done.html", ok=False, cancelled=True,
-                           message="Payment cancelled. You can try again from your LMS window.",
-                           retry_url=url_for("gates.payment", rid=rid))
+    return render_template(
+        "gates/window_done.html",
+        ok=False,
+        cancelled=True,
+        message="Payment cancelled. You can try again from your LMS window.",
+        retry_url=url_for("gates.payment", rid=rid),
+    )
 
 
 @bp.post("/webhooks/stripe")

@@ -161,11 +161,11 @@ def validate_openid_config(
             _check_endpoint(name, value, allow_insecure)
         values[name] = value
     _check_issuer(values["issuer"], url, issuer_check, allow_insecure)
+    _require_listed(document, "id_token_signing_alg_values_supported", SIGNING_ALG, "rs256")
     _require_listed(
-        document, "id_token_signing_alg_values_supported", SIGNING_ALG, "rs256"
-    )
-    _require_listed(
-        document, "token_endpoint_auth_methods_supported", TOKEN_ENDPOINT_AUTH_METHOD,
+        document,
+        "token_endpoint_auth_methods_supported",
+        TOKEN_ENDPOINT_AUTH_METHOD,
         "private-key-jwt",
     )
     _require_listed(
@@ -180,7 +180,8 @@ def validate_openid_config(
         jwks_uri=values["jwks_uri"],
         registration_endpoint=values["registration_endpoint"],
         authorization_server=(
-            authorization_server if isinstance(authorization_server, str) and authorization_server
+            authorization_server
+            if isinstance(authorization_server, str) and authorization_server
             else None
         ),
         product_family_code=family or "unknown",
@@ -229,8 +230,7 @@ def _check_issuer(issuer: str, url: str, mode: str, allow_insecure: bool) -> Non
         )
     if parts.query or parts.fragment or issuer.endswith(("?", "#")):
         raise PlatformConfigError(
-            f"The issuer {issuer!r} contains a query or fragment, which the specification "
-            "forbids.",
+            f"The issuer {issuer!r} contains a query or fragment, which the specification forbids.",
             rule="issuer-no-query",
         )
     if mode == "off":
@@ -250,7 +250,7 @@ def _check_issuer(issuer: str, url: str, mode: str, allow_insecure: bool) -> Non
             f"The configuration URL {path!r} does not start with the issuer {issuer!r} "
             "(LTI Dynamic Registration §3.5.1).",
             rule="issuer-prefix",
-            hint="A tool owner can relax this check with security.issuer_check = \"host\".",
+            hint='A tool owner can relax this check with security.issuer_check = "host".',
         )
 
 

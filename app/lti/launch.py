@@ -35,8 +35,12 @@ DL = "https://purl.imsglobal.org/spec/lti-dl/claim/"
 DL_SETTINGS = DL + "deep_linking_settings"
 DL_CONTENT_ITEMS = DL + "content_items"
 DL_DATA = DL + "data"
-DL_MESSAGE_FIELDS = {"message": "msg", "log": "log", "errorMessage": "errormsg",
-                     "errorLog": "errorlog"}
+DL_MESSAGE_FIELDS = {
+    "message": "msg",
+    "log": "log",
+    "errorMessage": "errormsg",
+    "errorLog": "errorlog",
+}
 LTI_VERSION = "1.3.0"
 DEEP_LINKING_RESPONSE = "LtiDeepLinkingResponse"
 LAUNCH_MESSAGE_TYPES = (
@@ -53,6 +57,7 @@ TOKEN_CLAIMS = ("iss", "aud", "azp", "exp", "iat", "nbf", "nonce", "auth_time", 
 
 # --- the platform's keys -------------------------------------------------------------------------
 
+
 class PlatformKeys:
     """The platforms' public keys, fetched from their JWKS URLs and kept for a while.
 
@@ -61,8 +66,9 @@ class PlatformKeys:
     of tokens with a made-up kid cannot turn into a stream of fetches.
     """
 
-    def __init__(self, fetch: Callable[[str], Any], ttl: float = 600.0,
-                 refresh_after: float = 10.0):
+    def __init__(
+        self, fetch: Callable[[str], Any], ttl: float = 600.0, refresh_after: float = 10.0
+    ):
         self.fetch = fetch
         self.ttl = ttl
         self.refresh_after = refresh_after
@@ -144,13 +150,15 @@ def _import_key(value: str | dict | None, what: str) -> RSAKey:
 
 # --- verifying the id_token ----------------------------------------------------------------------
 
+
 def token_header(id_token: str) -> dict[str, Any]:
     """Return the JOSE header of a compact JWT, or raise InvalidLaunch."""
     try:
         return dict(extract_compact(id_token.encode()).headers())
     except (JoseError, ValueError, UnicodeError):
-        raise InvalidLaunch("The id_token the LMS sent is not a signed JWT.",
-                            rule="id-token-format") from None
+        raise InvalidLaunch(
+            "The id_token the LMS sent is not a signed JWT.", rule="id-token-format"
+        ) from None
 
 
 def verify_id_token(
@@ -231,15 +239,17 @@ def check_claims(claims: dict[str, Any], platform: Any, nonce: str, now: float) 
         )
     deployment_id = claims.get(CLAIM_DEPLOYMENT_ID)
     if not isinstance(deployment_id, str) or not deployment_id or len(deployment_id) > 255:
-        raise InvalidLaunch("The launch carries no valid deployment_id claim.",
-                            rule="lti-deployment-id")
+        raise InvalidLaunch(
+            "The launch carries no valid deployment_id claim.", rule="lti-deployment-id"
+        )
     if not isinstance(claims.get(CLAIM_ROLES, None), list):
         raise InvalidLaunch("The launch carries no roles claim (a list).", rule="lti-roles")
     if message_type == MessageType.RESOURCE_LINK.value:
         link = claims.get(CLAIM_RESOURCE_LINK)
         if not isinstance(link, dict) or not link.get("id"):
-            raise InvalidLaunch("The resource link launch carries no resource_link id.",
-                                rule="lti-resource-link")
+            raise InvalidLaunch(
+                "The resource link launch carries no resource_link id.", rule="lti-resource-link"
+            )
     if message_type == MessageType.DEEP_LINKING.value:
         settings = claims.get(DL_SETTINGS)
         if not isinstance(settings, dict) or not settings.get("deep_link_return_url"):
@@ -248,8 +258,9 @@ def check_claims(claims: dict[str, Any], platform: Any, nonce: str, now: float) 
                 rule="lti-deep-linking-settings",
             )
     elif not claims.get(CLAIM_TARGET_LINK_URI):
-        raise InvalidLaunch("The launch carries no target_link_uri claim.",
-                            rule="lti-target-link-uri")
+        raise InvalidLaunch(
+            "The launch carries no target_link_uri claim.", rule="lti-target-link-uri"
+        )
 
 
 def _is_time(value: Any) -> bool:
@@ -258,13 +269,19 @@ def _is_time(value: Any) -> bool:
 
 # --- what Gatehouse signs ------------------------------------------------------------------------
 
+
 def sign(claims: dict[str, Any], kid: str, key: RSAKey) -> str:
     """Sign claims as an RS256 JWT with the tool's key."""
     return jwt.encode({"alg": SIGNING_ALG, "kid": kid, "typ": "JWT"}, claims, key)
 
 
 def handoff_claims(
-    claims: dict[str, Any], platform: Any, *, issuer: str, audience: str, lifetime: int,
+    claims: dict[str, Any],
+    platform: Any,
+    *,
+    issuer: str,
+    audience: str,
+    lifetime: int,
     now: float | None = None,
 ) -> dict[str, Any]:
     """Return the hand-off token's claims: the verified launch, re-issued by Gatehouse."""
@@ -290,8 +307,12 @@ def handoff_claims(
 
 
 def deep_linking_response(
-    platform: Any, deployment_id: str, settings: dict[str, Any], items: list[dict[str, Any]],
-    messages: dict[str, str], now: float | None = None,
+    platform: Any,
+    deployment_id: str,
+    settings: dict[str, Any],
+    items: list[dict[str, Any]],
+    messages: dict[str, str],
+    now: float | None = None,
 ) -> dict[str, Any]:
     """Return the claims of an LtiDeepLinkingResponse answering `settings`, or raise ValueError."""
     accept_types = settings.get("accept_types")

@@ -125,8 +125,9 @@ def insecure_tool_urls(tool: ToolProfile) -> list[tuple[str, str]]:
     return [(name, url) for name, url in named if url and not is_https_url(url)]
 
 
-def check_tool_urls(insecure: list[tuple[str, str]] | tuple[tuple[str, str], ...],
-                    allow_insecure: bool) -> None:
+def check_tool_urls(
+    insecure: list[tuple[str, str]] | tuple[tuple[str, str], ...], allow_insecure: bool
+) -> None:
     """Raise InsecureToolURL for `insecure_tool_urls` found outside insecure mode."""
     if insecure and not allow_insecure:
         raise _insecure(tuple(insecure))
@@ -398,8 +399,7 @@ def summarize_error(body: str, limit: int = 300) -> str:
 
 HINTS = {
     "token_already_used": (
-        "The LMS's registration token was already used. Start the registration again from "
-        "your LMS."
+        "The LMS's registration token was already used. Start the registration again from your LMS."
     ),
     "missing_registration_token": (
         "The LMS received no registration token. If the LMS runs behind Apache, make sure it "

@@ -145,8 +145,10 @@ class LaunchSide:
         )
         with self._lock:
             self.pending[hint] = launch
-        self.sim.event(None, f"launch prepared: {message_type} of client_id {client_id} "
-                             f"deployment {deployment}")
+        self.sim.event(
+            None,
+            f"launch prepared: {message_type} of client_id {client_id} deployment {deployment}",
+        )
         return launch
 
     def rotate_key(self) -> RSAKey:
@@ -176,16 +178,24 @@ class LaunchSide:
         claims = self.id_token_claims(launch, registration, params["nonce"])
         key = launch.key or self.sim.key
         token = jwt.encode({"alg": SIGNING_ALG, "kid": key.kid, "typ": "JWT"}, claims, key)
-        self.sim.event(None, f"authorization ok: id_token for client_id "
-                             f"{registration.client_id} posted to {params['redirect_uri']}")
+        self.sim.event(
+            None,
+            f"authorization ok: id_token for client_id "
+            f"{registration.client_id} posted to {params['redirect_uri']}",
+        )
         return Response(
             auto_post_form(params["redirect_uri"], {"id_token": token, "state": params["state"]}),
-            200, content_type="text/html; charset=utf-8",
+            200,
+            content_type="text/html; charset=utf-8",
         )
 
     def _check_authorization(self, params):
-        expected = {"scope": "openid", "response_type": "id_token",
-                    "response_mode": "form_post", "prompt": "none"}
+        expected = {
+            "scope": "openid",
+            "response_type": "id_token",
+            "response_mode": "form_post",
+            "prompt": "none",
+        }
         for name, value in expected.items():
             if params.get(name) != value:
                 return f"{name} must be {value!r}, got {params.get(name)!r}", None, None
@@ -204,8 +214,14 @@ class LaunchSide:
             return "login_hint does not match the user who launched", None, None
         registration = self.sim.registration_by_client_id(launch.registration_client_id)
         if params["redirect_uri"] not in registration.tool.get("redirect_uris", []):
-            return (f"redirect_uri {params['redirect_uri']!r} is not one of the registered "
-                    "redirect_uris"), None, None
+            return (
+                (
+                    f"redirect_uri {params['redirect_uri']!r} is not one of the registered "
+                    "redirect_uris"
+                ),
+                None,
+                None,
+            )
         return None, launch, registration
 
     def id_token_claims(self, launch: PendingLaunch, registration, nonce: str) -> dict[str, Any]:
@@ -224,12 +240,17 @@ class LaunchSide:
             CLAIM_MESSAGE_TYPE: launch.message_type,
             CLAIM_DEPLOYMENT_ID: launch.deployment_id,
             CLAIM_ROLES: [INSTRUCTOR],
-            CLAIM_CONTEXT: {"id": "course-42", "label": "BIO101",
-                            "title": "Introduction to Biology"},
-            CLAIM_TOOL_PLATFORM: {"guid": f"{profile.name}-simulator",
-                                  "name": profile.display_name,
-                                  "product_family_code": profile.family,
-                                  "version": profile.version},
+            CLAIM_CONTEXT: {
+                "id": "course-42",
+                "label": "BIO101",
+                "title": "Introduction to Biology",
+            },
+            CLAIM_TOOL_PLATFORM: {
+                "guid": f"{profile.name}-simulator",
+                "name": profile.display_name,
+                "product_family_code": profile.family,
+                "version": profile.version,
+            },
         }
         if launch.message_type == DL:
             claims[DL_SETTINGS] = {
@@ -262,24 +283,40 @@ class LaunchSide:
             record["error"] = f"{code}: {description}"
             self.sim.event(None, f"token request refused: {code}: {description}")
             body = {"error": code, "error_description": description}
-            return Response(json.dumps(body), 400 if code != "invalid_client" else 401,
-                            content_type="application/json")
+            return Response(
+                json.dumps(body),
+                400 if code != "invalid_client" else 401,
+                content_type="application/json",
+            )
         registration = self.sim.registration_by_client_id(record["client_id"])
         requested = form.get("scope", "").split()
         outcome = token_scopes(self.sim.profile, registration.scopes, requested)
         if isinstance(outcome, ScopeRefusal):
             record["error"] = f"invalid_scope: {' '.join(outcome.refused)}"
-            self.sim.event(None, f"token request refused: invalid_scope "
-                                 f"({' '.join(outcome.refused) or 'no scope'})")
-            return Response(json.dumps(outcome.body), 400, headers=outcome.headers,
-                            content_type="application/json")
+            self.sim.event(
+                None,
+                f"token request refused: invalid_scope ({' '.join(outcome.refused) or 'no scope'})",
+            )
+            return Response(
+                json.dumps(outcome.body),
+                400,
+                headers=outcome.headers,
+                content_type="application/json",
+            )
         record["status"] = 200
         record["granted"] = " ".join(outcome)
-        body = {"access_token": secrets.token_urlsafe(24), "token_type": "Bearer",
-                "expires_in": ACCESS_TOKEN_LIFETIME, "scope": " ".join(outcome)}
+        body = {
+            "access_token": secrets.token_urlsafe(24),
+            "token_type": "Bearer",
+            "expires_in": ACCESS_TOKEN_LIFETIME,
+            "scope": " ".join(outcome),
+        }
         record["access_token"] = body["access_token"]
-        self.sim.event(None, f"token granted for scope {body['scope']!r}"
-                             + (f" (asked {form['scope']!r})" if outcome != requested else ""))
+        self.sim.event(
+            None,
+            f"token granted for scope {body['scope']!r}"
+            + (f" (asked {form['scope']!r})" if outcome != requested else ""),
+        )
         return Response(json.dumps(body), 200, content_type="application/json")
 
     def _check_token_request(self, request: Request, record) -> tuple[str, str] | None:
@@ -299,15 +336,18 @@ class LaunchSide:
         record["client_id"] = registration.client_id
         try:
             keys = requests.get(registration.tool["jwks_uri"], timeout=KEYSET_TIMEOUT).json()
-            claims = jwt.decode(assertion, KeySet.import_key_set(keys),
-                                algorithms=[SIGNING_ALG]).claims
+            claims = jwt.decode(
+                assertion, KeySet.import_key_set(keys), algorithms=[SIGNING_ALG]
+            ).claims
         except (requests.RequestException, ValueError, JoseError) as exc:
             return "invalid_client", f"the assertion's signature did not verify ({exc})"
         audiences = claims.get("aud")
         audiences = [audiences] if isinstance(audiences, str) else audiences or []
         # The token URL itself, or what the configuration advertised as authorization_server.
-        accepted = {request.base_url,
-                    self.sim.profile.extra_configuration(None).get("authorization_server")}
+        accepted = {
+            request.base_url,
+            self.sim.profile.extra_configuration(None).get("authorization_server"),
+        }
         if claims.get("sub") != registration.client_id:
             return "invalid_client", "the assertion's sub must be the client_id"
         if not accepted & set(audiences):
@@ -331,8 +371,9 @@ class LaunchSide:
             if registration is None:
                 raise ValueError("its iss is not a registered client_id")
             keys = requests.get(registration.tool["jwks_uri"], timeout=KEYSET_TIMEOUT).json()
-            claims = dict(jwt.decode(token, KeySet.import_key_set(keys),
-                                     algorithms=[SIGNING_ALG]).claims)
+            claims = dict(
+                jwt.decode(token, KeySet.import_key_set(keys), algorithms=[SIGNING_ALG]).claims
+            )
             problems = deep_link_problems(claims, self.sim.issuer)
             if problems:
                 raise ValueError("; ".join(problems))
@@ -343,8 +384,10 @@ class LaunchSide:
             self.deep_link_responses.append(claims)
         items = claims.get(DL_CONTENT_ITEMS, [])
         self.sim.event(None, f"deep linking response: {len(items)} content item(s) added")
-        body = (f"<!doctype html><title>Content added</title><h1>Content added</h1>"
-                f"<p data-items='{len(items)}'>{len(items)} item(s) added to the course.</p>")
+        body = (
+            f"<!doctype html><title>Content added</title><h1>Content added</h1>"
+            f"<p data-items='{len(items)}'>{len(items)} item(s) added to the course.</p>"
+        )
         return Response(body, 200, content_type="text/html; charset=utf-8")
 
     # --- a course page that frames the tool ----------------------------------------------------
@@ -356,10 +399,12 @@ class LaunchSide:
         if launch is None:
             return _error_page(404, "No such launch")
         src = html.escape(launch.login_url)
-        body = ("<!doctype html><html><head><title>BIO101 · Simulated LMS</title></head><body>"
-                "<h1>Introduction to Biology</h1>"
-                f'<iframe id="tool" title="Tool" src="{src}" width="900" height="700" '
-                'allow="clipboard-write"></iframe></body></html>')
+        body = (
+            "<!doctype html><html><head><title>BIO101 · Simulated LMS</title></head><body>"
+            "<h1>Introduction to Biology</h1>"
+            f'<iframe id="tool" title="Tool" src="{src}" width="900" height="700" '
+            'allow="clipboard-write"></iframe></body></html>'
+        )
         return Response(body, 200, content_type="text/html; charset=utf-8")
 
     def course_page_url(self, launch: PendingLaunch) -> str:
@@ -370,7 +415,8 @@ class LaunchSide:
 def new_key() -> RSAKey:
     """Return a new platform signing key."""
     return RSAKey.generate_key(
-        2048, parameters={"kid": uuid.uuid4().hex[:20], "use": "sig", "alg": SIGNING_ALG},
+        2048,
+        parameters={"kid": uuid.uuid4().hex[:20], "use": "sig", "alg": SIGNING_ALG},
         private=True,
     )
 
@@ -410,6 +456,7 @@ def auto_post_form(action: str, fields: dict[str, str]) -> str:
 
 
 # --- which scopes a token endpoint grants --------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class ScopeRefusal:
@@ -461,10 +508,13 @@ def token_scopes(
         key_scopes = [s for s in grants if s != "openid"]
         missing = [s for s in requested if s not in key_scopes]
         if not requested or missing:
-            return ScopeRefusal(tuple(missing), {
-                "error": "invalid_scope",
-                "error_description": CANVAS_INVALID_SCOPE + to_sentence(missing),
-            })
+            return ScopeRefusal(
+                tuple(missing),
+                {
+                    "error": "invalid_scope",
+                    "error_description": CANVAS_INVALID_SCOPE + to_sentence(missing),
+                },
+            )
         return requested  # generate_token answers `scope: allowed_scopes`, the request's
     if profile.family == ProductFamily.SAKAI.value:
         # sakaiproject/sakai, lti/lti-blis/src/java/org/sakaiproject/lti13/LTI13Servlet.java,
@@ -476,8 +526,9 @@ def token_scopes(
         # same checkbox there, so exact matching grants the same.)
         for scope in SAKAI_CHECKED_SCOPES:
             if scope in requested and scope not in grants:
-                return ScopeRefusal((scope,), {"error": "invalid_scope"},
-                                    {"X-Tsugi-LTI13-Error-Detail": scope})
+                return ScopeRefusal(
+                    (scope,), {"error": "invalid_scope"}, {"X-Tsugi-LTI13-Error-Detail": scope}
+                )
         return [s for s in requested if s in SAKAI_CHECKED_SCOPES]
     if getattr(profile, "token_grants_overlap", profile.family == ProductFamily.MOODLE.value):
         # moodle/moodle, mod/lti/token.php: `array_intersect($requestedscopes,
@@ -490,14 +541,18 @@ def token_scopes(
     # RFC 6749 section 5.2: invalid_scope for the whole request.
     refused = [s for s in requested if s not in grants]
     if not requested or refused:
-        return ScopeRefusal(tuple(refused), {
-            "error": "invalid_scope",
-            "error_description": f"scopes not granted to this tool: {' '.join(refused)}",
-        })
+        return ScopeRefusal(
+            tuple(refused),
+            {
+                "error": "invalid_scope",
+                "error_description": f"scopes not granted to this tool: {' '.join(refused)}",
+            },
+        )
     return requested
 
 
 # --- a browser following a launch ----------------------------------------------------------------
+
 
 class _FormParser(HTMLParser):
     def __init__(self) -> None:
@@ -544,8 +599,9 @@ class LaunchResult:
         return match.group(1) if match else None
 
 
-def run_launch(login_url: str, timeout: float = 15.0,
-               session: requests.Session | None = None) -> LaunchResult:
+def run_launch(
+    login_url: str, timeout: float = 15.0, session: requests.Session | None = None
+) -> LaunchResult:
     """Follow a launch from the tool's login URL to the tool's answer, like a browser."""
     session = session or requests.Session()
     steps = [f"GET {login_url}"]
@@ -562,8 +618,9 @@ def run_launch(login_url: str, timeout: float = 15.0,
     steps.append(f"LMS form -> POST {action}")
     response = session.post(action, data=fields, allow_redirects=False, timeout=timeout)
     steps.append(f"{response.status_code} from the tool")
-    return LaunchResult(response.status_code, response.text, response.headers.get("Location"),
-                        form, steps)
+    return LaunchResult(
+        response.status_code, response.text, response.headers.get("Location"), form, steps
+    )
 
 
 def post_form(form: tuple[str, dict[str, str]], timeout: float = 15.0) -> requests.Response:
@@ -582,4 +639,5 @@ def verdict(result: LaunchResult) -> tuple[bool, str]:
     lead = re.search(r'<p class="lead">(.*?)</p>', result.text, re.S)
     words = " ".join(" ".join(html.unescape(m.group(1)).split()) for m in (title, lead) if m)
     return False, f"HTTP {result.status}: {words or result.text[:200]}" + (
-        f" (rule {result.error_rule})" if result.error_rule else "")
+        f" (rule {result.error_rule})" if result.error_rule else ""
+    )

@@ -434,8 +434,11 @@ class Simulator:
                 Response(json.dumps([doc]), 200, content_type="application/json"),
                 " a JSON array, not an object (fault)",
             )
-        note = f" (overrides: {', '.join(sorted(self.config_overrides))})" if (
-            self.config_overrides) else ""
+        note = (
+            f" (overrides: {', '.join(sorted(self.config_overrides))})"
+            if (self.config_overrides)
+            else ""
+        )
         return Response(json.dumps(doc), 200, content_type="application/json"), note
 
     def _on_register(self, request: Request, args: dict[str, str]) -> Response:
@@ -590,5 +593,3 @@ def _get(body: Any, key: str) -> Any:
 
 def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host and not host.startswith("[") else host
-
-

@@ -118,8 +118,13 @@ def approvals(
     """
     ids = list(dict.fromkeys(reg_ids))
     result: dict[str, dict[str, Any]] = {
-        rid: {"account": None, "terms": None, "payment": None, "latest_payment": None,
-              "completed_by": None}
+        rid: {
+            "account": None,
+            "terms": None,
+            "payment": None,
+            "latest_payment": None,
+            "completed_by": None,
+        }
         for rid in ids
     }
     if not ids:
@@ -135,13 +140,15 @@ def approvals(
         result[rid]["account"] = to_account(row)
     for row in query(
         f"SELECT * FROM terms_acceptances WHERE registration_id IN ({marks}) "  # noqa: S608
-        "ORDER BY id DESC", ids,
+        "ORDER BY id DESC",
+        ids,
     ):
         entry = result[row["registration_id"]]
         entry["terms"] = entry["terms"] or TermsAcceptance(**row)
     for row in query(
         f"SELECT * FROM payments WHERE registration_id IN ({marks}) "  # noqa: S608
-        "ORDER BY created_at DESC", ids,
+        "ORDER BY created_at DESC",
+        ids,
     ):
         entry, payment = result[row["registration_id"]], Payment(**row)
         entry["latest_payment"] = entry["latest_payment"] or payment
@@ -149,7 +156,8 @@ def approvals(
             entry["payment"] = entry["payment"] or payment
     for row in query(
         f"SELECT subject_id, actor FROM audit_log WHERE action = {mark} "  # noqa: S608
-        f"AND subject_id IN ({marks}) ORDER BY id DESC", ["registration.completed", *ids],
+        f"AND subject_id IN ({marks}) ORDER BY id DESC",
+        ["registration.completed", *ids],
     ):
         entry = result[row["subject_id"]]
         entry["completed_by"] = entry["completed_by"] or row["actor"]

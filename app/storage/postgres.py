@@ -539,8 +539,7 @@ class PostgresStore:
     def latest_for_token(self, token_digest: str) -> Registration | None:
         """Return the newest attempt started with this registration token, or None."""
         row = self._one(
-            "SELECT * FROM registrations WHERE token_digest = %s "
-            "ORDER BY created_at DESC LIMIT 1",
+            "SELECT * FROM registrations WHERE token_digest = %s ORDER BY created_at DESC LIMIT 1",
             [token_digest],
         )
         return to_registration(row) if row else None
@@ -657,10 +656,14 @@ class PostgresStore:
                     sql.SQL(", ").join(map(sql.Identifier, columns)),
                     sql.SQL(", ").join(sql.Placeholder() * len(columns)),
                     sql.SQL(", ").join(map(sql.Identifier, keys)),
-                    sql.SQL("UPDATE SET {}").format(sql.SQL(", ").join(
-                        sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(c), sql.Identifier(c))
-                        for c in others
-                    )) if others else sql.SQL("NOTHING"),
+                    sql.SQL("UPDATE SET {}").format(
+                        sql.SQL(", ").join(
+                            sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(c), sql.Identifier(c))
+                            for c in others
+                        )
+                    )
+                    if others
+                    else sql.SQL("NOTHING"),
                 )
                 conn.execute(query, [row[c] for c in columns])
         return len(rows)
@@ -788,7 +791,11 @@ class PostgresStore:
     # Launch states (OIDC login state and nonce)
 
     def create_launch_state(
-        self, state_hash: str, nonce: str, platform_id: str, target_link_uri: str | None,
+        self,
+        state_hash: str,
+        nonce: str,
+        platform_id: str,
+        target_link_uri: str | None,
         expires_at: str,
     ) -> None:
         """Keep the state (hashed) and nonce of an OIDC login until its launch comes back."""
@@ -807,8 +814,10 @@ class PostgresStore:
             ).fetchone()
             status = launch_state_status(row)
             if status == LaunchStateStatus.OK:
-                conn.execute("UPDATE launch_states SET used_at = %s WHERE state_hash = %s",
-                             [now_iso(), state_hash])
+                conn.execute(
+                    "UPDATE launch_states SET used_at = %s WHERE state_hash = %s",
+                    [now_iso(), state_hash],
+                )
         return to_launch_state(row), status
 
     def purge_launch_states(self, before: str) -> int:
@@ -1274,16 +1283,24 @@ class PostgresStore:
         """Return the distinct actions and actors of the audit log, sorted (filter menus)."""
         # Sorted here, not by the database's locale: the same order as SQLite's.
         return {
-            column: sorted(row[column] for row in self._query(
-                sql.SQL("SELECT DISTINCT {} FROM audit_log").format(sql.Identifier(column))))
+            column: sorted(
+                row[column]
+                for row in self._query(
+                    sql.SQL("SELECT DISTINCT {} FROM audit_log").format(sql.Identifier(column))
+                )
+            )
             for column in ("action", "actor")
         }
 
     def list_invitations_page(self, limit: int, offset: int = 0) -> list[Invitation]:
         """Return one page of invitations, newest first."""
-        return [Invitation(**row) for row in self._query(
-            "SELECT * FROM invitations ORDER BY created_at DESC, id LIMIT %s OFFSET %s",
-            [limit, offset])]
+        return [
+            Invitation(**row)
+            for row in self._query(
+                "SELECT * FROM invitations ORDER BY created_at DESC, id LIMIT %s OFFSET %s",
+                [limit, offset],
+            )
+        ]
 
     def count_invitations(self) -> int:
         """Return the number of invitations."""
@@ -1291,9 +1308,13 @@ class PostgresStore:
 
     def list_api_keys_page(self, limit: int, offset: int = 0) -> list[ApiKey]:
         """Return one page of API keys, newest first."""
-        return [ApiKey(**row) for row in self._query(
-            "SELECT * FROM api_keys ORDER BY created_at DESC, id LIMIT %s OFFSET %s",
-            [limit, offset])]
+        return [
+            ApiKey(**row)
+            for row in self._query(
+                "SELECT * FROM api_keys ORDER BY created_at DESC, id LIMIT %s OFFSET %s",
+                [limit, offset],
+            )
+        ]
 
     def count_api_keys(self) -> int:
         """Return the number of API keys, revoked ones included."""
@@ -1309,11 +1330,11 @@ class PostgresStore:
                 conn.execute(
                     "UPDATE registrations SET state = %s, updated_at = %s "
                     "WHERE id = %s AND state = %s",
-                    [RegistrationStates.REGISTERING, now_iso(), reg_id,
-                     RegistrationStates.UNKNOWN],
+                    [RegistrationStates.REGISTERING, now_iso(), reg_id, RegistrationStates.UNKNOWN],
                 ).rowcount
                 == 1
             )
+
 
 # SQLite's LIKE ignores ASCII case; ILIKE does too. Backslash escapes nothing in SQLite.
 _SEARCH = "(name ILIKE %s ESCAPE '' OR issuer ILIKE %s ESCAPE '' OR client_id ILIKE %s ESCAPE '')"

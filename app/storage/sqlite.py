@@ -325,7 +325,9 @@ class SQLiteStore:
         db = getattr(self._local, "db", None)
         if db is None:
             conn = sqlite3.connect(
-                self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000,
+                self.path,
+                isolation_level=None,
+                timeout=BUSY_TIMEOUT_MS / 1000,
                 check_same_thread=False,
             )
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
@@ -405,17 +407,15 @@ class SQLiteStore:
         """Add a new current key and schedule the others to retire; return their kids."""
         with self._write() as db:
             old = [
-                row["kid"]
-                for row in db.query("SELECT kid FROM tool_keys WHERE retire_at IS NULL")
+                row["kid"] for row in db.query("SELECT kid FROM tool_keys WHERE retire_at IS NULL")
             ]
-            db.execute(
-                "UPDATE tool_keys SET retire_at = ? WHERE retire_at IS NULL", [retire_at]
-            )
+            db.execute("UPDATE tool_keys SET retire_at = ? WHERE retire_at IS NULL", [retire_at])
             db["tool_keys"].insert(
                 {"kid": kid, "private_pem": private_pem, "created_at": now_iso()}
             )
-            db.execute("DELETE FROM tool_keys WHERE retire_at IS NOT NULL AND retire_at <= ?",
-                       [now_iso()])
+            db.execute(
+                "DELETE FROM tool_keys WHERE retire_at IS NOT NULL AND retire_at <= ?", [now_iso()]
+            )
         return old
 
     # Registrations
@@ -479,8 +479,9 @@ class SQLiteStore:
         """Return attempts, newest first, optionally in one state."""
         where, params = filters(("state = ?", state))
         sql = "SELECT * FROM registrations" + where_clause(where)  # noqa: S608 - constant clauses
-        rows = self.db.query(sql + " ORDER BY created_at DESC LIMIT ? OFFSET ?",
-                             [*params, limit, offset])
+        rows = self.db.query(
+            sql + " ORDER BY created_at DESC LIMIT ? OFFSET ?", [*params, limit, offset]
+        )
         return [to_registration(row) for row in rows]
 
     def count_registrations(self, state: str | None = None) -> int:
@@ -560,7 +561,9 @@ class SQLiteStore:
         nothing of the registration reached the LMS.
         """
         changes: dict[str, Any] = {
-            "state": state, "error": json.dumps(error), "pending_secret": None
+            "state": state,
+            "error": json.dumps(error),
+            "pending_secret": None,
         }
         if release_token:
             changes["token_digest"] = None
@@ -569,8 +572,7 @@ class SQLiteStore:
     def latest_for_token(self, token_digest: str) -> Registration | None:
         """Return the newest attempt started with this registration token, or None."""
         row = self._one(
-            "SELECT * FROM registrations WHERE token_digest = ? "
-            "ORDER BY created_at DESC LIMIT 1",
+            "SELECT * FROM registrations WHERE token_digest = ? ORDER BY created_at DESC LIMIT 1",
             [token_digest],
         )
         return to_registration(row) if row else None
@@ -710,7 +712,8 @@ class SQLiteStore:
         if search:
             return self.db.execute(
                 "SELECT count(*) FROM platforms WHERE name LIKE ? OR issuer LIKE ? "
-                "OR client_id LIKE ?", [f"%{search}%"] * 3
+                "OR client_id LIKE ?",
+                [f"%{search}%"] * 3,
             ).fetchone()[0]
         return self.db.execute("SELECT count(*) FROM platforms").fetchone()[0]
 
@@ -781,7 +784,11 @@ class SQLiteStore:
     # Launch states (OIDC login state and nonce)
 
     def create_launch_state(
-        self, state_hash: str, nonce: str, platform_id: str, target_link_uri: str | None,
+        self,
+        state_hash: str,
+        nonce: str,
+        platform_id: str,
+        target_link_uri: str | None,
         expires_at: str,
     ) -> None:
         """Keep the state (hashed) and nonce of an OIDC login until its launch comes back."""
@@ -801,12 +808,15 @@ class SQLiteStore:
     def consume_launch_state(self, state_hash: str) -> tuple[LaunchState | None, str]:
         """Use a launch state once: return it and `LaunchStateStatus.OK`, or why not."""
         with self._write() as db:
-            row = next(db.query("SELECT * FROM launch_states WHERE state_hash = ?",
-                                [state_hash]), None)
+            row = next(
+                db.query("SELECT * FROM launch_states WHERE state_hash = ?", [state_hash]), None
+            )
             status = launch_state_status(row)
             if status == LaunchStateStatus.OK:
-                db.execute("UPDATE launch_states SET used_at = ? WHERE state_hash = ?",
-                           [now_iso(), state_hash])
+                db.execute(
+                    "UPDATE launch_states SET used_at = ? WHERE state_hash = ?",
+                    [now_iso(), state_hash],
+                )
         return to_launch_state(row), status
 
     def purge_launch_states(self, before: str) -> int:
@@ -916,9 +926,7 @@ class SQLiteStore:
         existing = self.find_account_by_email(email)
         if existing and existing.oidc_subject is None:
             with self._write() as db:
-                db["accounts"].update(
-                    existing.id, {"oidc_issuer": issuer, "oidc_subject": subject}
-                )
+                db["accounts"].update(existing.id, {"oidc_issuer": issuer, "oidc_subject": subject})
             return self.get_account(existing.id)
         return self.create_account(email, name, oidc_issuer=issuer, oidc_subject=subject)
 
@@ -950,7 +958,10 @@ class SQLiteStore:
             db["payments"].insert({**values, "created_at": stamp, "updated_at": stamp})
 
     def update_payment(
-        self, session_id: str, status: str, amount: int | None = None,
+        self,
+        session_id: str,
+        status: str,
+        amount: int | None = None,
         currency: str | None = None,
     ) -> Payment | None:
         """Set a payment's status (and amount when Stripe reports it); None when unknown."""
@@ -993,7 +1004,8 @@ class SQLiteStore:
         marks = ",".join("?" * len(keys))
         row = self.db.execute(
             f"SELECT max(locked_until) FROM signin_throttle WHERE key IN ({marks}) "  # noqa: S608
-            "AND locked_until > ?", [*keys, now_iso()],
+            "AND locked_until > ?",
+            [*keys, now_iso()],
         ).fetchone()
         return row[0] if row else None
 
@@ -1003,14 +1015,21 @@ class SQLiteStore:
 
         with self._write() as db:
             for key in keys:
-                row = db.execute("SELECT failures FROM signin_throttle WHERE key = ?",
-                                 [key]).fetchone()
+                row = db.execute(
+                    "SELECT failures FROM signin_throttle WHERE key = ?", [key]
+                ).fetchone()
                 failures = (row[0] if row else 0) + 1
                 seconds = lock_for(failures)
                 until = now_iso(datetime.now(UTC) + timedelta(seconds=seconds)) if seconds else None
                 db["signin_throttle"].upsert(
-                    {"key": key, "failures": failures, "locked_until": until,
-                     "updated_at": now_iso()}, pk="key")
+                    {
+                        "key": key,
+                        "failures": failures,
+                        "locked_until": until,
+                        "updated_at": now_iso(),
+                    },
+                    pk="key",
+                )
 
     def clear_signin_failures(self, key: str) -> None:
         """Forget the failures of a key after a successful sign-in."""
@@ -1034,8 +1053,10 @@ class SQLiteStore:
 
     def list_api_keys(self) -> list[ApiKey]:
         """Return every API key, newest first."""
-        return [ApiKey(**row) for row in self.db.query(
-            "SELECT * FROM api_keys ORDER BY created_at DESC")]
+        return [
+            ApiKey(**row)
+            for row in self.db.query("SELECT * FROM api_keys ORDER BY created_at DESC")
+        ]
 
     def touch_api_key(self, key_id: str) -> None:
         """Record that a key was used."""
@@ -1084,14 +1105,17 @@ class SQLiteStore:
 
     def list_invitations(self) -> list[Invitation]:
         """Return every invitation, newest first."""
-        return [Invitation(**row) for row in self.db.query(
-            "SELECT * FROM invitations ORDER BY created_at DESC")]
+        return [
+            Invitation(**row)
+            for row in self.db.query("SELECT * FROM invitations ORDER BY created_at DESC")
+        ]
 
     def release_invitation(self, invitation_id: str) -> None:
         """Give back a use taken by an attempt the LMS did not complete."""
         with self._write() as db:
-            db.execute("UPDATE invitations SET uses = uses - 1 WHERE id = ? AND uses > 0",
-                       [invitation_id])
+            db.execute(
+                "UPDATE invitations SET uses = uses - 1 WHERE id = ? AND uses > 0", [invitation_id]
+            )
 
     def revoke_invitation(self, invitation_id: str) -> bool:
         """Revoke an invitation; False when unknown or already revoked."""
@@ -1161,17 +1185,27 @@ class SQLiteStore:
         """Take due notifications for delivery, hiding them from others until `lease_until`."""
         stamp = now_iso()
         with self._write() as db:
-            rows = list(db.query(
-                "SELECT * FROM notifications WHERE delivered_at IS NULL AND next_attempt_at "
-                "IS NOT NULL AND next_attempt_at <= ? ORDER BY id LIMIT ?", [stamp, limit]))
+            rows = list(
+                db.query(
+                    "SELECT * FROM notifications WHERE delivered_at IS NULL AND next_attempt_at "
+                    "IS NOT NULL AND next_attempt_at <= ? ORDER BY id LIMIT ?",
+                    [stamp, limit],
+                )
+            )
             for row in rows:
                 db.execute(
                     "UPDATE notifications SET next_attempt_at = ?, attempts = attempts + 1 "
-                    "WHERE id = ?", [lease_until, row["id"]])
+                    "WHERE id = ?",
+                    [lease_until, row["id"]],
+                )
         return [Notification(**{**row, "attempts": row["attempts"] + 1}) for row in rows]
 
     def finish_notification(
-        self, notification_id: int, *, delivered: bool, error: str | None = None,
+        self,
+        notification_id: int,
+        *,
+        delivered: bool,
+        error: str | None = None,
         retry_at: str | None = None,
     ) -> None:
         """Record a delivery attempt: delivered, retried at `retry_at`, or given up (None)."""
@@ -1181,8 +1215,12 @@ class SQLiteStore:
 
     def list_notifications(self, limit: int = 50) -> list[Notification]:
         """Return notifications, newest first."""
-        return [Notification(**row) for row in self.db.query(
-            "SELECT * FROM notifications ORDER BY id DESC LIMIT ?", [limit])]
+        return [
+            Notification(**row)
+            for row in self.db.query(
+                "SELECT * FROM notifications ORDER BY id DESC LIMIT ?", [limit]
+            )
+        ]
 
     # Export and import
 
@@ -1245,16 +1283,24 @@ class SQLiteStore:
     def audit_choices(self) -> dict[str, list[str]]:
         """Return the distinct actions and actors of the audit log, sorted (filter menus)."""
         return {
-            column: sorted(row[column] for row in self.db.query(
-                f"SELECT DISTINCT {column} FROM audit_log"))  # noqa: S608 - two constants
+            column: sorted(
+                row[column]
+                for row in self.db.query(
+                    f"SELECT DISTINCT {column} FROM audit_log"  # noqa: S608 - two constants
+                )
+            )
             for column in ("action", "actor")
         }
 
     def list_invitations_page(self, limit: int, offset: int = 0) -> list[Invitation]:
         """Return one page of invitations, newest first."""
-        return [Invitation(**row) for row in self.db.query(
-            "SELECT * FROM invitations ORDER BY created_at DESC, id LIMIT ? OFFSET ?",
-            [limit, offset])]
+        return [
+            Invitation(**row)
+            for row in self.db.query(
+                "SELECT * FROM invitations ORDER BY created_at DESC, id LIMIT ? OFFSET ?",
+                [limit, offset],
+            )
+        ]
 
     def count_invitations(self) -> int:
         """Return the number of invitations."""
@@ -1262,9 +1308,13 @@ class SQLiteStore:
 
     def list_api_keys_page(self, limit: int, offset: int = 0) -> list[ApiKey]:
         """Return one page of API keys, newest first."""
-        return [ApiKey(**row) for row in self.db.query(
-            "SELECT * FROM api_keys ORDER BY created_at DESC, id LIMIT ? OFFSET ?",
-            [limit, offset])]
+        return [
+            ApiKey(**row)
+            for row in self.db.query(
+                "SELECT * FROM api_keys ORDER BY created_at DESC, id LIMIT ? OFFSET ?",
+                [limit, offset],
+            )
+        ]
 
     def count_api_keys(self) -> int:
         """Return the number of API keys, revoked ones included."""

@@ -51,8 +51,14 @@ class OidcProvider:
     `{"bob": {"email": "bob@school.example", "email_verified": False}}`.
     """
 
-    def __init__(self, client_id: str, client_secret: str, redirect_uri: str, host="localhost",
-                 accounts: dict[str, dict] | None = None):
+    def __init__(
+        self,
+        client_id: str,
+        client_secret: str,
+        redirect_uri: str,
+        host="localhost",
+        accounts: dict[str, dict] | None = None,
+    ):
         if host not in ("localhost", "127.0.0.1"):
             raise ValueError("host must be 'localhost' or '127.0.0.1' (it listens on loopback)")
         self.client_id = client_id
