@@ -52,13 +52,13 @@ from .limits import signin_limit
 from .lms import record_completed
 from .lti.lms import FAMILIES, family_name, for_family
 from .pages import base_url, settings
-from .storage import RegistrationStates, get_store, now_iso
+from .storage import FINAL_STATES, OPEN_STATES, RegistrationState, get_store, now_iso
 
 bp = Blueprint("console", __name__, url_prefix="/console")
 
 PER_PAGE = 25
 # Every state an attempt can be in, in the order it moves through them.
-STATES = (*RegistrationStates.OPEN, RegistrationStates.REGISTERING, *RegistrationStates.FINAL)
+STATES = (*OPEN_STATES, RegistrationState.REGISTERING, *FINAL_STATES)
 PUBLIC_ENDPOINTS = ("console.login", "console.logout")
 # The same words whether the e-mail, the password or the owner flag was wrong.
 SIGNIN_REFUSED = (
@@ -343,7 +343,11 @@ def registrations():
     approvals = _approvals(store, [r.id for r in attempts])
     rows = [(r, approvals[r.id]) for r in attempts]
     return render_template(
-        "console/registrations.html", rows=rows, state=state, states=STATES, pager=pager
+        "console/registrations.html",
+        rows=rows,
+        state=state,
+        states=STATES,
+        pager=pager,
     )
 
 
@@ -374,7 +378,7 @@ def _registration_page(attempt, form: ResolveForm, status: int = 200):
 
 def _resolvable(attempt) -> bool:
     """Return True when an owner can finish the attempt by typing the client ID it got."""
-    return attempt.state == RegistrationStates.UNKNOWN and bool(attempt.platform_config)
+    return attempt.state == RegistrationState.UNKNOWN and bool(attempt.platform_config)
 
 
 @bp.post("/registrations/<rid>/resolve")
@@ -398,10 +402,10 @@ def resolve_unknown(rid: str):
         outcome = flow.resolve_unknown(store, attempt, client_id, deployment_id, form.activate.data)
     except Exception:
         # Back to unknown with what it said before, so the owner can try again.
-        store.fail_registration(rid, attempt.error or {}, state=RegistrationStates.UNKNOWN)
+        store.fail_registration(rid, attempt.error or {}, state=RegistrationState.UNKNOWN)
         raise
     # An owner typed the client ID in.
-    record_completed(rid, outcome, resolvedFrom=RegistrationStates.UNKNOWN)
+    record_completed(rid, outcome, resolvedFrom=RegistrationState.UNKNOWN)
     platform, created = outcome.platform, outcome.created
     flash(
         f"The platform for client ID {client_id} is {'created' if created else 'updated'} "

@@ -37,7 +37,7 @@ from .lti.registration import (
     parse_registration_response,
     register_tool_in_platform,
 )
-from .storage import Platform, Registration, RegistrationStates, now_iso
+from .storage import Platform, Registration, RegistrationState, TransitionRefused, now_iso
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,12 @@ class RegistrationGone(RegistrationError):
 
     status = 410
     title = "This registration has ended"
+
+
+class RegistrationExpired(RegistrationGone):
+    """The attempt ran out of time before it was sent; it ends expired, never failed."""
+
+    state = RegistrationState.EXPIRED
 
 
 @dataclass(frozen=True)
@@ -155,9 +161,9 @@ def earlier_attempt(store, url: str, registration_token: str | None) -> Registra
     attempt = store.latest_for_token(digest) if digest else None
     if attempt is None:
         return None
-    if attempt.request is not None and attempt.state != RegistrationStates.PENDING:
+    if attempt.request is not None and attempt.state != RegistrationState.PENDING:
         return attempt
-    if attempt.state == RegistrationStates.PENDING and not attempt.expired:
+    if attempt.state == RegistrationState.PENDING and not attempt.expired:
         return attempt if store.get_pending_secret(attempt.id) else None
     return None
 
@@ -273,14 +279,14 @@ def register(
 def _not_claimed(store, reg_id: str) -> RegistrationError:
     """Say why an attempt could not be claimed for registering: nothing is sent either way."""
     current = store.get_registration(reg_id)
-    if current is not None and current.state == RegistrationStates.PENDING and current.expired:
-        return RegistrationGone(
+    if current is not None and current.state == RegistrationState.PENDING and current.expired:
+        return RegistrationExpired(
             "This registration was not finished in time, so it expired and nothing was sent "
             "to your LMS.",
             rule="registration-expired",
             hint="Close this dialog and start the registration again from your LMS.",
         )
-    if current is not None and current.state == RegistrationStates.PENDING:
+    if current is not None and current.state == RegistrationState.PENDING:
         return TokenSpent(
             "Gatehouse already sent a registration to your LMS with this registration token, "
             "from another window or an earlier try, and never sends one twice.",
@@ -341,14 +347,20 @@ def _store_platform(
         "version": platform.version,
         "scopes": result.scopes,
     }
-    stored, created = store.complete_registration(
-        registration.id,
-        record,
-        result.deployment_id,
-        auto_activate,
-        invitation_id=registration.invitation_id,
-        rename=name is not None,
-    )
+    try:
+        stored, created = store.complete_registration(
+            registration.id,
+            record,
+            result.deployment_id,
+            auto_activate,
+            invitation_id=registration.invitation_id,
+            rename=name is not None,
+        )
+    except TransitionRefused:
+        raise AlreadyHandled(
+            "Another request finished this registration first; nothing was changed.",
+            rule="single-post",
+        ) from None
     log.info(
         "registration %s completed: %s platform %s (issuer %s, client_id %s)",
         registration.id,
@@ -460,25 +472,31 @@ def _platform_from_record(data: dict) -> PlatformConfig:
     return PlatformConfig(**data)
 
 
-def fail(store, registration: Registration | None, error: RegistrationError) -> None:
-    """Record the failure the admin is about to see on the attempt.
+def fail(store, registration: Registration | None, error: RegistrationError) -> bool:
+    """End the attempt with the failure the admin is about to see; False when nothing changed.
 
-    When the registration never reached the LMS, its token is freed for another try; once it
-    did (the LMS answered, or may have), the token stays spent.
+    It ends `failed`, `unknown` or `expired` as the error says. When the registration never
+    reached the LMS, its token is freed for another try; once it did (the LMS answered, or may
+    have), the token stays spent. An attempt another request handles (`AlreadyHandled`) or
+    that has ended already is left as it is: the transition table refuses the move.
     """
-    if registration is None:
-        return
-    state = getattr(error, "state", RegistrationStates.FAILED)
-    store.fail_registration(
+    if registration is None or isinstance(error, AlreadyHandled):
+        return False
+    state = getattr(error, "state", RegistrationState.FAILED)
+    moved = store.fail_registration(
         registration.id, error.as_dict(), state=state, release_token=not error.token_spent
     )
+    if not moved:
+        log.info("registration %s was not ended %s: it had moved on", registration.id, state)
+        return False
     log.warning(
         "registration %s %s: %s (%s)",
         registration.id,
-        "failed" if state == RegistrationStates.FAILED else f"ended, outcome {state}",
+        "failed" if state == RegistrationState.FAILED else f"ended as {state}",
         error.detail,
         error.rule or "-",
     )
+    return True
 
 
 def hold(

@@ -66,9 +66,9 @@ def record_completed(rid: str, outcome: flow.Outcome, **extra) -> None:
 
 
 def fail(registration, error: RegistrationError) -> None:
-    """Record a failed attempt and its event."""
-    flow.fail(get_store(), registration, error)
-    if registration is not None:
+    """Record a failed attempt and its event (none when it had moved on, or merely expired)."""
+    ended = flow.fail(get_store(), registration, error)
+    if ended and not isinstance(error, flow.RegistrationExpired):
         events.record("registration.failed", "registration", registration.id, error.as_dict())
 
 

@@ -7,13 +7,16 @@ from typing import Any
 
 import stripe
 
+from .storage.states import PaymentStatus
+
 log = logging.getLogger(__name__)
 
-PAID = "paid"
-OPEN = "open"
-CANCELLED = "cancelled"
-EXPIRED = "expired"
-FAILED = "failed"
+# The statuses in their order (app/storage/states.py): a payment only ever moves forward.
+OPEN = PaymentStatus.OPEN
+CANCELLED = PaymentStatus.CANCELLED
+EXPIRED = PaymentStatus.EXPIRED
+FAILED = PaymentStatus.FAILED
+PAID = PaymentStatus.PAID
 # Stripe events that settle a Checkout Session.
 SETTLING_EVENTS = frozenset(
     {
@@ -88,7 +91,11 @@ def session_status(session: Any) -> str:
 
 
 def settle(store, session: Any, *, event_type: str | None = None) -> str | None:
-    """Record what Stripe says about a session; return the registration it belongs to."""
+    """Record what Stripe says about a session; return the registration it belongs to.
+
+    Stripe does not order its events: one that would move the payment backwards (an unpaid
+    `checkout.session.completed` arriving after the paid one) is acknowledged and ignored.
+    """
     status = (
         FAILED
         if event_type == "checkout.session.async_payment_failed"
@@ -98,9 +105,11 @@ def settle(store, session: Any, *, event_type: str | None = None) -> str | None:
     if not any(p.session_id == session["id"] for p in payments):
         log.warning("Stripe session %s does not belong to a known registration", session["id"])
         return None
-    store.update_payment(
+    stored = store.update_payment(
         session["id"], status, amount=session.get("amount_total"), currency=session.get("currency")
     )
+    if stored is not None and stored.status != status:
+        log.info("Stripe session %s stays %s: %s came late", session["id"], stored.status, status)
     return session["client_reference_id"]
 
 

@@ -387,6 +387,36 @@ def test_pre_approval_unknown_expired_and_refused(make_app, simulator):
         assert expired.json()["details"]["state"] == "expired"
 
 
+def test_an_attempt_that_expires_between_reading_and_completing_ends_expired(
+    make_app, simulator, monkeypatch
+):
+    app = make_app({"registration": {"pre_approval_url": "https://owner.example/approve"}})
+    with Owner(app, simulator) as owner:
+        rid = parse_qs(urlsplit(owner.start().headers["Location"]).query)["registrationId"][0]
+        assert owner.call("GET", f"/api/registrations/{rid}").status_code == 200
+        claim = owner.store.claim_for_registering
+
+        def claim_after_the_deadline(reg_id, *args, **kwargs):
+            # The clock runs out after the API checked the attempt, before it is claimed.
+            run_sql(
+                owner.store,
+                "UPDATE registrations SET expires_at = '2000-01-01T00:00:00Z' WHERE id = ?",
+                [reg_id],
+            )
+            return claim(reg_id, *args, **kwargs)
+
+        monkeypatch.setattr(owner.store, "claim_for_registering", claim_after_the_deadline)
+        late = owner.call("POST", f"/api/registrations/{rid}/complete", json={})
+        assert late.status_code == 410
+        body = late.json()
+        assert body["status"] == 410 and body["details"]["message"] == "REGISTRATION_GONE"
+        assert body["details"]["state"] == "expired"
+        assert "expired" in body["details"]["description"]
+        assert owner.store.get_registration(rid).state == "expired"
+        assert owner.sim.posts_for(owner.grant.token) == 0
+        assert owner.call("GET", f"/admin/registrations/{rid}").json()["state"] == "expired"
+
+
 def test_pre_approval_body_is_validated(make_app, simulator):
     app = make_app({"registration": {"pre_approval_url": "https://owner.example/approve"}})
     with Owner(app, simulator) as owner:

@@ -461,6 +461,33 @@ def test_unknown_and_expired_ids_say_to_start_again(gated, admin_of):
     assert admin.store.get_pending_secret(admin.rid) is None
 
 
+def test_an_attempt_that_expires_while_the_last_gate_is_sent_ends_expired(
+    gated, admin_of, monkeypatch
+):
+    app = gated(gates=("signin",))
+    admin = admin_of(app)
+    admin.start()
+    claim = admin.store.claim_for_registering
+
+    def claim_after_the_deadline(reg_id, *args, **kwargs):
+        # The page was loaded in time; the clock runs out before the attempt is claimed.
+        run_sql(
+            admin.store,
+            "UPDATE registrations SET expires_at = '2000-01-01T00:00:00.000000Z' WHERE id = ?",
+            [reg_id],
+        )
+        return claim(reg_id, *args, **kwargs)
+
+    monkeypatch.setattr(admin.store, "claim_for_registering", claim_after_the_deadline)
+    response = admin.sign_in()
+    assert response.status_code == 410
+    assert "expired" in response.get_data(as_text=True)
+    assert admin.registration.state == "expired"
+    assert admin.sim.records == []
+    actions = [e.action for e in admin.store.list_audit(limit=50, subject_id=admin.rid)]
+    assert "registration.failed" not in actions, actions
+
+
 def test_status_endpoint_reports_progress(gated, admin_of):
     admin = admin_of(gated())
     admin.start()

@@ -157,6 +157,43 @@ def test_a_foreign_session_id_is_refused(paying, stripe_server):
     assert other.statuses == ["open"]
 
 
+@pytest.mark.parametrize(
+    "late",
+    [
+        ("checkout.session.completed", {"status": "complete", "payment_status": "unpaid"}),
+        ("checkout.session.async_payment_failed", {"payment_status": "unpaid"}),
+        ("checkout.session.expired", {"status": "expired", "payment_status": "unpaid"}),
+    ],
+)
+def test_a_late_event_never_turns_a_paid_payment_back(paying, stripe_server, late):
+    flow = paying()
+    session_id = flow.checkout()
+    event_type, session = late
+    # Built before the customer paid, delivered after: Stripe does not order its events.
+    stale = stripe_server.build_event(event_type, session_id)
+    stale["data"]["object"].update(session)
+    stripe_server.complete_session(session_id)
+    paid = stripe_server.build_event("checkout.session.completed", session_id)
+    assert flow.webhook(paid).status_code == 200
+    assert flow.statuses == ["paid"]
+    assert flow.webhook(stale).status_code == 200
+    assert flow.statuses == ["paid"]
+    assert flow.get(f"/lti/register/{flow.rid}/status").get_json()["next"] is None
+
+
+def test_a_payment_moves_forward_from_open(paying, stripe_server):
+    flow = paying()
+    session_id = flow.checkout()
+    unpaid = stripe_server.build_event("checkout.session.completed", session_id)
+    unpaid["data"]["object"].update(status="complete", payment_status="unpaid")
+    assert flow.webhook(unpaid).status_code == 200
+    assert flow.statuses == ["open"]  # an async payment method: not paid yet
+    stripe_server.complete_session(session_id)
+    event = stripe_server.build_event("checkout.session.async_payment_succeeded", session_id)
+    assert flow.webhook(event).status_code == 200
+    assert flow.statuses == ["paid"]
+
+
 def test_failed_async_payment_does_not_pass_the_gate(paying, stripe_server):
     flow = paying()
     session_id = flow.checkout()

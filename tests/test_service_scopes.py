@@ -457,6 +457,7 @@ def registered(store, scopes=None):
         "https://lms.example/.well-known/openid-configuration", "2999-01-01T00:00:00.000000Z"
     )
     values = {**PLATFORM, "scopes": scopes or PLATFORM["scopes"]}
+    assert store.claim_for_registering(reg.id, {}, [])  # only a claimed attempt completes
     platform, _created = store.complete_registration(reg.id, values, "d1", activate=True)
     return platform
 

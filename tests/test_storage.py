@@ -5,12 +5,19 @@ import re
 import sys
 import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from support.postgres import run_sql
 
-from app.storage import StorageError, now_iso, open_store
+from app.storage import StorageError, TransitionRefused, now_iso, open_store
 from app.storage._common import MIGRATION_NAMES
+from app.storage.states import (
+    TRANSITIONS,
+    PaymentStatus,
+    RegistrationState,
+    transition_table_markdown,
+)
 
 WORKERS = 6
 
@@ -167,6 +174,8 @@ def test_one_platform_per_issuer_and_client_id_when_two_registrations_finish_tog
         "scopes": ["s1"],
     }
     regs = [stores[0].create_registration("https://lms.example/o", later) for _ in range(2)]
+    for reg in regs:
+        assert stores[0].claim_for_registering(reg.id, {}, [])
     results = race(
         2, lambda i: stores[i].complete_registration(regs[i].id, platform, f"d{i}", activate=True)
     )
@@ -328,3 +337,110 @@ def test_gatehouse_instance_path_moves_the_default_file_for_the_app_and_the_comm
     create_account_by_command(runner, "ops@school.example")
     assert store.find_account_by_email("ops@school.example") is not None
     assert not (work / "instance").exists()
+
+
+PLATFORM = {
+    "issuer": "https://lms.example",
+    "client_id": "c1",
+    "name": "LMS",
+    "authorization_endpoint": "https://lms.example/auth",
+    "token_endpoint": "https://lms.example/token",
+    "jwks_uri": "https://lms.example/jwks",
+    "authorization_server": None,
+    "registration_client_uri": None,
+    "product_family_code": "moodle",
+    "version": "4.5",
+    "scopes": ["s1"],
+}
+
+
+def _complete(store, reg):
+    try:
+        store.complete_registration(reg.id, PLATFORM, "d1", activate=True)
+    except TransitionRefused:
+        return False
+    return True
+
+
+# How each named transition of the table is asked of the store; True when it moved.
+MOVES = {
+    "claim": lambda store, reg: store.claim_for_registering(reg.id, {}, []),
+    "expire": lambda store, reg: store.expire_registrations() == 1,
+    "fail": lambda store, reg: store.fail_registration(reg.id, {"title": "x"}, state="failed"),
+    "outcome_unknown": lambda store, reg: store.fail_registration(reg.id, {}, state="unknown"),
+    "recover": lambda store, reg: store.claim_stale(reg.id, reg.updated_at),
+    "resolve": lambda store, reg: store.claim_unknown(reg.id),
+    "complete": _complete,
+}
+
+
+def test_every_transition_of_the_table_is_one_the_store_runs():
+    assert set(MOVES) == set(TRANSITIONS)
+
+
+@pytest.mark.parametrize("name", list(TRANSITIONS))
+def test_a_transition_moves_only_from_the_states_the_table_allows(open_stores, name):
+    (store,) = open_stores()
+    transition = TRANSITIONS[name]
+    for state in RegistrationState:
+        # Past its time, so `expire` may run; `claim` needs time left, given after.
+        past = now_iso(datetime.now(UTC) - timedelta(minutes=1))
+        reg = store.create_registration("https://lms.example/o", past)
+        if name == "claim":
+            later = now_iso(datetime.now(UTC) + timedelta(minutes=10))
+            run_sql(store, "UPDATE registrations SET expires_at = ? WHERE id = ?", [later, reg.id])
+        run_sql(store, "UPDATE registrations SET state = ? WHERE id = ?", [str(state), reg.id])
+        reg = store.get_registration(reg.id)
+        moved = MOVES[name](store, reg)
+        expected = state in transition.sources
+        assert moved is expected, (name, state)
+        now = store.get_registration(reg.id).state
+        assert now == (transition.target if expected else state), (name, state)
+        run_sql(store, "DELETE FROM registrations WHERE id = ?", [reg.id])
+
+
+def test_a_refused_completion_stores_no_platform(open_stores):
+    (store,) = open_stores()
+    later = now_iso(datetime.now(UTC) + timedelta(minutes=10))
+    reg = store.create_registration("https://lms.example/o", later)
+    assert store.fail_registration(reg.id, {"title": "refused"})
+    with pytest.raises(TransitionRefused):
+        store.complete_registration(reg.id, PLATFORM, "d1", activate=True)
+    assert store.list_platforms() == []
+    assert store.get_registration(reg.id).state == "failed"
+    # A completed attempt is never turned failed afterwards.
+    other = store.create_registration("https://lms.example/o", later)
+    assert store.claim_for_registering(other.id, {}, [])
+    store.complete_registration(other.id, PLATFORM, "d1", activate=True)
+    assert store.fail_registration(other.id, {"title": "late"}) is False
+    assert store.get_registration(other.id).state == "completed"
+
+
+def test_a_payment_only_moves_forward(open_stores):
+    (store,) = open_stores()
+    later = now_iso(datetime.now(UTC) + timedelta(minutes=10))
+    reg = store.create_registration("https://lms.example/o", later)
+    store.record_checkout(
+        session_id="cs_1",
+        registration_id=reg.id,
+        account_id=None,
+        mode="payment",
+        amount=None,
+        currency=None,
+        status="open",
+    )
+    assert store.update_payment("cs_1", "cancelled").status == "cancelled"
+    assert store.update_payment("cs_1", "open").status == "cancelled"
+    assert store.update_payment("cs_1", "paid", amount=1500, currency="usd").status == "paid"
+    for status in PaymentStatus:
+        assert store.update_payment("cs_1", status).status == "paid"
+    assert store.update_payment("cs_1", "paid", amount=1600).amount == 1600
+    assert store.update_payment("cs_nope", "paid") is None
+
+
+def test_the_readme_shows_the_transition_table_of_the_code():
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    shown = readme.split("<!-- transitions:start -->\n", 1)[1].split("\n<!-- transitions:end -->")[
+        0
+    ]
+    assert shown == transition_table_markdown()

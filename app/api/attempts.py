@@ -6,16 +6,16 @@ from typing import Any
 
 from flask import jsonify, request
 
-from ..storage import Registration, RegistrationStates, get_store
+from ..storage import Registration, RegistrationState, get_store
 from . import ApiError, bp
 
 STATES = (
-    RegistrationStates.PENDING,
-    RegistrationStates.REGISTERING,
-    RegistrationStates.COMPLETED,
-    RegistrationStates.FAILED,
-    RegistrationStates.EXPIRED,
-    RegistrationStates.UNKNOWN,
+    RegistrationState.PENDING,
+    RegistrationState.REGISTERING,
+    RegistrationState.COMPLETED,
+    RegistrationState.FAILED,
+    RegistrationState.EXPIRED,
+    RegistrationState.UNKNOWN,
 )
 
 
@@ -42,7 +42,7 @@ def attempts_json(registrations: list[Registration]) -> list[dict[str, Any]]:
 def _attempt_json(registration: Registration, approval: dict[str, Any]) -> dict[str, Any]:
     account = approval["account"]
     completer = (
-        approval["completed_by"] if registration.state == RegistrationStates.COMPLETED else None
+        approval["completed_by"] if registration.state == RegistrationState.COMPLETED else None
     )
     return {
         "id": registration.id,

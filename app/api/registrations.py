@@ -18,7 +18,7 @@ from ..lti.errors import (
     RegistrationError,
 )
 from ..pages import base_url, settings
-from ..storage import RegistrationStates, get_store
+from ..storage import RegistrationState, get_store
 from . import ApiError, bp, field, json_body
 
 CLOSE_SNIPPET = (
@@ -33,10 +33,10 @@ def pending(rid: str):
     registration = store.get_registration(rid)
     if registration is None:
         raise ApiError(404, "REGISTRATION_NOT_FOUND", "No registration has this id.")
-    if registration.state == RegistrationStates.PENDING and registration.expired:
+    if registration.state == RegistrationState.PENDING and registration.expired:
         store.expire_registrations()
         registration = store.get_registration(rid)
-    if registration.state != RegistrationStates.PENDING:
+    if registration.state != RegistrationState.PENDING:
         raise ApiError(
             410,
             "REGISTRATION_GONE",
@@ -91,6 +91,11 @@ def complete_registration(rid: str):
         )
     except flow.AlreadyHandled as error:
         raise ApiError(410, "REGISTRATION_GONE", error.detail) from None
+    except flow.RegistrationGone as error:
+        # It ran out of time between the read and the claim: nothing was sent, it ends expired.
+        fail(registration, error)
+        state = get_store().get_registration(rid).state
+        raise ApiError(410, "REGISTRATION_GONE", error.detail, state=state) from None
     except RegistrationError as error:
         fail(registration, error)
         answered = isinstance(error, PlatformRefused | InvalidRegistrationResponse) or (

@@ -38,7 +38,7 @@ from ..lms import complete, fail
 from ..lti.errors import RegistrationError
 from ..oidc import identity_provider
 from ..pages import allow_framing, base_url, render_close, render_error, settings
-from ..storage import AccountExists, RegistrationStates, get_store
+from ..storage import AccountExists, RegistrationState, get_store
 from . import configured, next_gate, step_of
 from .forms import ContinueForm, SigninForm, SignupForm, TermsByEmailForm, TermsForm
 
@@ -62,10 +62,10 @@ def load(rid: str):
             "your LMS.",
             rule="registration-id",
         )
-    if registration.state == RegistrationStates.PENDING and registration.expired:
+    if registration.state == RegistrationState.PENDING and registration.expired:
         store.expire_registrations()
         registration = store.get_registration(rid)
-    if registration.state == RegistrationStates.EXPIRED:
+    if registration.state == RegistrationState.EXPIRED:
         raise RegistrationGone(
             "This registration was not finished in time, so it expired. Close this dialog and "
             "start the registration again from your LMS.",
@@ -77,7 +77,7 @@ def load(rid: str):
 def guard(rid: str, gate_name: str):
     """Return the registration when `gate_name` is the gate to show now, else a redirect."""
     registration = load(rid)
-    if registration.state != RegistrationStates.PENDING:
+    if registration.state != RegistrationState.PENDING:
         return registration, redirect(url_for("gates.resume", rid=rid))
     config = settings()
     if gate_name not in config["registration"]["gates"]:
@@ -117,14 +117,14 @@ def resume(rid: str):
     """Send the admin to the next gate, or finish the registration once all are passed."""
     registration = load(rid)
     store = get_store()
-    if registration.state == RegistrationStates.COMPLETED:
+    if registration.state == RegistrationState.COMPLETED:
         return render_close(registration)
-    if registration.state in (RegistrationStates.FAILED, RegistrationStates.UNKNOWN):
+    if registration.state in (RegistrationState.FAILED, RegistrationState.UNKNOWN):
         # Shown again as it was, without "Try again": this attempt's token is spent.
         return render_template(
             "register/error.html", error=registration.error, shown_again=True
         ), 409
-    if registration.state == RegistrationStates.REGISTERING:
+    if registration.state == RegistrationState.REGISTERING:
         return render_template("gates/working.html", registration=registration), 202
     config = settings()
     gate = next_gate(store, registration, config)
@@ -162,7 +162,7 @@ def done(rid: str):
     """Show the close page once, from Gatehouse's origin, after the owner's API completion."""
     registration = load(rid)
     token = request.args.get("token", "")
-    if registration.state != RegistrationStates.COMPLETED or not get_store().consume_done_token(
+    if registration.state != RegistrationState.COMPLETED or not get_store().consume_done_token(
         rid, hash_token(token)
     ):
         raise RegistrationGone(
@@ -185,7 +185,7 @@ def status(rid: str):
     if registration is None:
         return jsonify(state="unknown"), 404
     upcoming = None
-    if registration.state == RegistrationStates.PENDING and not registration.expired:
+    if registration.state == RegistrationState.PENDING and not registration.expired:
         gate = next_gate(get_store(), registration, settings())
         upcoming = gate.name if gate else None
     latest = get_store().payments_for(rid)

@@ -10,6 +10,13 @@ from typing import Any
 from flask import Flask, current_app
 
 from ..lti.constants import is_service_scope
+from .states import (  # noqa: F401 - the storage interface names them
+    FINAL_STATES,
+    OPEN_STATES,
+    PaymentStatus,
+    RegistrationState,
+    TransitionRefused,
+)
 
 
 class StorageError(Exception):
@@ -22,20 +29,6 @@ class AccountExists(Exception):
 
 class Conflict(Exception):
     """A write would break a uniqueness rule (the same issuer and client_id, say)."""
-
-
-class RegistrationStates:
-    """Names of the states a registration attempt moves through."""
-
-    PENDING = "pending"
-    REGISTERING = "registering"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    EXPIRED = "expired"
-    # The worker stopped while the LMS was answering: whether it registered is unknown.
-    UNKNOWN = "unknown"
-    OPEN = (PENDING,)
-    FINAL = (COMPLETED, FAILED, EXPIRED, UNKNOWN)
 
 
 @dataclass(frozen=True)

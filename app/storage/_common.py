@@ -19,6 +19,7 @@ from . import (
     TermsAcceptance,
     now_iso,
 )
+from .states import payment_sources, placeholders, sources, target
 
 # Both backends apply the same numbered migrations, recorded under these names.
 MIGRATION_NAMES = (
@@ -262,3 +263,43 @@ EXPORT_TABLES: dict[str, tuple[str, ...]] = {
 }
 # Held only while an attempt is open: never exported.
 NEVER_EXPORTED = {"registrations": ("pending_secret", "done_token_hash", "token_digest")}
+
+
+def move_registration(
+    transition: str,
+    values: dict[str, Any],
+    mark: str,
+    reg_id: str | None,
+    extra: str = "",
+    extra_params: Sequence[Any] = (),
+) -> tuple[str, list[Any]]:
+    """Return the guarded UPDATE of a named transition and its parameters.
+
+    The statement sets the transition's target state (and `values`) only `WHERE state IN`
+    the transition's from-states, for one attempt (`reg_id`) or all that match `extra`
+    (a constant condition). Column names come from code, values travel as parameters.
+    """
+    froms = sources(transition)
+    changes = {**values, "state": target(transition), "updated_at": now_iso()}
+    sets = ", ".join(f"{column} = {mark}" for column in changes)
+    where = f"state IN ({placeholders(froms, mark)})"
+    params: list[Any] = [*changes.values(), *froms]
+    if reg_id is not None:
+        where = f"id = {mark} AND " + where
+        params = [*changes.values(), reg_id, *froms]
+    query = f"UPDATE registrations SET {sets} WHERE {where}{extra}"  # noqa: S608 - constants
+    return query, [*params, *extra_params]
+
+
+def move_payment(
+    session_id: str, status: str, amount: int | None, currency: str | None, mark: str
+) -> tuple[str, list[Any]]:
+    """Return the guarded UPDATE that moves a payment forward to `status`, never back."""
+    froms = payment_sources(status)
+    changes = payment_changes(status, amount, currency, now_iso())
+    sets = ", ".join(f"{column} = {mark}" for column in changes)
+    query = (
+        f"UPDATE payments SET {sets} WHERE session_id = {mark} "  # noqa: S608 - constants
+        f"AND status IN ({placeholders(froms, mark)})"
+    )
+    return query, [*changes.values(), session_id, *froms]

@@ -37,9 +37,9 @@ from . import (
     Payment,
     Platform,
     Registration,
-    RegistrationStates,
     TermsAcceptance,
     ToolKey,
+    TransitionRefused,
     now_iso,
 )
 from ._common import (
@@ -50,9 +50,10 @@ from ._common import (
     filters,
     launch_state_status,
     learned_values,
+    move_payment,
+    move_registration,
     new_platform_values,
     notification_changes,
-    payment_changes,
     platform_values,
     to_account,
     to_audit_entry,
@@ -62,6 +63,7 @@ from ._common import (
     to_registration,
     where_clause,
 )
+from .states import RegistrationState, ending_in
 
 # Any 64-bit number, the same in every instance: who holds it applies migrations.
 MIGRATION_LOCK = int.from_bytes(b"gatehous", "big")
@@ -402,7 +404,7 @@ class PostgresStore:
                 "registrations",
                 {
                     "id": reg_id,
-                    "state": RegistrationStates.PENDING,
+                    "state": RegistrationState.PENDING,
                     "openid_configuration_url": openid_configuration_url,
                     "adjustments": "[]",
                     "created_at": stamp,
@@ -429,11 +431,10 @@ class PostgresStore:
     def expire_registrations(self) -> int:
         """Mark open attempts past their time as expired and drop their secrets."""
         with self._write() as conn:
-            return conn.execute(
-                "UPDATE registrations SET state = %s, pending_secret = NULL, updated_at = %s "
-                "WHERE state = %s AND expires_at <= %s",
-                [RegistrationStates.EXPIRED, now_iso(), RegistrationStates.PENDING, now_iso()],
-            ).rowcount
+            query, params = move_registration(
+                "expire", {"pending_secret": None}, "%s", None, " AND expires_at <= %s", [now_iso()]
+            )
+            return conn.execute(query, params).rowcount
 
     def get_registration(self, reg_id: str) -> Registration | None:
         """Return one attempt, or None."""
@@ -496,22 +497,15 @@ class PostgresStore:
         """
         try:
             with self._write() as conn:
-                return (
-                    conn.execute(
-                        "UPDATE registrations SET state = %s, request = %s, adjustments = %s, "
-                        "updated_at = %s WHERE id = %s AND state = %s AND expires_at > %s",
-                        [
-                            RegistrationStates.REGISTERING,
-                            _json(request),
-                            _json(adjustments),
-                            now_iso(),
-                            reg_id,
-                            RegistrationStates.PENDING,
-                            now_iso(),
-                        ],
-                    ).rowcount
-                    == 1
+                query, params = move_registration(
+                    "claim",
+                    {"request": _json(request), "adjustments": _json(adjustments)},
+                    "%s",
+                    reg_id,
+                    " AND expires_at > %s",
+                    [now_iso()],
                 )
+                return conn.execute(query, params).rowcount == 1
         except psycopg.errors.UniqueViolation:  # idx_registrations_token_spent: token spent
             return False
 
@@ -523,18 +517,21 @@ class PostgresStore:
         self,
         reg_id: str,
         error: dict[str, Any],
-        state: str = RegistrationStates.FAILED,
+        state: str = RegistrationState.FAILED,
         release_token: bool = False,
-    ) -> None:
-        """Mark an attempt failed (or of unknown outcome) with the error the admin saw.
+    ) -> bool:
+        """End an attempt failed (or expired, or of unknown outcome) with the error the admin saw.
 
-        `release_token` frees the LMS's registration token for another attempt: only when
-        nothing of the registration reached the LMS.
+        False when the transition table does not allow it from the attempt's state (it was
+        completed or ended meanwhile): nothing is changed then. `release_token` frees the
+        LMS's registration token for another attempt: only when nothing reached the LMS.
         """
-        changes: dict[str, Any] = {"state": state, "error": _json(error), "pending_secret": None}
+        changes: dict[str, Any] = {"error": _json(error), "pending_secret": None}
         if release_token:
             changes["token_digest"] = None
-        self._update(reg_id, **changes)
+        query, params = move_registration(ending_in(state), changes, "%s", reg_id)
+        with self._write() as conn:
+            return conn.execute(query, params).rowcount == 1
 
     def latest_for_token(self, token_digest: str) -> Registration | None:
         """Return the newest attempt started with this registration token, or None."""
@@ -548,21 +545,17 @@ class PostgresStore:
         """Return attempts stuck in `registering` since before the given time (dead workers)."""
         rows = self._query(
             "SELECT * FROM registrations WHERE state = %s AND updated_at < %s ORDER BY created_at",
-            [RegistrationStates.REGISTERING, updated_before],
+            [RegistrationState.REGISTERING, updated_before],
         )
         return [to_registration(row) for row in rows]
 
     def claim_stale(self, reg_id: str, updated_at: str) -> bool:
         """Take a stale attempt for recovery; False when another worker already took it."""
         with self._write() as conn:
-            return (
-                conn.execute(
-                    "UPDATE registrations SET updated_at = %s WHERE id = %s AND state = %s "
-                    "AND updated_at = %s",
-                    [now_iso(), reg_id, RegistrationStates.REGISTERING, updated_at],
-                ).rowcount
-                == 1
+            query, params = move_registration(
+                "recover", {}, "%s", reg_id, " AND updated_at = %s", [updated_at]
             )
+            return conn.execute(query, params).rowcount == 1
 
     def purge_expired(self) -> int:
         """Drop the held token and platform documents of attempts that ended unfinished."""
@@ -570,7 +563,7 @@ class PostgresStore:
             return conn.execute(
                 "UPDATE registrations SET pending_secret = NULL, platform_config = NULL "
                 "WHERE state = %s AND (pending_secret IS NOT NULL OR platform_config IS NOT NULL)",
-                [RegistrationStates.EXPIRED],
+                [RegistrationState.EXPIRED],
             ).rowcount
 
     def complete_registration(
@@ -620,20 +613,21 @@ class PostgresStore:
                     "VALUES (%s, %s, 1, 'registration', %s) ON CONFLICT DO NOTHING",
                     [platform_id, deployment_id, stamp],
                 )
-            conn.execute(
-                "UPDATE registrations SET state = %s, platform_id = %s, client_id = %s, "
-                "deployment_id = %s, platform_created = %s, pending_secret = NULL, "
-                "updated_at = %s WHERE id = %s",
-                [
-                    RegistrationStates.COMPLETED,
-                    platform_id,
-                    platform["client_id"],
-                    deployment_id,
-                    int(created),
-                    stamp,
-                    reg_id,
-                ],
+            query, params = move_registration(
+                "complete",
+                {
+                    "platform_id": platform_id,
+                    "client_id": platform["client_id"],
+                    "deployment_id": deployment_id,
+                    "platform_created": int(created),
+                    "pending_secret": None,
+                },
+                "%s",
+                reg_id,
             )
+            if conn.execute(query, params).rowcount != 1:
+                # Rolls the platform back too: the attempt was completed or ended meanwhile.
+                raise TransitionRefused(f"registration {reg_id}: complete")
         return self.get_platform(platform_id), created
 
     def dump_table(self, table: str) -> list[dict[str, Any]]:
@@ -977,16 +971,16 @@ class PostgresStore:
         amount: int | None = None,
         currency: str | None = None,
     ) -> Payment | None:
-        """Set a payment's status (and amount when Stripe reports it); None when unknown."""
-        values = payment_changes(status, amount, currency, now_iso())
+        """Move a payment forward to `status` (recording the amount Stripe reports).
+
+        Return the payment as stored, None when unknown: a move backwards (a late event, since
+        Stripe does not order them) changes nothing, and the returned status says so.
+        """
+        query, params = move_payment(session_id, status, amount, currency, "%s")
         with self._write() as conn:
-            if not conn.execute(
-                "SELECT 1 FROM payments WHERE session_id = %s", [session_id]
-            ).fetchone():
-                return None
-            _update_row(conn, "payments", session_id, values)
+            conn.execute(query, params)
         row = self._one("SELECT * FROM payments WHERE session_id = %s", [session_id])
-        return Payment(**row)
+        return Payment(**row) if row else None
 
     def payments_for(self, reg_id: str) -> list[Payment]:
         """Return the payments of an attempt, newest first."""
@@ -1326,14 +1320,8 @@ class PostgresStore:
         False when it is not of unknown outcome (any more): another owner got there first.
         """
         with self._write() as conn:
-            return (
-                conn.execute(
-                    "UPDATE registrations SET state = %s, updated_at = %s "
-                    "WHERE id = %s AND state = %s",
-                    [RegistrationStates.REGISTERING, now_iso(), reg_id, RegistrationStates.UNKNOWN],
-                ).rowcount
-                == 1
-            )
+            query, params = move_registration("resolve", {}, "%s", reg_id)
+            return conn.execute(query, params).rowcount == 1
 
 
 # SQLite's LIKE ignores ASCII case; ILIKE does too. Backslash escapes nothing in SQLite.

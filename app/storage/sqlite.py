@@ -27,9 +27,9 @@ from . import (
     Payment,
     Platform,
     Registration,
-    RegistrationStates,
     TermsAcceptance,
     ToolKey,
+    TransitionRefused,
     now_iso,
 )
 from ._common import (
@@ -40,10 +40,11 @@ from ._common import (
     filters,
     launch_state_status,
     learned_values,
+    move_payment,
+    move_registration,
     new_platform_values,
     notification_changes,
     only_service_scopes,
-    payment_changes,
     platform_values,
     to_account,
     to_audit_entry,
@@ -53,6 +54,7 @@ from ._common import (
     to_registration,
     where_clause,
 )
+from .states import RegistrationState, ending_in
 
 BUSY_TIMEOUT_MS = 15000
 
@@ -434,7 +436,7 @@ class SQLiteStore:
             db["registrations"].insert(
                 {
                     "id": reg_id,
-                    "state": RegistrationStates.PENDING,
+                    "state": RegistrationState.PENDING,
                     "openid_configuration_url": openid_configuration_url,
                     "adjustments": "[]",
                     "created_at": stamp,
@@ -461,12 +463,10 @@ class SQLiteStore:
     def expire_registrations(self) -> int:
         """Mark open attempts past their time as expired and drop their secrets."""
         with self._write() as db:
-            cursor = db.execute(
-                "UPDATE registrations SET state = ?, pending_secret = NULL, updated_at = ? "
-                "WHERE state = ? AND expires_at <= ?",
-                [RegistrationStates.EXPIRED, now_iso(), RegistrationStates.PENDING, now_iso()],
+            query, params = move_registration(
+                "expire", {"pending_secret": None}, "?", None, " AND expires_at <= ?", [now_iso()]
             )
-            return cursor.rowcount
+            return db.execute(query, params).rowcount
 
     def get_registration(self, reg_id: str) -> Registration | None:
         """Return one attempt, or None."""
@@ -527,20 +527,15 @@ class SQLiteStore:
         """
         try:
             with self._write() as db:
-                cursor = db.execute(
-                    "UPDATE registrations SET state = ?, request = ?, adjustments = ?, "
-                    "updated_at = ? WHERE id = ? AND state = ? AND expires_at > ?",
-                    [
-                        RegistrationStates.REGISTERING,
-                        json.dumps(request),
-                        json.dumps(adjustments),
-                        now_iso(),
-                        reg_id,
-                        RegistrationStates.PENDING,
-                        now_iso(),
-                    ],
+                query, params = move_registration(
+                    "claim",
+                    {"request": json.dumps(request), "adjustments": json.dumps(adjustments)},
+                    "?",
+                    reg_id,
+                    " AND expires_at > ?",
+                    [now_iso()],
                 )
-                return cursor.rowcount == 1
+                return db.execute(query, params).rowcount == 1
         except sqlite3.IntegrityError:  # idx_registrations_token_spent: the token is spent
             return False
 
@@ -552,22 +547,21 @@ class SQLiteStore:
         self,
         reg_id: str,
         error: dict[str, Any],
-        state: str = RegistrationStates.FAILED,
+        state: str = RegistrationState.FAILED,
         release_token: bool = False,
-    ) -> None:
-        """Mark an attempt failed (or of unknown outcome) with the error the admin saw.
+    ) -> bool:
+        """End an attempt failed (or expired, or of unknown outcome) with the error the admin saw.
 
-        `release_token` frees the LMS's registration token for another attempt: only when
-        nothing of the registration reached the LMS.
+        False when the transition table does not allow it from the attempt's state (it was
+        completed or ended meanwhile): nothing is changed then. `release_token` frees the
+        LMS's registration token for another attempt: only when nothing reached the LMS.
         """
-        changes: dict[str, Any] = {
-            "state": state,
-            "error": json.dumps(error),
-            "pending_secret": None,
-        }
+        changes: dict[str, Any] = {"error": json.dumps(error), "pending_secret": None}
         if release_token:
             changes["token_digest"] = None
-        self._update(reg_id, **changes)
+        query, params = move_registration(ending_in(state), changes, "?", reg_id)
+        with self._write() as db:
+            return db.execute(query, params).rowcount == 1
 
     def latest_for_token(self, token_digest: str) -> Registration | None:
         """Return the newest attempt started with this registration token, or None."""
@@ -581,19 +575,17 @@ class SQLiteStore:
         """Return attempts stuck in `registering` since before the given time (dead workers)."""
         rows = self.db.query(
             "SELECT * FROM registrations WHERE state = ? AND updated_at < ? ORDER BY created_at",
-            [RegistrationStates.REGISTERING, updated_before],
+            [RegistrationState.REGISTERING, updated_before],
         )
         return [to_registration(row) for row in rows]
 
     def claim_stale(self, reg_id: str, updated_at: str) -> bool:
         """Take a stale attempt for recovery; False when another worker already took it."""
         with self._write() as db:
-            cursor = db.execute(
-                "UPDATE registrations SET updated_at = ? WHERE id = ? AND state = ? "
-                "AND updated_at = ?",
-                [now_iso(), reg_id, RegistrationStates.REGISTERING, updated_at],
+            query, params = move_registration(
+                "recover", {}, "?", reg_id, " AND updated_at = ?", [updated_at]
             )
-            return cursor.rowcount == 1
+            return db.execute(query, params).rowcount == 1
 
     def purge_expired(self) -> int:
         """Drop the held token and platform documents of attempts that ended unfinished."""
@@ -601,7 +593,7 @@ class SQLiteStore:
             cursor = db.execute(
                 "UPDATE registrations SET pending_secret = NULL, platform_config = NULL "
                 "WHERE state = ? AND (pending_secret IS NOT NULL OR platform_config IS NOT NULL)",
-                [RegistrationStates.EXPIRED],
+                [RegistrationState.EXPIRED],
             )
             return cursor.rowcount
 
@@ -649,20 +641,21 @@ class SQLiteStore:
                     "VALUES (?, ?, 1, 'registration', ?)",
                     [platform_id, deployment_id, stamp],
                 )
-            db.execute(
-                "UPDATE registrations SET state = ?, platform_id = ?, client_id = ?, "
-                "deployment_id = ?, platform_created = ?, pending_secret = NULL, updated_at = ? "
-                "WHERE id = ?",
-                [
-                    RegistrationStates.COMPLETED,
-                    platform_id,
-                    platform["client_id"],
-                    deployment_id,
-                    int(created),
-                    stamp,
-                    reg_id,
-                ],
+            query, params = move_registration(
+                "complete",
+                {
+                    "platform_id": platform_id,
+                    "client_id": platform["client_id"],
+                    "deployment_id": deployment_id,
+                    "platform_created": int(created),
+                    "pending_secret": None,
+                },
+                "?",
+                reg_id,
             )
+            if db.execute(query, params).rowcount != 1:
+                # Rolls the platform back too: the attempt was completed or ended meanwhile.
+                raise TransitionRefused(f"registration {reg_id}: complete")
         return self.get_platform(platform_id), created
 
     def _update(self, reg_id: str, **values: Any) -> None:
@@ -964,16 +957,16 @@ class SQLiteStore:
         amount: int | None = None,
         currency: str | None = None,
     ) -> Payment | None:
-        """Set a payment's status (and amount when Stripe reports it); None when unknown."""
-        values = payment_changes(status, amount, currency, now_iso())
+        """Move a payment forward to `status` (recording the amount Stripe reports).
+
+        Return the payment as stored, None when unknown: a move backwards (a late event, since
+        Stripe does not order them) changes nothing, and the returned status says so.
+        """
+        query, params = move_payment(session_id, status, amount, currency, "?")
         with self._write() as db:
-            if not db.execute(
-                "SELECT 1 FROM payments WHERE session_id = ?", [session_id]
-            ).fetchone():
-                return None
-            db["payments"].update(session_id, values)
+            db.execute(query, params)
         row = self._one("SELECT * FROM payments WHERE session_id = ?", [session_id])
-        return Payment(**row)
+        return Payment(**row) if row else None
 
     def payments_for(self, reg_id: str) -> list[Payment]:
         """Return the payments of an attempt, newest first."""
@@ -1326,8 +1319,5 @@ class SQLiteStore:
         False when it is not of unknown outcome (any more): another owner got there first.
         """
         with self._write() as db:
-            cursor = db.execute(
-                "UPDATE registrations SET state = ?, updated_at = ? WHERE id = ? AND state = ?",
-                [RegistrationStates.REGISTERING, now_iso(), reg_id, RegistrationStates.UNKNOWN],
-            )
-            return cursor.rowcount == 1
+            query, params = move_registration("resolve", {}, "?", reg_id)
+            return db.execute(query, params).rowcount == 1
