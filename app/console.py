@@ -53,6 +53,7 @@ from .lms import record_completed
 from .lti.lms import FAMILIES, family_name, for_family
 from .pages import base_url, settings
 from .storage import FINAL_STATES, OPEN_STATES, RegistrationState, get_store, now_iso
+from .storage.states import transition_rows
 
 bp = Blueprint("console", __name__, url_prefix="/console")
 
@@ -348,6 +349,7 @@ def registrations():
         state=state,
         states=STATES,
         pager=pager,
+        transitions=transition_rows(),
     )
 
 

@@ -10,6 +10,7 @@ from werkzeug.security import generate_password_hash
 
 from app import apikeys
 from app.lti.errors import PlatformRefused
+from app.storage.states import TRANSITIONS
 from app.testing import LoopbackServer
 
 BASE = "https://localhost"
@@ -1028,3 +1029,13 @@ def test_how_to_register_points_to_invitations_when_they_are_required(make_app, 
     assert "Invitations are required" in page
     assert "https://reg.example.com/lti/register" in page
     assert "Invitations are required" in text(browser.get("/console/invitations"))
+
+
+def test_the_registrations_page_shows_the_transition_table(console):
+    page = console.get("/console/registrations").get_data(as_text=True)
+    assert "How an attempt moves between states" in page
+    for name, transition in TRANSITIONS.items():
+        (row,) = re.findall(rf'<tr data-transition="{name}">(.*?)</tr>', page, re.S)
+        cells = re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
+        assert re.findall(r'class="badge state-(\w+)"', cells[1]) == list(transition.sources)
+        assert f"state-{transition.target}" in cells[2]
