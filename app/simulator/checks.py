@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import html
 import importlib.resources
-import ipaddress
 import json
 import re
 from typing import Any
@@ -67,19 +66,6 @@ def origin(url: str) -> str:
     if ":" in host:
         host = f"[{host}]"
     return f"{scheme}://{host}:{port}"
-
-
-def is_loopback_host(host: str | None) -> bool:
-    """Tell whether host names this machine (localhost, 127.0.0.0/8, ::1)."""
-    if not host:
-        return False
-    host = host.strip("[]").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def php_empty(value: Any) -> bool:

@@ -43,11 +43,11 @@ from app.simulator.checks import (
     compact,
     host_port,
     is_http_uri,
-    is_loopback_host,
     load_data,
     php_empty,
 )
 from app.simulator.records import Accepted, Grant, Registration, Rejection
+from app.testing.serving import is_loopback_host
 
 if TYPE_CHECKING:
     from app.simulator.server import Simulator

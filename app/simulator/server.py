@@ -18,7 +18,7 @@ from werkzeug.wrappers import Request, Response
 
 from app.lti.constants import PLATFORM_CONFIGURATION, SIGNING_ALG
 from app.lti.launch import with_query
-from app.simulator.checks import compact, is_http_uri, is_loopback_host
+from app.simulator.checks import compact, is_http_uri
 from app.simulator.driver import SimulationReport, drive
 from app.simulator.launch import (
     COURSE_PAGE_PATH,
@@ -37,7 +37,7 @@ from app.simulator.records import (
     RegistrationRecord,
     Rejection,
 )
-from app.testing.serving import LoopbackServer
+from app.testing.serving import LoopbackServer, is_loopback_host
 
 FAULTS = frozenset(
     {
