@@ -10,6 +10,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import IO
 
@@ -40,7 +41,7 @@ def base_environment() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(PRIVATE_ENV)}
 
 
-class ServerProcess:
+class ServerProcess(ABC):
     """A server process listening on 127.0.0.1: start it, wait until it answers, stop it.
 
     Subclasses say what to run (command(), environment(), cwd()) and which path answers
@@ -66,8 +67,9 @@ class ServerProcess:
         self.process: subprocess.Popen | None = None
         self._log: IO[bytes] | None = None
 
+    @abstractmethod
     def command(self) -> list[str]:
-        raise NotImplementedError
+        """Return the command line that starts the server."""
 
     def environment(self) -> dict[str, str]:
         return base_environment()
