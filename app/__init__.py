@@ -1,4 +1,9 @@
-"""Gatehouse: LTI 1.3 Dynamic Registration for a tool, as a small Flask service."""
+"""Gatehouse: LTI 1.3 Dynamic Registration for a tool, as a small Flask service.
+
+The layers, each folder's job in its own docstring: `web/` (blueprints by audience and the web
+plumbing) calls `domain/` (use cases, no Flask), which calls `storage/` (the store) and `lti/`
+(the protocol core). `create_app` below wires them.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +15,10 @@ from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import keys, logs, storage
+from . import storage
 from .config import load_settings
+from .domain import keys
+from .web import logs
 
 csrf = CSRFProtect()
 
@@ -36,7 +43,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         DATABASE_URL=os.environ.get("DATABASE_URL"),
         SECRET_KEY=os.environ.get("SECRET_KEY"),
         MAX_CONTENT_LENGTH=1024 * 1024,
-        # Gate pages live in the LMS's cross-site frame: see pages.FrameSessionInterface.
+        # Gate pages live in the LMS's cross-site frame: see web.sessions.FrameSessionInterface.
         SESSION_COOKIE_NAME="gatehouse_session",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_PARTITIONED=True,
@@ -75,33 +82,46 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
             x_prefix=proxies,
         )
 
-    from . import accounts, events, launch, limits, lms, maintenance, oidc, ops, pages
-    from .api import bp as api_bp
-    from .console import bp as console_bp
-    from .gates.views import bp as gates_bp
-    from .gates.views import stripe_webhook
+    # Imported here, not at the top: the CLI imports this package without serving pages.
+    from .domain.terms import render_terms
+    from .web import (
+        api,
+        console,
+        errors,
+        gates,
+        launch,
+        limits,
+        lms,
+        login,
+        oidc,
+        ops,
+        security,
+        templating,
+        workers,
+    )
+    from .web.sessions import FrameSessionInterface
 
-    app.session_interface = pages.FrameSessionInterface()
+    app.session_interface = FrameSessionInterface()
     csrf.init_app(app)
-    csrf.exempt(stripe_webhook)
+    csrf.exempt(gates.views.stripe_webhook)
     csrf.exempt(lms.register)  # the LMS itself may POST the initiation, cross-site
     csrf.exempt(launch.bp)  # the LMS POSTs logins and launches, cross-site, by design
-    csrf.exempt(api_bp)  # bearer keys, no cookies
+    csrf.exempt(api.bp)  # bearer keys, no cookies
     limits.init_app(app)
-    events.init_app(app, store)
-    maintenance.init_app(app)
-    accounts.init_app(app)
+    workers.init_notifications(app, store)
+    workers.init_maintenance(app)
+    login.init_app(app)
     oidc.init_app(app)
     if "terms" in settings["registration"]["gates"]:
-        from .terms import render_terms
-
         app.extensions["gatehouse.terms_html"] = render_terms(settings["gates"]["terms"]["path"])
-    pages.init_app(app)
+    security.init_app(app)
+    templating.init_app(app)
+    errors.init_app(app)
     launch.init_app(app)
     app.register_blueprint(lms.bp)
     app.register_blueprint(launch.bp)
-    app.register_blueprint(gates_bp)
-    app.register_blueprint(api_bp)
+    app.register_blueprint(gates.bp)
+    app.register_blueprint(api.bp)
     app.register_blueprint(ops.bp)
-    app.register_blueprint(console_bp)
+    app.register_blueprint(console.bp)
     return app

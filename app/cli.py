@@ -90,7 +90,7 @@ def export_command(include_secrets: bool, output) -> None:
     """Write platforms, deployments, keys and registrations as JSON."""
     import json
 
-    from .portability import export_data
+    from .domain.portability import export_data
 
     store = _store()
     document = export_data(store, include_secrets)
@@ -110,7 +110,7 @@ def import_command(source) -> None:
     """Load a `gatehouse export` file into this database (same ids are replaced)."""
     import json
 
-    from .portability import ExportFormatError, import_data
+    from .domain.portability import ExportFormatError, import_data
 
     try:
         document = json.load(source)
@@ -166,9 +166,10 @@ def user() -> None:
 @click.option("--owner", is_flag=True, help="May also sign in to the owner console.")
 def user_create(email: str, password: str | None, name: str | None, owner: bool) -> None:
     """Create an account for the sign-in gate (and, with --owner, the owner console)."""
-    from .accounts import MIN_PASSWORD_LENGTH, hash_password
     from .config import EMAIL_RE
+    from .domain.accounts import MIN_PASSWORD_LENGTH
     from .storage import AccountExists
+    from .web.login import hash_password
 
     if not EMAIL_RE.match(email):
         raise click.BadParameter(f"{email!r} is not an e-mail address", param_hint="--email")
@@ -205,7 +206,7 @@ def api_key() -> None:
 @click.option("--name", required=True, help="What the key is for, e.g. the back end using it.")
 def api_key_create(name: str) -> None:
     """Create a key and print it once (only its hash is stored)."""
-    from . import apikeys
+    from .domain import apikeys
 
     store = _store()
     record, full = apikeys.create(store, name)
@@ -257,7 +258,7 @@ def keys_list() -> None:
 )
 def keys_rotate(grace_hours: int) -> None:
     """Add a new signing key; keep publishing the old ones for the grace period."""
-    from .keys import generate_key, rotate
+    from .domain.keys import generate_key, rotate
 
     store = _store()
     store.ensure_tool_key(generate_key)

@@ -30,7 +30,7 @@ RESERVED_ENV = frozenset(
         "GATEHOUSE_ALLOW_EPHEMERAL_SQLITE",
         # Where the default SQLite file goes (see app/storage.instance_path).
         "GATEHOUSE_INSTANCE_PATH",
-        # Test harness switches (see app/crashpoints.py and tests/support).
+        # Test harness switches (see app/testing/crashpoints.py and tests/support).
         "GATEHOUSE_TEST_CRASH_AT",
         "GATEHOUSE_REQUIRE_BROWSER",
         "GATEHOUSE_REQUIRE_POSTGRES",

@@ -12,8 +12,8 @@ import requests
 from support.postgres import dump, run_sql
 from werkzeug.wrappers import Request, Response
 
-from app import apikeys
 from app.cli import main
+from app.domain import apikeys
 from app.testing import LoopbackServer
 
 BASE = "https://localhost"
@@ -433,7 +433,7 @@ def test_pre_approval_body_is_validated(make_app, simulator):
 
 
 def test_gates_first_then_the_owners_page(make_app, simulator):
-    from app.accounts import hash_password
+    from app.web.login import hash_password
 
     app = make_app(
         {"registration": {"gates": ["signin"], "pre_approval_url": "https://owner.example/approve"}}
@@ -622,7 +622,7 @@ def verified_events(received, secret=b"hook-secret"):
 def test_every_notified_event_is_delivered_signed_with_its_payload(
     make_app, simulator, receiver, monkeypatch
 ):
-    from app.events import NOTIFIED
+    from app.domain.events import NOTIFIED
 
     monkeypatch.setenv("GATEHOUSE_WEBHOOK_SECRET", "hook-secret")
     app = make_app(

@@ -4,7 +4,7 @@ pre-approval flow's pending registration, a different resource."""
 
 from datetime import UTC, datetime, timedelta
 
-from app import apikeys
+from app.domain import apikeys
 from app.storage import now_iso
 
 BASE = "https://localhost"

@@ -8,7 +8,7 @@ import pytest
 from support.postgres import dump
 from werkzeug.security import generate_password_hash
 
-from app import apikeys
+from app.domain import apikeys
 from app.lti.errors import PlatformRefused
 from app.storage.states import TRANSITIONS
 from app.testing import LoopbackServer

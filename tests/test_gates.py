@@ -6,8 +6,8 @@ import re
 import pytest
 from support.postgres import dump, run_sql
 
-from app.accounts import hash_password
 from app.cli import main
+from app.web.login import hash_password
 
 BASE = "https://localhost"
 TERMS_V1 = "# Terms\n\nBe **nice**.\n\n<script>alert(1)</script>\n"
@@ -629,7 +629,7 @@ def test_a_gated_registration_started_on_one_instance_completes_on_another(gated
 
 
 def test_an_openid_identity_joins_only_a_verified_non_owner_account(make_app):
-    from app.accounts import OidcLinkRefused, asserts_verified, oidc_account
+    from app.domain.accounts import OidcLinkRefused, asserts_verified, oidc_account
 
     store = make_app().extensions["gatehouse.store"]
     issuer = "https://idp.example"

@@ -11,8 +11,8 @@ from support.fake_stripe import FakeStripe
 from support.oidc_provider import OidcProvider
 from support.postgres import run_sql
 
-from app.accounts import hash_password
 from app.testing import LoopbackServer, free_port
+from app.web.login import hash_password
 
 pytestmark = pytest.mark.skipif(
     browser_rig.unavailable_reason() is not None, reason=str(browser_rig.unavailable_reason())
@@ -437,7 +437,7 @@ def test_external_pre_approval_closes_from_gatehouses_origin(
     from werkzeug.utils import redirect
     from werkzeug.wrappers import Request, Response
 
-    from app import apikeys
+    from app.domain import apikeys
 
     state = {}
 

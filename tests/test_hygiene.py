@@ -4,12 +4,12 @@ expired and purged."""
 import json
 import logging
 import re
-
 from support.fake_stripe import FakeStripe
 from support.postgres import run_sql
 
-from app import apikeys, maintenance
-from app.accounts import hash_password
+from app.domain import apikeys
+from app.web import workers
+from app.web.login import hash_password
 
 BASE = "https://localhost"
 STRIPE_KEY = "sk_test_hygiene_51QxSecretKeyNeverLogged"
@@ -164,8 +164,9 @@ def test_abandoned_attempts_expire_and_their_documents_are_purged(make_app, simu
     assert store.get_pending_secret(attempt.id) is not None
     assert attempt.platform_config is not None
     run_sql(store, "UPDATE registrations SET expires_at = '2000-01-01T00:00:00Z'")
-    maintenance.sweep(app)
+    workers.sweep(app)
     attempt = store.get_registration(attempt.id)
     assert attempt.state == "expired"
     assert store.get_pending_secret(attempt.id) is None
     assert attempt.platform_config is None
+

@@ -11,7 +11,7 @@ import requests
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from app import apikeys
+from app.domain import apikeys
 from app.lti.launch import CLAIM_CONTEXT, CLAIM_DEPLOYMENT_ID, CLAIM_ROLES, DL_SETTINGS
 from app.simulator.launch import DL, new_key, parse_form, post_form, run_launch
 from app.simulator.profiles import PROFILES

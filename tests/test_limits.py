@@ -6,9 +6,10 @@ import re
 import pytest
 from support.postgres import run_sql
 
-from app import apikeys
-from app.accounts import hash_password, lock_seconds
 from app.config import ConfigError
+from app.domain import apikeys
+from app.domain.accounts import lock_seconds
+from app.web.login import hash_password
 
 BASE = "https://localhost"
 

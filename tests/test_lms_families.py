@@ -90,7 +90,7 @@ def test_home_page_lists_where_each_lms_takes_the_url(app, family):
 
 
 def test_marked_text_escapes_html_before_marking(app):
-    from app.pages import marked
+    from app.web.templating import marked
 
     assert str(marked("**Bold** <script>`id<1>`")) == (
         "<strong>Bold</strong> &lt;script&gt;<code>id&lt;1&gt;</code>"

@@ -25,9 +25,9 @@ from support.browser import launch_browser
 from support.moodle import ADMIN, STUDENT, session_cookie
 from werkzeug.wrappers import Request, Response
 
-from app import apikeys, keys
-from app.accounts import hash_password
+from app.domain import apikeys, keys
 from app.testing import LoopbackServer, free_port
+from app.web.login import hash_password
 
 MISSING = moodle_rig.unavailable_reason()
 if MISSING and not moodle_rig.REQUIRED:

@@ -5,7 +5,7 @@ import threading
 import time
 from types import SimpleNamespace
 
-from app.events import Notifier
+from app.domain.events import Notifier
 
 
 class SlowWebhook:

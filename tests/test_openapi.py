@@ -17,9 +17,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from app import apikeys
-from app.api.openapi import DOCUMENT
+from app.domain import apikeys
 from app.testing import LoopbackServer
+from app.web.api.openapi import DOCUMENT
 
 METHODS = ("get", "put", "post", "delete", "patch")
 UNROUTABLE = re.compile("%2F|%0A", re.IGNORECASE)

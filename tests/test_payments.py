@@ -11,7 +11,7 @@ import pytest
 import stripe
 from support.fake_stripe import FakeStripe
 
-from app.accounts import hash_password
+from app.web.login import hash_password
 
 BASE = "https://localhost"
 KEY = "sk_test_payments"

@@ -21,7 +21,7 @@ def source(make_app, simulator):
             assert simulator(profile).register(server.url + "/lti/register").ok
         simulator("canvas", faults={"refuse_registration"}).register(server.url + "/lti/register")
     store.add_deployment(store.list_platforms()[0].id, "added-later", active=False)
-    from app import keys
+    from app.domain import keys
 
     keys.rotate(store)
     return app

@@ -8,7 +8,7 @@ import psycopg
 from support.postgres import run_sql
 from werkzeug.security import generate_password_hash
 
-from app import apikeys
+from app.domain import apikeys
 from app.storage import now_iso
 
 BASE = "https://localhost"

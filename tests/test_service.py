@@ -9,8 +9,8 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
 
-from app import keys
 from app.cli import main
+from app.domain import keys
 
 
 def test_jwks_serves_one_rs256_signing_key(client):

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from support.postgres import run_sql
 
+from app.domain.portability import export_data, import_data
 from app.lti.service_tokens import (
     AccessToken,
     ScopeRefused,
@@ -16,7 +17,6 @@ from app.lti.service_tokens import (
     narrow,
     read_token_response,
 )
-from app.portability import export_data, import_data
 from app.storage import open_store
 from tests.test_launch import Gatehouse as LaunchGatehouse
 from tests.test_launch import live_gatehouses

@@ -1,0 +1,86 @@
+"""Approval gates: pages an LMS admin passes before Gatehouse completes a registration.
+
+Each gate answers one question, "is it satisfied for this registration?", from records in
+the store, so progress never depends on a cookie and a flow can move between windows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..storage import Registration
+from .payments import PAID
+
+
+@dataclass(frozen=True)
+class Gate:
+    """One gate: its name, the label of its step, and the view that handles it."""
+
+    name: str
+    label: str
+    endpoint: str
+
+    def satisfied(self, store, registration: Registration, settings: dict) -> bool:
+        """Return True when this registration has passed the gate."""
+        raise AssertionError("every gate defines satisfied()")  # pragma: no cover
+
+
+class SigninGate(Gate):
+    """Passed once an account is bound to the registration."""
+
+    def satisfied(self, store, registration, settings):
+        return registration.account_id is not None
+
+
+class TermsGate(Gate):
+    """Passed once the current version of the terms was accepted for this registration."""
+
+    def satisfied(self, store, registration, settings):
+        version = settings["gates"]["terms"]["version"]
+        return store.terms_acceptance(registration.id, version) is not None
+
+
+class PaymentGate(Gate):
+    """Passed once Stripe confirmed a payment (verified webhook or server-side retrieval)."""
+
+    def satisfied(self, store, registration, settings):
+        return any(p.status == PAID for p in store.payments_for(registration.id))
+
+
+GATES = {
+    "signin": SigninGate("signin", "Sign in", "gates.signin"),
+    "terms": TermsGate("terms", "Terms", "gates.terms"),
+    "payment": PaymentGate("payment", "Payment", "gates.payment"),
+}
+
+
+def configured(settings: dict) -> list[Gate]:
+    """Return the gates in the configured order."""
+    return [GATES[name] for name in settings["registration"]["gates"]]
+
+
+def next_gate(store, registration: Registration, settings: dict) -> Gate | None:
+    """Return the first gate not yet passed, or None when all are."""
+    for gate in configured(settings):
+        if not gate.satisfied(store, registration, settings):
+            return gate
+    return None
+
+
+@dataclass(frozen=True)
+class Step:
+    """Where a gate sits in the flow, for the step indicator."""
+
+    number: int
+    total: int
+    label: str
+
+    def __str__(self) -> str:
+        return f"Step {self.number} of {self.total}: {self.label}"
+
+
+def step_of(name: str, settings: dict) -> Step:
+    """Return the step indicator of a gate."""
+    gates = configured(settings)
+    index = [g.name for g in gates].index(name)
+    return Step(index + 1, len(gates), gates[index].label)

@@ -1,0 +1,242 @@
+"""Launches: find and check the registration, use the login's state once, hand off to the tool.
+
+`/lti/login` (app/web/launch.py) remembers a single-use state and nonce here, in the database,
+not in a cookie: launches run in cross-site frames where cookies may be blocked. The launch
+verifies the platform's id_token against the stored registration, applies the deployment policy,
+and either hands a Gatehouse-signed token to `[launch] tool_url` or shows what it verified.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qsl, urlsplit
+
+from ..lti.errors import (
+    DeploymentNotApproved,
+    DeploymentRefused,
+    InactivePlatform,
+    InvalidLaunch,
+    LaunchError,
+    UnknownPlatform,
+)
+from ..lti.http import SafeClient
+from ..lti.launch import (
+    CLAIM_CONTEXT,
+    CLAIM_DEPLOYMENT_ID,
+    CLAIM_MESSAGE_TYPE,
+    CLAIM_RESOURCE_LINK,
+    CLAIM_ROLES,
+    CLAIM_TARGET_LINK_URI,
+    CLAIM_TOOL_PLATFORM,
+    DL_SETTINGS,
+    handoff_claims,
+    sign,
+    with_query,
+)
+from ..lti.lms import family_name
+from ..storage import LaunchStateStatus, now_iso
+from .events import Events
+from .services import Services
+
+STATE_LIFETIME = timedelta(minutes=10)  # from the login redirect to the launch POST
+HANDOFF_PARAM = "lti_token"
+ROLE_PREFIXES = (
+    "http://purl.imsglobal.org/vocab/lis/v2/membership#",
+    "http://purl.imsglobal.org/vocab/lis/v2/institution/person#",
+    "http://purl.imsglobal.org/vocab/lis/v2/system/person#",
+)
+
+
+def state_hash(state: str) -> str:
+    """Return what the database keeps of a state: its SHA-256 (the state itself is a secret)."""
+    return hashlib.sha256(state.encode()).hexdigest()
+
+
+def fetch_key_set(client: SafeClient, url: str):
+    """Fetch a platform's JWKS through the safe outbound client."""
+    response = client.get(url, headers={"Accept": "application/json"}, what="LMS's key set")
+    if response.status != 200:
+        raise LaunchError(
+            f"The LMS answered HTTP {response.status} when Gatehouse fetched its key set at {url}.",
+            rule="platform-jwks",
+        )
+    return response.json()
+
+
+def find_platform(store, issuer: str, client_id: str | None):
+    """Return the registration for a login: by issuer and client_id, or by issuer alone."""
+    if client_id:
+        platform = store.find_platform(issuer, client_id)
+        if platform is None:
+            raise UnknownPlatform(
+                f"No registration matches issuer {issuer!r} and client_id {client_id!r}.",
+                rule="unknown-platform",
+                hint="An LMS administrator must register the tool first (Dynamic Registration "
+                "with this tool's registration URL), or correct the client ID in the LMS.",
+            )
+        return platform
+    candidates = store.list_platforms(issuer=issuer, limit=2)
+    if not candidates:
+        raise UnknownPlatform(
+            f"No registration matches issuer {issuer!r}.",
+            rule="unknown-platform",
+            hint="An LMS administrator must register the tool first (Dynamic Registration with "
+            "this tool's registration URL).",
+        )
+    if len(candidates) > 1:
+        raise UnknownPlatform(
+            f"Several registrations share issuer {issuer!r} and the LMS did not say which one "
+            "this launch is for (no client_id parameter).",
+            rule="ambiguous-platform",
+            hint="Configure the LMS to send client_id with the login request, or remove the "
+            "registrations that are no longer used.",
+        )
+    return candidates[0]
+
+
+def check_active(platform) -> None:
+    """Refuse launches of a registration an administrator has not activated."""
+    if not platform.active:
+        raise InactivePlatform(
+            f"The registration of {platform.name or platform.issuer} (client_id "
+            f"{platform.client_id}) exists but is not active.",
+            rule="platform-inactive",
+            hint="An administrator of the tool must activate this registration (in the "
+            "Gatehouse console or with the API) before it can be launched.",
+        )
+
+
+def check_deployment(store, events: Events, policy: str, platform, deployment_id: str) -> None:
+    """Apply `registration.unknown_deployments` (`policy`) to the launch's deployment id."""
+    deployment = store.get_deployment(platform.id, deployment_id)
+    if deployment is None:
+        if policy == "reject":
+            raise DeploymentRefused(
+                f"Deployment {deployment_id!r} of {platform.name or platform.issuer} is not "
+                "registered with the tool, and the tool accepts only known deployments.",
+                rule="deployment-unknown",
+                hint="An administrator of the tool must add this deployment id to the "
+                "registration.",
+            )
+        deployment, created = store.add_deployment(
+            platform.id, deployment_id, active=policy == "accept", source="launch"
+        )
+        if created:
+            events.record(
+                "deployment.discovered",
+                "platform",
+                platform.id,
+                {"deploymentId": deployment_id, "active": deployment.active, "policy": policy},
+            )
+    if not deployment.active:
+        raise DeploymentNotApproved(
+            f"Deployment {deployment_id!r} of {platform.name or platform.issuer} is known to "
+            "the tool but has not been approved yet.",
+            rule="deployment-pending",
+            hint="An administrator of the tool must approve this deployment (in the Gatehouse "
+            "console or with the API); then launch again.",
+        )
+
+
+def remember_login(store, platform, target_link_uri: str) -> tuple[str, str]:
+    """Return a new single-use (state, nonce) for a login, kept until the launch comes back."""
+    state, nonce = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    expires_at = now_iso(datetime.now(UTC) + STATE_LIFETIME)
+    store.create_launch_state(state_hash(state), nonce, platform.id, target_link_uri, expires_at)
+    return state, nonce
+
+
+def consume_state(store, state: str):
+    """Use the login's state once; raise InvalidLaunch when it is unknown, used or expired."""
+    launch_state, status = store.consume_launch_state(state_hash(state))
+    if status == LaunchStateStatus.USED:
+        raise InvalidLaunch(
+            "This launch was already used once; a launch cannot be sent twice.",
+            rule="state-replayed",
+            hint="Launch the tool again from the LMS (reloading or going back to a launch page "
+            "does not work).",
+        )
+    if status == LaunchStateStatus.EXPIRED:
+        raise InvalidLaunch(
+            "This launch took longer than ten minutes from login to launch.",
+            rule="state-expired",
+            hint="Launch the tool again from the LMS.",
+        )
+    if status != LaunchStateStatus.OK:
+        raise InvalidLaunch(
+            "This launch's state was not issued by Gatehouse's login step.",
+            rule="state-unknown",
+            hint="Launch the tool from the LMS; the LMS must start at the tool's login URL "
+            "(…/lti/login).",
+        )
+    return launch_state
+
+
+def handoff_url(services: Services, tool_url: str, claims: dict, platform) -> str:
+    """Return the tool's URL carrying a Gatehouse-signed token of the verified launch.
+
+    Query parameters of the launch URL the LMS targeted (…/lti/launch?page=2) travel with it,
+    as hosted LTI services forward them to the tool's launch URL.
+    """
+    kid, key = services.keys.signing_key()
+    token = sign(
+        handoff_claims(
+            claims,
+            platform,
+            issuer=services.base_url,
+            audience=tool_url,
+            lifetime=services.settings["launch"]["token_lifetime"],
+        ),
+        kid,
+        key,
+    )
+    target = urlsplit(str(claims.get(CLAIM_TARGET_LINK_URI) or ""))
+    ours = urlsplit(services.base_url + "/lti/launch")
+    forwarded = {}
+    if (target.netloc, target.path) == (ours.netloc, ours.path):
+        forwarded = {k: v for k, v in parse_qsl(target.query) if k != HANDOFF_PARAM}
+    return with_query(tool_url, {**forwarded, HANDOFF_PARAM: token})
+
+
+def verified_page(claims: dict, platform) -> dict:
+    """Return what the "Registration verified" page shows."""
+    context, link = _object(claims, CLAIM_CONTEXT), _object(claims, CLAIM_RESOURCE_LINK)
+    tool_platform = _object(claims, CLAIM_TOOL_PLATFORM)
+    family = tool_platform.get("product_family_code") or platform.product_family_code
+    return {
+        "platform": platform,
+        "family_name": family_name(family) if family else None,
+        # The version the LMS advertised when registering first: Moodle's launch claim carries
+        # its internal build number (2024100706), its OpenID configuration "4.5.6 (Build: …)".
+        "lms_version": platform.version or tool_platform.get("version") or None,
+        "deployment_id": claims[CLAIM_DEPLOYMENT_ID],
+        "message_type": claims[CLAIM_MESSAGE_TYPE],
+        "user_name": claims.get("name")
+        or " ".join(str(claims[k]) for k in ("given_name", "family_name") if claims.get(k))
+        or None,
+        "user_email": claims.get("email"),
+        "subject": claims.get("sub"),
+        # dict.fromkeys: Moodle sends Administrator twice (institution and system roles).
+        "roles": list(
+            dict.fromkeys(short_role(r) for r in claims.get(CLAIM_ROLES, []) if isinstance(r, str))
+        ),
+        "context": context,
+        "resource_link": link,
+        "deep_linking": claims.get(DL_SETTINGS),
+    }
+
+
+def _object(claims: dict, name: str) -> dict:
+    """Return a claim that should be a JSON object, or {} when it is missing or is not one."""
+    value = claims.get(name)
+    return value if isinstance(value, dict) else {}
+
+
+def short_role(role: str) -> str:
+    """Return a role URI's readable name (…/membership#Instructor → Instructor)."""
+    for prefix in ROLE_PREFIXES:
+        if role.startswith(prefix):
+            return role[len(prefix) :]
+    return role

@@ -1,0 +1,57 @@
+"""What a request works with: the settings, the public base URL, and the use cases' `Services`.
+
+The one place the web layer turns Flask's `current_app`, `g` and `request` into the plain
+values app/domain takes (app/domain/services.py).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from flask import current_app, g, request
+
+from ..domain.events import Events
+from ..domain.services import Services, outbound_client
+from ..lti.http import SafeClient
+from ..storage import get_store
+
+
+def settings() -> dict:
+    """Return the validated Gatehouse settings of the current app."""
+    return current_app.config["GATEHOUSE"]
+
+
+def base_url() -> str:
+    """Return the public base URL: the configured one, else the request's (behind ProxyFix)."""
+    return settings()["base_url"] or request.url_root.rstrip("/")
+
+
+def safe_client() -> SafeClient:
+    """Return the outbound client configured from `[security]` and `[outbound]`."""
+    return outbound_client(settings())
+
+
+def events() -> Events:
+    """Return the event log as the current actor writes to it.
+
+    Who acts is the API key, the console user, or else the LMS admin's flow (`g.actor`).
+    """
+    return Events(
+        get_store(),
+        current_app.extensions.get("gatehouse.notifier"),
+        g.get("actor") or "registration flow",
+    )
+
+
+def services() -> Services:
+    """Return what the use cases need for this request."""
+    config = settings()
+    return Services(
+        store=get_store(),
+        settings=config,
+        base_url=base_url(),
+        events=events(),
+        keys=current_app.extensions["gatehouse.jwks"],
+        log=current_app.logger,
+        outbound=partial(outbound_client, config),
+    )

@@ -1,0 +1,44 @@
+"""The pages that end the LMS's registration dialog: the close page and the error page.
+
+Shared by the registration URL (app/web/lms.py) and the gates (app/web/gates/).
+"""
+
+from __future__ import annotations
+
+from flask import render_template
+
+from ..lti import lms as lms_families
+from ..lti.errors import RegistrationError
+from ..storage import get_store
+from .security import allow_framing
+
+
+def render_error(
+    error: RegistrationError, *, in_flow: bool = True, template: str = "register/error.html"
+):
+    """Render a readable error page for the admin, with a way back to the LMS."""
+    if in_flow:
+        allow_framing()
+    return render_template(template, error=error.as_dict()), error.status
+
+
+def render_close(registration):
+    """Render the page that closes the LMS dialog, from the stored outcome (refresh-safe)."""
+    store = get_store()
+    platform = store.get_platform(registration.platform_id)
+    requested = ((registration.request or {}).get("scope") or "").split()
+    withheld = [s for s in requested if s not in platform.scopes]
+    allow_framing()
+    return render_template(
+        "register/close.html",
+        registration=registration,
+        platform=platform,
+        withheld=withheld,
+        # An LMS removes its dialog the moment the close message arrives (Moodle's
+        # toolconfigure page does), so a page with something to read waits for "Done".
+        must_read=bool(withheld or registration.notable_adjustments),
+        family=registration.product_family_code,
+        family_name=lms_families.family_name(registration.product_family_code),
+        deployments=store.list_deployments(platform.id),
+        approval=store.approval_of(registration.id),
+    )

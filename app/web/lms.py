@@ -1,0 +1,85 @@
+"""LMS-facing routes: the one registration URL and the tool's key set."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, redirect, request, url_for
+
+from ..domain import policy
+from ..domain import registration as flow
+from ..lti.errors import RegistrationError
+from ..lti.registration import check_tool_urls, insecure_tool_urls, resolve_tool
+from ..storage import get_store
+from ..testing import crashpoints
+from .context import base_url, safe_client, services, settings
+from .dialog import render_close, render_error
+from .limits import register_limit
+from .security import allow_framing
+
+bp = Blueprint("lms", __name__)
+
+
+@bp.route("/lti/register", methods=["GET", "POST"])
+@register_limit
+def register():
+    """Run a Dynamic Registration for the LMS that opened this URL and close its dialog."""
+    allow_framing()
+    params = request.values
+    registration_token = params.get("registration_token") or None
+    config = settings()
+    registration_config = config["registration"]
+    store = get_store()
+    attempt = None
+    try:
+        url = flow.check_initiation(params.get("openid_configuration"))
+        earlier = flow.earlier_attempt(store, url, registration_token)
+        if earlier is not None:
+            # A refresh, the back button or a second window: show what became of the first
+            # start instead of sending the LMS's token again.
+            return redirect(url_for("gates.resume", rid=earlier.id), code=303)
+        invitation = policy.check_invitation(
+            store, params.get("invite"), registration_config["require_invitation"]
+        )
+        attempt = flow.start(store, url, registration_token, registration_config["expires_in"])
+        # Before anyone passes a gate: http tool URLs would be refused at the very end.
+        check_tool_urls(
+            insecure_tool_urls(resolve_tool(config["tool"], base_url())),
+            config["security"]["allow_insecure_platforms"],
+        )
+        if invitation:
+            store.set_registration_invitation(attempt.id, invitation.id)
+            attempt = store.get_registration(attempt.id)
+        platform = flow.discover(
+            store,
+            safe_client(),
+            attempt,
+            url,
+            registration_token,
+            issuer_check=config["security"]["issuer_check"],
+        )
+        policy.check_issuer(
+            platform.issuer,
+            registration_config["allowed_issuers"],
+            registration_config["blocked_issuers"],
+        )
+        if registration_config["gates"] or registration_config["pre_approval_url"]:
+            # The LMS's configuration is good: the admin now passes the gates and/or the
+            # tool owner's own page.
+            flow.hold(store, attempt, platform, registration_token)
+            return redirect(url_for("gates.resume", rid=attempt.id), code=303)
+        flow.complete(services(), attempt, platform, registration_token)
+        crashpoints.reach("before_close")
+    except RegistrationError as error:
+        flow.fail(services(), attempt, error)
+        return render_error(error)
+    return render_close(store.get_registration(attempt.id))
+
+
+@bp.get("/lti/keys")
+def jwks():
+    """Serve the tool's public keys (current and those in their rotation grace period)."""
+    body = current_app.extensions["gatehouse.jwks"].body()
+    return Response(
+        body,
+        mimetype="application/json",
+        headers={"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"},
+    )

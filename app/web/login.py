@@ -1,0 +1,53 @@
+"""Who is signed in: Flask-Login's wiring and werkzeug's password hashes (scrypt)."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask_login import LoginManager, UserMixin
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from ..storage import Account, get_store
+
+login_manager = LoginManager()
+
+
+class User(UserMixin):
+    """The signed-in account, as Flask-Login sees it."""
+
+    def __init__(self, account: Account):
+        self.account = account
+        self.id = account.id
+
+
+@login_manager.user_loader
+def _load_user(account_id: str) -> User | None:
+    account = get_store().get_account(account_id)
+    return User(account) if account else None
+
+
+def hash_password(password: str) -> str:
+    """Hash a password with werkzeug's default (scrypt)."""
+    return generate_password_hash(password)
+
+
+class WerkzeugPasswords:
+    """The `PasswordHasher` (app/domain/accounts.py) the sign-in forms and the CLI use."""
+
+    # Verifying against this when the e-mail is unknown keeps the timing of both answers alike.
+    dummy_hash = generate_password_hash("gatehouse-timing-equaliser")
+
+    def hash(self, password: str) -> str:
+        """Hash a password with werkzeug's default (scrypt)."""
+        return hash_password(password)
+
+    def check(self, password_hash: str, password: str) -> bool:
+        """Return True when `password` matches the stored hash."""
+        return check_password_hash(password_hash, password)
+
+
+PASSWORDS = WerkzeugPasswords()
+
+
+def init_app(app: Flask) -> None:
+    """Install Flask-Login; sessions never use remember-me cookies inside the LMS frame."""
+    login_manager.init_app(app)

@@ -1,0 +1,48 @@
+"""The session cookie of pages shown inside the LMS's cross-site frame."""
+
+from __future__ import annotations
+
+from flask import Flask, request
+from flask.sessions import SecureCookieSessionInterface
+
+from ..lti.http import is_loopback_host
+
+
+class FrameSessionInterface(SecureCookieSessionInterface):
+    """Session cookies that survive a cross-site LMS frame: SameSite=None; Secure; Partitioned.
+
+    Browsers treat http://localhost as secure, so loopback keeps these attributes over plain
+    http too. Secure is relaxed (SameSite=Lax instead) only for plain-http development on another
+    host, which needs `security.allow_insecure_platforms`. Any other plain-http request keeps
+    Secure, since it is usually production behind a TLS proxy Gatehouse does not trust, and is
+    logged once: browsers will not send such a cookie back until the proxy is trusted.
+    """
+
+    def __init__(self) -> None:
+        self._warned = False
+
+    def _relaxed(self, app: Flask) -> bool:
+        if request.is_secure or is_loopback_host(request.host.rsplit(":", 1)[0].strip("[]")):
+            return False
+        if app.config["GATEHOUSE"]["security"]["allow_insecure_platforms"]:
+            return True
+        if not self._warned:
+            self._warned = True
+            app.logger.warning(
+                "A request for %s arrived over plain http; session cookies stay Secure, so "
+                "browsers will not keep them over http. If a proxy terminates TLS in front of "
+                "Gatehouse, set trusted_proxies to the number of proxies (now %s) so its "
+                "X-Forwarded-Proto is believed, and base_url to the public https address.",
+                request.host,
+                app.config["GATEHOUSE"]["trusted_proxies"],
+            )
+        return False
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return not self._relaxed(app)
+
+    def get_cookie_samesite(self, app: Flask) -> str:
+        return "Lax" if self._relaxed(app) else "None"
+
+    def get_cookie_partitioned(self, app: Flask) -> bool:
+        return not self._relaxed(app) and app.config["SESSION_COOKIE_PARTITIONED"]

@@ -1,0 +1,38 @@
+"""What every template may use: filters for money and LMS step text, the LMS families."""
+
+from __future__ import annotations
+
+import re
+
+from flask import Flask
+from markupsafe import Markup, escape
+
+from ..lti import lms as lms_families
+
+
+def money(amount: int | None, currency: str | None) -> str:
+    """Format a Stripe amount in minor units, e.g. 1500 usd -> 15.00 USD."""
+    if amount is None:
+        return "amount pending"
+    return f"{amount / 100:,.2f} {(currency or '').upper()}".strip()
+
+
+MARKS = re.compile(r"\*\*(.+?)\*\*|`(.+?)`")
+
+
+def marked(text: str) -> Markup:
+    """Return LMS step text as HTML: **words on screen** in bold, `ids` as code, all escaped."""
+
+    def tag(match: re.Match) -> str:
+        bold, code = match.groups()
+        return f"<strong>{bold}</strong>" if bold is not None else f"<code>{code}</code>"
+
+    return Markup(MARKS.sub(tag, str(escape(text))))  # noqa: S704 - escaped before marking
+
+
+def init_app(app: Flask) -> None:
+    """Register the template filters and globals."""
+    app.add_template_filter(money)
+    app.add_template_filter(marked)
+    app.add_template_global(lms_families.for_family, "lms_family")
+    app.add_template_global(lms_families.FAMILIES, "lms_families")
