@@ -2,7 +2,8 @@
 
 The layers, each folder's job in its own docstring: `web/` (blueprints by audience and the web
 plumbing) calls `domain/` (use cases, no Flask), which calls `storage/` (the store) and `lti/`
-(the protocol core). `create_app` below wires them.
+(the protocol core). `create_app` below wires them; tests/test_hygiene.py and the import-linter
+contracts in pyproject.toml keep the imports running one way.
 """
 
 from __future__ import annotations
