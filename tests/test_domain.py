@@ -1,0 +1,69 @@
+"""The use cases run without Flask: no app context, no request, a `Services` built by hand."""
+
+import logging
+from functools import partial
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+from flask import has_app_context
+
+from app.domain import registration as flow
+from app.domain.events import Events
+from app.domain.keys import KeySetCache
+from app.domain.services import Services, outbound_client
+from app.lti.errors import RegistrationError
+
+TOOL = "https://tool.example"
+
+
+def services_for(app) -> Services:
+    """Build what the use cases take from the app's store and settings, as a CLI command would."""
+    store = app.extensions["gatehouse.store"]
+    settings = app.config["GATEHOUSE"]
+    return Services(
+        store=store,
+        settings=settings,
+        base_url=TOOL,
+        events=Events(store, None, "a test"),
+        keys=KeySetCache(store),
+        log=logging.getLogger("tests.domain"),
+        outbound=partial(outbound_client, settings),
+    )
+
+
+def start(services, sim):
+    """Start and discover a registration the simulated LMS initiates, as /lti/register does."""
+    initiation = dict(parse_qsl(urlsplit(sim.initiation_url(TOOL + "/lti/register")).query))
+    url = flow.check_initiation(initiation["openid_configuration"])
+    token = initiation.get("registration_token")
+    attempt = flow.start(services.store, url, token, 600)
+    platform = flow.discover(
+        services.store, services.outbound(), attempt, url, token, issuer_check="strict"
+    )
+    return attempt, platform, token
+
+
+def test_a_registration_completes_through_the_use_cases_alone(make_app, simulator):
+    services = services_for(make_app())
+    sim = simulator("moodle")
+    # Outside any app context: a use case reaching for current_app or g would raise here.
+    assert not has_app_context()
+    attempt, platform, token = start(services, sim)
+    outcome = flow.complete(services, attempt, platform, token)
+    store = services.store
+    assert store.get_registration(attempt.id).state == "completed"
+    assert sim.registration_by_client_id(outcome.platform.client_id) is not None
+    (entry,) = store.list_audit(subject_id=attempt.id)
+    assert (entry.actor, entry.action) == ("a test", "registration.completed")
+
+
+def test_a_refused_registration_fails_and_is_recorded_without_flask(make_app, simulator):
+    services = services_for(make_app())
+    sim = simulator("moodle", faults=["refuse_registration"])
+    attempt, platform, token = start(services, sim)
+    with pytest.raises(RegistrationError) as refused:
+        flow.complete(services, attempt, platform, token)
+    flow.fail(services, attempt, refused.value)
+    assert services.store.get_registration(attempt.id).state == "failed"
+    (entry,) = services.store.list_audit(subject_id=attempt.id)
+    assert entry.action == "registration.failed"
