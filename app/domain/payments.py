@@ -71,6 +71,47 @@ def create_checkout(
         raise PaymentError(_describe(exc)) from None
 
 
+def start_checkout(
+    store,
+    client: stripe.StripeClient,
+    registration,
+    *,
+    price_id: str,
+    mode: str,
+    success_url: str,
+    cancel_url: str,
+) -> Any:
+    """Open a Checkout Session for a registration, record it as open, and return it."""
+    rid = registration.id
+    account = store.get_account(registration.account_id) if registration.account_id else None
+    checkout_session = create_checkout(
+        client,
+        registration_id=rid,
+        price_id=price_id,
+        mode=mode,
+        success_url=success_url,
+        cancel_url=cancel_url,
+        email=account.email if account else None,
+    )
+    store.record_checkout(
+        session_id=checkout_session["id"],
+        registration_id=rid,
+        account_id=account.id if account else None,
+        mode=mode,
+        amount=checkout_session.get("amount_total"),
+        currency=checkout_session.get("currency"),
+        status=OPEN,
+    )
+    return checkout_session
+
+
+def cancel_open(store, registration_id: str) -> None:
+    """Mark a registration's open Checkout Sessions cancelled: the payer left Checkout."""
+    for item in store.payments_for(registration_id):
+        if item.status == OPEN:
+            store.update_payment(item.session_id, CANCELLED)
+
+
 def retrieve_checkout(client: stripe.StripeClient, session_id: str) -> Any:
     """Read a Checkout Session back from Stripe (the server-side check of a return)."""
     try:

@@ -439,20 +439,18 @@ def checkout(rid: str):
     registration, moved = guard(rid, "payment")
     if moved:
         return moved
-    store = get_store()
     config = settings()["gates"]["payment"]
-    account = store.get_account(registration.account_id) if registration.account_id else None
     root = base_url()
     try:
-        checkout_session = payments.create_checkout(
+        checkout_session = payments.start_checkout(
+            get_store(),
             stripe_client(),
-            registration_id=rid,
+            registration,
             price_id=config["price_id"],
             mode=config["mode"],
             success_url=f"{root}/lti/register/{rid}/payment/return?session_id="
             "{CHECKOUT_SESSION_ID}",
             cancel_url=f"{root}/lti/register/{rid}/payment/cancelled",
-            email=account.email if account else None,
         )
     except payments.PaymentError as exc:
         return render_template(
@@ -461,15 +459,6 @@ def checkout(rid: str):
             message=f"Stripe could not start the payment ({exc}). Close "
             "this window and try again, or contact the tool's owner.",
         ), 502
-    store.record_checkout(
-        session_id=checkout_session["id"],
-        registration_id=rid,
-        account_id=account.id if account else None,
-        mode=config["mode"],
-        amount=checkout_session.get("amount_total"),
-        currency=checkout_session.get("currency"),
-        status=payments.OPEN,
-    )
     return redirect(checkout_session["url"], code=303)
 
 
@@ -504,10 +493,7 @@ def payment_return(rid: str):
 def payment_cancelled(rid: str):
     """Record that Checkout was left without paying, and return to the payment page."""
     load(rid)
-    store = get_store()
-    for item in store.payments_for(rid):
-        if item.status == payments.OPEN:
-            store.update_payment(item.session_id, payments.CANCELLED)
+    payments.cancel_open(get_store(), rid)
     return render_template(
         "gates/window_done.html",
         ok=False,
