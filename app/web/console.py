@@ -1,6 +1,6 @@
 """The owner console under /console: registrations, platforms, audit log, keys and invitations.
 
-Server-rendered pages for accounts with `is_owner`; every change goes through `events.record`
+Server-rendered pages for accounts with `is_owner`; every change goes through the event log
 so the audit log says which owner made it.
 """
 
