@@ -11,7 +11,7 @@ from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import keys, logs, storage
-from .config import load_settings
+from .settings import load_settings
 
 csrf = CSRFProtect()
 

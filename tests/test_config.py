@@ -5,7 +5,7 @@ import pytest
 
 from app import create_app
 from app.cli import main
-from app.config import ConfigError, env_name, iter_keys, load_settings
+from app.settings import ConfigError, env_name, iter_keys, load_settings
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 

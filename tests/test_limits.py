@@ -8,7 +8,7 @@ from support.postgres import run_sql
 
 from app import apikeys
 from app.accounts import hash_password, lock_seconds
-from app.config import ConfigError
+from app.settings import ConfigError
 
 BASE = "https://localhost"
 

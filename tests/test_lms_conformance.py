@@ -10,10 +10,10 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from app.config import load_settings
 from app.lti.constants import CANVAS_PREFIX, PLATFORM_CONFIGURATION, TOOL_CONFIGURATION, Scope
 from app.lti.discovery import validate_openid_config
 from app.lti.registration import build_registration_request, resolve_tool
+from app.settings import load_settings
 from app.simulator import PROFILES, Simulator
 from app.simulator.checks import CANVAS_EDITIONS, canvas_placement_enum, canvas_schema_errors
 from app.simulator.profiles import PROFILE_CLASSES

@@ -3,7 +3,6 @@ import json
 
 import pytest
 
-from app.config import load_settings
 from app.lti.constants import PLATFORM_CONFIGURATION, TOOL_CONFIGURATION
 from app.lti.discovery import validate_openid_config
 from app.lti.errors import InvalidRegistrationResponse, PlatformRefused
@@ -16,6 +15,7 @@ from app.lti.registration import (
     resolve_tool,
     summarize_error,
 )
+from app.settings import load_settings
 
 SCORE = "https://purl.imsglobal.org/spec/lti-ags/scope/score"
 LINEITEM = "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem"

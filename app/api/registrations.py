@@ -7,7 +7,6 @@ import secrets
 from flask import jsonify, request, url_for
 
 from .. import flow
-from ..config import MESSAGE_TYPES
 from ..gates import next_gate
 from ..gates.views import hash_token
 from ..lms import complete, fail
@@ -18,6 +17,7 @@ from ..lti.errors import (
     RegistrationError,
 )
 from ..pages import base_url, settings
+from ..settings import MESSAGE_TYPES
 from ..storage import RegistrationState, get_store
 from . import ApiError, bp, field, json_body
 
