@@ -59,12 +59,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     store.ensure_tool_key(keys.generate_key)
     app.extensions["gatehouse.jwks"] = keys.KeySetCache(store)
 
-    if settings["security"]["allow_insecure_platforms"]:
+    if settings.security.allow_insecure_platforms:
         app.logger.warning(
             "security.allow_insecure_platforms is ON: Gatehouse will contact platforms over plain "
             "http and on private and loopback addresses. Never use this in production."
         )
-    proxies = settings["trusted_proxies"]
+    proxies = settings.trusted_proxies
     if proxies:
         app.wsgi_app = ProxyFix(
             app.wsgi_app,
@@ -92,10 +92,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     maintenance.init_app(app)
     accounts.init_app(app)
     oidc.init_app(app)
-    if "terms" in settings["registration"]["gates"]:
+    if "terms" in settings.registration.gates:
         from .terms import render_terms
 
-        app.extensions["gatehouse.terms_html"] = render_terms(settings["gates"]["terms"]["path"])
+        app.extensions["gatehouse.terms_html"] = render_terms(settings.gates.terms.path)
     pages.init_app(app)
     launch.init_app(app)
     app.register_blueprint(lms.bp)

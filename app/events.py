@@ -210,17 +210,17 @@ def owner_network(address) -> bool:
 def init_app(app: Flask, store) -> None:
     """Start delivering to the configured webhook, if any."""
     config = app.config["GATEHOUSE"]
-    url = config["notifications"]["webhook_url"]
+    url = config.notifications.webhook_url
     if not url:
         return
-    outbound = config["outbound"]
+    outbound = config.outbound
     # The owner chose this URL, so their private network is fine; cloud metadata (link-local),
     # multicast and unspecified addresses stay refused, and timeouts and caps still apply.
     client = SafeClient(
         allow_insecure=True,
-        connect_timeout=outbound["connect_timeout"],
-        deadline=outbound["deadline"],
-        max_bytes=outbound["max_response_bytes"],
+        connect_timeout=outbound.connect_timeout,
+        deadline=outbound.deadline,
+        max_bytes=outbound.max_response_bytes,
         is_allowed_address=owner_network,
     )
     notifier = Notifier(store, url, os.environ["GATEHOUSE_WEBHOOK_SECRET"], client)

@@ -139,7 +139,7 @@ def check_deployment(store, platform, deployment_id: str) -> None:
     """Apply `registration.unknown_deployments` to the launch's deployment id."""
     deployment = store.get_deployment(platform.id, deployment_id)
     if deployment is None:
-        policy = settings()["registration"]["unknown_deployments"]
+        policy = settings().registration.unknown_deployments
         if policy == "reject":
             raise DeploymentRefused(
                 f"Deployment {deployment_id!r} of {platform.name or platform.issuer} is not "
@@ -288,7 +288,7 @@ def launch():
         claims[CLAIM_DEPLOYMENT_ID],
         claims[CLAIM_MESSAGE_TYPE],
     )
-    tool_url = settings()["launch"]["tool_url"]
+    tool_url = settings().launch.tool_url
     if tool_url:
         return redirect(handoff_url(tool_url, claims, platform), code=303)
     return render_template("launch/verified.html", **verified_page(claims, platform))
@@ -307,7 +307,7 @@ def handoff_url(tool_url: str, claims: dict, platform) -> str:
             platform,
             issuer=base_url(),
             audience=tool_url,
-            lifetime=settings()["launch"]["token_lifetime"],
+            lifetime=settings().launch.token_lifetime,
         ),
         kid,
         key,

@@ -17,12 +17,12 @@ log = logging.getLogger(__name__)
 def sweep(app: Flask) -> list[tuple[str, str]]:
     """Run one pass: expire, purge, and recover attempts whose worker died mid-registration."""
     store = app.extensions["gatehouse.store"]
-    config = app.config["GATEHOUSE"]["registration"]
+    config = app.config["GATEHOUSE"].registration
     store.expire_registrations()
     store.purge_expired()
     store.purge_launch_states(now_iso())
-    cutoff = now_iso(datetime.now(UTC) - timedelta(seconds=config["recovery_after"]))
-    outcomes = flow.recover(store, cutoff, auto_activate=config["auto_activate"])
+    cutoff = now_iso(datetime.now(UTC) - timedelta(seconds=config.recovery_after))
+    outcomes = flow.recover(store, cutoff, auto_activate=config.auto_activate)
     with app.app_context():
         g.actor = "recovery"
         for registration_id, what in outcomes:
@@ -39,7 +39,7 @@ def sweep(app: Flask) -> list[tuple[str, str]]:
 
 def init_app(app: Flask) -> None:
     """Start the sweeper thread of this worker (daemon: it dies with the process)."""
-    interval = min(30.0, app.config["GATEHOUSE"]["registration"]["recovery_after"] / 2)
+    interval = min(30.0, app.config["GATEHOUSE"].registration.recovery_after / 2)
     stop = threading.Event()
 
     def run() -> None:

@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException
 from .lti import lms as lms_families
 from .lti.errors import RegistrationError
 from .lti.http import is_loopback_host
+from .settings import Settings
 from .storage import storable
 
 
@@ -32,7 +33,7 @@ class FrameSessionInterface(SecureCookieSessionInterface):
     def _relaxed(self, app: Flask) -> bool:
         if request.is_secure or is_loopback_host(request.host.rsplit(":", 1)[0].strip("[]")):
             return False
-        if app.config["GATEHOUSE"]["security"]["allow_insecure_platforms"]:
+        if app.config["GATEHOUSE"].security.allow_insecure_platforms:
             return True
         if not self._warned:
             self._warned = True
@@ -42,7 +43,7 @@ class FrameSessionInterface(SecureCookieSessionInterface):
                 "Gatehouse, set trusted_proxies to the number of proxies (now %s) so its "
                 "X-Forwarded-Proto is believed, and base_url to the public https address.",
                 request.host,
-                app.config["GATEHOUSE"]["trusted_proxies"],
+                app.config["GATEHOUSE"].trusted_proxies,
             )
         return False
 
@@ -56,14 +57,14 @@ class FrameSessionInterface(SecureCookieSessionInterface):
         return not self._relaxed(app) and app.config["SESSION_COOKIE_PARTITIONED"]
 
 
-def settings() -> dict:
+def settings() -> Settings:
     """Return the validated Gatehouse settings of the current app."""
     return current_app.config["GATEHOUSE"]
 
 
 def base_url() -> str:
     """Return the public base URL: the configured one, else the request's (behind ProxyFix)."""
-    return settings()["base_url"] or request.url_root.rstrip("/")
+    return settings().base_url or request.url_root.rstrip("/")
 
 
 def allow_framing() -> None:
@@ -126,10 +127,10 @@ def _security_headers(response: Response) -> Response:
 
 def frame_ancestors() -> str:
     """Return who may frame flow pages: configured origins, else any https (and http in dev)."""
-    security = settings()["security"]
-    if security["frame_ancestors"]:
-        return " ".join(security["frame_ancestors"])
-    return "https: http:" if security["allow_insecure_platforms"] else "https:"
+    security = settings().security
+    if security.frame_ancestors:
+        return " ".join(security.frame_ancestors)
+    return "https: http:" if security.allow_insecure_platforms else "https:"
 
 
 def money(amount: int | None, currency: str | None) -> str:

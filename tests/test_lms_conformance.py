@@ -525,7 +525,7 @@ def gatehouse_body(profile, tool_settings=TOOL_SETTINGS):
         _, config_url, document = start(sim, "https://tool.example.com/lti/register")
     platform = validate_openid_config(document, config_url, allow_insecure=True)
     settings = load_settings({}, {"tool": tool_settings})
-    tool = resolve_tool(settings["tool"], "https://tool.example.com")
+    tool = resolve_tool(settings.tool.as_dict(), "https://tool.example.com")
     return build_registration_request(tool, platform).body
 
 

@@ -124,7 +124,7 @@ def _messages(raw: list | None) -> list[dict] | None:
     """Merge `[{type, placements?}]` with the configured messages of the same type."""
     if raw is None:
         return None
-    configured = {m["type"]: m for m in settings()["tool"]["messages"]}
+    configured = {m.type: m.as_dict() for m in settings().tool.messages}
     result = []
     for i, item in enumerate(raw):
         if not isinstance(item, dict) or item.get("type") not in MESSAGE_TYPES:
