@@ -17,8 +17,8 @@ from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import storage
-from .config import load_settings
 from .domain import keys
+from .settings import load_settings
 from .web import logs
 
 csrf = CSRFProtect()
@@ -67,12 +67,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     store.ensure_tool_key(keys.generate_key)
     app.extensions["gatehouse.jwks"] = keys.KeySetCache(store)
 
-    if settings["security"]["allow_insecure_platforms"]:
+    if settings.security.allow_insecure_platforms:
         app.logger.warning(
             "security.allow_insecure_platforms is ON: Gatehouse will contact platforms over plain "
             "http and on private and loopback addresses. Never use this in production."
         )
-    proxies = settings["trusted_proxies"]
+    proxies = settings.trusted_proxies
     if proxies:
         app.wsgi_app = ProxyFix(
             app.wsgi_app,
@@ -113,8 +113,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     workers.init_maintenance(app)
     login.init_app(app)
     oidc.init_app(app)
-    if "terms" in settings["registration"]["gates"]:
-        app.extensions["gatehouse.terms_html"] = render_terms(settings["gates"]["terms"]["path"])
+    if "terms" in settings.registration.gates:
+        app.extensions["gatehouse.terms_html"] = render_terms(settings.gates.terms.path)
     security.init_app(app)
     templating.init_app(app)
     errors.init_app(app)

@@ -9,8 +9,8 @@ from datetime import timedelta
 import click
 
 from . import storage
-from .config import ConfigError
 from .lti.constants import is_service_scope
+from .settings import ConfigError
 from .storage import StorageError, open_store
 
 
@@ -145,7 +145,7 @@ def import_command(source) -> None:
 @main.command("check-config")
 def check_config() -> None:
     """Validate the configuration file and environment, as start-up does."""
-    from .config import load_settings
+    from .settings import load_settings
 
     try:
         settings = load_settings()
@@ -166,8 +166,8 @@ def user() -> None:
 @click.option("--owner", is_flag=True, help="May also sign in to the owner console.")
 def user_create(email: str, password: str | None, name: str | None, owner: bool) -> None:
     """Create an account for the sign-in gate (and, with --owner, the owner console)."""
-    from .config import EMAIL_RE
     from .domain.accounts import MIN_PASSWORD_LENGTH
+    from .settings import EMAIL_RE
     from .storage import AccountExists
     from .web.login import hash_password
 

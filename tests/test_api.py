@@ -680,7 +680,7 @@ def test_every_notified_event_is_delivered_signed_with_its_payload(
 
 
 def test_webhook_needs_its_secret(make_app):
-    from app.config import ConfigError
+    from app.settings import ConfigError
 
     with pytest.raises(ConfigError, match="GATEHOUSE_WEBHOOK_SECRET"):
         make_app({"notifications": {"webhook_url": "https://hooks.example/x"}})

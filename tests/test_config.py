@@ -1,11 +1,26 @@
+import dataclasses
+import json
 import re
+from collections.abc import Mapping
 from pathlib import Path
+from typing import get_type_hints
 
 import pytest
 
 from app import create_app
 from app.cli import main
-from app.config import ConfigError, env_name, iter_keys, load_settings
+from app.settings import (
+    MESSAGE,
+    SCHEMA,
+    ConfigError,
+    MessageSettings,
+    RegistrationSettings,
+    Settings,
+    Table,
+    env_name,
+    iter_keys,
+    load_settings,
+)
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -18,20 +33,20 @@ def settings_from(toml_text, tmp_path, **env):
 
 def test_minimal_file_fills_defaults(tmp_path):
     settings = settings_from('[tool]\nname = "Quiz"\n', tmp_path)
-    assert settings["tool"]["name"] == "Quiz"
-    assert settings["registration"] == {
-        "auto_activate": False,
-        "expires_in": 3600,
-        "gates": [],
-        "pre_approval_url": None,
-        "unknown_deployments": "pending",
-        "allowed_issuers": [],
-        "blocked_issuers": [],
-        "require_invitation": False,
-        "recovery_after": 120,
-    }
-    assert settings["security"]["allow_insecure_platforms"] is False
-    assert [m["type"] for m in settings["tool"]["messages"]] == [
+    assert settings.tool.name == "Quiz"
+    assert settings.registration == RegistrationSettings(
+        auto_activate=False,
+        expires_in=3600,
+        gates=(),
+        pre_approval_url=None,
+        unknown_deployments="pending",
+        allowed_issuers=(),
+        blocked_issuers=(),
+        require_invitation=False,
+        recovery_after=120,
+    )
+    assert settings.security.allow_insecure_platforms is False
+    assert [m.type for m in settings.tool.messages] == [
         "LtiResourceLinkRequest",
         "LtiDeepLinkingRequest",
     ]
@@ -39,7 +54,7 @@ def test_minimal_file_fills_defaults(tmp_path):
 
 def test_default_file_in_working_directory_is_read(tmp_path):
     (tmp_path / "gatehouse.toml").write_text('[tool]\nname = "From the file"\n')
-    assert load_settings({})["tool"]["name"] == "From the file"
+    assert load_settings({}).tool.name == "From the file"
 
 
 def test_environment_alone_is_enough():
@@ -55,14 +70,14 @@ def test_environment_alone_is_enough():
             "GATEHOUSE_API_KEY": "reserved secrets are not settings",
         }
     )
-    assert settings["tool"]["name"] == "Env Tool"
-    assert settings["registration"]["auto_activate"] is True
-    assert settings["registration"]["expires_in"] == 600
-    assert settings["security"]["allow_insecure_platforms"] is True
-    assert settings["tool"]["scopes"] == ["https://purl.imsglobal.org/spec/lti-ags/scope/score"]
+    assert settings.tool.name == "Env Tool"
+    assert settings.registration.auto_activate is True
+    assert settings.registration.expires_in == 600
+    assert settings.security.allow_insecure_platforms is True
+    assert settings.tool.scopes == ("https://purl.imsglobal.org/spec/lti-ags/scope/score",)
     # A string setting keeps the text even when it looks like a TOML literal.
-    assert settings["tool"]["description"] == "true"
-    assert settings["base_url"] == "https://reg.example.com"
+    assert settings.tool.description == "true"
+    assert settings.base_url == "https://reg.example.com"
 
 
 def test_environment_overrides_the_file(tmp_path):
@@ -72,8 +87,8 @@ def test_environment_overrides_the_file(tmp_path):
         GATEHOUSE_TOOL__NAME="Env",
         GATEHOUSE_REGISTRATION__AUTO_ACTIVATE="true",
     )
-    assert settings["tool"]["name"] == "Env"
-    assert settings["registration"]["auto_activate"] is True
+    assert settings.tool.name == "Env"
+    assert settings.registration.auto_activate is True
 
 
 def test_messages_from_environment_as_inline_tables():
@@ -83,7 +98,7 @@ def test_messages_from_environment_as_inline_tables():
             "GATEHOUSE_TOOL__MESSAGES": '[{type = "LtiDeepLinkingRequest", label = "Add"}]',
         }
     )
-    assert settings["tool"]["messages"][0]["label"] == "Add"
+    assert settings.tool.messages[0].label == "Add"
 
 
 @pytest.mark.parametrize(
@@ -279,7 +294,7 @@ def test_production_accepts_https_tool_urls(tmp_path):
         'policy_uri = "http://www.example.com/privacy"\n',  # a human page, not the tool's
         tmp_path,
     )
-    assert settings["base_url"] == "https://reg.example.com"
+    assert settings.base_url == "https://reg.example.com"
 
 
 @pytest.mark.parametrize(
@@ -324,7 +339,7 @@ def test_domain_must_be_the_launch_urls_host(tmp_path, toml_text, message):
     ],
 )
 def test_domain_matching_the_launch_url_is_accepted(tmp_path, toml_text):
-    assert settings_from(toml_text, tmp_path)["tool"]["domain"]
+    assert settings_from(toml_text, tmp_path).tool.domain
 
 
 def test_canvas_new_window_is_accepted_with_a_start_up_warning(tmp_path, caplog):
@@ -333,7 +348,7 @@ def test_canvas_new_window_is_accepted_with_a_start_up_warning(tmp_path, caplog)
         'canvas = { display_type = "new_window" }\n',
         tmp_path,
     )
-    assert settings["tool"]["messages"][0]["canvas"]["display_type"] == "new_window"
+    assert settings.tool.messages[0].canvas.display_type == "new_window"
     (record,) = [r for r in caplog.records if "display_type" in r.getMessage()]
     assert record.levelname == "WARNING"
     assert "tool.messages[0].canvas.display_type" in record.getMessage()
@@ -429,7 +444,7 @@ def test_urls_are_normalised_when_settings_load(tmp_path, toml_text, key, expect
     settings = settings_from(toml_text, tmp_path)
     value = settings
     for part in key.split("."):
-        value = value[part]
+        value = getattr(value, part)
     assert value == expected
 
 
@@ -440,8 +455,8 @@ def test_domain_is_compared_exactly_after_normalising(tmp_path):
         "[security]\nallow_insecure_platforms = true\n",
         tmp_path,
     )
-    assert settings["tool"]["domain"] == "localhost:8000"
-    assert settings["base_url"] == "http://localhost:8000"
+    assert settings.tool.domain == "localhost:8000"
+    assert settings.base_url == "http://localhost:8000"
     with pytest.raises(ConfigError, match="that is 'tool.example.com'"):
         settings_from(
             'base_url = "https://tool.example.com"\n[tool]\nname = "T"\n'
@@ -487,9 +502,133 @@ def test_secondary_domains_that_are_host_names_are_kept(tmp_path):
     settings = settings_from(
         '[tool]\nname = "T"\nsecondary_domains = ["CDN.example.com", "10.0.0.7"]\n', tmp_path
     )
-    assert settings["tool"]["secondary_domains"] == ["cdn.example.com", "10.0.0.7"]
+    assert settings.tool.secondary_domains == ("cdn.example.com", "10.0.0.7")
 
 
 def test_openid_in_tool_scopes_warns_at_start_up(tmp_path, caplog):
     settings_from('[tool]\nname = "T"\nscopes = ["openid"]\n', tmp_path)
     assert any("tool.scopes[0] = 'openid'" in r.getMessage() for r in caplog.records)
+
+
+# The Python type each kind of Key validates to; a Key without a default may be None.
+KIND_TYPES = {
+    "str": str,
+    "url": str,
+    "domain": str,
+    "choice": str,
+    "bool": bool,
+    "int": int,
+    "number": float,
+    "strings": tuple[str, ...],
+    "urls": tuple[str, ...],
+    "emails": tuple[str, ...],
+    "hostnames": tuple[str, ...],
+    "strtable": Mapping[str, str],
+    "messages": tuple[MessageSettings, ...],
+}
+
+
+def check_fields(schema, cls, path):
+    hints = get_type_hints(cls)
+    assert [f.name for f in dataclasses.fields(cls)] == list(schema), path
+    for name, spec in schema.items():
+        if isinstance(spec, dict):
+            assert issubclass(hints[name], Table), f"{path}{name}"
+            check_fields(spec, hints[name], f"{path}{name}.")
+            continue
+        expected = KIND_TYPES[spec.kind]
+        if spec.default is None and not spec.required:
+            expected = expected | None
+        assert hints[name] == expected, f"{path}{name}: {hints[name]} for a {spec.kind} key"
+        if spec.kind == "messages":
+            check_fields(MESSAGE, MessageSettings, f"{path}{name}[].")
+
+
+def test_every_key_has_a_typed_field_and_every_field_a_key():
+    check_fields(SCHEMA, Settings, "")
+
+
+def everything_in(value, path="settings"):
+    """Yield (path, value) for the settings and every table, list and mapping inside them."""
+    yield path, value
+    if isinstance(value, Table):
+        for field in dataclasses.fields(value):
+            yield from everything_in(getattr(value, field.name), f"{path}.{field.name}")
+    elif isinstance(value, tuple):
+        for i, item in enumerate(value):
+            yield from everything_in(item, f"{path}[{i}]")
+
+
+def test_settings_are_frozen_at_every_level(tmp_path):
+    settings = settings_from(
+        '[tool]\nname = "T"\ncontacts = ["a@example.com"]\ncustom_parameters = { a = "b" }\n'
+        '[[tool.messages]]\ntype = "LtiResourceLinkRequest"\nplacements = ["link"]\n'
+        'custom_parameters = { c = "d" }\ncanvas = { launch_width = 800 }\n',
+        tmp_path,
+    )
+    tables = mappings = 0
+    for path, value in everything_in(settings):
+        assert not isinstance(value, list | dict), f"{path} is a mutable {type(value).__name__}"
+        if isinstance(value, Table):
+            tables += 1
+            for field in dataclasses.fields(value):
+                with pytest.raises(dataclasses.FrozenInstanceError):
+                    setattr(value, field.name, None)
+        elif isinstance(value, Mapping):
+            mappings += 1
+            with pytest.raises(TypeError):
+                value["x"] = "y"
+    # Settings; tool, tool.canvas, the message and its canvas; registration, launch,
+    # notifications, limits, logging, security; gates and its signin, oidc, terms, payment;
+    # outbound. The two custom_parameters tables are read-only mappings.
+    assert tables == 17 and mappings == 2
+    assert settings.tool.messages[0].placements == ("link",)
+    assert settings.tool.messages[0].custom_parameters == {"c": "d"}
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.registration.auto_activate = True
+
+
+def test_the_app_keeps_frozen_settings(make_app):
+    app = make_app()
+    settings = app.config["GATEHOUSE"]
+    assert isinstance(settings, Settings)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.gates.terms.version = "2"
+    with pytest.raises(AttributeError):
+        settings.registration.gates.append("terms")
+
+
+def test_environment_overrides_land_typed():
+    settings = load_settings(
+        {
+            "GATEHOUSE_TOOL__NAME": "T",
+            "GATEHOUSE_REGISTRATION__EXPIRES_IN": "600",
+            "GATEHOUSE_REGISTRATION__REQUIRE_INVITATION": "true",
+            "GATEHOUSE_LIMITS__ENABLED": "false",
+            "GATEHOUSE_OUTBOUND__DEADLINE": "7",
+            "GATEHOUSE_TRUSTED_PROXIES": "0",
+            "GATEHOUSE_REGISTRATION__ALLOWED_ISSUERS": '["*.instructure.com"]',
+            "GATEHOUSE_TOOL__CUSTOM_PARAMETERS": '{ course = "$Context.id" }',
+        }
+    )
+    assert type(settings.registration.expires_in) is int and settings.registration.expires_in == 600
+    assert settings.registration.require_invitation is True
+    assert settings.limits.enabled is False
+    assert type(settings.outbound.deadline) is float and settings.outbound.deadline == 7.0
+    assert type(settings.trusted_proxies) is int and settings.trusted_proxies == 0
+    assert settings.registration.allowed_issuers == ("*.instructure.com",)
+    assert dict(settings.tool.custom_parameters) == {"course": "$Context.id"}
+
+
+def test_as_dict_gives_plain_json_ready_copies(tmp_path):
+    settings = settings_from('[tool]\nname = "T"\n[registration]\ngates = ["signin"]\n', tmp_path)
+    plain = settings.as_dict()
+    assert json.loads(json.dumps(plain)) == plain
+    assert plain["registration"]["gates"] == ["signin"]
+    assert plain["tool"]["messages"][1]["placements"] == ["ContentArea", "RichTextEditor"]
+    assert plain["tool"]["messages"][1]["canvas"]["display_type"] is None
+    plain["registration"]["gates"].append("terms")
+    plain["tool"]["custom_parameters"]["x"] = "y"
+    assert settings.registration.gates == ("signin",)
+    assert settings.tool.custom_parameters == {}
+    assert settings.tool.as_dict() == plain["tool"] | {"custom_parameters": {}}

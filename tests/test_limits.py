@@ -6,9 +6,9 @@ import re
 import pytest
 from support.postgres import run_sql
 
-from app.config import ConfigError
 from app.domain import apikeys
 from app.domain.accounts import lock_seconds
+from app.settings import ConfigError
 from app.web.login import hash_password
 
 BASE = "https://localhost"

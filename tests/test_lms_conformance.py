@@ -10,10 +10,10 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from app.config import load_settings
 from app.lti.constants import CANVAS_PREFIX, PLATFORM_CONFIGURATION, TOOL_CONFIGURATION, Scope
 from app.lti.discovery import validate_openid_config
 from app.lti.registration import build_registration_request, resolve_tool
+from app.settings import load_settings
 from app.simulator import PROFILES, Simulator
 from app.simulator.checks import CANVAS_EDITIONS, canvas_placement_enum, canvas_schema_errors
 from app.simulator.profiles import PROFILE_CLASSES
@@ -525,7 +525,7 @@ def gatehouse_body(profile, tool_settings=TOOL_SETTINGS):
         _, config_url, document = start(sim, "https://tool.example.com/lti/register")
     platform = validate_openid_config(document, config_url, allow_insecure=True)
     settings = load_settings({}, {"tool": tool_settings})
-    tool = resolve_tool(settings["tool"], "https://tool.example.com")
+    tool = resolve_tool(settings.tool.as_dict(), "https://tool.example.com")
     return build_registration_request(tool, platform).body
 
 

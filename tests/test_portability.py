@@ -148,7 +148,7 @@ def test_import_refuses_what_is_not_an_export(tmp_path, monkeypatch, runner):
 def test_heroku_files_name_real_settings():
     from pathlib import Path
 
-    from app.config import RESERVED_ENV, SECRET_ENV, env_name, iter_keys
+    from app.settings import RESERVED_ENV, SECRET_ENV, env_name, iter_keys
 
     root = Path(__file__).resolve().parent.parent
     manifest = json.loads((root / "app.json").read_text())

@@ -3,7 +3,6 @@ import json
 
 import pytest
 
-from app.config import load_settings
 from app.lti.constants import PLATFORM_CONFIGURATION, TOOL_CONFIGURATION
 from app.lti.discovery import validate_openid_config
 from app.lti.errors import InvalidRegistrationResponse, PlatformRefused
@@ -16,6 +15,7 @@ from app.lti.registration import (
     resolve_tool,
     summarize_error,
 )
+from app.settings import load_settings
 
 SCORE = "https://purl.imsglobal.org/spec/lti-ags/scope/score"
 LINEITEM = "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem"
@@ -47,7 +47,7 @@ def platform(family="examplelms", scopes=("openid", SCORE, NRPS), messages=None,
 
 def tool(**tool_settings):
     settings = load_settings({}, {"tool": {"name": "Quiz Tool", **tool_settings}})
-    return resolve_tool(settings["tool"], "https://tool.example.com")
+    return resolve_tool(settings.tool.as_dict(), "https://tool.example.com")
 
 
 def test_required_fields_have_exact_spec_values():
@@ -82,10 +82,10 @@ def test_optional_urls_are_omitted_not_empty():
 
 def test_domain_keeps_a_non_default_port():
     settings = load_settings({}, {"tool": {"name": "T"}})
-    profile = resolve_tool(settings["tool"], "http://127.0.0.1:5001")
+    profile = resolve_tool(settings.tool.as_dict(), "http://127.0.0.1:5001")
     body = build_registration_request(profile, platform()).body
     assert body[TOOL_CONFIGURATION]["domain"] == "127.0.0.1:5001"
-    profile = resolve_tool(settings["tool"], "https://tool.example.com:443")
+    profile = resolve_tool(settings.tool.as_dict(), "https://tool.example.com:443")
     assert profile.domain == "tool.example.com"
 
 
@@ -307,9 +307,9 @@ def test_canvas_other_display_types_are_sent():
 def test_plain_http_tool_urls_are_refused_before_anything_is_sent(simulator):
     sim = simulator("generic")
     http_tool = resolve_tool(
-        load_settings({}, {"tool": {"name": "T"}, "security": {"allow_insecure_platforms": True}})[
-            "tool"
-        ],
+        load_settings(
+            {}, {"tool": {"name": "T"}, "security": {"allow_insecure_platforms": True}}
+        ).tool.as_dict(),
         "http://reg.example.com",
     )
     request = build_registration_request(http_tool, platform())
@@ -503,7 +503,7 @@ def test_base_url_is_normalised_so_moodle_sees_the_domain_it_compares():
     # Moodle compares domain with target_link_uri's host[:port] as written (`!==`,
     # mod/lti/classes/local/ltiopenid/registration_helper.php).
     settings = load_settings({}, {"tool": {"name": "Quiz Tool"}})
-    profile = resolve_tool(settings["tool"], "https://Tool.Example.com:443")
+    profile = resolve_tool(settings.tool.as_dict(), "https://Tool.Example.com:443")
     config = build_registration_request(profile, platform()).body[TOOL_CONFIGURATION]
     assert config["domain"] == "tool.example.com"
     assert config["target_link_uri"] == "https://tool.example.com/lti/launch"

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..lti.errors import RegistrationError
 from ..lti.http import SafeClient
+from ..settings import Settings
 from ..storage import now_iso
 
 log = logging.getLogger(__name__)
@@ -213,19 +214,19 @@ def owner_network(address) -> bool:
     )
 
 
-def notifier_for(store, config: dict) -> Notifier | None:
+def notifier_for(store, config: Settings) -> Notifier | None:
     """Return the notifier of the configured webhook (settings `config`), or None without one."""
-    url = config["notifications"]["webhook_url"]
+    url = config.notifications.webhook_url
     if not url:
         return None
-    outbound = config["outbound"]
+    outbound = config.outbound
     # The owner chose this URL, so their private network is fine; cloud metadata (link-local),
     # multicast and unspecified addresses stay refused, and timeouts and caps still apply.
     client = SafeClient(
         allow_insecure=True,
-        connect_timeout=outbound["connect_timeout"],
-        deadline=outbound["deadline"],
-        max_bytes=outbound["max_response_bytes"],
+        connect_timeout=outbound.connect_timeout,
+        deadline=outbound.deadline,
+        max_bytes=outbound.max_response_bytes,
         is_allowed_address=owner_network,
     )
     return Notifier(store, url, os.environ["GATEHOUSE_WEBHOOK_SECRET"], client)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..settings import Settings
 from ..storage import Registration
 from .payments import PAID
 
@@ -20,7 +21,7 @@ class Gate:
     label: str
     endpoint: str
 
-    def satisfied(self, store, registration: Registration, settings: dict) -> bool:
+    def satisfied(self, store, registration: Registration, settings: Settings) -> bool:
         """Return True when this registration has passed the gate."""
         raise AssertionError("every gate defines satisfied()")  # pragma: no cover
 
@@ -36,7 +37,7 @@ class TermsGate(Gate):
     """Passed once the current version of the terms was accepted for this registration."""
 
     def satisfied(self, store, registration, settings):
-        version = settings["gates"]["terms"]["version"]
+        version = settings.gates.terms.version
         return store.terms_acceptance(registration.id, version) is not None
 
 
@@ -54,12 +55,12 @@ GATES = {
 }
 
 
-def configured(settings: dict) -> list[Gate]:
+def configured(settings: Settings) -> list[Gate]:
     """Return the gates in the configured order."""
-    return [GATES[name] for name in settings["registration"]["gates"]]
+    return [GATES[name] for name in settings.registration.gates]
 
 
-def next_gate(store, registration: Registration, settings: dict) -> Gate | None:
+def next_gate(store, registration: Registration, settings: Settings) -> Gate | None:
     """Return the first gate not yet passed, or None when all are."""
     for gate in configured(settings):
         if not gate.satisfied(store, registration, settings):
@@ -79,7 +80,7 @@ class Step:
         return f"Step {self.number} of {self.total}: {self.label}"
 
 
-def step_of(name: str, settings: dict) -> Step:
+def step_of(name: str, settings: Settings) -> Step:
     """Return the step indicator of a gate."""
     gates = configured(settings)
     index = [g.name for g in gates].index(name)

@@ -187,7 +187,7 @@ def handoff_url(services: Services, tool_url: str, claims: dict, platform) -> st
             platform,
             issuer=services.base_url,
             audience=tool_url,
-            lifetime=services.settings["launch"]["token_lifetime"],
+            lifetime=services.settings.launch.token_lifetime,
         ),
         kid,
         key,

@@ -29,7 +29,7 @@ def issuer_matches(issuer: str, pattern: str) -> bool:
     return fnmatchcase(netloc if ":" in pattern else host, pattern)
 
 
-def check_issuer(issuer: str, allowed: list[str], blocked: list[str]) -> None:
+def check_issuer(issuer: str, allowed: tuple[str, ...], blocked: tuple[str, ...]) -> None:
     """Raise RegistrationRefused when the issuer is blocked or not allowed."""
     if any(issuer_matches(issuer, p) for p in blocked):
         raise RegistrationRefused(

@@ -554,11 +554,9 @@ def complete(
         services.outbound(),
         registration,
         platform,
-        resolve_tool(config["tool"], services.base_url),
+        resolve_tool(config.tool.as_dict(), services.base_url),
         token,
-        auto_activate=config["registration"]["auto_activate"]
-        if auto_activate is None
-        else auto_activate,
+        auto_activate=config.registration.auto_activate if auto_activate is None else auto_activate,
         messages=messages,
         name=name,
     )

@@ -8,18 +8,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..lti.http import SafeClient
+from ..settings import Settings
 from .events import Events
 from .keys import KeySetCache
 
 
-def outbound_client(config: dict) -> SafeClient:
+def outbound_client(config: Settings) -> SafeClient:
     """Return the outbound client configured from `[security]` and `[outbound]`."""
-    outbound = config["outbound"]
+    outbound = config.outbound
     return SafeClient(
-        allow_insecure=config["security"]["allow_insecure_platforms"],
-        connect_timeout=outbound["connect_timeout"],
-        deadline=outbound["deadline"],
-        max_bytes=outbound["max_response_bytes"],
+        allow_insecure=config.security.allow_insecure_platforms,
+        connect_timeout=outbound.connect_timeout,
+        deadline=outbound.deadline,
+        max_bytes=outbound.max_response_bytes,
     )
 
 
@@ -33,7 +34,7 @@ class Services:
     """
 
     store: Any
-    settings: dict
+    settings: Settings
     base_url: str
     events: Events
     keys: KeySetCache

@@ -358,7 +358,7 @@ def registrations():
 def registration(rid: str):
     """Show one attempt: what was sent, what the LMS answered, and any error verbatim."""
     attempt = get_store().get_registration(rid) or abort(404)
-    form = ResolveForm(activate=settings()["registration"]["auto_activate"])
+    form = ResolveForm(activate=settings().registration.auto_activate)
     return _registration_page(attempt, form)
 
 
@@ -712,7 +712,7 @@ def invitations():
         rows=rows,
         form=form,
         pager=pager,
-        required=settings()["registration"]["require_invitation"],
+        required=settings().registration.require_invitation,
     ), status
 
 
@@ -743,11 +743,11 @@ def revoke_invitation(invitation_id: str):
 @bp.get("/how-to-register")
 def how_to_register():
     """Show the registration URL and what to tell each LMS's administrator."""
-    config = settings()["registration"]
+    config = settings().registration
     return render_template(
         "console/how_to_register.html",
         registration_url=base_url() + "/lti/register",
         families=FAMILIES,
-        require_invitation=config["require_invitation"],
-        auto_activate=config["auto_activate"],
+        require_invitation=config.require_invitation,
+        auto_activate=config.auto_activate,
     )

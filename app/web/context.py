@@ -13,17 +13,18 @@ from flask import current_app, g, request
 from ..domain.events import Events
 from ..domain.services import Services, outbound_client
 from ..lti.http import SafeClient
+from ..settings import Settings
 from ..storage import get_store
 
 
-def settings() -> dict:
+def settings() -> Settings:
     """Return the validated Gatehouse settings of the current app."""
     return current_app.config["GATEHOUSE"]
 
 
 def base_url() -> str:
     """Return the public base URL: the configured one, else the request's (behind ProxyFix)."""
-    return settings()["base_url"] or request.url_root.rstrip("/")
+    return settings().base_url or request.url_root.rstrip("/")
 
 
 def safe_client() -> SafeClient:

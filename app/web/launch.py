@@ -135,7 +135,7 @@ def launch():
         launches.check_deployment(
             store,
             events(),
-            settings()["registration"]["unknown_deployments"],
+            settings().registration.unknown_deployments,
             platform,
             claims[CLAIM_DEPLOYMENT_ID],
         )
@@ -148,7 +148,7 @@ def launch():
         claims[CLAIM_DEPLOYMENT_ID],
         claims[CLAIM_MESSAGE_TYPE],
     )
-    tool_url = settings()["launch"]["tool_url"]
+    tool_url = settings().launch.tool_url
     if tool_url:
         return redirect(launches.handoff_url(services(), tool_url, claims, platform), code=303)
     return render_template("launch/verified.html", **launches.verified_page(claims, platform))

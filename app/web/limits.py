@@ -14,11 +14,11 @@ limiter = Limiter(key_func=get_remote_address, headers_enabled=True, storage_uri
 
 
 def _limit(name: str):
-    return lambda: current_app.config["GATEHOUSE"]["limits"][name]
+    return lambda: getattr(current_app.config["GATEHOUSE"].limits, name)
 
 
 def _not_enabled() -> bool:
-    return not current_app.config["GATEHOUSE"]["limits"]["enabled"]
+    return not current_app.config["GATEHOUSE"].limits.enabled
 
 
 def _not_a_post() -> bool:

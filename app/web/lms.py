@@ -26,7 +26,7 @@ def register():
     params = request.values
     registration_token = params.get("registration_token") or None
     config = settings()
-    registration_config = config["registration"]
+    registration_config = config.registration
     store = get_store()
     attempt = None
     try:
@@ -37,13 +37,13 @@ def register():
             # start instead of sending the LMS's token again.
             return redirect(url_for("gates.resume", rid=earlier.id), code=303)
         invitation = policy.check_invitation(
-            store, params.get("invite"), registration_config["require_invitation"]
+            store, params.get("invite"), registration_config.require_invitation
         )
-        attempt = flow.start(store, url, registration_token, registration_config["expires_in"])
+        attempt = flow.start(store, url, registration_token, registration_config.expires_in)
         # Before anyone passes a gate: http tool URLs would be refused at the very end.
         check_tool_urls(
-            insecure_tool_urls(resolve_tool(config["tool"], base_url())),
-            config["security"]["allow_insecure_platforms"],
+            insecure_tool_urls(resolve_tool(config.tool.as_dict(), base_url())),
+            config.security.allow_insecure_platforms,
         )
         if invitation:
             store.set_registration_invitation(attempt.id, invitation.id)
@@ -54,14 +54,14 @@ def register():
             attempt,
             url,
             registration_token,
-            issuer_check=config["security"]["issuer_check"],
+            issuer_check=config.security.issuer_check,
         )
         policy.check_issuer(
             platform.issuer,
-            registration_config["allowed_issuers"],
-            registration_config["blocked_issuers"],
+            registration_config.allowed_issuers,
+            registration_config.blocked_issuers,
         )
-        if registration_config["gates"] or registration_config["pre_approval_url"]:
+        if registration_config.gates or registration_config.pre_approval_url:
             # The LMS's configuration is good: the admin now passes the gates and/or the
             # tool owner's own page.
             flow.hold(store, attempt, platform, registration_token)

@@ -46,16 +46,16 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
 
 def init_app(app: Flask) -> None:
     """Configure the app's loggers and the request id of each request."""
-    config = app.config["GATEHOUSE"]["logging"]
+    config = app.config["GATEHOUSE"].logging
     # Every record, whichever logger made it, carries the request id.
     logging.setLogRecordFactory(_record_with_request_id)
     handler = logging.StreamHandler()
     handler.setFormatter(
-        JsonFormatter() if config["format"] == "json" else logging.Formatter(TEXT_FORMAT)
+        JsonFormatter() if config.format == "json" else logging.Formatter(TEXT_FORMAT)
     )
     logger = logging.getLogger("app")
     logger.handlers[:] = [handler]
-    logger.setLevel(config["level"].upper())
+    logger.setLevel(config.level.upper())
     logger.propagate = True  # tests and host loggers still see the records
 
     @app.before_request

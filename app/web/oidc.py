@@ -16,16 +16,16 @@ def init_app(app: Flask) -> None:
     Each app gets its own Authlib registry: a registry caches its clients for good, so a shared
     one would keep talking to the first app's provider.
     """
-    config = app.config["GATEHOUSE"]["gates"]["signin"]["oidc"]
-    if not config["server_metadata_url"]:
+    config = app.config["GATEHOUSE"].gates.signin.oidc
+    if not config.server_metadata_url:
         return
     oauth = OAuth(app)
     app.extensions[EXTENSION] = oauth.register(
         "idp",
-        client_id=config["client_id"],
+        client_id=config.client_id,
         client_secret=os.environ.get("GATEHOUSE_OIDC_CLIENT_SECRET"),
-        server_metadata_url=config["server_metadata_url"],
-        client_kwargs={"scope": config["scope"], "code_challenge_method": "S256", "timeout": 10},
+        server_metadata_url=config.server_metadata_url,
+        client_kwargs={"scope": config.scope, "code_challenge_method": "S256", "timeout": 10},
     )
 
 

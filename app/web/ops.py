@@ -29,6 +29,6 @@ def index():
     """Show what this service is and the one URL an LMS administrator needs."""
     return render_template(
         "index.html",
-        tool=settings()["tool"],
+        tool=settings().tool,
         registration_url=base_url() + "/lti/register",
     )

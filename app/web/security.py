@@ -35,10 +35,10 @@ def _security_headers(response: Response) -> Response:
 
 def frame_ancestors() -> str:
     """Return who may frame flow pages: configured origins, else any https (and http in dev)."""
-    security = settings()["security"]
-    if security["frame_ancestors"]:
-        return " ".join(security["frame_ancestors"])
-    return "https: http:" if security["allow_insecure_platforms"] else "https:"
+    security = settings().security
+    if security.frame_ancestors:
+        return " ".join(security.frame_ancestors)
+    return "https: http:" if security.allow_insecure_platforms else "https:"
 
 
 def _refuse_unstorable():

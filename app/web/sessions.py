@@ -24,7 +24,7 @@ class FrameSessionInterface(SecureCookieSessionInterface):
     def _relaxed(self, app: Flask) -> bool:
         if request.is_secure or is_loopback_host(request.host.rsplit(":", 1)[0].strip("[]")):
             return False
-        if app.config["GATEHOUSE"]["security"]["allow_insecure_platforms"]:
+        if app.config["GATEHOUSE"].security.allow_insecure_platforms:
             return True
         if not self._warned:
             self._warned = True
@@ -34,7 +34,7 @@ class FrameSessionInterface(SecureCookieSessionInterface):
                 "Gatehouse, set trusted_proxies to the number of proxies (now %s) so its "
                 "X-Forwarded-Proto is believed, and base_url to the public https address.",
                 request.host,
-                app.config["GATEHOUSE"]["trusted_proxies"],
+                app.config["GATEHOUSE"].trusted_proxies,
             )
         return False
 

@@ -31,7 +31,7 @@ def sweep(app: Flask) -> list[tuple[str, str]]:
 
 def init_maintenance(app: Flask) -> None:
     """Start the sweeper thread of this worker (daemon: it dies with the process)."""
-    interval = min(30.0, app.config["GATEHOUSE"]["registration"]["recovery_after"] / 2)
+    interval = min(30.0, app.config["GATEHOUSE"].registration.recovery_after / 2)
     stop = threading.Event()
 
     def run() -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 from flask import jsonify
 
-from ...config import GATE_NAMES, MESSAGE_TYPES
+from ...settings import GATE_NAMES, MESSAGE_TYPES
 from ..api_json import AUTH_METHODS, MAX_USES
 from .blueprint import bp
 from .platforms import PREFIXES

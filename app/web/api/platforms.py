@@ -263,13 +263,13 @@ def revoke_invitation(invitation_id: str):
 @routes("/settings", methods=["GET"])
 def get_settings():
     """Expose the registration policies a tool's launch code needs to know."""
-    config = settings()["registration"]
+    config = settings().registration
     return jsonify(
-        unknownDeployments=config["unknown_deployments"],
-        autoActivate=config["auto_activate"],
-        gates=config["gates"],
-        preApproval=bool(config["pre_approval_url"]),
-        requireInvitation=config["require_invitation"],
+        unknownDeployments=config.unknown_deployments,
+        autoActivate=config.auto_activate,
+        gates=config.gates,
+        preApproval=bool(config.pre_approval_url),
+        requireInvitation=config.require_invitation,
         registrationUrl=base_url() + "/lti/register",
         jwksUrl=base_url() + "/lti/keys",
     )

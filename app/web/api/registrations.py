@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import jsonify, request, url_for
 
-from ...config import MESSAGE_TYPES
 from ...domain import registration as flow
 from ...domain.gates import next_gate
 from ...lti.errors import (
@@ -13,6 +12,7 @@ from ...lti.errors import (
     PlatformRefused,
     RegistrationError,
 )
+from ...settings import MESSAGE_TYPES
 from ...storage import RegistrationState, get_store
 from ..api_json import ApiError, field, json_body
 from ..context import base_url, services, settings
@@ -119,7 +119,7 @@ def _messages(raw: list | None) -> list[dict] | None:
     """Merge `[{type, placements?}]` with the configured messages of the same type."""
     if raw is None:
         return None
-    configured = {m["type"]: m for m in settings()["tool"]["messages"]}
+    configured = {m.type: m.as_dict() for m in settings().tool.messages}
     result = []
     for i, item in enumerate(raw):
         if not isinstance(item, dict) or item.get("type") not in MESSAGE_TYPES:

@@ -76,7 +76,7 @@ def guard(rid: str, gate_name: str):
     if registration.state != RegistrationState.PENDING:
         return registration, redirect(url_for("gates.resume", rid=rid))
     config = settings()
-    if gate_name not in config["registration"]["gates"]:
+    if gate_name not in config.registration.gates:
         abort(404)
     upcoming = next_gate(get_store(), registration, config)
     if upcoming is None or upcoming.name != gate_name:
@@ -126,9 +126,9 @@ def resume(rid: str):
     gate = next_gate(store, registration, config)
     if gate is not None:
         return redirect(url_for(gate.endpoint, rid=rid))
-    if config["registration"]["pre_approval_url"]:
+    if config.registration.pre_approval_url:
         # The tool owner's own page takes over and completes through the API.
-        return redirect(pre_approval_redirect(config["registration"]["pre_approval_url"], rid))
+        return redirect(pre_approval_redirect(config.registration.pre_approval_url, rid))
     held = flow.resume(store, registration)
     if held is None:
         raise RegistrationGone(
@@ -255,7 +255,7 @@ def signin(rid: str):
 @signin_limit
 def signup(rid: str):
     """Create an account, when the tool owner allows it, and approve with it."""
-    if not settings()["gates"]["signin"]["allow_signup"]:
+    if not settings().gates.signin.allow_signup:
         abort(404)
     registration, moved = guard(rid, "signin")
     if moved:
@@ -275,8 +275,8 @@ def signup(rid: str):
 
 
 def _oidc_settings():
-    oidc = settings()["gates"]["signin"]["oidc"]
-    return oidc if oidc["server_metadata_url"] else None
+    oidc = settings().gates.signin.oidc
+    return oidc if oidc.server_metadata_url else None
 
 
 @bp.get("/lti/register/<rid>/signin/oidc")
@@ -373,7 +373,7 @@ def terms(rid: str):
     registration, moved = guard(rid, "terms")
     if moved:
         return moved
-    config = settings()["gates"]["terms"]
+    config = settings().gates.terms
     account = get_store().get_account(registration.account_id) if registration.account_id else None
     # Without an approving account (terms alone, or before sign-in) the e-mail says who signed.
     form = TermsForm() if account else TermsByEmailForm()
@@ -386,7 +386,7 @@ def terms(rid: str):
     if form.validate_on_submit():
         get_store().record_terms_acceptance(
             registration_id=rid,
-            version=config["version"],
+            version=config.version,
             account_id=account.id if account else None,
             email=account.email if account else form.email.data.lower(),
             signer_name=form.signer_name.data.strip(),
@@ -412,8 +412,8 @@ def stripe_client():
     config = settings()
     return payments.make_client(
         os.environ["STRIPE_SECRET_KEY"],
-        config["gates"]["payment"]["api_base"],
-        config["outbound"]["deadline"],
+        config.gates.payment.api_base,
+        config.outbound.deadline,
     )
 
 
@@ -439,15 +439,15 @@ def checkout(rid: str):
     registration, moved = guard(rid, "payment")
     if moved:
         return moved
-    config = settings()["gates"]["payment"]
+    config = settings().gates.payment
     root = base_url()
     try:
         checkout_session = payments.start_checkout(
             get_store(),
             stripe_client(),
             registration,
-            price_id=config["price_id"],
-            mode=config["mode"],
+            price_id=config.price_id,
+            mode=config.mode,
             success_url=f"{root}/lti/register/{rid}/payment/return?session_id="
             "{CHECKOUT_SESSION_ID}",
             cancel_url=f"{root}/lti/register/{rid}/payment/cancelled",

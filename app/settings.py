@@ -1,15 +1,21 @@
-"""Load and validate Gatehouse's settings: a TOML file, then GATEHOUSE_* environment overrides."""
+"""Load and validate Gatehouse's settings: a TOML file, then GATEHOUSE_* environment overrides.
+
+`load_settings()` returns a frozen `Settings`: one dataclass per table, read as
+`settings.registration.expires_in`, lists as tuples, tables of strings read-only.
+"""
 
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 import os
 import re
 import tomllib
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, fields
+from types import MappingProxyType, UnionType
+from typing import Any, get_args, get_type_hints
 from urllib.parse import urlsplit
 
 from .lti.constants import MessageType, is_service_scope
@@ -212,6 +218,252 @@ SCHEMA: dict[str, Any] = {
 }
 
 
+# The typed, frozen shape of the validated settings: one class per table of SCHEMA (and of
+# MESSAGE), one field per Key. `_freeze` refuses a table whose keys differ from its class's
+# fields, and tests/test_config.py checks every field's type against its Key's kind.
+
+
+@dataclass(frozen=True)
+class Table:
+    """A validated settings table: read-only, with lists as tuples."""
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the table as plain dicts and lists (fresh copies), e.g. for JSON."""
+        return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
+
+
+@dataclass(frozen=True)
+class CanvasMessageSettings(Table):
+    """`canvas = {...}` of one `[[tool.messages]]`: Canvas placement extensions."""
+
+    visibility: str | None
+    default_enabled: bool | None
+    display_type: str | None
+    launch_width: int | None
+    launch_height: int | None
+
+
+@dataclass(frozen=True)
+class MessageSettings(Table):
+    """One `[[tool.messages]]`: a message type the tool offers, with its placements."""
+
+    type: str
+    label: str | None
+    icon_uri: str | None
+    target_link_uri: str | None
+    placements: tuple[str, ...] | None
+    custom_parameters: Mapping[str, str]
+    roles: tuple[str, ...] | None
+    canvas: CanvasMessageSettings
+
+
+@dataclass(frozen=True)
+class CanvasToolSettings(Table):
+    """`[tool.canvas]`: Canvas extensions of the tool configuration."""
+
+    privacy_level: str | None
+    tool_id: str | None
+    vendor: str | None
+
+
+@dataclass(frozen=True)
+class ToolSettings(Table):
+    """`[tool]`: what the LMS is told about the tool."""
+
+    name: str
+    description: str | None
+    logo_uri: str | None
+    client_uri: str | None
+    policy_uri: str | None
+    tos_uri: str | None
+    contacts: tuple[str, ...]
+    target_link_uri: str | None
+    initiate_login_uri: str | None
+    redirect_uris: tuple[str, ...] | None
+    jwks_uri: str | None
+    domain: str | None
+    secondary_domains: tuple[str, ...]
+    scopes: tuple[str, ...]
+    claims: tuple[str, ...]
+    custom_parameters: Mapping[str, str]
+    messages: tuple[MessageSettings, ...]
+    canvas: CanvasToolSettings
+
+
+@dataclass(frozen=True)
+class RegistrationSettings(Table):
+    """`[registration]`: who may register, the gates, and when attempts expire."""
+
+    auto_activate: bool
+    expires_in: int
+    gates: tuple[str, ...]
+    pre_approval_url: str | None
+    unknown_deployments: str
+    allowed_issuers: tuple[str, ...]
+    blocked_issuers: tuple[str, ...]
+    require_invitation: bool
+    recovery_after: int
+
+
+@dataclass(frozen=True)
+class LaunchSettings(Table):
+    """`[launch]`: where a verified launch is handed off."""
+
+    tool_url: str | None
+    token_lifetime: int
+
+
+@dataclass(frozen=True)
+class NotificationSettings(Table):
+    """`[notifications]`: the owner's webhook."""
+
+    webhook_url: str | None
+
+
+@dataclass(frozen=True)
+class LimitSettings(Table):
+    """`[limits]`: request rate limits."""
+
+    enabled: bool
+    register: str
+    signin: str
+    api: str
+    launch: str
+
+
+@dataclass(frozen=True)
+class LoggingSettings(Table):
+    """`[logging]`: log format and level."""
+
+    format: str
+    level: str
+
+
+@dataclass(frozen=True)
+class SecuritySettings(Table):
+    """`[security]`: insecure development mode, issuer checks, framing."""
+
+    allow_insecure_platforms: bool
+    issuer_check: str
+    frame_ancestors: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class OidcSettings(Table):
+    """`[gates.signin.oidc]`: "Sign in with..." through an OpenID provider."""
+
+    server_metadata_url: str | None
+    client_id: str | None
+    scope: str
+    label: str
+
+
+@dataclass(frozen=True)
+class SigninGateSettings(Table):
+    """`[gates.signin]`: the sign-in gate."""
+
+    allow_signup: bool
+    oidc: OidcSettings
+
+
+@dataclass(frozen=True)
+class TermsGateSettings(Table):
+    """`[gates.terms]`: the terms gate."""
+
+    version: str | None
+    path: str | None
+    title: str
+
+
+@dataclass(frozen=True)
+class PaymentGateSettings(Table):
+    """`[gates.payment]`: the Stripe payment gate."""
+
+    price_id: str | None
+    mode: str
+    api_base: str | None
+
+
+@dataclass(frozen=True)
+class GateSettings(Table):
+    """`[gates]`: the settings of each gate."""
+
+    signin: SigninGateSettings
+    terms: TermsGateSettings
+    payment: PaymentGateSettings
+
+
+@dataclass(frozen=True)
+class OutboundSettings(Table):
+    """`[outbound]`: timeouts and size cap of requests to platforms."""
+
+    connect_timeout: float
+    deadline: float
+    max_response_bytes: int
+
+
+@dataclass(frozen=True)
+class Settings(Table):
+    """Gatehouse's validated settings: `settings.registration.expires_in`, and so on."""
+
+    base_url: str | None
+    trusted_proxies: int
+    tool: ToolSettings
+    registration: RegistrationSettings
+    launch: LaunchSettings
+    notifications: NotificationSettings
+    limits: LimitSettings
+    logging: LoggingSettings
+    security: SecuritySettings
+    gates: GateSettings
+    outbound: OutboundSettings
+
+
+def freeze(validated: Mapping[str, Any]) -> Settings:
+    """Return validated settings (as `validate` makes them) as a frozen `Settings`."""
+    return _freeze(Settings, validated, "")
+
+
+@functools.cache
+def _field_types(cls: type[Table]) -> dict[str, Any]:
+    hints = get_type_hints(cls)
+    return {f.name: hints[f.name] for f in fields(cls)}
+
+
+def _freeze(cls: type[Table], table: Mapping[str, Any], prefix: str) -> Any:
+    types = _field_types(cls)
+    if set(types) != set(table):
+        # SCHEMA and the classes above disagree: a programming error, not a bad setting.
+        raise AssertionError(
+            f"{cls.__name__} does not match the settings table {prefix.rstrip('.') or '(top)'}: "
+            f"{sorted(set(types) ^ set(table))}"
+        )
+    return cls(**{name: _frozen(types[name], table[name], prefix + name) for name in types})
+
+
+def _frozen(hint: Any, value: Any, path: str) -> Any:
+    if isinstance(hint, UnionType):  # X | None
+        (hint,) = (t for t in get_args(hint) if t is not type(None))
+    if isinstance(hint, type) and issubclass(hint, Table):
+        return _freeze(hint, value, path + ".")
+    if isinstance(value, list):
+        (item, _) = get_args(hint)  # tuple[X, ...]
+        return tuple(_frozen(item, v, f"{path}[{i}]") for i, v in enumerate(value))
+    if isinstance(value, dict):
+        return MappingProxyType(dict(value))
+    return value
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Table):
+        return value.as_dict()
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
 def iter_keys(schema: Mapping[str, Any] = SCHEMA, prefix: str = "") -> Iterator[str]:
     """Yield the dotted path of every setting, for documentation checks."""
     for name, spec in schema.items():
@@ -235,7 +487,7 @@ GATE_NAMES = ("signin", "terms", "payment")
 
 def load_settings(
     environ: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None
-) -> dict[str, Any]:
+) -> Settings:
     """Read the TOML file and environment, apply overrides, and return validated settings."""
     environ = os.environ if environ is None else environ
     raw = _read_file(environ)
@@ -244,7 +496,7 @@ def load_settings(
         _deep_merge(raw, overrides)
     settings = validate(raw)
     _check_gates(settings, environ)
-    return settings
+    return freeze(settings)
 
 
 def _check_gates(settings: dict[str, Any], environ: Mapping[str, str]) -> None:
@@ -496,6 +748,9 @@ def _validate_table(raw: Any, schema: Mapping[str, Any], prefix: str) -> dict[st
             raise ConfigError(
                 f"{path}: required key is missing (set it in the TOML file or as {env_name(path)})"
             )
+        elif spec.kind == "messages":
+            # The default messages are tables too: fill in their keys as for configured ones.
+            result[name] = _check_value(spec.default, spec, path)
         else:
             result[name] = copy.deepcopy(spec.default)
     return result
