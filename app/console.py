@@ -48,6 +48,7 @@ from .api.platforms import (
     platform_values,
     set_active,
 )
+from .gates import approvals_of
 from .limits import signin_limit
 from .lms import record_completed
 from .lti.lms import FAMILIES, family_name, for_family
@@ -311,7 +312,7 @@ def _approvals(store, reg_ids: list[str]) -> dict[str, dict]:
     The store answers for the whole page at once, so a longer page costs no more queries.
     """
     approvals = {}
-    for rid, found in store.approvals_of(reg_ids).items():
+    for rid, found in approvals_of(store, reg_ids).items():
         actor = found["completed_by"]
         approvals[rid] = {
             "account": found["account"],

@@ -10,6 +10,7 @@ from flask_wtf.csrf import CSRFError
 from markupsafe import Markup, escape
 from werkzeug.exceptions import HTTPException
 
+from .gates import approval_of
 from .lti import lms as lms_families
 from .lti.errors import RegistrationError
 from .lti.http import is_loopback_host
@@ -100,7 +101,7 @@ def render_close(registration):
         family=registration.product_family_code,
         family_name=lms_families.family_name(registration.product_family_code),
         deployments=store.list_deployments(platform.id),
-        approval=store.approval_of(registration.id),
+        approval=approval_of(store, registration.id),
     )
 
 

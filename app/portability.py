@@ -8,7 +8,7 @@ from typing import Any
 
 from .keys import DEFAULT_GRACE, public_jwk
 from .storage import now_iso
-from .storage._common import EXPORT_TABLES, NEVER_EXPORTED
+from .storage.sql import EXPORT_TABLES, NEVER_EXPORTED
 
 FORMAT = "gatehouse-export"
 VERSION = 1

@@ -27,6 +27,7 @@ from werkzeug.wrappers import Request, Response
 
 from app import apikeys, keys
 from app.accounts import hash_password
+from app.gates import approval_of
 from app.testing import LoopbackServer, free_port
 
 MISSING = moodle_rig.unavailable_reason()
@@ -447,7 +448,7 @@ def test_sign_in_and_terms_gates_inside_moodles_frame(browse, moodle, gatehouse,
     (row,) = moodle.tool_types(deployment.domain)
     (platform,) = deployment.platforms()
     assert (platform.issuer, platform.client_id) == (moodle.url, row["clientid"])
-    approval = deployment.store.approval_of(platform.registration_id)
+    approval = approval_of(deployment.store, platform.registration_id)
     assert approval["account"].email == "admin@school.example"
     assert approval["terms"].version == "2026-12"
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import jsonify, request
 
+from ..gates import approvals_of
 from ..storage import Registration, RegistrationState, get_store
 from . import ApiError, bp
 
@@ -33,9 +34,9 @@ def attempts_json(registrations: list[Registration]) -> list[dict[str, Any]]:
     """Return attempts: state, LMS, outcome, who approved, and the error verbatim.
 
     `approvedByApiKey` names the key whose back end called POST /api/registrations/<id>/complete
-    (the audit log's "api key <name>"). The store reads every approval of the list at once.
+    (the audit log's "api key <name>"). Every approval of the list is read at once.
     """
-    approvals = get_store().approvals_of([r.id for r in registrations])
+    approvals = approvals_of(get_store(), [r.id for r in registrations])
     return [_attempt_json(r, approvals[r.id]) for r in registrations]
 
 

@@ -301,12 +301,13 @@ def _refuse_ephemeral_sqlite() -> None:
 
 def open_store(database_url: str | None, instance_path: str):
     """Return the store for a DATABASE_URL (SQLite when unset)."""
-    from .sqlite import SQLiteStore
+    from .dialect import SQLite
+    from .sql import SqlStore
 
     if not database_url:
         _refuse_ephemeral_sqlite()
         os.makedirs(instance_path, exist_ok=True)
-        return SQLiteStore(os.path.join(instance_path, DEFAULT_SQLITE_FILE))
+        return SqlStore(SQLite(os.path.join(instance_path, DEFAULT_SQLITE_FILE)))
     if database_url.startswith("sqlite:///"):
         _refuse_ephemeral_sqlite()
         path = database_url[len("sqlite:///") :]
@@ -314,16 +315,17 @@ def open_store(database_url: str | None, instance_path: str):
             raise StorageError("DATABASE_URL: sqlite:/// needs a file path")
         directory = os.path.dirname(os.path.abspath(path))
         os.makedirs(directory, exist_ok=True)
-        return SQLiteStore(path)
+        return SqlStore(SQLite(path))
     if database_url.startswith(("postgres://", "postgresql://")):
+        from .dialect import PostgreSQL
+
         try:
-            from .postgres import PostgresStore
+            return SqlStore(PostgreSQL(database_url))
         except ImportError as exc:
             raise StorageError(
                 "DATABASE_URL is a PostgreSQL URL but the PostgreSQL driver is not installed: "
                 f"pip install 'gatehouse[postgres]' ({exc})"
             ) from None
-        return PostgresStore(database_url)
     scheme = database_url.split(":", 1)[0]
     raise StorageError(
         f"DATABASE_URL: the scheme {scheme!r} is not supported; use sqlite:///path/to/file.db "

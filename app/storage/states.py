@@ -159,8 +159,3 @@ def payment_sources(status: str) -> tuple[str, ...]:
     """Return the statuses a payment may move to `status` from: lower ones, and itself."""
     rank = PAYMENT_RANK[PaymentStatus(status)]
     return tuple(str(s) for s, r in PAYMENT_RANK.items() if r < rank or s == PaymentStatus(status))
-
-
-def placeholders(values: tuple[str, ...], mark: str = "?") -> str:
-    """Return `?, ?, ?` (or `%s, …`) for an `IN (...)` list of constant length."""
-    return ", ".join(mark for _ in values)
