@@ -79,10 +79,6 @@ class Dialect(ABC):
 BUSY_TIMEOUT_MS = 15000
 
 
-def _row_factory(cursor: sqlite3.Cursor, row: tuple) -> sqlite3.Row:
-    return sqlite3.Row(cursor, row)
-
-
 class SQLite(Dialect):
     """One SQLite file in WAL mode; one connection per thread, writes under BEGIN IMMEDIATE."""
 
@@ -127,7 +123,7 @@ class SQLite(Dialect):
                 timeout=BUSY_TIMEOUT_MS / 1000,
                 check_same_thread=False,
             )
-            conn.row_factory = _row_factory
+            conn.row_factory = sqlite3.Row  # by name or by index, as sqlite-utils reads
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             conn.execute("PRAGMA foreign_keys = ON")
             conn.execute("PRAGMA synchronous = NORMAL")

@@ -152,8 +152,8 @@ class Session:
 
     def one(self, sql: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
         """Return the first row of a query, or None."""
-        row = self.execute(sql, params).fetchone()
-        return dict(row) if row is not None else None
+        rows = self.rows(sql, params)  # read to the end: no statement is left open
+        return rows[0] if rows else None
 
     def value(self, sql: str, params: Sequence[Any] = ()) -> Any:
         """Return the first column of the first row, or None."""

@@ -1,4 +1,4 @@
-"""The registration state machine and the payment order: one table each, read by both stores.
+"""The registration state machine and the payment order: one table each, read by the store.
 
 Every state-changing UPDATE a store runs carries `WHERE state IN (<from-states>)` taken from
 `TRANSITIONS`; a transition the table does not allow changes nothing and the store says so.
