@@ -501,22 +501,14 @@ class SqlStore:
                 [platform["issuer"], platform["client_id"]],
             )
             created = platform_id is None
-            if not created:
+            if created:
+                platform_id = secrets.token_urlsafe(15)
+                values.update(id=platform_id, active=int(activate), created_at=stamp)
+                db.insert("platforms", {**values, "updated_at": stamp})
+            else:
                 if not rename:  # keep the name the owner may have given it
                     values.pop("name")
                 db.update("platforms", "id", platform_id, {**values, "updated_at": stamp})
-            else:
-                platform_id = secrets.token_urlsafe(15)
-                db.insert(
-                    "platforms",
-                    {
-                        **values,
-                        "id": platform_id,
-                        "active": int(activate),
-                        "created_at": stamp,
-                        "updated_at": stamp,
-                    },
-                )
             if deployment_id:
                 db.execute(
                     "INSERT INTO deployments (platform_id, deployment_id, active, source, "
