@@ -56,7 +56,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config["GATEHOUSE"] = settings
     logs.init_app(app)
 
-    storage.init_app(app)
+    from .web.context import init_store
+
+    init_store(app)
     store = app.extensions["gatehouse.store"]
     if not app.config["SECRET_KEY"]:
         # Kept in the database so every worker and every restart agree on it.

@@ -8,7 +8,8 @@ import random
 import time
 from pathlib import Path
 
-from app.storage.sqlite import SQLiteStore
+from app.storage.dialect import SQLite
+from app.storage.sql import SqlStore
 
 LOOKUP_SQL = "SELECT * FROM platforms WHERE issuer = ? AND client_id = ?"
 SCOPES = json.dumps(
@@ -70,9 +71,9 @@ COLUMNS = (
 def fill(path: Path, start: int, stop: int) -> float:
     """Add platforms start..stop-1 to the store at path in one transaction; return seconds."""
     begin = time.perf_counter()
-    store = SQLiteStore(str(path))
+    store = SqlStore(SQLite(str(path)))
     store.migrate()  # the store's own schema and indexes
-    db = store.db
+    db = store.dialect.db
     db.execute("PRAGMA cache_size = -262144")  # loading only: 256 MiB of page cache
     db.execute("BEGIN IMMEDIATE")
     db.conn.executemany(
@@ -89,9 +90,10 @@ def measure(path: Path, stored: int, samples: int, seed: int = 1) -> dict:
     rng = random.Random(seed)  # noqa: S311 - test data
     numbers = [rng.randrange(stored) for _ in range(samples)]  # the same count at every size
     keys = [(issuer_of(number), client_id_of(number)) for number in numbers]
-    store = SQLiteStore(str(path))  # a fresh connection, as a worker has
+    store = SqlStore(SQLite(str(path)))  # a fresh connection, as a worker has
     plan = " ".join(
-        str(row[-1]) for row in store.db.execute(f"EXPLAIN QUERY PLAN {LOOKUP_SQL}", ["x", "y"])
+        str(row[-1])
+        for row in store.dialect.db.execute(f"EXPLAIN QUERY PLAN {LOOKUP_SQL}", ["x", "y"])
     )
     for issuer, client_id in keys[: min(1000, len(keys))]:  # warm up the connection
         store.find_platform(issuer, client_id)

@@ -11,6 +11,7 @@ from support.fake_stripe import FakeStripe
 from support.oidc_provider import OidcProvider
 from support.postgres import run_sql
 
+from app.domain.gates import approval_of
 from app.testing import LoopbackServer, free_port
 from app.web.login import hash_password
 
@@ -149,7 +150,7 @@ def test_all_three_gates_inside_the_lms_frame_then_the_dialog_closes(
     assert {"origin": deployment.url, "data": {"subject": "org.imsglobal.lti.close"}} in messages
 
     (platform,) = deployment.store.list_platforms()
-    approval = deployment.store.approval_of(platform.registration_id)
+    approval = approval_of(deployment.store, platform.registration_id)
     assert approval["account"].email == "admin@school.example"
     assert approval["terms"].version == "2026-11"
     assert approval["payment"].status == "paid"
@@ -179,7 +180,7 @@ def test_terms_alone_inside_the_lms_frame_then_the_dialog_closes(
     messages = wait_for_close(page, TIMEOUT)
     assert {"origin": deployment.url, "data": {"subject": "org.imsglobal.lti.close"}} in messages
     (platform,) = deployment.store.list_platforms()
-    approval = deployment.store.approval_of(platform.registration_id)
+    approval = approval_of(deployment.store, platform.registration_id)
     assert approval["account"] is None
     assert (approval["terms"].email, approval["terms"].signer_name) == (
         "ada@school.example",
@@ -224,7 +225,7 @@ def test_paid_without_a_webhook_is_confirmed_by_retrieving_the_session(
     assert stripe_server.deliveries == []
     assert stripe_server.api_requests("GET")  # the server-side retrieval
     (platform,) = deployment.store.list_platforms()
-    assert deployment.store.approval_of(platform.registration_id)["payment"].status == "paid"
+    assert approval_of(deployment.store, platform.registration_id)["payment"].status == "paid"
 
 
 def test_blocked_cookies_finish_in_a_new_window_and_the_dialog_still_closes(

@@ -26,6 +26,7 @@ from support.moodle import ADMIN, STUDENT, session_cookie
 from werkzeug.wrappers import Request, Response
 
 from app.domain import apikeys, keys
+from app.domain.gates import approval_of
 from app.testing import LoopbackServer, free_port
 from app.web.login import hash_password
 
@@ -447,7 +448,7 @@ def test_sign_in_and_terms_gates_inside_moodles_frame(browse, moodle, gatehouse,
     (row,) = moodle.tool_types(deployment.domain)
     (platform,) = deployment.platforms()
     assert (platform.issuer, platform.client_id) == (moodle.url, row["clientid"])
-    approval = deployment.store.approval_of(platform.registration_id)
+    approval = approval_of(deployment.store, platform.registration_id)
     assert approval["account"].email == "admin@school.example"
     assert approval["terms"].version == "2026-12"
 

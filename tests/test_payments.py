@@ -11,6 +11,7 @@ import pytest
 import stripe
 from support.fake_stripe import FakeStripe
 
+from app.domain.gates import approval_of
 from app.web.login import hash_password
 
 BASE = "https://localhost"
@@ -266,7 +267,7 @@ def test_the_payment_records_the_approving_account(paying, stripe_server):
     flow.webhook(stripe_server.build_event("checkout.session.completed", session_id))
     done = flow.get(f"/lti/register/{flow.rid}").get_data(as_text=True)
     assert 'data-lti-close="auto"' in done
-    approval = flow.store.approval_of(flow.rid)
+    approval = approval_of(flow.store, flow.rid)
     assert approval["account"].id == account.id
     assert approval["payment"].account_id == account.id
 

@@ -92,7 +92,7 @@ def test_healthz(client):
 @pytest.mark.sqlite_only("points the SQLite store at a missing file; test_storage has PostgreSQL's")
 def test_healthz_reports_a_broken_database(app, client, store, tmp_path):
     store.close()
-    store.path = str(tmp_path / "missing-dir" / "db.sqlite")
+    store.dialect.path = str(tmp_path / "missing-dir" / "db.sqlite")
     response = client.get("/healthz")
     assert response.status_code == 503
     assert response.json["status"] == "error"
@@ -100,7 +100,7 @@ def test_healthz_reports_a_broken_database(app, client, store, tmp_path):
 
 @pytest.mark.sqlite_only("WAL is SQLite's journal mode")
 def test_database_is_in_wal_mode(store):
-    assert store.db.journal_mode == "wal"
+    assert store.dialect.db.journal_mode == "wal"
 
 
 def test_flow_pages_are_frameable_and_others_are_not(client):

@@ -488,7 +488,7 @@ def test_migration_0007_adds_the_learned_columns_and_drops_openid(blank_database
     store = open_store(blank_database_url, str(tmp_path))
     try:
         store.migrate()
-        sqlite = hasattr(store, "db")
+        sqlite = store.dialect.name == "sqlite"
         # Back to a database migrated up to 0006, holding a platform registered with Canvas.
         run_sql(store, "ALTER TABLE platforms DROP COLUMN usable_scopes")
         run_sql(store, "ALTER TABLE platforms DROP COLUMN refused_scopes")

@@ -126,14 +126,32 @@ def test_an_upgrade_keeps_every_row_of_the_release(released, tmp_path):
     assert migrate(url, tmp_path) == []
 
 
+PRAGMA_COLUMNS = 'SELECT name, type, "notnull", dflt_value, pk FROM pragma_table_info(?)'
+PRAGMA_FOREIGN_KEYS = 'SELECT "from", "table", "to" FROM pragma_foreign_key_list(?)'
+PRAGMA_INDEXES = 'SELECT name, "unique", origin, partial FROM pragma_index_list(?)'
+PRAGMA_INDEX_COLUMNS = "SELECT name FROM pragma_index_info(?) ORDER BY seqno"
+
+
 def schema_of(url):
     """Return the tables, columns, indexes and constraints of a database, comparable."""
     if url.startswith("sqlite:///"):
+        # What SQLite knows of each table, not the text of its CREATE statement: sqlite-utils
+        # wrote the release's ("id" TEXT, ...) and the migration files write (id TEXT, ...).
         conn = sqlite3.connect(url[len("sqlite:///") :])
         try:
-            return sorted(
-                row[0] for row in conn.execute("SELECT sql FROM sqlite_master WHERE sql > ''")
-            )
+            found = []
+            tables = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            for (table,) in tables.fetchall():
+                found += [("column", table, *c) for c in conn.execute(PRAGMA_COLUMNS, [table])]
+                found += [("key", table, *k) for k in conn.execute(PRAGMA_FOREIGN_KEYS, [table])]
+                for index, unique, origin, partial in conn.execute(PRAGMA_INDEXES, [table]):
+                    columns = [c for (c,) in conn.execute(PRAGMA_INDEX_COLUMNS, [index])]
+                    sql = conn.execute(
+                        "SELECT sql FROM sqlite_master WHERE name = ?", [index]
+                    ).fetchone()[0]
+                    where = sql.split(" WHERE ", 1)[1] if partial else None
+                    found.append(("index", table, index, unique, origin, *columns, where))
+            return sorted(map(str, found))
         finally:
             conn.close()
     import psycopg

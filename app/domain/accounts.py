@@ -6,10 +6,10 @@ app/web/login.py, beside the Flask-Login wiring): this layer imports no web fram
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from ..storage import Account
+from ..storage import Account, now_iso
 
 MIN_PASSWORD_LENGTH = 10
 
@@ -54,6 +54,14 @@ def locked_message(locked: SigninLocked) -> str:
     return f"Too many failed sign-ins. For your safety, try again in {wait}."
 
 
+def record_failure(store, keys: list[str]) -> None:
+    """Count a failed sign-in for each key and lock those that failed too often."""
+    for key, failures in store.record_signin_failure(keys).items():
+        seconds = lock_seconds(failures)
+        if seconds:
+            store.lock_signin(key, now_iso(datetime.now(UTC) + timedelta(seconds=seconds)))
+
+
 def authenticate(
     store, passwords: PasswordHasher, email: str, password: str, address: str | None = None
 ) -> Account | None:
@@ -74,7 +82,7 @@ def authenticate(
     elif not passwords.check(account.password_hash, password):
         account = None
     if account is None:
-        store.record_signin_failure(keys, lock_seconds)
+        record_failure(store, keys)
         return None
     store.clear_signin_failures(keys[0])
     return account
@@ -120,8 +128,12 @@ def oidc_account(
             raise OidcLinkRefused("linked", existing.email)
         if not email_verified:
             raise OidcLinkRefused("unverified", existing.email)
-    # Links the verified identity to `existing`, or creates the identity's own account.
-    return store.find_or_create_oidc_account(issuer, subject, email, name)
+    if existing is not None:  # verified, and no other identity uses it: link this one
+        linked = store.link_oidc(existing.id, issuer, subject)
+        if linked is None:  # another sign-in linked its identity meanwhile
+            raise OidcLinkRefused("linked", existing.email)
+        return linked
+    return store.create_account(email, name, oidc_issuer=issuer, oidc_subject=subject)
 
 
 def oidc_refusal_message(refused: OidcLinkRefused, label: str) -> str:

@@ -6,7 +6,9 @@ the store, so progress never depends on a cookie and a flow can move between win
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from ..settings import Settings
 from ..storage import Registration
@@ -85,3 +87,40 @@ def step_of(name: str, settings: Settings) -> Step:
     gates = configured(settings)
     index = [g.name for g in gates].index(name)
     return Step(index + 1, len(gates), gates[index].label)
+
+
+def approvals_of(store, reg_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Return how each attempt was approved, in a fixed number of queries however many.
+
+    Each attempt gets `account` (who passed the gates), `terms` (the latest acceptance),
+    `payment` (the latest paid one), `latest_payment` (the latest in any status) and
+    `completed_by` (the actor of its latest registration.completed audit line).
+    """
+    ids = list(dict.fromkeys(reg_ids))
+    accounts = store.accounts_of(ids)
+    completers = store.latest_actors("registration.completed", ids)
+    found = {
+        rid: {
+            "account": accounts.get(rid),
+            "terms": None,
+            "payment": None,
+            "latest_payment": None,
+            "completed_by": completers.get(rid),
+        }
+        for rid in ids
+    }
+    for terms in store.terms_for_many(ids):  # newest first: the first one seen is the latest
+        entry = found[terms.registration_id]
+        entry["terms"] = entry["terms"] or terms
+    for payment in store.payments_for_many(ids):
+        entry = found[payment.registration_id]
+        entry["latest_payment"] = entry["latest_payment"] or payment
+        if payment.status == PAID:
+            entry["payment"] = entry["payment"] or payment
+    return found
+
+
+def approval_of(store, reg_id: str | None) -> dict[str, Any]:
+    """Return who approved an attempt, the terms they accepted, and the payment made."""
+    entry = approvals_of(store, [reg_id] if reg_id else []).get(reg_id) or {}
+    return {key: entry.get(key) for key in ("account", "terms", "payment")}

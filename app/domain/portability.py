@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..storage import now_iso
-from ..storage._common import EXPORT_TABLES, NEVER_EXPORTED
+from ..storage.sql import EXPORT_TABLES, NEVER_EXPORTED
 from .keys import DEFAULT_GRACE, public_jwk
 
 FORMAT = "gatehouse-export"

@@ -1,16 +1,40 @@
-"""Storage behind one narrow interface; views and the flow never see SQL."""
+"""The store: one narrow interface over SQLite or PostgreSQL; above it, no code sees SQL.
+
+records.py holds what the store takes and returns (frozen dataclasses, its errors), states.py
+the registration and payment states with their transition table, sql.py the one `SqlStore`
+whose SQL both databases run, dialect.py what truly differs between them (placeholders, locks,
+connections), migrations.py the runner of the schema/*.sql files. Nothing here imports Flask:
+app/web/context.py attaches the store to the app.
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
-from flask import Flask, current_app
-
-from ..lti.constants import is_service_scope
-from .states import (  # noqa: F401 - the storage interface names them
+from .dialect import PostgreSQL, SQLite
+from .records import (
+    Account,
+    AccountExists,
+    ApiKey,
+    AuditEntry,
+    Conflict,
+    Deployment,
+    Invitation,
+    LaunchState,
+    LaunchStateStatus,
+    Notification,
+    Payment,
+    Platform,
+    Registration,
+    StorageError,
+    TermsAcceptance,
+    ToolKey,
+    now_iso,
+    storable,
+)
+from .sql import SqlStore
+from .states import (
     FINAL_STATES,
     OPEN_STATES,
     PaymentStatus,
@@ -18,258 +42,34 @@ from .states import (  # noqa: F401 - the storage interface names them
     TransitionRefused,
 )
 
-
-class StorageError(Exception):
-    """The database URL is not usable."""
-
-
-class AccountExists(Exception):
-    """An account with this e-mail address already exists."""
-
-
-class Conflict(Exception):
-    """A write would break a uniqueness rule (the same issuer and client_id, say)."""
-
-
-@dataclass(frozen=True)
-class Platform:
-    """An LMS registration Gatehouse knows: issuer, client_id, endpoints and status."""
-
-    id: str
-    issuer: str
-    client_id: str
-    name: str
-    authorization_endpoint: str
-    token_endpoint: str
-    jwks_uri: str
-    authorization_server: str | None
-    registration_client_uri: str | None
-    product_family_code: str
-    version: str
-    scopes: tuple[str, ...]
-    active: bool
-    created_at: str
-    updated_at: str
-    registration_id: str | None = None
-    auth_method: str = "JWK_SET"
-    auth_key: str | None = None
-    invitation_id: str | None = None
-    last_launch_at: str | None = None
-    # What the token endpoint really did with `scopes` (the answer's claims): None until
-    # Gatehouse has asked it for a token; a re-registration forgets both.
-    usable_scopes: tuple[str, ...] | None = None
-    refused_scopes: tuple[str, ...] | None = None
-
-    @property
-    def service_scopes(self) -> tuple[str, ...]:
-        """Return the claimed scopes that name LTI services (never `openid` and its kind)."""
-        return tuple(s for s in self.scopes if is_service_scope(s))
-
-    @property
-    def learned(self) -> bool:
-        """Tell whether the token endpoint has granted or refused any scope yet."""
-        return self.usable_scopes is not None or self.refused_scopes is not None
-
-
-@dataclass(frozen=True)
-class Deployment:
-    """A deployment id of a platform, with its own active flag."""
-
-    platform_id: str
-    deployment_id: str
-    active: bool
-    source: str
-    created_at: str
-
-
-@dataclass(frozen=True)
-class Registration:
-    """One registration attempt, from the LMS's first request to its outcome."""
-
-    id: str
-    state: str
-    openid_configuration_url: str
-    issuer: str | None
-    product_family_code: str | None
-    platform_version: str | None
-    platform_config: dict[str, Any] | None
-    request: dict[str, Any] | None
-    adjustments: tuple[str, ...]
-    response_status: int | None
-    response_body: str | None
-    client_id: str | None
-    deployment_id: str | None
-    platform_id: str | None
-    error: dict[str, Any] | None
-    created_at: str
-    updated_at: str
-    expires_at: str
-    account_id: str | None = None
-    platform_created: bool | None = None
-    invitation_id: str | None = None
-    # The adjustments the LMS administrator must read (the dialog waits for "Done").
-    notable_adjustments: tuple[str, ...] = ()
-
-    @property
-    def expired(self) -> bool:
-        """Return True when the attempt outlived `registration.expires_in`."""
-        return self.expires_at <= now_iso()
-
-
-@dataclass(frozen=True)
-class Account:
-    """Someone who may approve registrations: local password or OpenID Connect identity."""
-
-    id: str
-    email: str
-    name: str | None
-    password_hash: str | None
-    oidc_issuer: str | None
-    oidc_subject: str | None
-    created_at: str
-    last_login_at: str | None
-    is_owner: bool = False
-
-
-@dataclass(frozen=True)
-class ApiKey:
-    """A bearer key for the API; only its hash is stored."""
-
-    id: str
-    name: str
-    created_at: str
-    last_used_at: str | None
-    revoked_at: str | None
-    secret_hash: str = ""
-
-
-@dataclass(frozen=True)
-class Invitation:
-    """A per-customer registration link: /lti/register?invite=<code>."""
-
-    id: str
-    code: str
-    name: str
-    uses_allowed: int | None
-    uses: int
-    expires_at: str | None
-    created_at: str
-    revoked_at: str | None
-
-    @property
-    def usable(self) -> bool:
-        """Return True when the link may still start a registration."""
-        return (
-            self.revoked_at is None
-            and (self.expires_at is None or self.expires_at > now_iso())
-            and (self.uses_allowed is None or self.uses < self.uses_allowed)
-        )
-
-
-@dataclass(frozen=True)
-class AuditEntry:
-    """One line of the audit log: who did what to which record."""
-
-    id: int
-    at: str
-    actor: str
-    action: str
-    subject_type: str | None
-    subject_id: str | None
-    detail: dict[str, Any] | None
-
-
-@dataclass(frozen=True)
-class Notification:
-    """A webhook event waiting for (or done with) delivery."""
-
-    id: int
-    event: str
-    payload: str
-    created_at: str
-    attempts: int
-    next_attempt_at: str | None
-    delivered_at: str | None
-    last_error: str | None
-
-
-@dataclass(frozen=True)
-class TermsAcceptance:
-    """Who accepted which version of the terms for a registration, when and from where."""
-
-    id: int
-    registration_id: str
-    version: str
-    accepted_at: str
-    account_id: str | None
-    email: str | None
-    signer_name: str
-    ip: str | None
-    user_agent: str | None
-
-
-@dataclass(frozen=True)
-class Payment:
-    """A Stripe Checkout Session opened for a registration, and its status."""
-
-    session_id: str
-    registration_id: str
-    account_id: str | None
-    mode: str | None
-    amount: int | None
-    currency: str | None
-    status: str
-    created_at: str
-    updated_at: str
-
-
-@dataclass(frozen=True)
-class LaunchState:
-    """The state and nonce of one OIDC login, kept until the launch comes back (single use)."""
-
-    state_hash: str
-    nonce: str
-    platform_id: str
-    target_link_uri: str | None
-    created_at: str
-    expires_at: str
-    used_at: str | None = None
-
-
-class LaunchStateStatus:
-    """What consuming a launch state found."""
-
-    OK = "ok"
-    UNKNOWN = "unknown"
-    USED = "used"
-    EXPIRED = "expired"
-
-
-@dataclass(frozen=True)
-class ToolKey:
-    """One of the tool's RSA signing keys, stored as PEM."""
-
-    kid: str
-    private_pem: str
-    created_at: str
-    retire_at: str | None
-
-
-def storable(text: str) -> bool:
-    """Return True when a string can be stored: UTF-8 without NUL (PostgreSQL refuses both)."""
-    if "\x00" in text:
-        return False
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate, from a \ud800-style JSON escape
-        return False
-    return True
-
-
-def now_iso(moment: datetime | None = None) -> str:
-    """Return a UTC timestamp string that sorts in time order."""
-    return (moment or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
+__all__ = [
+    "FINAL_STATES",
+    "OPEN_STATES",
+    "Account",
+    "AccountExists",
+    "ApiKey",
+    "AuditEntry",
+    "Conflict",
+    "Deployment",
+    "Invitation",
+    "LaunchState",
+    "LaunchStateStatus",
+    "Notification",
+    "Payment",
+    "PaymentStatus",
+    "Platform",
+    "Registration",
+    "RegistrationState",
+    "SqlStore",
+    "StorageError",
+    "TermsAcceptance",
+    "ToolKey",
+    "TransitionRefused",
+    "instance_path",
+    "now_iso",
+    "open_store",
+    "storable",
+]
 
 DEFAULT_SQLITE_FILE = "gatehouse.sqlite3"
 
@@ -301,12 +101,10 @@ def _refuse_ephemeral_sqlite() -> None:
 
 def open_store(database_url: str | None, instance_path: str):
     """Return the store for a DATABASE_URL (SQLite when unset)."""
-    from .sqlite import SQLiteStore
-
     if not database_url:
         _refuse_ephemeral_sqlite()
         os.makedirs(instance_path, exist_ok=True)
-        return SQLiteStore(os.path.join(instance_path, DEFAULT_SQLITE_FILE))
+        return SqlStore(SQLite(os.path.join(instance_path, DEFAULT_SQLITE_FILE)))
     if database_url.startswith("sqlite:///"):
         _refuse_ephemeral_sqlite()
         path = database_url[len("sqlite:///") :]
@@ -314,30 +112,17 @@ def open_store(database_url: str | None, instance_path: str):
             raise StorageError("DATABASE_URL: sqlite:/// needs a file path")
         directory = os.path.dirname(os.path.abspath(path))
         os.makedirs(directory, exist_ok=True)
-        return SQLiteStore(path)
+        return SqlStore(SQLite(path))
     if database_url.startswith(("postgres://", "postgresql://")):
         try:
-            from .postgres import PostgresStore
+            return SqlStore(PostgreSQL(database_url))
         except ImportError as exc:
             raise StorageError(
                 "DATABASE_URL is a PostgreSQL URL but the PostgreSQL driver is not installed: "
                 f"pip install 'gatehouse[postgres]' ({exc})"
             ) from None
-        return PostgresStore(database_url)
     scheme = database_url.split(":", 1)[0]
     raise StorageError(
         f"DATABASE_URL: the scheme {scheme!r} is not supported; use sqlite:///path/to/file.db "
         "or postgresql://user:password@host/database"
     )
-
-
-def init_app(app: Flask) -> None:
-    """Open the store, apply migrations, and attach it to the app."""
-    store = open_store(app.config.get("DATABASE_URL"), app.instance_path)
-    store.migrate()
-    app.extensions["gatehouse.store"] = store
-
-
-def get_store():
-    """Return the current app's store."""
-    return current_app.extensions["gatehouse.store"]

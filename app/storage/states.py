@@ -1,4 +1,4 @@
-"""The registration state machine and the payment order: one table each, read by both stores.
+"""The registration state machine and the payment order: one table each, read by the store.
 
 Every state-changing UPDATE a store runs carries `WHERE state IN (<from-states>)` taken from
 `TRANSITIONS`; a transition the table does not allow changes nothing and the store says so.
@@ -159,8 +159,3 @@ def payment_sources(status: str) -> tuple[str, ...]:
     """Return the statuses a payment may move to `status` from: lower ones, and itself."""
     rank = PAYMENT_RANK[PaymentStatus(status)]
     return tuple(str(s) for s, r in PAYMENT_RANK.items() if r < rank or s == PaymentStatus(status))
-
-
-def placeholders(values: tuple[str, ...], mark: str = "?") -> str:
-    """Return `?, ?, ?` (or `%s, …`) for an `IN (...)` list of constant length."""
-    return ", ".join(mark for _ in values)

@@ -40,9 +40,10 @@ from wtforms.validators import DataRequired, Email, Length, NumberRange, Optiona
 from ..domain import apikeys
 from ..domain import registration as flow
 from ..domain.accounts import SigninLocked, authenticate, locked_message
+from ..domain.gates import approvals_of
 from ..domain.platforms import set_active
 from ..lti.lms import FAMILIES, family_name, for_family
-from ..storage import FINAL_STATES, OPEN_STATES, RegistrationState, get_store, now_iso
+from ..storage import FINAL_STATES, OPEN_STATES, RegistrationState, now_iso
 from ..storage.states import transition_rows
 from .api_json import (
     AUTH_METHODS,
@@ -52,7 +53,7 @@ from .api_json import (
     invitation_json,
     platform_values,
 )
-from .context import base_url, events, services, settings
+from .context import base_url, events, get_store, services, settings
 from .limits import signin_limit
 from .login import PASSWORDS, User
 
@@ -312,7 +313,7 @@ def _approvals(store, reg_ids: list[str]) -> dict[str, dict]:
     The store answers for the whole page at once, so a longer page costs no more queries.
     """
     approvals = {}
-    for rid, found in store.approvals_of(reg_ids).items():
+    for rid, found in approvals_of(store, reg_ids).items():
         actor = found["completed_by"]
         approvals[rid] = {
             "account": found["account"],

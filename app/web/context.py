@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from functools import partial
 
-from flask import current_app, g, request
+from flask import Flask, current_app, g, request
 
 from ..domain.events import Events
 from ..domain.services import Services, outbound_client
 from ..lti.http import SafeClient
 from ..settings import Settings
-from ..storage import get_store
+from ..storage import open_store
 
 
 def settings() -> Settings:
@@ -56,3 +56,15 @@ def services() -> Services:
         log=current_app.logger,
         outbound=partial(outbound_client, config),
     )
+
+
+def init_store(app: Flask) -> None:
+    """Open the store, apply migrations, and attach it to the app."""
+    store = open_store(app.config.get("DATABASE_URL"), app.instance_path)
+    store.migrate()
+    app.extensions["gatehouse.store"] = store
+
+
+def get_store():
+    """Return the current app's store."""
+    return current_app.extensions["gatehouse.store"]

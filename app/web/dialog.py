@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from flask import render_template
 
+from ..domain.gates import approval_of
 from ..lti import lms as lms_families
 from ..lti.errors import RegistrationError
-from ..storage import get_store
+from .context import get_store
 from .security import allow_framing
 
 
@@ -40,5 +41,5 @@ def render_close(registration):
         family=registration.product_family_code,
         family_name=lms_families.family_name(registration.product_family_code),
         deployments=store.list_deployments(platform.id),
-        approval=store.approval_of(registration.id),
+        approval=approval_of(store, registration.id),
     )

@@ -23,8 +23,7 @@ from ..lti.launch import (
     verify_id_token,
     with_query,
 )
-from ..storage import get_store
-from .context import base_url, events, safe_client, services, settings
+from .context import base_url, events, get_store, safe_client, services, settings
 from .dialog import render_error
 from .limits import launch_limit
 from .security import allow_framing

@@ -8,9 +8,8 @@ from ..domain import policy
 from ..domain import registration as flow
 from ..lti.errors import RegistrationError
 from ..lti.registration import check_tool_urls, insecure_tool_urls, resolve_tool
-from ..storage import get_store
 from ..testing import crashpoints
-from .context import base_url, safe_client, services, settings
+from .context import base_url, get_store, safe_client, services, settings
 from .dialog import render_close, render_error
 from .limits import register_limit
 from .security import allow_framing

@@ -6,7 +6,8 @@ from flask import Flask
 from flask_login import LoginManager, UserMixin
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from ..storage import Account, get_store
+from ..storage import Account
+from .context import get_store
 
 login_manager = LoginManager()
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, render_template
 
-from ..storage import get_store
-from .context import base_url, settings
+from .context import base_url, get_store, settings
 
 bp = Blueprint("ops", __name__)
 

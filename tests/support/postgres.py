@@ -226,24 +226,24 @@ def start_cluster() -> Cluster:
 
 def run_sql(store, query: str, params=()) -> None:
     """Run one statement straight on a store's database (tests reach under the interface)."""
-    if hasattr(store, "db"):
-        store.db.execute(query, params)
+    if store.dialect.name == "sqlite":
+        store.dialect.db.execute(query, params)
         return
     import psycopg
 
-    with psycopg.connect(store.url, autocommit=True) as conn:
+    with psycopg.connect(store.dialect.url, autocommit=True) as conn:
         conn.execute(query.replace("?", "%s"), params)
 
 
 def dump(store) -> str:
     """Return every stored value as text, to check that a secret is nowhere in the database."""
-    if hasattr(store, "db"):
-        return "\n".join(store.db.iterdump())
+    if store.dialect.name == "sqlite":
+        return "\n".join(store.dialect.db.iterdump())
     import psycopg
     from psycopg import sql
 
     lines = []
-    with psycopg.connect(store.url, autocommit=True) as conn:
+    with psycopg.connect(store.dialect.url, autocommit=True) as conn:
         tables = [
             row[0]
             for row in conn.execute(
@@ -254,3 +254,13 @@ def dump(store) -> str:
             query = sql.SQL("SELECT * FROM {}").format(sql.Identifier(table))
             lines += [f"{table}: {row!r}" for row in conn.execute(query)]
     return "\n".join(lines)
+
+
+def rows_of(store, query: str, params=()) -> list[tuple]:
+    """Return the rows of one query run straight on a store's database, as tuples."""
+    if store.dialect.name == "sqlite":
+        return [tuple(row) for row in store.dialect.db.execute(query, params).fetchall()]
+    import psycopg
+
+    with psycopg.connect(store.dialect.url, autocommit=True) as conn:
+        return [tuple(row) for row in conn.execute(query.replace("?", "%s"), params)]

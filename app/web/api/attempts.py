@@ -6,8 +6,10 @@ from typing import Any
 
 from flask import jsonify, request
 
-from ...storage import Registration, RegistrationState, get_store
+from ...domain.gates import approvals_of
+from ...storage import Registration, RegistrationState
 from ..api_json import ApiError, api_key_name
+from ..context import get_store
 from .blueprint import bp
 
 STATES = (
@@ -24,9 +26,9 @@ def attempts_json(registrations: list[Registration]) -> list[dict[str, Any]]:
     """Return attempts: state, LMS, outcome, who approved, and the error verbatim.
 
     `approvedByApiKey` names the key whose back end called POST /api/registrations/<id>/complete
-    (the audit log's "api key <name>"). The store reads every approval of the list at once.
+    (the audit log's "api key <name>"). Every approval of the list is read at once.
     """
-    approvals = get_store().approvals_of([r.id for r in registrations])
+    approvals = approvals_of(get_store(), [r.id for r in registrations])
     return [_attempt_json(r, approvals[r.id]) for r in registrations]
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, g, request
 
 from ...domain import apikeys
-from ...storage import get_store, storable
+from ...storage import storable
 from ..api_json import ApiError, envelope
+from ..context import get_store
 from ..limits import api_limit
 
 bp = Blueprint("api", __name__)

@@ -9,9 +9,9 @@ from typing import Any
 from flask import current_app, jsonify, request
 
 from ...domain.platforms import set_active
-from ...storage import Conflict, Platform, get_store, storable
+from ...storage import Conflict, Platform, storable
 from ..api_json import MAX_USES, ApiError, field, invitation_json, json_body, platform_values
-from ..context import base_url, events, settings
+from ..context import base_url, events, get_store, settings
 from .blueprint import bp
 
 PREFIXES = ("/admin", "/api")

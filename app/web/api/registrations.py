@@ -13,9 +13,9 @@ from ...lti.errors import (
     RegistrationError,
 )
 from ...settings import MESSAGE_TYPES
-from ...storage import RegistrationState, get_store
+from ...storage import RegistrationState
 from ..api_json import ApiError, field, json_body
-from ..context import base_url, services, settings
+from ..context import base_url, get_store, services, settings
 from .blueprint import bp
 
 CLOSE_SNIPPET = (

@@ -15,9 +15,8 @@ from flask import current_app, jsonify
 from ...domain import service_tokens
 from ...lti.constants import is_service_scope
 from ...lti.launch import DL_MESSAGE_FIELDS, deep_linking_response, sign
-from ...storage import get_store
 from ..api_json import ApiError, field, json_body
-from ..context import services
+from ..context import get_store, services
 from .blueprint import bp
 from .platforms import found
 

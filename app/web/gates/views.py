@@ -33,8 +33,8 @@ from ...domain.accounts import (
 from ...domain.gates import configured, next_gate, step_of
 from ...domain.registration import RegistrationGone
 from ...lti.errors import RegistrationError
-from ...storage import AccountExists, RegistrationState, get_store
-from ..context import base_url, services, settings
+from ...storage import AccountExists, RegistrationState
+from ..context import base_url, get_store, services, settings
 from ..dialog import render_close, render_error
 from ..limits import signin_limit
 from ..login import PASSWORDS, User, hash_password

@@ -1,0 +1,288 @@
+"""What SQLite and PostgreSQL do differently, and nothing else: the store's SQL is written once.
+
+The store writes `?` placeholders and the subset of SQL both databases accept (`ON CONFLICT`,
+`RETURNING`, `IN (...)`); a dialect converts the placeholders, fills in the column types of
+the migration files, and knows its driver: connections, write transactions and their locks,
+row locks, case-insensitive matching and the error a unique index raises.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import sqlite_utils
+
+
+class Dialect(ABC):
+    """The interface both databases implement; the store sees only this."""
+
+    name: str
+    # The driver's base error: what a health check treats as "database unreachable".
+    Error: type[Exception]
+    # What inserting a duplicate into a unique index raises.
+    UniqueViolation: type[Exception]
+    # The column types of the migration files: {text} byte-ordered text, {id} an integer key
+    # the database numbers, {bigint} a 64-bit integer.
+    types: dict[str, str]
+    # Appended to a SELECT in a write transaction: lock the rows read (SQLite's write lock
+    # already covers the whole database), or skip those another worker has locked.
+    for_update = ""
+    skip_locked = ""
+    # The table of applied migrations, and how to read and add names.
+    records_ddl: str
+    applied_sql: str
+    record_sql: str
+
+    @property
+    @abstractmethod
+    def location(self) -> str:
+        """Return where the records live, for messages."""
+
+    def ddl(self, statement: str) -> str:
+        """Return a migration statement with this database's column types."""
+        for token, sql_type in self.types.items():
+            statement = statement.replace(token, sql_type)
+        return statement
+
+    def query(self, statement: str) -> str:
+        """Return a statement written with `?` placeholders in the driver's style."""
+        return statement
+
+    @abstractmethod
+    def ilike(self, column: str) -> str:
+        """Return a condition matching `column` against a `%pattern%` parameter, ignoring case."""
+
+    @abstractmethod
+    def connection(self) -> contextlib.AbstractContextManager[Any]:
+        """Lend a connection in autocommit mode for the duration of the block."""
+
+    @abstractmethod
+    def transaction(self, lock: str | None = None) -> contextlib.AbstractContextManager[Any]:
+        """Run a short write transaction; `lock` names a table to serialise it against."""
+
+    @abstractmethod
+    def lock_migrations(self, conn: Any) -> None:
+        """Make instances that migrate at once wait for each other (inside a transaction)."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Close the connections (they reopen on next use)."""
+
+
+BUSY_TIMEOUT_MS = 15000
+
+
+class SQLite(Dialect):
+    """One SQLite file in WAL mode; one connection per thread, writes under BEGIN IMMEDIATE."""
+
+    name = "sqlite"
+    Error = sqlite3.Error
+    UniqueViolation = sqlite3.IntegrityError
+    types = {"{text}": "TEXT", "{id}": "INTEGER PRIMARY KEY", "{bigint}": "INTEGER"}
+    # sqlite-utils' Migrations recorded SQLite's migrations in this table: it stays.
+    records_ddl = (
+        'CREATE TABLE IF NOT EXISTS "_sqlite_migrations" ("id" INTEGER PRIMARY KEY, '
+        '"migration_set" TEXT, "name" TEXT, "applied_at" TEXT);\n'
+        'CREATE UNIQUE INDEX IF NOT EXISTS "idx__sqlite_migrations_migration_set_name" '
+        'ON "_sqlite_migrations" ("migration_set", "name")'
+    )
+    applied_sql = "SELECT name FROM _sqlite_migrations WHERE migration_set = 'gatehouse'"
+    record_sql = (
+        "INSERT INTO _sqlite_migrations (migration_set, name, applied_at) "
+        "VALUES ('gatehouse', ?, ?)"
+    )
+
+    def __init__(self, path: str):
+        self.path = path
+        self._local = threading.local()
+
+    @property
+    def location(self) -> str:
+        """Return the file's path."""
+        return self.path
+
+    def ilike(self, column: str) -> str:
+        """Return `column LIKE ?`: SQLite's LIKE ignores ASCII case and has no escape character."""
+        return f"{column} LIKE ?"
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        """Return this thread's connection as a sqlite-utils Database (introspection, tests)."""
+        db = getattr(self._local, "db", None)
+        if db is None:
+            conn = sqlite3.connect(
+                self.path,
+                isolation_level=None,
+                timeout=BUSY_TIMEOUT_MS / 1000,
+                check_same_thread=False,
+            )
+            conn.row_factory = sqlite3.Row  # by name or by index, as sqlite-utils reads
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            db = sqlite_utils.Database(conn)
+            if db.journal_mode != "wal":  # readers never wait for the writer; the file stays so
+                db.enable_wal()
+            self._local.db = db
+        return db
+
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[sqlite3.Connection]:
+        """Lend this thread's connection."""
+        yield self.db.conn
+
+    @contextlib.contextmanager
+    def transaction(self, lock: str | None = None) -> Iterator[sqlite3.Connection]:
+        """Take the database's write lock up front (BEGIN IMMEDIATE): `lock` adds nothing."""
+        conn = self.db.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.rollback()
+            raise
+        else:
+            conn.execute("COMMIT")
+
+    def lock_migrations(self, conn: sqlite3.Connection) -> None:
+        """Nothing to add: the migration's BEGIN IMMEDIATE already excludes other writers."""
+
+    def close(self) -> None:
+        """Close this thread's connection."""
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None
+
+
+# Any 64-bit number, the same in every instance: who holds it applies migrations.
+MIGRATION_LOCK = int.from_bytes(b"gatehous", "big")
+CONNECT_TIMEOUT_S = 10
+# Readers and writers never wait on a lock longer than SQLite's busy timeout.
+LOCK_TIMEOUT = "15s"
+# More than a gunicorn worker's threads plus the notifier and maintenance threads.
+POOL_SIZE = 16
+
+
+class PostgreSQL(Dialect):
+    """A PostgreSQL database shared by any number of instances, through a psycopg_pool pool.
+
+    Text columns use the "C" collation so ordering and comparisons (timestamps, ids) are byte
+    order, as in SQLite. Where SQLite serialises writers with BEGIN IMMEDIATE, read-then-write
+    transactions here lock a table or the rows they read.
+    """
+
+    name = "postgresql"
+    types = {
+        "{text}": 'text COLLATE "C"',
+        "{id}": "bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY",
+        "{bigint}": "bigint",
+    }
+    for_update = " FOR UPDATE"
+    skip_locked = " FOR UPDATE SKIP LOCKED"
+    records_ddl = (
+        'CREATE TABLE IF NOT EXISTS gatehouse_migrations (name text COLLATE "C" PRIMARY KEY, '
+        'applied_at text COLLATE "C" NOT NULL)'
+    )
+    applied_sql = "SELECT name FROM gatehouse_migrations"
+    record_sql = "INSERT INTO gatehouse_migrations (name, applied_at) VALUES (?, ?)"
+
+    def __init__(self, url: str):
+        # Only here: the driver and its pool are the optional `postgres` extra.
+        import psycopg
+        import psycopg_pool  # noqa: F401 - missing, it is missing now rather than on first use
+
+        self.Error = psycopg.Error
+        self.UniqueViolation = psycopg.errors.UniqueViolation
+        self._url = url
+        self._lock = threading.Lock()
+        self._pool: Any = None  # opened on first use: choosing the store never connects
+        self._pid = os.getpid()
+        self._inherited: list[Any] = []
+
+    @property
+    def url(self) -> str:
+        """Return the database URL connections are opened with."""
+        return self._url
+
+    @url.setter
+    def url(self, url: str) -> None:
+        self.close()
+        self._url = url
+
+    @property
+    def location(self) -> str:
+        """Return the database URL without its password, for messages."""
+        parts = urlsplit(self._url)
+        if parts.password is None:
+            return self._url
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+        return urlunsplit(parts._replace(netloc=netloc))
+
+    def query(self, statement: str) -> str:
+        """Return the statement with psycopg's `%s` placeholders (and a literal % doubled)."""
+        return statement.replace("%", "%%").replace("?", "%s")
+
+    def ilike(self, column: str) -> str:
+        """Return `column ILIKE ?` without an escape character, as SQLite's LIKE."""
+        return f"{column} ILIKE ? ESCAPE ''"
+
+    def _pool_now(self) -> Any:
+        from psycopg.rows import dict_row
+        from psycopg_pool import ConnectionPool
+
+        with self._lock:
+            if self._pool is not None and os.getpid() != self._pid:
+                # Forked: the parent's sockets are not ours to use, nor to close.
+                self._inherited.append(self._pool)
+                self._pool, self._pid = None, os.getpid()
+            if self._pool is None:
+                self._pool = ConnectionPool(
+                    self._url,
+                    min_size=0,
+                    max_size=POOL_SIZE,
+                    timeout=CONNECT_TIMEOUT_S,
+                    kwargs={
+                        "autocommit": True,
+                        "row_factory": dict_row,
+                        "connect_timeout": CONNECT_TIMEOUT_S,
+                        "options": f"-c lock_timeout={LOCK_TIMEOUT}",
+                    },
+                    open=True,
+                )
+            return self._pool
+
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[Any]:
+        """Lend a pooled connection in autocommit mode."""
+        with self._pool_now().connection() as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def transaction(self, lock: str | None = None) -> Iterator[Any]:
+        """Run a transaction; `lock` takes that table's lock against other such writers."""
+        from psycopg import sql
+
+        with self.connection() as conn, conn.transaction():
+            if lock:
+                statement = sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE")
+                conn.execute(statement.format(sql.Identifier(lock)))
+            yield conn
+
+    def lock_migrations(self, conn: Any) -> None:
+        """Queue instances starting at once: the first applies, the rest then see it done."""
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", [MIGRATION_LOCK])
+
+    def close(self) -> None:
+        """Close the pool; a new one opens on next use."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()

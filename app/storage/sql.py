@@ -1,0 +1,1211 @@
+"""The one store: Gatehouse's records in SQLite or PostgreSQL, its SQL written once.
+
+Statements use `?` placeholders and SQL both databases accept; the dialect converts them and
+supplies what differs (locks, row locks, case-insensitive match, connections). Values always
+travel as parameters; table and column names in built statements come from code only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import secrets
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from .dialect import Dialect
+from .migrations import migrate
+from .records import (
+    Account,
+    AccountExists,
+    ApiKey,
+    AuditEntry,
+    Conflict,
+    Deployment,
+    Invitation,
+    LaunchState,
+    LaunchStateStatus,
+    Notification,
+    Payment,
+    Platform,
+    Registration,
+    TermsAcceptance,
+    ToolKey,
+    now_iso,
+)
+from .states import (
+    RegistrationState,
+    TransitionRefused,
+    ending_in,
+    payment_sources,
+    sources,
+    target,
+)
+
+# Export and import: what moves between databases, in the order it must be loaded.
+EXPORT_TABLES: dict[str, tuple[str, ...]] = {
+    "platforms": ("id",),
+    "deployments": ("platform_id", "deployment_id"),
+    "tool_keys": ("kid",),
+    "registrations": ("id",),
+}
+# Held only while an attempt is open: never exported.
+NEVER_EXPORTED = {"registrations": ("pending_secret", "done_token_hash", "token_digest")}
+
+
+def marks(values: Iterable[Any]) -> str:
+    """Return `?, ?, ?`: one placeholder per value of an `IN (...)` list."""
+    return ", ".join("?" for _ in values)
+
+
+def to_account(row: dict[str, Any]) -> Account:
+    """Build an Account from a row."""
+    return Account(**{**row, "is_owner": bool(row["is_owner"])})
+
+
+def to_platform(row: dict[str, Any]) -> Platform:
+    """Build a Platform from a row (scope lists are JSON, active an integer)."""
+    row = dict(row, scopes=tuple(json.loads(row["scopes"] or "[]")), active=bool(row["active"]))
+    for key in ("usable_scopes", "refused_scopes"):
+        row[key] = None if row[key] is None else tuple(json.loads(row[key]))
+    return Platform(**row)
+
+
+def to_deployment(row: dict[str, Any]) -> Deployment:
+    """Build a Deployment from a row."""
+    return Deployment(**{**row, "active": bool(row["active"])})
+
+
+def to_registration(row: dict[str, Any]) -> Registration:
+    """Build a Registration from a row, leaving out the held secret and token hashes."""
+    data = {k: v for k, v in row.items() if k not in NEVER_EXPORTED["registrations"]}
+    if data["platform_created"] is not None:
+        data["platform_created"] = bool(data["platform_created"])
+    for key in ("platform_config", "request", "error"):
+        data[key] = json.loads(data[key]) if data[key] else None
+    # Notable adjustments are stored as {"text", "notable"} objects among the plain strings.
+    stored = json.loads(data["adjustments"] or "[]")
+    data["adjustments"] = tuple(a["text"] if isinstance(a, dict) else a for a in stored)
+    data["notable_adjustments"] = tuple(
+        a["text"] for a in stored if isinstance(a, dict) and a.get("notable")
+    )
+    return Registration(**data)
+
+
+def to_audit_entry(row: dict[str, Any]) -> AuditEntry:
+    """Build an AuditEntry from a row (detail is JSON text)."""
+    return AuditEntry(**{**row, "detail": json.loads(row["detail"]) if row["detail"] else None})
+
+
+def learned_values(
+    row: dict[str, Any], platform: Platform, granted: Iterable[str], refused: Iterable[str]
+) -> dict[str, str] | None:
+    """Merge a token endpoint's grants and refusals into the learned columns of `row`.
+
+    `row` is the platform as stored now (read under a lock), `platform` the one the request
+    was made for. When a re-registration changed its claims or registration since, what the
+    old grants taught is stale: None, nothing to write. Otherwise the newest fact about a scope
+    wins and every other scope keeps what was learned before.
+    """
+    current = to_platform(row)
+    if (current.registration_id, current.scopes) != (platform.registration_id, platform.scopes):
+        return None
+    granted, refused = set(granted), set(refused)
+    usable = (set(current.usable_scopes or ()) - refused) | granted
+    refusals = (set(current.refused_scopes or ()) - granted) | refused
+    return {
+        "usable_scopes": json.dumps(sorted(usable)),
+        "refused_scopes": json.dumps(sorted(refusals)),
+    }
+
+
+def filters(
+    *pairs: tuple[str, Any], search: tuple[str, list[str]] | None = None
+) -> tuple[str, list[Any]]:
+    """Return a WHERE clause of the constant conditions whose value is set, and the values.
+
+    `search` adds one more condition with its own values (see SqlStore._search).
+    """
+    where = [condition for condition, value in pairs if value is not None]
+    params = [value for _condition, value in pairs if value is not None]
+    if search:
+        where.append(search[0])
+        params += search[1]
+    return (" WHERE " + " AND ".join(where) if where else ""), params
+
+
+def conflict_message(values: dict[str, Any]) -> str:
+    """Return the message of a Conflict on (issuer, client_id)."""
+    return (
+        f"a platform with url {values.get('issuer')!r} and clientId "
+        f"{values.get('client_id')!r} already exists"
+    )
+
+
+class Session:
+    """A connection that takes `?` placeholders and answers rows as dicts."""
+
+    def __init__(self, conn: Any, dialect: Dialect):
+        self.conn, self.dialect = conn, dialect
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """Run one statement; return the driver's cursor."""
+        return self.conn.execute(self.dialect.query(sql), list(params))
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """Return every row of a query."""
+        return [dict(row) for row in self.execute(sql, params).fetchall()]
+
+    def one(self, sql: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
+        """Return the first row of a query, or None."""
+        rows = self.rows(sql, params)  # read to the end: no statement is left open
+        return rows[0] if rows else None
+
+    def value(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """Return the first column of the first row, or None."""
+        row = self.one(sql, params)
+        return next(iter(row.values())) if row else None
+
+    def count(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run a change; return how many rows it touched."""
+        return self.execute(sql, params).rowcount
+
+    def insert(self, table: str, values: dict[str, Any]) -> None:
+        """Insert one row."""
+        columns = ", ".join(values)
+        sql = f"INSERT INTO {table} ({columns}) VALUES ({marks(values)})"  # noqa: S608 - names from code
+        self.execute(sql, list(values.values()))
+
+    def update(self, table: str, key: str, pk: Any, values: dict[str, Any]) -> None:
+        """Update one row by its key; raise LookupError when there is none."""
+        sets = ", ".join(f"{column} = ?" for column in values)
+        sql = f"UPDATE {table} SET {sets} WHERE {key} = ?"  # noqa: S608 - names from code
+        if self.count(sql, [*values.values(), pk]) == 0:
+            raise LookupError(f"{table}: no row with {key} = {pk!r}")
+
+    def move(
+        self, transition: str, values: dict[str, Any], reg_id: str | None, extra: str = "", *more
+    ) -> int:
+        """Run a named transition as one guarded UPDATE; return how many attempts moved.
+
+        The target state (and `values`) is set only `WHERE state IN` the transition's
+        from-states, for one attempt (`reg_id`) or all that match `extra` (a constant
+        condition whose values are `more`).
+        """
+        froms = sources(transition)
+        changes = {**values, "state": target(transition), "updated_at": now_iso()}
+        sets = ", ".join(f"{column} = ?" for column in changes)
+        where = f"state IN ({marks(froms)})" + extra
+        keys = []
+        if reg_id is not None:
+            where, keys = "id = ? AND " + where, [reg_id]
+        sql = f"UPDATE registrations SET {sets} WHERE {where}"  # noqa: S608 - constants
+        return self.count(sql, [*changes.values(), *keys, *froms, *more])
+
+
+class SqlStore:
+    """Gatehouse's records in one database, SQLite or PostgreSQL (see `dialect`)."""
+
+    def __init__(self, dialect: Dialect):
+        self.dialect = dialect
+        # The driver's base error: what a health check treats as "database unreachable".
+        self.Error = dialect.Error
+
+    @property
+    def location(self) -> str:
+        """Return where the records live, for messages (never a password)."""
+        return self.dialect.location
+
+    def close(self) -> None:
+        """Close the connections (they reopen on next use)."""
+        self.dialect.close()
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[Session]:
+        with self.dialect.connection() as conn:
+            yield Session(conn, self.dialect)
+
+    @contextlib.contextmanager
+    def _write(self, lock: str | None = None) -> Iterator[Session]:
+        """Run a short write transaction; `lock` serialises it against others on that table."""
+        with self.dialect.transaction(lock) as conn:
+            yield Session(conn, self.dialect)
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        with self._read() as db:
+            return db.rows(sql, params)
+
+    def _one(self, sql: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
+        with self._read() as db:
+            return db.one(sql, params)
+
+    def _value(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        with self._read() as db:
+            return db.value(sql, params)
+
+    def _change(self, sql: str, params: Sequence[Any] = ()) -> int:
+        with self._write() as db:
+            return db.count(sql, params)
+
+    def migrate(self) -> list[str]:
+        """Apply pending migrations (schema/*.sql) once across instances; return their names."""
+        return migrate(self.dialect, now_iso())
+
+    def ping(self) -> bool:
+        """Return True when the database answers a query."""
+        return self._value("SELECT 1 AS one") == 1
+
+    # Settings kept in the database because the disk of a Heroku dyno is not.
+
+    def get_or_create_setting(self, name: str, make_value) -> str:
+        """Return a stored setting, storing `make_value()` first when it is missing."""
+        query = "SELECT value FROM app_settings WHERE name = ?"
+        row = self._one(query, [name])
+        if row:
+            return row["value"]
+        with self._write() as db:
+            row = db.one(query, [name])
+            if row:
+                return row["value"]
+            db.execute(
+                "INSERT INTO app_settings (name, value) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                [name, make_value()],
+            )
+            return db.value(query, [name])
+
+    # Tool keys
+
+    def list_tool_keys(self) -> list[ToolKey]:
+        """Return all tool keys, newest first."""
+        return [
+            ToolKey(**r)
+            for r in self._rows("SELECT * FROM tool_keys ORDER BY created_at DESC, kid")
+        ]
+
+    def ensure_tool_key(self, make_key) -> None:
+        """Create the first tool key with `make_key()` when there is none."""
+        if self._one("SELECT 1 AS one FROM tool_keys LIMIT 1"):
+            return
+        with self._write(lock="tool_keys") as db:
+            if db.one("SELECT 1 AS one FROM tool_keys LIMIT 1"):
+                return
+            kid, pem = make_key()
+            db.insert("tool_keys", {"kid": kid, "private_pem": pem, "created_at": now_iso()})
+
+    def rotate_tool_keys(self, kid: str, private_pem: str, retire_at: str) -> list[str]:
+        """Add a new current key and schedule the others to retire; return their kids."""
+        with self._write(lock="tool_keys") as db:
+            old = [r["kid"] for r in db.rows("SELECT kid FROM tool_keys WHERE retire_at IS NULL")]
+            db.execute("UPDATE tool_keys SET retire_at = ? WHERE retire_at IS NULL", [retire_at])
+            db.insert(
+                "tool_keys", {"kid": kid, "private_pem": private_pem, "created_at": now_iso()}
+            )
+            db.execute(
+                "DELETE FROM tool_keys WHERE retire_at IS NOT NULL AND retire_at <= ?", [now_iso()]
+            )
+        return old
+
+    # Registrations
+
+    def create_registration(
+        self, openid_configuration_url: str, expires_at: str, token_digest: str | None = None
+    ) -> Registration:
+        """Record a new attempt in the pending state and return it.
+
+        `token_digest` names the LMS's registration token (a hash, never the token): an
+        attempt that claims it for registering spends it for every other attempt.
+        """
+        stamp, reg_id = now_iso(), secrets.token_urlsafe(24)
+        with self._write() as db:
+            db.insert(
+                "registrations",
+                {
+                    "id": reg_id,
+                    "state": RegistrationState.PENDING,
+                    "openid_configuration_url": openid_configuration_url,
+                    "adjustments": "[]",
+                    "created_at": stamp,
+                    "updated_at": stamp,
+                    "expires_at": expires_at,
+                    "token_digest": token_digest,
+                },
+            )
+        return self.get_registration(reg_id)
+
+    def _update(self, reg_id: str, **values: Any) -> None:
+        with self._write() as db:
+            db.update("registrations", "id", reg_id, {**values, "updated_at": now_iso()})
+
+    def keep_pending_secret(self, reg_id: str, secret: dict[str, Any]) -> None:
+        """Keep what finishing later needs (token, real endpoints) until the attempt ends."""
+        self._update(reg_id, pending_secret=json.dumps(secret))
+
+    def get_pending_secret(self, reg_id: str) -> dict[str, Any] | None:
+        """Return the kept secret of an open attempt, or None."""
+        secret = self._value("SELECT pending_secret FROM registrations WHERE id = ?", [reg_id])
+        return json.loads(secret) if secret else None
+
+    def set_registration_account(self, reg_id: str, account_id: str) -> None:
+        """Record which account approved the attempt."""
+        self._update(reg_id, account_id=account_id)
+
+    def expire_registrations(self) -> int:
+        """Mark open attempts past their time as expired and drop their secrets."""
+        with self._write() as db:
+            return db.move(
+                "expire", {"pending_secret": None}, None, " AND expires_at <= ?", now_iso()
+            )
+
+    def get_registration(self, reg_id: str) -> Registration | None:
+        """Return one attempt, or None."""
+        row = self._one("SELECT * FROM registrations WHERE id = ?", [reg_id])
+        return to_registration(row) if row else None
+
+    def list_registrations(
+        self, limit: int = 50, offset: int = 0, state: str | None = None
+    ) -> list[Registration]:
+        """Return attempts, newest first, optionally in one state."""
+        where, params = filters(("state = ?", state))
+        rows = self._rows(
+            f"SELECT * FROM registrations{where} ORDER BY created_at DESC LIMIT ? OFFSET ?",  # noqa: S608 - constant clauses
+            [*params, limit, offset],
+        )
+        return [to_registration(row) for row in rows]
+
+    def count_registrations(self, state: str | None = None) -> int:
+        """Return how many attempts there are, optionally in one state."""
+        where, params = filters(("state = ?", state))
+        return self._value(f"SELECT count(*) AS n FROM registrations{where}", params)  # noqa: S608
+
+    def set_registration_invitation(self, reg_id: str, invitation_id: str) -> None:
+        """Record the invitation link an attempt started from."""
+        self._update(reg_id, invitation_id=invitation_id)
+
+    def set_done_token(self, reg_id: str, token_hash: str) -> None:
+        """Store the hash of the single-use close-page token of a completed attempt."""
+        self._update(reg_id, done_token_hash=token_hash)
+
+    def consume_done_token(self, reg_id: str, token_hash: str) -> bool:
+        """Use the close-page token once; False when it is wrong or already used."""
+        return 1 == self._change(
+            "UPDATE registrations SET done_token_hash = NULL WHERE id = ? AND done_token_hash = ?",
+            [reg_id, token_hash],
+        )
+
+    def record_platform_config(self, reg_id: str, config: dict[str, Any]) -> None:
+        """Store the validated platform facts of an attempt (never the registration token)."""
+        self._update(
+            reg_id,
+            issuer=config["issuer"],
+            product_family_code=config["product_family_code"],
+            platform_version=config["version"],
+            platform_config=json.dumps(config),
+        )
+
+    def claim_for_registering(
+        self, reg_id: str, request: dict[str, Any], adjustments: list[Any]
+    ) -> bool:
+        """Move a pending attempt to registering; False when another request already did.
+
+        False too when another attempt already spent the same registration token.
+        """
+        values = {"request": json.dumps(request), "adjustments": json.dumps(adjustments)}
+        try:
+            with self._write() as db:
+                return db.move("claim", values, reg_id, " AND expires_at > ?", now_iso()) == 1
+        except self.dialect.UniqueViolation:  # idx_registrations_token_spent: the token is spent
+            return False
+
+    def record_platform_response(self, reg_id: str, status: int, body: str) -> None:
+        """Write the LMS's answer before anything else happens with it."""
+        self._update(reg_id, response_status=status, response_body=body)
+
+    def fail_registration(
+        self,
+        reg_id: str,
+        error: dict[str, Any],
+        state: str = RegistrationState.FAILED,
+        release_token: bool = False,
+    ) -> bool:
+        """End an attempt failed (or expired, or of unknown outcome) with the error the admin saw.
+
+        False when the transition table does not allow it from the attempt's state (it was
+        completed or ended meanwhile): nothing is changed then. `release_token` frees the
+        LMS's registration token for another attempt: only when nothing reached the LMS.
+        """
+        changes: dict[str, Any] = {"error": json.dumps(error), "pending_secret": None}
+        if release_token:
+            changes["token_digest"] = None
+        with self._write() as db:
+            return db.move(ending_in(state), changes, reg_id) == 1
+
+    def latest_for_token(self, token_digest: str) -> Registration | None:
+        """Return the newest attempt started with this registration token, or None."""
+        row = self._one(
+            "SELECT * FROM registrations WHERE token_digest = ? ORDER BY created_at DESC LIMIT 1",
+            [token_digest],
+        )
+        return to_registration(row) if row else None
+
+    def stale_registering(self, updated_before: str) -> list[Registration]:
+        """Return attempts stuck in `registering` since before the given time (dead workers)."""
+        rows = self._rows(
+            "SELECT * FROM registrations WHERE state = ? AND updated_at < ? ORDER BY created_at",
+            [RegistrationState.REGISTERING, updated_before],
+        )
+        return [to_registration(row) for row in rows]
+
+    def claim_stale(self, reg_id: str, updated_at: str) -> bool:
+        """Take a stale attempt for recovery; False when another worker already took it."""
+        with self._write() as db:
+            return db.move("recover", {}, reg_id, " AND updated_at = ?", updated_at) == 1
+
+    def claim_unknown(self, reg_id: str) -> bool:
+        """Move an attempt of unknown outcome to registering while the owner finishes it.
+
+        False when it is not of unknown outcome (any more): another owner got there first.
+        """
+        with self._write() as db:
+            return db.move("resolve", {}, reg_id) == 1
+
+    def purge_expired(self) -> int:
+        """Drop the held token and platform documents of attempts that ended unfinished."""
+        return self._change(
+            "UPDATE registrations SET pending_secret = NULL, platform_config = NULL "
+            "WHERE state = ? AND (pending_secret IS NOT NULL OR platform_config IS NOT NULL)",
+            [RegistrationState.EXPIRED],
+        )
+
+    def complete_registration(
+        self,
+        reg_id: str,
+        platform: dict[str, Any],
+        deployment_id: str | None,
+        activate: bool,
+        invitation_id: str | None = None,
+        rename: bool = False,
+    ) -> tuple[Platform, bool]:
+        """Create or update the platform, add its deployment and finish the attempt atomically.
+
+        Returns the platform and True when it was created, False when an existing
+        (issuer, client_id) was updated in place.
+        """
+        stamp = now_iso()
+        values = {
+            **platform,
+            "scopes": json.dumps(list(platform["scopes"])),
+            "registration_id": reg_id,
+        }
+        # A new registration may grant differently: what the token endpoint taught is forgotten.
+        values.update(usable_scopes=None, refused_scopes=None)
+        if invitation_id:
+            values["invitation_id"] = invitation_id
+        # The platforms lock makes "find, then insert or update" one step across instances.
+        with self._write(lock="platforms") as db:
+            platform_id = db.value(
+                "SELECT id FROM platforms WHERE issuer = ? AND client_id = ?",
+                [platform["issuer"], platform["client_id"]],
+            )
+            created = platform_id is None
+            if created:
+                platform_id = secrets.token_urlsafe(15)
+                values.update(id=platform_id, active=int(activate), created_at=stamp)
+                db.insert("platforms", {**values, "updated_at": stamp})
+            else:
+                if not rename:  # keep the name the owner may have given it
+                    values.pop("name")
+                db.update("platforms", "id", platform_id, {**values, "updated_at": stamp})
+            if deployment_id:
+                db.execute(
+                    "INSERT INTO deployments (platform_id, deployment_id, active, source, "
+                    "created_at) VALUES (?, ?, 1, 'registration', ?) ON CONFLICT DO NOTHING",
+                    [platform_id, deployment_id, stamp],
+                )
+            finished = {
+                "platform_id": platform_id,
+                "client_id": platform["client_id"],
+                "deployment_id": deployment_id,
+                "platform_created": int(created),
+                "pending_secret": None,
+            }
+            if db.move("complete", finished, reg_id) != 1:
+                # Rolls the platform back too: the attempt was completed or ended meanwhile.
+                raise TransitionRefused(f"registration {reg_id}: complete")
+        return self.get_platform(platform_id), created
+
+    # Platforms
+
+    def get_platform(self, platform_id: str) -> Platform | None:
+        """Return one platform by id, or None."""
+        row = self._one("SELECT * FROM platforms WHERE id = ?", [platform_id])
+        return to_platform(row) if row else None
+
+    def find_platform(self, issuer: str, client_id: str) -> Platform | None:
+        """Return the platform with this issuer and client_id, or None."""
+        row = self._one(
+            "SELECT * FROM platforms WHERE issuer = ? AND client_id = ?", [issuer, client_id]
+        )
+        return to_platform(row) if row else None
+
+    def _search(self, search: str) -> tuple[str, list[str]]:
+        """Return the condition matching name, issuer or client_id ignoring case, and values."""
+        like = self.dialect.ilike
+        condition = f"({like('name')} OR {like('issuer')} OR {like('client_id')})"
+        return condition, [f"%{search}%"] * 3
+
+    def list_platforms(
+        self,
+        *,
+        platform_id: str | None = None,
+        issuer: str | None = None,
+        client_id: str | None = None,
+        search: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[Platform]:
+        """Return platforms matching the filters, newest first."""
+        where, params = filters(
+            ("id = ?", platform_id),
+            ("issuer = ?", issuer),
+            ("client_id = ?", client_id),
+            search=self._search(search) if search else None,
+        )
+        sql = f"SELECT * FROM platforms{where} ORDER BY created_at DESC, id"  # noqa: S608 - constants
+        if limit is not None:
+            sql, params = sql + " LIMIT ? OFFSET ?", [*params, limit, offset]
+        return [to_platform(row) for row in self._rows(sql, params)]
+
+    def count_platforms(self, search: str | None = None) -> int:
+        """Return how many platforms match a search (all when None)."""
+        if search:
+            condition, params = self._search(search)
+            return self._value(f"SELECT count(*) AS n FROM platforms WHERE {condition}", params)  # noqa: S608
+        return self._value("SELECT count(*) AS n FROM platforms")
+
+    def create_platform(self, values: dict[str, Any], active: bool) -> Platform:
+        """Register a platform by hand; raise Conflict when (issuer, client_id) exists."""
+        stamp, platform_id = now_iso(), secrets.token_urlsafe(15)
+        row = {"scopes": "[]", "product_family_code": "", "version": ""}
+        row.update({k: v for k, v in values.items() if k != "scopes"})
+        row.update(id=platform_id, active=int(active), created_at=stamp, updated_at=stamp)
+        try:
+            with self._write() as db:
+                db.insert("platforms", row)
+        except self.dialect.UniqueViolation:
+            raise Conflict(conflict_message(values)) from None
+        return self.get_platform(platform_id)
+
+    def update_platform(self, platform_id: str, values: dict[str, Any]) -> Platform | None:
+        """Change a platform's fields; raise Conflict on a duplicate (issuer, client_id)."""
+        if "active" in values:
+            values = {**values, "active": int(values["active"])}
+        try:
+            with self._write() as db:
+                if not db.one("SELECT id FROM platforms WHERE id = ?", [platform_id]):
+                    return None
+                db.update("platforms", "id", platform_id, {**values, "updated_at": now_iso()})
+        except self.dialect.UniqueViolation:
+            raise Conflict(conflict_message(values)) from None
+        return self.get_platform(platform_id)
+
+    def delete_platform(self, platform_id: str) -> bool:
+        """Delete a platform and its deployments; False when it did not exist."""
+        with self._write() as db:
+            db.execute("DELETE FROM deployments WHERE platform_id = ?", [platform_id])
+            return db.count("DELETE FROM platforms WHERE id = ?", [platform_id]) == 1
+
+    def learn_scopes(
+        self, platform: Platform, granted: Iterable[str], refused: Iterable[str]
+    ) -> Platform | None:
+        """Record what the token endpoint granted and refused, merged with what is known.
+
+        The lock makes read, merge and write one step, so two workers learning at once keep
+        each other's knowledge; learning about a registration since replaced is dropped.
+        """
+        with self._write() as db:
+            row = db.one(
+                "SELECT * FROM platforms WHERE id = ?" + self.dialect.for_update,  # noqa: S608
+                [platform.id],
+            )
+            values = learned_values(row, platform, granted, refused) if row else None
+            if values:
+                db.update("platforms", "id", platform.id, values)
+        return self.get_platform(platform.id)
+
+    def record_launch(self, platform_id: str) -> None:
+        """Note that a launch from this platform was verified just now."""
+        self._change(
+            "UPDATE platforms SET last_launch_at = ? WHERE id = ?", [now_iso(), platform_id]
+        )
+
+    # Launch states (OIDC login state and nonce)
+
+    def create_launch_state(
+        self,
+        state_hash: str,
+        nonce: str,
+        platform_id: str,
+        target_link_uri: str | None,
+        expires_at: str,
+    ) -> None:
+        """Keep the state (hashed) and nonce of an OIDC login until its launch comes back."""
+        with self._write() as db:
+            db.insert(
+                "launch_states",
+                {
+                    "state_hash": state_hash,
+                    "nonce": nonce,
+                    "platform_id": platform_id,
+                    "target_link_uri": target_link_uri,
+                    "created_at": now_iso(),
+                    "expires_at": expires_at,
+                },
+            )
+
+    def consume_launch_state(self, state_hash: str) -> tuple[LaunchState | None, str]:
+        """Use a launch state once: return it and `LaunchStateStatus.OK`, or why not."""
+        with self._write() as db:
+            row = db.one(
+                "SELECT * FROM launch_states WHERE state_hash = ?"  # noqa: S608 - constants
+                + self.dialect.for_update,
+                [state_hash],
+            )
+            if row is None:
+                status = LaunchStateStatus.UNKNOWN
+            elif row["used_at"]:
+                status = LaunchStateStatus.USED
+            elif row["expires_at"] <= now_iso():
+                status = LaunchStateStatus.EXPIRED
+            else:
+                status = LaunchStateStatus.OK
+                db.execute(
+                    "UPDATE launch_states SET used_at = ? WHERE state_hash = ?",
+                    [now_iso(), state_hash],
+                )
+        return (LaunchState(**row) if row else None), status
+
+    def purge_launch_states(self, before: str) -> int:
+        """Forget launch states that expired before `before` (used ones are kept till then)."""
+        return self._change("DELETE FROM launch_states WHERE expires_at < ?", [before])
+
+    # Deployments
+
+    def add_deployment(
+        self, platform_id: str, deployment_id: str, active: bool = True, source: str = "api"
+    ) -> tuple[Deployment, bool]:
+        """Add a deployment (or return the existing one); True when it was created."""
+        created = 1 == self._change(
+            "INSERT INTO deployments (platform_id, deployment_id, active, source, created_at) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            [platform_id, deployment_id, int(active), source, now_iso()],
+        )
+        return self.get_deployment(platform_id, deployment_id), created
+
+    def get_deployment(self, platform_id: str, deployment_id: str) -> Deployment | None:
+        """Return one deployment, or None."""
+        row = self._one(
+            "SELECT * FROM deployments WHERE platform_id = ? AND deployment_id = ?",
+            [platform_id, deployment_id],
+        )
+        return to_deployment(row) if row else None
+
+    def set_deployment_active(
+        self, platform_id: str, deployment_id: str, active: bool
+    ) -> Deployment | None:
+        """Activate or deactivate a deployment; None when it does not exist."""
+        self._change(
+            "UPDATE deployments SET active = ? WHERE platform_id = ? AND deployment_id = ?",
+            [int(active), platform_id, deployment_id],
+        )
+        return self.get_deployment(platform_id, deployment_id)
+
+    def delete_deployment(self, platform_id: str, deployment_id: str) -> bool:
+        """Remove a deployment; False when it did not exist."""
+        return 1 == self._change(
+            "DELETE FROM deployments WHERE platform_id = ? AND deployment_id = ?",
+            [platform_id, deployment_id],
+        )
+
+    def list_deployments(self, platform_id: str) -> list[Deployment]:
+        """Return the deployments of a platform, oldest first."""
+        rows = self._rows(
+            "SELECT * FROM deployments WHERE platform_id = ? ORDER BY created_at, deployment_id",
+            [platform_id],
+        )
+        return [to_deployment(row) for row in rows]
+
+    # Accounts
+
+    def create_account(
+        self,
+        email: str,
+        name: str | None = None,
+        password_hash: str | None = None,
+        oidc_issuer: str | None = None,
+        oidc_subject: str | None = None,
+    ) -> Account:
+        """Create an account; raise AccountExists when the e-mail address is taken."""
+        account_id = secrets.token_urlsafe(12)
+        try:
+            with self._write() as db:
+                db.insert(
+                    "accounts",
+                    {
+                        "id": account_id,
+                        "email": email.strip().lower(),
+                        "name": name,
+                        "password_hash": password_hash,
+                        "oidc_issuer": oidc_issuer,
+                        "oidc_subject": oidc_subject,
+                        "created_at": now_iso(),
+                    },
+                )
+        except self.dialect.UniqueViolation:
+            raise AccountExists(email) from None
+        return self.get_account(account_id)
+
+    def get_account(self, account_id: str) -> Account | None:
+        """Return one account by id, or None."""
+        row = self._one("SELECT * FROM accounts WHERE id = ?", [account_id])
+        return to_account(row) if row else None
+
+    def find_account_by_email(self, email: str) -> Account | None:
+        """Return the account with this e-mail address (case-insensitive), or None."""
+        row = self._one("SELECT * FROM accounts WHERE email = ?", [email.strip().lower()])
+        return to_account(row) if row else None
+
+    def find_oidc_account(self, issuer: str, subject: str) -> Account | None:
+        """Return the account linked to an OpenID Connect identity, or None."""
+        row = self._one(
+            "SELECT * FROM accounts WHERE oidc_issuer = ? AND oidc_subject = ?", [issuer, subject]
+        )
+        return to_account(row) if row else None
+
+    def link_oidc(self, account_id: str, issuer: str, subject: str) -> Account | None:
+        """Link an OpenID Connect identity to an account that has none; None when it has one."""
+        self._change(
+            "UPDATE accounts SET oidc_issuer = ?, oidc_subject = ? "
+            "WHERE id = ? AND oidc_subject IS NULL",
+            [issuer, subject, account_id],
+        )
+        account = self.get_account(account_id)
+        return (
+            account
+            if account and (account.oidc_issuer, account.oidc_subject) == (issuer, subject)
+            else None
+        )
+
+    def touch_login(self, account_id: str) -> None:
+        """Record a successful sign-in."""
+        with self._write() as db:
+            db.update("accounts", "id", account_id, {"last_login_at": now_iso()})
+
+    def set_owner(self, account_id: str, owner: bool) -> None:
+        """Give or take away access to the owner console."""
+        with self._write() as db:
+            db.update("accounts", "id", account_id, {"is_owner": int(owner)})
+
+    def accounts_of(self, reg_ids: Sequence[str]) -> dict[str, Account]:
+        """Return the account bound to each of these attempts that has one."""
+        if not reg_ids:
+            return {}
+        rows = self._rows(
+            "SELECT r.id AS registration_id, a.* FROM registrations AS r "  # noqa: S608
+            f"JOIN accounts AS a ON a.id = r.account_id WHERE r.id IN ({marks(reg_ids)})",
+            list(reg_ids),
+        )
+        return {row.pop("registration_id"): to_account(row) for row in rows}
+
+    # Sign-in throttling (per account and per address, shared by every worker)
+
+    def signin_locked_until(self, keys: list[str]) -> str | None:
+        """Return the latest lock time among keys that are still locked, or None."""
+        return self._value(
+            "SELECT max(locked_until) AS until FROM signin_throttle "  # noqa: S608
+            f"WHERE key IN ({marks(keys)}) "
+            "AND locked_until > ?",
+            [*keys, now_iso()],
+        )
+
+    def record_signin_failure(self, keys: list[str]) -> dict[str, int]:
+        """Count a failure for each key; return each key's failures so far."""
+        counted = {}
+        with self._write() as db:
+            for key in keys:
+                # The upsert counts atomically, however many workers count at once.
+                counted[key] = db.value(
+                    "INSERT INTO signin_throttle (key, failures, locked_until, updated_at) "
+                    "VALUES (?, 1, NULL, ?) ON CONFLICT (key) DO UPDATE SET "
+                    "failures = signin_throttle.failures + 1, updated_at = excluded.updated_at "
+                    "RETURNING failures",
+                    [key, now_iso()],
+                )
+        return counted
+
+    def lock_signin(self, key: str, until: str) -> None:
+        """Lock a key until `until`, unless it is already locked for longer."""
+        self._change(
+            "UPDATE signin_throttle SET locked_until = ? WHERE key = ? "
+            "AND (locked_until IS NULL OR locked_until < ?)",
+            [until, key, until],
+        )
+
+    def clear_signin_failures(self, key: str) -> None:
+        """Forget the failures of a key after a successful sign-in."""
+        self._change("DELETE FROM signin_throttle WHERE key = ?", [key])
+
+    # Terms and payments
+
+    def record_terms_acceptance(self, **values: Any) -> None:
+        """Record an acceptance: registration_id, version, account, signer, ip, user agent."""
+        with self._write() as db:
+            db.insert("terms_acceptances", {**values, "accepted_at": now_iso()})
+
+    def terms_acceptance(self, reg_id: str, version: str) -> TermsAcceptance | None:
+        """Return the acceptance of a terms version for an attempt, or None."""
+        row = self._one(
+            "SELECT * FROM terms_acceptances WHERE registration_id = ? AND version = ? "
+            "ORDER BY id DESC LIMIT 1",
+            [reg_id, version],
+        )
+        return TermsAcceptance(**row) if row else None
+
+    def terms_for_many(self, reg_ids: Sequence[str]) -> list[TermsAcceptance]:
+        """Return every acceptance for these attempts, newest first."""
+        if not reg_ids:
+            return []
+        rows = self._rows(
+            "SELECT * FROM terms_acceptances "  # noqa: S608
+            f"WHERE registration_id IN ({marks(reg_ids)}) "
+            "ORDER BY id DESC",
+            list(reg_ids),
+        )
+        return [TermsAcceptance(**row) for row in rows]
+
+    def record_checkout(self, **values: Any) -> None:
+        """Record a new Checkout Session: session_id, registration_id, account, amount, status."""
+        stamp = now_iso()
+        with self._write() as db:
+            db.insert("payments", {**values, "created_at": stamp, "updated_at": stamp})
+
+    def update_payment(
+        self,
+        session_id: str,
+        status: str,
+        amount: int | None = None,
+        currency: str | None = None,
+    ) -> Payment | None:
+        """Move a payment forward to `status` (recording the amount Stripe reports).
+
+        Return the payment as stored, None when unknown: a move backwards (a late event, since
+        Stripe does not order them) changes nothing, and the returned status says so.
+        """
+        changes: dict[str, Any] = {"status": status, "updated_at": now_iso()}
+        if amount is not None:
+            changes["amount"] = amount
+        if currency:
+            changes["currency"] = currency
+        froms = payment_sources(status)
+        sets = ", ".join(f"{column} = ?" for column in changes)
+        self._change(
+            f"UPDATE payments SET {sets} WHERE session_id = ? "  # noqa: S608 - constants
+            f"AND status IN ({marks(froms)})",
+            [*changes.values(), session_id, *froms],
+        )
+        row = self._one("SELECT * FROM payments WHERE session_id = ?", [session_id])
+        return Payment(**row) if row else None
+
+    def payments_for(self, reg_id: str) -> list[Payment]:
+        """Return the payments of an attempt, newest first."""
+        return self.payments_for_many([reg_id])
+
+    def payments_for_many(self, reg_ids: Sequence[str]) -> list[Payment]:
+        """Return every payment of these attempts, newest first."""
+        if not reg_ids:
+            return []
+        rows = self._rows(
+            f"SELECT * FROM payments WHERE registration_id IN ({marks(reg_ids)}) "  # noqa: S608
+            "ORDER BY created_at DESC",
+            list(reg_ids),
+        )
+        return [Payment(**row) for row in rows]
+
+    # API keys
+
+    def create_api_key(self, key_id: str, name: str, secret_hash: str) -> ApiKey:
+        """Store a new API key's hash."""
+        with self._write() as db:
+            db.insert(
+                "api_keys",
+                {"id": key_id, "name": name, "secret_hash": secret_hash, "created_at": now_iso()},
+            )
+        return self.get_api_key(key_id)
+
+    def get_api_key(self, key_id: str) -> ApiKey | None:
+        """Return one API key record (with its hash), or None."""
+        row = self._one("SELECT * FROM api_keys WHERE id = ?", [key_id])
+        return ApiKey(**row) if row else None
+
+    def list_api_keys(self) -> list[ApiKey]:
+        """Return every API key, newest first."""
+        return [
+            ApiKey(**row) for row in self._rows("SELECT * FROM api_keys ORDER BY created_at DESC")
+        ]
+
+    def list_api_keys_page(self, limit: int, offset: int = 0) -> list[ApiKey]:
+        """Return one page of API keys, newest first."""
+        rows = self._rows(
+            "SELECT * FROM api_keys ORDER BY created_at DESC, id LIMIT ? OFFSET ?", [limit, offset]
+        )
+        return [ApiKey(**row) for row in rows]
+
+    def count_api_keys(self) -> int:
+        """Return the number of API keys, revoked ones included."""
+        return self._value("SELECT count(*) AS n FROM api_keys")
+
+    def touch_api_key(self, key_id: str) -> None:
+        """Record that a key was used."""
+        with self._write() as db:
+            db.update("api_keys", "id", key_id, {"last_used_at": now_iso()})
+
+    def revoke_api_key(self, key_id: str) -> bool:
+        """Revoke a key; False when it does not exist or was already revoked."""
+        return 1 == self._change(
+            "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+            [now_iso(), key_id],
+        )
+
+    # Invitations
+
+    def create_invitation(
+        self, name: str, uses_allowed: int | None, expires_at: str | None
+    ) -> Invitation:
+        """Create a per-customer registration link."""
+        invitation_id = secrets.token_urlsafe(9)
+        with self._write() as db:
+            db.insert(
+                "invitations",
+                {
+                    "id": invitation_id,
+                    "code": secrets.token_urlsafe(18),
+                    "name": name,
+                    "uses_allowed": uses_allowed,
+                    "uses": 0,
+                    "expires_at": expires_at,
+                    "created_at": now_iso(),
+                },
+            )
+        return self.get_invitation(invitation_id)
+
+    def get_invitation(self, invitation_id: str) -> Invitation | None:
+        """Return one invitation by id, or None."""
+        row = self._one("SELECT * FROM invitations WHERE id = ?", [invitation_id])
+        return Invitation(**row) if row else None
+
+    def find_invitation(self, code: str) -> Invitation | None:
+        """Return the invitation with this code, or None."""
+        row = self._one("SELECT * FROM invitations WHERE code = ?", [code])
+        return Invitation(**row) if row else None
+
+    def list_invitations(self) -> list[Invitation]:
+        """Return every invitation, newest first."""
+        return [
+            Invitation(**r)
+            for r in self._rows("SELECT * FROM invitations ORDER BY created_at DESC")
+        ]
+
+    def list_invitations_page(self, limit: int, offset: int = 0) -> list[Invitation]:
+        """Return one page of invitations, newest first."""
+        rows = self._rows(
+            "SELECT * FROM invitations ORDER BY created_at DESC, id LIMIT ? OFFSET ?",
+            [limit, offset],
+        )
+        return [Invitation(**row) for row in rows]
+
+    def count_invitations(self) -> int:
+        """Return the number of invitations."""
+        return self._value("SELECT count(*) AS n FROM invitations")
+
+    def release_invitation(self, invitation_id: str) -> None:
+        """Give back a use taken by an attempt the LMS did not complete."""
+        self._change(
+            "UPDATE invitations SET uses = uses - 1 WHERE id = ? AND uses > 0", [invitation_id]
+        )
+
+    def revoke_invitation(self, invitation_id: str) -> bool:
+        """Revoke an invitation; False when unknown or already revoked."""
+        return 1 == self._change(
+            "UPDATE invitations SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+            [now_iso(), invitation_id],
+        )
+
+    def use_invitation(self, invitation_id: str) -> bool:
+        """Count one use if the invitation is still usable; False when it is not."""
+        # The UPDATE's write (or row) lock re-checks the conditions after a concurrent use.
+        return 1 == self._change(
+            "UPDATE invitations SET uses = uses + 1 WHERE id = ? AND revoked_at IS NULL "
+            "AND (expires_at IS NULL OR expires_at > ?) "
+            "AND (uses_allowed IS NULL OR uses < uses_allowed)",
+            [invitation_id, now_iso()],
+        )
+
+    # Audit log
+
+    def audit(
+        self,
+        actor: str,
+        action: str,
+        subject_type: str | None = None,
+        subject_id: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        """Append a line to the audit log."""
+        with self._write() as db:
+            db.insert(
+                "audit_log",
+                {
+                    "at": now_iso(),
+                    "actor": actor,
+                    "action": action,
+                    "subject_type": subject_type,
+                    "subject_id": subject_id,
+                    "detail": json.dumps(detail) if detail is not None else None,
+                },
+            )
+
+    def list_audit(
+        self, limit: int = 50, offset: int = 0, subject_id: str | None = None
+    ) -> list[AuditEntry]:
+        """Return audit lines, newest first, optionally about one record."""
+        return self.list_audit_matching(limit, offset, subject_id=subject_id)
+
+    def list_audit_matching(
+        self,
+        limit: int = 50,
+        offset: int = 0,
+        *,
+        action: str | None = None,
+        actor: str | None = None,
+        subject_id: str | None = None,
+    ) -> list[AuditEntry]:
+        """Return audit lines, newest first, that match every filter given (exact values)."""
+        where, params = filters(
+            ("action = ?", action), ("actor = ?", actor), ("subject_id = ?", subject_id)
+        )
+        rows = self._rows(
+            f"SELECT * FROM audit_log{where} ORDER BY id DESC LIMIT ? OFFSET ?",  # noqa: S608 - constant clauses
+            [*params, limit, offset],
+        )
+        return [to_audit_entry(row) for row in rows]
+
+    def count_audit_matching(
+        self,
+        *,
+        action: str | None = None,
+        actor: str | None = None,
+        subject_id: str | None = None,
+    ) -> int:
+        """Return how many audit lines match every filter given."""
+        where, params = filters(
+            ("action = ?", action), ("actor = ?", actor), ("subject_id = ?", subject_id)
+        )
+        return self._value(f"SELECT count(*) AS n FROM audit_log{where}", params)  # noqa: S608
+
+    def audit_choices(self) -> dict[str, list[str]]:
+        """Return the distinct actions and actors of the audit log, sorted (filter menus)."""
+        # Sorted here, not by the database's locale: the same order on both databases.
+        return {
+            column: sorted(
+                row[column]
+                for row in self._rows(f"SELECT DISTINCT {column} FROM audit_log")  # noqa: S608 - two constants
+            )
+            for column in ("action", "actor")
+        }
+
+    def latest_actors(self, action: str, subject_ids: Sequence[str]) -> dict[str, str]:
+        """Return the actor of the latest audit line with `action` about each subject."""
+        if not subject_ids:
+            return {}
+        rows = self._rows(
+            "SELECT subject_id, actor FROM audit_log WHERE action = ? "  # noqa: S608
+            f"AND subject_id IN ({marks(subject_ids)}) ORDER BY id",
+            [action, *subject_ids],
+        )
+        return {row["subject_id"]: row["actor"] for row in rows}  # the latest line wins
+
+    # Webhook notifications
+
+    def enqueue_notification(self, event: str, payload: str) -> int:
+        """Queue a webhook event for delivery; return its id."""
+        stamp = now_iso()
+        with self._write() as db:
+            return db.value(
+                "INSERT INTO notifications (event, payload, created_at, attempts, "
+                "next_attempt_at) VALUES (?, ?, ?, 0, ?) RETURNING id",
+                [event, payload, stamp, stamp],
+            )
+
+    def claim_notifications(self, lease_until: str, limit: int = 10) -> list[Notification]:
+        """Take due notifications for delivery, hiding them from others until `lease_until`."""
+        with self._write() as db:
+            # SKIP LOCKED (PostgreSQL): a worker claiming at the same moment takes other rows.
+            rows = db.rows(
+                "SELECT * FROM notifications WHERE delivered_at IS NULL AND next_attempt_at "  # noqa: S608
+                "IS NOT NULL AND next_attempt_at <= ? ORDER BY id LIMIT ?"
+                + self.dialect.skip_locked,
+                [now_iso(), limit],
+            )
+            if rows:
+                ids = [row["id"] for row in rows]
+                db.execute(
+                    "UPDATE notifications SET next_attempt_at = ?, attempts = attempts + 1 "  # noqa: S608
+                    f"WHERE id IN ({marks(ids)})",
+                    [lease_until, *ids],
+                )
+        return [Notification(**{**row, "attempts": row["attempts"] + 1}) for row in rows]
+
+    def finish_notification(
+        self,
+        notification_id: int,
+        *,
+        delivered: bool,
+        error: str | None = None,
+        retry_at: str | None = None,
+    ) -> None:
+        """Record a delivery attempt: delivered, retried at `retry_at`, or given up (None)."""
+        values: dict[str, Any] = {"last_error": error, "next_attempt_at": retry_at}
+        if delivered:
+            values.update(delivered_at=now_iso(), next_attempt_at=None)
+        with self._write() as db:
+            db.update("notifications", "id", notification_id, values)
+
+    def list_notifications(self, limit: int = 50) -> list[Notification]:
+        """Return notifications, newest first."""
+        rows = self._rows("SELECT * FROM notifications ORDER BY id DESC LIMIT ?", [limit])
+        return [Notification(**row) for row in rows]
+
+    # Export and import
+
+    def dump_table(self, table: str) -> list[dict[str, Any]]:
+        """Return every row of an exported table, in primary-key order."""
+        order = ", ".join(EXPORT_TABLES[table])
+        return self._rows(f"SELECT * FROM {table} ORDER BY {order}")  # noqa: S608 - names from EXPORT_TABLES
+
+    def load_rows(self, table: str, rows: list[dict[str, Any]]) -> int:
+        """Insert or replace rows of an exported table; return how many were written."""
+        keys = EXPORT_TABLES[table]
+        with self._write() as db:
+            # Column names come from the export file: only the table's own may be named.
+            known = {c[0] for c in db.execute(f"SELECT * FROM {table} LIMIT 0").description}  # noqa: S608
+            for row in rows:
+                if not set(row) <= known:
+                    raise ValueError(f"{table} has no column {sorted(set(row) - known)[0]!r}")
+                others = [column for column in row if column not in keys]
+                changes = ", ".join(f"{column} = excluded.{column}" for column in others)
+                db.execute(
+                    f"INSERT INTO {table} ({', '.join(row)}) VALUES ({marks(row)}) "  # noqa: S608 - names from code and the export's own columns
+                    f"ON CONFLICT ({', '.join(keys)}) DO "
+                    + (f"UPDATE SET {changes}" if others else "NOTHING"),
+                    list(row.values()),
+                )
+        return len(rows)
