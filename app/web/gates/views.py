@@ -334,7 +334,7 @@ def oidc_callback():
             "OIDC sign-in for registration %s not linked: %s", rid, refused.reason
         )
         # This window is top-level, so its session holds the message for the sign-in page.
-        flash(oidc_refusal_message(refused, _oidc_settings()["label"]), "signin-error")
+        flash(oidc_refusal_message(refused, _oidc_settings().label), "signin-error")
         return redirect(url_for("gates.signin", rid=rid))
     _bind(registration, account)
     return render_template(
