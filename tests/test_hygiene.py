@@ -202,45 +202,19 @@ sys.exit(lint_imports(config_filename=sys.argv[1], no_cache=True, no_logo=True))
 
 
 def import_cycles(graph: grimp.ImportGraph, package: str) -> list[list[str]]:
-    """Return each group of `package`'s modules that import one another, directly or not.
+    """Return the modules of each import cycle in `package`, one sorted list per cycle.
 
     A package's __init__ counts as a module: one importing a submodule that imports the
-    package back is a cycle too (Tarjan's strongly connected components).
+    package back is a cycle too. An import A -> B closes a cycle when B leads back to A.
     """
-    modules = sorted(m for m in graph.modules if m == package or m.startswith(package + "."))
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on_stack: set[str] = set()
-    groups = []
-
-    def visit(module: str) -> None:
-        index[module] = low[module] = len(index)
-        stack.append(module)
-        on_stack.add(module)
-        for imported in sorted(graph.find_modules_directly_imported_by(module)):
-            if imported not in modules:
-                continue
-            if imported not in index:
-                visit(imported)
-                low[module] = min(low[module], low[imported])
-            elif imported in on_stack:
-                low[module] = min(low[module], index[imported])
-        if low[module] == index[module]:
-            group = []
-            while True:
-                member = stack.pop()
-                on_stack.discard(member)
-                group.append(member)
-                if member == module:
-                    break
-            if len(group) > 1:
-                groups.append(sorted(group))
-
-    for module in modules:
-        if module not in index:
-            visit(module)
-    return sorted(groups)
+    modules = {m for m in graph.modules if m == package or m.startswith(package + ".")}
+    cycles = set()
+    for importer in modules:
+        for imported in graph.find_modules_directly_imported_by(importer) & modules:
+            back = graph.find_shortest_chain(importer=imported, imported=importer)
+            if back:
+                cycles.add(tuple(sorted({importer, *back})))
+    return sorted(list(c) for c in cycles)
 
 
 def test_no_module_of_the_product_imports_itself_back():
