@@ -151,7 +151,7 @@ def check_config() -> None:
         settings = load_settings()
     except ConfigError as exc:
         raise click.ClickException(f"configuration refused: {exc}") from None
-    click.echo(f"Configuration is valid (tool.name = {settings['tool']['name']!r}).")
+    click.echo(f"Configuration is valid (tool.name = {settings.tool.name!r}).")
 
 
 @main.group()
