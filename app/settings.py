@@ -51,6 +51,7 @@ SECRET_ENV = (
     "GATEHOUSE_OIDC_CLIENT_SECRET",
 )
 DEFAULT_CONFIG_FILE = "gatehouse.toml"
+LIMIT_KEYS = ("register", "signin", "api", "launch", "signin_account", "signin_global")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 ISSUER_PATTERN_RE = re.compile(r"^(https?://\S+|(\*\.)?[A-Za-z0-9.-]+(:\d{1,5})?)$")
 LIMIT_RE = re.compile(
@@ -124,7 +125,7 @@ DEFAULT_MESSAGES = [
 
 SCHEMA: dict[str, Any] = {
     "base_url": Key(_URL, help="Public URL of this service; derived from the request when unset."),
-    "trusted_proxies": Key("int", default=1),
+    "trusted_proxies": Key("int", default=0),
     "tool": {
         "name": Key("str", required=True),
         "description": Key("str"),
@@ -179,6 +180,8 @@ SCHEMA: dict[str, Any] = {
         "signin": Key("str", default="10/minute;100/hour"),
         "api": Key("str", default="300/minute"),
         "launch": Key("str", default="600/minute"),
+        "signin_account": Key("str", default="10/hour;50/day"),
+        "signin_global": Key("str", default="60/minute;600/hour"),
     },
     "logging": {
         "format": Key("choice", default="text", choices=("text", "json")),
@@ -329,6 +332,8 @@ class LimitSettings(Table):
     signin: str
     api: str
     launch: str
+    signin_account: str
+    signin_global: str
 
 
 @dataclass(frozen=True)
@@ -619,7 +624,7 @@ def validate(raw: Mapping[str, Any]) -> dict[str, Any]:
             "registration.recovery_after: must be longer than outbound.deadline (an attempt "
             "still waiting for the LMS is not a crashed one)"
         )
-    for key in ("register", "signin", "api", "launch"):
+    for key in LIMIT_KEYS:
         if not LIMIT_RE.match(settings["limits"][key]):
             raise ConfigError(
                 f"limits.{key}: {settings['limits'][key]!r} is not a rate such as "
