@@ -9,7 +9,8 @@ from support.postgres import run_sql
 
 from app.domain import apikeys
 from app.domain.accounts import lock_seconds
-from app.settings import ConfigError
+from app.settings import ConfigError, load_settings
+from app.web.limits import ThrottledErrors
 from app.web.login import hash_password
 
 BASE = "https://localhost"
@@ -288,3 +289,43 @@ def test_failed_sign_ins_are_limited_overall_across_addresses_and_accounts(make_
         for n in range(6)
     ]
     assert statuses == [200] * 4 + [429] * 2
+
+
+# Where the counters live: limits.storage_uri, else REDIS_URL, else each worker's memory.
+
+
+def limits_of(environ):
+    return load_settings({"GATEHOUSE_TOOL__NAME": "T", **environ}).limits
+
+
+def test_redis_url_is_used_unless_limits_storage_uri_is_set():
+    assert limits_of({}).storage_uri is None  # memory, per worker
+    redis_url = "redis://:secret@redis.internal:6379/0"
+    assert limits_of({"REDIS_URL": redis_url}).storage_uri == redis_url
+    chosen = {"REDIS_URL": redis_url, "GATEHOUSE_LIMITS__STORAGE_URI": "memory://"}
+    assert limits_of(chosen).storage_uri == "memory://"
+
+
+@pytest.mark.parametrize(
+    "uri", ["http://:hunter2@cache.example/0", "hunter2", "async+redis://:hunter2@h:6379"]
+)
+def test_a_storage_flask_limiter_cannot_use_is_refused_by_name(uri):
+    with pytest.raises(ConfigError, match="limits.storage_uri") as refused:
+        limits_of({"GATEHOUSE_LIMITS__STORAGE_URI": uri})
+    assert "hunter2" not in str(refused.value)  # URIs carry passwords: only the scheme is shown
+    assert "redis://" in str(refused.value)
+
+
+def test_storage_errors_are_logged_once_a_minute_with_a_count():
+    throttle = ThrottledErrors(interval=60.0)
+
+    def record(level=logging.ERROR):
+        return logging.LogRecord("app.web.limits", level, __file__, 1, "Redis down", None, None)
+
+    assert throttle.filter(record())
+    assert not throttle.filter(record()) and not throttle.filter(record())
+    assert throttle.filter(record(logging.INFO))  # only errors are throttled
+    throttle._last -= 61  # a minute later
+    later = record()
+    assert throttle.filter(later)
+    assert later.getMessage() == "Redis down (2 more like it since the last one logged)"
