@@ -22,7 +22,7 @@ MOODLE_PACKAGES := php-cli php-pgsql php-xml php-mbstring php-curl php-zip php-g
 OIDC_MODULES := tests/support/oidc/node_modules/.installed
 LTIJS_MODULES := bench/ltijs/node_modules/.installed
 
-.PHONY: install run test test-deps chromium postgresql moodle-deps lint clean bench bench-deps wrk
+.PHONY: install run test test-deps chromium postgresql redis moodle-deps lint clean bench bench-deps wrk
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,11 +37,13 @@ run: $(STAMP)
 
 # What the browser tests need: Debian's Chromium (Playwright cannot download its own here)
 # and the npm packages of the test OpenID Provider; the PostgreSQL tests need the server
-# binaries (each test session runs its own throw-away cluster, never the system one).
+# binaries (each test session runs its own throw-away cluster, never the system one), and the
+# shared-limits tests redis-server (likewise their own throw-away server).
 test-deps: $(STAMP) $(OIDC_MODULES)
 	@test -x $(CHROMIUM) || $(MAKE) --no-print-directory chromium
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
 		$(MAKE) --no-print-directory postgresql
+	@command -v redis-server >/dev/null || $(MAKE) --no-print-directory redis
 	@$(MAKE) --no-print-directory moodle-deps
 
 chromium:
@@ -58,6 +60,15 @@ postgresql:
 			apt-get install -y -qq --no-upgrade postgresql; \
 	else \
 		echo "PostgreSQL tests need the server: sudo apt-get install postgresql" >&2; \
+	fi
+
+# --no-upgrade, as above; the tests never use the system's redis-server service, only the binary.
+redis:
+	@if [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -qq --no-upgrade redis-server; \
+	else \
+		echo "The shared-limits tests need Redis: sudo apt-get install redis-server" >&2; \
 	fi
 
 # What the real-Moodle tests' start.sh needs besides the PostgreSQL binaries above (it would

@@ -14,12 +14,11 @@ from typing import Any
 
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
-from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import storage
 from .domain import keys
 from .settings import load_settings
-from .web import logs
+from .web import logs, proxies
 
 csrf = CSRFProtect()
 
@@ -74,16 +73,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
             "security.allow_insecure_platforms is ON: Gatehouse will contact platforms over plain "
             "http and on private and loopback addresses. Never use this in production."
         )
-    proxies = settings.trusted_proxies
-    if proxies:
-        app.wsgi_app = ProxyFix(
-            app.wsgi_app,
-            x_for=proxies,
-            x_proto=proxies,
-            x_host=proxies,
-            x_port=proxies,
-            x_prefix=proxies,
-        )
+    proxies.init_app(app)
 
     # Imported here, not at the top: the CLI imports this package without serving pages.
     from .domain.terms import render_terms

@@ -18,6 +18,8 @@ from types import MappingProxyType, UnionType
 from typing import Any, get_args, get_type_hints
 from urllib.parse import urlsplit
 
+from limits.storage import SCHEMES as LIMITS_SCHEMES
+
 from .lti.constants import MessageType, is_service_scope
 from .lti.lms.canvas import UNSAFE_DISPLAY_TYPES as CANVAS_UNSAFE_DISPLAY_TYPES
 from .lti.registration import host_with_port, is_https_url, normalise_url
@@ -40,6 +42,7 @@ RESERVED_ENV = frozenset(
         "GATEHOUSE_TEST_CRASH_AT",
         "GATEHOUSE_REQUIRE_BROWSER",
         "GATEHOUSE_REQUIRE_POSTGRES",
+        "GATEHOUSE_REQUIRE_REDIS",
     }
 )
 SECRET_ENV = (
@@ -49,8 +52,12 @@ SECRET_ENV = (
     "STRIPE_SECRET_KEY",
     "STRIPE_WEBHOOK_SECRET",
     "GATEHOUSE_OIDC_CLIENT_SECRET",
+    "REDIS_URL",
 )
 DEFAULT_CONFIG_FILE = "gatehouse.toml"
+LIMIT_KEYS = ("register", "signin", "api", "launch", "signin_account", "signin_global")
+# The storages of the `limits` library behind flask-limiter; the async+ ones need asyncio.
+LIMITS_STORAGE_SCHEMES = tuple(sorted(s for s in LIMITS_SCHEMES if not s.startswith("async+")))
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 ISSUER_PATTERN_RE = re.compile(r"^(https?://\S+|(\*\.)?[A-Za-z0-9.-]+(:\d{1,5})?)$")
 LIMIT_RE = re.compile(
@@ -124,7 +131,7 @@ DEFAULT_MESSAGES = [
 
 SCHEMA: dict[str, Any] = {
     "base_url": Key(_URL, help="Public URL of this service; derived from the request when unset."),
-    "trusted_proxies": Key("int", default=1),
+    "trusted_proxies": Key("int", default=0),
     "tool": {
         "name": Key("str", required=True),
         "description": Key("str"),
@@ -179,6 +186,9 @@ SCHEMA: dict[str, Any] = {
         "signin": Key("str", default="10/minute;100/hour"),
         "api": Key("str", default="300/minute"),
         "launch": Key("str", default="600/minute"),
+        "signin_account": Key("str", default="10/hour;50/day"),
+        "signin_global": Key("str", default="60/minute;600/hour"),
+        "storage_uri": Key("str"),
     },
     "logging": {
         "format": Key("choice", default="text", choices=("text", "json")),
@@ -329,6 +339,9 @@ class LimitSettings(Table):
     signin: str
     api: str
     launch: str
+    signin_account: str
+    signin_global: str
+    storage_uri: str | None
 
 
 @dataclass(frozen=True)
@@ -494,9 +507,18 @@ def load_settings(
     _apply_env(raw, environ)
     if overrides:
         _deep_merge(raw, overrides)
+    _use_redis_url(raw, environ)
     settings = validate(raw)
     _check_gates(settings, environ)
     return freeze(settings)
+
+
+def _use_redis_url(raw: dict[str, Any], environ: Mapping[str, str]) -> None:
+    """Keep rate-limit counters in REDIS_URL's Redis (as Heroku, Render, Dokku set it) unless
+    limits.storage_uri is set."""
+    limits = raw.setdefault("limits", {})
+    if isinstance(limits, dict) and "storage_uri" not in limits and environ.get("REDIS_URL"):
+        limits["storage_uri"] = environ["REDIS_URL"]
 
 
 def _check_gates(settings: dict[str, Any], environ: Mapping[str, str]) -> None:
@@ -619,12 +641,13 @@ def validate(raw: Mapping[str, Any]) -> dict[str, Any]:
             "registration.recovery_after: must be longer than outbound.deadline (an attempt "
             "still waiting for the LMS is not a crashed one)"
         )
-    for key in ("register", "signin", "api", "launch"):
+    for key in LIMIT_KEYS:
         if not LIMIT_RE.match(settings["limits"][key]):
             raise ConfigError(
                 f"limits.{key}: {settings['limits'][key]!r} is not a rate such as "
                 "'30/minute' or '10/minute;100/hour'"
             )
+    _check_limits_storage(settings["limits"]["storage_uri"])
     if not 10 <= settings["launch"]["token_lifetime"] <= 3600:
         raise ConfigError("launch.token_lifetime: must be between 10 and 3600 seconds")
     if settings["trusted_proxies"] < 0:
@@ -645,6 +668,23 @@ def validate(raw: Mapping[str, Any]) -> dict[str, Any]:
     _warn_canvas_display_types(settings["tool"]["messages"])
     _warn_openid_scopes(settings["tool"]["scopes"])
     return settings
+
+
+def _check_limits_storage(uri: str | None) -> None:
+    """Refuse a limits.storage_uri whose scheme flask-limiter cannot use (naming, not echoing, it).
+
+    The URI usually holds a password, so the message shows only its scheme.
+    """
+    if uri is None:
+        return
+    scheme = uri.split("://", 1)[0].lower() if "://" in uri else ""
+    if scheme not in LIMITS_STORAGE_SCHEMES:
+        shown = f"the scheme {scheme!r}" if scheme else "a value without a scheme"
+        raise ConfigError(
+            f"limits.storage_uri: {shown} is not a rate-limit storage; use memory://, "
+            "redis://host:6379/0 (rediss:// with TLS), or another storage flask-limiter "
+            f"supports: {', '.join(LIMITS_STORAGE_SCHEMES)}"
+        )
 
 
 def _tool_urls(settings: dict[str, Any]) -> Iterator[tuple[str, str | None]]:

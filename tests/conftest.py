@@ -26,7 +26,12 @@ TOOL_SETTINGS = {
 def clean_environment(monkeypatch, tmp_path):
     """Run every test without the developer's settings, in an empty working directory."""
     for name in list(os.environ):
-        if name.startswith("GATEHOUSE_") or name in ("DATABASE_URL", "SECRET_KEY", "DYNO"):
+        if name.startswith("GATEHOUSE_") or name in (
+            "DATABASE_URL",
+            "SECRET_KEY",
+            "DYNO",
+            "REDIS_URL",
+        ):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
 
@@ -223,3 +228,29 @@ def simulator():
     yield start
     for sim in started:
         sim.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    """Start one private redis-server for the session; stop it at the end."""
+    from support import redis as rd
+
+    server = rd.RedisServer()
+    try:
+        server.start()
+    except rd.Unavailable as exc:
+        server.stop()
+        if rd.REQUIRED:
+            pytest.fail(f"GATEHOUSE_REQUIRE_REDIS is set but {exc}", pytrace=False)
+        pytest.skip(f"Redis unavailable: {exc}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server):
+    """Give the test the session's Redis, empty, running again if a test killed it."""
+    if not redis_server.answers():
+        redis_server.start(port=redis_server.port)
+    redis_server.flush()
+    return redis_server.url

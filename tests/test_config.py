@@ -606,7 +606,7 @@ def test_environment_overrides_land_typed():
             "GATEHOUSE_REGISTRATION__REQUIRE_INVITATION": "true",
             "GATEHOUSE_LIMITS__ENABLED": "false",
             "GATEHOUSE_OUTBOUND__DEADLINE": "7",
-            "GATEHOUSE_TRUSTED_PROXIES": "0",
+            "GATEHOUSE_TRUSTED_PROXIES": "2",
             "GATEHOUSE_REGISTRATION__ALLOWED_ISSUERS": '["*.instructure.com"]',
             "GATEHOUSE_TOOL__CUSTOM_PARAMETERS": '{ course = "$Context.id" }',
         }
@@ -615,7 +615,7 @@ def test_environment_overrides_land_typed():
     assert settings.registration.require_invitation is True
     assert settings.limits.enabled is False
     assert type(settings.outbound.deadline) is float and settings.outbound.deadline == 7.0
-    assert type(settings.trusted_proxies) is int and settings.trusted_proxies == 0
+    assert type(settings.trusted_proxies) is int and settings.trusted_proxies == 2
     assert settings.registration.allowed_issuers == ("*.instructure.com",)
     assert dict(settings.tool.custom_parameters) == {"course": "$Context.id"}
 

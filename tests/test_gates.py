@@ -539,6 +539,7 @@ def test_plain_http_in_production_keeps_secure_and_says_why_once(
             "security": {"allow_insecure_platforms": False},
             "registration": {"gates": ["signin", "terms"]},
             "gates": {"terms": {"version": "1", "path": str(terms_file)}},
+            "trusted_proxies": 1,
         }
     )
     client = production.test_client()

@@ -1,6 +1,7 @@
 """Abuse limits: 429 with Retry-After on the registration URL, sign-in and the API, and
 lockout back-off per account and per address after failed sign-ins."""
 
+import logging
 import re
 
 import pytest
@@ -8,7 +9,8 @@ from support.postgres import run_sql
 
 from app.domain import apikeys
 from app.domain.accounts import lock_seconds
-from app.settings import ConfigError
+from app.settings import ConfigError, load_settings
+from app.web.limits import ThrottledErrors
 from app.web.login import hash_password
 
 BASE = "https://localhost"
@@ -123,7 +125,207 @@ def test_back_off_doubles_up_to_an_hour():
     assert lock_seconds(50) == 3600
 
 
+@pytest.mark.parametrize("key", ["register", "signin_account", "signin_global"])
 @pytest.mark.parametrize("value", ["lots", "10/fortnight", "/minute"])
-def test_bad_limits_are_refused(make_app, value):
-    with pytest.raises(ConfigError, match="limits.register"):
-        make_app({"limits": {"register": value}})
+def test_bad_limits_are_refused(make_app, key, value):
+    with pytest.raises(ConfigError, match=f"limits.{key}"):
+        make_app({"limits": {key: value}})
+
+
+# Addresses: X-Forwarded-For counts only from the proxies trusted_proxies says are there.
+
+
+def sign_in_attempt(client, token, email, address="10.0.0.1", **headers):
+    return client.post(
+        "/console/login",
+        base_url=BASE,
+        data={"email": email, "password": "guess guess", "csrf_token": token},
+        environ_base={"REMOTE_ADDR": address},
+        headers=headers,
+    )
+
+
+def test_a_spoofed_forwarded_for_does_not_change_the_address(make_app):
+    app = limited(make_app)  # the defaults: trusted_proxies = 0
+    client = app.test_client()
+    token = csrf(client.get("/console/login", base_url=BASE))
+    statuses = [
+        sign_in_attempt(
+            client, token, f"user{n}@x.example", **{"X-Forwarded-For": f"198.51.100.{n}"}
+        ).status_code
+        for n in range(25)
+    ]
+    # The address's lockout (5 failures) holds, whatever address each request claims.
+    assert statuses == [200] * 5 + [429] * 20
+
+
+def test_behind_one_trusted_proxy_the_forwarded_address_counts(make_app):
+    app = make_app({"limits": {"enabled": True, "signin": "100/minute"}, "trusted_proxies": 1})
+    client = app.test_client()
+    token = csrf(client.get("/console/login", base_url=BASE))
+    for n in range(5):
+        # One client behind the proxy (its address forwarded), the proxy's own address fixed.
+        sign_in_attempt(client, token, f"user{n}@x.example", **{"X-Forwarded-For": "203.0.113.7"})
+    same = sign_in_attempt(client, token, "new@x.example", **{"X-Forwarded-For": "203.0.113.7"})
+    other = sign_in_attempt(client, token, "new@x.example", **{"X-Forwarded-For": "203.0.113.8"})
+    assert same.status_code == 429
+    assert other.status_code == 200
+    # A client may prepend addresses of its own: only the entry the proxy added counts.
+    prepended = sign_in_attempt(
+        client, token, "new@x.example", **{"X-Forwarded-For": "192.0.2.1, 203.0.113.7"}
+    )
+    assert prepended.status_code == 429
+
+
+def warnings_about_forwarding(caplog):
+    return [r.getMessage() for r in caplog.records if "trusted_proxies is 0" in r.getMessage()]
+
+
+def test_untrusted_forwarded_headers_are_logged_once(make_app, caplog):
+    caplog.set_level(logging.WARNING)
+    client = make_app().test_client()
+    client.get("/")
+    assert warnings_about_forwarding(caplog) == []  # no header, nothing to say
+    for n in range(3):
+        client.get("/", headers={"X-Forwarded-For": f"198.51.100.{n}, forged"})
+        client.get("/", headers={"X-Forwarded-Proto": "https", "X-Forwarded-Host": "evil.example"})
+    (warning,) = warnings_about_forwarding(caplog)
+    assert "X-Forwarded-For" in warning
+    assert "GATEHOUSE_TRUSTED_PROXIES" in warning and "1 on Heroku" in warning
+    assert "198.51.100" not in warning and "forged" not in warning  # the values are not logged
+    # Where the proxy is trusted there is nothing to warn about.
+    caplog.clear()
+    trusting = make_app({"trusted_proxies": 1}).test_client()
+    trusting.get("/", headers={"X-Forwarded-For": "203.0.113.7"})
+    assert warnings_about_forwarding(caplog) == []
+
+
+def test_terms_evidence_records_the_real_address(make_app, tmp_path, simulator):
+    terms_file = tmp_path / "terms.md"
+    terms_file.write_text("# Terms\n")
+    app = make_app(
+        {
+            "registration": {"gates": ["terms"]},
+            "gates": {"terms": {"version": "1", "path": str(terms_file)}},
+        }
+    )
+    store = app.extensions["gatehouse.store"]
+    client = app.test_client()
+    url, _grant = simulator("moodle").initiate(BASE + "/lti/register")
+    rid = client.get(url.replace(BASE, ""), base_url=BASE).headers["Location"].rsplit("/", 1)[-1]
+    page = client.get(f"/lti/register/{rid}/terms", base_url=BASE)
+    token = re.search(
+        r'name="csrf_token" type="hidden" value="([^"]+)"', page.get_data(as_text=True)
+    ).group(1)
+    answer = client.post(
+        f"/lti/register/{rid}/terms",
+        base_url=BASE,
+        data={
+            "signer_name": "Ada",
+            "email": "ada@school.example",
+            "accept": "y",
+            "csrf_token": token,
+        },
+        environ_base={"REMOTE_ADDR": "192.0.2.44"},
+        headers={"X-Forwarded-For": "203.0.113.99"},
+    )
+    assert answer.status_code in (302, 303)
+    assert store.terms_acceptance(rid, "1").ip == "192.0.2.44"
+
+
+# Failed sign-ins per account and overall: rotating addresses does not help.
+
+
+def test_failed_sign_ins_are_limited_per_account_across_addresses(make_app):
+    app = limited(make_app, signin_account="3/minute")
+    store = app.extensions["gatehouse.store"]
+    account = store.create_account("owner@tool.example", "O", hash_password("right password"))
+    store.set_owner(account.id, True)
+    client = app.test_client()
+    token = csrf(client.get("/console/login", base_url=BASE))
+    spellings = ["owner@tool.example", " Owner@Tool.Example", "OWNER@tool.example "]
+    for n, email in enumerate(spellings):
+        assert sign_in_attempt(client, token, email, address=f"10.1.0.{n}").status_code == 200
+    blocked = sign_in_attempt(client, token, "owner@tool.example", address="10.1.0.9")
+    assert blocked.status_code == 429
+    assert int(blocked.headers["Retry-After"]) > 0
+    # The right password waits too: the account is under attack.
+    right = client.post(
+        "/console/login",
+        base_url=BASE,
+        data={"email": "owner@tool.example", "password": "right password", "csrf_token": token},
+        environ_base={"REMOTE_ADDR": "10.1.0.10"},
+    )
+    assert right.status_code == 429
+    # Another account is not affected.
+    assert (
+        sign_in_attempt(client, token, "other@tool.example", address="10.1.0.11").status_code == 200
+    )
+
+
+def test_a_successful_sign_in_does_not_count_against_the_account(make_app):
+    app = limited(make_app, signin_account="2/minute")
+    store = app.extensions["gatehouse.store"]
+    account = store.create_account("owner@tool.example", "O", hash_password("right password"))
+    store.set_owner(account.id, True)
+    for n in range(4):
+        client = app.test_client()
+        token = csrf(client.get("/console/login", base_url=BASE))
+        signed_in = client.post(
+            "/console/login",
+            base_url=BASE,
+            data={"email": "owner@tool.example", "password": "right password", "csrf_token": token},
+            environ_base={"REMOTE_ADDR": f"10.2.0.{n}"},
+        )
+        assert signed_in.status_code == 302
+
+
+def test_failed_sign_ins_are_limited_overall_across_addresses_and_accounts(make_app):
+    app = limited(make_app, signin_global="4/minute")
+    client = app.test_client()
+    token = csrf(client.get("/console/login", base_url=BASE))
+    statuses = [
+        sign_in_attempt(client, token, f"user{n}@x.example", address=f"10.3.0.{n}").status_code
+        for n in range(6)
+    ]
+    assert statuses == [200] * 4 + [429] * 2
+
+
+# Where the counters live: limits.storage_uri, else REDIS_URL, else each worker's memory.
+
+
+def limits_of(environ):
+    return load_settings({"GATEHOUSE_TOOL__NAME": "T", **environ}).limits
+
+
+def test_redis_url_is_used_unless_limits_storage_uri_is_set():
+    assert limits_of({}).storage_uri is None  # memory, per worker
+    redis_url = "redis://:secret@redis.internal:6379/0"
+    assert limits_of({"REDIS_URL": redis_url}).storage_uri == redis_url
+    chosen = {"REDIS_URL": redis_url, "GATEHOUSE_LIMITS__STORAGE_URI": "memory://"}
+    assert limits_of(chosen).storage_uri == "memory://"
+
+
+@pytest.mark.parametrize(
+    "uri", ["http://:hunter2@cache.example/0", "hunter2", "async+redis://:hunter2@h:6379"]
+)
+def test_a_storage_flask_limiter_cannot_use_is_refused_by_name(uri):
+    with pytest.raises(ConfigError, match="limits.storage_uri") as refused:
+        limits_of({"GATEHOUSE_LIMITS__STORAGE_URI": uri})
+    assert "hunter2" not in str(refused.value)  # URIs carry passwords: only the scheme is shown
+    assert "redis://" in str(refused.value)
+
+
+def test_storage_errors_are_logged_once_a_minute_with_a_count():
+    throttle = ThrottledErrors(interval=60.0)
+
+    def record(level=logging.ERROR):
+        return logging.LogRecord("app.web.limits", level, __file__, 1, "Redis down", None, None)
+
+    assert throttle.filter(record())
+    assert not throttle.filter(record()) and not throttle.filter(record())
+    assert throttle.filter(record(logging.INFO))  # only errors are throttled
+    throttle._last -= 61  # a minute later
+    later = record()
+    assert throttle.filter(later)
+    assert later.getMessage() == "Redis down (2 more like it since the last one logged)"

@@ -129,7 +129,8 @@ def test_landing_page_shows_the_registration_url(client):
     assert "Quiz Tool" in page
 
 
-def test_base_url_honours_forwarded_headers(client):
+def test_base_url_honours_forwarded_headers_from_a_trusted_proxy(make_app):
+    client = make_app({"trusted_proxies": 1}).test_client()
     page = client.get(
         "/", headers={"X-Forwarded-Proto": "https", "X-Forwarded-Host": "tool.example.org"}
     ).get_data(as_text=True)

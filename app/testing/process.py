@@ -25,6 +25,7 @@ PRIVATE_ENV = (
     "GATEHOUSE_",
     "DATABASE_URL",
     "SECRET_KEY",
+    "REDIS_URL",
     "DYNO",
     "WEB_CONCURRENCY",
     "PORT",

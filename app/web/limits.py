@@ -1,16 +1,75 @@
 """Rate limits (flask-limiter): the registration URL, launches, sign-in forms and the API.
 
-Counters live in each worker's memory: with N workers an address may get up to N times a
-limit. Sign-in lockouts, which matter more, are kept in the database (app.domain.accounts).
+Limits are per client address: `request.remote_addr`, which is the connecting address unless
+`trusted_proxies` says how many proxies' `X-Forwarded-For` entries to believe (app.web.proxies).
+Failed sign-ins are also limited per account (the normalised e-mail) and globally, so rotating
+addresses does not help; the database lockouts of app.domain.accounts come on top.
+
+Counters live in `limits.storage_uri` (Redis, shared by every worker and instance) or, by
+default, in each worker's memory: with N workers an address may then get up to N times a limit.
+When the shared storage fails, the limits fail open (`swallow_errors`): each request is served
+unlimited and the error is logged, rather than every request failing.
 """
 
 from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
 
 from flask import Flask, current_app, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
-limiter = Limiter(key_func=get_remote_address, headers_enabled=True, storage_uri="memory://")
+# swallow_errors rather than in_memory_fallback: flask-limiter's fallback replaces every
+# route's limits with one flat list of limits for all routes (so launches would get the
+# sign-in rate, or sign-ins the launch rate), and it is per worker anyway. Failing open keeps
+# registrations and launches working while the storage is down; the database lockouts still
+# guard sign-in, and each failure is logged.
+limiter = Limiter(key_func=get_remote_address, headers_enabled=True, swallow_errors=True)
+
+
+class ThrottledErrors(logging.Filter):
+    """Pass the first error, then at most one a minute, saying how many were left out.
+
+    With the storage down every request fails the same way: one traceback per request would
+    bury everything else in the log.
+    """
+
+    def __init__(self, interval: float = 60.0) -> None:
+        super().__init__()
+        self.interval = interval
+        self._lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        with self._lock:
+            self._last = None
+            self._left_out = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.ERROR:
+            return True
+        with self._lock:
+            now = time.monotonic()
+            if self._last is not None and now - self._last < self.interval:
+                self._left_out += 1
+                return False
+            self._last, left_out, self._left_out = now, self._left_out, 0
+        if left_out:
+            record.msg = f"{record.msg} ({left_out} more like it since the last one logged)"
+        return True
+
+
+# Its errors ("Failed to rate limit. Swallowing error") reach Gatehouse's log handler.
+limiter.logger = logging.getLogger(__name__)
+storage_errors = ThrottledErrors()
+limiter.logger.addFilter(storage_errors)
+
+# A request waits at most this long for a storage that does not answer.
+STORAGE_TIMEOUT_SECONDS = 0.5
+SHARED_SCHEMES = ("redis", "rediss", "valkey", "valkeys")
 
 
 def _limit(name: str):
@@ -25,6 +84,28 @@ def _not_a_post() -> bool:
     return _not_enabled() or request.method != "POST"
 
 
+def _email() -> str:
+    return (request.form.get("email") or "").strip().lower()
+
+
+def _no_account() -> bool:
+    return _not_a_post() or not _email()
+
+
+def account_key() -> str:
+    """Key a sign-in by its normalised e-mail, hashed: no address reaches the storage or log."""
+    return "account:" + hashlib.sha256(_email().encode()).hexdigest()[:32]
+
+
+def _everyone() -> str:
+    return "all"
+
+
+def _not_signed_in(response) -> bool:
+    """Count a sign-in (or sign-up) form submission that did not end in a redirect onward."""
+    return not 300 <= response.status_code < 400
+
+
 # Endpoints no limit applies to that are hot enough for the limiter's own bookkeeping to show:
 # every LMS fetches the key set to check the tool's signatures.
 UNLIMITED_ENDPOINTS = frozenset({"lms.jwks"})
@@ -37,13 +118,59 @@ def _skip_limiter() -> bool:
 
 
 register_limit = limiter.limit(_limit("register"), exempt_when=_not_enabled)
-signin_limit = limiter.limit(_limit("signin"), exempt_when=_not_a_post)
 api_limit = limiter.limit(_limit("api"), exempt_when=_not_enabled)
 # Shared by /lti/login and /lti/launch: one launch is one request to each.
 launch_limit = limiter.shared_limit(_limit("launch"), scope="launch", exempt_when=_not_enabled)
 
+_signin_per_address = limiter.limit(_limit("signin"), exempt_when=_not_a_post)
+# Shared by every sign-in form (console and gate), counting only the submissions that failed.
+_signin_per_account = limiter.shared_limit(
+    _limit("signin_account"),
+    scope="signin-account",
+    key_func=account_key,
+    exempt_when=_no_account,
+    deduct_when=_not_signed_in,
+)
+_signin_global = limiter.shared_limit(
+    _limit("signin_global"),
+    scope="signin-global",
+    key_func=_everyone,
+    exempt_when=_not_a_post,
+    deduct_when=_not_signed_in,
+)
+
+
+def signin_limit(view):
+    """Limit a sign-in form's submissions per address, and its failures per account and overall."""
+    return _signin_per_address(_signin_per_account(_signin_global(view)))
+
 
 def init_app(app: Flask) -> None:
-    """Attach the limiter; views and blueprints carry their own limits."""
+    """Attach the limiter to the configured storage; views and blueprints carry their limits."""
+    uri = app.config["GATEHOUSE"].limits.storage_uri or "memory://"
+    scheme = uri.split("://", 1)[0].split("+", 1)[0].lower()
+    app.config["RATELIMIT_STORAGE_URI"] = uri
+    if scheme in SHARED_SCHEMES:
+        app.config["RATELIMIT_STORAGE_OPTIONS"] = {
+            "socket_connect_timeout": STORAGE_TIMEOUT_SECONDS,
+            "socket_timeout": STORAGE_TIMEOUT_SECONDS,
+        }
+    # Each init_app makes a new storage: a memory one starts empty; shared counters are never
+    # reset here, since other workers and instances are counting too.
     limiter.init_app(app)
-    limiter.reset()
+    storage_errors.reset()
+    if scheme == "memory":
+        return
+    if app.config["GATEHOUSE"].limits.enabled and not _storage_answers():
+        app.logger.error(
+            "limits.storage_uri: the %s rate-limit storage does not answer; limits are not "
+            "applied (requests are served) until it does",
+            scheme,
+        )
+
+
+def _storage_answers() -> bool:
+    try:
+        return bool(limiter.storage.check())
+    except Exception:  # any storage's client error means the same: not answering
+        return False
