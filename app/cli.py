@@ -218,7 +218,8 @@ def api_key_create(name: str) -> None:
 @api_key.command("list")
 def api_key_list() -> None:
     """List keys (never their secrets)."""
-    for key in _store().list_api_keys():
+    keys, _total = _store().list_api_keys()
+    for key in keys:
         state = f"revoked {key.revoked_at}" if key.revoked_at else "active"
         used = key.last_used_at or "never used"
         click.echo(f"{key.id}  {key.name}  created {key.created_at}  {used}  {state}")

@@ -53,7 +53,7 @@ def test_a_registration_completes_through_the_use_cases_alone(make_app, simulato
     store = services.store
     assert store.get_registration(attempt.id).state == "completed"
     assert sim.registration_by_client_id(outcome.platform.client_id) is not None
-    (entry,) = store.list_audit(subject_id=attempt.id)
+    (entry,) = store.list_audit(subject_id=attempt.id)[0]
     assert (entry.actor, entry.action) == ("a test", "registration.completed")
 
 
@@ -65,5 +65,5 @@ def test_a_refused_registration_fails_and_is_recorded_without_flask(make_app, si
         flow.complete(services, attempt, platform, token)
     flow.fail(services, attempt, refused.value)
     assert services.store.get_registration(attempt.id).state == "failed"
-    (entry,) = services.store.list_audit(subject_id=attempt.id)
+    (entry,) = services.store.list_audit(subject_id=attempt.id)[0]
     assert entry.action == "registration.failed"

@@ -169,7 +169,7 @@ def test_refresh_back_and_double_submit_never_register_twice(gated, admin_of):
         assert 'data-lti-close="auto"' in admin.get(admin.resume_path).get_data(as_text=True)
     assert admin.get(f"/lti/register/{admin.rid}/signin", follow_redirects=True).status_code == 200
     assert admin.sim.posts_for(admin.grant.token) == 1
-    assert len(admin.store.list_platforms()) == 1
+    assert len(admin.store.list_platforms()[0]) == 1
 
 
 def test_gates_cannot_be_skipped_by_editing_urls(gated, admin_of):
@@ -185,7 +185,7 @@ def test_gates_cannot_be_skipped_by_editing_urls(gated, admin_of):
         f"/lti/register/{admin.rid}/terms", {"signer_name": "X", "accept": "y", **csrf(page)}
     )
     assert forged.status_code == 302
-    assert admin.store.terms_acceptance(admin.rid, "1") is None
+    assert admin.store.terms_for(admin.rid) == []
     # An unconfigured gate does not exist.
     assert admin.get(f"/lti/register/{admin.rid}/payment").status_code == 404
     assert admin.registration.state == "pending"
@@ -212,7 +212,7 @@ def test_terms_need_the_box_ticked_and_a_name(gated, admin_of):
     text = response.get_data(as_text=True)
     assert "Tick the box to accept the terms." in text
     assert "Type your name to sign." in text
-    assert admin.store.terms_acceptance(admin.rid, "1") is None
+    assert admin.store.terms_for(admin.rid) == []
 
 
 def test_terms_alone_record_the_signers_email(gated, admin_of):
@@ -228,7 +228,7 @@ def test_terms_alone_record_the_signers_email(gated, admin_of):
     invalid = admin.accept_terms(email="not an address").get_data(as_text=True)
     assert "Type a valid e-mail address" in invalid
     assert 'value="not an address"' in invalid  # what was typed stays, next to its error
-    assert admin.store.terms_acceptance(admin.rid, "1") is None
+    assert admin.store.terms_for(admin.rid) == []
     assert admin.sim.records == []
 
     done = admin.accept_terms(email=" Ada@School.example ")
@@ -259,7 +259,7 @@ def test_a_newer_terms_version_must_be_accepted_again(gated, admin_of, simulator
     admin = admin_of(app_v1)
     admin.start()
     admin.accept_terms()
-    assert admin.store.terms_acceptance(admin.rid, "1") is not None
+    assert [t.version for t in admin.store.terms_for(admin.rid)] == ["1"]
     app_v2 = gated(gates=("terms", "signin"), version="2")
     admin.app, admin.client = app_v2, app_v2.test_client()
     admin.store = app_v2.extensions["gatehouse.store"]
@@ -410,7 +410,7 @@ def test_every_gate_form_refuses_a_post_without_its_csrf_token(gated, admin_of):
             assert "Your browser blocked this form" in response.get_data(as_text=True)
     assert dump(admin.store) == before
     assert admin.store.get_registration(at_signin).account_id is None
-    assert admin.store.terms_acceptance(at_terms, "1") is None
+    assert admin.store.terms_for(at_terms) == []
     assert admin.store.find_account_by_email("eve@school.example") is None
     assert admin.sim.records == []
 
@@ -424,7 +424,7 @@ def test_a_broken_lms_fails_before_anyone_signs_in(gated, simulator):
     )
     assert response.status_code == 502
     assert "RS256" in response.get_data(as_text=True)
-    (attempt,) = app.extensions["gatehouse.store"].list_registrations()
+    (attempt,) = app.extensions["gatehouse.store"].list_registrations()[0]
     assert attempt.state == "failed"
 
 
@@ -440,7 +440,7 @@ def test_an_lms_refusal_after_the_gates_is_shown_and_recorded(gated, admin_of, s
     again = admin.get(admin.resume_path)
     assert again.status_code == 409
     assert "Your LMS answered with an error" in again.get_data(as_text=True)
-    assert admin.store.list_platforms() == []
+    assert admin.store.list_platforms()[0] == []
 
 
 def test_unknown_and_expired_ids_say_to_start_again(gated, admin_of):
@@ -485,7 +485,7 @@ def test_an_attempt_that_expires_while_the_last_gate_is_sent_ends_expired(
     assert "expired" in response.get_data(as_text=True)
     assert admin.registration.state == "expired"
     assert admin.sim.records == []
-    actions = [e.action for e in admin.store.list_audit(limit=50, subject_id=admin.rid)]
+    actions = [e.action for e in admin.store.list_audit(limit=50, subject_id=admin.rid)[0]]
     assert "registration.failed" not in actions, actions
 
 
@@ -625,8 +625,9 @@ def test_a_gated_registration_started_on_one_instance_completes_on_another(gated
     for store in (first.extensions["gatehouse.store"], admin.store):
         registration = store.get_registration(admin.rid)
         assert registration.state == "completed"
-        assert store.terms_acceptance(admin.rid, "1").signer_name == "Ada Admin"
-        (platform,) = store.list_platforms()
+        (terms,) = store.terms_for(admin.rid)
+        assert (terms.version, terms.signer_name) == ("1", "Ada Admin")
+        (platform,) = store.list_platforms()[0]
         assert platform.id == registration.platform_id
 
 

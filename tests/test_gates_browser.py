@@ -149,7 +149,7 @@ def test_all_three_gates_inside_the_lms_frame_then_the_dialog_closes(
     messages = wait_for_close(page, TIMEOUT)
     assert {"origin": deployment.url, "data": {"subject": "org.imsglobal.lti.close"}} in messages
 
-    (platform,) = deployment.store.list_platforms()
+    (platform,) = deployment.store.list_platforms()[0]
     approval = approval_of(deployment.store, platform.registration_id)
     assert approval["account"].email == "admin@school.example"
     assert approval["terms"].version == "2026-11"
@@ -179,7 +179,7 @@ def test_terms_alone_inside_the_lms_frame_then_the_dialog_closes(
 
     messages = wait_for_close(page, TIMEOUT)
     assert {"origin": deployment.url, "data": {"subject": "org.imsglobal.lti.close"}} in messages
-    (platform,) = deployment.store.list_platforms()
+    (platform,) = deployment.store.list_platforms()[0]
     approval = approval_of(deployment.store, platform.registration_id)
     assert approval["account"] is None
     assert (approval["terms"].email, approval["terms"].signer_name) == (
@@ -201,7 +201,7 @@ def test_payment_cancelled_then_paid(context, lms_page, gatehouse, simulator, st
     cancelled.get_by_text("Payment cancelled").wait_for()
     frame.locator("#payment-cancelled-live").wait_for(state="visible")
     cancelled.close()
-    (rid,) = [r.id for r in deployment.store.list_registrations()]
+    (rid,) = [r.id for r in deployment.store.list_registrations()[0]]
     assert [p.status for p in deployment.store.payments_for(rid)] == ["cancelled"]
     assert deployment.store.get_registration(rid).state == "pending"
 
@@ -224,7 +224,7 @@ def test_paid_without_a_webhook_is_confirmed_by_retrieving_the_session(
     wait_for_close(page, TIMEOUT)
     assert stripe_server.deliveries == []
     assert stripe_server.api_requests("GET")  # the server-side retrieval
-    (platform,) = deployment.store.list_platforms()
+    (platform,) = deployment.store.list_platforms()[0]
     assert approval_of(deployment.store, platform.registration_id)["payment"].status == "paid"
 
 
@@ -250,7 +250,7 @@ def test_blocked_cookies_finish_in_a_new_window_and_the_dialog_still_closes(
 
     messages = wait_for_close(page, TIMEOUT)
     assert {"origin": deployment.url, "data": {"subject": "org.imsglobal.lti.close"}} in messages
-    (registration,) = deployment.store.list_registrations()
+    (registration,) = deployment.store.list_registrations()[0]
     assert registration.state == "completed"
     assert sim.posts_for(sim.records[0].token) == 1
 
@@ -264,7 +264,7 @@ def test_in_frame_form_without_cookies_offers_the_new_window(
     sign_in(frame)  # submitted anyway: the CSRF check cannot pass without the cookie
     frame.get_by_text("Your browser blocked this form").wait_for()
     assert frame.locator("#continue-in-new-window").is_visible()
-    (registration,) = deployment.store.list_registrations()
+    (registration,) = deployment.store.list_registrations()[0]
     assert registration.account_id is None
 
 
@@ -295,7 +295,7 @@ def test_sign_in_with_an_openid_provider(context, lms_page, gatehouse, simulator
         wait_for_close(page, TIMEOUT)
     account = deployment.store.find_account_by_email("alice@example.org")
     assert account.oidc_subject == "alice" and account.name == "User alice"
-    (registration,) = deployment.store.list_registrations()
+    (registration,) = deployment.store.list_registrations()[0]
     assert registration.account_id == account.id
     assert registration.state == "completed"
 
@@ -349,7 +349,7 @@ def test_openid_sign_in_joins_a_local_account_with_a_verified_email(sso):
     wait_for_close(page, TIMEOUT)
     account = deployment.store.find_account_by_email("admin@school.example")
     assert account.id == local.id and account.oidc_subject == "ada-sso"
-    (registration,) = deployment.store.list_registrations()
+    (registration,) = deployment.store.list_registrations()[0]
     assert registration.account_id == local.id
     assert registration.state == "completed"
 
@@ -380,7 +380,7 @@ def test_openid_sign_in_never_takes_over_a_local_account(sso, claims, owner, exp
     account = deployment.store.find_account_by_email("admin@school.example")
     assert (account.oidc_issuer, account.oidc_subject) == (None, None)
     assert deployment.store.find_oidc_account(idp.issuer, "mallory") is None
-    (registration,) = deployment.store.list_registrations()
+    (registration,) = deployment.store.list_registrations()[0]
     assert registration.account_id is None and registration.state == "pending"
     # Doing what the page says finishes the registration, and the LMS dialog closes.
     window.locator("#email").fill("admin@school.example")
@@ -404,7 +404,8 @@ def test_brightspace_new_tab_closes_through_the_opener(context, lms_page, gateho
     tab.locator("#signin").click()
     messages = wait_for_close(page, TIMEOUT)
     assert {"origin": deployment.url, "data": {"subject": "org.imsglobal.lti.close"}} in messages
-    assert deployment.store.list_platforms()[0].product_family_code == "desire2learn"
+    platforms, _total = deployment.store.list_platforms()
+    assert platforms[0].product_family_code == "desire2learn"
 
 
 def test_skipping_a_gate_by_url_lands_on_the_gate(context, gatehouse, simulator):
@@ -481,5 +482,5 @@ def test_external_pre_approval_closes_from_gatehouses_origin(
             frame.locator("#approve").click()
             messages = wait_for_close(page, TIMEOUT)
     assert {"origin": server.url, "data": {"subject": "org.imsglobal.lti.close"}} in messages
-    (platform,) = app.extensions["gatehouse.store"].list_platforms()
+    (platform,) = app.extensions["gatehouse.store"].list_platforms()[0]
     assert platform.name == "Approved by owner"

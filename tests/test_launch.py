@@ -348,7 +348,7 @@ def test_unknown_deployment_follows_the_policy(gatehouse, simulator, policy):
         assert result.status == 403
         assert result.error_rule == "deployment-unknown"
         assert stored is None
-    discovered = [e for e in gh.store.list_audit() if e.action == "deployment.discovered"]
+    discovered = [e for e in gh.store.list_audit()[0] if e.action == "deployment.discovered"]
     assert len(discovered) == (0 if policy == "reject" else 1)
 
 

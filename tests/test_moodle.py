@@ -260,7 +260,7 @@ class Gatehouse:
         return requests.request(method, self.url + path, headers=headers, timeout=20, **kwargs)
 
     def platforms(self) -> list:
-        return self.store.list_platforms()
+        return self.store.list_platforms()[0]
 
 
 @pytest.fixture
@@ -620,7 +620,7 @@ def test_registering_again_updates_with_moodles_update_choice_and_adds_with_new(
     assert [d.deployment_id for d in deployment.store.list_deployments(platform.id)] == [
         str(first["id"])
     ]
-    assert len(deployment.store.list_registrations()) == 2
+    assert len(deployment.store.list_registrations()[0]) == 2
     # The course's link still launches after the update.
     launch(page, moodle, course["cmid"]).locator('body[data-lti-launch="verified"]').wait_for()
 
@@ -701,7 +701,7 @@ def test_moodles_refusal_is_shown_verbatim_inside_its_frame(browse, moodle, gate
     assert "400" in frame.locator("#lms-answer + p").inner_text()
     (platform,) = deployment.platforms()
     assert platform.client_id == first["clientid"]  # the earlier registration is untouched
-    states = sorted(r.state for r in deployment.store.list_registrations())
+    states = sorted(r.state for r in deployment.store.list_registrations()[0])
     assert states == ["completed", "failed"]  # the attempt is recorded as failed
     frame.get_by_role("button", name="Close").click()  # the way out closes Moodle's dialog
     wait_until_dialog_closes(page)

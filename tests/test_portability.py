@@ -20,7 +20,8 @@ def source(make_app, simulator):
         for profile in ("canvas", "moodle", "brightspace"):
             assert simulator(profile).register(server.url + "/lti/register").ok
         simulator("canvas", faults={"refuse_registration"}).register(server.url + "/lti/register")
-    store.add_deployment(store.list_platforms()[0].id, "added-later", active=False)
+    platforms, _total = store.list_platforms()
+    store.add_deployment(platforms[0].id, "added-later", active=False)
     from app.domain import keys
 
     keys.rotate(store)

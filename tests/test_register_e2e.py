@@ -29,7 +29,7 @@ def page_text(response):
 
 
 def registrations(store):
-    return store.list_registrations()
+    return store.list_registrations()[0]
 
 
 def test_canvas_openid_in_the_answer_is_not_stored_as_a_granted_service(live, simulator, store):
@@ -113,7 +113,7 @@ def test_canvas_without_a_deployment_stores_none_yet(live, simulator, store):
     response = requests.get(sim.initiation_url(live.register_url), timeout=30)
     assert response.status_code == 200
     assert "none yet" in page_text(response)
-    (platform,) = store.list_platforms()
+    (platform,) = store.list_platforms()[0]
     assert store.list_deployments(platform.id) == []
 
 
@@ -133,7 +133,7 @@ def test_re_registration_updates_the_platform_in_place(live, simulator, store, p
     again = sim.register(live.register_url, update_client_id=first.client_id)
     assert again.ok, again.render()
     assert again.client_id == first.client_id
-    (updated,) = store.list_platforms()
+    (updated,) = store.list_platforms()[0]
     assert updated.id == platform.id
     assert updated.updated_at > platform.updated_at
     assert len(store.list_deployments(updated.id)) == 1
@@ -149,8 +149,8 @@ def test_a_new_client_id_from_the_same_issuer_is_a_new_platform(live, simulator,
     first = sim.register(live.register_url)
     second = sim.register(live.register_url)
     assert first.client_id != second.client_id
-    assert {p.client_id for p in store.list_platforms()} == {first.client_id, second.client_id}
-    assert {p.issuer for p in store.list_platforms()} == {sim.issuer}
+    assert {p.client_id for p in store.list_platforms()[0]} == {first.client_id, second.client_id}
+    assert {p.issuer for p in store.list_platforms()[0]} == {sim.issuer}
 
 
 def test_auto_activate_stores_active_platforms(make_app, simulator):
@@ -187,7 +187,7 @@ def assert_failed_cleanly(store, response, status, *texts, state="failed"):
     for expected in texts:
         assert expected in text, text
     assert "Traceback" not in response.text
-    assert store.list_platforms() == []
+    assert store.list_platforms()[0] == []
     (attempt,) = registrations(store)
     assert attempt.state == state
     assert attempt.error["detail"]
@@ -289,7 +289,7 @@ def test_loading_the_same_start_again_shows_the_first_outcome(live, simulator, s
     assert again.status_code == 200 and 'data-lti-close="auto"' in again.text
     assert again.url != url  # moved to the attempt's own refresh-safe address
     assert sim.posts_for(grant.token) == 1
-    assert len(store.list_platforms()) == 1
+    assert len(store.list_platforms()[0]) == 1
     assert [r.state for r in registrations(store)] == ["completed"]
 
 
@@ -344,7 +344,7 @@ def test_bad_initiation_requests_get_a_readable_400(client, store, query, texts)
     text = page_text(response)
     for expected in texts:
         assert expected in text
-    assert store.list_platforms() == []
+    assert store.list_platforms()[0] == []
 
 
 def test_production_mode_refuses_loopback_platforms(make_app, simulator):
@@ -366,7 +366,7 @@ def test_registration_works_by_post_too(live, simulator, store):
     params = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
     response = requests.post(live.register_url, data=params, timeout=30)
     assert response.status_code == 200
-    assert len(store.list_platforms()) == 1
+    assert len(store.list_platforms()[0]) == 1
 
 
 def test_a_failed_attempt_can_be_retried_while_the_token_is_valid(live, simulator, store):
@@ -377,7 +377,7 @@ def test_a_failed_attempt_can_be_retried_while_the_token_is_valid(live, simulato
     sim.faults = frozenset()  # the LMS is back
     retried = requests.get(url, timeout=30)
     assert retried.status_code == 200 and 'data-lti-close="auto"' in retried.text
-    assert [r.state for r in store.list_registrations()] == ["completed", "failed"]
+    assert [r.state for r in store.list_registrations()[0]] == ["completed", "failed"]
     assert sim.posts_for(grant.token) == 1
     refused = simulator("moodle", faults={"refuse_registration"})
     page = requests.get(refused.initiation_url(live.register_url), timeout=30)
@@ -407,5 +407,5 @@ def test_plain_http_tool_urls_are_refused_before_anything_is_fetched(make_app):
     text = page_text(response)
     assert "tool-https" in text and "base_url" in text and "trusted_proxies" in text
     store = client.application.extensions["gatehouse.store"]
-    (attempt,) = store.list_registrations()
+    (attempt,) = store.list_registrations()[0]
     assert attempt.state == "failed" and attempt.platform_config is None

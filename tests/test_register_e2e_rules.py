@@ -37,8 +37,8 @@ def assert_refused(store, response, *texts):
     page = text_of(response.text)
     for expected in texts:
         assert expected in page, page
-    assert store.list_platforms() == []
-    (attempt,) = store.list_registrations()
+    assert store.list_platforms()[0] == []
+    (attempt,) = store.list_registrations()[0]
     assert attempt.state == "failed"
     return attempt
 
@@ -232,7 +232,7 @@ def test_close_page_names_withheld_and_dropped_scopes_without_expanding(live, si
     assert f"Course rosters (names and roles): {NRPS}" in visible
     # Never asked for, because the LMS does not offer it: named too.
     assert f"Did not request the scope {LINEITEM} (the LMS does not offer it)." in visible
-    (platform,) = store.list_platforms()
+    (platform,) = store.list_platforms()[0]
     assert platform.scopes == (SCORE,)
     sent = sim.records[0].body["scope"].split()
     assert NRPS in sent and LINEITEM not in sent
@@ -288,7 +288,7 @@ def test_canvas_gets_placements_for_every_message_and_the_admin_sees_them(live, 
         "LtiResourceLinkRequest": ["link_selection"],
         "LtiDeepLinkingRequest": ["ContentArea", "RichTextEditor"],
     }
-    (attempt,) = store.list_registrations()
+    (attempt,) = store.list_registrations()[0]
     assert any("in link_selection" in note for note in attempt.adjustments)
     page = requests.get(sim.initiation_url(live.register_url), timeout=30)
     assert "Placed the LtiResourceLinkRequest message in link_selection" in visible_text(page)

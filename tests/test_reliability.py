@@ -61,7 +61,7 @@ def test_a_worker_killed_at_any_step_loses_nothing_and_posts_once(
         crashed_at = server.url
         with pytest.raises(requests.ConnectionError):
             requests.get(url, timeout=30)
-    (attempt,) = store.list_registrations()
+    (attempt,) = store.list_registrations()[0]
     assert attempt.state == ("completed" if point == "before_close" else "registering")
 
     # A restarted Gatehouse (no crash this time) recovers what the dead worker left.
@@ -87,12 +87,12 @@ def test_a_worker_killed_at_any_step_loses_nothing_and_posts_once(
     if point == "before_post":
         assert attempt.state == "unknown"
         assert attempt.error["title"] == "Outcome unknown: check the LMS"
-        assert store.list_platforms() == []
+        assert store.list_platforms()[0] == []
     else:
         assert attempt.state == "completed"
-        assert len(store.list_platforms()) == 1
+        assert len(store.list_platforms()[0]) == 1
     if point == "after_response":
-        assert any(entry.action == "registration.recovered" for entry in store.list_audit())
+        assert any(entry.action == "registration.recovered" for entry in store.list_audit()[0])
 
 
 def test_fifty_concurrent_registrations_on_four_workers(database_url, store, simulator):
@@ -106,11 +106,11 @@ def test_fifty_concurrent_registrations_on_four_workers(database_url, store, sim
             reports = list(pool.map(register, range(50)))
     failures = [r.render() for r in reports if not r.ok]
     assert failures == []
-    platforms = store.list_platforms()
+    platforms = store.list_platforms()[0]
     assert len(platforms) == 50
     assert {(p.issuer, p.client_id) for p in platforms} == {
         (r.issuer, r.client_id) for r in reports
     }
-    assert all(r.state == "completed" for r in store.list_registrations(limit=100))
+    assert all(r.state == "completed" for r in store.list_registrations(limit=100)[0])
     for sim in sims:
         assert all(sim.posts_for(record.token) == 1 for record in sim.records)

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from support.postgres import run_sql
 
 from app.domain.portability import export_data, import_data
+from app.domain.service_tokens import learn_scopes
 from app.lti.service_tokens import (
     AccessToken,
     ScopeRefused,
@@ -467,7 +468,7 @@ def test_two_workers_learning_at_once_keep_each_others_knowledge(store):
 
     platform = registered(store)
     facts = [((SCORE,), ()), ((), (NRPS,)), ((LINEITEM,), ())] * 2
-    race(len(facts), lambda i: store.learn_scopes(platform, *facts[i]))
+    race(len(facts), lambda i: learn_scopes(store, platform, *facts[i]))
     learned = store.get_platform(platform.id)
     assert learned.usable_scopes == tuple(sorted([SCORE, LINEITEM]))
     assert learned.refused_scopes == (NRPS,)
@@ -475,13 +476,13 @@ def test_two_workers_learning_at_once_keep_each_others_knowledge(store):
 
 def test_a_new_registration_forgets_what_was_learned_and_stale_learning_is_dropped(store):
     platform = registered(store)
-    store.learn_scopes(platform, (SCORE,), (NRPS,))
+    learn_scopes(store, platform, (SCORE,), (NRPS,))
     again = registered(store, [SCORE, NRPS])
     assert again.id == platform.id
     assert again.usable_scopes is None and again.refused_scopes is None
     # A worker still holding the old registration learns too late: nothing is written.
-    assert store.learn_scopes(platform, (), (SCORE,)).refused_scopes is None
-    assert store.learn_scopes(again, (NRPS,), ()).usable_scopes == (NRPS,)
+    assert learn_scopes(store, platform, (), (SCORE,)).refused_scopes is None
+    assert learn_scopes(store, again, (NRPS,), ()).usable_scopes == (NRPS,)
 
 
 def test_migration_0007_adds_the_learned_columns_and_drops_openid(blank_database_url, tmp_path):
@@ -520,7 +521,7 @@ def test_migration_0007_adds_the_learned_columns_and_drops_openid(blank_database
 
 def test_export_and_import_carry_what_was_learned(store, tmp_path):
     platform = registered(store)
-    store.learn_scopes(platform, (SCORE, LINEITEM), (NRPS,))
+    learn_scopes(store, platform, (SCORE, LINEITEM), (NRPS,))
     target = open_store(f"sqlite:///{tmp_path / 'target.sqlite3'}", str(tmp_path))
     try:
         target.migrate()

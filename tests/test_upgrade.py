@@ -242,25 +242,26 @@ def test_the_upgraded_store_reads_every_record_as_the_release_wrote_it(released,
         assert regs["failed"].error["rule"] == "platform-refused"
         assert regs["moodle"].platform_id == platforms["moodle"]
         assert regs["canvas"].account_id is not None
-        assert store.terms_acceptance(regs["canvas"].id, "2026-01").signer_name == "Olive Owner"
+        (terms,) = store.terms_for(regs["canvas"].id)
+        assert (terms.version, terms.signer_name) == ("2026-01", "Olive Owner")
         assert [p.status for p in store.payments_for(regs["canvas"].id)] == ["paid"]
 
         owner = store.find_account_by_email(facts["owner_email"])
         assert owner.is_owner and check_password_hash(owner.password_hash, facts["owner_password"])
         linked = store.find_oidc_account("https://idp.school.example", "subject-42")
         assert linked.id == facts["linked_account"]
-        assert {(k.name, k.revoked_at is None) for k in store.list_api_keys()} == {
+        assert {(k.name, k.revoked_at is None) for k in store.list_api_keys()[0]} == {
             ("deploy script", True),
             ("old laptop", False),
         }
-        assert {i.name for i in store.list_invitations()} == {
+        assert {i.name for i in store.list_invitations()[0]} == {
             "Northwind College",
             "Southfield School",
         }
         assert {k.kid for k in store.list_tool_keys()} == {
             row["kid"] for row in tables["tool_keys"]
         }
-        assert len(store.list_audit(limit=100)) == len(tables["audit_log"])
+        assert len(store.list_audit(limit=100)[0]) == len(tables["audit_log"])
     finally:
         store.close()
 

@@ -40,7 +40,7 @@ class TermsGate(Gate):
 
     def satisfied(self, store, registration, settings):
         version = settings.gates.terms.version
-        return store.terms_acceptance(registration.id, version) is not None
+        return any(terms.version == version for terms in store.terms_for(registration.id))
 
 
 class PaymentGate(Gate):
@@ -109,10 +109,10 @@ def approvals_of(store, reg_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         }
         for rid in ids
     }
-    for terms in store.terms_for_many(ids):  # newest first: the first one seen is the latest
+    for terms in store.terms_for(*ids):  # newest first: the first one seen is the latest
         entry = found[terms.registration_id]
         entry["terms"] = entry["terms"] or terms
-    for payment in store.payments_for_many(ids):
+    for payment in store.payments_for(*ids):
         entry = found[payment.registration_id]
         entry["latest_payment"] = entry["latest_payment"] or payment
         if payment.status == PAID:

@@ -77,7 +77,7 @@ def find_platform(store, issuer: str, client_id: str | None):
                 "with this tool's registration URL), or correct the client ID in the LMS.",
             )
         return platform
-    candidates = store.list_platforms(issuer=issuer, limit=2)
+    candidates, _total = store.list_platforms(issuer=issuer, limit=2)
     if not candidates:
         raise UnknownPlatform(
             f"No registration matches issuer {issuer!r}.",

@@ -58,7 +58,7 @@ def check_invitation(store, code: str | None, required: bool):
                 "LMS instead.",
             )
         return None
-    invitation = store.find_invitation(code)
+    invitation = store.get_invitation(code=code)
     if invitation is None or not invitation.usable:
         raise RegistrationRefused(
             "This invitation link is not valid any more (unknown, expired, revoked or used up).",

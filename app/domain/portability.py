@@ -7,11 +7,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..storage import now_iso
-from ..storage.sql import EXPORT_TABLES, NEVER_EXPORTED
 from .keys import DEFAULT_GRACE, public_jwk
 
 FORMAT = "gatehouse-export"
 VERSION = 1
+# What moves between databases, in the order it must be loaded, with each table's primary key.
+EXPORT_TABLES: dict[str, tuple[str, ...]] = {
+    "platforms": ("id",),
+    "deployments": ("platform_id", "deployment_id"),
+    "tool_keys": ("kid",),
+    "registrations": ("id",),
+}
+# Held only while an attempt is open: never exported.
+NEVER_EXPORTED = {"registrations": ("pending_secret", "done_token_hash", "token_digest")}
 
 
 class ExportFormatError(Exception):
@@ -25,8 +33,8 @@ def export_data(store, include_secrets: bool = False) -> dict[str, Any]:
     never is.
     """
     tables: dict[str, list[dict[str, Any]]] = {}
-    for table in EXPORT_TABLES:
-        rows = store.dump_table(table)
+    for table, key in EXPORT_TABLES.items():
+        rows = store.dump_table(table, key)
         for row in rows:
             for column in NEVER_EXPORTED.get(table, ()):
                 row.pop(column, None)
@@ -77,7 +85,7 @@ def import_data(store, document: Any) -> Imported:
     counts: dict[str, int] = {}
     current_kid = None
     retired: list[dict[str, Any]] = []
-    for table in EXPORT_TABLES:
+    for table, key in EXPORT_TABLES.items():
         rows = tables.get(table) or []
         if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
             raise ExportFormatError(f"tables.{table} must be a list of objects")
@@ -87,10 +95,10 @@ def import_data(store, document: Any) -> Imported:
             if current_kid is not None:
                 retired = _retire_others(store, {r["kid"] for r in rows})
             # One write: the imported keys and the retirements take over together.
-            store.load_rows(table, rows + retired)
+            store.load_rows(table, rows + retired, key)
             counts[table] = len(rows)
             continue
-        counts[table] = store.load_rows(table, rows)
+        counts[table] = store.load_rows(table, rows, key)
     return Imported(counts, current_kid, [(r["kid"], r["retire_at"]) for r in retired])
 
 
@@ -109,6 +117,6 @@ def _retire_others(store, kept: set[str]) -> list[dict[str, Any]]:
     retire_at = now_iso(datetime.now(UTC) + DEFAULT_GRACE)
     return [
         {**row, "retire_at": retire_at}
-        for row in store.dump_table("tool_keys")
+        for row in store.dump_table("tool_keys", EXPORT_TABLES["tool_keys"])
         if row["kid"] not in kept and (row["retire_at"] is None or row["retire_at"] > retire_at)
     ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -186,6 +187,27 @@ def _fetch(services: Services, platform: Platform, scopes: tuple[str, ...]) -> A
         ) from None
 
 
+def learn_scopes(
+    store, platform: Platform, granted: Iterable[str], refused: Iterable[str]
+) -> Platform | None:
+    """Record what the token endpoint granted and refused, merged with what is known.
+
+    The merge reads the platform as stored now, under a row lock, so two workers learning at
+    once keep each other's knowledge. When a re-registration changed its claims or registration
+    since the request was made, what the old grants taught is stale: nothing is written.
+    Otherwise the newest fact about a scope wins and every other scope keeps what it had.
+    """
+    granted, refused = set(granted), set(refused)
+
+    def merge(current: Platform) -> tuple[set[str], set[str]] | None:
+        if (current.registration_id, current.scopes) != (platform.registration_id, platform.scopes):
+            return None
+        usable = (set(current.usable_scopes or ()) - refused) | granted
+        return usable, (set(current.refused_scopes or ()) - granted) | refused
+
+    return store.learn_scopes(platform.id, merge)
+
+
 def _learn(
     services: Services,
     platform: Platform,
@@ -201,7 +223,7 @@ def _learn(
     known_refused = set(platform.refused_scopes or ())
     if set(granted) <= known_usable and set(refused) <= known_refused and platform.learned:
         return platform
-    current = services.store.learn_scopes(platform, granted, refused) or platform
+    current = learn_scopes(services.store, platform, granted, refused) or platform
     new_refusals = sorted(set(refused) - known_refused)
     if new_refusals:
         services.log.info(

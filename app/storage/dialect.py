@@ -12,7 +12,6 @@ import contextlib
 import os
 import sqlite3
 import threading
-from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -20,8 +19,13 @@ from urllib.parse import urlsplit, urlunsplit
 import sqlite_utils
 
 
-class Dialect(ABC):
-    """The interface both databases implement; the store sees only this."""
+class Dialect:
+    """What both databases supply; the store sees only this.
+
+    Each also has `location` (where the records live, for messages), `connection()` (lend a
+    connection in autocommit mode), `transaction(lock)` (a short write transaction, `lock`
+    naming a table to serialise it against) and `close()` (connections reopen on next use).
+    """
 
     name: str
     # The driver's base error: what a health check treats as "database unreachable".
@@ -35,15 +39,14 @@ class Dialect(ABC):
     # already covers the whole database), or skip those another worker has locked.
     for_update = ""
     skip_locked = ""
-    # The table of applied migrations, and how to read and add names.
+    # Follows a column: match a `%pattern%` parameter ignoring case, with no escape character.
+    ilike: str
+    # The table of applied migrations, and how to read and add names; what makes instances
+    # that migrate at once wait for each other, inside the migration's transaction.
     records_ddl: str
     applied_sql: str
     record_sql: str
-
-    @property
-    @abstractmethod
-    def location(self) -> str:
-        """Return where the records live, for messages."""
+    migration_lock: str | None = None
 
     def ddl(self, statement: str) -> str:
         """Return a migration statement with this database's column types."""
@@ -54,26 +57,6 @@ class Dialect(ABC):
     def query(self, statement: str) -> str:
         """Return a statement written with `?` placeholders in the driver's style."""
         return statement
-
-    @abstractmethod
-    def ilike(self, column: str) -> str:
-        """Return a condition matching `column` against a `%pattern%` parameter, ignoring case."""
-
-    @abstractmethod
-    def connection(self) -> contextlib.AbstractContextManager[Any]:
-        """Lend a connection in autocommit mode for the duration of the block."""
-
-    @abstractmethod
-    def transaction(self, lock: str | None = None) -> contextlib.AbstractContextManager[Any]:
-        """Run a short write transaction; `lock` names a table to serialise it against."""
-
-    @abstractmethod
-    def lock_migrations(self, conn: Any) -> None:
-        """Make instances that migrate at once wait for each other (inside a transaction)."""
-
-    @abstractmethod
-    def close(self) -> None:
-        """Close the connections (they reopen on next use)."""
 
 
 BUSY_TIMEOUT_MS = 15000
@@ -86,6 +69,7 @@ class SQLite(Dialect):
     Error = sqlite3.Error
     UniqueViolation = sqlite3.IntegrityError
     types = {"{text}": "TEXT", "{id}": "INTEGER PRIMARY KEY", "{bigint}": "INTEGER"}
+    ilike = "LIKE ?"  # SQLite's LIKE ignores ASCII case and has no escape character
     # sqlite-utils' Migrations recorded SQLite's migrations in this table: it stays.
     records_ddl = (
         'CREATE TABLE IF NOT EXISTS "_sqlite_migrations" ("id" INTEGER PRIMARY KEY, '
@@ -107,10 +91,6 @@ class SQLite(Dialect):
     def location(self) -> str:
         """Return the file's path."""
         return self.path
-
-    def ilike(self, column: str) -> str:
-        """Return `column LIKE ?`: SQLite's LIKE ignores ASCII case and has no escape character."""
-        return f"{column} LIKE ?"
 
     @property
     def db(self) -> sqlite_utils.Database:
@@ -151,9 +131,6 @@ class SQLite(Dialect):
         else:
             conn.execute("COMMIT")
 
-    def lock_migrations(self, conn: sqlite3.Connection) -> None:
-        """Nothing to add: the migration's BEGIN IMMEDIATE already excludes other writers."""
-
     def close(self) -> None:
         """Close this thread's connection."""
         db = getattr(self._local, "db", None)
@@ -187,12 +164,15 @@ class PostgreSQL(Dialect):
     }
     for_update = " FOR UPDATE"
     skip_locked = " FOR UPDATE SKIP LOCKED"
+    ilike = "ILIKE ? ESCAPE ''"
     records_ddl = (
         'CREATE TABLE IF NOT EXISTS gatehouse_migrations (name text COLLATE "C" PRIMARY KEY, '
         'applied_at text COLLATE "C" NOT NULL)'
     )
     applied_sql = "SELECT name FROM gatehouse_migrations"
     record_sql = "INSERT INTO gatehouse_migrations (name, applied_at) VALUES (?, ?)"
+    # Instances starting at once queue: the first applies, the rest then see it done.
+    migration_lock = f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"
 
     def __init__(self, url: str):
         # Only here: the driver and its pool are the optional `postgres` extra.
@@ -201,38 +181,24 @@ class PostgreSQL(Dialect):
 
         self.Error = psycopg.Error
         self.UniqueViolation = psycopg.errors.UniqueViolation
-        self._url = url
+        self.url = url  # a new URL takes effect once the pool is closed
         self._lock = threading.Lock()
         self._pool: Any = None  # opened on first use: choosing the store never connects
         self._pid = os.getpid()
         self._inherited: list[Any] = []
 
     @property
-    def url(self) -> str:
-        """Return the database URL connections are opened with."""
-        return self._url
-
-    @url.setter
-    def url(self, url: str) -> None:
-        self.close()
-        self._url = url
-
-    @property
     def location(self) -> str:
         """Return the database URL without its password, for messages."""
-        parts = urlsplit(self._url)
+        parts = urlsplit(self.url)
         if parts.password is None:
-            return self._url
+            return self.url
         netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
         return urlunsplit(parts._replace(netloc=netloc))
 
     def query(self, statement: str) -> str:
         """Return the statement with psycopg's `%s` placeholders (and a literal % doubled)."""
         return statement.replace("%", "%%").replace("?", "%s")
-
-    def ilike(self, column: str) -> str:
-        """Return `column ILIKE ?` without an escape character, as SQLite's LIKE."""
-        return f"{column} ILIKE ? ESCAPE ''"
 
     def _pool_now(self) -> Any:
         from psycopg.rows import dict_row
@@ -245,7 +211,7 @@ class PostgreSQL(Dialect):
                 self._pool, self._pid = None, os.getpid()
             if self._pool is None:
                 self._pool = ConnectionPool(
-                    self._url,
+                    self.url,
                     min_size=0,
                     max_size=POOL_SIZE,
                     timeout=CONNECT_TIMEOUT_S,
@@ -275,10 +241,6 @@ class PostgreSQL(Dialect):
                 statement = sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE")
                 conn.execute(statement.format(sql.Identifier(lock)))
             yield conn
-
-    def lock_migrations(self, conn: Any) -> None:
-        """Queue instances starting at once: the first applies, the rest then see it done."""
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", [MIGRATION_LOCK])
 
     def close(self) -> None:
         """Close the pool; a new one opens on next use."""

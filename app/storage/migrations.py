@@ -64,7 +64,8 @@ DATA_STEPS = {"0007_learned_scopes": _keep_service_scopes}
 def migrate(dialect: Dialect, stamp: str) -> list[str]:
     """Apply the pending migrations in one transaction; return the names applied."""
     with dialect.transaction() as conn:
-        dialect.lock_migrations(conn)
+        if dialect.migration_lock:
+            conn.execute(dialect.migration_lock)
         for statement in statements(dialect.records_ddl):
             conn.execute(statement)
         done = {row["name"] for row in conn.execute(dialect.applied_sql).fetchall()}

@@ -10,8 +10,8 @@ from __future__ import annotations
 import contextlib
 import json
 import secrets
-from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, TypeVar
 
 from .dialect import Dialect
 from .migrations import migrate
@@ -42,15 +42,11 @@ from .states import (
     target,
 )
 
-# Export and import: what moves between databases, in the order it must be loaded.
-EXPORT_TABLES: dict[str, tuple[str, ...]] = {
-    "platforms": ("id",),
-    "deployments": ("platform_id", "deployment_id"),
-    "tool_keys": ("kid",),
-    "registrations": ("id",),
-}
-# Held only while an attempt is open: never exported.
-NEVER_EXPORTED = {"registrations": ("pending_secret", "done_token_hash", "token_digest")}
+T = TypeVar("T")
+
+# Columns an open attempt holds (its token, the LMS's secrets): no record ever carries them.
+HELD = ("pending_secret", "done_token_hash", "token_digest")
+TAKEN = "another platform has this issuer and client_id"
 
 
 def marks(values: Iterable[Any]) -> str:
@@ -58,27 +54,27 @@ def marks(values: Iterable[Any]) -> str:
     return ", ".join("?" for _ in values)
 
 
-def to_account(row: dict[str, Any]) -> Account:
+def to_account(**row: Any) -> Account:
     """Build an Account from a row."""
     return Account(**{**row, "is_owner": bool(row["is_owner"])})
 
 
-def to_platform(row: dict[str, Any]) -> Platform:
+def to_platform(**row: Any) -> Platform:
     """Build a Platform from a row (scope lists are JSON, active an integer)."""
-    row = dict(row, scopes=tuple(json.loads(row["scopes"] or "[]")), active=bool(row["active"]))
+    row.update(scopes=tuple(json.loads(row["scopes"] or "[]")), active=bool(row["active"]))
     for key in ("usable_scopes", "refused_scopes"):
         row[key] = None if row[key] is None else tuple(json.loads(row[key]))
     return Platform(**row)
 
 
-def to_deployment(row: dict[str, Any]) -> Deployment:
+def to_deployment(**row: Any) -> Deployment:
     """Build a Deployment from a row."""
     return Deployment(**{**row, "active": bool(row["active"])})
 
 
-def to_registration(row: dict[str, Any]) -> Registration:
+def to_registration(**row: Any) -> Registration:
     """Build a Registration from a row, leaving out the held secret and token hashes."""
-    data = {k: v for k, v in row.items() if k not in NEVER_EXPORTED["registrations"]}
+    data = {k: v for k, v in row.items() if k not in HELD}
     if data["platform_created"] is not None:
         data["platform_created"] = bool(data["platform_created"])
     for key in ("platform_config", "request", "error"):
@@ -92,31 +88,9 @@ def to_registration(row: dict[str, Any]) -> Registration:
     return Registration(**data)
 
 
-def to_audit_entry(row: dict[str, Any]) -> AuditEntry:
+def to_audit_entry(**row: Any) -> AuditEntry:
     """Build an AuditEntry from a row (detail is JSON text)."""
     return AuditEntry(**{**row, "detail": json.loads(row["detail"]) if row["detail"] else None})
-
-
-def learned_values(
-    row: dict[str, Any], platform: Platform, granted: Iterable[str], refused: Iterable[str]
-) -> dict[str, str] | None:
-    """Merge a token endpoint's grants and refusals into the learned columns of `row`.
-
-    `row` is the platform as stored now (read under a lock), `platform` the one the request
-    was made for. When a re-registration changed its claims or registration since, what the
-    old grants taught is stale: None, nothing to write. Otherwise the newest fact about a scope
-    wins and every other scope keeps what was learned before.
-    """
-    current = to_platform(row)
-    if (current.registration_id, current.scopes) != (platform.registration_id, platform.scopes):
-        return None
-    granted, refused = set(granted), set(refused)
-    usable = (set(current.usable_scopes or ()) - refused) | granted
-    refusals = (set(current.refused_scopes or ()) - granted) | refused
-    return {
-        "usable_scopes": json.dumps(sorted(usable)),
-        "refused_scopes": json.dumps(sorted(refusals)),
-    }
 
 
 def filters(
@@ -132,14 +106,6 @@ def filters(
         where.append(search[0])
         params += search[1]
     return (" WHERE " + " AND ".join(where) if where else ""), params
-
-
-def conflict_message(values: dict[str, Any]) -> str:
-    """Return the message of a Conflict on (issuer, client_id)."""
-    return (
-        f"a platform with url {values.get('issuer')!r} and clientId "
-        f"{values.get('client_id')!r} already exists"
-    )
 
 
 class Session:
@@ -176,31 +142,22 @@ class Session:
         sql = f"INSERT INTO {table} ({columns}) VALUES ({marks(values)})"  # noqa: S608 - names from code
         self.execute(sql, list(values.values()))
 
-    def update(self, table: str, key: str, pk: Any, values: dict[str, Any]) -> None:
-        """Update one row by its key; raise LookupError when there is none."""
+    def update(self, table: str, values: dict[str, Any], where: str, *params: Any) -> int:
+        """Set `values` on the rows `where` matches (a constant condition); return how many."""
         sets = ", ".join(f"{column} = ?" for column in values)
-        sql = f"UPDATE {table} SET {sets} WHERE {key} = ?"  # noqa: S608 - names from code
-        if self.count(sql, [*values.values(), pk]) == 0:
-            raise LookupError(f"{table}: no row with {key} = {pk!r}")
+        sql = f"UPDATE {table} SET {sets} WHERE {where}"  # noqa: S608 - names and conditions from code
+        return self.count(sql, [*values.values(), *params])
 
-    def move(
-        self, transition: str, values: dict[str, Any], reg_id: str | None, extra: str = "", *more
-    ) -> int:
+    def move(self, transition: str, values: dict[str, Any], where: str, *params: Any) -> int:
         """Run a named transition as one guarded UPDATE; return how many attempts moved.
 
-        The target state (and `values`) is set only `WHERE state IN` the transition's
-        from-states, for one attempt (`reg_id`) or all that match `extra` (a constant
-        condition whose values are `more`).
+        The target state (and `values`) is set only on the attempts `where` matches (a constant
+        condition whose values are `params`) that are in one of the transition's from-states.
         """
         froms = sources(transition)
         changes = {**values, "state": target(transition), "updated_at": now_iso()}
-        sets = ", ".join(f"{column} = ?" for column in changes)
-        where = f"state IN ({marks(froms)})" + extra
-        keys = []
-        if reg_id is not None:
-            where, keys = "id = ? AND " + where, [reg_id]
-        sql = f"UPDATE registrations SET {sets} WHERE {where}"  # noqa: S608 - constants
-        return self.count(sql, [*changes.values(), *keys, *froms, *more])
+        guarded = f"{where} AND state IN ({marks(froms)})"
+        return self.update("registrations", changes, guarded, *params, *froms)
 
 
 class SqlStore:
@@ -231,13 +188,38 @@ class SqlStore:
         with self.dialect.transaction(lock) as conn:
             yield Session(conn, self.dialect)
 
-    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+    def _all(self, make: Callable[..., T], sql: str, params: Sequence[Any] = ()) -> list[T]:
+        """Return `make(**row)` for every row of a query: the rows as records."""
         with self._read() as db:
-            return db.rows(sql, params)
+            return [make(**row) for row in db.rows(sql, params)]
 
-    def _one(self, sql: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
-        with self._read() as db:
-            return db.one(sql, params)
+    def _first(self, make: Callable[..., T], sql: str, params: Sequence[Any] = ()) -> T | None:
+        """Return the first row of a query as a record, or None."""
+        found = self._all(make, sql, params)
+        return found[0] if found else None
+
+    def _page(
+        self,
+        make: Callable[..., T],
+        table: str,
+        where: tuple[str, list[Any]],
+        order: str,
+        limit: int | None,
+        offset: int,
+    ) -> tuple[list[T], int]:
+        """Return a page of the rows `where` matches (all when `limit` is None) and their total.
+
+        `where` is a constant clause and its values, from `filters`; `order` constant columns.
+        """
+        clause, params = where
+        sql = f"SELECT * FROM {table}{clause} ORDER BY {order}"  # noqa: S608 - constants
+        if limit is None:
+            rows = self._all(make, sql, params)
+            return rows, len(rows)
+        rows = self._all(make, sql + " LIMIT ? OFFSET ?", [*params, limit, offset])
+        if offset == 0 and len(rows) < limit:  # the whole of it: no need to count
+            return rows, len(rows)
+        return rows, self._value(f"SELECT count(*) AS n FROM {table}{clause}", params)  # noqa: S608
 
     def _value(self, sql: str, params: Sequence[Any] = ()) -> Any:
         with self._read() as db:
@@ -246,6 +228,12 @@ class SqlStore:
     def _change(self, sql: str, params: Sequence[Any] = ()) -> int:
         with self._write() as db:
             return db.count(sql, params)
+
+    def _update(self, table: str, key: str, pk: Any, values: dict[str, Any]) -> None:
+        """Update one row by its key; raise LookupError when there is none."""
+        with self._write() as db:
+            if db.update(table, values, f"{key} = ?", pk) == 0:
+                raise LookupError(f"{table}: no row with {key} = {pk!r}")
 
     def migrate(self) -> list[str]:
         """Apply pending migrations (schema/*.sql) once across instances; return their names."""
@@ -260,13 +248,13 @@ class SqlStore:
     def get_or_create_setting(self, name: str, make_value) -> str:
         """Return a stored setting, storing `make_value()` first when it is missing."""
         query = "SELECT value FROM app_settings WHERE name = ?"
-        row = self._one(query, [name])
-        if row:
-            return row["value"]
+        value = self._value(query, [name])
+        if value:
+            return value
         with self._write() as db:
-            row = db.one(query, [name])
-            if row:
-                return row["value"]
+            value = db.value(query, [name])
+            if value:
+                return value
             db.execute(
                 "INSERT INTO app_settings (name, value) VALUES (?, ?) ON CONFLICT DO NOTHING",
                 [name, make_value()],
@@ -277,17 +265,14 @@ class SqlStore:
 
     def list_tool_keys(self) -> list[ToolKey]:
         """Return all tool keys, newest first."""
-        return [
-            ToolKey(**r)
-            for r in self._rows("SELECT * FROM tool_keys ORDER BY created_at DESC, kid")
-        ]
+        return self._all(ToolKey, "SELECT * FROM tool_keys ORDER BY created_at DESC, kid")
 
     def ensure_tool_key(self, make_key) -> None:
         """Create the first tool key with `make_key()` when there is none."""
-        if self._one("SELECT 1 AS one FROM tool_keys LIMIT 1"):
+        if self._value("SELECT 1 AS one FROM tool_keys LIMIT 1"):
             return
         with self._write(lock="tool_keys") as db:
-            if db.one("SELECT 1 AS one FROM tool_keys LIMIT 1"):
+            if db.value("SELECT 1 AS one FROM tool_keys LIMIT 1"):
                 return
             kid, pem = make_key()
             db.insert("tool_keys", {"kid": kid, "private_pem": pem, "created_at": now_iso()})
@@ -332,13 +317,12 @@ class SqlStore:
             )
         return self.get_registration(reg_id)
 
-    def _update(self, reg_id: str, **values: Any) -> None:
-        with self._write() as db:
-            db.update("registrations", "id", reg_id, {**values, "updated_at": now_iso()})
+    def _set(self, reg_id: str, **values: Any) -> None:
+        self._update("registrations", "id", reg_id, {**values, "updated_at": now_iso()})
 
     def keep_pending_secret(self, reg_id: str, secret: dict[str, Any]) -> None:
         """Keep what finishing later needs (token, real endpoints) until the attempt ends."""
-        self._update(reg_id, pending_secret=json.dumps(secret))
+        self._set(reg_id, pending_secret=json.dumps(secret))
 
     def get_pending_secret(self, reg_id: str) -> dict[str, Any] | None:
         """Return the kept secret of an open attempt, or None."""
@@ -347,43 +331,31 @@ class SqlStore:
 
     def set_registration_account(self, reg_id: str, account_id: str) -> None:
         """Record which account approved the attempt."""
-        self._update(reg_id, account_id=account_id)
+        self._set(reg_id, account_id=account_id)
 
     def expire_registrations(self) -> int:
         """Mark open attempts past their time as expired and drop their secrets."""
         with self._write() as db:
-            return db.move(
-                "expire", {"pending_secret": None}, None, " AND expires_at <= ?", now_iso()
-            )
+            return db.move("expire", {"pending_secret": None}, "expires_at <= ?", now_iso())
 
     def get_registration(self, reg_id: str) -> Registration | None:
         """Return one attempt, or None."""
-        row = self._one("SELECT * FROM registrations WHERE id = ?", [reg_id])
-        return to_registration(row) if row else None
+        return self._first(to_registration, "SELECT * FROM registrations WHERE id = ?", [reg_id])
 
     def list_registrations(
-        self, limit: int = 50, offset: int = 0, state: str | None = None
-    ) -> list[Registration]:
-        """Return attempts, newest first, optionally in one state."""
-        where, params = filters(("state = ?", state))
-        rows = self._rows(
-            f"SELECT * FROM registrations{where} ORDER BY created_at DESC LIMIT ? OFFSET ?",  # noqa: S608 - constant clauses
-            [*params, limit, offset],
-        )
-        return [to_registration(row) for row in rows]
-
-    def count_registrations(self, state: str | None = None) -> int:
-        """Return how many attempts there are, optionally in one state."""
-        where, params = filters(("state = ?", state))
-        return self._value(f"SELECT count(*) AS n FROM registrations{where}", params)  # noqa: S608
+        self, limit: int | None = 50, offset: int = 0, state: str | None = None
+    ) -> tuple[list[Registration], int]:
+        """Return a page of attempts, newest first, optionally in one state, and their total."""
+        where = filters(("state = ?", state))
+        return self._page(to_registration, "registrations", where, "created_at DESC", limit, offset)
 
     def set_registration_invitation(self, reg_id: str, invitation_id: str) -> None:
         """Record the invitation link an attempt started from."""
-        self._update(reg_id, invitation_id=invitation_id)
+        self._set(reg_id, invitation_id=invitation_id)
 
     def set_done_token(self, reg_id: str, token_hash: str) -> None:
         """Store the hash of the single-use close-page token of a completed attempt."""
-        self._update(reg_id, done_token_hash=token_hash)
+        self._set(reg_id, done_token_hash=token_hash)
 
     def consume_done_token(self, reg_id: str, token_hash: str) -> bool:
         """Use the close-page token once; False when it is wrong or already used."""
@@ -394,7 +366,7 @@ class SqlStore:
 
     def record_platform_config(self, reg_id: str, config: dict[str, Any]) -> None:
         """Store the validated platform facts of an attempt (never the registration token)."""
-        self._update(
+        self._set(
             reg_id,
             issuer=config["issuer"],
             product_family_code=config["product_family_code"],
@@ -412,13 +384,13 @@ class SqlStore:
         values = {"request": json.dumps(request), "adjustments": json.dumps(adjustments)}
         try:
             with self._write() as db:
-                return db.move("claim", values, reg_id, " AND expires_at > ?", now_iso()) == 1
+                return db.move("claim", values, "id = ? AND expires_at > ?", reg_id, now_iso()) == 1
         except self.dialect.UniqueViolation:  # idx_registrations_token_spent: the token is spent
             return False
 
     def record_platform_response(self, reg_id: str, status: int, body: str) -> None:
         """Write the LMS's answer before anything else happens with it."""
-        self._update(reg_id, response_status=status, response_body=body)
+        self._set(reg_id, response_status=status, response_body=body)
 
     def fail_registration(
         self,
@@ -437,28 +409,28 @@ class SqlStore:
         if release_token:
             changes["token_digest"] = None
         with self._write() as db:
-            return db.move(ending_in(state), changes, reg_id) == 1
+            return db.move(ending_in(state), changes, "id = ?", reg_id) == 1
 
     def latest_for_token(self, token_digest: str) -> Registration | None:
         """Return the newest attempt started with this registration token, or None."""
-        row = self._one(
+        return self._first(
+            to_registration,
             "SELECT * FROM registrations WHERE token_digest = ? ORDER BY created_at DESC LIMIT 1",
             [token_digest],
         )
-        return to_registration(row) if row else None
 
     def stale_registering(self, updated_before: str) -> list[Registration]:
         """Return attempts stuck in `registering` since before the given time (dead workers)."""
-        rows = self._rows(
+        return self._all(
+            to_registration,
             "SELECT * FROM registrations WHERE state = ? AND updated_at < ? ORDER BY created_at",
             [RegistrationState.REGISTERING, updated_before],
         )
-        return [to_registration(row) for row in rows]
 
     def claim_stale(self, reg_id: str, updated_at: str) -> bool:
         """Take a stale attempt for recovery; False when another worker already took it."""
         with self._write() as db:
-            return db.move("recover", {}, reg_id, " AND updated_at = ?", updated_at) == 1
+            return db.move("recover", {}, "id = ? AND updated_at = ?", reg_id, updated_at) == 1
 
     def claim_unknown(self, reg_id: str) -> bool:
         """Move an attempt of unknown outcome to registering while the owner finishes it.
@@ -466,7 +438,7 @@ class SqlStore:
         False when it is not of unknown outcome (any more): another owner got there first.
         """
         with self._write() as db:
-            return db.move("resolve", {}, reg_id) == 1
+            return db.move("resolve", {}, "id = ?", reg_id) == 1
 
     def purge_expired(self) -> int:
         """Drop the held token and platform documents of attempts that ended unfinished."""
@@ -514,7 +486,7 @@ class SqlStore:
             else:
                 if not rename:  # keep the name the owner may have given it
                     values.pop("name")
-                db.update("platforms", "id", platform_id, {**values, "updated_at": stamp})
+                db.update("platforms", {**values, "updated_at": stamp}, "id = ?", platform_id)
             if deployment_id:
                 db.execute(
                     "INSERT INTO deployments (platform_id, deployment_id, active, source, "
@@ -528,7 +500,7 @@ class SqlStore:
                 "platform_created": int(created),
                 "pending_secret": None,
             }
-            if db.move("complete", finished, reg_id) != 1:
+            if db.move("complete", finished, "id = ?", reg_id) != 1:
                 # Rolls the platform back too: the attempt was completed or ended meanwhile.
                 raise TransitionRefused(f"registration {reg_id}: complete")
         return self.get_platform(platform_id), created
@@ -537,20 +509,22 @@ class SqlStore:
 
     def get_platform(self, platform_id: str) -> Platform | None:
         """Return one platform by id, or None."""
-        row = self._one("SELECT * FROM platforms WHERE id = ?", [platform_id])
-        return to_platform(row) if row else None
+        return self._first(to_platform, "SELECT * FROM platforms WHERE id = ?", [platform_id])
 
     def find_platform(self, issuer: str, client_id: str) -> Platform | None:
         """Return the platform with this issuer and client_id, or None."""
-        row = self._one(
-            "SELECT * FROM platforms WHERE issuer = ? AND client_id = ?", [issuer, client_id]
+        return self._first(
+            to_platform,
+            "SELECT * FROM platforms WHERE issuer = ? AND client_id = ?",
+            [issuer, client_id],
         )
-        return to_platform(row) if row else None
 
-    def _search(self, search: str) -> tuple[str, list[str]]:
+    def _search(self, search: str | None) -> tuple[str, list[str]] | None:
         """Return the condition matching name, issuer or client_id ignoring case, and values."""
+        if not search:
+            return None
         like = self.dialect.ilike
-        condition = f"({like('name')} OR {like('issuer')} OR {like('client_id')})"
+        condition = f"(name {like} OR issuer {like} OR client_id {like})"
         return condition, [f"%{search}%"] * 3
 
     def list_platforms(
@@ -562,25 +536,15 @@ class SqlStore:
         search: str | None = None,
         limit: int | None = None,
         offset: int = 0,
-    ) -> list[Platform]:
-        """Return platforms matching the filters, newest first."""
-        where, params = filters(
+    ) -> tuple[list[Platform], int]:
+        """Return a page of the platforms matching the filters, newest first, and their total."""
+        where = filters(
             ("id = ?", platform_id),
             ("issuer = ?", issuer),
             ("client_id = ?", client_id),
-            search=self._search(search) if search else None,
+            search=self._search(search),
         )
-        sql = f"SELECT * FROM platforms{where} ORDER BY created_at DESC, id"  # noqa: S608 - constants
-        if limit is not None:
-            sql, params = sql + " LIMIT ? OFFSET ?", [*params, limit, offset]
-        return [to_platform(row) for row in self._rows(sql, params)]
-
-    def count_platforms(self, search: str | None = None) -> int:
-        """Return how many platforms match a search (all when None)."""
-        if search:
-            condition, params = self._search(search)
-            return self._value(f"SELECT count(*) AS n FROM platforms WHERE {condition}", params)  # noqa: S608
-        return self._value("SELECT count(*) AS n FROM platforms")
+        return self._page(to_platform, "platforms", where, "created_at DESC, id", limit, offset)
 
     def create_platform(self, values: dict[str, Any], active: bool) -> Platform:
         """Register a platform by hand; raise Conflict when (issuer, client_id) exists."""
@@ -592,7 +556,7 @@ class SqlStore:
             with self._write() as db:
                 db.insert("platforms", row)
         except self.dialect.UniqueViolation:
-            raise Conflict(conflict_message(values)) from None
+            raise Conflict(TAKEN) from None
         return self.get_platform(platform_id)
 
     def update_platform(self, platform_id: str, values: dict[str, Any]) -> Platform | None:
@@ -601,11 +565,11 @@ class SqlStore:
             values = {**values, "active": int(values["active"])}
         try:
             with self._write() as db:
-                if not db.one("SELECT id FROM platforms WHERE id = ?", [platform_id]):
+                changes = {**values, "updated_at": now_iso()}
+                if db.update("platforms", changes, "id = ?", platform_id) == 0:
                     return None
-                db.update("platforms", "id", platform_id, {**values, "updated_at": now_iso()})
         except self.dialect.UniqueViolation:
-            raise Conflict(conflict_message(values)) from None
+            raise Conflict(TAKEN) from None
         return self.get_platform(platform_id)
 
     def delete_platform(self, platform_id: str) -> bool:
@@ -615,22 +579,26 @@ class SqlStore:
             return db.count("DELETE FROM platforms WHERE id = ?", [platform_id]) == 1
 
     def learn_scopes(
-        self, platform: Platform, granted: Iterable[str], refused: Iterable[str]
+        self,
+        platform_id: str,
+        merge: Callable[[Platform], tuple[Sequence[str], Sequence[str]] | None],
     ) -> Platform | None:
-        """Record what the token endpoint granted and refused, merged with what is known.
+        """Store the usable and refused scopes `merge` makes of the platform as stored now.
 
-        The lock makes read, merge and write one step, so two workers learning at once keep
-        each other's knowledge; learning about a registration since replaced is dropped.
+        The row lock makes read, merge and write one step, so two workers learning at once
+        keep each other's knowledge; `merge` returns None when there is nothing to write.
         """
         with self._write() as db:
             row = db.one(
                 "SELECT * FROM platforms WHERE id = ?" + self.dialect.for_update,  # noqa: S608
-                [platform.id],
+                [platform_id],
             )
-            values = learned_values(row, platform, granted, refused) if row else None
-            if values:
-                db.update("platforms", "id", platform.id, values)
-        return self.get_platform(platform.id)
+            learned = merge(to_platform(**row)) if row else None
+            if learned:
+                usable, refused = (json.dumps(sorted(scopes)) for scopes in learned)
+                values = {"usable_scopes": usable, "refused_scopes": refused}
+                db.update("platforms", values, "id = ?", platform_id)
+        return self.get_platform(platform_id)
 
     def record_launch(self, platform_id: str) -> None:
         """Note that a launch from this platform was verified just now."""
@@ -678,10 +646,7 @@ class SqlStore:
                 status = LaunchStateStatus.EXPIRED
             else:
                 status = LaunchStateStatus.OK
-                db.execute(
-                    "UPDATE launch_states SET used_at = ? WHERE state_hash = ?",
-                    [now_iso(), state_hash],
-                )
+                db.update("launch_states", {"used_at": now_iso()}, "state_hash = ?", state_hash)
         return (LaunchState(**row) if row else None), status
 
     def purge_launch_states(self, before: str) -> int:
@@ -703,11 +668,11 @@ class SqlStore:
 
     def get_deployment(self, platform_id: str, deployment_id: str) -> Deployment | None:
         """Return one deployment, or None."""
-        row = self._one(
+        return self._first(
+            to_deployment,
             "SELECT * FROM deployments WHERE platform_id = ? AND deployment_id = ?",
             [platform_id, deployment_id],
         )
-        return to_deployment(row) if row else None
 
     def set_deployment_active(
         self, platform_id: str, deployment_id: str, active: bool
@@ -728,11 +693,11 @@ class SqlStore:
 
     def list_deployments(self, platform_id: str) -> list[Deployment]:
         """Return the deployments of a platform, oldest first."""
-        rows = self._rows(
+        return self._all(
+            to_deployment,
             "SELECT * FROM deployments WHERE platform_id = ? ORDER BY created_at, deployment_id",
             [platform_id],
         )
-        return [to_deployment(row) for row in rows]
 
     # Accounts
 
@@ -766,20 +731,17 @@ class SqlStore:
 
     def get_account(self, account_id: str) -> Account | None:
         """Return one account by id, or None."""
-        row = self._one("SELECT * FROM accounts WHERE id = ?", [account_id])
-        return to_account(row) if row else None
+        return self._first(to_account, "SELECT * FROM accounts WHERE id = ?", [account_id])
 
     def find_account_by_email(self, email: str) -> Account | None:
         """Return the account with this e-mail address (case-insensitive), or None."""
-        row = self._one("SELECT * FROM accounts WHERE email = ?", [email.strip().lower()])
-        return to_account(row) if row else None
+        query = "SELECT * FROM accounts WHERE email = ?"
+        return self._first(to_account, query, [email.strip().lower()])
 
     def find_oidc_account(self, issuer: str, subject: str) -> Account | None:
         """Return the account linked to an OpenID Connect identity, or None."""
-        row = self._one(
-            "SELECT * FROM accounts WHERE oidc_issuer = ? AND oidc_subject = ?", [issuer, subject]
-        )
-        return to_account(row) if row else None
+        query = "SELECT * FROM accounts WHERE oidc_issuer = ? AND oidc_subject = ?"
+        return self._first(to_account, query, [issuer, subject])
 
     def link_oidc(self, account_id: str, issuer: str, subject: str) -> Account | None:
         """Link an OpenID Connect identity to an account that has none; None when it has one."""
@@ -797,24 +759,23 @@ class SqlStore:
 
     def touch_login(self, account_id: str) -> None:
         """Record a successful sign-in."""
-        with self._write() as db:
-            db.update("accounts", "id", account_id, {"last_login_at": now_iso()})
+        self._update("accounts", "id", account_id, {"last_login_at": now_iso()})
 
     def set_owner(self, account_id: str, owner: bool) -> None:
         """Give or take away access to the owner console."""
-        with self._write() as db:
-            db.update("accounts", "id", account_id, {"is_owner": int(owner)})
+        self._update("accounts", "id", account_id, {"is_owner": int(owner)})
 
     def accounts_of(self, reg_ids: Sequence[str]) -> dict[str, Account]:
         """Return the account bound to each of these attempts that has one."""
         if not reg_ids:
             return {}
-        rows = self._rows(
-            "SELECT r.id AS registration_id, a.* FROM registrations AS r "  # noqa: S608
-            f"JOIN accounts AS a ON a.id = r.account_id WHERE r.id IN ({marks(reg_ids)})",
-            list(reg_ids),
-        )
-        return {row.pop("registration_id"): to_account(row) for row in rows}
+        with self._read() as db:
+            rows = db.rows(
+                "SELECT r.id AS registration_id, a.* FROM registrations AS r "  # noqa: S608
+                f"JOIN accounts AS a ON a.id = r.account_id WHERE r.id IN ({marks(reg_ids)})",
+                list(reg_ids),
+            )
+        return {row.pop("registration_id"): to_account(**row) for row in rows}
 
     # Sign-in throttling (per account and per address, shared by every worker)
 
@@ -861,26 +822,16 @@ class SqlStore:
         with self._write() as db:
             db.insert("terms_acceptances", {**values, "accepted_at": now_iso()})
 
-    def terms_acceptance(self, reg_id: str, version: str) -> TermsAcceptance | None:
-        """Return the acceptance of a terms version for an attempt, or None."""
-        row = self._one(
-            "SELECT * FROM terms_acceptances WHERE registration_id = ? AND version = ? "
-            "ORDER BY id DESC LIMIT 1",
-            [reg_id, version],
-        )
-        return TermsAcceptance(**row) if row else None
-
-    def terms_for_many(self, reg_ids: Sequence[str]) -> list[TermsAcceptance]:
-        """Return every acceptance for these attempts, newest first."""
+    def terms_for(self, *reg_ids: str) -> list[TermsAcceptance]:
+        """Return every acceptance of the terms for these attempts, newest first."""
         if not reg_ids:
             return []
-        rows = self._rows(
+        return self._all(
+            TermsAcceptance,
             "SELECT * FROM terms_acceptances "  # noqa: S608
-            f"WHERE registration_id IN ({marks(reg_ids)}) "
-            "ORDER BY id DESC",
-            list(reg_ids),
+            f"WHERE registration_id IN ({marks(reg_ids)}) ORDER BY id DESC",
+            reg_ids,
         )
-        return [TermsAcceptance(**row) for row in rows]
 
     def record_checkout(self, **values: Any) -> None:
         """Record a new Checkout Session: session_id, registration_id, account, amount, status."""
@@ -906,29 +857,22 @@ class SqlStore:
         if currency:
             changes["currency"] = currency
         froms = payment_sources(status)
-        sets = ", ".join(f"{column} = ?" for column in changes)
-        self._change(
-            f"UPDATE payments SET {sets} WHERE session_id = ? "  # noqa: S608 - constants
-            f"AND status IN ({marks(froms)})",
-            [*changes.values(), session_id, *froms],
-        )
-        row = self._one("SELECT * FROM payments WHERE session_id = ?", [session_id])
-        return Payment(**row) if row else None
+        with self._write() as db:
+            where = f"session_id = ? AND status IN ({marks(froms)})"
+            db.update("payments", changes, where, session_id, *froms)
+        query = "SELECT * FROM payments WHERE session_id = ?"
+        return self._first(Payment, query, [session_id])
 
-    def payments_for(self, reg_id: str) -> list[Payment]:
-        """Return the payments of an attempt, newest first."""
-        return self.payments_for_many([reg_id])
-
-    def payments_for_many(self, reg_ids: Sequence[str]) -> list[Payment]:
+    def payments_for(self, *reg_ids: str) -> list[Payment]:
         """Return every payment of these attempts, newest first."""
         if not reg_ids:
             return []
-        rows = self._rows(
+        return self._all(
+            Payment,
             f"SELECT * FROM payments WHERE registration_id IN ({marks(reg_ids)}) "  # noqa: S608
             "ORDER BY created_at DESC",
-            list(reg_ids),
+            reg_ids,
         )
-        return [Payment(**row) for row in rows]
 
     # API keys
 
@@ -943,30 +887,15 @@ class SqlStore:
 
     def get_api_key(self, key_id: str) -> ApiKey | None:
         """Return one API key record (with its hash), or None."""
-        row = self._one("SELECT * FROM api_keys WHERE id = ?", [key_id])
-        return ApiKey(**row) if row else None
+        return self._first(ApiKey, "SELECT * FROM api_keys WHERE id = ?", [key_id])
 
-    def list_api_keys(self) -> list[ApiKey]:
-        """Return every API key, newest first."""
-        return [
-            ApiKey(**row) for row in self._rows("SELECT * FROM api_keys ORDER BY created_at DESC")
-        ]
-
-    def list_api_keys_page(self, limit: int, offset: int = 0) -> list[ApiKey]:
-        """Return one page of API keys, newest first."""
-        rows = self._rows(
-            "SELECT * FROM api_keys ORDER BY created_at DESC, id LIMIT ? OFFSET ?", [limit, offset]
-        )
-        return [ApiKey(**row) for row in rows]
-
-    def count_api_keys(self) -> int:
-        """Return the number of API keys, revoked ones included."""
-        return self._value("SELECT count(*) AS n FROM api_keys")
+    def list_api_keys(self, limit: int | None = None, offset: int = 0) -> tuple[list[ApiKey], int]:
+        """Return a page of API keys (all by default), newest first, and how many there are."""
+        return self._page(ApiKey, "api_keys", filters(), "created_at DESC, id", limit, offset)
 
     def touch_api_key(self, key_id: str) -> None:
         """Record that a key was used."""
-        with self._write() as db:
-            db.update("api_keys", "id", key_id, {"last_used_at": now_iso()})
+        self._update("api_keys", "id", key_id, {"last_used_at": now_iso()})
 
     def revoke_api_key(self, key_id: str) -> bool:
         """Revoke a key; False when it does not exist or was already revoked."""
@@ -997,34 +926,20 @@ class SqlStore:
             )
         return self.get_invitation(invitation_id)
 
-    def get_invitation(self, invitation_id: str) -> Invitation | None:
-        """Return one invitation by id, or None."""
-        row = self._one("SELECT * FROM invitations WHERE id = ?", [invitation_id])
-        return Invitation(**row) if row else None
+    def get_invitation(
+        self, invitation_id: str | None = None, *, code: str | None = None
+    ) -> Invitation | None:
+        """Return the invitation with this id, or with this `code`, or None."""
+        column, value = ("code", code) if code is not None else ("id", invitation_id)
+        query = f"SELECT * FROM invitations WHERE {column} = ?"  # noqa: S608 - two constants
+        return self._first(Invitation, query, [value])
 
-    def find_invitation(self, code: str) -> Invitation | None:
-        """Return the invitation with this code, or None."""
-        row = self._one("SELECT * FROM invitations WHERE code = ?", [code])
-        return Invitation(**row) if row else None
-
-    def list_invitations(self) -> list[Invitation]:
-        """Return every invitation, newest first."""
-        return [
-            Invitation(**r)
-            for r in self._rows("SELECT * FROM invitations ORDER BY created_at DESC")
-        ]
-
-    def list_invitations_page(self, limit: int, offset: int = 0) -> list[Invitation]:
-        """Return one page of invitations, newest first."""
-        rows = self._rows(
-            "SELECT * FROM invitations ORDER BY created_at DESC, id LIMIT ? OFFSET ?",
-            [limit, offset],
-        )
-        return [Invitation(**row) for row in rows]
-
-    def count_invitations(self) -> int:
-        """Return the number of invitations."""
-        return self._value("SELECT count(*) AS n FROM invitations")
+    def list_invitations(
+        self, limit: int | None = None, offset: int = 0
+    ) -> tuple[list[Invitation], int]:
+        """Return a page of invitations (all by default), newest first, and how many there are."""
+        order = "created_at DESC, id"
+        return self._page(Invitation, "invitations", filters(), order, limit, offset)
 
     def release_invitation(self, invitation_id: str) -> None:
         """Give back a use taken by an attempt the LMS did not complete."""
@@ -1074,63 +989,42 @@ class SqlStore:
             )
 
     def list_audit(
-        self, limit: int = 50, offset: int = 0, subject_id: str | None = None
-    ) -> list[AuditEntry]:
-        """Return audit lines, newest first, optionally about one record."""
-        return self.list_audit_matching(limit, offset, subject_id=subject_id)
-
-    def list_audit_matching(
         self,
-        limit: int = 50,
+        limit: int | None = 50,
         offset: int = 0,
         *,
         action: str | None = None,
         actor: str | None = None,
         subject_id: str | None = None,
-    ) -> list[AuditEntry]:
-        """Return audit lines, newest first, that match every filter given (exact values)."""
-        where, params = filters(
+    ) -> tuple[list[AuditEntry], int]:
+        """Return a page of audit lines, newest first, that match every filter given, and total."""
+        where = filters(
             ("action = ?", action), ("actor = ?", actor), ("subject_id = ?", subject_id)
         )
-        rows = self._rows(
-            f"SELECT * FROM audit_log{where} ORDER BY id DESC LIMIT ? OFFSET ?",  # noqa: S608 - constant clauses
-            [*params, limit, offset],
-        )
-        return [to_audit_entry(row) for row in rows]
-
-    def count_audit_matching(
-        self,
-        *,
-        action: str | None = None,
-        actor: str | None = None,
-        subject_id: str | None = None,
-    ) -> int:
-        """Return how many audit lines match every filter given."""
-        where, params = filters(
-            ("action = ?", action), ("actor = ?", actor), ("subject_id = ?", subject_id)
-        )
-        return self._value(f"SELECT count(*) AS n FROM audit_log{where}", params)  # noqa: S608
+        return self._page(to_audit_entry, "audit_log", where, "id DESC", limit, offset)
 
     def audit_choices(self) -> dict[str, list[str]]:
         """Return the distinct actions and actors of the audit log, sorted (filter menus)."""
         # Sorted here, not by the database's locale: the same order on both databases.
-        return {
-            column: sorted(
-                row[column]
-                for row in self._rows(f"SELECT DISTINCT {column} FROM audit_log")  # noqa: S608 - two constants
-            )
-            for column in ("action", "actor")
-        }
+        with self._read() as db:
+            return {
+                column: sorted(
+                    row[column]
+                    for row in db.rows(f"SELECT DISTINCT {column} FROM audit_log")  # noqa: S608 - two constants
+                )
+                for column in ("action", "actor")
+            }
 
     def latest_actors(self, action: str, subject_ids: Sequence[str]) -> dict[str, str]:
         """Return the actor of the latest audit line with `action` about each subject."""
         if not subject_ids:
             return {}
-        rows = self._rows(
-            "SELECT subject_id, actor FROM audit_log WHERE action = ? "  # noqa: S608
-            f"AND subject_id IN ({marks(subject_ids)}) ORDER BY id",
-            [action, *subject_ids],
-        )
+        with self._read() as db:
+            rows = db.rows(
+                "SELECT subject_id, actor FROM audit_log WHERE action = ? "  # noqa: S608
+                f"AND subject_id IN ({marks(subject_ids)}) ORDER BY id",
+                [action, *subject_ids],
+            )
         return {row["subject_id"]: row["actor"] for row in rows}  # the latest line wins
 
     # Webhook notifications
@@ -1176,35 +1070,28 @@ class SqlStore:
         values: dict[str, Any] = {"last_error": error, "next_attempt_at": retry_at}
         if delivered:
             values.update(delivered_at=now_iso(), next_attempt_at=None)
-        with self._write() as db:
-            db.update("notifications", "id", notification_id, values)
+        self._update("notifications", "id", notification_id, values)
 
-    def list_notifications(self, limit: int = 50) -> list[Notification]:
-        """Return notifications, newest first."""
-        rows = self._rows("SELECT * FROM notifications ORDER BY id DESC LIMIT ?", [limit])
-        return [Notification(**row) for row in rows]
+    # Export and import: whole tables, in the order and with the keys the caller gives
 
-    # Export and import
+    def dump_table(self, table: str, key: Sequence[str]) -> list[dict[str, Any]]:
+        """Return every row of a table as a dict, ordered by its primary `key` columns."""
+        with self._read() as db:
+            return db.rows(f"SELECT * FROM {table} ORDER BY {', '.join(key)}")  # noqa: S608 - names from code
 
-    def dump_table(self, table: str) -> list[dict[str, Any]]:
-        """Return every row of an exported table, in primary-key order."""
-        order = ", ".join(EXPORT_TABLES[table])
-        return self._rows(f"SELECT * FROM {table} ORDER BY {order}")  # noqa: S608 - names from EXPORT_TABLES
-
-    def load_rows(self, table: str, rows: list[dict[str, Any]]) -> int:
-        """Insert or replace rows of an exported table; return how many were written."""
-        keys = EXPORT_TABLES[table]
+    def load_rows(self, table: str, rows: list[dict[str, Any]], key: Sequence[str]) -> int:
+        """Insert rows, replacing those with the same primary `key`; return how many."""
         with self._write() as db:
             # Column names come from the export file: only the table's own may be named.
             known = {c[0] for c in db.execute(f"SELECT * FROM {table} LIMIT 0").description}  # noqa: S608
             for row in rows:
                 if not set(row) <= known:
                     raise ValueError(f"{table} has no column {sorted(set(row) - known)[0]!r}")
-                others = [column for column in row if column not in keys]
+                others = [column for column in row if column not in key]
                 changes = ", ".join(f"{column} = excluded.{column}" for column in others)
                 db.execute(
                     f"INSERT INTO {table} ({', '.join(row)}) VALUES ({marks(row)}) "  # noqa: S608 - names from code and the export's own columns
-                    f"ON CONFLICT ({', '.join(keys)}) DO "
+                    f"ON CONFLICT ({', '.join(key)}) DO "
                     + (f"UPDATE SET {changes}" if others else "NOTHING"),
                     list(row.values()),
                 )

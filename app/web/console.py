@@ -219,6 +219,18 @@ def paginate(total: int) -> dict:
     return {"page": page, "pages": pages, "total": total, "offset": (page - 1) * PER_PAGE}
 
 
+def paged(fetch) -> tuple[list, dict]:
+    """Return the rows of the asked page of `fetch(limit, offset) -> (rows, total)`, and its pager.
+
+    A page past the end shows the last one.
+    """
+    rows, total = fetch(PER_PAGE, (_page_number() - 1) * PER_PAGE)
+    pager = paginate(total)
+    if pager["page"] != _page_number():
+        rows, _total = fetch(PER_PAGE, pager["offset"])
+    return rows, pager
+
+
 @bp.app_template_filter("console_time")
 def console_time(stamp: str | None) -> str:
     """Format a stored UTC timestamp for tables: 2026-05-01 14:03 UTC."""
@@ -341,8 +353,7 @@ def registrations():
     store.expire_registrations()
     state = request.args.get("state")
     state = state if state in STATES else None
-    pager = paginate(store.count_registrations(state=state))
-    attempts = store.list_registrations(limit=PER_PAGE, offset=pager["offset"], state=state)
+    attempts, pager = paged(lambda limit, offset: store.list_registrations(limit, offset, state))
     approvals = _approvals(store, [r.id for r in attempts])
     rows = [(r, approvals[r.id]) for r in attempts]
     return render_template(
@@ -373,7 +384,7 @@ def _registration_page(attempt, form: ResolveForm, status: int = 200):
         approval=_approval(store, attempt.id),
         platform=platform,
         invitation=invitation,
-        audit=store.list_audit(limit=PER_PAGE, subject_id=attempt.id),
+        audit=store.list_audit(limit=PER_PAGE, subject_id=attempt.id)[0],
         resolvable=_resolvable(attempt),
         form=form,
         where=for_family(attempt.product_family_code).where_to_paste,
@@ -427,11 +438,10 @@ def platforms():
     """List platforms, searched by name, issuer or client id."""
     store = get_store()
     q = text_arg("q")
-    pager = paginate(store.count_platforms(search=q))
-    rows = [
-        (p, len(store.list_deployments(p.id)))
-        for p in store.list_platforms(search=q, limit=PER_PAGE, offset=pager["offset"])
-    ]
+    found, pager = paged(
+        lambda limit, offset: store.list_platforms(search=q, limit=limit, offset=offset)
+    )
+    rows = [(p, len(store.list_deployments(p.id))) for p in found]
     return render_template("console/platforms.html", rows=rows, q=q or "", pager=pager)
 
 
@@ -450,7 +460,7 @@ def _platform_page(found, form: DeploymentForm, status: int = 200):
         deployments=store.list_deployments(found.id),
         invitation=store.get_invitation(found.invitation_id) if found.invitation_id else None,
         form=form,
-        audit=store.list_audit(limit=10, subject_id=found.id),
+        audit=store.list_audit(limit=10, subject_id=found.id)[0],
     ), status
 
 
@@ -633,8 +643,7 @@ def audit():
     # The names in the query string: ?action=platform.activated&actor=…&subject=<id>
     chosen = {name: text_arg(name) for name in ("action", "actor", "subject")}
     wanted = {"action": chosen["action"], "actor": chosen["actor"], "subject_id": chosen["subject"]}
-    pager = paginate(store.count_audit_matching(**wanted))
-    entries = store.list_audit_matching(PER_PAGE, pager["offset"], **wanted)
+    entries, pager = paged(lambda limit, offset: store.list_audit(limit, offset, **wanted))
     return render_template(
         "console/audit.html",
         entries=entries,
@@ -659,10 +668,10 @@ def api_keys():
         events().record("api_key.created", "api_key", record.id, {"name": name})
         return render_template("console/api_key_created.html", key=record, full=full)
     status = 400 if form.errors else 200
-    pager = paginate(store.count_api_keys())
+    keys, pager = paged(store.list_api_keys)
     return render_template(
         "console/api_keys.html",
-        keys=store.list_api_keys_page(PER_PAGE, pager["offset"]),
+        keys=keys,
         pager=pager,
         form=form,
     ), status
@@ -703,11 +712,8 @@ def invitations():
             flash(f"The invitation for {name} is ready: give them its link below.")
             return redirect(url_for("console.invitations", _anchor=f"inv-{invitation.id}"))
     status = 400 if form.errors else 200
-    pager = paginate(store.count_invitations())
-    rows = [
-        invitation_json(i) | {"state": invitation_state(i)}
-        for i in store.list_invitations_page(PER_PAGE, pager["offset"])
-    ]
+    invitations, pager = paged(store.list_invitations)
+    rows = [invitation_json(i) | {"state": invitation_state(i)} for i in invitations]
     return render_template(
         "console/invitations.html",
         rows=rows,

@@ -91,8 +91,8 @@ def list_attempts():
     limit = _int_arg("limit", 50, 1, 100)
     offset = _int_arg("offset", 0, 0, 10_000_000)
     store = get_store()
-    attempts = store.list_registrations(limit=limit, offset=offset, state=state)
-    return jsonify(registrations=attempts_json(attempts), total=store.count_registrations(state))
+    attempts, total = store.list_registrations(limit=limit, offset=offset, state=state)
+    return jsonify(registrations=attempts_json(attempts), total=total)
 
 
 @bp.get("/admin/registrations/<rid>")

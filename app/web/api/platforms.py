@@ -94,11 +94,21 @@ def list_platforms():
     wanted = {name: request.args.get(name) or None for name in ("id", "url", "clientId")}
     if not all(storable(value) for value in wanted.values() if value is not None):
         return jsonify(platforms=[])  # no stored platform has a NUL in it
-    platforms = get_store().list_platforms(
+    platforms, _total = get_store().list_platforms(
         platform_id=wanted["id"], issuer=wanted["url"], client_id=wanted["clientId"]
     )
     key = tool_public_key()
     return jsonify(platforms=[platform_json(p, key) for p in platforms])
+
+
+def taken(values: dict) -> ApiError:
+    """Return the 409 of a platform whose url and clientId another platform has."""
+    return ApiError(
+        409,
+        "URL_CLIENT_ID_COMBINATION_ALREADY_EXISTS",
+        f"a platform with url {values.get('issuer')!r} and clientId "
+        f"{values.get('client_id')!r} already exists",
+    )
 
 
 @routes("/platforms", methods=["POST"])
@@ -108,8 +118,8 @@ def create_platform():
     active = values.pop("active", False)
     try:
         platform = get_store().create_platform(values, active=active)
-    except Conflict as exc:
-        raise ApiError(409, "URL_CLIENT_ID_COMBINATION_ALREADY_EXISTS", str(exc)) from None
+    except Conflict:
+        raise taken(values) from None
     events().record(
         "platform.created",
         "platform",
@@ -132,8 +142,8 @@ def update_platform(platform_id: str):
     values = platform_values(json_body(), required=False)
     try:
         platform = get_store().update_platform(platform_id, values)
-    except Conflict as exc:
-        raise ApiError(409, "URL_CLIENT_ID_COMBINATION_ALREADY_EXISTS", str(exc)) from None
+    except Conflict:
+        raise taken(values) from None
     events().record("platform.updated", "platform", platform_id, {"fields": sorted(values)})
     return jsonify(platform_json(platform))
 
@@ -230,7 +240,8 @@ def parse_when(value: str, name: str) -> str:
 @routes("/invitations", methods=["GET"])
 def list_invitations():
     """List invitation links."""
-    return jsonify(invitations=[invitation_json(i) for i in get_store().list_invitations()])
+    invitations, _total = get_store().list_invitations()
+    return jsonify(invitations=[invitation_json(i) for i in invitations])
 
 
 @routes("/invitations", methods=["POST"])
