@@ -42,7 +42,8 @@ class Dialect:
     # Follows a column: match a `%pattern%` parameter ignoring case, with no escape character.
     ilike: str
     # The table of applied migrations, and how to read and add names; what makes instances
-    # that migrate at once wait for each other, inside the migration's transaction.
+    # that migrate at once wait for each other, inside the migration's transaction (nothing
+    # in SQLite: the migration's BEGIN IMMEDIATE already excludes other writers).
     records_ddl: str
     applied_sql: str
     record_sql: str

@@ -93,18 +93,16 @@ def to_audit_entry(**row: Any) -> AuditEntry:
     return AuditEntry(**{**row, "detail": json.loads(row["detail"]) if row["detail"] else None})
 
 
-def filters(
-    *pairs: tuple[str, Any], search: tuple[str, list[str]] | None = None
-) -> tuple[str, list[Any]]:
+def filters(*pairs: tuple[str, Any]) -> tuple[str, list[Any]]:
     """Return a WHERE clause of the constant conditions whose value is set, and the values.
 
-    `search` adds one more condition with its own values (see SqlStore._search).
+    A condition with several placeholders takes a list of values.
     """
-    where = [condition for condition, value in pairs if value is not None]
-    params = [value for _condition, value in pairs if value is not None]
-    if search:
-        where.append(search[0])
-        params += search[1]
+    where, params = [], []
+    for condition, value in pairs:
+        if value is not None:
+            where.append(condition)
+            params += value if isinstance(value, list) else [value]
     return (" WHERE " + " AND ".join(where) if where else ""), params
 
 
@@ -147,6 +145,16 @@ class Session:
         sets = ", ".join(f"{column} = ?" for column in values)
         sql = f"UPDATE {table} SET {sets} WHERE {where}"  # noqa: S608 - names and conditions from code
         return self.count(sql, [*values.values(), *params])
+
+    def add_deployment(
+        self, platform_id: str, deployment_id: str, active: bool, source: str
+    ) -> bool:
+        """Add a deployment unless the platform has it; True when it was added."""
+        return 1 == self.count(
+            "INSERT INTO deployments (platform_id, deployment_id, active, source, created_at) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            [platform_id, deployment_id, int(active), source, now_iso()],
+        )
 
     def move(self, transition: str, values: dict[str, Any], where: str, *params: Any) -> int:
         """Run a named transition as one guarded UPDATE; return how many attempts moved.
@@ -229,11 +237,10 @@ class SqlStore:
         with self._write() as db:
             return db.count(sql, params)
 
-    def _update(self, table: str, key: str, pk: Any, values: dict[str, Any]) -> None:
-        """Update one row by its key; raise LookupError when there is none."""
+    def _update(self, table: str, values: dict[str, Any], where: str, *params: Any) -> int:
+        """Set `values` on the rows `where` matches, in a write of its own; return how many."""
         with self._write() as db:
-            if db.update(table, values, f"{key} = ?", pk) == 0:
-                raise LookupError(f"{table}: no row with {key} = {pk!r}")
+            return db.update(table, values, where, *params)
 
     def migrate(self) -> list[str]:
         """Apply pending migrations (schema/*.sql) once across instances; return their names."""
@@ -251,10 +258,7 @@ class SqlStore:
         value = self._value(query, [name])
         if value:
             return value
-        with self._write() as db:
-            value = db.value(query, [name])
-            if value:
-                return value
+        with self._write() as db:  # another instance may store it first: then that value wins
             db.execute(
                 "INSERT INTO app_settings (name, value) VALUES (?, ?) ON CONFLICT DO NOTHING",
                 [name, make_value()],
@@ -318,7 +322,7 @@ class SqlStore:
         return self.get_registration(reg_id)
 
     def _set(self, reg_id: str, **values: Any) -> None:
-        self._update("registrations", "id", reg_id, {**values, "updated_at": now_iso()})
+        self._update("registrations", {**values, "updated_at": now_iso()}, "id = ?", reg_id)
 
     def keep_pending_secret(self, reg_id: str, secret: dict[str, Any]) -> None:
         """Keep what finishing later needs (token, real endpoints) until the attempt ends."""
@@ -359,9 +363,9 @@ class SqlStore:
 
     def consume_done_token(self, reg_id: str, token_hash: str) -> bool:
         """Use the close-page token once; False when it is wrong or already used."""
-        return 1 == self._change(
-            "UPDATE registrations SET done_token_hash = NULL WHERE id = ? AND done_token_hash = ?",
-            [reg_id, token_hash],
+        where = "id = ? AND done_token_hash = ?"
+        return 1 == self._update(
+            "registrations", {"done_token_hash": None}, where, reg_id, token_hash
         )
 
     def record_platform_config(self, reg_id: str, config: dict[str, Any]) -> None:
@@ -488,11 +492,7 @@ class SqlStore:
                     values.pop("name")
                 db.update("platforms", {**values, "updated_at": stamp}, "id = ?", platform_id)
             if deployment_id:
-                db.execute(
-                    "INSERT INTO deployments (platform_id, deployment_id, active, source, "
-                    "created_at) VALUES (?, ?, 1, 'registration', ?) ON CONFLICT DO NOTHING",
-                    [platform_id, deployment_id, stamp],
-                )
+                db.add_deployment(platform_id, deployment_id, True, "registration")
             finished = {
                 "platform_id": platform_id,
                 "client_id": platform["client_id"],
@@ -519,14 +519,6 @@ class SqlStore:
             [issuer, client_id],
         )
 
-    def _search(self, search: str | None) -> tuple[str, list[str]] | None:
-        """Return the condition matching name, issuer or client_id ignoring case, and values."""
-        if not search:
-            return None
-        like = self.dialect.ilike
-        condition = f"(name {like} OR issuer {like} OR client_id {like})"
-        return condition, [f"%{search}%"] * 3
-
     def list_platforms(
         self,
         *,
@@ -537,12 +529,17 @@ class SqlStore:
         limit: int | None = None,
         offset: int = 0,
     ) -> tuple[list[Platform], int]:
-        """Return a page of the platforms matching the filters, newest first, and their total."""
+        """Return a page of the platforms matching the filters, newest first, and their total.
+
+        `search` matches name, issuer or client_id, ignoring case.
+        """
+        like = self.dialect.ilike
+        matches = f"(name {like} OR issuer {like} OR client_id {like})"
         where = filters(
             ("id = ?", platform_id),
             ("issuer = ?", issuer),
             ("client_id = ?", client_id),
-            search=self._search(search),
+            (matches, [f"%{search}%"] * 3 if search else None),
         )
         return self._page(to_platform, "platforms", where, "created_at DESC, id", limit, offset)
 
@@ -602,9 +599,7 @@ class SqlStore:
 
     def record_launch(self, platform_id: str) -> None:
         """Note that a launch from this platform was verified just now."""
-        self._change(
-            "UPDATE platforms SET last_launch_at = ? WHERE id = ?", [now_iso(), platform_id]
-        )
+        self._update("platforms", {"last_launch_at": now_iso()}, "id = ?", platform_id)
 
     # Launch states (OIDC login state and nonce)
 
@@ -659,11 +654,8 @@ class SqlStore:
         self, platform_id: str, deployment_id: str, active: bool = True, source: str = "api"
     ) -> tuple[Deployment, bool]:
         """Add a deployment (or return the existing one); True when it was created."""
-        created = 1 == self._change(
-            "INSERT INTO deployments (platform_id, deployment_id, active, source, created_at) "
-            "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            [platform_id, deployment_id, int(active), source, now_iso()],
-        )
+        with self._write() as db:
+            created = db.add_deployment(platform_id, deployment_id, active, source)
         return self.get_deployment(platform_id, deployment_id), created
 
     def get_deployment(self, platform_id: str, deployment_id: str) -> Deployment | None:
@@ -678,10 +670,8 @@ class SqlStore:
         self, platform_id: str, deployment_id: str, active: bool
     ) -> Deployment | None:
         """Activate or deactivate a deployment; None when it does not exist."""
-        self._change(
-            "UPDATE deployments SET active = ? WHERE platform_id = ? AND deployment_id = ?",
-            [int(active), platform_id, deployment_id],
-        )
+        where = "platform_id = ? AND deployment_id = ?"
+        self._update("deployments", {"active": int(active)}, where, platform_id, deployment_id)
         return self.get_deployment(platform_id, deployment_id)
 
     def delete_deployment(self, platform_id: str, deployment_id: str) -> bool:
@@ -745,25 +735,19 @@ class SqlStore:
 
     def link_oidc(self, account_id: str, issuer: str, subject: str) -> Account | None:
         """Link an OpenID Connect identity to an account that has none; None when it has one."""
-        self._change(
-            "UPDATE accounts SET oidc_issuer = ?, oidc_subject = ? "
-            "WHERE id = ? AND oidc_subject IS NULL",
-            [issuer, subject, account_id],
-        )
+        identity = {"oidc_issuer": issuer, "oidc_subject": subject}
+        self._update("accounts", identity, "id = ? AND oidc_subject IS NULL", account_id)
         account = self.get_account(account_id)
-        return (
-            account
-            if account and (account.oidc_issuer, account.oidc_subject) == (issuer, subject)
-            else None
-        )
+        linked = account and (account.oidc_issuer, account.oidc_subject) == (issuer, subject)
+        return account if linked else None
 
     def touch_login(self, account_id: str) -> None:
         """Record a successful sign-in."""
-        self._update("accounts", "id", account_id, {"last_login_at": now_iso()})
+        self._update("accounts", {"last_login_at": now_iso()}, "id = ?", account_id)
 
     def set_owner(self, account_id: str, owner: bool) -> None:
         """Give or take away access to the owner console."""
-        self._update("accounts", "id", account_id, {"is_owner": int(owner)})
+        self._update("accounts", {"is_owner": int(owner)}, "id = ?", account_id)
 
     def accounts_of(self, reg_ids: Sequence[str]) -> dict[str, Account]:
         """Return the account bound to each of these attempts that has one."""
@@ -805,11 +789,8 @@ class SqlStore:
 
     def lock_signin(self, key: str, until: str) -> None:
         """Lock a key until `until`, unless it is already locked for longer."""
-        self._change(
-            "UPDATE signin_throttle SET locked_until = ? WHERE key = ? "
-            "AND (locked_until IS NULL OR locked_until < ?)",
-            [until, key, until],
-        )
+        where = "key = ? AND (locked_until IS NULL OR locked_until < ?)"
+        self._update("signin_throttle", {"locked_until": until}, where, key, until)
 
     def clear_signin_failures(self, key: str) -> None:
         """Forget the failures of a key after a successful sign-in."""
@@ -895,14 +876,12 @@ class SqlStore:
 
     def touch_api_key(self, key_id: str) -> None:
         """Record that a key was used."""
-        self._update("api_keys", "id", key_id, {"last_used_at": now_iso()})
+        self._update("api_keys", {"last_used_at": now_iso()}, "id = ?", key_id)
 
     def revoke_api_key(self, key_id: str) -> bool:
         """Revoke a key; False when it does not exist or was already revoked."""
-        return 1 == self._change(
-            "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-            [now_iso(), key_id],
-        )
+        where = "id = ? AND revoked_at IS NULL"
+        return 1 == self._update("api_keys", {"revoked_at": now_iso()}, where, key_id)
 
     # Invitations
 
@@ -949,10 +928,8 @@ class SqlStore:
 
     def revoke_invitation(self, invitation_id: str) -> bool:
         """Revoke an invitation; False when unknown or already revoked."""
-        return 1 == self._change(
-            "UPDATE invitations SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-            [now_iso(), invitation_id],
-        )
+        where = "id = ? AND revoked_at IS NULL"
+        return 1 == self._update("invitations", {"revoked_at": now_iso()}, where, invitation_id)
 
     def use_invitation(self, invitation_id: str) -> bool:
         """Count one use if the invitation is still usable; False when it is not."""
@@ -1070,7 +1047,7 @@ class SqlStore:
         values: dict[str, Any] = {"last_error": error, "next_attempt_at": retry_at}
         if delivered:
             values.update(delivered_at=now_iso(), next_attempt_at=None)
-        self._update("notifications", "id", notification_id, values)
+        self._update("notifications", values, "id = ?", notification_id)
 
     # Export and import: whole tables, in the order and with the keys the caller gives
 
