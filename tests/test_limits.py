@@ -230,7 +230,8 @@ def test_terms_evidence_records_the_real_address(make_app, tmp_path, simulator):
         headers={"X-Forwarded-For": "203.0.113.99"},
     )
     assert answer.status_code in (302, 303)
-    assert store.terms_acceptance(rid, "1").ip == "192.0.2.44"
+    (terms,) = store.terms_for(rid)
+    assert (terms.version, terms.ip) == ("1", "192.0.2.44")
 
 
 # Failed sign-ins per account and overall: rotating addresses does not help.
