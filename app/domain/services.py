@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from ..lti.http import SafeClient
 from ..settings import Settings
+from ..storage import SqlStore
 from .events import Events
 from .keys import KeySetCache
 
@@ -33,7 +33,7 @@ class Services:
     and one per call keeps their deadlines apart).
     """
 
-    store: Any
+    store: SqlStore
     settings: Settings
     base_url: str
     events: Events

@@ -1,4 +1,4 @@
-"""What a request works with: the settings, the public base URL, and the use cases' `Services`.
+"""What a request works with: the settings, the store, the base URL, the use cases' `Services`.
 
 The one place the web layer turns Flask's `current_app`, `g` and `request` into the plain
 values app/domain takes (app/domain/services.py).
@@ -14,7 +14,7 @@ from ..domain.events import Events
 from ..domain.services import Services, outbound_client
 from ..lti.http import SafeClient
 from ..settings import Settings
-from ..storage import open_store
+from ..storage import SqlStore, open_store
 
 
 def settings() -> Settings:
@@ -65,6 +65,6 @@ def init_store(app: Flask) -> None:
     app.extensions["gatehouse.store"] = store
 
 
-def get_store():
+def get_store() -> SqlStore:
     """Return the current app's store."""
     return current_app.extensions["gatehouse.store"]
