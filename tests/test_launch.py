@@ -484,3 +484,41 @@ def test_launch_pages_may_be_framed_by_the_lms(gatehouse, simulator):
     policy = response.headers["Content-Security-Policy"]
     assert "frame-ancestors https: http:" in policy
     assert "X-Frame-Options" not in response.headers
+
+
+@pytest.mark.parametrize(
+    ("base_url", "attributes"),
+    [
+        ("https://gatehouse.example", {"secure", "samesite=none", "partitioned"}),
+        ("http://localhost", {"secure", "samesite=none", "partitioned"}),  # a secure context
+        # Plain-http development away from loopback (allow_insecure_platforms): relaxed where
+        # the session cookie is, without SameSite=Lax, which a cross-site POST never carries.
+        ("http://gatehouse.test", set()),
+    ],
+)
+def test_the_login_sets_a_short_lived_binding_cookie_for_the_launch_only(
+    client, store, base_url, attributes
+):
+    store.create_platform(
+        {
+            "issuer": "https://lms.school.example",
+            "client_id": "c1",
+            "name": "School",
+            "authorization_endpoint": "https://lms.school.example/auth",
+            "token_endpoint": "https://lms.school.example/token",
+            "jwks_uri": "https://lms.school.example/jwks",
+        },
+        active=True,
+    )
+    query = "iss=https://lms.school.example&client_id=c1&login_hint=u&target_link_uri=https://t/x"
+    response = client.get(f"/lti/login?{query}", base_url=base_url)
+    assert response.status_code == 200
+    (binding,) = [c for c in response.headers.getlist("Set-Cookie") if "gatehouse_launch_" in c]
+    parts = [p.strip().lower() for p in binding.split(";")]
+    assert "path=/lti/launch" in parts and "max-age=600" in parts and "httponly" in parts
+    flags = {"secure", "samesite=none", "samesite=lax", "partitioned"}
+    assert {p for p in parts if p in flags} == attributes
+    state = parse_qs(urlsplit(html.unescape(login_destination(response))).query)["state"][0]
+    name, value = parts[0].split("=", 1)
+    assert name == launches.COOKIE_PREFIX + launches.binding_key(state)
+    assert value == launches.cookie_digest("test-secret", state).lower()

@@ -67,7 +67,11 @@ def _required(name: str) -> str:
 @bp.route("/lti/login", methods=["GET", "POST"])
 @launch_limit
 def login():
-    """Third-party initiated login: remember state and nonce, go to the platform's endpoint."""
+    """Third-party initiated login: remember state and nonce, bind them to this browser.
+
+    Answer with the login page, which goes on to the platform's authorization endpoint once the
+    binding holds (static/launch.js), and set the binding cookie.
+    """
     allow_framing()
     store = get_store()
     try:
