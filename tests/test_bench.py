@@ -104,3 +104,23 @@ def test_ltijs_completes_a_registration_through_the_same_client(tmp_path):
         cell = register_many(server, "ltijs", 1, seconds=0.0, min_count=1, timeout=60)
     assert cell.failures == []
     assert cell.completed == 1
+
+
+def test_ab_compares_a_commit_checked_out_beside_this_one():
+    # HEAD against this checkout: the figures mean nothing at this size; the run must register
+    # through both servers, print both medians and the ratio, and leave no worktree behind.
+    result = subprocess.run(  # noqa: S603 - our own module, fixed arguments
+        [sys.executable, "-m", "bench.ab", "HEAD", "--rounds", "1", "--count", "8"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "HEAD: median" in result.stdout
+    assert "this checkout: median" in result.stdout
+    assert "this checkout / HEAD:" in result.stdout
+    command = ["git", "worktree", "list"]  # noqa: S607 - git from PATH, as bench.ab runs it
+    listed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True)  # noqa: S603
+    assert "gatehouse-ab-" not in listed.stdout

@@ -1,0 +1,92 @@
+"""Compare this checkout's registration cost with an earlier commit's: `python -m bench.ab REF`.
+
+`make bench` compares Gatehouse with the floor and ltijs within one run; two runs on different
+days differ by more than a change usually does (the floor alone moved 18% between two quiet
+runs). To say "no slower", this runs both versions side by side instead: the commit REF checked
+out in a temporary git worktree and this checkout, each under gunicorn with the benchmark's
+settings, registrations at one concurrency in interleaved rounds (alternating which goes first),
+and reports the server CPU per registration of each. CPU time, not wall time: it holds on a
+machine that is busy with something else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from bench import load, servers
+
+
+class Checkout(servers.Gunicorn):
+    """Gatehouse served from another checkout (gunicorn puts its working directory first)."""
+
+    checkout: Path
+
+    def cwd(self) -> Path:
+        return self.checkout
+
+
+@contextlib.contextmanager
+def worktree(ref: str) -> Iterator[Path]:
+    """Check `ref` out in a temporary git worktree; remove it afterwards."""
+    path = Path(tempfile.mkdtemp(prefix="gatehouse-ab-")) / "checkout"
+    git = ["git", "-C", str(servers.ROOT)]
+    subprocess.run([*git, "worktree", "add", "--detach", str(path), ref], check=True)  # noqa: S603
+    try:
+        yield path
+    finally:
+        subprocess.run([*git, "worktree", "remove", "--force", str(path)], check=False)  # noqa: S603
+        shutil.rmtree(path.parent, ignore_errors=True)
+
+
+def compare(ref: str, rounds: int, count: int, concurrency: int) -> dict[str, list[float]]:
+    """Return the server CPU milliseconds per registration of each round, for REF and HEAD."""
+    workdir = Path(tempfile.mkdtemp(prefix="gatehouse-ab-work-"))
+    costs: dict[str, list[float]] = {ref: [], "this checkout": []}
+    with worktree(ref) as path:
+        before = servers.gatehouse(workdir, "before")
+        before.__class__ = Checkout
+        before.checkout = path
+        after = servers.gatehouse(workdir, "after")
+        with before, after:
+            pair = [(before, ref), (after, "this checkout")]
+            for server, label in pair:  # warm-up: imports, first connections, caches
+                load.register_many(server, label, concurrency, seconds=0, min_count=count // 4)
+            for number in range(rounds):
+                for server, label in pair if number % 2 == 0 else pair[::-1]:
+                    cell = load.register_many(
+                        server, label, concurrency, seconds=0, min_count=count, max_count=count
+                    )
+                    if cell.failures:
+                        raise SystemExit(f"{label}: {cell.failures[0]}")
+                    costs[label].append(1000 * cell.server_cpu / len(cell.latencies))
+    shutil.rmtree(workdir, ignore_errors=True)
+    return costs
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.ab", description=__doc__)
+    parser.add_argument("ref", help="the commit to compare with (e.g. a release tag or HEAD~5)")
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--count", type=int, default=400, help="registrations per round")
+    parser.add_argument("--concurrency", type=int, default=16)
+    args = parser.parse_args(argv)
+    costs = compare(args.ref, args.rounds, args.count, args.concurrency)
+    medians = {label: statistics.median(values) for label, values in costs.items()}
+    for label, values in costs.items():
+        rounds = ", ".join(f"{v:.2f}" for v in values)
+        print(f"{label:>15}: median {medians[label]:.2f} ms CPU per registration ({rounds})")
+    old, new = medians.values()
+    print(f"this checkout / {args.ref}: {new / old:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
