@@ -16,7 +16,7 @@ from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 
 from . import storage
-from .domain import keys
+from .domain import keys, sealing
 from .settings import load_settings
 from .web import logs, proxies
 
@@ -42,6 +42,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.from_mapping(
         DATABASE_URL=os.environ.get("DATABASE_URL"),
         SECRET_KEY=os.environ.get("SECRET_KEY"),
+        # Seals the tool's private keys and stored secrets at rest: see app/domain/sealing.py.
+        ENCRYPTION_KEY=os.environ.get(sealing.ENV),
         MAX_CONTENT_LENGTH=1024 * 1024,
         # Gate pages live in the LMS's cross-site frame: see web.sessions.FrameSessionInterface.
         SESSION_COOKIE_NAME="gatehouse_session",
@@ -59,14 +61,33 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     init_store(app)
     store = app.extensions["gatehouse.store"]
+    # Refuses to start when sealed secrets do not open; seals a plain database's secrets.
+    try:
+        sealer = sealing.Sealer.from_value(app.config["ENCRYPTION_KEY"])
+        sealed = sealing.seal_at_rest(store, sealer)
+    except sealing.SealError as exc:
+        store.close()
+        raise sealing.SealError(f"Gatehouse refuses to start: {exc}") from None
+    if sealed:
+        app.logger.warning("Sealed %d stored secrets with %s", sealed, sealing.ENV)
+    elif not sealer.active and not (app.testing or app.debug):
+        app.logger.warning(
+            "%s is not set: the tool's private keys and stored secrets are kept in the clear "
+            "in the database. Make a key with `%s` and set it.",
+            sealing.ENV,
+            sealing.NEW_KEY_COMMAND,
+        )
+    app.extensions["gatehouse.sealer"] = sealer
     if not app.config["SECRET_KEY"]:
         # Kept in the database so every worker and every restart agree on it.
-        app.config["SECRET_KEY"] = store.get_or_create_setting(
-            "secret_key", lambda: secrets.token_urlsafe(48)
+        app.config["SECRET_KEY"] = sealer.open(
+            store.get_or_create_setting(
+                "secret_key", lambda: sealer.seal(secrets.token_urlsafe(48))
+            )
         )
         app.logger.warning("SECRET_KEY is not set; using a key generated and kept in the database")
-    store.ensure_tool_key(keys.generate_key)
-    app.extensions["gatehouse.jwks"] = keys.KeySetCache(store)
+    store.ensure_tool_key(keys.generate_sealed(sealer))
+    app.extensions["gatehouse.jwks"] = keys.KeySetCache(store, sealer)
 
     if settings.security.allow_insecure_platforms:
         app.logger.warning(

@@ -53,6 +53,20 @@ def _store(migrate: bool = True):
     return store
 
 
+def _sealer(store=None):
+    """Return the sealer GATEHOUSE_ENCRYPTION_KEY describes; with a store, after checking it as
+    start-up does (its sealed secrets open; plain ones are sealed when a key is set)."""
+    from .domain.sealing import Sealer, SealError, seal_at_rest
+
+    try:
+        sealer = Sealer.from_value(os.environ.get("GATEHOUSE_ENCRYPTION_KEY"))
+        if store is not None:
+            seal_at_rest(store, sealer)
+    except SealError as exc:
+        raise click.ClickException(str(exc)) from None
+    return sealer
+
+
 @click.group()
 def main() -> None:
     """Gatehouse: LTI 1.3 Dynamic Registration for your tool."""
@@ -93,12 +107,18 @@ def export_command(include_secrets: bool, output) -> None:
     from .domain.portability import export_data
 
     store = _store()
-    document = export_data(store, include_secrets)
+    sealer = _sealer(store)
+    document = export_data(store, include_secrets, sealer)
     json.dump(document, output, indent=2, sort_keys=True)
     output.write("\n")
     counts = ", ".join(f"{len(rows)} {name}" for name, rows in document["tables"].items())
     click.echo(
         f"Exported {counts}"
+        + (
+            " (private keys sealed: importing needs GATEHOUSE_ENCRYPTION_KEY)"
+            if document["secretsSealed"]
+            else ""
+        )
         + ("" if include_secrets else " (public keys only; see --include-secrets)"),
         err=True,
     )
@@ -111,14 +131,16 @@ def import_command(source) -> None:
     import json
 
     from .domain.portability import ExportFormatError, import_data
+    from .domain.sealing import SealError
 
     try:
         document = json.load(source)
     except ValueError as exc:
         raise click.ClickException(f"the file is not JSON: {exc}") from None
     try:
-        imported = import_data(_store(), document)
-    except ExportFormatError as exc:
+        store = _store()
+        imported = import_data(store, document, _sealer(store))
+    except (ExportFormatError, SealError) as exc:
         raise click.ClickException(str(exc)) from None
     counts = imported.counts
     click.echo("Imported " + ", ".join(f"{n} {name}" for name, n in counts.items()) + ".")
@@ -145,11 +167,13 @@ def import_command(source) -> None:
 @main.command("check-config")
 def check_config() -> None:
     """Validate the configuration file and environment, as start-up does."""
+    from .domain.sealing import ENV, Sealer, SealError
     from .settings import load_settings
 
     try:
         settings = load_settings()
-    except ConfigError as exc:
+        Sealer.from_value(os.environ.get(ENV))
+    except (ConfigError, SealError) as exc:
         raise click.ClickException(f"configuration refused: {exc}") from None
     click.echo(f"Configuration is valid (tool.name = {settings.tool.name!r}).")
 
@@ -259,15 +283,50 @@ def keys_list() -> None:
 )
 def keys_rotate(grace_hours: int) -> None:
     """Add a new signing key; keep publishing the old ones for the grace period."""
-    from .domain.keys import generate_key, rotate
+    from .domain.keys import generate_sealed, rotate
 
     store = _store()
-    store.ensure_tool_key(generate_key)
-    kid, old = rotate(store, timedelta(hours=grace_hours))
+    sealer = _sealer(store)
+    store.ensure_tool_key(generate_sealed(sealer))
+    kid, old = rotate(store, timedelta(hours=grace_hours), sealer)
     click.echo(f"New current key: {kid}")
     for retired in old:
         click.echo(f"Still published for {grace_hours} h, then retired: {retired}")
     click.echo("Running workers pick the change up within 30 seconds.")
+
+
+@keys.command("new-encryption-key")
+def keys_new_encryption_key() -> None:
+    """Print a new key for GATEHOUSE_ENCRYPTION_KEY (nothing is stored)."""
+    from .domain.sealing import key_id, new_key
+
+    key = new_key()
+    click.echo(key)
+    click.echo(
+        f"Key id {key_id(key)}. Set it as GATEHOUSE_ENCRYPTION_KEY and keep a copy apart from "
+        "the database: without it, the sealed private keys and secrets cannot be opened. To "
+        'replace a key, set GATEHOUSE_ENCRYPTION_KEY="<new key>,<old key>" and run '
+        "`gatehouse keys rotate-encryption`.",
+        err=True,
+    )
+
+
+@keys.command("rotate-encryption")
+def keys_rotate_encryption() -> None:
+    """Re-seal every stored secret under the first key of GATEHOUSE_ENCRYPTION_KEY."""
+    from .domain.sealing import SealError, rotate_encryption
+
+    store, sealer = _store(), _sealer()
+    try:  # one transaction: a secret that does not open leaves every other one as it was
+        changed = rotate_encryption(store, sealer)
+    except SealError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Re-sealed {changed} stored secrets under key id {sealer.current}.")
+    if len(sealer.key_ids) > 1:
+        click.echo(
+            "Every secret now opens with the new key alone: once every instance runs with it, "
+            "drop the old key from GATEHOUSE_ENCRYPTION_KEY."
+        )
 
 
 @main.command()

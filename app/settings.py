@@ -34,6 +34,7 @@ RESERVED_ENV = frozenset(
         "GATEHOUSE_API_KEY",
         "GATEHOUSE_OIDC_CLIENT_SECRET",
         "GATEHOUSE_WEBHOOK_SECRET",
+        "GATEHOUSE_ENCRYPTION_KEY",
         # Lets a demo run on SQLite on a Heroku dyno (see app/storage).
         "GATEHOUSE_ALLOW_EPHEMERAL_SQLITE",
         # Where the default SQLite file goes (see app/storage.instance_path).
@@ -52,6 +53,7 @@ SECRET_ENV = (
     "STRIPE_SECRET_KEY",
     "STRIPE_WEBHOOK_SECRET",
     "GATEHOUSE_OIDC_CLIENT_SECRET",
+    "GATEHOUSE_ENCRYPTION_KEY",
     "REDIS_URL",
 )
 DEFAULT_CONFIG_FILE = "gatehouse.toml"

@@ -11,6 +11,9 @@ from joserfc.jwk import RSAKey
 
 from ..lti.constants import SIGNING_ALG
 from ..storage import now_iso
+from .sealing import Sealer
+
+PLAIN = Sealer()  # no encryption key: keys are stored as plain PEM
 
 KEY_SIZE = 2048
 JWKS_CACHE_SECONDS = 30.0
@@ -29,18 +32,30 @@ def public_jwk(kid: str, private_pem: str) -> dict:
     return {**key.as_dict(private=False), "kid": kid, "alg": SIGNING_ALG, "use": "sig"}
 
 
-def rotate(store, grace: timedelta = DEFAULT_GRACE) -> tuple[str, list[str]]:
+def generate_sealed(sealer: Sealer):
+    """Return a `generate_key` whose PEM comes sealed by `sealer`, as the store keeps it."""
+
+    def generate() -> tuple[str, str]:
+        kid, pem = generate_key()
+        return kid, sealer.seal(pem)
+
+    return generate
+
+
+def rotate(
+    store, grace: timedelta = DEFAULT_GRACE, sealer: Sealer = PLAIN
+) -> tuple[str, list[str]]:
     """Add a new current key; keep publishing the old ones until the grace period ends."""
-    kid, pem = generate_key()
+    kid, pem = generate_sealed(sealer)()
     retire_at = now_iso(datetime.now(UTC) + grace)
     return kid, store.rotate_tool_keys(kid, pem, retire_at)
 
 
-def published(keys) -> list[dict]:
+def published(keys, sealer: Sealer = PLAIN) -> list[dict]:
     """Return the public JWKs of the keys still published: current, or in their grace period."""
     stamp = now_iso()
     return [
-        public_jwk(key.kid, key.private_pem)
+        public_jwk(key.kid, sealer.open(key.private_pem))
         for key in keys
         if key.retire_at is None or key.retire_at > stamp
     ]
@@ -49,8 +64,9 @@ def published(keys) -> list[dict]:
 class KeySetCache:
     """Serve the JWKS from memory; a rotation shows within JWKS_CACHE_SECONDS."""
 
-    def __init__(self, store):
+    def __init__(self, store, sealer: Sealer = PLAIN):
         self.store = store
+        self.sealer = sealer
         self._lock = threading.Lock()
         self._body: bytes | None = None
         self._loaded_at = 0.0
@@ -65,8 +81,8 @@ class KeySetCache:
             if self._body is None or time.monotonic() - self._loaded_at >= JWKS_CACHE_SECONDS:
                 keys = self.store.list_tool_keys()
                 current = next((k for k in keys if k.retire_at is None), keys[0])
-                self._body = json.dumps({"keys": published(keys)}).encode()
-                self._current = (current.kid, current.private_pem)
+                self._body = json.dumps({"keys": published(keys, self.sealer)}).encode()
+                self._current = (current.kid, self.sealer.open(current.private_pem))
                 self._signing = None
                 self._loaded_at = time.monotonic()
             return self._body
@@ -87,7 +103,7 @@ class KeySetCache:
 
     def published(self) -> list[dict]:
         """Return the public keys still published: the current one and those in their grace."""
-        return published(self.store.list_tool_keys())
+        return published(self.store.list_tool_keys(), self.sealer)
 
     def invalidate(self) -> None:
         """Drop the cached body so the next request reads the database."""

@@ -47,6 +47,7 @@ from ..storage import Platform, Registration, RegistrationState, TransitionRefus
 from ..testing import crashpoints
 from .events import Events
 from .policy import RegistrationRefused
+from .sealing import Sealer
 from .services import Services
 
 log = logging.getLogger(__name__)
@@ -508,20 +509,25 @@ def end(store, registration: Registration | None, error: RegistrationError) -> b
 
 
 def hold(
-    store, registration: Registration, platform: PlatformConfig, registration_token: str | None
+    store,
+    registration: Registration,
+    platform: PlatformConfig,
+    registration_token: str | None,
+    sealer: Sealer,
 ) -> None:
-    """Keep what finishing needs server-side while the admin passes the gates."""
-    store.keep_pending_secret(
-        registration.id,
-        {"registration_token": registration_token, "platform": asdict(platform)},
-    )
+    """Keep what finishing needs server-side (sealed with a key) while the admin is at the gates."""
+    secret = {"registration_token": registration_token, "platform": asdict(platform)}
+    store.keep_pending_secret(registration.id, sealer.seal(json.dumps(secret)))
 
 
-def resume(store, registration: Registration) -> tuple[PlatformConfig, str | None] | None:
+def resume(
+    store, registration: Registration, sealer: Sealer
+) -> tuple[PlatformConfig, str | None] | None:
     """Return the held platform configuration and token, or None when they are gone."""
-    secret = store.get_pending_secret(registration.id)
-    if not secret:
+    kept = store.get_pending_secret(registration.id)
+    if not kept:
         return None
+    secret = json.loads(sealer.open(kept))
     return _platform_from_record(secret["platform"]), secret["registration_token"]
 
 

@@ -237,7 +237,7 @@ class LaunchStateStatus:
 
 @dataclass(frozen=True)
 class ToolKey:
-    """One of the tool's RSA signing keys, stored as PEM."""
+    """One of the tool's RSA signing keys: PEM, or sealed PEM (app/domain/sealing.py)."""
 
     kid: str
     private_pem: str

@@ -46,6 +46,13 @@ T = TypeVar("T")
 
 # Columns an open attempt holds (its token, the LMS's secrets): no record ever carries them.
 HELD = ("pending_secret", "done_token_hash", "token_digest")
+# Columns holding secrets, which app/domain/sealing.py seals: (table, key column, value column,
+# which rows). The store reads and writes them as text; it never knows whether they are sealed.
+SECRET_COLUMNS = (
+    ("tool_keys", "kid", "private_pem", "private_pem IS NOT NULL"),
+    ("app_settings", "name", "value", "name = 'secret_key' AND value IS NOT NULL"),
+    ("registrations", "id", "pending_secret", "pending_secret IS NOT NULL"),
+)
 TAKEN = "another platform has this issuer and client_id"
 
 
@@ -265,6 +272,33 @@ class SqlStore:
             )
             return db.value(query, [name])
 
+    # Secrets (SECRET_COLUMNS): read and rewritten as text, sealed or not, by app/domain/sealing.py
+
+    def secret_values(self) -> list[str]:
+        """Return every stored secret value (private keys, the generated SECRET_KEY, held ones)."""
+        with self._read() as db:
+            return [
+                row["v"]
+                for table, _key, column, where in SECRET_COLUMNS
+                for row in db.rows(f"SELECT {column} AS v FROM {table} WHERE {where}")  # noqa: S608 - constants
+            ]
+
+    def reseal(self, transform: Callable[[str], str]) -> int:
+        """Replace each secret value by `transform(value)`, all in one transaction; return how
+        many changed. An exception from `transform` leaves every value as it was."""
+        changed = 0
+        with self._write(lock="tool_keys") as db:
+            for table, key, column, where in SECRET_COLUMNS:
+                rows = db.rows(
+                    f"SELECT {key} AS k, {column} AS v FROM {table} WHERE {where}"  # noqa: S608 - constants
+                    + db.dialect.for_update
+                )
+                for row in rows:
+                    value = transform(row["v"])
+                    if value != row["v"]:
+                        changed += db.update(table, {column: value}, f"{key} = ?", row["k"])
+        return changed
+
     # Tool keys
 
     def list_tool_keys(self) -> list[ToolKey]:
@@ -324,14 +358,13 @@ class SqlStore:
     def _set(self, reg_id: str, **values: Any) -> None:
         self._update("registrations", {**values, "updated_at": now_iso()}, "id = ?", reg_id)
 
-    def keep_pending_secret(self, reg_id: str, secret: dict[str, Any]) -> None:
+    def keep_pending_secret(self, reg_id: str, secret: str) -> None:
         """Keep what finishing later needs (token, real endpoints) until the attempt ends."""
-        self._set(reg_id, pending_secret=json.dumps(secret))
+        self._set(reg_id, pending_secret=secret)
 
-    def get_pending_secret(self, reg_id: str) -> dict[str, Any] | None:
-        """Return the kept secret of an open attempt, or None."""
-        secret = self._value("SELECT pending_secret FROM registrations WHERE id = ?", [reg_id])
-        return json.loads(secret) if secret else None
+    def get_pending_secret(self, reg_id: str) -> str | None:
+        """Return the kept secret of an open attempt (as kept: the domain seals it), or None."""
+        return self._value("SELECT pending_secret FROM registrations WHERE id = ?", [reg_id])
 
     def set_registration_account(self, reg_id: str, account_id: str) -> None:
         """Record which account approved the attempt."""

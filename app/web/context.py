@@ -11,6 +11,7 @@ from functools import partial
 from flask import Flask, current_app, g, request
 
 from ..domain.events import Events
+from ..domain.sealing import Sealer
 from ..domain.services import Services, outbound_client
 from ..lti.http import SafeClient
 from ..settings import Settings
@@ -56,6 +57,11 @@ def services() -> Services:
         log=current_app.logger,
         outbound=partial(outbound_client, config),
     )
+
+
+def sealer() -> Sealer:
+    """Return what seals and opens stored secrets (GATEHOUSE_ENCRYPTION_KEY's keys)."""
+    return current_app.extensions["gatehouse.sealer"]
 
 
 def init_store(app: Flask) -> None:

@@ -9,7 +9,7 @@ from ..domain import registration as flow
 from ..lti.errors import RegistrationError
 from ..lti.registration import check_tool_urls, insecure_tool_urls, resolve_tool
 from ..testing import crashpoints
-from .context import base_url, get_store, safe_client, services, settings
+from .context import base_url, get_store, safe_client, sealer, services, settings
 from .dialog import render_close, render_error
 from .limits import register_limit
 from .security import allow_framing
@@ -63,7 +63,7 @@ def register():
         if registration_config.gates or registration_config.pre_approval_url:
             # The LMS's configuration is good: the admin now passes the gates and/or the
             # tool owner's own page.
-            flow.hold(store, attempt, platform, registration_token)
+            flow.hold(store, attempt, platform, registration_token, sealer())
             return redirect(url_for("gates.resume", rid=attempt.id), code=303)
         flow.complete(services(), attempt, platform, registration_token)
         crashpoints.reach("before_close")

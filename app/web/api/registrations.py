@@ -15,7 +15,7 @@ from ...lti.errors import (
 from ...settings import MESSAGE_TYPES
 from ...storage import RegistrationState
 from ..api_json import ApiError, field, json_body
-from ..context import base_url, get_store, services, settings
+from ..context import base_url, get_store, sealer, services, settings
 from .blueprint import bp
 
 CLOSE_SNIPPET = (
@@ -45,7 +45,7 @@ def pending(rid: str):
             f"The LMS admin has not passed the {gate.name!r} gate yet.",
             gate=gate.name,
         )
-    held = flow.resume(store, registration)
+    held = flow.resume(store, registration, sealer())
     if held is None:
         raise ApiError(410, "REGISTRATION_GONE", "This registration's details are gone.")
     return registration, held

@@ -34,7 +34,7 @@ from ...domain.gates import configured, next_gate, step_of
 from ...domain.registration import RegistrationGone
 from ...lti.errors import RegistrationError
 from ...storage import AccountExists, RegistrationState
-from ..context import base_url, get_store, services, settings
+from ..context import base_url, get_store, sealer, services, settings
 from ..dialog import render_close, render_error
 from ..limits import signin_limit
 from ..login import PASSWORDS, User, hash_password
@@ -129,7 +129,7 @@ def resume(rid: str):
     if config.registration.pre_approval_url:
         # The tool owner's own page takes over and completes through the API.
         return redirect(pre_approval_redirect(config.registration.pre_approval_url, rid))
-    held = flow.resume(store, registration)
+    held = flow.resume(store, registration, sealer())
     if held is None:
         raise RegistrationGone(
             "Gatehouse no longer holds this registration's details. Start again from your LMS.",
