@@ -221,6 +221,31 @@ def user_create(email: str, password: str | None, name: str | None, owner: bool)
     click.echo(f"Created {kind} {account.email} ({account.id}).")
 
 
+@user.command("set-password")
+@click.option("--email", required=True, help="The account's e-mail address.")
+@click.option("--password", help="The new password; asked for (hidden, twice) when left out.")
+def user_set_password(email: str, password: str | None) -> None:
+    """Change an account's password; every session it has (console, sign-in gate) ends."""
+    from .domain.accounts import MIN_PASSWORD_LENGTH
+    from .web.login import hash_password
+
+    store = _store()
+    account = store.find_account_by_email(email)
+    if account is None:
+        raise click.ClickException(f"no account with the e-mail {email}")
+    if password is None:
+        password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise click.BadParameter(
+            f"use at least {MIN_PASSWORD_LENGTH} characters", param_hint="--password"
+        )
+    store.set_password(account.id, hash_password(password))
+    store.audit(
+        "command line", "account.password_changed", "account", account.id, {"email": account.email}
+    )
+    click.echo(f"Changed the password of {account.email}; its sessions have ended.")
+
+
 @main.group("api-key")
 def api_key() -> None:
     """Manage bearer keys for the /api and /admin endpoints."""

@@ -214,6 +214,29 @@ def test_body_must_be_a_json_object(api):
     )
 
 
+@pytest.mark.parametrize(
+    "path",
+    ["/admin/platforms", "/api/registrations/nope/complete"],
+)
+def test_deeply_nested_json_is_refused_with_invalid_body_not_a_crash(api, path):
+    deep = '{"name": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    response = api.post(path, data=deep, headers={"Content-Type": "application/json"})
+    body = assert_envelope(response, 400, "INVALID_BODY")
+    assert "nests objects and arrays more than 32 levels deep" in body["details"]["description"]
+    # 32 levels are still an ordinary body, refused (or not) for what it says.
+    shallow = '{"name": ' + "[" * 31 + "]" * 31 + "}"
+    again = api.post(path, data=shallow, headers={"Content-Type": "application/json"})
+    assert again.get_json()["details"]["message"] != "INVALID_BODY"
+
+
+def test_a_jwk_nested_too_deep_is_a_named_400(api):
+    key = '{"kty": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    body = {**MANUAL, "authConfig": {"method": "JWK_KEY", "key": key}}
+    body.pop("jwksUri", None)
+    response = api.post("/admin/platforms", json=body)
+    assert_envelope(response, 400, "INVALID_PARAMETER")
+
+
 def test_deployments(api, store):
     pid = api.post("/admin/platforms", json=MANUAL).get_json()["id"]
     added = api.post(f"/admin/platforms/{pid}/deployments", json={"deploymentId": "d-1"})

@@ -224,7 +224,7 @@ def test_a_signed_in_gate_account_gets_403(app, store, make_owner):
     browser = Browser(app)
     # Signed in the way the sign-in gate does it, inside an LMS dialog.
     with browser.client.session_transaction(base_url=BASE) as session:
-        session["_user_id"] = admin.id
+        session["_user_id"] = f"{admin.id}:{admin.session_version}"
         session["_fresh"] = True
     for path in PAGES:
         response = browser.get(path)
@@ -253,6 +253,65 @@ def test_sign_out_is_a_post_with_csrf(console, store):
     assert console.get("/console/registrations").status_code == 302
     (signin,) = [line for line in audit_lines(store) if line[1] == "console.signed_in"]
     assert signin[0] == f"console {OWNER}"
+
+
+def copied(app, browser):
+    """Return another browser holding a copy of `browser`'s session cookie."""
+    cookie = browser.client.get_cookie("gatehouse_session", domain="localhost")
+    assert cookie is not None
+    thief = Browser(app)
+    thief.client.set_cookie("gatehouse_session", cookie.value, domain="localhost")
+    return thief
+
+
+def test_a_copied_session_cookie_stops_working_after_sign_out(app, console, store):
+    thief = copied(app, console)
+    assert thief.get("/console/platforms").status_code == 200
+    page = console.get("/console/registrations")
+    assert console.post("/console/logout", csrf(page)).status_code == 302
+    refused = thief.get("/console/platforms")
+    assert refused.status_code == 302
+    assert refused.headers["Location"].startswith("/console/login")
+    # Signing in again gives a new session; the copy stays dead.
+    assert console.sign_in().status_code == 302
+    assert console.get("/console/platforms").status_code == 200
+    assert thief.get("/console/platforms").status_code == 302
+
+
+def test_a_password_change_ends_every_session_of_the_account(
+    app, console, store, database_url, monkeypatch, runner
+):
+    from app.cli import main
+
+    thief = copied(app, console)
+    assert thief.get("/console/platforms").status_code == 200
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    changed = runner.invoke(
+        main, ["user", "set-password", "--email", OWNER, "--password", "a new long password"]
+    )
+    assert changed.exit_code == 0, changed.output
+    assert "its sessions have ended" in changed.output
+    for browser in (console, thief):
+        assert browser.get("/console/platforms").status_code == 302
+    assert SIGNIN_REFUSED_TEXT in text(console.sign_in())  # the old password is gone
+    assert console.sign_in(password="a new long password").status_code == 302
+    assert console.get("/console/platforms").status_code == 200
+    assert ("command line", "account.password_changed") in [line[:2] for line in audit_lines(store)]
+
+
+def test_set_password_refuses_unknown_accounts_and_short_passwords(
+    app, store, make_owner, database_url, monkeypatch, runner
+):
+    from app.cli import main
+
+    make_owner(store)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    unknown = runner.invoke(
+        main, ["user", "set-password", "--email", "x@y.example", "--password", "long enough pw"]
+    )
+    assert unknown.exit_code != 0 and "no account with the e-mail" in unknown.output
+    short = runner.invoke(main, ["user", "set-password", "--email", OWNER, "--password", "x"])
+    assert short.exit_code != 0 and "use at least" in short.output
 
 
 def test_console_pages_are_never_cached_or_framed(app, console):

@@ -225,6 +225,17 @@ def test_inactive_platform_is_told_to_ask_an_administrator(gatehouse, simulator)
     assert "administrator of the tool must activate" in result.text
 
 
+def test_an_nbf_counts_with_the_same_clock_skew_as_iat(gatehouse, simulator):
+    gh = gatehouse()
+    sim = simulator("generic")
+    report = gh.register(sim)
+    for nbf in (int(time.time()) + 30, int(time.time()) - 30):
+        result = sim.launch(report.client_id, claims={"nbf": nbf})
+        assert result.status == 200, result.text
+    early = sim.launch(report.client_id, claims={"nbf": int(time.time()) + 120})
+    assert early.status == 401 and early.error_rule == "id-token-nbf"
+
+
 @pytest.mark.parametrize(
     ("claims", "rule"),
     [
@@ -233,6 +244,8 @@ def test_inactive_platform_is_told_to_ask_an_administrator(gatehouse, simulator)
         ({"azp": None, "aud": ["CLIENT", "another"]}, "id-token-azp"),
         ({"exp": int(time.time()) - 3600, "iat": int(time.time()) - 3900}, "id-token-expired"),
         ({"iat": int(time.time()) + 3600}, "id-token-iat"),
+        ({"nbf": int(time.time()) + 3600}, "id-token-nbf"),
+        ({"nbf": "soon"}, "id-token-times"),
         ({"iss": "https://lms.elsewhere.example"}, "id-token-iss"),
         ({"nonce": "not-the-nonce"}, "id-token-nonce"),
         ({"https://purl.imsglobal.org/spec/lti/claim/version": "1.1.0"}, "lti-version"),

@@ -1,5 +1,6 @@
 """The id_token checks on their own: algorithms, signatures, key sources and key-set refreshes."""
 
+import base64
 import json
 import time
 from dataclasses import dataclass
@@ -8,7 +9,9 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import OctKey
 
+from app.domain.launch import fetch_key_set
 from app.lti.errors import InvalidLaunch, LaunchError, PlatformUnreachable
+from app.lti.http import SafeClient
 from app.lti.launch import (
     LTI_VERSION,
     PlatformKeys,
@@ -18,6 +21,7 @@ from app.lti.launch import (
     verify_id_token,
 )
 from app.simulator.launch import new_key
+from app.testing import LoopbackServer
 
 ISSUER = "https://lms.example.edu"
 JWKS = "https://lms.example.edu/jwks"
@@ -99,7 +103,17 @@ def test_a_signature_by_another_key_with_the_same_kid_fails():
     assert error.value.rule == "id-token-signature"
 
 
-@pytest.mark.parametrize("token", ["", "not-a-jwt", "a.b", "a.b.c"])
+def b64(text):
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+# A header nested 100,000 levels deep: joserfc's json.loads would end in a RecursionError.
+DEEP_HEADER = b64('{"alg": "RS256", "x": ' + "[" * 100_000 + "]" * 100_000 + "}")
+
+
+@pytest.mark.parametrize(
+    "token", ["", "not-a-jwt", "a.b", "a.b.c", f"{DEEP_HEADER}.{b64('{}')}.c2ln"]
+)
 def test_garbage_is_not_a_jwt(token):
     with pytest.raises(InvalidLaunch) as error:
         verify_id_token(token, FakePlatform(), PlatformKeys(KeySetServer()), "n-1")
@@ -197,3 +211,19 @@ def test_client_assertion_audience(server, audience):
     assertion = client_assertion(platform)
     assert assertion["iss"] == assertion["sub"] == "client-1"
     assert assertion["aud"] == audience and assertion["jti"]
+
+
+def deep_key_set(environ, start_response):
+    """A hostile LMS's JWKS URL: a key set nested 100,000 levels deep."""
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [b'{"keys": [' + b"[" * 100_000 + b"]" * 100_000 + b"]}"]
+
+
+def test_a_key_set_nested_too_deep_is_refused_by_name_not_a_recursion_error():
+    client = SafeClient(allow_insecure=True, deadline=5.0)
+    with LoopbackServer(deep_key_set) as server:
+        keys = PlatformKeys(lambda url: fetch_key_set(client, url))
+        with pytest.raises(LaunchError) as error:
+            keys.key_for(FakePlatform(jwks_uri=server.url + "/jwks"), "k")
+    assert error.value.rule == "platform-jwks"
+    assert "nests more than 32 levels deep" in error.value.detail

@@ -17,12 +17,40 @@ from app.web.login import hash_password
 BASE = "https://localhost"
 KEY = "sk_test_payments"
 SECRET = "whsec_payments"
+OWNER_PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
 def stripe_server():
     with FakeStripe(api_key=KEY, webhook_secret=SECRET) as fake:
         yield fake
+
+
+@pytest.fixture
+def make_owner_console():
+    """Return a test client signed in to the console as an owner of `app`."""
+
+    def sign_in(app):
+        store = app.extensions["gatehouse.store"]
+        account = store.create_account("owner@tool.example", "O", hash_password(OWNER_PASSWORD))
+        store.set_owner(account.id, True)
+        client = app.test_client()
+        page = client.get("/console/login", base_url=BASE).get_data(as_text=True)
+        token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
+        signed_in = client.post(
+            "/console/login",
+            base_url=BASE,
+            data={"email": "owner@tool.example", "password": OWNER_PASSWORD, "csrf_token": token},
+        )
+        assert signed_in.status_code == 302
+
+        class Console:
+            def get(self, path):
+                return client.get(path, base_url=BASE)
+
+        return Console()
+
+    return sign_in
 
 
 @pytest.fixture
@@ -113,6 +141,55 @@ def test_a_signed_webhook_marks_paid_and_the_registration_completes(paying, stri
     done = flow.get(f"/lti/register/{flow.rid}")
     assert 'data-lti-close="auto"' in done.get_data(as_text=True)
     assert "15.00 USD (paid)" in done.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        ({"amount_total": 100, "amount_subtotal": 100}, "amount 100 instead of 1500"),
+        ({"currency": "eur"}, "currency eur instead of usd"),
+        (
+            {"metadata": {"gatehouse_price": "price_cheap"}},
+            "price price_cheap instead of price_123",
+        ),
+        (
+            {"line_items": {"object": "list", "data": [{"price": {"id": "price_cheap"}}]}},
+            "price price_cheap instead of price_123",
+        ),
+    ],
+    ids=["amount", "currency", "price", "line-item-price"],
+)
+def test_a_paid_session_unlike_the_one_created_is_a_mismatch_never_paid(
+    paying, stripe_server, make_owner_console, change, why
+):
+    flow = paying()
+    session_id = flow.checkout()
+    (request,) = stripe_server.api_requests("POST", "/v1/checkout/sessions")
+    assert request.params["metadata"]["gatehouse_price"] == "price_123"
+    assert flow.store.payments_for(flow.rid)[0].price_id == "price_123"
+    stripe_server.complete_session(session_id)
+    stripe_server.sessions[session_id].update(change)  # Stripe charged something else
+    response = flow.webhook(stripe_server.build_event("checkout.session.completed", session_id))
+    assert response.status_code == 200  # acknowledged: Stripe must not retry
+    (payment,) = flow.store.payments_for(flow.rid)
+    assert payment.status == "mismatch" and why in payment.mismatch
+    assert flow.get(f"/lti/register/{flow.rid}/status").get_json()["next"] == "payment"
+    # The window's return says so too, and a repeated event changes nothing.
+    back = flow.get(f"/lti/register/{flow.rid}/payment/return?session_id={session_id}")
+    assert "does not match what this registration costs" in back.get_data(as_text=True)
+    flow.webhook(stripe_server.build_event("checkout.session.completed", session_id))
+    assert flow.statuses == ["mismatch"]
+    page = make_owner_console(flow.app).get(f"/console/registrations/{flow.rid}")
+    assert "not settled: " + why in page.get_data(as_text=True)
+
+
+def test_a_matching_session_still_settles_with_the_price_asked(paying, stripe_server):
+    flow = paying()
+    session_id = flow.checkout()
+    stripe_server.complete_session(session_id)
+    flow.webhook(stripe_server.build_event("checkout.session.completed", session_id))
+    (payment,) = flow.store.payments_for(flow.rid)
+    assert (payment.status, payment.mismatch, payment.price_id) == ("paid", None, "price_123")
 
 
 @pytest.mark.parametrize(

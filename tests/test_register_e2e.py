@@ -1,8 +1,11 @@
 """Dynamic Registration end to end: real simulated LMSes on 127.0.0.1, Gatehouse on localhost."""
 
 import html
+import json
+import logging
 import re
-from urllib.parse import parse_qs, urlencode, urlsplit
+import time
+from urllib.parse import parse_qs, quote, quote_plus, urlencode, urlsplit
 
 import pytest
 import requests
@@ -177,6 +180,93 @@ def test_brightspace_token_in_the_path_is_masked(live, simulator, store):
     url, grant = sim.initiate(live.register_url)
     assert requests.get(url, timeout=30).status_code == 200
     assert grant.token not in dump(store)
+
+
+# A token holding every character URLs escape: each spelling differs from the others.
+ECHOED_TOKEN = "rt/2026+Qx=Zk&Lm?Np%7E:Rs#Tu-abcdefghij0123456789"
+
+
+def token_spellings(token):
+    """Return the token as sent and as URLs and forms escape it."""
+    return {
+        "raw": token,
+        "percent": quote(token, safe=""),
+        "percent-keep-slash": quote(token),
+        "percent-lower": re.sub(
+            r"%[0-9A-F]{2}", lambda m: m.group().lower(), quote(token, safe="")
+        ),
+        "plus": quote_plus(token, safe=""),
+    }
+
+
+def echoing_lms(environ, start_response):
+    """An LMS that refuses the registration repeating its token in every spelling."""
+    base = f"http://{environ['HTTP_HOST']}"
+    if environ["PATH_INFO"] == "/config":
+        config = {
+            "issuer": base,
+            "authorization_endpoint": base + "/auth",
+            "token_endpoint": base + "/token",
+            "jwks_uri": base + "/jwks",
+            "registration_endpoint": base + "/register",
+            "scopes_supported": ["openid"],
+            "response_types_supported": ["id_token"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "claims_supported": ["sub", "iss"],
+            "https://purl.imsglobal.org/spec/lti-platform-configuration": {
+                "product_family_code": "echo-lms",
+                "version": "1.0",
+                "messages_supported": [{"type": "LtiResourceLinkRequest"}],
+            },
+        }
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [json.dumps(config).encode()]
+    sent = environ.get("HTTP_AUTHORIZATION", "").removeprefix("Bearer ")
+    spelled = ", ".join(f"{name} {value}" for name, value in token_spellings(sent).items())
+    answer = {"error": "invalid_token", "error_description": f"unknown token: {spelled}"}
+    start_response("401 Unauthorized", [("Content-Type", "application/json")])
+    return [json.dumps(answer).encode()]
+
+
+def test_a_token_echoed_in_any_spelling_is_redacted_everywhere(make_app, caplog, monkeypatch):
+    caplog.set_level(logging.DEBUG)
+    received = []
+
+    def hook(environ, start_response):
+        received.append(environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0)))
+        start_response("204 No Content", [])
+        return [b""]
+
+    monkeypatch.setenv("GATEHOUSE_WEBHOOK_SECRET", "w" * 32)
+    with LoopbackServer(echoing_lms) as lms, LoopbackServer(hook) as owner:
+        app = make_app({"notifications": {"webhook_url": owner.url + "/hook"}})
+        store = app.extensions["gatehouse.store"]
+        with LoopbackServer(app, "localhost") as server:
+            # The LMS also put the token in its configuration URL's query, escaped.
+            config_url = f"{lms.url}/config?rt={quote(ECHOED_TOKEN, safe='')}"
+            query = urlencode(
+                {"openid_configuration": config_url, "registration_token": ECHOED_TOKEN}
+            )
+            response = requests.get(f"{server.url}/lti/register?{query}", timeout=30)
+            assert response.status_code == 502
+            assert "unknown token" in page_text(response)  # the LMS's words, redacted
+            deadline = time.monotonic() + 10
+            while not received and time.monotonic() < deadline:
+                time.sleep(0.05)
+        (attempt,) = registrations(store)
+        assert attempt.state == "failed"
+        seen = {
+            "page": response.text,
+            "database": dump(store),  # the attempt's error, the audit log, queued webhooks
+            # Gatehouse's log (the test's own HTTP client logs the URL it requested).
+            "log": "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("app")),
+            "webhook": b"".join(received).decode(),
+        }
+        assert "registration.failed" in seen["webhook"]
+        for name, spelling in token_spellings(ECHOED_TOKEN).items():
+            for where, text in seen.items():
+                # Not even most of it, as an error summary cut short would leave.
+                assert spelling[:24] not in text, f"the {name} token reached the {where}"
 
 
 def assert_failed_cleanly(store, response, status, *texts, state="failed"):

@@ -177,6 +177,49 @@ def test_json_logs(make_app, capsys):
     assert entry["request_id"] == "req-12345678" and entry["logger"] == "app.test"
 
 
+FORGED = "ok\n2026-12-05 03:00:00,000 INFO app.web.console [abcdef12] console.signed_in admin"
+
+
+@pytest.mark.parametrize(
+    "value", [FORGED, FORGED.replace("\n", "\r"), "a\x1b[2Kb\u2028c\x85d\x00e"]
+)
+def test_text_logs_keep_one_line_per_record_whatever_a_value_holds(make_app, capsys, value):
+    import logging
+
+    make_app()  # text is the default format
+    logging.getLogger("app.test").warning("launch from %s", value)
+    logging.getLogger("app.test").warning("next record")
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[-1].endswith("WARNING app.test [-] next record")
+    assert lines[-2].split(" WARNING app.test [-] ", 1)[1].startswith("launch from ")
+    for char in "\n\r\x1b\u2028\x85\x00":
+        assert char not in lines[-2]
+    assert "console.signed_in admin" in lines[-2] or "\\x1b[2Kb\\u2028c\\x85d\\x00e" in lines[-2]
+
+
+def test_text_logs_indent_tracebacks_so_only_records_start_a_line(make_app, capsys):
+    import logging
+
+    make_app()
+    try:
+        raise ValueError("bad\n2026-12-05 03:00:00,000 INFO app forged")
+    except ValueError:
+        logging.getLogger("app.test").exception("failed")
+    lines = capsys.readouterr().err.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.endswith("[-] failed"))
+    assert lines[start + 1 :] and all(line.startswith("    ") for line in lines[start + 1 :])
+
+
+def test_json_logs_stay_valid_json_whatever_a_value_holds(make_app, capsys):
+    import json as jsonlib
+    import logging
+
+    make_app({"logging": {"format": "json"}})
+    logging.getLogger("app.test").warning("launch from %s", FORGED + "\u2028\x00")
+    (line,) = [x for x in capsys.readouterr().err.splitlines() if "launch from" in x]
+    assert jsonlib.loads(line)["message"] == "launch from " + FORGED + "\u2028\x00"
+
+
 def test_no_page_may_run_inline_script(client):
     """The policy allows scripts only from files, and no template relies on anything else."""
     policy = client.get("/lti/register").headers["Content-Security-Policy"]

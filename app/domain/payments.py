@@ -17,6 +17,9 @@ CANCELLED = PaymentStatus.CANCELLED
 EXPIRED = PaymentStatus.EXPIRED
 FAILED = PaymentStatus.FAILED
 PAID = PaymentStatus.PAID
+MISMATCH = PaymentStatus.MISMATCH
+# The session's metadata key naming the price Gatehouse asked for.
+PRICE_METADATA = "gatehouse_price"
 # Stripe events that settle a Checkout Session.
 SETTLING_EVENTS = frozenset(
     {
@@ -60,7 +63,7 @@ def create_checkout(
         "success_url": success_url,
         "cancel_url": cancel_url,
         "client_reference_id": registration_id,
-        "metadata": {"gatehouse_registration": registration_id},
+        "metadata": {"gatehouse_registration": registration_id, PRICE_METADATA: price_id},
     }
     if email:
         params["customer_email"] = email
@@ -98,8 +101,10 @@ def start_checkout(
         registration_id=rid,
         account_id=account.id if account else None,
         mode=mode,
+        # What was asked: a settling session must show the same amount, currency and price.
         amount=checkout_session.get("amount_total"),
         currency=checkout_session.get("currency"),
+        price_id=price_id,
         status=OPEN,
     )
     return checkout_session
@@ -131,9 +136,47 @@ def session_status(session: Any) -> str:
     return OPEN
 
 
-def settle(store, session: Any, *, event_type: str | None = None) -> str | None:
-    """Record what Stripe says about a session; return the registration it belongs to.
+def session_prices(session: Any) -> set[str]:
+    """Return the prices a Checkout Session charges: its line items when Stripe included them,
+    else the price Gatehouse wrote into its metadata when creating it."""
+    items = (session.get("line_items") or {}).get("data") or []
+    prices = {
+        price["id"] if isinstance(price, dict) else price
+        for price in (item.get("price") for item in items)
+        if price
+    }
+    if prices:
+        return prices
+    asked = (session.get("metadata") or {}).get(PRICE_METADATA)
+    return {asked} if asked else set()
 
+
+def mismatch_of(asked: Any, session: Any) -> str | None:
+    """Say how a paid session differs from the one Gatehouse created, or None when it does not.
+
+    `asked` is the payment recorded at creation (amount, currency, price). A payment recorded
+    before prices were kept has no price to compare; amount and currency still are.
+    """
+    differences = []
+    amount = session.get("amount_total")
+    if amount != asked.amount:
+        differences.append(f"amount {amount} instead of {asked.amount}")
+    currency = (session.get("currency") or "").lower() or None
+    if currency != ((asked.currency or "").lower() or None):
+        differences.append(f"currency {currency} instead of {asked.currency}")
+    prices = session_prices(session)
+    if asked.price_id and prices != {asked.price_id}:
+        shown = ", ".join(sorted(prices)) or "none"
+        differences.append(f"price {shown} instead of {asked.price_id}")
+    return "; ".join(differences) or None
+
+
+def settle(store, session: Any, *, event_type: str | None = None) -> Any:
+    """Record what Stripe says about a session; return the payment as stored (None: unknown).
+
+    A paid session settles only when its amount, currency and price are what Gatehouse asked
+    for when creating it; otherwise it is recorded as a mismatch (with the differences), which
+    never passes the payment gate and shows in the console.
     Stripe does not order its events: one that would move the payment backwards (an unpaid
     `checkout.session.completed` arriving after the paid one) is acknowledged and ignored.
     """
@@ -143,15 +186,27 @@ def settle(store, session: Any, *, event_type: str | None = None) -> str | None:
         else (session_status(session))
     )
     payments = store.payments_for(session.get("client_reference_id") or "")
-    if not any(p.session_id == session["id"] for p in payments):
+    asked = next((p for p in payments if p.session_id == session["id"]), None)
+    if asked is None:
         log.warning("Stripe session %s does not belong to a known registration", session["id"])
         return None
-    stored = store.update_payment(
-        session["id"], status, amount=session.get("amount_total"), currency=session.get("currency")
-    )
+    mismatch = mismatch_of(asked, session) if status == PAID else None
+    if mismatch:
+        log.warning(
+            "Stripe session %s is not what was asked (%s): not settled", asked.session_id, mismatch
+        )
+        stored = store.update_payment(asked.session_id, MISMATCH, mismatch=mismatch)
+        status = MISMATCH
+    else:
+        stored = store.update_payment(
+            asked.session_id,
+            status,
+            amount=session.get("amount_total"),
+            currency=session.get("currency"),
+        )
     if stored is not None and stored.status != status:
         log.info("Stripe session %s stays %s: %s came late", session["id"], stored.status, status)
-    return session["client_reference_id"]
+    return stored
 
 
 def verify_webhook(payload: bytes, signature: str | None, secret: str) -> Any:

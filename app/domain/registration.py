@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from secrets import token_urlsafe
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, quote_plus, unquote, unquote_plus, urlsplit
 
 from ..lti.discovery import (
     PlatformConfig,
@@ -33,7 +33,7 @@ from ..lti.errors import (
     RegistrationError,
     UnsafeURL,
 )
-from ..lti.http import SafeClient
+from ..lti.http import SafeClient, shown_url
 from ..lti.lms import family_name, for_family
 from ..lti.registration import (
     RegistrationResult,
@@ -52,8 +52,12 @@ from .services import Services
 
 log = logging.getLogger(__name__)
 
-# Path segments this long are opaque tokens (Brightspace puts its one-time token in the path).
-TOKEN_SEGMENT = re.compile(r"^[A-Za-z0-9._~+=-]{32,}$")
+# Path segments this long are opaque tokens (Brightspace puts its one-time token in the path),
+# percent-escaped or not.
+TOKEN_SEGMENT = re.compile(r"^[A-Za-z0-9._~+=%-]{32,}$")
+# Query values this long are taken for tokens too (an LMS may put its token in the URL).
+TOKEN_QUERY_VALUE = 16
+PERCENT_ESCAPE = re.compile(r"%[0-9A-F]{2}")
 
 
 class AlreadyHandled(RegistrationError):
@@ -100,13 +104,45 @@ def redact_config_url(url: str) -> str:
 
 
 def secrets_of(url: str, registration_token: str | None) -> tuple[str, ...]:
-    """Return the values that must never be stored: the token, wherever the LMS put it."""
+    """Return the values that must never be stored: the token, wherever the LMS put it.
+
+    Each in every spelling it may come back in: as sent, percent-escaped (upper or lower case
+    hex, `/` escaped or not), plus-escaped as in a form, escaped twice, unescaped, and as a JSON
+    string: an LMS that echoes the token in an error or a URL must not get it past `redact`.
+    """
     parts = urlsplit(url)
     found = {s for s in parts.path.split("/") if TOKEN_SEGMENT.match(s)}
-    found.update(v for values in parse_qs(parts.query).values() for v in values if len(v) >= 16)
+    found.update(
+        v
+        for values in parse_qs(parts.query).values()
+        for v in values
+        if len(v) >= TOKEN_QUERY_VALUE
+    )
+    # The query's values as written, still escaped.
+    found.update(
+        v
+        for pair in parts.query.split("&")
+        for v in pair.split("=", 1)[1:]
+        if len(v) >= TOKEN_QUERY_VALUE
+    )
     if registration_token:
         found.add(registration_token)
-    return tuple(sorted(found, key=len, reverse=True))
+    spellings = {spelling for secret in found for spelling in _spellings(secret)}
+    return tuple(sorted((s for s in spellings if s), key=len, reverse=True))
+
+
+def _spellings(secret: str) -> set[str]:
+    """Return `secret` and the ways URLs, forms and JSON may write it."""
+    plain = {secret, unquote(secret), unquote_plus(secret)}
+    escaped = set()
+    for value in plain:
+        for encode in (quote, quote_plus):
+            for safe in ("", "/"):
+                once = encode(value, safe=safe)
+                escaped |= {once, encode(once, safe=safe)}
+    lower = {PERCENT_ESCAPE.sub(lambda m: m.group().lower(), e) for e in escaped}
+    as_json = {json.dumps(v)[1:-1] for v in plain}
+    return plain | escaped | lower | as_json
 
 
 def redact(text: str, secrets: tuple[str, ...]) -> str:
@@ -142,7 +178,8 @@ def check_initiation(openid_configuration: str | None) -> str:
         )
     parts = urlsplit(openid_configuration)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        shown = redact(openid_configuration, secrets_of(openid_configuration, None))[:200]
+        # Never the query (where a token may be), and no token-like segment either.
+        shown = redact(shown_url(openid_configuration), secrets_of(openid_configuration, None))
         raise UnsafeURL(
             f"The openid_configuration parameter {shown!r} is not an absolute http(s) URL.",
             rule="url-absolute",
@@ -268,12 +305,17 @@ def register(
             if registration.invitation_id:
                 store.release_invitation(registration.invitation_id)
             raise
-        secrets = secrets_of(platform.openid_configuration_url, registration_token)
+        shown = redact(body, secrets_of(platform.openid_configuration_url, registration_token))
         # Written before anything else happens: a client_id the LMS granted is never lost.
-        store.record_platform_response(registration.id, status, redact(body, secrets))
+        store.record_platform_response(registration.id, status, shown)
         crashpoints.reach("after_response")
         try:
-            result = parse_registration_response(status, body, request.scopes)
+            # A refusal is read redacted: its summary, cut at 300 characters, would otherwise
+            # keep most of a token no longer whole enough to match. (A success is read as sent:
+            # an LMS may use a long value of the configuration URL as the client_id.)
+            result = parse_registration_response(
+                status, body if 200 <= status < 300 else shown, request.scopes
+            )
         except InvalidRegistrationResponse as error:
             # The LMS said yes: it may hold a registration whose client_id Gatehouse cannot read.
             raise _outcome_unknown(error, platform) from None

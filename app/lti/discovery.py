@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
+from . import nesting
 from .constants import (
     MESSAGE_TYPE_ALIASES,
     PLATFORM_CONFIGURATION,
@@ -28,7 +29,6 @@ REQUIRED_ENDPOINTS = (
     "registration_endpoint",
 )
 DEFAULT_MESSAGES = (MessageType.RESOURCE_LINK.value, MessageType.DEEP_LINKING.value)
-MAX_NESTING = 32  # real configurations nest four levels deep
 
 
 @dataclass(frozen=True)
@@ -95,33 +95,20 @@ def get_openid_config(client: SafeClient, url: str, registration_token: str | No
         )
     try:
         document = response.json()
-    except (ValueError, RecursionError):  # RecursionError: nested deeper than Python recurses
+    except nesting.TooDeep:
+        # Measured before parsing: the document is copied and stored recursively later.
+        raise PlatformConfigError(
+            f"The LMS's OpenID configuration nests more than {nesting.MAX_JSON_DEPTH} levels deep.",
+            rule="config-json",
+        ) from None
+    except ValueError:
         kind = response.content_type or "no content type"
         raise PlatformConfigError(
             f"The LMS's OpenID configuration is not JSON (it answered {kind}).",
             rule="config-json",
             hint="Check that the URL your LMS passed points at its OpenID configuration.",
         ) from None
-    if _nesting(document) > MAX_NESTING:
-        # The document is copied and stored recursively later; a hostile one must stop here.
-        raise PlatformConfigError(
-            f"The LMS's OpenID configuration nests more than {MAX_NESTING} levels deep.",
-            rule="config-json",
-        )
     return document
-
-
-def _nesting(value: Any) -> int:
-    """Return how deeply objects and arrays nest in a parsed JSON value, without recursing."""
-    deepest = 0
-    stack = [(value, 1)]
-    while stack and deepest <= MAX_NESTING:
-        item, depth = stack.pop()
-        if isinstance(item, dict | list):
-            deepest = max(deepest, depth)
-            children = item.values() if isinstance(item, dict) else item
-            stack.extend((child, depth + 1) for child in children)
-    return deepest
 
 
 def _config_hint(status: int) -> str:

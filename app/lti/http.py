@@ -20,6 +20,7 @@ from urllib.parse import quote, urlencode, urljoin, urlsplit
 import certifi
 import idna
 
+from . import nesting
 from .errors import PlatformUnreachable, UnsafeURL
 
 MAX_REDIRECTS = 3
@@ -99,8 +100,18 @@ class Response:
         return self.body.decode("utf-8", errors="replace")
 
     def json(self) -> Any:
-        """Parse the body as JSON; raise ValueError when it is not."""
-        return json.loads(self.body)
+        """Parse the body as JSON; raise ValueError when it is not (nesting.TooDeep included)."""
+        return nesting.loads(self.body)
+
+
+def shown_url(url: str, limit: int = 200) -> str:
+    """Return `url` as a message may show it: never its query (where tokens travel), "?…" instead.
+
+    The fragment goes too; what is left is cut at `limit` characters.
+    """
+    head, query_mark, _ = url.partition("?")
+    head = head.partition("#")[0] + ("?…" if query_mark else "")
+    return head if len(head) <= limit else head[: limit - 1] + "…"
 
 
 def address_refusal(ip: IPAddress) -> str | None:
@@ -366,7 +377,7 @@ class SafeClient:
 
     def _target(self, url: str, what: str, time_left: float) -> Target:
         """Parse, resolve and check `url`; return where to connect."""
-        shown = url if len(url) <= 200 else url[:199] + "…"
+        shown = shown_url(url)
         if UNSAFE_URL_CHARS.search(url):
             raise UnsafeURL(
                 f"The {what} {shown!r} contains spaces, control characters or backslashes.",
@@ -555,7 +566,7 @@ class SafeClient:
         except ValueError:
             url = location  # _target names what is wrong with it
         if current.scheme == "https" and url[:5].lower() == "http:":
-            shown = url if len(url) <= 200 else url[:199] + "…"
+            shown = shown_url(url)
             raise UnsafeURL(
                 f"The {what} redirected from https to plain http ({shown!r}), which would "
                 "expose the request.",
@@ -564,7 +575,8 @@ class SafeClient:
         target = self._target(url, what_next, deadline.remaining())
         if target.url in visited:
             raise PlatformUnreachable(
-                f"The {what} redirected in a loop (back to {target.url}).", rule="redirect-loop"
+                f"The {what} redirected in a loop (back to {shown_url(target.url)}).",
+                rule="redirect-loop",
             )
         return target
 

@@ -6,10 +6,10 @@ platform, the outbound client and the tool's signing key.
 
 from __future__ import annotations
 
-import json
 import secrets
 import threading
 import time
+from base64 import urlsafe_b64decode
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -19,6 +19,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, RSAKey
 from joserfc.jws import extract_compact
 
+from . import nesting
 from .constants import SIGNING_ALG, MessageType
 from .errors import InvalidLaunch, LaunchError, RegistrationError
 
@@ -49,7 +50,7 @@ LAUNCH_MESSAGE_TYPES = (
     MessageType.SUBMISSION_REVIEW.value,
 )
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-LEEWAY = 60  # seconds of clock difference tolerated on exp and iat
+LEEWAY = 60  # seconds of clock difference tolerated on exp, iat and nbf
 ASSERTION_LIFETIME = 300
 # Claims of the platform's token that describe the token itself, not the launch.
 TOKEN_CLAIMS = ("iss", "aud", "azp", "exp", "iat", "nbf", "nonce", "auth_time", "jti")
@@ -82,7 +83,7 @@ class PlatformKeys:
             return _import_key(platform.auth_key, "the platform's RSA public key")
         if platform.auth_method == "JWK_KEY":
             try:
-                jwk = json.loads(platform.auth_key or "")
+                jwk = nesting.loads(platform.auth_key or "")
             except ValueError:
                 jwk = None
             return _import_key(jwk, "the platform's JWK")
@@ -154,6 +155,9 @@ def _import_key(value: str | dict | None, what: str) -> RSAKey:
 def token_header(id_token: str) -> dict[str, Any]:
     """Return the JOSE header of a compact JWT, or raise InvalidLaunch."""
     try:
+        # Measured before joserfc parses them: a header nested thousands deep is a refusal.
+        for segment in id_token.split(".")[:2]:
+            nesting.check_depth(urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
         return dict(extract_compact(id_token.encode()).headers())
     except (JoseError, ValueError, UnicodeError):
         raise InvalidLaunch(
@@ -218,6 +222,15 @@ def check_claims(claims: dict[str, Any], platform: Any, nonce: str, now: float) 
         raise InvalidLaunch(
             f"The id_token was issued {int(iat - now)} seconds in the future.",
             rule="id-token-iat",
+            hint="The LMS's clock or Gatehouse's is wrong.",
+        )
+    nbf = claims.get("nbf")  # optional (RFC 7519 section 4.1.5), binding when present
+    if nbf is not None and not _is_time(nbf):
+        raise InvalidLaunch("The id_token's nbf is not a number.", rule="id-token-times")
+    if nbf is not None and nbf - LEEWAY > now:
+        raise InvalidLaunch(
+            f"The id_token is not valid before {int(nbf - now)} seconds from now (its nbf).",
+            rule="id-token-nbf",
             hint="The LMS's clock or Gatehouse's is wrong.",
         )
     if not nonce or not secrets.compare_digest(str(claims.get("nonce", "")), nonce):

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from . import nesting
 from .constants import (
     GRANT_TYPES,
     RESPONSE_TYPES,
@@ -316,10 +316,12 @@ def parse_registration_response(
             hint=refusal_hint(status, body),
         )
     try:
-        document = json.loads(body)
-    except (ValueError, RecursionError):  # RecursionError: nested deeper than Python recurses
+        document = nesting.loads(body)
+    except ValueError as exc:
+        what = f"nests more than {nesting.MAX_JSON_DEPTH} levels deep"
         raise InvalidRegistrationResponse(
-            "The LMS accepted the registration but its answer is not JSON.",
+            "The LMS accepted the registration but its answer "
+            f"{what if isinstance(exc, nesting.TooDeep) else 'is not JSON'}.",
             lms_status=status,
             lms_body=body,
             rule="response-json",
@@ -371,8 +373,8 @@ def _id_string(value: Any) -> str | None:
 def summarize_error(body: str, limit: int = 300) -> str:
     """Return the LMS's error in one line: OIDC error, Canvas errors, or plain text."""
     try:
-        document = json.loads(body)
-    except (ValueError, RecursionError):
+        document = nesting.loads(body)
+    except ValueError:
         document = None
     parts: list[str] = []
     if isinstance(document, dict):

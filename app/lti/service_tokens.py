@@ -20,10 +20,10 @@ refuses, with one token that covers every granted scope.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from . import nesting
 from .constants import is_service_scope
 
 DEFAULT_LIFETIME = 3600  # seconds, when the answer has no usable expires_in
@@ -73,8 +73,8 @@ def read_token_response(status: int, text: str, asked: tuple[str, ...]) -> Acces
     of them; scopes it adds that were not asked for are ignored.
     """
     try:
-        body = json.loads(text)
-    except ValueError:
+        body = nesting.loads(text)
+    except ValueError:  # nesting.TooDeep included: never a RecursionError
         body = None
     if not isinstance(body, dict):
         raise TokenRefused(status, text)

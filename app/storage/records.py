@@ -119,6 +119,8 @@ class Account:
     created_at: str
     last_login_at: str | None
     is_owner: bool = False
+    # Bumped by a sign-out and a password change: a session holding an older one has ended.
+    session_version: int = 0
 
 
 @dataclass(frozen=True)
@@ -211,6 +213,9 @@ class Payment:
     status: str
     created_at: str
     updated_at: str
+    # The price Gatehouse asked for, and why Stripe's session did not match what was asked.
+    price_id: str | None = None
+    mismatch: str | None = None
 
 
 @dataclass(frozen=True)

@@ -778,6 +778,21 @@ class SqlStore:
         """Record a successful sign-in."""
         self._update("accounts", {"last_login_at": now_iso()}, "id = ?", account_id)
 
+    def end_sessions(self, account_id: str) -> None:
+        """End every session of an account (sign-out): bump its session version."""
+        self._change(
+            "UPDATE accounts SET session_version = session_version + 1 WHERE id = ?", [account_id]
+        )
+
+    def set_password(self, account_id: str, password_hash: str) -> bool:
+        """Change an account's password and end its sessions; False when there is no account."""
+        changed = self._change(
+            "UPDATE accounts SET password_hash = ?, session_version = session_version + 1 "
+            "WHERE id = ?",
+            [password_hash, account_id],
+        )
+        return changed > 0
+
     def set_owner(self, account_id: str, owner: bool) -> None:
         """Give or take away access to the owner console."""
         self._update("accounts", {"is_owner": int(owner)}, "id = ?", account_id)
@@ -859,8 +874,10 @@ class SqlStore:
         status: str,
         amount: int | None = None,
         currency: str | None = None,
+        mismatch: str | None = None,
     ) -> Payment | None:
-        """Move a payment forward to `status` (recording the amount Stripe reports).
+        """Move a payment forward to `status` (recording the amount Stripe reports, or why
+        Stripe's session does not match what was asked).
 
         Return the payment as stored, None when unknown: a move backwards (a late event, since
         Stripe does not order them) changes nothing, and the returned status says so.
@@ -870,6 +887,8 @@ class SqlStore:
             changes["amount"] = amount
         if currency:
             changes["currency"] = currency
+        if mismatch:
+            changes["mismatch"] = mismatch
         froms = payment_sources(status)
         with self._write() as db:
             where = f"session_id = ? AND status IN ({marks(froms)})"

@@ -142,6 +142,8 @@ class PaymentStatus(StrEnum):
     EXPIRED = "expired"
     FAILED = "failed"
     PAID = "paid"
+    # Stripe says paid, but not the amount, currency or price Gatehouse asked: never settles.
+    MISMATCH = "mismatch"
 
 
 # A payment only moves up this ranking (or stays, to record an amount): a late
@@ -152,6 +154,7 @@ PAYMENT_RANK = {
     PaymentStatus.EXPIRED: 2,
     PaymentStatus.FAILED: 2,
     PaymentStatus.PAID: 3,
+    PaymentStatus.MISMATCH: 3,  # as final as paid: neither turns into the other
 }
 
 

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from flask import jsonify, request
 
+from ..lti import nesting
 from ..storage import storable
 from .context import base_url
 
@@ -46,6 +47,14 @@ def json_body() -> dict[str, Any]:
     """Return the request's JSON object (empty when there is no body); 400 otherwise."""
     if not request.get_data():
         return {}
+    if request.is_json and nesting.depth(request.get_data()) > nesting.MAX_JSON_DEPTH:
+        # Refused before parsing: json.loads would recurse once per level (a RecursionError).
+        raise ApiError(
+            400,
+            "INVALID_BODY",
+            f"The request body nests objects and arrays more than {nesting.MAX_JSON_DEPTH} "
+            "levels deep.",
+        )
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
         raise ApiError(400, "INVALID_BODY", "The request body must be a JSON object.")
@@ -187,8 +196,8 @@ def _jwk(key: Any) -> dict[str, Any]:
     """Return a JWK given as an object or as its JSON text; 400 when it is neither."""
     if isinstance(key, str):
         try:
-            key = json.loads(key)
-        except ValueError:
+            key = nesting.loads(key)
+        except ValueError:  # nesting.TooDeep included
             key = None
     if not isinstance(key, dict) or not isinstance(key.get("kty"), str):
         raise ApiError(

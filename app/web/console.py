@@ -42,6 +42,7 @@ from ..domain import registration as flow
 from ..domain.accounts import SigninLocked, authenticate, locked_message
 from ..domain.gates import approvals_of
 from ..domain.platforms import set_active
+from ..lti import nesting
 from ..lti.lms import FAMILIES, family_name, for_family
 from ..storage import FINAL_STATES, OPEN_STATES, RegistrationState, now_iso
 from ..storage.states import transition_rows
@@ -302,7 +303,9 @@ def login():
 
 @bp.post("/logout")
 def logout():
-    """Sign out."""
+    """Sign out, ending every session of the account (a copied cookie too)."""
+    if current_user.is_authenticated:
+        get_store().end_sessions(current_user.account.id)
     logout_user()
     flash("You are signed out.")
     return redirect(url_for("console.login"))
@@ -497,8 +500,8 @@ def _platform_body(form: PlatformForm) -> dict | None:
     method = form.auth_method.data
     if method == "JWK_KEY":
         try:
-            key = json.loads(key)
-        except ValueError:
+            key = nesting.loads(key)
+        except ValueError:  # nesting.TooDeep included
             key = None
         if not isinstance(key, dict):
             form.auth_key.errors.append("Paste the key as a JSON Web Key: one JSON object.")

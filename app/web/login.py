@@ -1,4 +1,9 @@
-"""Who is signed in: Flask-Login's wiring and werkzeug's password hashes (scrypt)."""
+"""Who is signed in: Flask-Login's wiring and werkzeug's password hashes (scrypt).
+
+A session names its account *and* the account's session version (`<id>:<version>`), checked on
+every request: signing out and changing the password bump the version, so every session of the
+account ends at once, a copied cookie included (the cookie is signed, not stored server-side).
+"""
 
 from __future__ import annotations
 
@@ -19,11 +24,23 @@ class User(UserMixin):
         self.account = account
         self.id = account.id
 
+    def get_id(self) -> str:
+        """Return what the session keeps: the account id and its session version."""
+        return session_id(self.account)
+
+
+def session_id(account: Account) -> str:
+    """Return the session's name for an account: `<account id>:<session version>`."""
+    return f"{account.id}:{account.session_version}"
+
 
 @login_manager.user_loader
-def _load_user(account_id: str) -> User | None:
-    account = get_store().get_account(account_id)
-    return User(account) if account else None
+def _load_user(user_id: str) -> User | None:
+    account_id, _, version = user_id.rpartition(":")
+    account = get_store().get_account(account_id) if account_id else None
+    if account is None or str(account.session_version) != version:
+        return None  # signed out, password changed, or a session from before versions
+    return User(account)
 
 
 def hash_password(password: str) -> str:

@@ -42,6 +42,47 @@ class JsonFormatter(logging.Formatter):
 
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
+# C0 and C1 control characters, DEL and the Unicode line and paragraph separators: none may
+# reach a text log line as itself, or a value from an LMS or a launch could start a forged line.
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def escape_controls(text: str) -> str:
+    """Write every control character of `text` as a visible escape (\\n, \\r, \\x1b, \\u2028)."""
+    return CONTROL.sub(_escape, text)
+
+
+def _escape(match: re.Match) -> str:
+    char = match.group()
+    named = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(char)
+    return named or (f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}")
+
+
+class TextFormatter(logging.Formatter):
+    """TEXT_FORMAT with one line per record: logged values cannot add lines of their own.
+
+    The message's control characters are escaped; a traceback keeps its lines, each indented,
+    so that every line starting at the left margin is a record Gatehouse wrote.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(TEXT_FORMAT)
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        safe = logging.makeLogRecord(record.__dict__)
+        safe.message = escape_controls(record.message)
+        return super().formatMessage(safe)
+
+    def formatException(self, ei) -> str:
+        return _indented(super().formatException(ei))
+
+    def formatStack(self, stack_info: str) -> str:
+        return _indented(super().formatStack(stack_info))
+
+
+def _indented(text: str) -> str:
+    lines = text.splitlines()
+    return "\n".join("    " + escape_controls(line) for line in lines)
 
 
 def init_app(app: Flask) -> None:
@@ -50,9 +91,7 @@ def init_app(app: Flask) -> None:
     # Every record, whichever logger made it, carries the request id.
     logging.setLogRecordFactory(_record_with_request_id)
     handler = logging.StreamHandler()
-    handler.setFormatter(
-        JsonFormatter() if config.format == "json" else logging.Formatter(TEXT_FORMAT)
-    )
+    handler.setFormatter(JsonFormatter() if config.format == "json" else TextFormatter())
     logger = logging.getLogger("app")
     logger.handlers[:] = [handler]
     logger.setLevel(config.level.upper())

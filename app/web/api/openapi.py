@@ -658,8 +658,8 @@ RESPONSES = {
     "InternalError": error(500, "An unexpected error (a bug; it is logged).", "INTERNAL_ERROR"),
     "BadBody": error(
         400,
-        "The body is not a JSON object, or a field is missing or wrong "
-        "(details.parameter names it).",
+        "The body is not a JSON object (or nests more than 32 levels deep), or a field is "
+        "missing or wrong (details.parameter names it).",
         "INVALID_BODY",
         "MISSING_PARAMETER",
         "INVALID_PARAMETER",

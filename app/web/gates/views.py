@@ -478,14 +478,20 @@ def payment_return(rid: str):
             message=f"Gatehouse could not confirm the payment with Stripe "
             f"({exc}). It will still be recorded when Stripe notifies us.",
         ), 502
-    payments.settle(get_store(), checkout_session)
-    paid = payments.session_status(checkout_session) == payments.PAID
-    message = (
-        "Payment received. The registration continues in your LMS window."
-        if paid
-        else "Stripe has not confirmed the payment yet; your LMS window moves "
-        "on by itself when it does."
-    )
+    stored = payments.settle(get_store(), checkout_session)
+    paid = stored is not None and stored.status == payments.PAID
+    if stored is not None and stored.status == payments.MISMATCH:
+        message = (
+            "Stripe's payment does not match what this registration costs, so it does not "
+            "count. Contact the tool's owner, who sees it in the console."
+        )
+    elif paid:
+        message = "Payment received. The registration continues in your LMS window."
+    else:
+        message = (
+            "Stripe has not confirmed the payment yet; your LMS window moves "
+            "on by itself when it does."
+        )
     return render_template("gates/window_done.html", ok=paid, message=message)
 
 
