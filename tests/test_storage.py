@@ -2,6 +2,7 @@
 claims that keep several workers (or several machines) from doing the same thing twice."""
 
 import re
+import sqlite3
 import sys
 import threading
 from datetime import UTC, datetime, timedelta
@@ -11,6 +12,7 @@ import pytest
 from support.postgres import rows_of, run_sql
 
 from app.storage import StorageError, TransitionRefused, now_iso, open_store
+from app.storage.dialect import SQLite
 from app.storage.migrations import MIGRATION_NAMES
 from app.storage.states import (
     TRANSITIONS,
@@ -85,6 +87,20 @@ def test_instances_starting_together_apply_each_migration_once(open_stores):
     assert sorted(applied, key=len) == [[]] * (WORKERS - 1) + [list(MIGRATION_NAMES)]
     assert stores[0].migrate() == []
     assert stores[0].ping()
+
+
+def test_a_new_sqlite_file_switches_to_wal_while_another_connection_writes_it(tmp_path):
+    # Switching journal modes needs the file to itself, and SQLite answers "locked" at once,
+    # without its busy timeout: workers opening a fresh database together met exactly this.
+    path = str(tmp_path / "fresh.db")
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("CREATE TABLE first_writer (x)")
+    threading.Timer(0.3, other.execute, ["COMMIT"]).start()
+    try:
+        assert SQLite(path).db.journal_mode == "wal"
+    finally:
+        other.close()
 
 
 def test_only_one_worker_claims_a_pending_registration(open_stores):

@@ -12,6 +12,7 @@ import contextlib
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -63,6 +64,27 @@ class Dialect:
 BUSY_TIMEOUT_MS = 15000
 
 
+def _enable_wal(conn: sqlite3.Connection) -> None:
+    """Switch a new file to WAL, retrying while other connections hold it.
+
+    The switch needs the file to itself, and where two connections opening a new file at once
+    would deadlock SQLite answers "database is locked" at once, without the busy timeout
+    (https://www.sqlite.org/lang_transaction.html, "deadlock"): several workers starting on a
+    fresh database meet exactly that, so the switch is retried until the busy timeout.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            if conn.execute("PRAGMA journal_mode = wal").fetchone()[0] == "wal":
+                return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+        if time.monotonic() > deadline:
+            raise sqlite3.OperationalError("could not switch the database to WAL: it stays locked")
+        time.sleep(0.02)
+
+
 class SQLite(Dialect):
     """One SQLite file in WAL mode; one connection per thread, writes under BEGIN IMMEDIATE."""
 
@@ -110,7 +132,7 @@ class SQLite(Dialect):
             conn.execute("PRAGMA synchronous = NORMAL")
             db = sqlite_utils.Database(conn)
             if db.journal_mode != "wal":  # readers never wait for the writer; the file stays so
-                db.enable_wal()
+                _enable_wal(conn)
             self._local.db = db
         return db
 
