@@ -161,7 +161,10 @@ def import_command(source) -> None:
         click.echo(
             f"This database's own key {kid} stays published until {retire_at}, then retires."
         )
-    click.echo("Running workers pick the keys up within 30 seconds.")
+    click.echo(
+        "Running workers publish the keys within 30 seconds and sign with the current one "
+        "within a minute, once every worker publishes it."
+    )
 
 
 @main.command("check-config")
@@ -317,7 +320,10 @@ def keys_rotate(grace_hours: int) -> None:
     click.echo(f"New current key: {kid}")
     for retired in old:
         click.echo(f"Still published for {grace_hours} h, then retired: {retired}")
-    click.echo("Running workers pick the change up within 30 seconds.")
+    click.echo(
+        "Running workers publish the new key within 30 seconds and sign with it within a "
+        "minute, once every worker publishes it."
+    )
 
 
 @keys.command("new-encryption-key")

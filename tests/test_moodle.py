@@ -21,6 +21,7 @@ from joserfc.jwk import KeySet
 from playwright.sync_api import expect, sync_playwright
 from support import browser as browser_rig
 from support import moodle as moodle_rig
+from support import wait_out_key_cache
 from support.browser import launch_browser
 from support.moodle import ADMIN, STUDENT, session_cookie
 from werkzeug.wrappers import Request, Response
@@ -804,7 +805,7 @@ def test_after_a_key_rotation_moodle_still_grants_service_tokens(browse, moodle,
     assert first.status_code == 200, first.text
 
     new_kid, _retired = keys.rotate(deployment.store)
-    deployment.app.extensions["gatehouse.jwks"].invalidate()  # no 30 s wait for the cache
+    wait_out_key_cache(deployment.app)  # no 30 s wait for the cache
     deployment.app.extensions.pop("gatehouse.service_tokens", None)  # as a fresh worker
     assert deployment.app.extensions["gatehouse.jwks"].signing_key()[0] == new_kid
     second = deployment.api("POST", f"/api/platforms/{platform.id}/token", json={})

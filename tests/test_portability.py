@@ -5,6 +5,7 @@ import json
 import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
+from support import wait_out_key_cache
 from support.postgres import run_sql
 
 from app.cli import main
@@ -86,7 +87,7 @@ def signs_with(app):
 def test_import_into_a_started_app_puts_the_exports_current_key_in_charge(
     source, target_url, make_app, tmp_path, monkeypatch, run
 ):
-    source.extensions["gatehouse.jwks"].invalidate()  # the fixture rotated a moment ago
+    wait_out_key_cache(source)  # the fixture rotated a moment ago
     source_keys = source.test_client().get("/lti/keys").json["keys"]
     source_kid, source_token = signs_with(source)
     exported = tmp_path / "gatehouse.json"
@@ -101,8 +102,8 @@ def test_import_into_a_started_app_puts_the_exports_current_key_in_charge(
     assert f"This database's own key {own['kid']} stays published until " in imported.output
 
     restarted = make_app(DATABASE_URL=target_url)
-    target.extensions["gatehouse.jwks"].invalidate()  # what 30 seconds do to a running worker
     for app in (target, restarted):
+        wait_out_key_cache(app)  # until every worker publishes the imported key, none signs
         kid, token = signs_with(app)
         assert kid == source_kid
         assert token == source_token  # the same private key, not just the same kid

@@ -1,5 +1,5 @@
 """Two instances, one database: two gunicorn instances on one PostgreSQL and one Redis behave as
-one Gatehouse for registrations, launches, limits and sign-in lockouts.
+one Gatehouse for registrations, launches, key rotation, limits and sign-in lockouts.
 
 Nothing is shared between the instances but what production shares: DATABASE_URL, REDIS_URL
 and SECRET_KEY. Each test sends some steps to one instance and the rest to the other, as a load
@@ -7,16 +7,21 @@ balancer may.
 """
 
 import re
+import time
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
 import pytest
 import requests
+from joserfc.jwk import RSAKey
 
 from app.cli import main
+from app.domain.keys import CREATED_AT_MARGIN, JWKS_CACHE_SECONDS
 from app.simulator.launch import parse_form, post_form
 from app.testing import Gunicorn
 
+# PostgreSQL, as several machines need; postgres_cluster and redis_server skip these tests
+# without the servers, or fail them when GATEHOUSE_REQUIRE_POSTGRES / _REDIS is set (CI).
 pytestmark = pytest.mark.backends("postgres")
 
 OWNER, PASSWORD = "owner@tool.example", "the owner's long password"
@@ -51,9 +56,14 @@ def shared(postgres_cluster, redis_server, tmp_path_factory):
 def start_pair(env):
     """Start instances A and B together on the same environment; return both."""
     servers = [Gunicorn(env=env, label=label, url_host="localhost") for label in ("A", "B")]
-    with ThreadPoolExecutor(2) as pool:
-        started = list(pool.map(lambda server: server.start(), servers))
-    return started
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(lambda server: server.start(), servers))
+    except Exception:
+        for server in servers:  # the one that did start
+            server.stop()
+        raise
+    return servers
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +81,11 @@ def fresh_counters(redis_server):
 
 
 class Browser(requests.Session):
-    """A browser on loopback: like Chromium, it sends Secure cookies to http://localhost."""
+    """A browser on loopback: like Chromium, it sends Secure cookies to http://localhost.
+
+    Cookies belong to a host, not a port, so A's cookies reach B as they would two instances
+    behind one address.
+    """
 
     def request(self, *args, **kwargs):
         for cookie in self.cookies:
@@ -174,6 +188,69 @@ def test_a_launch_started_on_one_instance_finishes_on_the_other_once(pair, simul
         assert replay.status_code == 401, replay.text
         assert 'data-lti-launch="verified"' not in replay.text
         assert "Rule: <code>state-replayed</code>" in replay.text
+
+
+def signing_kid(api, server, platform_id):
+    """Return the kid of the key `server` signs with (the API's publicKey is that key)."""
+    answer = api.get(f"{server.url}/api/platforms/{platform_id}", timeout=10)
+    assert answer.status_code == 200, answer.text
+    return RSAKey.import_key(answer.json()["publicKey"]).thumbprint()
+
+
+def published(server):
+    answer = requests.get(server.url + "/lti/keys", timeout=10)
+    assert answer.status_code == 200
+    return {key["kid"] for key in answer.json()["keys"]}
+
+
+def test_a_rotated_key_is_published_by_both_before_either_signs_with_it(
+    shared, pair, simulator, api, runner
+):
+    sim = simulator("generic")
+    register(sim, *pair)
+    (platform,) = [
+        p
+        for p in api.get(pair[0].url + "/api/platforms").json()["platforms"]
+        if p["url"] == sim.issuer
+    ]
+    # A fresh pair: neither has read the keys yet, so each reads them when first asked.
+    first, second = start_pair(shared)
+    try:
+        (old,) = published(second)  # B caches the key set now, before the rotation
+        rotated = runner.invoke(main, ["keys", "rotate"], env=cli_env(shared))
+        assert rotated.exit_code == 0, rotated.output
+        rotated_at = time.monotonic()
+        new = re.search(r"New current key: (\S+)", rotated.output).group(1)
+
+        # A reads the keys after the rotation; whatever it signs with, B must publish, or an
+        # LMS that fetches /lti/keys through B cannot check what A signed.
+        seen = {}
+        switch = JWKS_CACHE_SECONDS + CREATED_AT_MARGIN  # A read the key first: from its creation
+        while time.monotonic() < rotated_at + switch + 5:
+            signing = {
+                server.label: signing_kid(api, server, platform["id"]) for server in (first, second)
+            }
+            keys = {server.label: published(server) for server in (first, second)}
+            for label, kid in signing.items():
+                assert all(kid in keys[other] for other in keys), (label, kid, keys)
+            assert all(old in kids for kids in keys.values())  # its grace period
+            for label, kids in keys.items():
+                if new in kids:
+                    seen.setdefault(f"{label} publishes", time.monotonic() - rotated_at)
+            for label, kid in signing.items():
+                if kid == new:
+                    seen.setdefault(f"{label} signs", time.monotonic() - rotated_at)
+            if {"A publishes", "B publishes", "A signs"} <= seen.keys():
+                break
+            time.sleep(0.5)
+        # Both publish the new key within the cache period; A signs with it once every copy of
+        # the key set can be trusted to publish it (B stays on the old one a cache period more).
+        assert seen.get("A publishes", 99) <= 1, seen
+        assert seen.get("B publishes", 99) <= JWKS_CACHE_SECONDS + 1, seen
+        assert JWKS_CACHE_SECONDS <= seen.get("A signs", 0) <= switch + 2, seen
+    finally:
+        first.stop()
+        second.stop()
 
 
 def test_a_limit_is_counted_across_both_instances(pair):

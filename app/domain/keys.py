@@ -10,13 +10,15 @@ from datetime import UTC, datetime, timedelta
 from joserfc.jwk import RSAKey
 
 from ..lti.constants import SIGNING_ALG
-from ..storage import now_iso
+from ..storage import ToolKey, now_iso
 from .sealing import Sealer
 
 PLAIN = Sealer()  # no encryption key: keys are stored as plain PEM
 
 KEY_SIZE = 2048
 JWKS_CACHE_SECONDS = 30.0
+# Counting a key from its created_at: it commits a moment later, and machines' clocks differ.
+CREATED_AT_MARGIN = 5.0
 DEFAULT_GRACE = timedelta(days=3)
 
 
@@ -62,37 +64,82 @@ def published(keys, sealer: Sealer = PLAIN) -> list[dict]:
 
 
 class KeySetCache:
-    """Serve the JWKS from memory; a rotation shows within JWKS_CACHE_SECONDS."""
+    """Serve the JWKS from memory; a rotation shows within JWKS_CACHE_SECONDS.
 
-    def __init__(self, store, sealer: Sealer = PLAIN):
+    Every worker of every instance keeps its own copy, read from the database at most
+    JWKS_CACHE_SECONDS ago. So a new key signs only once it has been in the database that long
+    (JWKS_CACHE_SECONDS after this cache first read it): by then every copy publishes it, and an
+    LMS that fetches /lti/keys from any instance finds what any instance signed. Until then the
+    key that signed before goes on signing; it stays published through its grace period.
+    """
+
+    def __init__(self, store, sealer: Sealer = PLAIN, clock=time.monotonic):
         self.store = store
         self.sealer = sealer
+        self.clock = clock
         self._lock = threading.Lock()
         self._body: bytes | None = None
-        self._loaded_at = 0.0
+        self._expires_at = 0.0
         self._current: tuple[str, str] | None = None  # (kid, private PEM) read with the body
         self._signing: tuple[str, RSAKey] | None = None
+        self._first_read: dict[str, float] = {}  # kid -> when (self.clock) it was first read
 
     def body(self) -> bytes:
         """Return the JSON body of the key set, rebuilding it when the cache is stale."""
-        if self._body is not None and time.monotonic() - self._loaded_at < JWKS_CACHE_SECONDS:
+        if self._body is not None and self.clock() < self._expires_at:
             return self._body
         with self._lock:
-            if self._body is None or time.monotonic() - self._loaded_at >= JWKS_CACHE_SECONDS:
+            if self._body is None or self.clock() >= self._expires_at:
                 keys = self.store.list_tool_keys()
-                current = next((k for k in keys if k.retire_at is None), keys[0])
+                current, settles_at = self._signing_key_of(keys)
                 self._body = json.dumps({"keys": published(keys, self.sealer)}).encode()
                 self._current = (current.kid, self.sealer.open(current.private_pem))
                 self._signing = None
-                self._loaded_at = time.monotonic()
+                self._expires_at = min(self.clock() + JWKS_CACHE_SECONDS, settles_at)
             return self._body
+
+    def _signing_key_of(self, keys: list[ToolKey]) -> tuple[ToolKey, float]:
+        """Return the key to sign with now, and when (self.clock) to read the keys again.
+
+        The keys found at the first read count from their creation (a process starting after
+        a rotation has nothing to wait for once the others have had time); a key found later
+        counts from the read that found it.
+        """
+        now, wall = self.clock(), datetime.now(UTC)
+        first_read = {}
+        for key in keys:
+            if key.kid in self._first_read:
+                first_read[key.kid] = self._first_read[key.kid]
+            elif self._first_read:
+                first_read[key.kid] = now
+            else:
+                age = (
+                    wall - datetime.fromisoformat(key.created_at.replace("Z", "+00:00"))
+                ).total_seconds()
+                first_read[key.kid] = now - max(0.0, age - CREATED_AT_MARGIN)
+        self._first_read = first_read
+
+        def settled(key) -> bool:
+            return self._first_read[key.kid] + JWKS_CACHE_SECONDS <= now
+
+        current = next((k for k in keys if k.retire_at is None), keys[0])
+        if settled(current):
+            return current, float("inf")
+        stamp = now_iso()
+        live = [k for k in keys if k.retire_at is None or k.retire_at > stamp] or keys
+        # The newest key every copy publishes by now, else the one that was current before
+        # (a new database's first key has none, and no copy can be missing it for long).
+        before = next((k for k in live if settled(k)), None) or next(
+            (k for k in live if k is not current), current
+        )
+        return before, self._first_read[current.kid] + JWKS_CACHE_SECONDS
 
     def signing_key(self) -> tuple[str, RSAKey]:
         """Return (kid, private key) of the current key: what hand-offs and assertions use.
 
-        Taken from the same read as the key set, so a rotation takes over both within
-        JWKS_CACHE_SECONDS and nothing is signed with a key that platforms cannot find at
-        /lti/keys yet.
+        Taken from the same read as the key set, and a new key only once every process
+        publishes it (see the class), so nothing is signed with a key that platforms cannot find
+        at /lti/keys of any instance.
         """
         self.body()
         with self._lock:

@@ -13,3 +13,16 @@ def required(reason: str | None) -> str | None:
     if reason and os.environ.get("GATEHOUSE_REQUIRE_BROWSER"):
         raise RuntimeError(f"GATEHOUSE_REQUIRE_BROWSER is set but {reason}")
     return reason
+
+
+def wait_out_key_cache(app) -> None:
+    """Do to the app's key-set cache what half a minute of a running worker does: it reads the
+    keys now, then its clock moves past the time after which every worker publishes them, so the
+    current key signs (app/domain/keys.py)."""
+    from app.domain.keys import CREATED_AT_MARGIN, JWKS_CACHE_SECONDS
+
+    cache = app.extensions["gatehouse.jwks"]
+    cache.invalidate()
+    cache.body()
+    before = cache.clock
+    cache.clock = lambda: before() + JWKS_CACHE_SECONDS + CREATED_AT_MARGIN
