@@ -39,6 +39,8 @@ RESERVED_ENV = frozenset(
         "GATEHOUSE_ALLOW_EPHEMERAL_SQLITE",
         # Where the default SQLite file goes (see app/storage.instance_path).
         "GATEHOUSE_INSTANCE_PATH",
+        # `make run`'s what-to-do-next banner (see app/gunicorn_config.py).
+        "GATEHOUSE_BANNER",
         # Test harness switches (see app/testing/crashpoints.py and tests/support).
         "GATEHOUSE_TEST_CRASH_AT",
         "GATEHOUSE_REQUIRE_BROWSER",
