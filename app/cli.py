@@ -170,11 +170,17 @@ def check_config() -> None:
     from .domain.sealing import ENV, Sealer, SealError
     from .settings import load_settings
 
+    problems: list[str] = []
     try:
         settings = load_settings()
+    except ConfigError as exc:
+        problems += exc.problems
+    try:
         Sealer.from_value(os.environ.get(ENV))
-    except (ConfigError, SealError) as exc:
-        raise click.ClickException(f"configuration refused: {exc}") from None
+    except SealError as exc:
+        problems.append(str(exc))
+    if problems:
+        raise click.ClickException(f"configuration refused: {ConfigError(*problems)}")
     click.echo(f"Configuration is valid (tool.name = {settings.tool.name!r}).")
 
 
