@@ -3,7 +3,10 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
-STAMP := $(VENV)/.installed
+# Two stamps: `make run` installs only what serving needs (SQLite is built in, so no PostgreSQL
+# driver); `make test` (and lint, bench) adds the test tools and the PostgreSQL driver on top.
+RUN_STAMP := $(VENV)/.installed-run
+TEST_STAMP := $(VENV)/.installed-test
 
 # The demo configuration: environment variables only, as on a Heroku-style deploy.
 DEMO_ENV := GATEHOUSE_TOOL__NAME="Gatehouse demo tool" \
@@ -24,22 +27,35 @@ LTIJS_MODULES := bench/ltijs/node_modules/.installed
 
 .PHONY: install run test test-deps chromium postgresql redis moodle-deps lint clean bench bench-deps wrk
 
-$(STAMP): pyproject.toml
+# pip's own lines (Collecting…, Installing…) are the progress: a first install takes a minute.
+$(RUN_STAMP): pyproject.toml
+	@echo "==> Creating the virtual environment $(VENV)"
 	$(PYTHON) -m venv $(VENV)
+	@echo "==> Upgrading pip"
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,postgres]'
-	touch $(STAMP)
+	@echo "==> Installing Gatehouse and what it needs to run"
+	$(BIN)/pip install --progress-bar on -e .
+	touch $@
 
-install: $(STAMP)
+$(TEST_STAMP): $(RUN_STAMP)
+	@echo "==> Installing the test tools (pytest, ruff, playwright, schemathesis, hypothesis)" \
+		"and the PostgreSQL driver"
+	$(BIN)/pip install --progress-bar on -e '.[test,postgres]'
+	touch $@
 
-run: $(STAMP)
-	$(DEMO_ENV) HOST=127.0.0.1 PORT=$(PORT) $(BIN)/gunicorn -c python:app.gunicorn_config wsgi:app
+install: $(TEST_STAMP)
+
+# GATEHOUSE_BANNER: print what to do next once the server is up (app/gunicorn_config.py).
+run: $(RUN_STAMP)
+	@echo "==> Starting Gatehouse on http://127.0.0.1:$(PORT)/"
+	@$(DEMO_ENV) GATEHOUSE_BANNER=1 HOST=127.0.0.1 PORT=$(PORT) \
+		$(BIN)/gunicorn -c python:app.gunicorn_config wsgi:app
 
 # What the browser tests need: Debian's Chromium (Playwright cannot download its own here)
 # and the npm packages of the test OpenID Provider; the PostgreSQL tests need the server
 # binaries (each test session runs its own throw-away cluster, never the system one), and the
 # shared-limits tests redis-server (likewise their own throw-away server).
-test-deps: $(STAMP) $(OIDC_MODULES)
+test-deps: $(TEST_STAMP) $(OIDC_MODULES)
 	@test -x $(CHROMIUM) || $(MAKE) --no-print-directory chromium
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
 		$(MAKE) --no-print-directory postgresql
@@ -101,7 +117,7 @@ bench: bench-deps
 
 # ltijs, the peer, from the npm registry (its sqlite3 driver compiles here: a few minutes, once).
 # A failed install is not fatal: the benchmark then prints why ltijs was not measured.
-bench-deps: $(STAMP)
+bench-deps: $(TEST_STAMP)
 	@command -v wrk >/dev/null || $(MAKE) --no-print-directory wrk
 	@$(MAKE) --no-print-directory $(LTIJS_MODULES) || \
 		echo "ltijs could not be installed (see bench/ltijs/npm-install.log)" >&2
@@ -121,7 +137,7 @@ $(LTIJS_MODULES): bench/ltijs/package-lock.json
 		> bench/ltijs/npm-install.log 2>&1 || { tail -20 bench/ltijs/npm-install.log >&2; exit 1; }
 	touch $@
 
-lint: $(STAMP)
+lint: $(TEST_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 

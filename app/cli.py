@@ -173,11 +173,17 @@ def check_config() -> None:
     from .domain.sealing import ENV, Sealer, SealError
     from .settings import load_settings
 
+    problems: list[str] = []
     try:
         settings = load_settings()
+    except ConfigError as exc:
+        problems += exc.problems
+    try:
         Sealer.from_value(os.environ.get(ENV))
-    except (ConfigError, SealError) as exc:
-        raise click.ClickException(f"configuration refused: {exc}") from None
+    except SealError as exc:
+        problems.append(str(exc))
+    if problems:
+        raise click.ClickException(f"configuration refused: {ConfigError(*problems)}")
     click.echo(f"Configuration is valid (tool.name = {settings.tool.name!r}).")
 
 
@@ -186,26 +192,61 @@ def user() -> None:
     """Manage the accounts that approve registrations (the sign-in gate)."""
 
 
+def _password_options(command):
+    """Add --password and --password-stdin to a command that sets a password."""
+    command = click.option(
+        "--password-stdin",
+        "password_stdin",
+        is_flag=True,
+        help="Read the password from standard input (scripts, no terminal).",
+    )(command)
+    return click.option(
+        "--password",
+        help="The password; asked for (hidden, twice) on a terminal when left out.",
+    )(command)
+
+
+def _password(password: str | None, from_stdin: bool, prompt: str) -> str:
+    """Return the password given, read from stdin, or asked for on the terminal; check its length.
+
+    Without a terminal, asking would end in getpass's warning and "Aborted!": say what to use.
+    """
+    from .domain.accounts import MIN_PASSWORD_LENGTH
+
+    if password is not None and from_stdin:
+        raise click.UsageError("use either --password or --password-stdin, not both")
+    if from_stdin:
+        password = sys.stdin.read().rstrip("\r\n")
+    elif password is None:
+        if not sys.stdin.isatty():
+            raise click.UsageError(
+                "no terminal to ask for the password: use --password PASSWORD, or "
+                "--password-stdin and pipe it in"
+            )
+        password = click.prompt(prompt, hide_input=True, confirmation_prompt=True)
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise click.BadParameter(
+            f"use at least {MIN_PASSWORD_LENGTH} characters", param_hint="--password"
+        )
+    return password
+
+
 @user.command("create")
 @click.option("--email", required=True, help="The account's e-mail address (its sign-in name).")
-@click.option("--password", help="The password; asked for (hidden, twice) when left out.")
+@_password_options
 @click.option("--name", help="The person's name, shown as the approver.")
 @click.option("--owner", is_flag=True, help="May also sign in to the owner console.")
-def user_create(email: str, password: str | None, name: str | None, owner: bool) -> None:
+def user_create(
+    email: str, password: str | None, password_stdin: bool, name: str | None, owner: bool
+) -> None:
     """Create an account for the sign-in gate (and, with --owner, the owner console)."""
-    from .domain.accounts import MIN_PASSWORD_LENGTH
     from .settings import EMAIL_RE
     from .storage import AccountExists
     from .web.login import hash_password
 
     if not EMAIL_RE.match(email):
         raise click.BadParameter(f"{email!r} is not an e-mail address", param_hint="--email")
-    if password is None:
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise click.BadParameter(
-            f"use at least {MIN_PASSWORD_LENGTH} characters", param_hint="--password"
-        )
+    password = _password(password, password_stdin, "Password")
     store = _store()
     try:
         account = store.create_account(email, name, hash_password(password))
@@ -226,22 +267,16 @@ def user_create(email: str, password: str | None, name: str | None, owner: bool)
 
 @user.command("set-password")
 @click.option("--email", required=True, help="The account's e-mail address.")
-@click.option("--password", help="The new password; asked for (hidden, twice) when left out.")
-def user_set_password(email: str, password: str | None) -> None:
+@_password_options
+def user_set_password(email: str, password: str | None, password_stdin: bool) -> None:
     """Change an account's password; every session it has (console, sign-in gate) ends."""
-    from .domain.accounts import MIN_PASSWORD_LENGTH
     from .web.login import hash_password
 
     store = _store()
     account = store.find_account_by_email(email)
     if account is None:
         raise click.ClickException(f"no account with the e-mail {email}")
-    if password is None:
-        password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise click.BadParameter(
-            f"use at least {MIN_PASSWORD_LENGTH} characters", param_hint="--password"
-        )
+    password = _password(password, password_stdin, "New password")
     store.set_password(account.id, hash_password(password))
     store.audit(
         "command line", "account.password_changed", "account", account.id, {"email": account.email}

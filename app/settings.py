@@ -13,6 +13,7 @@ import os
 import re
 import tomllib
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from types import MappingProxyType, UnionType
 from typing import Any, get_args, get_type_hints
@@ -39,6 +40,8 @@ RESERVED_ENV = frozenset(
         "GATEHOUSE_ALLOW_EPHEMERAL_SQLITE",
         # Where the default SQLite file goes (see app/storage.instance_path).
         "GATEHOUSE_INSTANCE_PATH",
+        # `make run`'s what-to-do-next banner (see app/gunicorn_config.py).
+        "GATEHOUSE_BANNER",
         # Test harness switches (see app/testing/crashpoints.py and tests/support).
         "GATEHOUSE_TEST_CRASH_AT",
         "GATEHOUSE_REQUIRE_BROWSER",
@@ -79,7 +82,41 @@ HOSTNAME_RE = re.compile(
 
 
 class ConfigError(Exception):
-    """Start-up refused: the message names the bad key and why."""
+    """Start-up refused: the message names each bad key (or missing secret) and why."""
+
+    def __init__(self, *problems: str) -> None:
+        self.problems = problems
+        if len(problems) == 1:
+            text = problems[0]
+        else:
+            text = f"{len(problems)} problems in the configuration:" + "".join(
+                f"\n  - {problem}" for problem in problems
+            )
+        super().__init__(text)
+
+
+class _Problems:
+    """Collect configuration faults, so that start-up names every one of them at once."""
+
+    def __init__(self) -> None:
+        self.found: list[str] = []
+
+    def add(self, *problems: str) -> None:
+        """Keep these faults."""
+        self.found.extend(problems)
+
+    @contextmanager
+    def check(self) -> Iterator[None]:
+        """Run a check, keeping what it refuses instead of stopping there."""
+        try:
+            yield
+        except ConfigError as exc:
+            self.add(*exc.problems)
+
+    def raise_any(self) -> None:
+        """Refuse the configuration when anything was found."""
+        if self.found:
+            raise ConfigError(*self.found)
 
 
 @dataclass(frozen=True)
@@ -506,12 +543,18 @@ def load_settings(
     """Read the TOML file and environment, apply overrides, and return validated settings."""
     environ = os.environ if environ is None else environ
     raw = _read_file(environ)
-    _apply_env(raw, environ)
+    problems = _Problems()
+    with problems.check():
+        _apply_env(raw, environ)
     if overrides:
         _deep_merge(raw, overrides)
     _use_redis_url(raw, environ)
-    settings = validate(raw)
-    _check_gates(settings, environ)
+    # Every fault at once: a refused value is replaced by its default, so the checks after it
+    # still run, and the missing secrets are named together with the rest.
+    settings = validate(raw, problems)
+    with problems.check():
+        _check_gates(settings, environ)
+    problems.raise_any()
     return freeze(settings)
 
 
@@ -524,44 +567,46 @@ def _use_redis_url(raw: dict[str, Any], environ: Mapping[str, str]) -> None:
 
 
 def _check_gates(settings: dict[str, Any], environ: Mapping[str, str]) -> None:
-    """Refuse a gate whose settings or secrets are missing, naming what to set."""
+    """Refuse gates whose settings or secrets are missing, naming everything to set."""
+    problems: list[str] = []
     gates = settings["registration"]["gates"]
     for i, name in enumerate(gates):
         if name not in GATE_NAMES:
-            raise ConfigError(
+            problems.append(
                 f"registration.gates[{i}]: {name!r} is not a gate; use any of "
                 f"{', '.join(GATE_NAMES)}"
             )
-        if gates.index(name) != i:
-            raise ConfigError(f"registration.gates: {name!r} is listed twice")
+        elif gates.index(name) != i:
+            problems.append(f"registration.gates: {name!r} is listed twice")
     config = settings["gates"]
     oidc = config["signin"]["oidc"]
     if oidc["server_metadata_url"] or oidc["client_id"]:
         for key in ("server_metadata_url", "client_id"):
             if not oidc[key]:
-                raise ConfigError(f"gates.signin.oidc.{key}: required to sign in with OIDC")
+                problems.append(f"gates.signin.oidc.{key}: required to sign in with OIDC")
         if "signin" in gates and not environ.get("GATEHOUSE_OIDC_CLIENT_SECRET"):
-            raise ConfigError(
+            problems.append(
                 "GATEHOUSE_OIDC_CLIENT_SECRET: required in the environment for gates.signin.oidc"
             )
     if "terms" in gates:
         terms = config["terms"]
-        for key in ("version", "path"):
-            if not terms[key]:
-                raise ConfigError(f"gates.terms.{key}: required by the terms gate")
-        if not os.path.isfile(terms["path"]):
-            raise ConfigError(f"gates.terms.path: the file {terms['path']!r} does not exist")
+        missing = [key for key in ("version", "path") if not terms[key]]
+        problems += [f"gates.terms.{key}: required by the terms gate" for key in missing]
+        if terms["path"] and not os.path.isfile(terms["path"]):
+            problems.append(f"gates.terms.path: the file {terms['path']!r} does not exist")
     if settings["notifications"]["webhook_url"] and not environ.get("GATEHOUSE_WEBHOOK_SECRET"):
-        raise ConfigError(
+        problems.append(
             "GATEHOUSE_WEBHOOK_SECRET: required in the environment to sign "
             "notifications.webhook_url events"
         )
     if "payment" in gates:
         if not config["payment"]["price_id"]:
-            raise ConfigError("gates.payment.price_id: required by the payment gate")
+            problems.append("gates.payment.price_id: required by the payment gate")
         for name in ("STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET"):
             if not environ.get(name):
-                raise ConfigError(f"{name}: required in the environment by the payment gate")
+                problems.append(f"{name}: required in the environment by the payment gate")
+    if problems:
+        raise ConfigError(*problems)
 
 
 def _read_file(environ: Mapping[str, str]) -> dict[str, Any]:
@@ -580,24 +625,32 @@ def _read_file(environ: Mapping[str, str]) -> dict[str, Any]:
 
 
 def _apply_env(raw: dict[str, Any], environ: Mapping[str, str]) -> None:
+    problems = _Problems()
     for name in sorted(environ):
         if not name.startswith(ENV_PREFIX) or name in RESERVED_ENV:
             continue
-        parts = name[len(ENV_PREFIX) :].lower().split("__")
-        if not all(parts):
-            raise ConfigError(f"{name}: not a setting name (use __ between nested keys)")
-        spec = _lookup(parts)
-        if spec is None:
-            raise ConfigError(f"{name}: unknown setting {'.'.join(parts)}")
-        if isinstance(spec, dict):
-            raise ConfigError(f"{name}: {'.'.join(parts)} is a table; set its keys instead")
-        value = _parse_env_value(environ[name], spec)
-        target = raw
-        for part in parts[:-1]:
-            target = target.setdefault(part, {})
-            if not isinstance(target, dict):
-                raise ConfigError(f"{name}: {'.'.join(parts[:-1])} is not a table")
-        target[parts[-1]] = value
+        with problems.check():
+            _apply_env_value(raw, name, environ[name])
+    problems.raise_any()
+
+
+def _apply_env_value(raw: dict[str, Any], name: str, text: str) -> None:
+    """Set the setting the GATEHOUSE_* variable `name` names to its value `text`."""
+    parts = name[len(ENV_PREFIX) :].lower().split("__")
+    if not all(parts):
+        raise ConfigError(f"{name}: not a setting name (use __ between nested keys)")
+    spec = _lookup(parts)
+    if spec is None:
+        raise ConfigError(f"{name}: unknown setting {'.'.join(parts)}")
+    if isinstance(spec, dict):
+        raise ConfigError(f"{name}: {'.'.join(parts)} is a table; set its keys instead")
+    value = _parse_env_value(text, spec)
+    target = raw
+    for part in parts[:-1]:
+        target = target.setdefault(part, {})
+        if not isinstance(target, dict):
+            raise ConfigError(f"{name}: {'.'.join(parts[:-1])} is not a table")
+    target[parts[-1]] = value
 
 
 def _lookup(parts: list[str]) -> Any:
@@ -626,49 +679,60 @@ def _deep_merge(target: dict[str, Any], extra: Mapping[str, Any]) -> None:
             target[key] = copy.deepcopy(value)
 
 
-def validate(raw: Mapping[str, Any]) -> dict[str, Any]:
-    """Check every key against the schema, fill in defaults; raise ConfigError on a fault."""
-    settings = _validate_table(raw, SCHEMA, "")
+def validate(raw: Mapping[str, Any], problems: _Problems | None = None) -> dict[str, Any]:
+    """Check every key against the schema, fill in defaults; raise ConfigError naming each fault.
+
+    Given `problems`, keep the faults there instead and return the settings with each refused
+    value replaced by its default, for the checks that come after.
+    """
+    found = _Problems() if problems is None else problems
+    settings = _validate_table(raw, SCHEMA, "", found)
+    registration = settings["registration"]
     for key in ("allowed_issuers", "blocked_issuers"):
-        for i, pattern in enumerate(settings["registration"][key]):
+        for i, pattern in enumerate(registration[key]):
             if not ISSUER_PATTERN_RE.match(pattern):
-                raise ConfigError(
+                found.add(
                     f"registration.{key}[{i}]: {pattern!r} is neither an issuer URL nor a host "
                     "pattern such as *.instructure.com"
                 )
-    if settings["registration"]["expires_in"] <= 0:
-        raise ConfigError("registration.expires_in: must be a positive number of seconds")
-    if settings["registration"]["recovery_after"] <= settings["outbound"]["deadline"]:
-        raise ConfigError(
+    if registration["expires_in"] <= 0:
+        found.add("registration.expires_in: must be a positive number of seconds")
+    if registration["recovery_after"] <= settings["outbound"]["deadline"]:
+        found.add(
             "registration.recovery_after: must be longer than outbound.deadline (an attempt "
             "still waiting for the LMS is not a crashed one)"
         )
     for key in LIMIT_KEYS:
         if not LIMIT_RE.match(settings["limits"][key]):
-            raise ConfigError(
+            found.add(
                 f"limits.{key}: {settings['limits'][key]!r} is not a rate such as "
                 "'30/minute' or '10/minute;100/hour'"
             )
-    _check_limits_storage(settings["limits"]["storage_uri"])
+    with found.check():
+        _check_limits_storage(settings["limits"]["storage_uri"])
     if not 10 <= settings["launch"]["token_lifetime"] <= 3600:
-        raise ConfigError("launch.token_lifetime: must be between 10 and 3600 seconds")
+        found.add("launch.token_lifetime: must be between 10 and 3600 seconds")
     if settings["trusted_proxies"] < 0:
-        raise ConfigError("trusted_proxies: must be 0 or more")
+        found.add("trusted_proxies: must be 0 or more")
     outbound = settings["outbound"]
     for key in ("connect_timeout", "deadline", "max_response_bytes"):
         if outbound[key] <= 0:
-            raise ConfigError(f"outbound.{key}: must be greater than 0")
+            found.add(f"outbound.{key}: must be greater than 0")
     base_url = settings["base_url"]
     if base_url:
         parts = urlsplit(base_url)
         if parts.query or parts.fragment:
-            raise ConfigError("base_url: must not contain a query or fragment")
+            found.add("base_url: must not contain a query or fragment")
         settings["base_url"] = base_url.rstrip("/")
     if not settings["security"]["allow_insecure_platforms"]:
-        _require_https(settings)
-    _check_domain(settings)
+        with found.check():
+            _require_https(settings)
+    with found.check():
+        _check_domain(settings)
     _warn_canvas_display_types(settings["tool"]["messages"])
     _warn_openid_scopes(settings["tool"]["scopes"])
+    if problems is None:
+        found.raise_any()
     return settings
 
 
@@ -773,24 +837,33 @@ def _warn_openid_scopes(scopes: list[str]) -> None:
             )
 
 
-def _validate_table(raw: Any, schema: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+def _validate_table(
+    raw: Any, schema: Mapping[str, Any], prefix: str, problems: _Problems
+) -> dict[str, Any]:
+    """Return the table checked against schema; each fault goes to problems, its key defaulted."""
     if not isinstance(raw, Mapping):
-        raise ConfigError(f"{prefix.rstrip('.')}: must be a table")
+        problems.add(f"{prefix.rstrip('.')}: must be a table")
+        raw = {}
     for key in raw:
         if key not in schema:
-            raise ConfigError(f"{prefix}{key}: unknown key")
+            problems.add(f"{prefix}{key}: unknown key")
     result: dict[str, Any] = {}
     for name, spec in schema.items():
         path = f"{prefix}{name}"
         if isinstance(spec, dict):
-            result[name] = _validate_table(raw.get(name, {}), spec, path + ".")
-        elif name in raw:
-            result[name] = _check_value(raw[name], spec, path)
+            result[name] = _validate_table(raw.get(name, {}), spec, path + ".", problems)
+            continue
+        if name in raw:
+            try:
+                result[name] = _check_value(raw[name], spec, path)
+                continue
+            except ConfigError as exc:
+                problems.add(*exc.problems)
         elif spec.required:
-            raise ConfigError(
+            problems.add(
                 f"{path}: required key is missing (set it in the TOML file or as {env_name(path)})"
             )
-        elif spec.kind == "messages":
+        if spec.kind == "messages":
             # The default messages are tables too: fill in their keys as for configured ones.
             result[name] = _check_value(spec.default, spec, path)
         else:
@@ -865,7 +938,12 @@ def _check_value(value: Any, spec: Key, path: str) -> Any:
     if kind == "messages":
         if not isinstance(value, list):
             raise ConfigError(f"{path}: must be an array of tables ([[tool.messages]])")
-        return [_validate_table(m, MESSAGE, f"{path}[{i}].") for i, m in enumerate(value)]
+        problems = _Problems()
+        messages = [
+            _validate_table(m, MESSAGE, f"{path}[{i}].", problems) for i, m in enumerate(value)
+        ]
+        problems.raise_any()
+        return messages
     raise AssertionError(f"unknown setting kind {kind}")  # pragma: no cover
 
 

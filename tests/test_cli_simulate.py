@@ -1,9 +1,11 @@
 """`gatehouse simulate` against a Gatehouse served for real, as an operator runs it."""
 
+from urllib.parse import quote
+
 import pytest
 
 from app.cli import main
-from app.simulator import PROFILES
+from app.simulator import PROFILES, Simulator
 from app.testing import LoopbackServer
 
 
@@ -13,12 +15,39 @@ def same_database(monkeypatch, database_url):
     monkeypatch.setenv("DATABASE_URL", database_url)
 
 
+@pytest.fixture
+def issued_tokens(monkeypatch):
+    """Return the registration tokens the simulated LMS issues, as the command runs."""
+    tokens = []
+    initiate = Simulator.initiate
+
+    def recording(self, *args, **kwargs):  # the real initiate: only its token is kept
+        url, grant = initiate(self, *args, **kwargs)
+        tokens.append(grant.token)
+        return url, grant
+
+    monkeypatch.setattr(Simulator, "initiate", recording)
+    return tokens
+
+
+def assert_no_token_in(output, tokens):
+    """Fail when any part of a token (its random end, as written or percent-encoded) shows."""
+    assert tokens
+    for token in tokens:
+        for spelling in (token, quote(token, safe=""), quote(quote(token, safe=""), safe="")):
+            assert spelling[-12:] not in output, f"token {spelling[-12:]} in:\n{output}"
+    assert "[token]" in output
+
+
 @pytest.mark.parametrize("profile", PROFILES)
-def test_simulate_succeeds_and_checks_the_stored_platform(live, same_database, profile, runner):
+def test_simulate_succeeds_and_checks_the_stored_platform(
+    live, same_database, profile, runner, issued_tokens
+):
     result = runner.invoke(main, ["simulate", "--profile", profile, "--url", live.register_url])
     assert result.exit_code == 0, result.output
     assert "PASS" in result.output
     assert "Stored platform matches what the LMS granted." in result.output
+    assert_no_token_in(result.output, issued_tokens)
 
 
 def test_simulate_fails_when_the_platform_is_not_in_the_database(
@@ -46,7 +75,7 @@ def test_simulate_fails_when_gatehouse_refuses(make_app, same_database, runner):
     assert "Rule: invitation-required" in result.output
 
 
-def test_simulate_fails_when_nothing_listens(same_database, runner):
+def test_simulate_fails_when_nothing_listens(same_database, runner, issued_tokens):
     result = runner.invoke(
         main,
         [
@@ -61,9 +90,10 @@ def test_simulate_fails_when_nothing_listens(same_database, runner):
     )
     assert result.exit_code == 1
     assert "FAIL" in result.output
+    assert_no_token_in(result.output, issued_tokens)  # nor in the connection error
 
 
-def test_simulate_with_a_fault_shows_the_admins_error(live, same_database, runner):
+def test_simulate_with_a_fault_shows_the_admins_error(live, same_database, runner, issued_tokens):
     result = runner.invoke(
         main,
         [
@@ -78,6 +108,7 @@ def test_simulate_with_a_fault_shows_the_admins_error(live, same_database, runne
     )
     assert result.exit_code == 1
     assert "422" in result.output and "FAIL" in result.output
+    assert_no_token_in(result.output, issued_tokens)
 
 
 def test_simulate_then_launch(make_app, same_database, runner):

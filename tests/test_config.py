@@ -382,6 +382,50 @@ def test_check_config_command_names_the_bad_key(monkeypatch, runner):
     assert "registration.expires_in: must be a whole number" in result.output
 
 
+EVERY_GATE = (
+    '[tool]\nname = "T"\ndomain = "t.example.com"\n'
+    '[registration]\ngates = ["signin", "terms", "payment"]\n'
+    '[gates.signin.oidc]\nserver_metadata_url = "https://idp.example.com/.well-known/x"\n'
+    'client_id = "tool"\n[gates.terms]\nversion = "1"\npath = "missing.md"\n'
+    '[notifications]\nwebhook_url = "https://hooks.example.com/gatehouse"\n'
+)
+EVERY_FAULT = [
+    "GATEHOUSE_TOOL__LOGO: unknown setting tool.logo",
+    "registration.expires_in: must be a whole number",
+    "tool.domain: set base_url or tool.target_link_uri too",
+    "GATEHOUSE_OIDC_CLIENT_SECRET: required in the environment for gates.signin.oidc",
+    "gates.terms.path: the file 'missing.md' does not exist",
+    "GATEHOUSE_WEBHOOK_SECRET: required in the environment",
+    "gates.payment.price_id: required by the payment gate",
+    "STRIPE_SECRET_KEY: required in the environment by the payment gate",
+    "STRIPE_WEBHOOK_SECRET: required in the environment by the payment gate",
+]
+
+
+def test_every_fault_and_missing_secret_is_named_at_once(tmp_path, monkeypatch, runner):
+    env = {"GATEHOUSE_TOOL__LOGO": "x", "GATEHOUSE_REGISTRATION__EXPIRES_IN": "soon"}
+    with pytest.raises(ConfigError) as info:
+        settings_from(EVERY_GATE, tmp_path, **env)
+    message = str(info.value)
+    assert message.startswith(f"{len(EVERY_FAULT)} problems in the configuration:\n")
+    listed = message.splitlines()[1:]
+    assert len(listed) == len(EVERY_FAULT)
+    for line, fault in zip(sorted(listed), sorted(EVERY_FAULT), strict=True):
+        assert line.startswith(f"  - {fault}"), (line, fault)
+
+    # `gatehouse check-config` says the same, and a bad encryption key on the same list.
+    (tmp_path / "gatehouse.toml").write_text(EVERY_GATE)
+    monkeypatch.setenv("GATEHOUSE_CONFIG", str(tmp_path / "gatehouse.toml"))
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("GATEHOUSE_ENCRYPTION_KEY", "not a key")
+    result = runner.invoke(main, ["check-config"])
+    assert result.exit_code == 1
+    assert f"{len(EVERY_FAULT) + 1} problems in the configuration" in result.output
+    assert all(fault in result.output for fault in EVERY_FAULT)
+    assert "GATEHOUSE_ENCRYPTION_KEY" in result.output
+
+
 def test_insecure_mode_logs_a_loud_warning(make_app, caplog):
     make_app()
     assert any("allow_insecure_platforms is ON" in r.getMessage() for r in caplog.records)

@@ -112,6 +112,15 @@ def test_the_wheel_carries_the_templates_the_static_files_and_the_package_data(v
     assert {f"static/{name}" for name in files_under(ROOT / "static")} <= carried
 
 
+def test_the_wheel_names_its_licence_as_an_spdx_expression(venv):
+    # PEP 639: `license = "MIT"`. The older table form ({text = ...}) is deprecated and made
+    # setuptools warn on every build; it wrote the legacy `License:` field instead.
+    (metadata,) = venv.glob("lib/python*/site-packages/gatehouse-*.dist-info/METADATA")
+    fields = metadata.read_text().split("\n\n", 1)[0].splitlines()
+    assert "License-Expression: MIT" in fields
+    assert not [line for line in fields if line.startswith("License:")]
+
+
 def test_the_installed_wheel_serves_every_page_and_keeps_one_database_in_instance(venv, site):
     work, env = site
     python = venv / "bin" / "python"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
-from urllib.parse import parse_qsl, urljoin, urlsplit
+from urllib.parse import parse_qsl, quote, quote_plus, unquote, urljoin, urlsplit
 
 import requests
 
@@ -16,6 +16,9 @@ if TYPE_CHECKING:
     from app.simulator.server import Event, Simulator
 
 MAX_REDIRECTS = 10
+# What a report shows instead of a registration token: the token is a credential, and reports
+# are pasted into issues and CI logs.
+HIDDEN_TOKEN = "[token]"  # noqa: S105 - what stands in for one, not one
 BROWSER_HEADERS = {
     "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) GatehouseLMSSimulator/1.0",
     "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
@@ -39,9 +42,14 @@ class SimulationReport:
     steps: list[str] = field(default_factory=list)
     # Seconds from the browser's first request to the tool until the final page had arrived.
     browser_seconds: float | None = None
+    # The registration tokens the LMS issued for this run, which render() never shows.
+    registration_tokens: list[str] = field(default_factory=list, repr=False)
 
     def render(self) -> str:
-        """Return the report as text for a terminal, ending in PASS or FAIL."""
+        """Return the report as text for a terminal, ending in PASS or FAIL, tokens hidden."""
+        return hide_tokens(self._text(), self.registration_tokens)
+
+    def _text(self) -> str:
         lines = [f"LMS simulator: {self.profile} (issuer {self.issuer})", "", "Steps:"]
         lines += [f"  {n}. {step}" for n, step in enumerate(self.steps, 1)] or ["  (none)"]
         lines += ["", "Result:"]
@@ -52,7 +60,9 @@ class SimulationReport:
             lines += [f"                  {scope}" for scope in self.granted_scopes[1:]]
         else:
             lines.append("  granted scopes: -")
-        final = f"{self.final_status} {self.final_url}" if self.final_url else "-"
+        final = "-"
+        if self.final_url:
+            final = f"{self.final_status} {display_url(self.final_url, self.registration_tokens)}"
         lines.append(f"  final page:     {final}")
         if self.problems:
             lines += ["", "Problems:"]
@@ -84,6 +94,8 @@ def drive(
         report.steps.append(f"Faults active in this LMS: {', '.join(sorted(sim.faults))}")
     first_event = sim.event_count
     url, grant = sim.initiate(tool_url, update_client_id)
+    report.registration_tokens.append(grant.token)
+    tokens = report.registration_tokens
     deadline = time.monotonic() + timeout
     seen_events: set[int] = set()
 
@@ -110,14 +122,15 @@ def drive(
                 report.problems.append(f"The registration did not finish within {timeout:g} s.")
                 break
             verb = "opens" if hop == 0 else "follows the redirect to"
-            report.steps.append(f"Browser {verb} {display_url(current)}")
+            report.steps.append(f"Browser {verb} {display_url(current, tokens)}")
             try:
                 answer = browser.get(current, allow_redirects=False, timeout=remaining)
             except requests.RequestException as exc:
                 drain()
                 report.steps.append(f"Browser could not load the page: {type(exc).__name__}")
                 report.problems.append(
-                    f"The browser could not load {display_url(current)}: {type(exc).__name__}: "
+                    f"The browser could not load {display_url(current, tokens)}: "
+                    f"{type(exc).__name__}: "
                     f"{exc}"
                 )
                 break
@@ -231,21 +244,40 @@ def _rejection_sentence(sim: Simulator, record: RegistrationRecord) -> str:
     return f"{name} rejected the registration with HTTP {record.status}: {detail}"
 
 
-def display_url(url: str) -> str:
-    """Return url for a report: tokens cut short, the nested configuration URL decoded."""
+def display_url(url: str, tokens: list[str] | tuple[str, ...] = ()) -> str:
+    """Return url for a report: tokens hidden, long values cut short, the nested configuration
+    URL decoded."""
     parts = urlsplit(url)
-    path = "/".join(
-        _short(segment) if len(segment) > 24 else segment for segment in parts.path.split("/")
-    )
+    segments = []
+    for segment in parts.path.split("/"):
+        if unquote(segment) in tokens:
+            segment = HIDDEN_TOKEN
+        elif len(segment) > 24:
+            segment = _short(segment)
+        segments.append(segment)
+    path = "/".join(segments)
     shown = []
     for key, value in parse_qsl(parts.query, keep_blank_values=True):
         if key == "openid_configuration":
-            value = display_url(value)
-        elif "token" in key.lower() or len(value) > 60:
+            value = display_url(value, tokens)
+        elif "token" in key.lower() or value in tokens:
+            value = HIDDEN_TOKEN
+        elif len(value) > 60:
             value = _short(value)
         shown.append(f"{key}={value}")
     query = f"?{'&'.join(shown)}" if shown else ""
     return f"{parts.scheme}://{parts.netloc}{path}{query}"
+
+
+def hide_tokens(text: str, tokens: list[str] | tuple[str, ...]) -> str:
+    """Return text with each token replaced, as written or percent-encoded (once or twice)."""
+    for token in tokens:
+        if not token:
+            continue
+        once = {token, quote(token, safe=""), quote_plus(token)}
+        for spelling in sorted(once | {quote(s, safe="") for s in once}, key=len, reverse=True):
+            text = text.replace(spelling, HIDDEN_TOKEN)
+    return text
 
 
 def _short(value: str) -> str:
