@@ -18,6 +18,7 @@
   var body = document.body;
   var CAPABILITIES_TIMEOUT = 2000;
   var DATA_TIMEOUT = 3000;
+  var RESEND_INTERVAL = 250;
 
   function byId(id) { return document.getElementById(id); }
   function show(id, visible) {
@@ -40,13 +41,29 @@
   }
 
   // Post `message` to `target` and resolve with the matching "<subject>.response".
-  function ask(target, targetOrigin, message, timeout) {
+  //
+  // With `resend`, post it again every RESEND_INTERVAL until answered: a message posted to a
+  // frame whose script is not listening yet is dropped without a trace, and the LMS's storage
+  // frame loads alongside this one (Canvas's post_message_forwarding is a sibling frame), so
+  // the first lti.put_data can arrive before its listener. put_data and get_data are
+  // idempotent and keep their message_id, so the first answer settles it.
+  function ask(target, targetOrigin, message, timeout, resend) {
     return new Promise(function (resolve, reject) {
       var id = messageId();
       var timer = window.setTimeout(function () { done(); reject(new Error("timeout")); }, timeout);
+      var repeat = resend ? window.setInterval(post, RESEND_INTERVAL) : null;
       function done() {
         window.clearTimeout(timer);
+        window.clearInterval(repeat);
         window.removeEventListener("message", listen);
+      }
+      function post() {
+        try {
+          target.postMessage(message, targetOrigin);
+        } catch (e) {
+          done();
+          reject(new Error("unsupported"));
+        }
       }
       function listen(event) {
         var data = event.data;
@@ -58,12 +75,7 @@
       }
       window.addEventListener("message", listen);
       message.message_id = id;
-      try {
-        target.postMessage(message, targetOrigin);
-      } catch (e) {
-        done();
-        reject(new Error("unsupported"));
-      }
+      post();
     });
   }
 
@@ -143,7 +155,7 @@
         subject: storage.put,
         key: body.getAttribute("data-storage-key"),
         value: body.getAttribute("data-storage-value")
-      }, DATA_TIMEOUT);
+      }, DATA_TIMEOUT, true);
     }).then(proceed, fallback);
   }
 
@@ -162,7 +174,7 @@
       return;
     }
     platformStorage(host, body.getAttribute("data-storage-target")).then(function (storage) {
-      return ask(storage.window, origin, { subject: storage.get, key: key }, DATA_TIMEOUT);
+      return ask(storage.window, origin, { subject: storage.get, key: key }, DATA_TIMEOUT, true);
     }).then(function (answer) {
       if (answer.key !== key || typeof answer.value !== "string" || !answer.value) {
         submit("", "no-value");
