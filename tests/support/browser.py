@@ -41,6 +41,12 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
     "--disable-quic",
+    # Keep cross-site frames in the page's process. Playwright loses an out-of-process iframe
+    # that becomes in-process and out-of-process again within a few milliseconds (a launch:
+    # the tool's login page, the LMS's auto-submitting form, the tool's launch): it misses
+    # the new frame's navigations and console, so a locator in it never matches although
+    # Chromium shows the page. Cookie and postMessage rules are per site, not per process.
+    "--disable-site-isolation-trials",
 ]
 LTI_CLOSE_SUBJECT = "org.imsglobal.lti.close"
 MODES = ("iframe", "window")
