@@ -12,8 +12,17 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 
 from app.domain import apikeys
+from app.domain import launch as launches
 from app.lti.launch import CLAIM_CONTEXT, CLAIM_DEPLOYMENT_ID, CLAIM_ROLES, DL_SETTINGS
-from app.simulator.launch import DL, new_key, parse_form, post_form, run_launch
+from app.simulator.launch import (
+    DL,
+    browser_session,
+    login_destination,
+    new_key,
+    parse_form,
+    post_form,
+    run_launch,
+)
 from app.simulator.profiles import PROFILES
 from app.testing import LoopbackServer
 
@@ -283,9 +292,13 @@ def test_a_launch_cannot_be_replayed(gatehouse, simulator):
     report = gh.register(sim)
     result = sim.launch(report.client_id)
     assert result.status == 200
-    replay = post_form(result.form)
+    replay = post_form(result.form, session=result.session)  # the same browser, reloading
     assert replay.status_code == 401
     assert 'data-lti-error="state-replayed"' in replay.text
+    # Another browser without the launch's cookie gets the platform storage check, not the tool.
+    elsewhere = post_form(result.form)
+    assert "data-lti-launch-storage" in elsewhere.text
+    assert 'data-lti-launch="verified"' not in elsewhere.text
 
 
 def test_a_token_cannot_be_moved_to_another_login(gatehouse, simulator):
@@ -293,21 +306,31 @@ def test_a_token_cannot_be_moved_to_another_login(gatehouse, simulator):
     sim = simulator("moodle")
     report = gh.register(sim)
     first = sim.launch(report.client_id)
-    # A second login gets its own state and nonce; the first token's nonce does not match it.
+    # A second login gets its own state and nonce; the first token's nonce does not match it,
+    # even posted from the browser that holds the second login's cookie.
     login = sim.prepare_launch(report.client_id).login_url
-    authorize = requests.get(login, allow_redirects=False, timeout=5).headers["Location"]
+    browser = browser_session()
+    authorize = login_destination(browser.get(login, allow_redirects=False, timeout=5))
     state = parse_qs(urlsplit(authorize).query)["state"][0]
     action, fields = first.form
-    moved = requests.post(action, data={"id_token": fields["id_token"], "state": state}, timeout=5)
+    moved = browser.post(action, data={"id_token": fields["id_token"], "state": state}, timeout=5)
     assert moved.status_code == 401
     assert 'data-lti-error="id-token-nonce"' in moved.text
 
 
 def test_unknown_state_and_lms_errors_are_readable(gatehouse):
     gh = gatehouse()
-    response = requests.post(
-        gh.url + "/lti/launch", timeout=5, data={"state": "made-up", "id_token": "x.y.z"}
-    )
+    data = {"state": "made-up", "id_token": "x.y.z"}
+    response = requests.post(gh.url + "/lti/launch", timeout=5, data=data)
+    assert response.status_code == 401
+    assert 'data-lti-error="launch-not-bound"' in response.text
+    # Even a browser holding a binding for it (made here with the app's key) cannot use it.
+    cookie = {
+        launches.COOKIE_PREFIX + launches.binding_key("made-up"): launches.cookie_digest(
+            gh.app.secret_key, "made-up"
+        )
+    }
+    response = requests.post(gh.url + "/lti/launch", timeout=5, data=data, cookies=cookie)
     assert response.status_code == 401
     assert 'data-lti-error="state-unknown"' in response.text
     response = requests.post(
@@ -469,7 +492,46 @@ def test_launch_pages_may_be_framed_by_the_lms(gatehouse, simulator):
     report = gh.register(sim)
     result = run_launch(sim.prepare_launch(report.client_id).login_url)
     assert result.status == 200
-    response = post_form(result.form)  # replayed, but framing headers are what we check
+    # replayed, but framing headers are what we check
+    response = post_form(result.form, session=result.session)
     policy = response.headers["Content-Security-Policy"]
     assert "frame-ancestors https: http:" in policy
     assert "X-Frame-Options" not in response.headers
+
+
+@pytest.mark.parametrize(
+    ("base_url", "attributes"),
+    [
+        ("https://gatehouse.example", {"secure", "samesite=none", "partitioned"}),
+        ("http://localhost", {"secure", "samesite=none", "partitioned"}),  # a secure context
+        # Plain-http development away from loopback (allow_insecure_platforms): relaxed where
+        # the session cookie is, without SameSite=Lax, which a cross-site POST never carries.
+        ("http://gatehouse.test", set()),
+    ],
+)
+def test_the_login_sets_a_short_lived_binding_cookie_for_the_launch_only(
+    client, store, base_url, attributes
+):
+    store.create_platform(
+        {
+            "issuer": "https://lms.school.example",
+            "client_id": "c1",
+            "name": "School",
+            "authorization_endpoint": "https://lms.school.example/auth",
+            "token_endpoint": "https://lms.school.example/token",
+            "jwks_uri": "https://lms.school.example/jwks",
+        },
+        active=True,
+    )
+    query = "iss=https://lms.school.example&client_id=c1&login_hint=u&target_link_uri=https://t/x"
+    response = client.get(f"/lti/login?{query}", base_url=base_url)
+    assert response.status_code == 200
+    (binding,) = [c for c in response.headers.getlist("Set-Cookie") if "gatehouse_launch_" in c]
+    parts = [p.strip().lower() for p in binding.split(";")]
+    assert "path=/lti/launch" in parts and "max-age=600" in parts and "httponly" in parts
+    flags = {"secure", "samesite=none", "samesite=lax", "partitioned"}
+    assert {p for p in parts if p in flags} == attributes
+    state = parse_qs(urlsplit(html.unescape(login_destination(response))).query)["state"][0]
+    name, value = parts[0].split("=", 1)
+    assert name == launches.COOKIE_PREFIX + launches.binding_key(state)
+    assert value == launches.cookie_digest("test-secret", state).lower()

@@ -1,15 +1,23 @@
 """Launches: find and check the registration, use the login's state once, hand off to the tool.
 
-`/lti/login` (app/web/launch.py) remembers a single-use state and nonce here, in the database,
-not in a cookie: launches run in cross-site frames where cookies may be blocked. The launch
-verifies the platform's id_token against the stored registration, applies the deployment policy,
-and either hands a Gatehouse-signed token to `[launch] tool_url` or shows what it verified.
+`/lti/login` (app/web/launch.py) remembers a single-use state and nonce here, in the database.
+The state is also bound to the browser that started the login, so a state and id_token
+captured by someone else and submitted into another browser prove nothing (login CSRF): the
+launch must show a digest of its state, either from a short-lived cookie or, where the browser
+refuses cookies in the LMS's frame, from the LMS's client-side platform storage (see
+`LoginBinding`). The launch verifies the platform's id_token against the stored registration,
+applies the deployment policy, and either hands a Gatehouse-signed token to `[launch] tool_url`
+or shows what it verified.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
+import hmac
 import secrets
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, urlsplit
 
@@ -47,6 +55,129 @@ ROLE_PREFIXES = (
     "http://purl.imsglobal.org/vocab/lis/v2/institution/person#",
     "http://purl.imsglobal.org/vocab/lis/v2/system/person#",
 )
+
+
+BINDING_RULE = "launch-not-bound"
+COOKIE_PREFIX = "gatehouse_launch_"  # + the state's binding key; path /lti/launch
+LOGIN_CHECK_PREFIX = "gatehouse_login_"  # + the key; path /lti/login, readable by the login page
+STORAGE_KEY_PREFIX = "gatehouse-launch-"  # + the key: the platform storage key
+STORAGE_ERRORS = {
+    "no-lms-window": "this page has no LMS window around it to ask",
+    "unsupported": "the LMS did not answer that it supports platform storage",
+    "timeout": "the LMS did not answer in time",
+    "no-value": "the LMS holds no value for this launch",
+    "refused": "the LMS refused to give the value",
+}
+
+
+@dataclass(frozen=True)
+class LoginBinding:
+    """What a login's state says about itself: its registration and its platform storage frame.
+
+    The state Gatehouse sends is `<random>.<platform id>` plus `.<frame>` (base64url) when the
+    login carried `lti_storage_target`. The database keeps only its hash, so a changed state is
+    an unknown one; reading these parts before the state is used tells the launch page which
+    LMS frame to ask, and at which origin, when the binding cookie did not come back.
+    """
+
+    platform_id: str
+    storage_target: str | None
+
+    @classmethod
+    def parse(cls, state: str) -> LoginBinding | None:
+        """Return the binding a state describes, or None for a state Gatehouse did not shape."""
+        parts = state.split(".")
+        if len(parts) not in (2, 3) or not parts[1]:
+            return None
+        target = None
+        if len(parts) == 3:
+            try:
+                padded = parts[2] + "=" * (-len(parts[2]) % 4)
+                target = base64.b64decode(padded, altchars=b"-_", validate=True).decode()
+            except (binascii.Error, UnicodeDecodeError):
+                return None
+        return cls(parts[1], target or None)
+
+
+def new_state(platform_id: str, storage_target: str | None) -> str:
+    """Return a new random state naming its registration and, if any, its storage frame."""
+    state = f"{secrets.token_urlsafe(32)}.{platform_id}"
+    if storage_target:
+        encoded = base64.urlsafe_b64encode(storage_target.encode()).decode().rstrip("=")
+        state += f".{encoded}"
+    return state
+
+
+def binding_key(state: str) -> str:
+    """Return the short public name of a state's binding: cookie name and storage key suffix."""
+    return hashlib.sha256(b"gatehouse launch key\0" + state.encode()).hexdigest()[:16]
+
+
+def cookie_digest(secret: str | bytes, state: str) -> str:
+    """Return the digest of a state that the binding cookie carries (HMAC-SHA256, keyed)."""
+    return _digest(secret, b"cookie", state)
+
+
+def storage_digest(secret: str | bytes, state: str) -> str:
+    """Return the value the login puts in the LMS's platform storage for a state."""
+    return _digest(secret, b"platform-storage", state)
+
+
+def _digest(secret: str | bytes, purpose: bytes, state: str) -> str:
+    key = secret.encode() if isinstance(secret, str) else secret
+    mac = hmac.new(key, b"gatehouse launch binding\0" + purpose + b"\0" + state.encode(), "sha256")
+    # 128 bits: platform storage is small (Canvas allows 4096 characters per tool).
+    return base64.urlsafe_b64encode(mac.digest()[:16]).decode().rstrip("=")
+
+
+def check_cookie(secret: str | bytes, state: str, cookie: str | None) -> None:
+    """Refuse a launch whose browser does not hold the login's binding cookie for this state."""
+    if cookie is None:
+        raise _not_bound(
+            "This browser did not start this launch: it holds no Gatehouse cookie for it, and "
+            "the LMS offered no other way to prove it."
+        )
+    if not hmac.compare_digest(cookie.encode(), cookie_digest(secret, state).encode()):
+        raise _not_bound("This browser's Gatehouse cookie belongs to another launch.")
+
+
+def check_storage_value(
+    secret: str | bytes, state: str, value: str | None, error: str | None
+) -> None:
+    """Refuse a launch whose page did not read the login's value back from the LMS's storage."""
+    if not value:
+        reason = STORAGE_ERRORS.get(error or "", "the page sent no value")
+        raise _not_bound(
+            "This browser did not prove that it started this launch: it holds no Gatehouse "
+            f"cookie for it, and asking the LMS's platform storage failed ({reason})."
+        )
+    if not hmac.compare_digest(value.encode(), storage_digest(secret, state).encode()):
+        raise _not_bound(
+            "The value the LMS's platform storage gave back belongs to another launch."
+        )
+
+
+def check_same_origin(fetch_site: str | None, origin: str | None, own_origin: str) -> None:
+    """Refuse a platform-storage proof that Gatehouse's own page did not send.
+
+    The value read from platform storage is only worth something when Gatehouse's launch page
+    read it from the LMS frame (checking the message's origin) and posted it: a form a foreign
+    page submits carries `Sec-Fetch-Site: cross-site` and its own `Origin`.
+    """
+    if fetch_site is not None and fetch_site != "same-origin":
+        raise _not_bound(f"The launch's proof was sent from another site ({fetch_site}).")
+    if fetch_site is None and origin != own_origin:
+        raise _not_bound(f"The launch's proof was sent from {origin or 'an unknown origin'}.")
+
+
+def _not_bound(detail: str) -> InvalidLaunch:
+    return InvalidLaunch(
+        detail,
+        rule=BINDING_RULE,
+        hint="Launch the tool again from the LMS, in this browser. Gatehouse accepts a launch "
+        "only in the browser that started it, so a launch link or form sent to you by someone "
+        "else does not open the tool.",
+    )
 
 
 def state_hash(state: str) -> str:
@@ -140,9 +271,11 @@ def check_deployment(store, events: Events, policy: str, platform, deployment_id
         )
 
 
-def remember_login(store, platform, target_link_uri: str) -> tuple[str, str]:
+def remember_login(
+    store, platform, target_link_uri: str, storage_target: str | None = None
+) -> tuple[str, str]:
     """Return a new single-use (state, nonce) for a login, kept until the launch comes back."""
-    state, nonce = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    state, nonce = new_state(platform.id, storage_target), secrets.token_urlsafe(32)
     expires_at = now_iso(datetime.now(UTC) + STATE_LIFETIME)
     store.create_launch_state(state_hash(state), nonce, platform.id, target_link_uri, expires_at)
     return state, nonce

@@ -1,15 +1,25 @@
 """The launch side of the simulated LMS: OIDC login, id_tokens, token endpoint, deep-link returns.
 
 An LMS launches a tool in three hops: it sends the browser to the tool's login URL with
-`iss`, `login_hint` and `lti_message_hint`; the tool sends it back to the LMS's authorization
-endpoint with `state` and `nonce`; the LMS answers with a self-submitting form that POSTs a
-signed id_token to the tool's redirect URI. `LaunchSide` is that LMS half, checking what the
-tool sends the way a strict platform would, and `run_launch` is a browser following the hops.
+`iss`, `login_hint`, `lti_message_hint` and `lti_storage_target`; the tool sends it back to the
+LMS's authorization endpoint with `state` and `nonce`; the LMS answers with a self-submitting
+form that POSTs a signed id_token to the tool's redirect URI. `LaunchSide` is that LMS half,
+checking what the tool sends the way a strict platform would, and `run_launch` is a browser
+following the hops.
+
+The course page that frames a launch is also the platform side of 1EdTech's client-side
+postMessage storage (lti-cs-pm, lti-pm-s, lti-cs-oidc v0p1): it answers `lti.capabilities`, and
+`lti.put_data` / `lti.get_data` from the tool's origin only, keeping values per origin.
+Canvas-like profiles answer storage from a frame named "post_message_forwarding" on the OIDC
+origin (instructure/canvas-lms, ui/shared/lti/jquery/subjects/lti.capabilities.ts and
+platform_storage.ts); the others from the course page itself (`lti_storage_target=_parent`,
+as Sakai sends).
 """
 
 from __future__ import annotations
 
 import html
+import http.cookiejar
 import json
 import re
 import secrets
@@ -18,8 +28,9 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import requests
 from joserfc import jwt
@@ -46,6 +57,7 @@ from app.lti.launch import (
     LTI_VERSION,
     with_query,
 )
+from app.testing.serving import is_loopback_host
 
 if TYPE_CHECKING:
     from app.simulator.server import Simulator
@@ -56,6 +68,11 @@ ID_TOKEN_LIFETIME = 300
 ACCESS_TOKEN_LIFETIME = 3600
 DEEP_LINK_RETURN_PATH = "/lti/deep_link_return"
 COURSE_PAGE_PATH = "/course/launch"
+PLATFORM_STORAGE_SCRIPT_PATH = "/lti/platform_storage.js"
+FORWARDING_FRAME_PATH = "/lti/post_message_forwarding"
+FORWARDING_FRAME = "post_message_forwarding"  # Canvas's frame name
+SCRIPT_FILE = Path(__file__).parent / "data" / "platform_storage.js"
+DEFAULT_STORAGE = object()  # prepare(): the profile's lti_storage_target
 INSTRUCTOR = "http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor"
 DEFAULT_USER = {
     "sub": "user-1001",
@@ -80,6 +97,7 @@ class PendingLaunch:
     claims: dict[str, Any]
     key: RSAKey | None = None
     used: bool = False
+    storage_target: str | None = None
 
 
 def _error_page(status: int, text: str) -> Response:
@@ -111,8 +129,14 @@ class LaunchSide:
         sign_with: RSAKey | None = None,
         send_client_id: bool = True,
         target_link_uri: str | None = None,
+        storage_target: Any = DEFAULT_STORAGE,
     ) -> PendingLaunch:
-        """Start a launch of registration `client_id`; return it with the tool login URL."""
+        """Start a launch of registration `client_id`; return it with the tool login URL.
+
+        `storage_target` is the login's `lti_storage_target`: by default the profile's frame
+        ("post_message_forwarding" on Canvas, "_parent" elsewhere); None sends none, as an LMS
+        without platform storage does.
+        """
         registration = self.sim.registration_by_client_id(client_id)
         if registration is None:
             raise ValueError(f"No registration with client_id {client_id!r} to launch")
@@ -133,6 +157,14 @@ class LaunchSide:
         }
         if send_client_id:
             params["client_id"] = client_id
+        if storage_target is DEFAULT_STORAGE:
+            storage_target = (
+                FORWARDING_FRAME
+                if self.sim.profile.family == ProductFamily.CANVAS.value
+                else "_parent"
+            )
+        if storage_target:
+            params["lti_storage_target"] = storage_target
         launch = PendingLaunch(
             message_hint=hint,
             login_hint=DEFAULT_USER["sub"],
@@ -142,6 +174,7 @@ class LaunchSide:
             login_url=with_query(login_uri, params),
             claims={CLAIM_TARGET_LINK_URI: target, **(claims or {})},
             key=sign_with,
+            storage_target=storage_target,
         )
         with self._lock:
             self.pending[hint] = launch
@@ -393,23 +426,66 @@ class LaunchSide:
     # --- a course page that frames the tool ----------------------------------------------------
 
     def course_page(self, request: Request) -> Response:
-        """Show a course page with the launch in an iframe, as Canvas and Moodle embed tools."""
+        """Show a course page with the launch in an iframe, as Canvas and Moodle embed tools.
+
+        The page answers the tool's client-side postMessages (`platform_storage.js`): storage
+        itself when the launch's storage target is "_parent", else through a hidden frame of
+        that name, as Canvas does.
+        """
         with self._lock:
             launch = self.pending.get(request.args.get("launch", ""))
         if launch is None:
             return _error_page(404, "No such launch")
         src = html.escape(launch.login_url)
+        tool_origin = html.escape(_origin(launch.login_url))
+        target = launch.storage_target
+        storage = ""
+        if target:
+            storage = f' data-tool-origin="{tool_origin}"'
+            storage += f' data-storage-frame="{html.escape(target)}"'
+            storage += " data-answers-capabilities"
+            storage += " data-answers-storage" if target == "_parent" else ""
+        forwarding = (
+            f'<iframe name="{html.escape(target)}" title="LMS storage" hidden '
+            f'src="{FORWARDING_FRAME_PATH}?tool_origin={quote(_origin(launch.login_url))}">'
+            "</iframe>"
+            if target and target != "_parent"
+            else ""
+        )
         body = (
-            "<!doctype html><html><head><title>BIO101 · Simulated LMS</title></head><body>"
+            "<!doctype html><html><head><title>BIO101 · Simulated LMS</title></head>"
+            f"<body{storage}>"
+            # Listening before the tool's frame loads: its login page asks at once.
+            f'<script src="{PLATFORM_STORAGE_SCRIPT_PATH}"></script>'
             "<h1>Introduction to Biology</h1>"
+            f"{forwarding}"
             f'<iframe id="tool" title="Tool" src="{src}" width="900" height="700" '
             'allow="clipboard-write"></iframe></body></html>'
         )
         return Response(body, 200, content_type="text/html; charset=utf-8")
 
+    def forwarding_frame(self, request: Request) -> Response:
+        """Show the hidden frame that keeps the tool's platform storage (Canvas's forwarding)."""
+        tool_origin = html.escape(request.args.get("tool_origin", ""))
+        body = (
+            "<!doctype html><html><head><title>LMS storage</title></head>"
+            f'<body data-tool-origin="{tool_origin}" data-answers-storage>'
+            f'<script src="{PLATFORM_STORAGE_SCRIPT_PATH}"></script></body></html>'
+        )
+        return Response(body, 200, content_type="text/html; charset=utf-8")
+
+    def platform_storage_script(self, request: Request) -> Response:
+        """Serve the platform side of the client-side postMessages."""
+        return Response(SCRIPT_FILE.read_text(), 200, content_type="text/javascript")
+
     def course_page_url(self, launch: PendingLaunch) -> str:
         """Return the URL of the course page that frames `launch`."""
         return f"{self.sim.base_url}{COURSE_PAGE_PATH}?launch={launch.message_hint}"
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def new_key() -> RSAKey:
@@ -577,13 +653,14 @@ def parse_form(page: str) -> tuple[str, dict[str, str]] | None:
 
 @dataclass
 class LaunchResult:
-    """Where a launch ended: the tool's last answer, and the form the LMS posted."""
+    """Where a launch ended: the tool's last answer, the form the LMS posted, the browser."""
 
     status: int
     text: str
     location: str | None
     form: tuple[str, dict[str, str]] | None
     steps: list[str] = field(default_factory=list)
+    session: requests.Session | None = None
 
     @property
     def handoff_token(self) -> str | None:
@@ -599,34 +676,93 @@ class LaunchResult:
         return match.group(1) if match else None
 
 
+class BrowserCookies(http.cookiejar.DefaultCookiePolicy):
+    """Cookie rules of a browser: `Secure` cookies also go to loopback over plain http.
+
+    Browsers count http://localhost and 127.0.0.1 as secure contexts; `http.cookiejar` sends
+    Secure cookies only over https.
+    """
+
+    def return_ok_secure(self, cookie, request) -> bool:
+        if cookie.secure and is_loopback_host(urlsplit(request.get_full_url()).hostname):
+            return True
+        return super().return_ok_secure(cookie, request)
+
+
+class BrowserSession(requests.Session):
+    """A requests session that keeps cookies the way a browser's first-party page does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cookies.set_policy(BrowserCookies())
+
+    def prepare_request(self, request: requests.Request) -> requests.PreparedRequest:
+        prepared = super().prepare_request(request)
+        # requests builds the Cookie header from a copy of the jar with the default policy.
+        prepared.headers.pop("Cookie", None)
+        prepared.prepare_cookies(self.cookies)
+        return prepared
+
+
+def browser_session() -> requests.Session:
+    """Return a session that sends cookies as a browser does (BrowserSession)."""
+    return BrowserSession()
+
+
+AUTH_URL = re.compile(r'data-auth-url="([^"]*)"')
+
+
+def login_destination(response: requests.Response) -> str | None:
+    """Return where a tool's login answer sends the browser: its redirect, or its login page's
+    `data-auth-url` (Gatehouse answers with a page that checks the launch's cookie first)."""
+    if response.status_code in (302, 303):
+        return response.headers.get("Location")
+    match = AUTH_URL.search(response.text) if response.status_code == 200 else None
+    return html.unescape(match.group(1)) if match else None
+
+
 def run_launch(
     login_url: str, timeout: float = 15.0, session: requests.Session | None = None
 ) -> LaunchResult:
-    """Follow a launch from the tool's login URL to the tool's answer, like a browser."""
-    session = session or requests.Session()
+    """Follow a launch from the tool's login URL to the tool's answer, like a browser.
+
+    The browser keeps cookies (a first-party window, where the tool's cookie works) and runs no
+    script: from a login page it follows `data-auth-url`, as the page's script does once its
+    cookie check passes.
+    """
+    session = session or browser_session()
     steps = [f"GET {login_url}"]
     response = session.get(login_url, allow_redirects=False, timeout=timeout)
-    if response.status_code not in (302, 303):
-        return LaunchResult(response.status_code, response.text, None, None, steps)
-    authorize = response.headers["Location"]
+    authorize = login_destination(response)
+    if authorize is None:
+        return LaunchResult(response.status_code, response.text, None, None, steps, session)
     steps.append(f"{response.status_code} -> GET {authorize}")
     response = session.get(authorize, allow_redirects=False, timeout=timeout)
     form = parse_form(response.text) if response.status_code == 200 else None
     if form is None:
-        return LaunchResult(response.status_code, response.text, None, None, steps)
+        return LaunchResult(response.status_code, response.text, None, None, steps, session)
     action, fields = form
     steps.append(f"LMS form -> POST {action}")
     response = session.post(action, data=fields, allow_redirects=False, timeout=timeout)
     steps.append(f"{response.status_code} from the tool")
     return LaunchResult(
-        response.status_code, response.text, response.headers.get("Location"), form, steps
+        response.status_code,
+        response.text,
+        response.headers.get("Location"),
+        form,
+        steps,
+        session,
     )
 
 
-def post_form(form: tuple[str, dict[str, str]], timeout: float = 15.0) -> requests.Response:
-    """POST a parsed form again (a replay, a double submit)."""
+def post_form(
+    form: tuple[str, dict[str, str]],
+    timeout: float = 15.0,
+    session: requests.Session | None = None,
+) -> requests.Response:
+    """POST a parsed form again (a replay, a double submit), from `session`'s browser if given."""
     action, fields = form
-    return requests.post(action, data=fields, allow_redirects=False, timeout=timeout)
+    return (session or requests).post(action, data=fields, allow_redirects=False, timeout=timeout)
 
 
 def verdict(result: LaunchResult) -> tuple[bool, str]:

@@ -23,6 +23,8 @@ from app.simulator.driver import SimulationReport, drive
 from app.simulator.launch import (
     COURSE_PAGE_PATH,
     DEEP_LINK_RETURN_PATH,
+    FORWARDING_FRAME_PATH,
+    PLATFORM_STORAGE_SCRIPT_PATH,
     LaunchResult,
     LaunchSide,
     PendingLaunch,
@@ -352,6 +354,8 @@ class Simulator:
             Rule(profile.oauth_endpoint_path, endpoint="token", methods=["POST"]),
             Rule(DEEP_LINK_RETURN_PATH, endpoint="deep_link_return", methods=["POST"]),
             Rule(COURSE_PAGE_PATH, endpoint="course", methods=["GET"]),
+            Rule(FORWARDING_FRAME_PATH, endpoint="forwarding_frame", methods=["GET"]),
+            Rule(PLATFORM_STORAGE_SCRIPT_PATH, endpoint="platform_storage", methods=["GET"]),
         ]
         return Map(rules, strict_slashes=False)
 
@@ -585,6 +589,12 @@ class Simulator:
 
     def _on_course(self, request: Request, args: dict[str, str]) -> Response:
         return self.launches.course_page(request)
+
+    def _on_forwarding_frame(self, request: Request, args: dict[str, str]) -> Response:
+        return self.launches.forwarding_frame(request)
+
+    def _on_platform_storage(self, request: Request, args: dict[str, str]) -> Response:
+        return self.launches.platform_storage_script(request)
 
 
 def _get(body: Any, key: str) -> Any:

@@ -1,17 +1,31 @@
 """LMS-facing launch routes: OIDC login initiation, the launch itself, and the hand-off to the tool.
 
-`/lti/login` checks the login and sends the browser to the platform's authorization endpoint;
-`/lti/launch` receives the platform's id_token and verifies it. What they decide (which
-registration, the single-use state and nonce, the deployment policy, the hand-off token to
-`[launch] tool_url` or the "verified" page) is in app/domain/launch.py.
+`/lti/login` checks the login, binds its state to this browser and sends the browser on to the
+platform's authorization endpoint; `/lti/launch` receives the platform's id_token, checks the
+binding and verifies the token. What they decide (which registration, the single-use state and
+nonce, the binding digests, the deployment policy, the hand-off token to `[launch] tool_url` or
+the "verified" page) is in app/domain/launch.py.
+
+The binding, in the order the login page (static/launch.js) tries it:
+1. a cookie holding a digest of the state (`SameSite=None; Secure; Partitioned`, path
+   /lti/launch, ten minutes), which the launch must bring back;
+2. where the browser refuses that cookie inside the LMS's frame and the login carried
+   `lti_storage_target`, the LMS's platform storage (1EdTech "LTI Client Side postMessages" and
+   "postMessage Platform Storage", imsglobal.org/spec/lti-cs-oidc/v0p1 and lti-pm-s/v0p1; as
+   Canvas implements them, instructure/canvas-lms doc/api/lti_dev_key_config.md "Launching
+   without Cookies" and ui/shared/lti/jquery/subjects/lti.put_data.ts): the login page stores a
+   value with `lti.put_data`, and the launch page reads it back with `lti.get_data` and posts it
+   to `/lti/launch/verify`;
+3. otherwise, a button that opens the login again in a new top-level window, where the cookie
+   is first-party.
 """
 
 from __future__ import annotations
 
 import logging
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
-from flask import Blueprint, current_app, redirect, render_template, request
+from flask import Blueprint, current_app, make_response, redirect, render_template, request
 
 from ..domain import launch as launches
 from ..lti.errors import InvalidLaunch, LaunchError, UnknownPlatform
@@ -52,7 +66,11 @@ def _required(name: str) -> str:
 @bp.route("/lti/login", methods=["GET", "POST"])
 @launch_limit
 def login():
-    """Third-party initiated login: remember state and nonce, go to the platform's endpoint."""
+    """Third-party initiated login: remember state and nonce, bind them to this browser.
+
+    Answer with the login page, which goes on to the platform's authorization endpoint once the
+    binding holds (static/launch.js), and set the binding cookie.
+    """
     allow_framing()
     store = get_store()
     try:
@@ -76,7 +94,8 @@ def login():
             )
     except LaunchError as error:
         return render_launch_error(error)
-    state, nonce = launches.remember_login(store, platform, target_link_uri)
+    storage_target = request.values.get("lti_storage_target", "").strip() or None
+    state, nonce = launches.remember_login(store, platform, target_link_uri, storage_target)
     params = {
         "scope": "openid",
         "response_type": "id_token",
@@ -90,15 +109,65 @@ def login():
     }
     if request.values.get("lti_message_hint"):
         params["lti_message_hint"] = request.values["lti_message_hint"]
-    return redirect(with_query(platform.authorization_endpoint, params), code=302)
+    key = launches.binding_key(state)
+    # The same login again, for a new top-level window: no storage frame there.
+    again = {k: v for k, v in request.values.items(multi=False) if k != "lti_storage_target"}
+    page = render_template(
+        "launch/login.html",
+        auth_url=with_query(platform.authorization_endpoint, params),
+        login_check=launches.LOGIN_CHECK_PREFIX + key,
+        storage_target=storage_target,
+        platform_origin=_origin(platform.authorization_endpoint),
+        storage_key=launches.STORAGE_KEY_PREFIX + key,
+        storage_value=launches.storage_digest(current_app.secret_key, state),
+        window_url=base_url() + "/lti/login?" + urlencode(again),
+    )
+    response = make_response(page)
+    lifetime = int(launches.STATE_LIFETIME.total_seconds())
+    _set_cookie(
+        response,
+        launches.COOKIE_PREFIX + key,
+        launches.cookie_digest(current_app.secret_key, state),
+        path="/lti/launch",
+        max_age=lifetime,
+        httponly=True,
+    )
+    # Readable by the login page's script: did the browser keep a cookie set in this frame?
+    _set_cookie(response, launches.LOGIN_CHECK_PREFIX + key, "1", path="/lti/login", max_age=60)
+    return response
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _set_cookie(response, name: str, value: str, *, path: str, max_age: int, httponly=False):
+    """Set a launch cookie that survives the LMS's cross-site frame where the browser allows it.
+
+    `SameSite=None; Secure; Partitioned`, relaxed exactly where the session cookie is
+    (app/web/sessions.py: plain-http development on a host that is not loopback, with
+    `security.allow_insecure_platforms`). There the cookie has no SameSite attribute rather
+    than the session's Lax: the launch is a cross-site POST, which a Lax cookie never follows.
+    """
+    secure = current_app.session_interface.get_cookie_secure(current_app)
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        path=path,
+        secure=secure,
+        httponly=httponly,
+        samesite="None" if secure else None,
+        partitioned=secure,
+    )
 
 
 @bp.post("/lti/launch")
 @launch_limit
 def launch():
-    """Verify the platform's id_token and hand the launch to the tool."""
+    """Check the launch's binding to this browser, then verify the platform's id_token."""
     allow_framing()
-    store = get_store()
     form = request.form
     try:
         if form.get("error"):
@@ -110,6 +179,67 @@ def launch():
             )
         state = _required("state")
         id_token = _required("id_token")
+        cookie = request.cookies.get(launches.COOKIE_PREFIX + launches.binding_key(state))
+        binding = launches.LoginBinding.parse(state)
+        if cookie is None and binding is not None and binding.storage_target:
+            return _storage_page(state, id_token, binding)
+        launches.check_cookie(current_app.secret_key, state, cookie)
+    except LaunchError as error:
+        return render_launch_error(error)
+    return _verify(state, id_token)
+
+
+def _storage_page(state: str, id_token: str, binding):
+    """Answer a launch without its cookie with a page that reads the LMS's platform storage."""
+    platform = get_store().get_platform(binding.platform_id)
+    if platform is None or not platform.authorization_endpoint:
+        raise UnknownPlatform(
+            "The registration this launch started with was deleted.", rule="unknown-platform"
+        )
+    response = make_response(
+        render_template(
+            "launch/storage.html",
+            state=state,
+            id_token=id_token,
+            storage_target=binding.storage_target,
+            platform_origin=_origin(platform.authorization_endpoint),
+            storage_key=launches.STORAGE_KEY_PREFIX + launches.binding_key(state),
+        )
+    )
+    # So that the form this page posts says where it comes from (`Origin`; no-referrer sends
+    # "null"); /lti/launch/verify accepts the proof from Gatehouse's own pages only.
+    response.headers["Referrer-Policy"] = "same-origin"
+    return response
+
+
+@bp.post("/lti/launch/verify")
+@launch_limit
+def verify():
+    """Accept the launch page's proof read from the LMS's platform storage, then verify."""
+    allow_framing()
+    try:
+        state = _required("state")
+        id_token = _required("id_token")
+        launches.check_same_origin(
+            request.headers.get("Sec-Fetch-Site"),
+            request.headers.get("Origin"),
+            _origin(base_url()),
+        )
+        launches.check_storage_value(
+            current_app.secret_key,
+            state,
+            request.form.get("lti_storage_value"),
+            request.form.get("lti_storage_error"),
+        )
+    except LaunchError as error:
+        return render_launch_error(error)
+    return _verify(state, id_token)
+
+
+def _verify(state: str, id_token: str):
+    """Use the (bound) state once, verify the id_token, and hand the launch to the tool."""
+    store = get_store()
+    try:
         launch_state = launches.consume_state(store, state)
         platform = store.get_platform(launch_state.platform_id)
         if platform is None:

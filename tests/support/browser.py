@@ -41,6 +41,12 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
     "--disable-quic",
+    # Keep cross-site frames in the page's process. Playwright loses an out-of-process iframe
+    # that becomes in-process and out-of-process again within a few milliseconds (a launch:
+    # the tool's login page, the LMS's auto-submitting form, the tool's launch): it misses
+    # the new frame's navigations and console, so a locator in it never matches although
+    # Chromium shows the page. Cookie and postMessage rules are per site, not per process.
+    "--disable-site-isolation-trials",
 ]
 LTI_CLOSE_SUBJECT = "org.imsglobal.lti.close"
 MODES = ("iframe", "window")
@@ -61,29 +67,40 @@ def launch_browser(playwright, **options):
     )
 
 
-def new_context(browser, third_party_cookies: bool, **context_options):
+def new_context(browser, third_party_cookies: bool, partitioned_cookies: bool = True, **options):
     """Return a fresh BrowserContext that blocks or allows unpartitioned third-party cookies.
 
     third_party_cookies=False: `browser.new_context()`. A fresh headless Chromium profile blocks
     unpartitioned third-party cookies (measured: `SameSite=None; Secure` set by a cross-site iframe
-    is not sent back; `Partitioned` ones are). This is Safari, Brave or Incognito-like.
+    is not sent back; `Partitioned` ones are). This is Brave or Incognito-like.
 
     third_party_cookies=True: `browser.browser_type.launch_persistent_context(...)` on a new
     temporary profile whose Default/Preferences holds {"profile": {"cookie_controls_mode": 0}},
     desktop Chrome's default of allowing them. It is a separate Chromium process with one context,
     not a context of `browser`; `context.browser` is None. Closing the context ends that process
     and deletes the profile.
+
+    partitioned_cookies=False (with third_party_cookies=False): no cookie at all for the tool
+    (`localhost`) in a page whose top level is the LMS (`127.0.0.1`), Partitioned or not, as
+    Safari does in every cross-site frame; the tool's cookies still work in its own windows.
+    Chromium's "block third-party cookies" setting lets Partitioned cookies through, so this is
+    a site exception in the same kind of persistent profile: {"profile": {"content_settings":
+    {"exceptions": {"cookies": {"[*.]localhost,127.0.0.1": {"setting": 2}}}}}} (primary pattern:
+    the cookie's site; secondary: the top-level site; 2: block).
     """
-    if not third_party_cookies:
-        return browser.new_context(**context_options)
+    if third_party_cookies:
+        preferences = {"profile": {"cookie_controls_mode": 0}}
+    elif not partitioned_cookies:
+        block_in_lms = {"[*.]localhost,127.0.0.1": {"setting": 2}}
+        preferences = {"profile": {"content_settings": {"exceptions": {"cookies": block_in_lms}}}}
+    else:
+        return browser.new_context(**options)
     profile = Path(tempfile.mkdtemp(prefix="gatehouse-chromium-"))
     (profile / "Default").mkdir()
-    (profile / "Default" / "Preferences").write_text(
-        json.dumps({"profile": {"cookie_controls_mode": 0}})
-    )
+    (profile / "Default" / "Preferences").write_text(json.dumps(preferences))
     atexit.register(shutil.rmtree, profile, ignore_errors=True)  # if close() is never called
     context = browser.browser_type.launch_persistent_context(
-        profile, executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True, **context_options
+        profile, executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True, **options
     )
     context.on("close", lambda _context: shutil.rmtree(profile, ignore_errors=True))
     return context
