@@ -418,7 +418,7 @@ def test_skipping_a_gate_by_url_lands_on_the_gate(context, gatehouse, simulator)
     page.goto(f"{deployment.url}/lti/register/{rid}/terms")
     assert page.url.endswith(f"/lti/register/{rid}/signin")
     page.goto(f"{deployment.url}/lti/register/{rid}/payment")
-    assert page.locator("h1").inner_text() == "Not Found"
+    assert page.locator("h1").inner_text() == "This page does not exist"
     run_sql(
         deployment.store,
         "UPDATE registrations SET expires_at = '2000-01-01T00:00:00.000000Z' WHERE id = ?",
@@ -484,3 +484,39 @@ def test_external_pre_approval_closes_from_gatehouses_origin(
     assert {"origin": server.url, "data": {"subject": "org.imsglobal.lti.close"}} in messages
     (platform,) = app.extensions["gatehouse.store"].list_platforms()[0]
     assert platform.name == "Approved by owner"
+
+
+def test_close_buttons_show_only_inside_a_dialog(context, lms_page, gatehouse):
+    deployment = gatehouse([])
+    broken = deployment.register_url + "?registration_token=abc"  # no openid_configuration
+    page = context.new_page()
+    page.goto(broken)
+    page.locator("h1").wait_for()
+    assert page.locator("[data-lti-close-button]").count() == 1
+    assert page.locator("[data-lti-close-button]").is_hidden()  # nothing to close
+
+    framed = context.new_page()
+    framed.goto(lms_page.page_url(broken, "iframe"))
+    frame = framed.frame_locator("#tool")
+    frame.locator("[data-lti-close-button]").wait_for(state="visible")
+    frame.locator("[data-lti-close-button]").click()
+    messages = wait_for_close(framed, TIMEOUT)
+    assert {"origin": deployment.url, "data": {"subject": "org.imsglobal.lti.close"}} in messages
+
+
+def test_the_registration_url_opened_in_a_browser_explains_itself(context, lms_page, gatehouse):
+    deployment = gatehouse([])
+    page = context.new_page()
+    response = page.goto(deployment.register_url)
+    assert response.status == 200
+    assert "LTI registration URL" in page.locator("h1").inner_text()
+    assert page.locator("h1.bad").count() == 0
+    assert page.locator("body").get_attribute("data-register-about") == "page"
+    assert page.locator("#registration-url").inner_text() == deployment.register_url
+    assert page.get_by_role("button", name="Close").count() == 0
+
+    framed = context.new_page()
+    framed.goto(lms_page.page_url(deployment.register_url, "iframe"))
+    frame = framed.frame_locator("#tool")
+    frame.locator("#registration-url").wait_for()
+    assert frame.locator("body").get_attribute("data-register-about") == "frame"
