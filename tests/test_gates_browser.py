@@ -223,7 +223,8 @@ def test_paid_without_a_webhook_is_confirmed_by_retrieving_the_session(
     checkout.wait_for_event("close", timeout=TIMEOUT)
     wait_for_close(page, TIMEOUT)
     assert stripe_server.deliveries == []
-    assert stripe_server.api_requests("GET")  # the server-side retrieval
+    retrievals = [r for r in stripe_server.api_requests("GET") if "/checkout/" in r.path]
+    assert retrievals  # the server-side retrieval
     (platform,) = deployment.store.list_platforms()[0]
     assert approval_of(deployment.store, platform.registration_id)["payment"].status == "paid"
 
@@ -484,6 +485,43 @@ def test_external_pre_approval_closes_from_gatehouses_origin(
     assert {"origin": server.url, "data": {"subject": "org.imsglobal.lti.close"}} in messages
     (platform,) = app.extensions["gatehouse.store"].list_platforms()[0]
     assert platform.name == "Approved by owner"
+
+
+def test_a_stripe_outage_releases_the_waiting_frame_then_a_retry_pays(
+    context, lms_page, gatehouse, simulator, stripe_server
+):
+    deployment = gatehouse(["payment"])
+    sim = simulator("moodle")
+    page, frame = open_in_lms(context, lms_page, sim, deployment)
+    frame.locator("#price-amount").wait_for()
+    assert frame.locator("#price-amount").inner_text() == "$15.00"
+    assert frame.locator("#price-cadence").inner_text() == "one-off"
+
+    stripe_server.outage = True
+    with page.context.expect_page() as opened:
+        frame.locator("#pay").click()
+    popup = opened.value
+    popup.wait_for_load_state()
+    assert popup.locator("h1").inner_text() == (
+        "Payment is unavailable right now; nothing was charged."
+    )
+    assert "APIError" not in popup.content()
+    assert popup.locator("#retry").inner_text() == "Try again"
+    # The frame stops waiting, says so, and offers to try again.
+    frame.locator("#payment-unavailable-live").wait_for(state="visible")
+    assert frame.locator("#waiting").is_hidden()
+    assert frame.locator("#pay").inner_text() == "Try again"
+    popup.close()
+
+    stripe_server.outage = False
+    checkout = pay(page, frame)
+    checkout.wait_for_event("close", timeout=TIMEOUT)
+    wait_for_close(page, TIMEOUT)
+    (rid,) = [r.id for r in deployment.store.list_registrations()[0]]
+    assert sorted(p.status for p in deployment.store.payments_for(rid)) == [
+        "paid",
+        "unavailable",
+    ]
 
 
 def test_close_buttons_show_only_inside_a_dialog(context, lms_page, gatehouse):
