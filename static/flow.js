@@ -50,12 +50,18 @@
           window.location.assign(resumeUrl);
           return;
         }
-        if (gate === "payment" && status.payment === "cancelled" &&
+        var ended = { cancelled: "payment-cancelled-live", unavailable: "payment-unavailable-live" };
+        if (gate === "payment" && ended[status.payment] &&
             status.payment_session !== knownSession) {
+          // Checkout was left, or Stripe could not be used: stop waiting, offer to try again.
           stop();
           knownSession = status.payment_session;
           show("waiting", false);
-          show("payment-cancelled-live", true);
+          show(ended[status.payment], true);
+          var pay = byId("pay");
+          if (pay && status.payment === "unavailable") {
+            pay.textContent = pay.getAttribute("data-retry-label");
+          }
         }
       })
       .catch(function () { /* keep polling: the network may come back */ });
@@ -72,6 +78,8 @@
       event.preventDefault();
       show("payment-cancelled", false);
       show("payment-cancelled-live", false);
+      show("payment-unavailable", false);
+      show("payment-unavailable-live", false);
       window.open(this.href, "gatehouse-" + this.getAttribute("data-open-window"));
       wait();
     });

@@ -223,7 +223,8 @@ def test_paid_without_a_webhook_is_confirmed_by_retrieving_the_session(
     checkout.wait_for_event("close", timeout=TIMEOUT)
     wait_for_close(page, TIMEOUT)
     assert stripe_server.deliveries == []
-    assert stripe_server.api_requests("GET")  # the server-side retrieval
+    retrievals = [r for r in stripe_server.api_requests("GET") if "/checkout/" in r.path]
+    assert retrievals  # the server-side retrieval
     (platform,) = deployment.store.list_platforms()[0]
     assert approval_of(deployment.store, platform.registration_id)["payment"].status == "paid"
 
@@ -418,7 +419,7 @@ def test_skipping_a_gate_by_url_lands_on_the_gate(context, gatehouse, simulator)
     page.goto(f"{deployment.url}/lti/register/{rid}/terms")
     assert page.url.endswith(f"/lti/register/{rid}/signin")
     page.goto(f"{deployment.url}/lti/register/{rid}/payment")
-    assert page.locator("h1").inner_text() == "Not Found"
+    assert page.locator("h1").inner_text() == "This page does not exist"
     run_sql(
         deployment.store,
         "UPDATE registrations SET expires_at = '2000-01-01T00:00:00.000000Z' WHERE id = ?",
@@ -484,3 +485,76 @@ def test_external_pre_approval_closes_from_gatehouses_origin(
     assert {"origin": server.url, "data": {"subject": "org.imsglobal.lti.close"}} in messages
     (platform,) = app.extensions["gatehouse.store"].list_platforms()[0]
     assert platform.name == "Approved by owner"
+
+
+def test_a_stripe_outage_releases_the_waiting_frame_then_a_retry_pays(
+    context, lms_page, gatehouse, simulator, stripe_server
+):
+    deployment = gatehouse(["payment"])
+    sim = simulator("moodle")
+    page, frame = open_in_lms(context, lms_page, sim, deployment)
+    frame.locator("#price-amount").wait_for()
+    assert frame.locator("#price-amount").inner_text() == "$15.00"
+    assert frame.locator("#price-cadence").inner_text() == "one-off"
+
+    stripe_server.outage = True
+    with page.context.expect_page() as opened:
+        frame.locator("#pay").click()
+    popup = opened.value
+    popup.wait_for_load_state()
+    assert popup.locator("h1").inner_text() == (
+        "Payment is unavailable right now; nothing was charged."
+    )
+    assert "APIError" not in popup.content()
+    assert popup.locator("#retry").inner_text() == "Try again"
+    # The frame stops waiting, says so, and offers to try again.
+    frame.locator("#payment-unavailable-live").wait_for(state="visible")
+    assert frame.locator("#waiting").is_hidden()
+    assert frame.locator("#pay").inner_text() == "Try again"
+    popup.close()
+
+    stripe_server.outage = False
+    checkout = pay(page, frame)
+    checkout.wait_for_event("close", timeout=TIMEOUT)
+    wait_for_close(page, TIMEOUT)
+    (rid,) = [r.id for r in deployment.store.list_registrations()[0]]
+    assert sorted(p.status for p in deployment.store.payments_for(rid)) == [
+        "paid",
+        "unavailable",
+    ]
+
+
+def test_close_buttons_show_only_inside_a_dialog(context, lms_page, gatehouse):
+    deployment = gatehouse([])
+    broken = deployment.register_url + "?registration_token=abc"  # no openid_configuration
+    page = context.new_page()
+    page.goto(broken)
+    page.locator("h1").wait_for()
+    assert page.locator("[data-lti-close-button]").count() == 1
+    assert page.locator("[data-lti-close-button]").is_hidden()  # nothing to close
+
+    framed = context.new_page()
+    framed.goto(lms_page.page_url(broken, "iframe"))
+    frame = framed.frame_locator("#tool")
+    frame.locator("[data-lti-close-button]").wait_for(state="visible")
+    frame.locator("[data-lti-close-button]").click()
+    messages = wait_for_close(framed, TIMEOUT)
+    assert {"origin": deployment.url, "data": {"subject": "org.imsglobal.lti.close"}} in messages
+
+
+def test_the_registration_url_opened_in_a_browser_explains_itself(context, lms_page, gatehouse):
+    deployment = gatehouse([])
+    page = context.new_page()
+    response = page.goto(deployment.register_url)
+    assert response.status == 200
+    assert "LTI registration URL" in page.locator("h1").inner_text()
+    assert page.locator("h1.bad").count() == 0
+    assert page.locator("body").get_attribute("data-register-about") == "page"
+    assert page.locator("#registration-url").inner_text() == deployment.register_url
+    assert page.get_by_role("button", name="Close").count() == 0
+
+    framed = context.new_page()
+    framed.goto(lms_page.page_url(deployment.register_url, "iframe"))
+    frame = framed.frame_locator("#tool")
+    frame.locator("#registration-url").wait_for()
+    assert frame.locator("body").get_attribute("data-register-about") == "frame"

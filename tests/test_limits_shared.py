@@ -35,7 +35,7 @@ def test_two_instances_sharing_one_redis_share_one_limit(tmp_path, redis_url):
                 requests.get(server.url + "/lti/register", timeout=10).status_code
                 for server in (first, second, first, second, second)
             ]
-    assert statuses == [400, 400, 400, 429, 429]
+    assert statuses == [200, 200, 200, 429, 429]
 
 
 def logged_errors(caplog):
@@ -54,14 +54,14 @@ def test_with_redis_down_limits_fail_open_and_registrations_and_launches_go_on(
     )
     with LoopbackServer(app, "localhost") as server:
         register = server.url + "/lti/register"
-        assert [requests.get(register, timeout=10).status_code for _ in range(3)] == [400, 400, 429]
+        assert [requests.get(register, timeout=10).status_code for _ in range(3)] == [200, 200, 429]
         assert redis_server.client().keys("LIMITS*")  # the counters are in Redis
 
         redis_server.kill()
         caplog.clear()
         caplog.set_level(logging.ERROR)
         # The limit no longer holds (fail open): the LMS registers and launches regardless.
-        assert requests.get(register, timeout=10).status_code == 400
+        assert requests.get(register, timeout=10).status_code == 200
         sim = simulator("canvas")
         report = sim.register(register)
         assert report.ok, report.render()
@@ -75,7 +75,7 @@ def test_with_redis_down_limits_fail_open_and_registrations_and_launches_go_on(
         # Redis back (empty, as after a crash): the limit holds again, with no restart.
         redis_server.start(port=redis_server.port)
         statuses = [requests.get(register, timeout=10).status_code for _ in range(3)]
-        assert statuses == [400, 400, 429]
+        assert statuses == [200, 200, 429]
 
 
 @pytest.mark.sqlite_only("the limit counters are in Redis; the database plays no part")
@@ -91,7 +91,7 @@ def test_a_redis_down_at_start_is_logged_once_and_requests_are_served(make_app, 
     assert "does not answer" in error and "hunter2secret" not in error
     caplog.clear()
     client = app.test_client()
-    assert [client.get("/lti/register").status_code for _ in range(3)] == [400, 400, 400]
+    assert [client.get("/lti/register").status_code for _ in range(3)] == [200, 200, 200]
     # Every request failed to reach Redis; the log says so once, not once per request.
     (failed,) = logged_errors(caplog)
     assert "rate limit" in failed.getMessage().lower()

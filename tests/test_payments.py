@@ -9,8 +9,9 @@ import time
 
 import pytest
 import stripe
-from support.fake_stripe import FakeStripe
+from support.fake_stripe import FakeStripe, unreachable_url
 
+from app.domain import payments
 from app.domain.gates import approval_of
 from app.web.login import hash_password
 
@@ -59,13 +60,15 @@ def paying(make_app, monkeypatch, stripe_server, simulator):
     monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", SECRET)
 
     class Flow:
-        def __init__(self, price="price_123", gates=("payment",), mode="payment"):
+        def __init__(
+            self, price="price_123", gates=("payment",), mode="payment", api_base=None, **config
+        ):
+            api_base = api_base or stripe_server.url
             self.app = make_app(
                 {
                     "registration": {"gates": list(gates)},
-                    "gates": {
-                        "payment": {"price_id": price, "api_base": stripe_server.url, "mode": mode}
-                    },
+                    "gates": {"payment": {"price_id": price, "api_base": api_base, "mode": mode}},
+                    **config,
                 }
             )
             self.client = self.app.test_client()
@@ -380,14 +383,137 @@ def test_cancel_returns_to_the_payment_page(paying):
     assert "The payment was cancelled. You can try again." in again
 
 
-def test_stripe_errors_are_shown_plainly(paying, caplog):
+def test_stripe_errors_are_shown_plainly_and_logged_with_details(paying, caplog):
     flow = paying(price="price_missing")
     response = flow.get(f"/lti/register/{flow.rid}/payment/checkout")
     assert response.status_code == 502
-    text = response.get_data(as_text=True)
-    assert "Stripe could not start the payment" in text
-    assert "InvalidRequestError" in text
+    text = page_text(response)
+    assert "Payment is unavailable right now; nothing was charged." in text
+    assert "Try again" in text
+    assert f'href="/lti/register/{flow.rid}/payment/checkout"' in response.get_data(as_text=True)
+    assert "InvalidRequestError" not in text and "price_missing" not in text
     assert KEY not in text
-    assert "Stripe refused a Checkout Session" in caplog.text
+    (line,) = [r for r in caplog.records if "Checkout Session" in r.getMessage()]
+    message = line.getMessage()
+    assert "InvalidRequestError" in message and "No such price: 'price_missing'" in message
+    assert re.search(r"Stripe request id: req_\w+", message)
+    assert line.request_id == response.headers["X-Request-ID"]
     assert KEY not in caplog.text and SECRET not in caplog.text
-    assert flow.statuses == []
+    assert flow.statuses == ["unavailable"]  # nothing charged, and the waiting frame is told
+
+
+def page_text(response):
+    return re.sub(r"<[^>]+>", " ", response.get_data(as_text=True))
+
+
+def test_unreachable_stripe_releases_the_waiting_frame_with_a_retry(paying, caplog):
+    flow = paying(api_base=unreachable_url())
+    before = flow.get(f"/lti/register/{flow.rid}/payment")
+    assert before.status_code == 200
+    assert "The price shows on Stripe's payment page" in page_text(before)
+    response = flow.get(f"/lti/register/{flow.rid}/payment/checkout")
+    assert response.status_code == 502
+    text = page_text(response)
+    assert "<h1" in response.get_data(as_text=True)
+    assert "Payment is unavailable right now; nothing was charged." in text
+    assert "APIConnectionError" not in text and "ConnectionPool" not in text
+    assert "APIConnectionError" in caplog.text  # the details are in the log
+    status = flow.get(f"/lti/register/{flow.rid}/status").get_json()
+    assert (status["state"], status["next"], status["payment"]) == (
+        "pending",
+        "payment",
+        "unavailable",
+    )
+    # The frame (reloaded, or told by flow.js) says so and offers to try again.
+    page = page_text(flow.get(f"/lti/register/{flow.rid}/payment"))
+    assert "Payment is unavailable right now; nothing was charged." in page
+    assert "Try again" in page
+
+
+def test_a_retry_after_an_outage_opens_checkout(paying, stripe_server):
+    flow = paying()
+    stripe_server.outage = True
+    assert flow.get(f"/lti/register/{flow.rid}/payment/checkout").status_code == 502
+    stripe_server.outage = False
+    session_id = flow.checkout()
+    assert flow.statuses == ["open", "unavailable"]
+    status = flow.get(f"/lti/register/{flow.rid}/status").get_json()
+    assert (status["payment"], status["payment_session"]) == ("open", session_id)
+
+
+@pytest.mark.parametrize(
+    ("price", "amount", "cadence"),
+    [
+        ((1500, "usd"), "$15.00", "one-off"),
+        ((1500, "jpy"), "¥1,500", "one-off"),  # zero-decimal: 1500 is 1,500 yen
+        ((12345, "kwd"), "KWD\xa012.345", "one-off"),  # three decimals
+        ((2000, "eur", "month"), "€20.00", "per month"),
+        ((12000, "gbp", "year"), "£120.00", "per year"),
+        ((5000, "usd", "month", 3), "$50.00", "every 3 months"),
+    ],
+)
+def test_the_payment_page_shows_the_price_from_stripe(
+    paying, stripe_server, price, amount, cadence
+):
+    stripe_server.prices["price_shown"] = price
+    flow = paying(price="price_shown")
+    page = flow.get(f"/lti/register/{flow.rid}/payment").get_data(as_text=True)
+    assert f'<strong id="price-amount">{amount}</strong>' in page
+    assert f'<span id="price-cadence">{cadence}</span>' in page
+
+
+def test_the_price_is_read_once_per_few_minutes(paying, stripe_server):
+    flow = paying()
+    now = [1000.0]
+    flow.app.extensions["gatehouse.prices"] = payments.PriceCache(clock=lambda: now[0])
+    for _ in range(3):
+        assert "$15.00" in flow.get(f"/lti/register/{flow.rid}/payment").get_data(as_text=True)
+    assert len(stripe_server.api_requests("GET", "/v1/prices/price_123")) == 1
+    stripe_server.prices["price_123"] = (1800, "usd")
+    now[0] += payments.PRICE_TTL + 1
+    assert "$18.00" in flow.get(f"/lti/register/{flow.rid}/payment").get_data(as_text=True)
+    assert len(stripe_server.api_requests("GET", "/v1/prices/price_123")) == 2
+
+
+def test_a_price_stripe_cannot_give_leaves_the_page_working(paying, stripe_server, caplog):
+    stripe_server.outage = True
+    flow = paying()
+    response = flow.get(f"/lti/register/{flow.rid}/payment")
+    assert response.status_code == 200
+    text = page_text(response)
+    assert "The price shows on Stripe's payment page before you pay." in text
+    assert "Pay with Stripe" in text
+    assert "APIError" in caplog.text and "price_123" in caplog.text
+    # A failure is remembered briefly: an outage does not make every view wait for Stripe.
+    asked = len(stripe_server.api_requests("GET", "/v1/prices/price_123"))
+    assert asked >= 1
+    flow.get(f"/lti/register/{flow.rid}/payment")
+    assert len(stripe_server.api_requests("GET", "/v1/prices/price_123")) == asked
+
+
+def test_every_stripe_call_gives_up_within_the_deadline(paying, stripe_server):
+    stripe_server.delay = 4
+    flow = paying(outbound={"deadline": 0.3})
+    started = time.monotonic()
+    page = flow.get(f"/lti/register/{flow.rid}/payment")
+    checkout = flow.get(f"/lti/register/{flow.rid}/payment/checkout")
+    elapsed = time.monotonic() - started
+    assert "The price shows on Stripe's payment page" in page_text(page)
+    assert checkout.status_code == 502
+    # Two calls, each tried twice (max_network_retries=1) for 0.3 s plus a short back-off; the
+    # fake answers after 4 s, so without the timeouts this would take 16 s.
+    assert elapsed < 4, elapsed
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "shown"),
+    [
+        (1500, "usd", "$15.00"),
+        (1500, "jpy", "¥1,500"),
+        (50000, "krw", "₩50,000"),
+        (500, "isk", "ISK\xa05"),  # Stripe keeps ISK two-decimal in its API
+        (None, "usd", "amount pending"),
+    ],
+)
+def test_amounts_are_formatted_with_stripes_exponents(amount, currency, shown):
+    assert payments.format_amount(amount, currency) == shown

@@ -422,7 +422,6 @@ def test_missing_platform_object_still_registers_with_defaults(live, simulator):
 @pytest.mark.parametrize(
     ("query", "texts"),
     [
-        ("", ["must be opened by your LMS", "openid_configuration"]),
         ("?registration_token=abc", ["must be opened by your LMS"]),
         ("?openid_configuration=not-a-url", ["not an absolute http(s) URL"]),
         ("?openid_configuration=file:///etc/passwd", ["not an absolute http(s) URL"]),
@@ -435,6 +434,28 @@ def test_bad_initiation_requests_get_a_readable_400(client, store, query, texts)
     for expected in texts:
         assert expected in text
     assert store.list_platforms()[0] == []
+
+
+@pytest.mark.parametrize(
+    ("dest", "lead"),
+    [
+        ("document", "meant for your LMS, not to be opened in a browser"),
+        ("iframe", "Your LMS opened this address without starting a dynamic registration"),
+        (None, "meant for your LMS, not to be opened in a browser"),
+    ],
+)
+def test_the_registration_url_opened_directly_explains_itself(client, store, dest, lead):
+    headers = {"Sec-Fetch-Dest": dest} if dest else {}
+    response = client.get("/lti/register", headers=headers)
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    text = page_text(response)
+    assert "LTI registration URL" in text and lead in text
+    assert '<code id="registration-url">http://localhost/lti/register</code>' in page
+    assert "dynamic registration" in text and "Developer Keys" in text  # where to paste it
+    assert 'class="bad"' not in page and "Close" not in text
+    assert "Sec-Fetch-Dest" in response.headers["Vary"]
+    assert store.list_registrations()[0] == []
 
 
 def test_production_mode_refuses_loopback_platforms(make_app, simulator):

@@ -149,8 +149,36 @@ def test_configured_base_url_wins(make_app):
 def test_unknown_page_is_a_readable_404(client):
     response = client.get("/nowhere")
     assert response.status_code == 404
-    assert "Not Found" in response.get_data(as_text=True)
-    assert "Traceback" not in response.get_data(as_text=True)
+    page = response.get_data(as_text=True)
+    assert "<h1>This page does not exist</h1>" in page
+    assert "What to do:" in page and '<a class="button" href="/">Go to the home page</a>' in page
+    assert '<link rel="stylesheet" href="/static/style.css">' in page  # the site's style
+    assert "Traceback" not in page and "Not Found" not in page
+
+
+def test_a_wrong_method_is_a_readable_405_that_names_the_allowed_ones(client):
+    response = client.delete("/lti/keys")
+    assert response.status_code == 405
+    page = response.get_data(as_text=True)
+    assert "<h1>This page cannot be opened this way</h1>" in page
+    assert "What to do:" in page and 'href="/"' in page
+    assert "GET" in response.headers["Allow"]
+    assert "Method Not Allowed" not in page
+
+
+def test_an_unexpected_error_is_a_readable_500(make_app):
+    app = make_app({})
+
+    @app.get("/explode")
+    def explode():
+        raise RuntimeError("boom")
+
+    response = app.test_client().get("/explode")
+    assert response.status_code == 500
+    page = response.get_data(as_text=True)
+    assert "<h1>Something went wrong on our side</h1>" in page
+    assert "What to do:" in page and 'href="/"' in page
+    assert "boom" not in page and "Traceback" not in page
 
 
 def test_every_response_carries_a_request_id_and_logs_name_it(make_app, caplog):

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import logging
+import re
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import stripe
+from babel.numbers import format_currency
 
 from ..storage.states import PaymentStatus
 
@@ -18,6 +26,7 @@ EXPIRED = PaymentStatus.EXPIRED
 FAILED = PaymentStatus.FAILED
 PAID = PaymentStatus.PAID
 MISMATCH = PaymentStatus.MISMATCH
+UNAVAILABLE = PaymentStatus.UNAVAILABLE
 # The session's metadata key naming the price Gatehouse asked for.
 PRICE_METADATA = "gatehouse_price"
 # Stripe events that settle a Checkout Session.
@@ -32,7 +41,122 @@ SETTLING_EVENTS = frozenset(
 
 
 class PaymentError(Exception):
-    """Stripe could not be used; the message is safe to show (no keys, no card data)."""
+    """Stripe could not be used: the payer sees "Payment is unavailable right now"; the
+    details (the SDK's error class, its message, Stripe's request id) are for the log."""
+
+    def __init__(self, kind: str, message: str, stripe_request_id: str | None = None):
+        super().__init__(f"{kind}: {message}")
+        self.kind = kind
+        self.message = message
+        self.stripe_request_id = stripe_request_id
+
+    def details(self) -> str:
+        """Return the error for a log line: class, message and Stripe's request id if any."""
+        return f"{self} (Stripe request id: {self.stripe_request_id or 'none'})"
+
+
+# Stripe's amounts are in the currency's smallest unit, with Stripe's own exponents
+# (docs.stripe.com/currencies): these have none, these have three, every other has two (ISK,
+# HUF and TWD included, which Stripe keeps two-decimal in its API for compatibility).
+ZERO_DECIMAL = frozenset("bif clp djf gnf jpy kmf krw mga pyg rwf ugx vnd vuv xaf xof xpf".split())
+THREE_DECIMAL = frozenset("bhd jod kwd omr tnd".split())
+# How long a Price read from Stripe is shown before asking Stripe again, and how long a
+# failure to read it is remembered (so an outage does not make every page view wait).
+PRICE_TTL = 300.0
+PRICE_FAILURE_TTL = 30.0
+
+
+def format_amount(amount: int | None, currency: str | None, locale: str = "en") -> str:
+    """Format a Stripe amount in minor units for people: 1500 usd -> $15.00, 1500 jpy -> ¥1,500."""
+    if amount is None or not currency:
+        return "amount pending"
+    code = currency.lower()
+    exponent = 0 if code in ZERO_DECIMAL else 3 if code in THREE_DECIMAL else 2
+    shown = format_currency(Decimal(amount).scaleb(-exponent), code.upper(), locale=locale)
+    # CLDR's currency spacing, which Babel leaves out: a code with no symbol is set off from
+    # the number ("KWD 12.345", not "KWD12.345").
+    return re.sub(r"^([A-Z]{3})(?=\d)", "\\1\u00a0", shown)
+
+
+@dataclass(frozen=True)
+class Price:
+    """A Stripe Price as the payment page shows it."""
+
+    id: str
+    amount: int | None
+    currency: str
+    interval: str | None = None  # day, week, month or year for a subscription; None: one-off
+    interval_count: int = 1
+
+    @property
+    def amount_text(self) -> str:
+        """Return the amount with its currency, e.g. "$15.00"."""
+        return format_amount(self.amount, self.currency)
+
+    @property
+    def cadence(self) -> str:
+        """Return how often it is charged: "one-off", "per month", "every 3 months"."""
+        if not self.interval:
+            return "one-off"
+        if self.interval_count == 1:
+            return f"per {self.interval}"
+        return f"every {self.interval_count} {self.interval}s"
+
+
+def read_price(client: stripe.StripeClient, price_id: str) -> Price | None:
+    """Read a Price from Stripe; None when it has no single amount to show (tiered, custom)."""
+    try:
+        price = client.v1.prices.retrieve(price_id).to_dict()
+    except stripe.StripeError as exc:
+        raise _payment_error(exc) from None
+    if price.get("unit_amount") is None or not price.get("currency"):
+        return None
+    recurring = price.get("recurring") or {}
+    return Price(
+        id=price_id,
+        amount=price["unit_amount"],
+        currency=price["currency"],
+        interval=recurring.get("interval") if price.get("type") == "recurring" else None,
+        interval_count=int(recurring.get("interval_count") or 1),
+    )
+
+
+class PriceCache:
+    """Prices read from Stripe, kept per price id for `ttl` seconds in this process.
+
+    A failure is kept for `failure_ttl` seconds: the page then says the price shows on Stripe's
+    page, without waiting for Stripe's timeout on every view during an outage.
+    """
+
+    def __init__(
+        self,
+        ttl: float = PRICE_TTL,
+        failure_ttl: float = PRICE_FAILURE_TTL,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.ttl = ttl
+        self.failure_ttl = failure_ttl
+        self.clock = clock
+        self._entries: dict[str, tuple[float, Price | None]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, price_id: str, client: Callable[[], stripe.StripeClient]) -> Price | None:
+        """Return the cached Price, reading it through `client()` when missing or stale."""
+        now = self.clock()
+        with self._lock:
+            entry = self._entries.get(price_id)
+        if entry and entry[0] > now:
+            return entry[1]
+        try:
+            price = read_price(client(), price_id)
+        except PaymentError as exc:
+            log.warning("Stripe price %s could not be read: %s", price_id, exc.details())
+            price, expires = None, now + self.failure_ttl
+        else:
+            expires = now + self.ttl
+        with self._lock:
+            self._entries[price_id] = (expires, price)
+        return price
 
 
 def make_client(secret_key: str, api_base: str | None, timeout: float) -> stripe.StripeClient:
@@ -70,8 +194,7 @@ def create_checkout(
     try:
         return client.v1.checkout.sessions.create(params=params).to_dict()
     except stripe.StripeError as exc:
-        log.warning("Stripe refused a Checkout Session: %s", _describe(exc))
-        raise PaymentError(_describe(exc)) from None
+        raise _payment_error(exc) from None
 
 
 def start_checkout(
@@ -110,6 +233,26 @@ def start_checkout(
     return checkout_session
 
 
+def record_unavailable(store, registration, *, price_id: str, mode: str) -> str:
+    """Record that Stripe could not open a Checkout Session (nothing was charged): the LMS
+    frame waiting on the payment reads it from the status and offers to try again.
+
+    Return the row's id, which Gatehouse makes up: there is no Stripe session to name.
+    """
+    session_id = "unavailable_" + secrets.token_hex(12)
+    store.record_checkout(
+        session_id=session_id,
+        registration_id=registration.id,
+        account_id=registration.account_id,
+        mode=mode,
+        amount=None,
+        currency=None,
+        price_id=price_id,
+        status=UNAVAILABLE,
+    )
+    return session_id
+
+
 def cancel_open(store, registration_id: str) -> None:
     """Mark a registration's open Checkout Sessions cancelled: the payer left Checkout."""
     for item in store.payments_for(registration_id):
@@ -122,7 +265,7 @@ def retrieve_checkout(client: stripe.StripeClient, session_id: str) -> Any:
     try:
         return client.v1.checkout.sessions.retrieve(session_id).to_dict()
     except stripe.StripeError as exc:
-        raise PaymentError(_describe(exc)) from None
+        raise _payment_error(exc) from None
 
 
 def session_status(session: Any) -> str:
@@ -219,6 +362,7 @@ def verify_webhook(payload: bytes, signature: str | None, secret: str) -> Any:
         raise ValueError(str(exc)) from None
 
 
-def _describe(exc: stripe.StripeError) -> str:
+def _payment_error(exc: stripe.StripeError) -> PaymentError:
+    # The SDK's messages name no key (it masks them) and hold no card data.
     message = getattr(exc, "user_message", None) or str(exc) or type(exc).__name__
-    return f"{type(exc).__name__}: {message}"
+    return PaymentError(type(exc).__name__, message, getattr(exc, "request_id", None))

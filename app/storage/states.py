@@ -139,6 +139,9 @@ class PaymentStatus(StrEnum):
 
     OPEN = "open"
     CANCELLED = "cancelled"
+    # Stripe could not be reached or refused to open a session: nothing was charged, and the
+    # row (under a Gatehouse-made id, not a Stripe session) tells the waiting LMS frame so.
+    UNAVAILABLE = "unavailable"
     EXPIRED = "expired"
     FAILED = "failed"
     PAID = "paid"
@@ -151,6 +154,7 @@ class PaymentStatus(StrEnum):
 PAYMENT_RANK = {
     PaymentStatus.OPEN: 0,
     PaymentStatus.CANCELLED: 1,
+    PaymentStatus.UNAVAILABLE: 1,
     PaymentStatus.EXPIRED: 2,
     PaymentStatus.FAILED: 2,
     PaymentStatus.PAID: 3,

@@ -9,6 +9,27 @@ from werkzeug.exceptions import HTTPException
 from .api_json import envelope
 from .security import allow_framing
 
+# The pages people reach most: a plain first line, then what to do (the rest say what
+# Werkzeug or the view said).
+PAGES = {
+    404: (
+        "This page does not exist",
+        "The address may be mistyped, or the link that led here is out of date.",
+        "Check the address, or start from the home page. If your LMS sent you here, start the "
+        "registration again from your LMS.",
+    ),
+    405: (
+        "This page cannot be opened this way",
+        "The address exists, but it does not answer this kind of request.",
+        "Use the link or button that leads to it, or start from the home page.",
+    ),
+    500: (
+        "Something went wrong on our side",
+        "Gatehouse hit an unexpected error. Nothing was registered.",
+        "Please try again in a moment, and tell the tool's owner if it happens again.",
+    ),
+}
+
 
 def _csrf_error(error: CSRFError):
     if request.path.startswith("/lti/"):
@@ -18,32 +39,34 @@ def _csrf_error(error: CSRFError):
     return _http_error(error)
 
 
-def _http_error(error: HTTPException):
-    if request.path.startswith(("/api/", "/admin/")):
-        code = error.code or 500
-        return envelope(code, error.name.upper().replace(" ", "_"), error.description or "")
+def _page(code: int, name: str, description: str, what_to_do: str | None = None):
     if request.path.startswith("/lti/"):
         allow_framing()
     page = render_template(
-        "error_page.html", code=error.code, name=error.name, description=error.description
+        "error_page.html", code=code, name=name, description=description, what_to_do=what_to_do
     )
-    return page, error.code
+    return page, code
+
+
+def _http_error(error: HTTPException):
+    code = error.code or 500
+    if request.path.startswith(("/api/", "/admin/")):
+        return envelope(code, error.name.upper().replace(" ", "_"), error.description or "")
+    name, description, what_to_do = PAGES.get(code, (error.name, error.description, None))
+    if code not in PAGES or error.description != type(error).description:
+        # A view's own words (abort(404, "…")) say more than the generic line.
+        description = error.description or description
+    page, code = _page(code, name, description, what_to_do)
+    # Keep what the error itself says in headers: Allow on a 405, Retry-After on a 429.
+    headers = [(k, v) for k, v in error.get_headers() if k.lower() != "content-type"]
+    return page, code, headers
 
 
 def _unexpected_error(error: Exception):
     current_app.logger.exception("unhandled error on %s", request.path)
     if request.path.startswith(("/api/", "/admin/")):
         return envelope(500, "INTERNAL_ERROR", "Gatehouse hit an unexpected error.")
-    if request.path.startswith("/lti/"):
-        allow_framing()
-    page = render_template(
-        "error_page.html",
-        code=500,
-        name="Something went wrong on our side",
-        description="Gatehouse hit an unexpected error. Nothing was registered; please try "
-        "again, and tell the tool's owner if it happens again.",
-    )
-    return page, 500
+    return _page(500, *PAGES[500])
 
 
 def init_app(app: Flask) -> None:

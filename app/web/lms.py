@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, redirect, request, url_for
+from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
 
 from ..domain import policy
 from ..domain import registration as flow
@@ -23,6 +23,10 @@ def register():
     """Run a Dynamic Registration for the LMS that opened this URL and close its dialog."""
     allow_framing()
     params = request.values
+    if request.method == "GET" and not params:
+        # Opened by hand (the home page shows this URL) or framed by an LMS set up wrongly:
+        # say what this address is for rather than fail on the missing openid_configuration.
+        return about_page()
     registration_token = params.get("registration_token") or None
     config = settings()
     registration_config = config.registration
@@ -71,6 +75,20 @@ def register():
         flow.fail(services(), attempt, error)
         return render_error(error)
     return render_close(store.get_registration(attempt.id))
+
+
+def about_page():
+    """Explain the registration URL and where an LMS administrator pastes it."""
+    # Sec-Fetch-Dest says whether a browser opened this page by itself or in a frame; without
+    # the header (older browsers, scripts), the page reads well either way.
+    framed = request.headers.get("Sec-Fetch-Dest") in ("iframe", "frame")
+    page = render_template(
+        "register/about.html",
+        tool=settings().tool,
+        registration_url=base_url() + url_for("lms.register"),
+        framed=framed,
+    )
+    return page, 200, {"Vary": "Sec-Fetch-Dest"}
 
 
 @bp.get("/lti/keys")

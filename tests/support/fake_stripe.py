@@ -1,7 +1,11 @@
 """A tiny Stripe-compatible API on loopback, for driving the real `stripe` SDK in tests.
 
-It implements only what Stripe Checkout needs: create and retrieve a Checkout Session, a stand-in
-for the hosted payment page, and signed `checkout.session.*` webhooks. Point the SDK at it with::
+It implements only what Stripe Checkout needs: create and retrieve a Checkout Session, retrieve a
+Price, a stand-in for the hosted payment page, and signed `checkout.session.*` webhooks. A price is
+`(unit_amount, currency)` for a one-off price, `(unit_amount, currency, interval)` or
+`(unit_amount, currency, interval, interval_count)` for a recurring one. `outage = True` makes
+every API call answer Stripe's 500 `api_error`; `delay` (seconds) holds every API answer back,
+and `unreachable_url()` names an address nothing answers on. Point the SDK at it with::
 
     with FakeStripe(prices={"price_123": (1500, "usd")}) as fake:
         client = stripe.StripeClient(fake.api_key, base_addresses={"api": fake.url},
@@ -28,7 +32,7 @@ from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from app.testing import LoopbackServer
+from app.testing import LoopbackServer, free_port
 
 logger = logging.getLogger(__name__)
 
@@ -105,12 +109,15 @@ class FakeStripe:
         self.sessions: dict[str, dict[str, Any]] = {}
         self.line_items: dict[str, list[dict[str, Any]]] = {}
         self.deliveries: list[tuple[dict[str, Any], int | None]] = []
+        self.outage = False
+        self.delay = 0.0
         self._lock = threading.RLock()
         self._server = LoopbackServer(self._wsgi, host="127.0.0.1", name="fake-stripe")
         self._url_map = Map(
             [
                 Rule("/v1/checkout/sessions", methods=["POST"], endpoint="create_session"),
                 Rule("/v1/checkout/sessions/<sid>", methods=["GET"], endpoint="retrieve_session"),
+                Rule("/v1/prices/<price_id>", methods=["GET"], endpoint="retrieve_price"),
                 Rule("/pay/<sid>", methods=["GET"], endpoint="checkout_page"),
                 Rule("/pay/<sid>", methods=["POST"], endpoint="pay"),
                 Rule("/pay/<sid>/cancel", methods=["GET", "POST"], endpoint="cancel"),
@@ -231,7 +238,11 @@ class FakeStripe:
             return response(environ, start_response)
         if request.path.startswith("/v1/"):
             self._record(request)
+            if self.delay:
+                time.sleep(self.delay)
             try:
+                if self.outage:
+                    raise StripeError(500, "An unknown error occurred", type_="api_error")
                 self._authenticate(request)
                 body = getattr(self, "_api_" + endpoint)(request, **args)
                 response = Response(json.dumps(body), mimetype="application/json")
@@ -296,7 +307,7 @@ class FakeStripe:
                     code="resource_missing",
                     param=f"line_items[{index}][price]",
                 )
-            unit_amount, price_currency = self.prices[price_id]
+            unit_amount, price_currency = self.prices[price_id][:2]
             quantity = int(item.get("quantity", "1"))
             total += unit_amount * quantity
             currency = currency or price_currency
@@ -336,6 +347,38 @@ class FakeStripe:
     def _api_retrieve_session(self, request: Request, sid: str) -> dict[str, Any]:
         with self._lock:
             return dict(self._get(sid))
+
+    def _api_retrieve_price(self, request: Request, price_id: str) -> dict[str, Any]:
+        if price_id not in self.prices:
+            raise StripeError(
+                404, f"No such price: '{price_id}'", code="resource_missing", param="id"
+            )
+        unit_amount, currency, *recurring = self.prices[price_id]
+        interval = recurring[0] if recurring else None
+        return {
+            "id": price_id,
+            "object": "price",
+            "active": True,
+            "billing_scheme": "per_unit",
+            "created": int(time.time()),
+            "currency": currency,
+            "livemode": False,
+            "lookup_key": None,
+            "metadata": {},
+            "nickname": None,
+            "product": "prod_test_gatehouse",
+            "recurring": {
+                "interval": interval,
+                "interval_count": recurring[1] if len(recurring) > 1 else 1,
+                "usage_type": "licensed",
+            }
+            if interval
+            else None,
+            "tax_behavior": "unspecified",
+            "type": "recurring" if interval else "one_time",
+            "unit_amount": unit_amount,
+            "unit_amount_decimal": str(unit_amount),
+        }
 
     # --- the hosted Checkout stand-in ------------------------------------------------------------
 
@@ -383,6 +426,11 @@ class FakeStripe:
         session = self._page_session(sid)
         target = (session["cancel_url"] or "").replace(SESSION_ID_PLACEHOLDER, sid)
         return Response(status=303, headers={"Location": target})
+
+
+def unreachable_url() -> str:
+    """Return an API base on loopback where nothing listens: every call fails to connect."""
+    return f"http://127.0.0.1:{free_port()}"
 
 
 def _json_error(exc: StripeError) -> Response:

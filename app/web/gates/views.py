@@ -417,6 +417,15 @@ def stripe_client():
     )
 
 
+# What the payer reads when Stripe cannot be used; the details go to the log.
+PAYMENT_UNAVAILABLE = "Payment is unavailable right now; nothing was charged."
+
+
+def price_cache() -> payments.PriceCache:
+    """Return this process's cache of Stripe Prices (one per app)."""
+    return current_app.extensions.setdefault("gatehouse.prices", payments.PriceCache())
+
+
 @bp.get("/lti/register/<rid>/payment")
 def payment(rid: str):
     """Explain the payment and open Stripe Checkout in a new window (it cannot be framed)."""
@@ -424,11 +433,15 @@ def payment(rid: str):
     if moved:
         return moved
     latest = get_store().payments_for(rid)
+    last_status = latest[0].status if latest else None
     return gate_page(
         "gates/payment.html",
         registration,
         "payment",
-        cancelled=bool(latest and latest[0].status == payments.CANCELLED),
+        price=price_cache().get(settings().gates.payment.price_id, stripe_client),
+        cancelled=last_status == payments.CANCELLED,
+        unavailable=last_status == payments.UNAVAILABLE,
+        unavailable_message=PAYMENT_UNAVAILABLE,
         last_session=latest[0].session_id if latest else "",
     )
 
@@ -453,11 +466,22 @@ def checkout(rid: str):
             cancel_url=f"{root}/lti/register/{rid}/payment/cancelled",
         )
     except payments.PaymentError as exc:
+        current_app.logger.warning(
+            "Stripe could not open a Checkout Session for registration %s: %s",
+            rid,
+            exc.details(),
+        )
+        payments.record_unavailable(
+            get_store(), registration, price_id=config.price_id, mode=config.mode
+        )
         return render_template(
             "gates/window_done.html",
             ok=False,
-            message=f"Stripe could not start the payment ({exc}). Close "
-            "this window and try again, or contact the tool's owner.",
+            message=PAYMENT_UNAVAILABLE,
+            detail="Stripe, which handles the payment, could not be used just now. Try again "
+            "in a moment; if it keeps happening, tell the tool's owner.",
+            retry_url=url_for("gates.checkout", rid=rid),
+            retry_label="Try again",
         ), 502
     return redirect(checkout_session["url"], code=303)
 
@@ -472,11 +496,18 @@ def payment_return(rid: str):
     try:
         checkout_session = payments.retrieve_checkout(stripe_client(), session_id)
     except payments.PaymentError as exc:
+        current_app.logger.warning(
+            "Stripe could not confirm Checkout Session %s of registration %s: %s",
+            session_id,
+            rid,
+            exc.details(),
+        )
         return render_template(
             "gates/window_done.html",
             ok=False,
-            message=f"Gatehouse could not confirm the payment with Stripe "
-            f"({exc}). It will still be recorded when Stripe notifies us.",
+            message="Gatehouse could not confirm the payment with Stripe just now.",
+            detail="If you paid, the payment is still recorded when Stripe tells Gatehouse, "
+            "and your LMS window moves on by itself.",
         ), 502
     stored = payments.settle(get_store(), checkout_session)
     paid = stored is not None and stored.status == payments.PAID
