@@ -59,12 +59,17 @@ def gatehouse(make_app):
 
 
 def storage_messages(page):
-    """Return the client-side postMessages the LMS's page and its frames answered."""
-    messages = []
+    """Return the client-side postMessages the LMS's page and its frames answered.
+
+    Gatehouse resends put and get until answered (static/launch.js): a resend keeps its
+    message_id, so each message counts once.
+    """
+    messages = {}
     for frame in page.frames:
         if frame.url.startswith("http://127.0.0.1"):
-            messages += frame.evaluate("window.ltiMessages || []")
-    return messages
+            for message in frame.evaluate("window.ltiMessages || []"):
+                messages.setdefault((message["subject"], message["message_id"]), message)
+    return list(messages.values())
 
 
 def gatehouse_cookies(ctx):

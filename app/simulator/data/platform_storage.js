@@ -27,7 +27,9 @@
       return;
     }
     if (subject === "lti.capabilities" ? !capabilities : !storage) { return; }
-    window.ltiMessages.push({ subject: message.subject, origin: event.origin, key: message.key });
+    window.ltiMessages.push({
+      subject: message.subject, origin: event.origin, key: message.key, message_id: message.message_id
+    });
 
     function reply(contents) {
       var answer = { subject: message.subject + ".response", message_id: message.message_id };
