@@ -17,7 +17,7 @@ from joserfc.jwk import RSAKey
 
 from app.cli import main
 from app.domain.keys import CREATED_AT_MARGIN, JWKS_CACHE_SECONDS
-from app.simulator.launch import parse_form, post_form
+from app.simulator.launch import login_destination, parse_form
 from app.testing import Gunicorn
 
 # PostgreSQL, as several machines need; postgres_cluster and redis_server skip these tests
@@ -170,21 +170,22 @@ def test_a_launch_started_on_one_instance_finishes_on_the_other_once(pair, simul
     pending = sim.prepare_launch(sim.registrations()[0].client_id)
     assert pending.login_url.startswith(first.url + "/lti/login")
 
-    lms = Browser()
-    login = lms.get(pending.login_url, allow_redirects=False, timeout=10)  # on A
-    assert login.status_code in (302, 303), login.text
-    authorized = lms.get(login.headers["Location"], timeout=10)
+    browser = Browser()  # keeps the launch's binding cookie, as the person's browser does
+    login = browser.get(pending.login_url, allow_redirects=False, timeout=10)  # on A
+    destination = login_destination(login)
+    assert destination, login.text
+    authorized = browser.get(destination, timeout=10)
     action, fields = parse_form(authorized.text)
     assert action.startswith(first.url)
-    # The LMS posts the id_token to B: the state and nonce A stored are in the database.
-    form = (second.url + urlsplit(action).path, fields)
-    launched = post_form(form)
+    # The LMS posts the id_token to B: the state and nonce A stored are in the database, and
+    # the binding A set is a digest under the SECRET_KEY both share.
+    launched = browser.post(second.url + urlsplit(action).path, data=fields, timeout=10)
     assert launched.status_code == 200, launched.text
     assert 'data-lti-launch="verified"' in launched.text
 
     # The state is single-use on both instances.
     for server in (second, first):
-        replay = post_form((server.url + urlsplit(action).path, fields))
+        replay = browser.post(server.url + urlsplit(action).path, data=fields, timeout=10)
         assert replay.status_code == 401, replay.text
         assert 'data-lti-launch="verified"' not in replay.text
         assert "Rule: <code>state-replayed</code>" in replay.text
