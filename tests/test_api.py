@@ -371,7 +371,8 @@ def test_pre_approval_end_to_end(make_app, simulator):
         redirect_url = body["redirectUrl"]
         assert redirect_url.startswith(owner.server.url + f"/lti/register/{rid}/done?token=")
         close = requests.get(redirect_url, timeout=30)
-        assert close.status_code == 200 and 'data-lti-close="auto"' in close.text
+        # A new Moodle tool waits for Activate in Moodle: the page holds the dialog until Done.
+        assert close.status_code == 200 and 'data-lti-close="after-reading"' in close.text
         assert requests.get(redirect_url, timeout=30).status_code == 410
 
         attempt = owner.call("GET", f"/admin/registrations/{rid}").json()

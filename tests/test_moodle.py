@@ -56,7 +56,7 @@ CUSTOM = "https://purl.imsglobal.org/spec/lti/claim/custom"
 LEARNER = "http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"
 DIALOG = "#external-registration-template-container iframe"
 # What Moodle 4.5 offers (its messages_supported): with these Gatehouse leaves nothing out, so the
-# close page has nothing the admin must read and closes Moodle's dialog by itself.
+# close page holds Moodle's dialog only for what the admin must do in Moodle (Activate a new tool).
 MOODLE_MESSAGES = [
     {"type": "LtiResourceLinkRequest", "label": "Quizzes"},
     {"type": "LtiDeepLinkingRequest", "label": "Add a quiz", "placements": ["ContentArea"]},
@@ -331,6 +331,18 @@ def wait_until_dialog_closes(page):
     page.locator(DIALOG).wait_for(state="detached")
 
 
+def done_in_dialog(page, where=None):
+    """Read the close page (it holds Moodle's dialog) and click Done; wait until Moodle closed it.
+
+    `where` is the page or window showing Gatehouse's close page: Moodle's frame by default.
+    """
+    frame = where or page.frame_locator(DIALOG)
+    frame.locator('body[data-lti-close="after-reading"]').wait_for()
+    assert page.locator(DIALOG).count() == 1, "Moodle's dialog closed before it could be read"
+    frame.get_by_role("button", name="Done, back to Moodle").click()
+    wait_until_dialog_closes(page)
+
+
 def choose(page, button):
     """On Moodle's "existing tools" page in the dialog, click a button once its script is bound."""
     frame = page.frame_locator(DIALOG)
@@ -342,7 +354,7 @@ def choose(page, button):
 def register(page, moodle, deployment):
     """Register Gatehouse through Manage tools; return Moodle's tool row once the dialog closed."""
     start_registration(page, moodle, deployment)
-    wait_until_dialog_closes(page)
+    done_in_dialog(page)
     (row,) = moodle.tool_types(deployment.domain)
     return row
 
@@ -378,8 +390,14 @@ def test_registering_from_moodles_manage_tools_page_closes_its_dialog_and_stores
 ):
     deployment = gatehouse()
     page = browse(ADMIN)
-    start_registration(page, moodle, deployment)
-    wait_until_dialog_closes(page)
+    frame = start_registration(page, moodle, deployment)
+    # A new Moodle tool waits for Activate: the summary stays until the admin has read it.
+    frame.get_by_text("What Moodle still needs").wait_for()
+    page.wait_for_timeout(1_500)  # the page must not close Moodle's dialog by itself meanwhile
+    summary = frame.locator("main").inner_text()
+    assert "Click Activate on its card" in summary
+    assert "The tool's owner still has to approve this registration" in summary
+    done_in_dialog(page)
 
     card = tool_card(page, deployment)
     assert card.locator(".badge").inner_text().strip() == "Pending"
@@ -442,7 +460,7 @@ def test_sign_in_and_terms_gates_inside_moodles_frame(browse, moodle, gatehouse,
     frame.get_by_text("Step 1 of 2: Sign in").wait_for()
     assert moodle.tool_types(deployment.domain) == []  # nothing reached Moodle yet
     pass_the_gates(frame)
-    wait_until_dialog_closes(page)
+    done_in_dialog(page)
 
     assert tool_card(page, deployment).locator(".badge").inner_text().strip() == "Pending"
     (row,) = moodle.tool_types(deployment.domain)
@@ -469,8 +487,9 @@ def test_gates_in_a_new_window_when_moodles_frame_gets_no_cookies_still_close_it
     window.wait_for_load_state()
     window.get_by_text("Step 1 of 2: Sign in").wait_for()
     pass_the_gates(window)
-    window.wait_for_event("close", timeout=TIMEOUT)
-    wait_until_dialog_closes(page)
+    # The summary is read in that window; its Done reaches Moodle through Gatehouse's frame.
+    with window.expect_event("close", timeout=TIMEOUT):
+        done_in_dialog(page, where=window)
 
     assert tool_card(page, deployment).locator(".badge").inner_text().strip() == "Pending"
     (row,) = moodle.tool_types(deployment.domain)
@@ -613,6 +632,8 @@ def test_registering_again_updates_with_moodles_update_choice_and_adds_with_new(
 
     start_registration(page, moodle, deployment)
     choose(page, "Update")
+    # Nothing to act on after an update (Moodle keeps the tool active, the owner approved it):
+    # the page closes Moodle's dialog at once, without Done.
     wait_until_dialog_closes(page)
     assert moodle.tool_types(deployment.domain) == [first]  # same client_id, still active
     (updated,) = deployment.platforms()
@@ -626,7 +647,7 @@ def test_registering_again_updates_with_moodles_update_choice_and_adds_with_new(
 
     start_registration(page, moodle, deployment)
     choose(page, "Register as a new external tool")
-    wait_until_dialog_closes(page)
+    done_in_dialog(page)
     old, new = moodle.tool_types(deployment.domain)
     assert old == first and new["clientid"] != first["clientid"]
     assert new["state"] == TOOL_STATE_PENDING
@@ -678,7 +699,10 @@ def test_external_pre_approval_inside_moodles_frame_closes_its_dialog(
     )
     page = browse(ADMIN)
     start_registration(page, moodle, deployment)
-    wait_until_dialog_closes(page)
+    if approval == "redirect":  # Gatehouse's close page, which holds for Moodle's Activate
+        done_in_dialog(page)
+    else:  # the owner's own page posted the close message
+        wait_until_dialog_closes(page)
     (row,) = moodle.tool_types(deployment.domain)
     (platform,) = deployment.platforms()
     assert (platform.issuer, platform.client_id) == (moodle.url, row["clientid"])
@@ -785,7 +809,7 @@ def test_an_invitation_link_pasted_into_moodle_registers_and_the_bare_url_is_ref
     invitation = made.json()
     # Moodle keeps the link's own query (?invite=...) when it adds its parameters.
     start_registration(page, moodle, deployment, url=invitation["url"])
-    wait_until_dialog_closes(page)
+    done_in_dialog(page)
     (row,) = moodle.tool_types(deployment.domain)
     (platform,) = deployment.platforms()
     assert (platform.client_id, platform.invitation_id) == (row["clientid"], invitation["id"])
@@ -834,6 +858,5 @@ def test_when_the_close_page_says_what_moodle_will_not_do_its_dialog_waits_for_d
     page.wait_for_timeout(1_500)  # time to read; the page must not close by itself meanwhile
     assert page.locator(DIALOG).count() == 1, "Moodle's dialog closed before it could be read"
     assert "LtiSubmissionReviewRequest" in frame.locator("main, body").first.inner_text()
-    frame.get_by_role("button", name="Done").click()
-    wait_until_dialog_closes(page)
+    done_in_dialog(page)
     assert tool_card(page, deployment).locator(".badge").inner_text().strip() == "Pending"
