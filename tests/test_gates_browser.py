@@ -3,6 +3,7 @@ framing Gatehouse on localhost (a genuinely cross-site frame), the built-in simu
 the real Stripe SDK against a Stripe-compatible server, and a real OpenID Provider."""
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import sync_playwright
 from support import browser as browser_rig
 from support import oidc_provider
@@ -107,8 +108,16 @@ def open_in_lms(context, lms, sim, gatehouse, mode="iframe"):
 
 
 def click_done(where, lms="Moodle"):
-    """Click Done on a close page that holds the dialog (a new tool waits for steps in the LMS)."""
-    where.get_by_role("button", name=f"Done, back to {lms}").click()
+    """Click Done on a close page that holds the dialog (a new tool waits for steps in the LMS).
+
+    In a tab or window the LMS opened, Done closes that very page, sometimes before Playwright
+    has finished the click: that is the button working (callers then check the close message).
+    """
+    try:
+        where.get_by_role("button", name=f"Done, back to {lms}").click()
+    except PlaywrightError as exc:
+        if "closed" not in str(exc):
+            raise
 
 
 def sign_in(frame):
@@ -529,6 +538,7 @@ def test_a_stripe_outage_releases_the_waiting_frame_then_a_retry_pays(
     stripe_server.outage = False
     checkout = pay(page, frame)
     checkout.wait_for_event("close", timeout=TIMEOUT)
+    click_done(frame)  # a new Moodle tool waits for Activate: the summary holds the dialog
     wait_for_close(page, TIMEOUT)
     (rid,) = [r.id for r in deployment.store.list_registrations()[0]]
     assert sorted(p.status for p in deployment.store.payments_for(rid)) == [
