@@ -35,6 +35,7 @@ RESERVED_ENV = frozenset(
         "GATEHOUSE_API_KEY",
         "GATEHOUSE_OIDC_CLIENT_SECRET",
         "GATEHOUSE_WEBHOOK_SECRET",
+        "GATEHOUSE_SMTP_PASSWORD",
         "GATEHOUSE_ENCRYPTION_KEY",
         # Lets a demo run on SQLite on a Heroku dyno (see app/storage).
         "GATEHOUSE_ALLOW_EPHEMERAL_SQLITE",
@@ -218,6 +219,15 @@ SCHEMA: dict[str, Any] = {
     },
     "notifications": {
         "webhook_url": Key(_URL),
+        "email": {
+            "smtp_host": Key("str"),
+            "smtp_port": Key("int"),
+            "security": Key("choice", default="starttls", choices=("starttls", "ssl", "none")),
+            "username": Key("str"),
+            "sender": Key("str"),
+            "to": Key("emails", default=[]),
+            "timeout": Key("number", default=10.0),
+        },
     },
     "limits": {
         "enabled": Key("bool", default=True),
@@ -363,10 +373,24 @@ class LaunchSettings(Table):
 
 
 @dataclass(frozen=True)
+class EmailSettings(Table):
+    """`[notifications.email]`: the SMTP server that tells the owner what awaits them."""
+
+    smtp_host: str | None
+    smtp_port: int | None
+    security: str
+    username: str | None
+    sender: str | None
+    to: tuple[str, ...]
+    timeout: float
+
+
+@dataclass(frozen=True)
 class NotificationSettings(Table):
-    """`[notifications]`: the owner's webhook."""
+    """`[notifications]`: the owner's webhook and e-mail."""
 
     webhook_url: str | None
+    email: EmailSettings
 
 
 @dataclass(frozen=True)
@@ -598,6 +622,16 @@ def _check_gates(settings: dict[str, Any], environ: Mapping[str, str]) -> None:
         problems.append(
             "GATEHOUSE_WEBHOOK_SECRET: required in the environment to sign "
             "notifications.webhook_url events"
+        )
+    email = settings["notifications"]["email"]
+    if email["smtp_host"] and not (email["sender"] and EMAIL_RE.match(email["sender"])):
+        raise ConfigError(
+            "notifications.email.sender: required with notifications.email.smtp_host, an "
+            "e-mail address the SMTP server may send from"
+        )
+    if email["username"] and not environ.get("GATEHOUSE_SMTP_PASSWORD"):
+        raise ConfigError(
+            "GATEHOUSE_SMTP_PASSWORD: required in the environment with notifications.email.username"
         )
     if "payment" in gates:
         if not config["payment"]["price_id"]:

@@ -371,7 +371,8 @@ def test_pre_approval_end_to_end(make_app, simulator):
         redirect_url = body["redirectUrl"]
         assert redirect_url.startswith(owner.server.url + f"/lti/register/{rid}/done?token=")
         close = requests.get(redirect_url, timeout=30)
-        assert close.status_code == 200 and 'data-lti-close="auto"' in close.text
+        # A new Moodle tool waits for Activate in Moodle: the page holds the dialog until Done.
+        assert close.status_code == 200 and 'data-lti-close="after-reading"' in close.text
         assert requests.get(redirect_url, timeout=30).status_code == 410
 
         attempt = owner.call("GET", f"/admin/registrations/{rid}").json()
@@ -595,7 +596,10 @@ def receiver():
 def test_signed_notifications_are_delivered_and_retried(make_app, simulator, receiver, monkeypatch):
     monkeypatch.setenv("GATEHOUSE_WEBHOOK_SECRET", "hook-secret")
     receiver.failures = 1
-    app = make_app({"notifications": {"webhook_url": receiver.url}})
+    # Active at once: registration.completed is then the only event.
+    app = make_app(
+        {"notifications": {"webhook_url": receiver.url}, "registration": {"auto_activate": True}}
+    )
     store = app.extensions["gatehouse.store"]
     with LoopbackServer(app, "localhost") as server:
         sim = simulator("generic")
@@ -671,7 +675,8 @@ def test_every_notified_event_is_delivered_signed_with_its_payload(
                 f"{server.url}/admin/platforms/{platform.id}/{action}", headers=headers, timeout=30
             )
             assert answer.status_code == 200
-        events = verified_events(receiver.wait(5))
+        events = verified_events(receiver.wait(len(NOTIFIED)))
+        base_url = server.url
     assert set(events) == set(NOTIFIED)  # a new notified event needs a case here
     failed = next(r for r in store.list_registrations()[0] if r.state == "failed")
     assert events["registration.failed"]["subject"] == {"type": "registration", "id": failed.id}
@@ -691,6 +696,18 @@ def test_every_notified_event_is_delivered_signed_with_its_payload(
     for action in ("platform.deactivated", "platform.activated"):
         assert events[action]["subject"] == {"type": "platform", "id": platform.id}
         assert events[action]["data"] == {"url": sim.issuer, "clientId": report.client_id}
+    # The pending deployment's launch told the owner someone waits, with the one-click page.
+    waiting = events["platform.awaiting_activation"]
+    assert waiting["subject"] == {"type": "platform", "id": platform.id}
+    assert waiting["data"] == {
+        "reason": "launch",
+        "name": platform.name,
+        "url": sim.issuer,
+        "clientId": report.client_id,
+        "familyCode": platform.product_family_code,
+        "consoleUrl": f"{base_url}/console/platforms/{platform.id}",
+        "deploymentId": "course-42",
+    }
     discovered = events["deployment.discovered"]
     assert discovered["subject"] == {"type": "platform", "id": platform.id}
     assert discovered["data"] == {"deploymentId": "course-42", "active": False, "policy": "pending"}

@@ -114,7 +114,7 @@ def test_simulate_with_a_fault_shows_the_admins_error(live, same_database, runne
 def test_simulate_then_launch(make_app, same_database, runner):
     for auto_activate, code, text in (
         (True, 0, "Gatehouse verified the launch"),
-        (False, 1, "This registration is not active yet"),
+        (False, 1, "Quiz Tool is being set up for your school"),
     ):
         app = make_app({"registration": {"auto_activate": auto_activate}})
         with LoopbackServer(app, "localhost") as server:

@@ -120,7 +120,7 @@ def test_sign_in_then_terms_then_the_lms_dialog_closes(gated, admin_of):
     done = admin.accept_terms(email="someone-else@example.org")
     page = done.get_data(as_text=True)
     assert done.status_code == 200
-    assert 'data-lti-close="auto"' in page
+    assert 'data-lti-close="after-reading"' in page
     assert "Approved by" in page and "admin@school.example" in page
     assert "version 1, signed by Ada Admin" in page
 
@@ -163,10 +163,12 @@ def test_refresh_back_and_double_submit_never_register_twice(gated, admin_of):
     data = {"signer_name": "Ada", "accept": "y", **csrf(page)}
     first = admin.post(f"/lti/register/{admin.rid}/terms", data, follow_redirects=True)
     second = admin.post(f"/lti/register/{admin.rid}/terms", data, follow_redirects=True)
-    assert 'data-lti-close="auto"' in first.get_data(as_text=True)
-    assert 'data-lti-close="auto"' in second.get_data(as_text=True)
+    assert 'data-lti-close="after-reading"' in first.get_data(as_text=True)
+    assert 'data-lti-close="after-reading"' in second.get_data(as_text=True)
     for _ in range(2):
-        assert 'data-lti-close="auto"' in admin.get(admin.resume_path).get_data(as_text=True)
+        assert 'data-lti-close="after-reading"' in admin.get(admin.resume_path).get_data(
+            as_text=True
+        )
     assert admin.get(f"/lti/register/{admin.rid}/signin", follow_redirects=True).status_code == 200
     assert admin.sim.posts_for(admin.grant.token) == 1
     assert len(admin.store.list_platforms()[0]) == 1
@@ -232,7 +234,7 @@ def test_terms_alone_record_the_signers_email(gated, admin_of):
     assert admin.sim.records == []
 
     done = admin.accept_terms(email=" Ada@School.example ")
-    assert 'data-lti-close="auto"' in done.get_data(as_text=True)
+    assert 'data-lti-close="after-reading"' in done.get_data(as_text=True)
     assert "signed by Ada Admin (ada@school.example)" in done.get_data(as_text=True)
     acceptance = approval_of(admin.store, admin.rid)["terms"]
     assert (acceptance.email, acceptance.account_id) == ("ada@school.example", None)
@@ -247,7 +249,7 @@ def test_terms_before_sign_in_ask_for_the_email_and_keep_it(gated, admin_of):
     admin.start()
     admin.accept_terms(email="signer@school.example")
     done = admin.sign_in()
-    assert 'data-lti-close="auto"' in done.get_data(as_text=True)
+    assert 'data-lti-close="after-reading"' in done.get_data(as_text=True)
     approval = approval_of(admin.store, admin.rid)
     assert approval["terms"].email == "signer@school.example"
     assert approval["terms"].account_id is None
@@ -269,7 +271,7 @@ def test_a_newer_terms_version_must_be_accepted_again(gated, admin_of, simulator
     assert admin.registration.state == "pending"
     admin.accept_terms()
     done = admin.sign_in()
-    assert 'data-lti-close="auto"' in done.get_data(as_text=True)
+    assert 'data-lti-close="after-reading"' in done.get_data(as_text=True)
     assert approval_of(admin.store, admin.rid)["terms"].version == "2"
 
 
@@ -289,7 +291,7 @@ def test_already_signed_in_admin_continues_in_one_click(gated, admin_of):
         {"action": "continue", **csrf(page, "continue-")},
         follow_redirects=True,
     )
-    assert 'data-lti-close="auto"' in done.get_data(as_text=True)
+    assert 'data-lti-close="after-reading"' in done.get_data(as_text=True)
 
 
 def test_self_sign_up_when_allowed(gated, admin_of):
@@ -330,7 +332,7 @@ def test_self_sign_up_when_allowed(gated, admin_of):
         },
         follow_redirects=True,
     )
-    assert 'data-lti-close="auto"' in done.get_data(as_text=True)
+    assert 'data-lti-close="after-reading"' in done.get_data(as_text=True)
     bo = admin.store.find_account_by_email("bo@school.example")
     assert admin.registration.account_id == bo.id
     assert bo.password_hash.startswith("scrypt:")
@@ -621,7 +623,7 @@ def test_a_gated_registration_started_on_one_instance_completes_on_another(gated
     admin.client.set_cookie("gatehouse_session", cookie.value)
     admin.store = second.extensions["gatehouse.store"]
     done = admin.accept_terms()
-    assert 'data-lti-close="auto"' in done.get_data(as_text=True)
+    assert 'data-lti-close="after-reading"' in done.get_data(as_text=True)
     assert admin.sim.posts_for(admin.grant.token) == 1
     for store in (first.extensions["gatehouse.store"], admin.store):
         registration = store.get_registration(admin.rid)

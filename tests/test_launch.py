@@ -10,6 +10,7 @@ import pytest
 import requests
 from joserfc import jwt
 from joserfc.jwk import KeySet
+from support.postgres import run_sql
 
 from app.domain import apikeys
 from app.domain import launch as launches
@@ -224,14 +225,43 @@ def test_login_refuses_a_target_that_is_not_a_web_url(gatehouse):
     assert 'data-lti-error="target-link-uri"' in response.text
 
 
-def test_inactive_platform_is_told_to_ask_an_administrator(gatehouse, simulator):
+def owner_alerts(store):
+    """Return the reasons of the `platform.awaiting_activation` events recorded so far."""
+    entries, _total = store.list_audit(limit=None, action="platform.awaiting_activation")
+    return sorted(e.detail["reason"] for e in entries)
+
+
+def test_an_inactive_platform_shows_a_calm_page_and_tells_the_owner_once_an_hour(
+    gatehouse, simulator
+):
     gh = gatehouse(registration={"auto_activate": False})
     sim = simulator("moodle")
     report = gh.register(sim)
+    assert owner_alerts(gh.store) == ["registered"]  # told when the registration arrived
     result = sim.launch(report.client_id)
     assert result.status == 401
     assert result.error_rule == "platform-inactive"
-    assert "administrator of the tool must activate" in result.text
+    page = lead(result.text)
+    assert "Quiz Tool is being set up for your school" in result.text
+    assert "nothing you need to do" in page
+    # Words for the tool's owner are not shown to a teacher or student, who cannot act on them.
+    for owner_words in ("activate", "console", "API", "registration"):
+        assert owner_words not in result.text.split("<main")[1], owner_words
+    assert owner_alerts(gh.store) == ["launch", "registered"]
+
+    again = sim.launch(report.client_id)
+    assert again.status == 401 and "being set up for your school" in again.text
+    assert owner_alerts(gh.store) == ["launch", "registered"]  # not again within the hour
+
+    # An hour later (as stored: every worker reads the same row), the owner is told again.
+    platform = gh.platform(sim, report)
+    run_sql(
+        gh.store,
+        "UPDATE owner_alerts SET alerted_at = ? WHERE platform_id = ?",
+        ("2000-01-01T00:00:00Z", platform.id),
+    )
+    sim.launch(report.client_id)
+    assert owner_alerts(gh.store) == ["launch", "launch", "registered"]
 
 
 def test_an_nbf_counts_with_the_same_clock_skew_as_iat(gatehouse, simulator):
@@ -376,7 +406,8 @@ def test_unknown_deployment_follows_the_policy(gatehouse, simulator, policy):
     elif policy == "pending":
         assert result.status == 403
         assert result.error_rule == "deployment-pending"
-        assert "waiting for approval" in result.text
+        assert "being set up for your school" in result.text
+        assert owner_alerts(gh.store) == ["launch"]
         assert not stored.active
         gh.store.set_deployment_active(platform.id, "another-course-deployment", True)
         assert sim.launch(report.client_id, deployment_id="another-course-deployment").status == 200

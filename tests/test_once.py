@@ -67,7 +67,7 @@ def test_a_registration_endpoint_never_reached_leaves_the_token_for_a_retry(
         assert "Nothing was registered" in page_text(first)
         sim.config_overrides = {}  # the LMS's endpoint is back
         retried = requests.get(url, timeout=30)
-    assert retried.status_code == 200 and 'data-lti-close="auto"' in retried.text
+    assert retried.status_code == 200 and 'data-lti-close="after-reading"' in retried.text
     assert [r.state for r in store.list_registrations()[0]] == ["completed", "failed"]
     assert sim.posts_for(grant.token) == 1
 

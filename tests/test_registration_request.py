@@ -219,7 +219,7 @@ def test_canvas_message_whose_placements_are_all_filtered_falls_back_to_defaults
     assert sent_messages(request)["LtiResourceLinkRequest"]["placements"] == ["link_selection"]
     notes = " ".join(request.adjustments)
     assert "not_a_canvas_place" in notes
-    assert "Canvas offers none of those configured" in notes
+    assert "Canvas offers none of those the tool's settings name" in notes
 
 
 def test_canvas_message_with_an_empty_placements_list_is_left_out():

@@ -17,6 +17,7 @@ from ..lti.errors import RegistrationError
 from ..lti.http import SafeClient
 from ..settings import Settings
 from ..storage import now_iso
+from .mail import EMAILED, Mailer, MailError, mailer_for
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,7 @@ NOTIFIED = frozenset(
         "registration.failed",
         "platform.activated",
         "platform.deactivated",
+        "platform.awaiting_activation",
         "deployment.discovered",
     }
 )
@@ -74,17 +76,27 @@ def sign(secret: str, body: bytes, timestamp: int | None = None) -> str:
 
 
 class Notifier:
-    """Deliver queued events to `notifications.webhook_url`, retrying with back-off.
+    """Deliver queued events to `notifications.webhook_url` and by e-mail, retrying with back-off.
 
     The queue lives in the database, so a restart or another worker finishes what one began;
-    each worker runs one delivery thread, woken when it queues an event.
+    each worker runs one delivery thread, woken when it queues an event. Each queued row names
+    its channel: "webhook" (every notified event) or "email" (those in mail.EMAILED).
     """
 
-    def __init__(self, store, url: str, secret: str, client: SafeClient, poll: float = 5.0):
+    def __init__(
+        self,
+        store,
+        url: str | None,
+        secret: str | None,
+        client: SafeClient | None,
+        poll: float = 5.0,
+        mailer: Mailer | None = None,
+    ):
         self.store = store
         self.url = url
         self.secret = secret
         self.client = client
+        self.mailer = mailer
         self.poll = poll
         self._wake = threading.Event()
         self._stopped = threading.Event()
@@ -93,8 +105,11 @@ class Notifier:
 
     def enqueue(self, event: str, payload: dict) -> None:
         """Queue an event and wake the delivery thread."""
-        body = {"id": None, "createdAt": now_iso(), **payload}
-        self.store.enqueue_notification(event, json.dumps(body))
+        body = json.dumps({"id": None, "createdAt": now_iso(), **payload})
+        if self.url:
+            self.store.enqueue_notification(event, body)
+        if self.mailer and event in EMAILED:
+            self.store.enqueue_notification(event, body, channel="email")
         self.start()
         self._wake.set()
 
@@ -144,7 +159,10 @@ class Notifier:
             self._deliver(item)
         return len(due)
 
-    def _deliver(self, item) -> None:
+    def _post(self, item) -> str | None:
+        """POST one event to the webhook; return what went wrong, or None."""
+        if not (self.url and self.secret and self.client):
+            return "no webhook is configured (notifications.webhook_url)"
         body = json.loads(item.payload)
         body["id"] = f"evt_{item.id}"
         # post_json serialises with json.dumps too, so these are exactly the bytes sent.
@@ -154,15 +172,28 @@ class Notifier:
             "X-Gatehouse-Event": item.event,
             "X-Gatehouse-Delivery": str(item.id),
         }
-        error = None
         try:
             response = self.client.post_json(
                 self.url, body, headers=headers, what="notification webhook"
             )
-            if not 200 <= response.status < 300:
-                error = f"HTTP {response.status}"
         except RegistrationError as exc:
-            error = exc.detail
+            return exc.detail
+        if not 200 <= response.status < 300:
+            return f"HTTP {response.status}"
+        return None
+
+    def _mail(self, item) -> str | None:
+        """Send one event by e-mail; return what went wrong, or None."""
+        if self.mailer is None:
+            return "no SMTP server is configured (notifications.email.smtp_host)"
+        try:
+            self.mailer.send(item.event, json.loads(item.payload).get("data") or {})
+        except MailError as exc:
+            return str(exc)
+        return None
+
+    def _deliver(self, item) -> None:
+        error = self._mail(item) if item.channel == "email" else self._post(item)
         if error is None:
             self.store.finish_notification(item.id, delivered=True)
             self.store.audit(
@@ -170,7 +201,7 @@ class Notifier:
                 "notification.delivered",
                 "notification",
                 str(item.id),
-                {"event": item.event, "attempts": item.attempts},
+                {"event": item.event, "channel": item.channel, "attempts": item.attempts},
             )
             return
         if item.attempts >= MAX_ATTEMPTS:
@@ -180,8 +211,14 @@ class Notifier:
                 "notification.abandoned",
                 "notification",
                 str(item.id),
-                {"event": item.event, "attempts": item.attempts, "error": error},
+                {
+                    "event": item.event,
+                    "channel": item.channel,
+                    "attempts": item.attempts,
+                    "error": error,
+                },
             )
+            log.error("notification %s (%s) abandoned: %s", item.id, item.channel, error)
             return
         delay = min(5 * 2 ** (item.attempts - 1), 3600)
         retry = datetime.now(UTC) + timedelta(seconds=delay)
@@ -195,10 +232,18 @@ class Notifier:
             str(item.id),
             {
                 "event": item.event,
+                "channel": item.channel,
                 "attempts": item.attempts,
                 "error": error,
                 "retryAt": now_iso(retry),
             },
+        )
+        log.warning(
+            "notification %s (%s) failed, retried at %s: %s",
+            item.id,
+            item.channel,
+            now_iso(retry),
+            error,
         )
 
 
@@ -215,10 +260,11 @@ def owner_network(address) -> bool:
 
 
 def notifier_for(store, config: Settings) -> Notifier | None:
-    """Return the notifier of the configured webhook (settings `config`), or None without one."""
+    """Return the notifier of the configured webhook and e-mail, or None without either."""
     url = config.notifications.webhook_url
+    mailer = mailer_for(store, config, os.environ.get("GATEHOUSE_SMTP_PASSWORD"))
     if not url:
-        return None
+        return None if mailer is None else Notifier(store, None, None, None, mailer=mailer)
     outbound = config.outbound
     # The owner chose this URL, so their private network is fine; cloud metadata (link-local),
     # multicast and unspecified addresses stay refused, and timeouts and caps still apply.
@@ -229,4 +275,4 @@ def notifier_for(store, config: Settings) -> Notifier | None:
         max_bytes=outbound.max_response_bytes,
         is_allowed_address=owner_network,
     )
-    return Notifier(store, url, os.environ["GATEHOUSE_WEBHOOK_SECRET"], client)
+    return Notifier(store, url, os.environ["GATEHOUSE_WEBHOOK_SECRET"], client, mailer=mailer)

@@ -46,6 +46,7 @@ from ..lti.registration import (
 from ..storage import Platform, Registration, RegistrationState, TransitionRefused, now_iso
 from ..testing import crashpoints
 from .events import Events
+from .platforms import tell_owner_awaiting
 from .policy import RegistrationRefused
 from .sealing import Sealer
 from .services import Services
@@ -609,6 +610,9 @@ def complete(
         name=name,
     )
     record_completed(services.events, registration.id, outcome)
+    if outcome.created and not outcome.platform.active:
+        # The owner learns at once that a new registration waits for them.
+        tell_owner_awaiting(services.events, outcome.platform, services.base_url, "registered")
     return outcome
 
 

@@ -173,7 +173,7 @@ class AuditEntry:
 
 @dataclass(frozen=True)
 class Notification:
-    """A webhook event waiting for (or done with) delivery."""
+    """An event waiting for (or done with) delivery to the owner's webhook or by e-mail."""
 
     id: int
     event: str
@@ -183,6 +183,7 @@ class Notification:
     next_attempt_at: str | None
     delivered_at: str | None
     last_error: str | None
+    channel: str = "webhook"
 
 
 @dataclass(frozen=True)

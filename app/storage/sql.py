@@ -606,6 +606,7 @@ class SqlStore:
         """Delete a platform and its deployments; False when it did not exist."""
         with self._write() as db:
             db.execute("DELETE FROM deployments WHERE platform_id = ?", [platform_id])
+            db.execute("DELETE FROM owner_alerts WHERE platform_id = ?", [platform_id])
             return db.count("DELETE FROM platforms WHERE id = ?", [platform_id]) == 1
 
     def learn_scopes(
@@ -792,6 +793,12 @@ class SqlStore:
             [password_hash, account_id],
         )
         return changed > 0
+
+    def owner_emails(self) -> list[str]:
+        """Return the e-mail addresses of the accounts that may use the owner console."""
+        with self._read() as db:
+            rows = db.rows("SELECT email FROM accounts WHERE is_owner = 1 ORDER BY email")
+        return [row["email"] for row in rows]
 
     def set_owner(self, account_id: str, owner: bool) -> None:
         """Give or take away access to the owner console."""
@@ -1056,17 +1063,32 @@ class SqlStore:
             )
         return {row["subject_id"]: row["actor"] for row in rows}  # the latest line wins
 
-    # Webhook notifications
+    # Notifications: the owner's webhook and e-mail
 
-    def enqueue_notification(self, event: str, payload: str) -> int:
-        """Queue a webhook event for delivery; return its id."""
+    def enqueue_notification(self, event: str, payload: str, channel: str = "webhook") -> int:
+        """Queue an event for delivery on `channel` ("webhook" or "email"); return its id."""
         stamp = now_iso()
         with self._write() as db:
             return db.value(
                 "INSERT INTO notifications (event, payload, created_at, attempts, "
-                "next_attempt_at) VALUES (?, ?, ?, 0, ?) RETURNING id",
-                [event, payload, stamp, stamp],
+                "next_attempt_at, channel) VALUES (?, ?, ?, 0, ?, ?) RETURNING id",
+                [event, payload, stamp, stamp, channel],
             )
+
+    def claim_owner_alert(self, platform_id: str, now: str, quiet_since: str) -> bool:
+        """Return True when the owner was not alerted about this platform since `quiet_since`.
+
+        Then the alert is recorded at `now`, in the same statement: of several workers asking
+        at once, one gets True.
+        """
+        with self._write() as db:
+            claimed = db.rows(
+                "INSERT INTO owner_alerts (platform_id, alerted_at) VALUES (?, ?) "
+                "ON CONFLICT (platform_id) DO UPDATE SET alerted_at = excluded.alerted_at "
+                "WHERE owner_alerts.alerted_at <= ? RETURNING platform_id",
+                [platform_id, now, quiet_since],
+            )
+        return bool(claimed)
 
     def claim_notifications(self, lease_until: str, limit: int = 10) -> list[Notification]:
         """Take due notifications for delivery, hiding them from others until `lease_until`."""

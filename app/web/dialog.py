@@ -5,7 +5,7 @@ Shared by the registration URL (app/web/lms.py) and the gates (app/web/gates/).
 
 from __future__ import annotations
 
-from flask import render_template
+from flask import current_app, render_template
 
 from ..domain.gates import approval_of
 from ..lti import lms as lms_families
@@ -29,17 +29,27 @@ def render_close(registration):
     platform = store.get_platform(registration.platform_id)
     requested = ((registration.request or {}).get("scope") or "").split()
     withheld = [s for s in requested if s not in platform.scopes]
+    family = lms_families.for_family(registration.product_family_code)
+    updated = not registration.platform_created
+    notable = set(registration.notable_adjustments)
     allow_framing()
     return render_template(
         "register/close.html",
         registration=registration,
         platform=platform,
         withheld=withheld,
+        notable_adjustments=[a for a in registration.adjustments if a in notable],
+        routine_adjustments=[a for a in registration.adjustments if a not in notable],
         # An LMS removes its dialog the moment the close message arrives (Moodle's
-        # toolconfigure page does), so a page with something to read waits for "Done".
-        must_read=bool(withheld or registration.notable_adjustments),
+        # toolconfigure page does), so a page with something to act on waits for "Done";
+        # an LMS that shows its own review next (Canvas) gets the message at once.
+        hold=not family.shows_own_review
+        and bool(withheld or notable or family.needs_action(updated=updated)),
+        updated=updated,
+        lms=family,
         family=registration.product_family_code,
         family_name=lms_families.family_name(registration.product_family_code),
+        owner_told=current_app.extensions.get("gatehouse.notifier") is not None,
         deployments=store.list_deployments(platform.id),
         approval=approval_of(store, registration.id),
     )

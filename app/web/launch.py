@@ -28,7 +28,14 @@ from urllib.parse import urlencode, urlsplit
 from flask import Blueprint, current_app, make_response, redirect, render_template, request
 
 from ..domain import launch as launches
-from ..lti.errors import InvalidLaunch, LaunchError, UnknownPlatform
+from ..domain.platforms import tell_owner_of_refused_launch
+from ..lti.errors import (
+    DeploymentNotApproved,
+    InactivePlatform,
+    InvalidLaunch,
+    LaunchError,
+    UnknownPlatform,
+)
 from ..lti.launch import (
     CLAIM_DEPLOYMENT_ID,
     CLAIM_MESSAGE_TYPE,
@@ -50,6 +57,28 @@ def render_launch_error(error: LaunchError):
     """Render a readable page for a failed launch (inside the LMS's frame)."""
     log.info("launch refused (%s): %s", error.rule, error.detail)
     return render_error(error, template="launch/error.html")
+
+
+def render_setting_up(error: LaunchError, platform, deployment_id: str | None = None):
+    """Tell a teacher or student, calmly, that the tool is being set up; tell the owner.
+
+    The words for the tool's owner (activate it in the console) are in the owner's
+    notification, not on this page: whoever launches cannot act on them.
+    """
+    told = tell_owner_of_refused_launch(
+        get_store(), events(), platform, base_url(), deployment_id=deployment_id
+    )
+    log.info(
+        "launch refused (%s): %s; owner %s",
+        error.rule,
+        error.detail,
+        "notified" if told else "already notified within the hour",
+    )
+    notifier = current_app.extensions.get("gatehouse.notifier")
+    return (
+        render_template("launch/setting_up.html", rule=error.rule, owner_told=notifier is not None),
+        error.status,
+    )
 
 
 def _required(name: str) -> str:
@@ -85,7 +114,10 @@ def login():
                 "tool's launch URL.",
             )
         platform = launches.find_platform(store, issuer, request.values.get("client_id") or None)
-        launches.check_active(platform)
+        try:
+            launches.check_active(platform)
+        except InactivePlatform as error:
+            return render_setting_up(error, platform)
         if urlsplit(platform.authorization_endpoint or "").scheme not in ("https", "http"):
             raise LaunchError(
                 "The registration's authorization endpoint is not an http(s) URL.",
@@ -246,7 +278,10 @@ def _verify(state: str, id_token: str):
             raise UnknownPlatform(
                 "The registration this launch started with was deleted.", rule="unknown-platform"
             )
-        launches.check_active(platform)
+        try:
+            launches.check_active(platform)
+        except InactivePlatform as error:
+            return render_setting_up(error, platform)
         claims = verify_id_token(
             id_token,
             platform,
@@ -261,13 +296,16 @@ def _verify(state: str, id_token: str):
                 f"for {launch_state.target_link_uri!r}.",
                 rule="target-link-uri-mismatch",
             )
-        launches.check_deployment(
-            store,
-            events(),
-            settings().registration.unknown_deployments,
-            platform,
-            claims[CLAIM_DEPLOYMENT_ID],
-        )
+        try:
+            launches.check_deployment(
+                store,
+                events(),
+                settings().registration.unknown_deployments,
+                platform,
+                claims[CLAIM_DEPLOYMENT_ID],
+            )
+        except DeploymentNotApproved as error:
+            return render_setting_up(error, platform, claims[CLAIM_DEPLOYMENT_ID])
     except LaunchError as error:
         return render_launch_error(error)
     store.record_launch(platform.id)

@@ -30,10 +30,13 @@ class Step:
 
     `text` may mark words the admin looks for on screen as **bold**; `{client_id}` in
     `with_client_id` is filled in when the Client ID is known (and the part left out otherwise).
+    `action` is False for a step that only says how things stand: such a step does not keep the
+    LMS dialog open.
     """
 
     text: str
     with_client_id: str = ""
+    action: bool = True
 
     def render(self, client_id: str | None) -> str:
         """Return the step's text, with the Client ID part when the Client ID is known."""
@@ -61,6 +64,12 @@ class LMS:
         ),
     )
     next_steps_after_update: tuple[Step, ...] | None = None
+    # True when the LMS shows its own review of the registration the moment its dialog gets the
+    # close message: Gatehouse's page then closes at once, whatever it would say.
+    shows_own_review = False
+    # Where an administrator grants a service the LMS did not grant (plain text with **bold**
+    # marks), or None when Gatehouse does not know.
+    where_to_grant_services: str | None = None
     # True when `scopes_supported` lists everything the LMS grants; False makes Gatehouse ask
     # for its configured scopes anyway instead of intersecting with an incomplete list.
     scopes_supported_is_complete = True
@@ -81,6 +90,13 @@ class LMS:
         if updated and self.next_steps_after_update is not None:
             steps = self.next_steps_after_update
         return [step.render(client_id) for step in steps]
+
+    def needs_action(self, *, updated: bool = False) -> bool:
+        """Return True when the admin has steps to take in the LMS after this registration."""
+        steps = self.next_steps
+        if updated and self.next_steps_after_update is not None:
+            steps = self.next_steps_after_update
+        return any(step.action for step in steps)
 
     def fill_configuration(self, document: dict[str, Any], filled_in: list[str]) -> dict[str, Any]:
         """Return the OpenID configuration with what this LMS is known to leave out filled in.

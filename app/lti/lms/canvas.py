@@ -8,6 +8,10 @@ Sources, all in instructure/canvas-lms:
   `add_extension_prefix_if_necessary` (the extension prefix only for Canvas's own placements).
 - `app/models/lti/ims/registration.rb`: a message without placements gets only `link_selection`.
 - `lib/schemas/internal_lti_configuration.rb`: `VALID_DISPLAY_TYPES`.
+- `ui/features/developer_keys_v2/react/dynamic_registration/DynamicRegistrationModal.tsx`: when
+  the tool's frame posts the close message, the modal leaves its `registering` state for
+  `confirming`, Canvas's own review of the registration (`RegistrationOverlayForm`, with
+  **Enable & Close**): the admin reviews there, so Gatehouse's page need not wait.
 """
 
 from __future__ import annotations
@@ -91,6 +95,12 @@ class Canvas(LMS):
         Step("Install the app where it should appear: **Settings → Apps → + App → By Client ID**."),
     )
 
+    shows_own_review = True
+    where_to_grant_services = (
+        "In the review Canvas shows next, or later under **Admin → Developer Keys** (the key's "
+        "scopes)"
+    )
+
     how_services_are_granted = (
         "Canvas's answer adds `openid` to the scopes, which is no service; its token endpoint "
         "refuses a whole request naming any scope the developer key lacks "
@@ -152,13 +162,13 @@ class Canvas(LMS):
             )
             return []
         why = (
-            "none were configured"
+            "the tool's settings name none"
             if configured is None
-            else ("Canvas offers none of those configured")
+            else "Canvas offers none of those the tool's settings name"
         )
         adjustments.append(
-            f"Placed the {kind} message in {', '.join(defaults)} ({why}; without placements "
-            "Canvas creates only link_selection)."
+            f"Placed the {kind} message in {', '.join(defaults)}: Canvas needs placements "
+            f"named, and {why}."
         )
         return defaults
 

@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
-from .base import LMS
+from .base import LMS, Step
 
 
 class Generic(LMS):
     """An LMS without a family module (an unknown `product_family_code`, or none)."""
+
+    # A "may": nothing Gatehouse knows the admin must do, so it does not hold the dialog open.
+    next_steps = (
+        Step(
+            "Your LMS may keep the tool disabled until an administrator enables or activates "
+            "it in its list of external tools.",
+            action=False,
+        ),
+    )

@@ -9,6 +9,10 @@ Sources, in moodle/moodle:
   equal to the host[:port] of `target_link_uri`, as written) and `config_to_registration`.
 - `mod/lti/toolconfigure.php` and `mod/lti/startltiadvregistration.php`: where the admin pastes
   the URL; a new tool is Pending until activated, an updated one keeps its state.
+- `mod/lti/service/gradebookservices/classes/local/service/gradebookservices.php`
+  (`get_configuration_options`) and its siblings under `mod/lti/service/`: each service is a
+  setting of the tool's own form (IMS LTI Assignment and Grade Services, Names and Role
+  Provisioning, Tool Settings), which the admin can change after registering.
 """
 
 from __future__ import annotations
@@ -40,8 +44,14 @@ class Moodle(LMS):
         Step(
             "Moodle updated the tool in place and kept it as it was (active or pending) under "
             "**Site administration → Plugins → Activity modules → External tool → Manage "
-            "tools**; nothing else is needed."
+            "tools**; nothing else is needed.",
+            action=False,
         ),
+    )
+    where_to_grant_services = (
+        "In **Site administration → Plugins → Activity modules → External tool → Manage "
+        "tools**, open the tool's settings (the cog on its card) and choose what it may use "
+        "under **Services**"
     )
 
     how_services_are_granted = (

@@ -34,5 +34,9 @@ class Sakai(LMS):
         "ticks in **External Tools**, and its token endpoint refuses a whole request naming a "
         "scope left unticked (LTI13Servlet.handleTokenPost)."
     )
+    where_to_grant_services = (
+        "In **Administration Workspace → External Tools**, open the tool and tick the services "
+        "it may use"
+    )
     # `scopes_supported` omits services Sakai grants, so Gatehouse asks for its scopes anyway.
     scopes_supported_is_complete = False
