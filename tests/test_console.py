@@ -150,7 +150,7 @@ def test_sign_in_never_redirects_off_site(app, store, make_owner, target):
     make_owner(store)
     response = Browser(app).sign_in(next_url=target)
     assert response.status_code == 302
-    assert response.headers["Location"] == "/console/registrations"
+    assert response.headers["Location"] == "/console/"
 
 
 def test_wrong_password_and_non_owner_accounts_get_the_same_generic_error(app, store, make_owner):
@@ -204,7 +204,7 @@ def test_user_create_owner_makes_a_console_account_and_plain_accounts_stay_out(
     owner = Browser(app)
     signed_in = owner.sign_in()
     assert signed_in.status_code == 302
-    assert signed_in.headers["Location"] == "/console/registrations"
+    assert signed_in.headers["Location"] == "/console/"
     assert f"Signed in as {OWNER}" in text(owner.get("/console/registrations"))
     plain_account = Browser(app)
     refused = plain_account.sign_in(email="admin@school.example")
@@ -1098,3 +1098,86 @@ def test_the_registrations_page_shows_the_transition_table(console):
         cells = re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
         assert re.findall(r'class="badge state-(\w+)"', cells[1]) == list(transition.sources)
         assert f"state-{transition.target}" in cells[2]
+
+
+def section(page, section_id):
+    """Return the HTML of one <section id=…> of a page."""
+    raw = page.get_data(as_text=True)
+    match = re.search(rf'<section[^>]*id="{section_id}".*?</section>', raw, re.S)
+    assert match, f"no section {section_id}"
+    return match.group(0)
+
+
+# The home page: what needs attention, counts, registrations by LMS and institution
+
+
+def test_sign_in_lands_on_the_home_page_which_says_when_nothing_waits(console):
+    page = console.get("/console/")
+    assert page.status_code == 200
+    assert "What needs your attention" in text(page)
+    assert "Nothing is waiting for you" in text(page)
+    assert 'href="/console/"' in page.get_data(as_text=True)  # in the nav, as "Home"
+
+
+def test_home_lists_what_needs_attention_with_links_to_act_on_it(console, store):
+    waiting = add_platform(store, 1, product_family_code="moodle")
+    switched_off = add_platform(store, 2)
+    store.update_platform(switched_off.id, {"active": True})
+    page = console.get(f"/console/platforms/{switched_off.id}")
+    console.post(f"/console/platforms/{switched_off.id}/deactivate", csrf(page))
+    active = add_platform(store, 3)
+    store.update_platform(active.id, {"active": True})
+    store.add_deployment(active.id, "dep-from-launch", active=False, source="launch")
+    store.add_deployment(active.id, "dep-approved", active=True, source="console")
+    unknown = unknown_attempt(store)
+    failed = failed_attempt(store, "no")
+
+    home = console.get("/console/")
+    assert "Nothing is waiting for you" not in text(home)
+    awaiting = section(home, "awaiting")
+    assert f'href="/console/platforms/{waiting.id}"' in awaiting
+    assert "School 1" in awaiting and "Moodle" in awaiting
+    # Deactivated by an owner is a choice, not something waiting.
+    assert switched_off.id not in awaiting and active.id not in awaiting
+    deployments = section(home, "pending-deployments")
+    assert "dep-from-launch" in deployments and "dep-approved" not in deployments
+    assert f'href="/console/platforms/{active.id}#deployments"' in deployments
+    assert f'href="/console/registrations/{unknown.id}"' in section(home, "unknown")
+    failures = section(home, "failures")
+    assert f'href="/console/registrations/{failed.id}"' in failures
+    assert "Your LMS answered with an error" in html.unescape(failures)
+    assert 'href="/console/registrations?state=failed"' in failures
+
+
+def test_home_counts_registrations_by_state_and_platforms(console, store):
+    for _ in range(3):
+        store.create_registration("https://lms.school.example/config", "2999-01-01")
+    failed_attempt(store, "no")
+    add_platform(store, 1)
+    platform = add_platform(store, 2)
+    store.update_platform(platform.id, {"active": True})
+    raw = console.get("/console/").get_data(as_text=True)
+    counts = dict(re.findall(r'data-count="(\w+)">(\d+)<', raw))
+    assert counts["pending"] == "3" and counts["failed"] == "1" and counts["completed"] == "0"
+    assert 'href="/console/registrations?state=pending"' in raw
+    assert "Platforms 2 (1 active)" in text(console.get("/console/"))
+
+
+def test_home_lists_registrations_by_lms_and_institution(console, store, live, simulator):
+    for profile in ("moodle", "canvas"):
+        assert simulator(profile).register(live.register_url).ok
+    failed_attempt(store, "no")  # never read a configuration: no LMS, no institution
+    groups = store.registrations_by_institution()
+    assert [(g["family"], int(g["attempts"]), int(g["completed"])) for g in groups] == [
+        ("canvas", 1, 1),
+        ("moodle", 1, 1),
+    ]
+    assert all(g["name"] and g["issuer"] and g["latest"] for g in groups)
+
+    home = console.get("/console/")
+    raw = home.get_data(as_text=True)
+    by_lms = raw[raw.index('id="by-institution"') :]
+    assert "<h3>Canvas</h3>" in by_lms and "<h3>Moodle</h3>" in by_lms
+    for group in groups:
+        assert f'data-institution="{group["issuer"]}"' in by_lms
+        assert html.escape(group["name"]) in by_lms

@@ -61,6 +61,8 @@ from .login import PASSWORDS, User
 bp = Blueprint("console", __name__, url_prefix="/console")
 
 PER_PAGE = 25
+# What the home page lists of each thing needing attention before linking to the rest.
+ATTENTION_ROWS = 10
 # Every state an attempt can be in, in the order it moves through them.
 STATES = (*OPEN_STATES, RegistrationState.REGISTERING, *FINAL_STATES)
 PUBLIC_ENDPOINTS = ("console.login", "console.logout")
@@ -254,7 +256,10 @@ def compact_json(value) -> str:
 
 @bp.context_processor
 def _helpers():
-    return {"family_name": family_name, "invitation_state": invitation_state}
+    return {
+        "family_name": family_name,
+        "invitation_state": invitation_state,
+    }
 
 
 def invitation_state(invitation) -> str:
@@ -275,7 +280,7 @@ def invitation_state(invitation) -> str:
 @signin_limit
 def login():
     """Sign in with an owner account."""
-    target = safe_next(request.args.get("next")) or url_for("console.registrations")
+    target = safe_next(request.args.get("next")) or url_for("console.home")
     if current_user.is_authenticated and current_user.account.is_owner:
         return redirect(target)
     form = LoginForm()
@@ -313,8 +318,31 @@ def logout():
 
 @bp.get("/")
 def home():
-    """Start at the registrations."""
-    return redirect(url_for("console.registrations"))
+    """Show what needs the owner's attention, the counts, and registrations by LMS."""
+    store = get_store()
+    store.expire_registrations()
+    inactive, inactive_total = store.list_platforms(active=False, limit=100)
+    # Inactive because an owner turned them off is a choice, not something awaiting attention.
+    switched_off = store.latest_actors("platform.deactivated", [p.id for p in inactive])
+    awaiting = [p for p in inactive if p.id not in switched_off]
+    unknown, unknown_total = store.list_registrations(ATTENTION_ROWS, 0, RegistrationState.UNKNOWN)
+    failed, failed_total = store.list_registrations(5, 0, RegistrationState.FAILED)
+    platforms_total = store.list_platforms(limit=1)[1]
+    return render_template(
+        "console/home.html",
+        awaiting=awaiting[:ATTENTION_ROWS],
+        awaiting_total=len(awaiting),
+        deployments=store.pending_deployments(ATTENTION_ROWS),
+        unknown=unknown,
+        unknown_total=unknown_total,
+        failed=failed,
+        failed_total=failed_total,
+        counts=store.registration_counts(),
+        states=STATES,
+        platforms_total=platforms_total,
+        platforms_active=platforms_total - inactive_total,
+        institutions=store.registrations_by_institution(),
+    )
 
 
 # Registrations
