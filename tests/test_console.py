@@ -1,6 +1,7 @@
 """The owner console through Flask's test client over https, with real simulated LMSes."""
 
 import html
+import json
 import re
 from urllib.parse import parse_qs, urlsplit
 
@@ -12,6 +13,7 @@ from app.domain import apikeys
 from app.lti.errors import PlatformRefused
 from app.storage.states import TRANSITIONS
 from app.testing import LoopbackServer
+from app.web.sentences import audit_sentence
 
 BASE = "https://localhost"
 OWNER = "owner@tool.example"
@@ -499,7 +501,7 @@ def test_real_registrations_are_listed_with_their_approval_and_shown_in_full(
     assert '"issuer": "' + done.issuer in body  # the platform configuration
     assert f"HTTP status {done.response_status}" in body
     assert "version 2026-11, signed by Ada Admin" in body
-    assert "registration.completed" in body  # its history
+    assert "Registration flow completed a registration from" in body  # its history
 
     failed_page = console.get(f"/console/registrations/{failed.id}")
     # What the LMS answered, verbatim (escaping is pinned by the test below).
@@ -887,7 +889,7 @@ def test_audit_log_is_newest_first_paginated_and_links_its_subjects(console, sto
     assert "Page 1 of 2" in text(page)
     assert raw.count("<tr data-audit=") == 25
     first = re.search(r"<tr data-audit=.*?</tr>", raw, re.S).group(0)
-    assert '{"n": 29}' in html.unescape(first) and "api key ci" in first
+    assert '"n": 29' in html.unescape(first) and "api key ci" in first
     assert f'href="/console/platforms/{platform.id}"' in first
     older = console.get("/console/audit?page=2").get_data(as_text=True)
     assert f'href="/console/registrations/{attempt.id}"' in older
@@ -928,7 +930,7 @@ def test_audit_log_filters_by_action_actor_and_subject_and_keeps_paging(console,
     }
     second = console.get(html.unescape(next_link.group(1)))
     assert "Page 2 of 2 (30 in all)" in text(second) and len(audit_rows(second)) == 5
-    assert '{"n": 0}' in html.unescape(second.get_data(as_text=True))
+    assert '"n": 0' in html.unescape(second.get_data(as_text=True))
 
     activated = console.get("/console/audit?action=platform.activated")
     assert len(audit_rows(activated)) == 2
@@ -1181,3 +1183,101 @@ def test_home_lists_registrations_by_lms_and_institution(console, store, live, s
     for group in groups:
         assert f'data-institution="{group["issuer"]}"' in by_lms
         assert html.escape(group["name"]) in by_lms
+
+
+# Audit sentences and scope names
+
+SCORE = "https://purl.imsglobal.org/spec/lti-ags/scope/score"
+LINEITEM = "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem"
+NRPS = "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly"
+
+
+@pytest.mark.parametrize(
+    ("actor", "action", "detail", "sentence"),
+    [
+        (
+            "registration flow",
+            "registration.completed",
+            {"url": "https://lms.example", "clientId": "c-1", "familyCode": "moodle"},
+            "Registration flow completed a registration from Moodle at https://lms.example: "
+            "client ID c-1.",
+        ),
+        (
+            f"console {OWNER}",
+            "platform.activated",
+            {"url": "https://lms.example", "clientId": "c-1"},
+            f"{OWNER} activated the platform https://lms.example: its launches are accepted.",
+        ),
+        (
+            "api key billing",
+            "deployment.updated",
+            {"deploymentId": "d-7", "active": False},
+            "API key ‘billing’ deactivated deployment d-7.",
+        ),
+        (
+            "api key billing",
+            "platform.scopes_refused",
+            {"refused": [NRPS], "usable": [SCORE]},
+            "The LMS's token endpoint refused Course members (names and roles), which its "
+            "registration had granted.",
+        ),
+        (
+            "api key ci",
+            "platform.updated",
+            {"fields": ["name", "token_endpoint"]},
+            "API key ‘ci’ changed the platform's name, token endpoint.",
+        ),
+        (
+            "recovery",
+            "registration.completed",
+            {"recovered": "completed from the LMS's answer"},
+            "Recovery finished a registration a stopped worker had left: completed from the "
+            "LMS's answer.",
+        ),
+        ("someone", "something.new", None, "Someone: something.new."),
+    ],
+)
+def test_each_audit_line_reads_as_one_sentence(actor, action, detail, sentence):
+    class Entry:
+        pass
+
+    entry = Entry()
+    entry.actor, entry.action, entry.detail = actor, action, detail
+    assert audit_sentence(entry) == sentence
+
+
+def test_the_audit_log_shows_sentences_with_the_json_behind_a_toggle(console, store):
+    platform = add_platform(store)
+    store.audit(
+        "api key ci",
+        "platform.deleted",
+        "platform",
+        platform.id,
+        {"url": "<b>x</b>", "clientId": "c"},
+    )
+    raw = console.get("/console/audit").get_data(as_text=True)
+    row = re.search(r"<tr data-audit=.*?</tr>", raw, re.S).group(0)
+    assert "API key ‘ci’ deleted the platform &lt;b&gt;x&lt;/b&gt; (client ID c)." in row
+    details = re.search(r"<details class=\"raw\">.*?</details>", row, re.S).group(0)
+    assert "<code>platform.deleted</code>" in details
+    assert "&#34;url&#34;: &#34;&lt;b&gt;x&lt;/b&gt;&#34;" in details  # the JSON, escaped
+    assert "<b>" not in raw
+    history = console.get(f"/console/platforms/{platform.id}")
+    assert "API key ‘ci’ deleted the platform <b>x</b> (client ID c)." in text(history)
+
+
+def test_scopes_have_friendly_names_on_the_platform_and_registration_pages(console, store):
+    platform = add_platform(store)
+    store.update_platform(platform.id, {"scopes": json.dumps([SCORE, LINEITEM, NRPS, "openid"])})
+    store.learn_scopes(platform.id, lambda p: ([SCORE], [NRPS]))
+    page = console.get(f"/console/platforms/{platform.id}")
+    services = re.sub(r" ([,.:])", r"\1", text(page))
+    assert "Grades: post scores · usable" in services
+    assert "Grades: line items · claimed" in services
+    assert "Course members (names and roles) · claimed but refused:" in services
+    assert "claimed 1 service it does not grant: Course members (names and roles)" in services
+    assert f'title="{SCORE}"' in page.get_data(as_text=True)
+    attempt = unknown_attempt(store)
+    # (text() puts a space where each tag was: before the commas here.)
+    shown = re.sub(r" ([,.])", r"\1", text(console.get(f"/console/registrations/{attempt.id}")))
+    assert "Services asked for: Grades: post scores, Course members (names and roles)." in shown

@@ -43,6 +43,7 @@ from ..domain.accounts import SigninLocked, authenticate, locked_message
 from ..domain.gates import approvals_of
 from ..domain.platforms import set_active
 from ..lti import nesting
+from ..lti.constants import scope_name
 from ..lti.lms import FAMILIES, family_name, for_family
 from ..storage import FINAL_STATES, OPEN_STATES, RegistrationState, now_iso
 from ..storage.states import transition_rows
@@ -57,6 +58,7 @@ from .api_json import (
 from .context import base_url, events, get_store, services, settings
 from .limits import signin_limit
 from .login import PASSWORDS, User
+from .sentences import audit_sentence
 
 bp = Blueprint("console", __name__, url_prefix="/console")
 
@@ -259,6 +261,8 @@ def _helpers():
     return {
         "family_name": family_name,
         "invitation_state": invitation_state,
+        "scope_name": scope_name,
+        "audit_sentence": audit_sentence,
     }
 
 
