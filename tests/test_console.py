@@ -3,6 +3,7 @@
 import html
 import json
 import re
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -1281,3 +1282,51 @@ def test_scopes_have_friendly_names_on_the_platform_and_registration_pages(conso
     # (text() puts a space where each tag was: before the commas here.)
     shown = re.sub(r" ([,.])", r"\1", text(console.get(f"/console/registrations/{attempt.id}")))
     assert "Services asked for: Grades: post scores, Course members (names and roles)." in shown
+
+
+# Registrations and launches per day, by LMS family
+
+
+def today():
+    return datetime.now(UTC).date().isoformat()
+
+
+def test_verified_launches_are_counted_per_day_and_platform(store):
+    moodle = add_platform(store, 1, product_family_code="moodle")
+    canvas = add_platform(store, 2, product_family_code="canvas")
+    for _ in range(3):
+        store.record_launch(moodle.id)
+    store.record_launch(canvas.id)
+    store.delete_platform(canvas.id)  # its launches still count for its family
+    rows = [(r["day"], r["family"], int(r["n"])) for r in store.launches_per_day(today())]
+    assert rows == [(today(), "canvas", 1), (today(), "moodle", 3)]
+    tomorrow = (datetime.now(UTC).date() + timedelta(days=1)).isoformat()
+    assert store.launches_per_day(tomorrow) == []
+    assert store.get_platform(moodle.id).last_launch_at.startswith(today())
+
+
+def test_completed_registrations_are_counted_per_day_by_lms_family(store, live, simulator):
+    for profile in ("moodle", "canvas", "moodle"):
+        assert simulator(profile).register(live.register_url).ok
+    store.create_registration("https://lms.school.example/config", "2999-01-01")  # pending
+    failed_attempt(store, "no")
+    per_day = {(r["day"], r["family"], int(r["n"])) for r in store.registrations_per_day(today())}
+    assert per_day == {(today(), "moodle", 2), (today(), "canvas", 1)}
+
+
+def test_home_charts_are_svg_with_a_title_a_description_and_a_table(console, store):
+    moodle = add_platform(store, 1, product_family_code="moodle")
+    for _ in range(4):
+        store.record_launch(moodle.id)
+    home = console.get("/console/")
+    raw = home.get_data(as_text=True)
+    launches = re.search(r'<figure class="chart" id="chart-2">.*?</figure>', raw, re.S).group(0)
+    assert '<svg viewBox="0 0 720 200" role="img"' in launches
+    assert "<title" in launches and "Verified launches per day, last 30 days" in launches
+    assert "4 in all: 4 from Moodle." in launches
+    assert launches.count("<rect ") == 2  # one bar today, one legend swatch
+    assert f'<time datetime="{today()}">{today()}</time></th><td class="num">4</td>' in launches
+    assert "<script" not in raw
+    ninety = console.get("/console/?days=90").get_data(as_text=True)
+    assert "last 90 days" in ninety and 'href="/console/?days=30#over-time"' in ninety
+    assert "last 30 days" in console.get("/console/?days=7").get_data(as_text=True)

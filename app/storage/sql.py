@@ -392,6 +392,18 @@ class SqlStore:
             rows = db.rows("SELECT state, count(*) AS n FROM registrations GROUP BY state")
         return {row["state"]: int(row["n"]) for row in rows}
 
+    def registrations_per_day(self, since: str) -> list[dict[str, Any]]:
+        """Return completed registrations per day started and LMS family: day, family, n."""
+        with self._read() as db:
+            return db.rows(
+                "SELECT substr(created_at, 1, 10) AS day, "
+                "coalesce(product_family_code, '') AS family, count(*) AS n FROM registrations "
+                "WHERE state = 'completed' AND created_at >= ? "
+                "GROUP BY substr(created_at, 1, 10), coalesce(product_family_code, '') "
+                "ORDER BY day, family",
+                [since[:10]],
+            )
+
     def registrations_by_institution(self) -> list[dict[str, Any]]:
         """Return the attempts grouped by LMS family and issuer, with the platform's name.
 
@@ -658,8 +670,25 @@ class SqlStore:
         return self.get_platform(platform_id)
 
     def record_launch(self, platform_id: str) -> None:
-        """Note that a launch from this platform was verified just now."""
-        self._update("platforms", {"last_launch_at": now_iso()}, "id = ?", platform_id)
+        """Note that a launch from this platform was verified just now, and count it for today."""
+        stamp = now_iso()
+        with self._write() as db:
+            db.update("platforms", {"last_launch_at": stamp}, "id = ?", platform_id)
+            db.execute(
+                "INSERT INTO launch_days (day, platform_id, product_family_code, launches) "
+                "SELECT ?, id, coalesce(product_family_code, ''), 1 FROM platforms WHERE id = ? "
+                "ON CONFLICT (day, platform_id) DO UPDATE SET launches = launch_days.launches + 1",
+                [stamp[:10], platform_id],
+            )
+
+    def launches_per_day(self, since: str) -> list[dict[str, Any]]:
+        """Return verified launches per day and LMS family from the day `since` on."""
+        with self._read() as db:
+            return db.rows(
+                "SELECT day, product_family_code AS family, sum(launches) AS n FROM launch_days "
+                "WHERE day >= ? GROUP BY day, product_family_code ORDER BY day, family",
+                [since[:10]],
+            )
 
     # Launch states (OIDC login state and nonce)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import UTC
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 from flask import (
@@ -55,6 +55,7 @@ from .api_json import (
     invitation_json,
     platform_values,
 )
+from .charts import stacked_bars
 from .context import base_url, events, get_store, services, settings
 from .limits import signin_limit
 from .login import PASSWORDS, User
@@ -65,6 +66,7 @@ bp = Blueprint("console", __name__, url_prefix="/console")
 PER_PAGE = 25
 # What the home page lists of each thing needing attention before linking to the rest.
 ATTENTION_ROWS = 10
+CHART_DAYS = (30, 90)
 # Every state an attempt can be in, in the order it moves through them.
 STATES = (*OPEN_STATES, RegistrationState.REGISTERING, *FINAL_STATES)
 PUBLIC_ENDPOINTS = ("console.login", "console.logout")
@@ -322,9 +324,13 @@ def logout():
 
 @bp.get("/")
 def home():
-    """Show what needs the owner's attention, the counts, and registrations by LMS."""
+    """Show what needs the owner's attention, the counts, and registrations and launches per day."""
     store = get_store()
     store.expire_registrations()
+    days = request.args.get("days", CHART_DAYS[0], type=int)
+    days = days if days in CHART_DAYS else CHART_DAYS[0]
+    today = datetime.now(UTC).date()
+    since = (today - timedelta(days=days - 1)).isoformat()
     inactive, inactive_total = store.list_platforms(active=False, limit=100)
     # Inactive because an owner turned them off is a choice, not something awaiting attention.
     switched_off = store.latest_actors("platform.deactivated", [p.id for p in inactive])
@@ -332,6 +338,7 @@ def home():
     unknown, unknown_total = store.list_registrations(ATTENTION_ROWS, 0, RegistrationState.UNKNOWN)
     failed, failed_total = store.list_registrations(5, 0, RegistrationState.FAILED)
     platforms_total = store.list_platforms(limit=1)[1]
+    launches = store.launches_per_day(since)
     return render_template(
         "console/home.html",
         awaiting=awaiting[:ATTENTION_ROWS],
@@ -345,6 +352,14 @@ def home():
         states=STATES,
         platforms_total=platforms_total,
         platforms_active=platforms_total - inactive_total,
+        days=days,
+        chart_days=CHART_DAYS,
+        charts=[
+            stacked_bars(
+                "Completed registrations per day", store.registrations_per_day(since), today, days
+            ),
+            stacked_bars("Verified launches per day", launches, today, days),
+        ],
         institutions=store.registrations_by_institution(),
     )
 
