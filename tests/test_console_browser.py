@@ -111,3 +111,21 @@ def test_the_audit_log_reads_as_sentences_on_a_phone(phone, app, store, live):
     first.locator("summary").click()
     assert first.locator("pre").is_visible()
     assert '"email": "owner@tool.example"' in first.locator("pre").inner_text()
+
+
+def test_a_long_id_in_an_audit_sentence_does_not_push_the_table_out_of_its_box(
+    phone, app, store, live
+):
+    owner(store)
+    platform = add_platform(store)
+    store.audit("api key ci", "deployment.added", "platform", platform.id, {"deploymentId": LONG})
+    phone.set_viewport_size({"width": 1280, "height": 800})
+    phone.goto(live.url + "/console/login")
+    phone.locator("#email").fill(OWNER)
+    phone.locator("#password").fill(PASSWORD)
+    phone.locator("button[type=submit]").click()
+    phone.wait_for_url(live.url + "/console/")
+    phone.goto(live.url + "/console/audit")
+    box = phone.locator(".table-wrap")
+    assert box.evaluate("e => e.scrollWidth <= e.clientWidth"), "the audit table scrolls sideways"
+    assert phone.get_by_text(f"added deployment {LONG[:20]}").is_visible()
