@@ -102,7 +102,11 @@ def test_every_lms_launches_right_after_registration(gatehouse, simulator, profi
     assert "Ada Lovelace" in result.text and "Instructor" in result.text
     assert "Introduction to Biology" in result.text
     assert (report.deployment_id or "1") in result.text
-    assert gh.platform(sim, report).last_launch_at is not None
+    platform = gh.platform(sim, report)
+    assert platform.last_launch_at is not None
+    # Counted once for the console's chart, under the platform's LMS family.
+    counted = gh.store.launches_per_day(platform.last_launch_at)
+    assert [(r["family"], int(r["n"])) for r in counted] == [(platform.product_family_code, 1)]
 
 
 LIS = "http://purl.imsglobal.org/vocab/lis/v2/"
