@@ -1,7 +1,9 @@
 """The owner console through Flask's test client over https, with real simulated LMSes."""
 
 import html
+import json
 import re
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -12,6 +14,7 @@ from app.domain import apikeys
 from app.lti.errors import PlatformRefused
 from app.storage.states import TRANSITIONS
 from app.testing import LoopbackServer
+from app.web.sentences import audit_sentence
 
 BASE = "https://localhost"
 OWNER = "owner@tool.example"
@@ -150,7 +153,7 @@ def test_sign_in_never_redirects_off_site(app, store, make_owner, target):
     make_owner(store)
     response = Browser(app).sign_in(next_url=target)
     assert response.status_code == 302
-    assert response.headers["Location"] == "/console/registrations"
+    assert response.headers["Location"] == "/console/"
 
 
 def test_wrong_password_and_non_owner_accounts_get_the_same_generic_error(app, store, make_owner):
@@ -204,7 +207,7 @@ def test_user_create_owner_makes_a_console_account_and_plain_accounts_stay_out(
     owner = Browser(app)
     signed_in = owner.sign_in()
     assert signed_in.status_code == 302
-    assert signed_in.headers["Location"] == "/console/registrations"
+    assert signed_in.headers["Location"] == "/console/"
     assert f"Signed in as {OWNER}" in text(owner.get("/console/registrations"))
     plain_account = Browser(app)
     refused = plain_account.sign_in(email="admin@school.example")
@@ -499,7 +502,7 @@ def test_real_registrations_are_listed_with_their_approval_and_shown_in_full(
     assert '"issuer": "' + done.issuer in body  # the platform configuration
     assert f"HTTP status {done.response_status}" in body
     assert "version 2026-11, signed by Ada Admin" in body
-    assert "registration.completed" in body  # its history
+    assert "Registration flow completed a registration from" in body  # its history
 
     failed_page = console.get(f"/console/registrations/{failed.id}")
     # What the LMS answered, verbatim (escaping is pinned by the test below).
@@ -887,7 +890,7 @@ def test_audit_log_is_newest_first_paginated_and_links_its_subjects(console, sto
     assert "Page 1 of 2" in text(page)
     assert raw.count("<tr data-audit=") == 25
     first = re.search(r"<tr data-audit=.*?</tr>", raw, re.S).group(0)
-    assert '{"n": 29}' in html.unescape(first) and "api key ci" in first
+    assert '"n": 29' in html.unescape(first) and "api key ci" in first
     assert f'href="/console/platforms/{platform.id}"' in first
     older = console.get("/console/audit?page=2").get_data(as_text=True)
     assert f'href="/console/registrations/{attempt.id}"' in older
@@ -928,7 +931,7 @@ def test_audit_log_filters_by_action_actor_and_subject_and_keeps_paging(console,
     }
     second = console.get(html.unescape(next_link.group(1)))
     assert "Page 2 of 2 (30 in all)" in text(second) and len(audit_rows(second)) == 5
-    assert '{"n": 0}' in html.unescape(second.get_data(as_text=True))
+    assert '"n": 0' in html.unescape(second.get_data(as_text=True))
 
     activated = console.get("/console/audit?action=platform.activated")
     assert len(audit_rows(activated)) == 2
@@ -1098,3 +1101,232 @@ def test_the_registrations_page_shows_the_transition_table(console):
         cells = re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
         assert re.findall(r'class="badge state-(\w+)"', cells[1]) == list(transition.sources)
         assert f"state-{transition.target}" in cells[2]
+
+
+def section(page, section_id):
+    """Return the HTML of one <section id=…> of a page."""
+    raw = page.get_data(as_text=True)
+    match = re.search(rf'<section[^>]*id="{section_id}".*?</section>', raw, re.S)
+    assert match, f"no section {section_id}"
+    return match.group(0)
+
+
+# The home page: what needs attention, counts, registrations by LMS and institution
+
+
+def test_sign_in_lands_on_the_home_page_which_says_when_nothing_waits(console):
+    page = console.get("/console/")
+    assert page.status_code == 200
+    assert "What needs your attention" in text(page)
+    assert "Nothing is waiting for you" in text(page)
+    assert 'href="/console/"' in page.get_data(as_text=True)  # in the nav, as "Home"
+
+
+def test_home_lists_what_needs_attention_with_links_to_act_on_it(console, store):
+    waiting = add_platform(store, 1, product_family_code="moodle")
+    switched_off = add_platform(store, 2)
+    store.update_platform(switched_off.id, {"active": True})
+    page = console.get(f"/console/platforms/{switched_off.id}")
+    console.post(f"/console/platforms/{switched_off.id}/deactivate", csrf(page))
+    active = add_platform(store, 3)
+    store.update_platform(active.id, {"active": True})
+    store.add_deployment(active.id, "dep-from-launch", active=False, source="launch")
+    store.add_deployment(active.id, "dep-approved", active=True, source="console")
+    unknown = unknown_attempt(store)
+    failed = failed_attempt(store, "no")
+
+    home = console.get("/console/")
+    assert "Nothing is waiting for you" not in text(home)
+    awaiting = section(home, "awaiting")
+    assert f'href="/console/platforms/{waiting.id}"' in awaiting
+    assert "School 1" in awaiting and "Moodle" in awaiting
+    # Deactivated by an owner is a choice, not something waiting.
+    assert switched_off.id not in awaiting and active.id not in awaiting
+    deployments = section(home, "pending-deployments")
+    assert "dep-from-launch" in deployments and "dep-approved" not in deployments
+    assert f'href="/console/platforms/{active.id}#deployments"' in deployments
+    assert f'href="/console/registrations/{unknown.id}"' in section(home, "unknown")
+    failures = section(home, "failures")
+    assert f'href="/console/registrations/{failed.id}"' in failures
+    assert "Your LMS answered with an error" in html.unescape(failures)
+    assert 'href="/console/registrations?state=failed"' in failures
+
+
+def test_home_counts_registrations_by_state_and_platforms(console, store):
+    for _ in range(3):
+        store.create_registration("https://lms.school.example/config", "2999-01-01")
+    failed_attempt(store, "no")
+    add_platform(store, 1)
+    platform = add_platform(store, 2)
+    store.update_platform(platform.id, {"active": True})
+    raw = console.get("/console/").get_data(as_text=True)
+    counts = dict(re.findall(r'data-count="(\w+)">(\d+)<', raw))
+    assert counts["pending"] == "3" and counts["failed"] == "1" and counts["completed"] == "0"
+    assert 'href="/console/registrations?state=pending"' in raw
+    assert "Platforms 2 (1 active)" in text(console.get("/console/"))
+
+
+def test_home_lists_registrations_by_lms_and_institution(console, store, live, simulator):
+    for profile in ("moodle", "canvas"):
+        assert simulator(profile).register(live.register_url).ok
+    failed_attempt(store, "no")  # never read a configuration: no LMS, no institution
+    groups = store.registrations_by_institution()
+    assert [(g["family"], int(g["attempts"]), int(g["completed"])) for g in groups] == [
+        ("canvas", 1, 1),
+        ("moodle", 1, 1),
+    ]
+    assert all(g["name"] and g["issuer"] and g["latest"] for g in groups)
+
+    home = console.get("/console/")
+    raw = home.get_data(as_text=True)
+    by_lms = raw[raw.index('id="by-institution"') :]
+    assert "<h3>Canvas</h3>" in by_lms and "<h3>Moodle</h3>" in by_lms
+    for group in groups:
+        assert f'data-institution="{group["issuer"]}"' in by_lms
+        assert html.escape(group["name"]) in by_lms
+
+
+# Audit sentences and scope names
+
+SCORE = "https://purl.imsglobal.org/spec/lti-ags/scope/score"
+LINEITEM = "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem"
+NRPS = "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly"
+
+
+@pytest.mark.parametrize(
+    ("actor", "action", "detail", "sentence"),
+    [
+        (
+            "registration flow",
+            "registration.completed",
+            {"url": "https://lms.example", "clientId": "c-1", "familyCode": "moodle"},
+            "Registration flow completed a registration from Moodle at https://lms.example: "
+            "client ID c-1.",
+        ),
+        (
+            f"console {OWNER}",
+            "platform.activated",
+            {"url": "https://lms.example", "clientId": "c-1"},
+            f"{OWNER} activated the platform https://lms.example: its launches are accepted.",
+        ),
+        (
+            "api key billing",
+            "deployment.updated",
+            {"deploymentId": "d-7", "active": False},
+            "API key ‘billing’ deactivated deployment d-7.",
+        ),
+        (
+            "api key billing",
+            "platform.scopes_refused",
+            {"refused": [NRPS], "usable": [SCORE]},
+            "The LMS's token endpoint refused Course members (names and roles), which its "
+            "registration had granted.",
+        ),
+        (
+            "api key ci",
+            "platform.updated",
+            {"fields": ["name", "token_endpoint"]},
+            "API key ‘ci’ changed the platform's name, token endpoint.",
+        ),
+        (
+            "recovery",
+            "registration.completed",
+            {"recovered": "completed from the LMS's answer"},
+            "Recovery finished a registration a stopped worker had left: completed from the "
+            "LMS's answer.",
+        ),
+        ("someone", "something.new", None, "Someone: something.new."),
+    ],
+)
+def test_each_audit_line_reads_as_one_sentence(actor, action, detail, sentence):
+    class Entry:
+        pass
+
+    entry = Entry()
+    entry.actor, entry.action, entry.detail = actor, action, detail
+    assert audit_sentence(entry) == sentence
+
+
+def test_the_audit_log_shows_sentences_with_the_json_behind_a_toggle(console, store):
+    platform = add_platform(store)
+    store.audit(
+        "api key ci",
+        "platform.deleted",
+        "platform",
+        platform.id,
+        {"url": "<b>x</b>", "clientId": "c"},
+    )
+    raw = console.get("/console/audit").get_data(as_text=True)
+    row = re.search(r"<tr data-audit=.*?</tr>", raw, re.S).group(0)
+    assert "API key ‘ci’ deleted the platform &lt;b&gt;x&lt;/b&gt; (client ID c)." in row
+    details = re.search(r"<details class=\"raw\">.*?</details>", row, re.S).group(0)
+    assert "<code>platform.deleted</code>" in details
+    assert "&#34;url&#34;: &#34;&lt;b&gt;x&lt;/b&gt;&#34;" in details  # the JSON, escaped
+    assert "<b>" not in raw
+    history = console.get(f"/console/platforms/{platform.id}")
+    assert "API key ‘ci’ deleted the platform <b>x</b> (client ID c)." in text(history)
+
+
+def test_scopes_have_friendly_names_on_the_platform_and_registration_pages(console, store):
+    platform = add_platform(store)
+    store.update_platform(platform.id, {"scopes": json.dumps([SCORE, LINEITEM, NRPS, "openid"])})
+    store.learn_scopes(platform.id, lambda p: ([SCORE], [NRPS]))
+    page = console.get(f"/console/platforms/{platform.id}")
+    services = re.sub(r" ([,.:])", r"\1", text(page))
+    assert "Grades: post scores · usable" in services
+    assert "Grades: line items · claimed" in services
+    assert "Course members (names and roles) · claimed but refused:" in services
+    assert "claimed 1 service it does not grant: Course members (names and roles)" in services
+    assert f'title="{SCORE}"' in page.get_data(as_text=True)
+    attempt = unknown_attempt(store)
+    # (text() puts a space where each tag was: before the commas here.)
+    shown = re.sub(r" ([,.])", r"\1", text(console.get(f"/console/registrations/{attempt.id}")))
+    assert "Services asked for: Grades: post scores, Course members (names and roles)." in shown
+
+
+# Registrations and launches per day, by LMS family
+
+
+def today():
+    return datetime.now(UTC).date().isoformat()
+
+
+def test_verified_launches_are_counted_per_day_and_platform(store):
+    moodle = add_platform(store, 1, product_family_code="moodle")
+    canvas = add_platform(store, 2, product_family_code="canvas")
+    for _ in range(3):
+        store.record_launch(moodle.id)
+    store.record_launch(canvas.id)
+    store.delete_platform(canvas.id)  # its launches still count for its family
+    rows = [(r["day"], r["family"], int(r["n"])) for r in store.launches_per_day(today())]
+    assert rows == [(today(), "canvas", 1), (today(), "moodle", 3)]
+    tomorrow = (datetime.now(UTC).date() + timedelta(days=1)).isoformat()
+    assert store.launches_per_day(tomorrow) == []
+    assert store.get_platform(moodle.id).last_launch_at.startswith(today())
+
+
+def test_completed_registrations_are_counted_per_day_by_lms_family(store, live, simulator):
+    for profile in ("moodle", "canvas", "moodle"):
+        assert simulator(profile).register(live.register_url).ok
+    store.create_registration("https://lms.school.example/config", "2999-01-01")  # pending
+    failed_attempt(store, "no")
+    per_day = {(r["day"], r["family"], int(r["n"])) for r in store.registrations_per_day(today())}
+    assert per_day == {(today(), "moodle", 2), (today(), "canvas", 1)}
+
+
+def test_home_charts_are_svg_with_a_title_a_description_and_a_table(console, store):
+    moodle = add_platform(store, 1, product_family_code="moodle")
+    for _ in range(4):
+        store.record_launch(moodle.id)
+    home = console.get("/console/")
+    raw = home.get_data(as_text=True)
+    launches = re.search(r'<figure class="chart" id="chart-2">.*?</figure>', raw, re.S).group(0)
+    assert '<svg viewBox="0 0 720 200" role="img"' in launches
+    assert "<title" in launches and "Verified launches per day, last 30 days" in launches
+    assert "4 in all: 4 from Moodle." in launches
+    assert launches.count("<rect ") == 2  # one bar today, one legend swatch
+    assert f'<time datetime="{today()}">{today()}</time></th><td class="num">4</td>' in launches
+    assert "<script" not in raw
+    ninety = console.get("/console/?days=90").get_data(as_text=True)
+    assert "last 90 days" in ninety and 'href="/console/?days=30#over-time"' in ninety
+    assert "last 30 days" in console.get("/console/?days=7").get_data(as_text=True)

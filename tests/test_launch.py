@@ -102,7 +102,85 @@ def test_every_lms_launches_right_after_registration(gatehouse, simulator, profi
     assert "Ada Lovelace" in result.text and "Instructor" in result.text
     assert "Introduction to Biology" in result.text
     assert (report.deployment_id or "1") in result.text
+    platform = gh.platform(sim, report)
+    assert platform.last_launch_at is not None
+    # Counted once for the console's chart, under the platform's LMS family.
+    counted = gh.store.launches_per_day(platform.last_launch_at)
+    assert [(r["family"], int(r["n"])) for r in counted] == [(platform.product_family_code, 1)]
+
+
+LIS = "http://purl.imsglobal.org/vocab/lis/v2/"
+LEARNER = LIS + "membership#Learner"
+MOODLE_ADMIN_TEACHING = [  # what Moodle sends for its site administrator teaching a course
+    LIS + "institution/person#Administrator",
+    LIS + "membership#Instructor",
+    LIS + "system/person#Administrator",
+]
+
+
+def facts(text):
+    """Return the page's facts (and technical details) as 'Name: value' lines."""
+    pairs = re.findall(r"<dt>(.*?)</dt><dd>(.*?)</dd>", text, re.S)
+    return {
+        html.unescape(re.sub(r"<[^>]+>", "", name)): " ".join(
+            html.unescape(re.sub(r"<[^>]+>", "", value)).split()
+        )
+        for name, value in pairs
+    }
+
+
+@pytest.mark.parametrize("profile", ["moodle", "canvas"])
+def test_a_learner_sees_a_short_confirmation_without_personal_data_or_settings(
+    gatehouse, simulator, profile
+):
+    gh = gatehouse()
+    sim = simulator(profile)
+    report = gh.register(sim)
+    result = sim.launch(
+        report.client_id, claims={CLAIM_ROLES: [LEARNER, LIS + "institution/person#Student"]}
+    )
+    assert result.status == 200, result.text
+    assert 'data-lti-audience="learner"' in result.text
+    page = html.unescape(result.text)
+    assert re.search(r"<h1[^>]*>You're connected to [^<]+</h1>", page)
+    for private in ("Ada", "Lovelace", "ada@example.edu", "user-1001", report.client_id):
+        assert private not in page
+    for word in ("tool_url", "[launch]", "Registration verified", "Client ID", "Deployment"):
+        assert word not in page
+    assert "<dl" not in page and sim.issuer not in page
     assert gh.platform(sim, report).last_launch_at is not None
+
+
+def test_an_instructor_sees_the_verification_with_the_release_and_each_role_once(
+    gatehouse, simulator
+):
+    gh = gatehouse()
+    sim = simulator("moodle")
+    report = gh.register(sim)
+    result = sim.launch(report.client_id, claims={CLAIM_ROLES: MOODLE_ADMIN_TEACHING})
+    assert result.status == 200, result.text
+    assert 'data-lti-audience="staff"' in result.text
+    assert "Registration verified" in result.text
+    shown = facts(result.text)
+    assert shown["Roles"] == "Administrator, Instructor"
+    # Moodle's launch says 2024100706 (its build); the registration said its release.
+    assert shown["LMS"] == "Moodle 4.5.6"
+    assert shown["LMS version reported"] == "4.5.6 (Build: 20250811), 2024100706"
+    assert shown["User"].startswith("Ada Lovelace (ada@example.edu) sub user-1001")
+    assert shown["Client ID"] == report.client_id
+    assert "[launch] tool_url" in html.unescape(result.text)
+
+
+def test_a_teaching_assistant_is_staff_and_a_mentor_is_not(gatehouse, simulator):
+    gh = gatehouse()
+    sim = simulator("canvas")
+    report = gh.register(sim)
+    assistant = sim.launch(
+        report.client_id, claims={CLAIM_ROLES: [LIS + "membership/Instructor#TeachingAssistant"]}
+    )
+    assert facts(assistant.text)["Roles"] == "Teaching assistant"
+    mentor = sim.launch(report.client_id, claims={CLAIM_ROLES: [LIS + "membership#Mentor"]})
+    assert 'data-lti-audience="learner"' in mentor.text and "Ada" not in mentor.text
 
 
 def test_launch_hands_verified_claims_to_the_tool(gatehouse, simulator, backend):

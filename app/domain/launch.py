@@ -43,18 +43,14 @@ from ..lti.launch import (
     sign,
     with_query,
 )
-from ..lti.lms import family_name
+from ..lti.lms import family_name, for_family
+from ..lti.roles import display_names, is_staff, parse_roles
 from ..storage import LaunchStateStatus, now_iso
 from .events import Events
 from .services import Services
 
 STATE_LIFETIME = timedelta(minutes=10)  # from the login redirect to the launch POST
 HANDOFF_PARAM = "lti_token"
-ROLE_PREFIXES = (
-    "http://purl.imsglobal.org/vocab/lis/v2/membership#",
-    "http://purl.imsglobal.org/vocab/lis/v2/institution/person#",
-    "http://purl.imsglobal.org/vocab/lis/v2/system/person#",
-)
 
 
 BINDING_RULE = "launch-not-bound"
@@ -334,16 +330,34 @@ def handoff_url(services: Services, tool_url: str, claims: dict, platform) -> st
 
 
 def verified_page(claims: dict, platform) -> dict:
-    """Return what the "Registration verified" page shows."""
-    context, link = _object(claims, CLAIM_CONTEXT), _object(claims, CLAIM_RESOURCE_LINK)
+    """Return what the page after a verified launch shows, and to whom (`for_staff`).
+
+    Staff (app/lti/roles.py) see how the launch was verified; anyone else only that they are
+    connected: no identity, no identifiers, no setting names.
+    """
+    roles = parse_roles(claims.get(CLAIM_ROLES))
     tool_platform = _object(claims, CLAIM_TOOL_PLATFORM)
-    family = tool_platform.get("product_family_code") or platform.product_family_code
+    code = tool_platform.get("product_family_code") or platform.product_family_code
+    family = for_family(code)
+    page: dict = {
+        "for_staff": is_staff(roles),
+        "family_name": family_name(code) if code else None,
+    }
+    if not page["for_staff"]:
+        return page
+    # The release the LMS advertised when registering first, else the launch claim's version
+    # (Moodle's is its build number, 2024100706: its release comes from the build date).
+    reported = [
+        str(v).strip()
+        for v in (platform.version, tool_platform.get("version"))
+        if isinstance(v, str | int) and str(v).strip()
+    ]
+    context, link = _object(claims, CLAIM_CONTEXT), _object(claims, CLAIM_RESOURCE_LINK)
     return {
+        **page,
         "platform": platform,
-        "family_name": family_name(family) if family else None,
-        # The version the LMS advertised when registering first: Moodle's launch claim carries
-        # its internal build number (2024100706), its OpenID configuration "4.5.6 (Build: …)".
-        "lms_version": platform.version or tool_platform.get("version") or None,
+        "lms_release": family.release(reported[0]) if reported else None,
+        "lms_versions_reported": list(dict.fromkeys(reported)),
         "deployment_id": claims[CLAIM_DEPLOYMENT_ID],
         "message_type": claims[CLAIM_MESSAGE_TYPE],
         "user_name": claims.get("name")
@@ -351,10 +365,7 @@ def verified_page(claims: dict, platform) -> dict:
         or None,
         "user_email": claims.get("email"),
         "subject": claims.get("sub"),
-        # dict.fromkeys: Moodle sends Administrator twice (institution and system roles).
-        "roles": list(
-            dict.fromkeys(short_role(r) for r in claims.get(CLAIM_ROLES, []) if isinstance(r, str))
-        ),
+        "roles": display_names(roles),
         "context": context,
         "resource_link": link,
         "deep_linking": claims.get(DL_SETTINGS),
@@ -365,11 +376,3 @@ def _object(claims: dict, name: str) -> dict:
     """Return a claim that should be a JSON object, or {} when it is missing or is not one."""
     value = claims.get(name)
     return value if isinstance(value, dict) else {}
-
-
-def short_role(role: str) -> str:
-    """Return a role URI's readable name (…/membership#Instructor → Instructor)."""
-    for prefix in ROLE_PREFIXES:
-        if role.startswith(prefix):
-            return role[len(prefix) :]
-    return role

@@ -35,6 +35,24 @@ class Scope(StrEnum):
     BASIC_OUTCOME = "https://purl.imsglobal.org/spec/lti-bo/scope/basicoutcome"
 
 
+# What each service scope lets the tool do, in the words an owner reads in the console.
+SCOPE_NAMES = {
+    Scope.AGS_LINEITEM: "Grades: line items",
+    Scope.AGS_LINEITEM_READONLY: "Grades: line items (read only)",
+    Scope.AGS_RESULT_READONLY: "Grades: results (read only)",
+    Scope.AGS_SCORE: "Grades: post scores",
+    Scope.NRPS_MEMBERSHIP: "Course members (names and roles)",
+    Scope.TOOL_SETTINGS: "Tool settings",
+    Scope.BASIC_OUTCOME: "Grades: basic outcomes (LTI 1.1)",
+    "openid": "OpenID sign-in",
+}
+
+
+def scope_name(scope: str) -> str:
+    """Return a scope's friendly name, or the scope itself when it has none."""
+    return SCOPE_NAMES.get(scope, scope)
+
+
 class ProductFamily(StrEnum):
     """`product_family_code` values of the LMSes Gatehouse adapts to."""
 

@@ -282,7 +282,7 @@ class LaunchSide:
                 "guid": f"{profile.name}-simulator",
                 "name": profile.display_name,
                 "product_family_code": profile.family,
-                "version": profile.version,
+                "version": profile.launch_version or profile.version,
             },
         }
         if launch.message_type == DL:

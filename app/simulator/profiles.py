@@ -88,6 +88,8 @@ class Profile:
     display_name: ClassVar[str] = ""
     family: ClassVar[str] = ""
     version: ClassVar[str] = ""
+    # The `version` of a launch's tool_platform claim, when it is not the configuration's.
+    launch_version: ClassVar[str | None] = None
     opens_in: ClassVar[str] = "an iframe"
     admin_page: ClassVar[str] = "/"
     supports_update: ClassVar[bool] = True
@@ -790,6 +792,9 @@ class MoodleProfile(Profile):
     display_name = "Moodle"
     family = ProductFamily.MOODLE.value
     version = "4.5.6 (Build: 20250811)"
+    # `$CFG->version` (mod/lti/locallib.php, tool_consumer_info_version); the configuration
+    # sends `$CFG->release` (mod/lti/openid-configuration.php).
+    launch_version = "2024100706"
     admin_page = "/mod/lti/toolconfigure.php"
     opens_in = "an iframe on the Manage tools page"
     config_rule = "/mod/lti/openid-configuration.php"
@@ -1056,6 +1061,7 @@ class MoodleLegacyProfile(MoodleProfile):
     name = "moodle-legacy"
     display_name = "Moodle 3.10"
     version = "3.10.1 (Build: 20210118)"
+    launch_version = "2020110901"
     supports_update = False
     registration_methods = ("POST",)
     platform_key = PLATFORM_CONFIGURATION + " "

@@ -386,6 +386,42 @@ class SqlStore:
         where = filters(("state = ?", state))
         return self._page(to_registration, "registrations", where, "created_at DESC", limit, offset)
 
+    def registration_counts(self) -> dict[str, int]:
+        """Return how many attempts are in each state (states without any are left out)."""
+        with self._read() as db:
+            rows = db.rows("SELECT state, count(*) AS n FROM registrations GROUP BY state")
+        return {row["state"]: int(row["n"]) for row in rows}
+
+    def registrations_per_day(self, since: str) -> list[dict[str, Any]]:
+        """Return completed registrations per day started and LMS family: day, family, n."""
+        with self._read() as db:
+            return db.rows(
+                "SELECT substr(created_at, 1, 10) AS day, "
+                "coalesce(product_family_code, '') AS family, count(*) AS n FROM registrations "
+                "WHERE state = 'completed' AND created_at >= ? "
+                "GROUP BY substr(created_at, 1, 10), coalesce(product_family_code, '') "
+                "ORDER BY day, family",
+                [since[:10]],
+            )
+
+    def registrations_by_institution(self) -> list[dict[str, Any]]:
+        """Return the attempts grouped by LMS family and issuer, with the platform's name.
+
+        Each row: family ('' when never read), issuer, name (of a platform an attempt made or
+        updated, None when none did), attempts, completed, latest (the newest attempt's start).
+        """
+        with self._read() as db:
+            return db.rows(
+                "SELECT coalesce(r.product_family_code, '') AS family, r.issuer, "
+                "max(p.name) AS name, count(*) AS attempts, "
+                "sum(CASE WHEN r.state = 'completed' THEN 1 ELSE 0 END) AS completed, "
+                "max(r.created_at) AS latest "
+                "FROM registrations r LEFT JOIN platforms p ON p.id = r.platform_id "
+                "WHERE r.issuer IS NOT NULL "
+                "GROUP BY coalesce(r.product_family_code, ''), r.issuer "
+                "ORDER BY family, r.issuer"
+            )
+
     def set_registration_invitation(self, reg_id: str, invitation_id: str) -> None:
         """Record the invitation link an attempt started from."""
         self._set(reg_id, invitation_id=invitation_id)
@@ -559,6 +595,7 @@ class SqlStore:
         issuer: str | None = None,
         client_id: str | None = None,
         search: str | None = None,
+        active: bool | None = None,
         limit: int | None = None,
         offset: int = 0,
     ) -> tuple[list[Platform], int]:
@@ -573,6 +610,7 @@ class SqlStore:
             ("issuer = ?", issuer),
             ("client_id = ?", client_id),
             (matches, [f"%{search}%"] * 3 if search else None),
+            ("active = ?", None if active is None else int(active)),
         )
         return self._page(to_platform, "platforms", where, "created_at DESC, id", limit, offset)
 
@@ -632,8 +670,25 @@ class SqlStore:
         return self.get_platform(platform_id)
 
     def record_launch(self, platform_id: str) -> None:
-        """Note that a launch from this platform was verified just now."""
-        self._update("platforms", {"last_launch_at": now_iso()}, "id = ?", platform_id)
+        """Note that a launch from this platform was verified just now, and count it for today."""
+        stamp = now_iso()
+        with self._write() as db:
+            db.update("platforms", {"last_launch_at": stamp}, "id = ?", platform_id)
+            db.execute(
+                "INSERT INTO launch_days (day, platform_id, product_family_code, launches) "
+                "SELECT ?, id, coalesce(product_family_code, ''), 1 FROM platforms WHERE id = ? "
+                "ON CONFLICT (day, platform_id) DO UPDATE SET launches = launch_days.launches + 1",
+                [stamp[:10], platform_id],
+            )
+
+    def launches_per_day(self, since: str) -> list[dict[str, Any]]:
+        """Return verified launches per day and LMS family from the day `since` on."""
+        with self._read() as db:
+            return db.rows(
+                "SELECT day, product_family_code AS family, sum(launches) AS n FROM launch_days "
+                "WHERE day >= ? GROUP BY day, product_family_code ORDER BY day, family",
+                [since[:10]],
+            )
 
     # Launch states (OIDC login state and nonce)
 
@@ -714,6 +769,21 @@ class SqlStore:
             "DELETE FROM deployments WHERE platform_id = ? AND deployment_id = ?",
             [platform_id, deployment_id],
         )
+
+    def pending_deployments(self, limit: int = 50) -> list[tuple[Deployment, str]]:
+        """Return inactive deployments of any platform, newest first, with the platform's name."""
+        with self._read() as db:
+            rows = db.rows(
+                "SELECT d.*, p.name AS platform_name FROM deployments d "
+                "JOIN platforms p ON p.id = d.platform_id WHERE d.active = 0 "
+                "ORDER BY d.created_at DESC, d.platform_id, d.deployment_id LIMIT ?",
+                [limit],
+            )
+        found = []
+        for row in rows:
+            name = row.pop("platform_name")
+            found.append((to_deployment(**row), name))
+        return found
 
     def list_deployments(self, platform_id: str) -> list[Deployment]:
         """Return the deployments of a platform, oldest first."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import UTC
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 from flask import (
@@ -43,6 +43,7 @@ from ..domain.accounts import SigninLocked, authenticate, locked_message
 from ..domain.gates import approvals_of
 from ..domain.platforms import set_active
 from ..lti import nesting
+from ..lti.constants import scope_name
 from ..lti.lms import FAMILIES, family_name, for_family
 from ..storage import FINAL_STATES, OPEN_STATES, RegistrationState, now_iso
 from ..storage.states import transition_rows
@@ -54,13 +55,18 @@ from .api_json import (
     invitation_json,
     platform_values,
 )
+from .charts import stacked_bars
 from .context import base_url, events, get_store, services, settings
 from .limits import signin_limit
 from .login import PASSWORDS, User
+from .sentences import audit_sentence
 
 bp = Blueprint("console", __name__, url_prefix="/console")
 
 PER_PAGE = 25
+# What the home page lists of each thing needing attention before linking to the rest.
+ATTENTION_ROWS = 10
+CHART_DAYS = (30, 90)
 # Every state an attempt can be in, in the order it moves through them.
 STATES = (*OPEN_STATES, RegistrationState.REGISTERING, *FINAL_STATES)
 PUBLIC_ENDPOINTS = ("console.login", "console.logout")
@@ -254,7 +260,12 @@ def compact_json(value) -> str:
 
 @bp.context_processor
 def _helpers():
-    return {"family_name": family_name, "invitation_state": invitation_state}
+    return {
+        "family_name": family_name,
+        "invitation_state": invitation_state,
+        "scope_name": scope_name,
+        "audit_sentence": audit_sentence,
+    }
 
 
 def invitation_state(invitation) -> str:
@@ -275,7 +286,7 @@ def invitation_state(invitation) -> str:
 @signin_limit
 def login():
     """Sign in with an owner account."""
-    target = safe_next(request.args.get("next")) or url_for("console.registrations")
+    target = safe_next(request.args.get("next")) or url_for("console.home")
     if current_user.is_authenticated and current_user.account.is_owner:
         return redirect(target)
     form = LoginForm()
@@ -313,8 +324,44 @@ def logout():
 
 @bp.get("/")
 def home():
-    """Start at the registrations."""
-    return redirect(url_for("console.registrations"))
+    """Show what needs the owner's attention, the counts, and registrations and launches per day."""
+    store = get_store()
+    store.expire_registrations()
+    days = request.args.get("days", CHART_DAYS[0], type=int)
+    days = days if days in CHART_DAYS else CHART_DAYS[0]
+    today = datetime.now(UTC).date()
+    since = (today - timedelta(days=days - 1)).isoformat()
+    inactive, inactive_total = store.list_platforms(active=False, limit=100)
+    # Inactive because an owner turned them off is a choice, not something awaiting attention.
+    switched_off = store.latest_actors("platform.deactivated", [p.id for p in inactive])
+    awaiting = [p for p in inactive if p.id not in switched_off]
+    unknown, unknown_total = store.list_registrations(ATTENTION_ROWS, 0, RegistrationState.UNKNOWN)
+    failed, failed_total = store.list_registrations(5, 0, RegistrationState.FAILED)
+    platforms_total = store.list_platforms(limit=1)[1]
+    launches = store.launches_per_day(since)
+    return render_template(
+        "console/home.html",
+        awaiting=awaiting[:ATTENTION_ROWS],
+        awaiting_total=len(awaiting),
+        deployments=store.pending_deployments(ATTENTION_ROWS),
+        unknown=unknown,
+        unknown_total=unknown_total,
+        failed=failed,
+        failed_total=failed_total,
+        counts=store.registration_counts(),
+        states=STATES,
+        platforms_total=platforms_total,
+        platforms_active=platforms_total - inactive_total,
+        days=days,
+        chart_days=CHART_DAYS,
+        charts=[
+            stacked_bars(
+                "Completed registrations per day", store.registrations_per_day(since), today, days
+            ),
+            stacked_bars("Verified launches per day", launches, today, days),
+        ],
+        institutions=store.registrations_by_institution(),
+    )
 
 
 # Registrations

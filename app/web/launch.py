@@ -4,7 +4,8 @@
 platform's authorization endpoint; `/lti/launch` receives the platform's id_token, checks the
 binding and verifies the token. What they decide (which registration, the single-use state and
 nonce, the binding digests, the deployment policy, the hand-off token to `[launch] tool_url` or
-the "verified" page) is in app/domain/launch.py.
+the page after a verified launch: the verification for staff, a short confirmation for anyone
+else) is in app/domain/launch.py.
 
 The binding, in the order the login page (static/launch.js) tries it:
 1. a cookie holding a digest of the state (`SameSite=None; Secure; Partitioned`, path
@@ -318,7 +319,10 @@ def _verify(state: str, id_token: str):
     tool_url = settings().launch.tool_url
     if tool_url:
         return redirect(launches.handoff_url(services(), tool_url, claims, platform), code=303)
-    return render_template("launch/verified.html", **launches.verified_page(claims, platform))
+    page = launches.verified_page(claims, platform)
+    if not page["for_staff"]:
+        return render_template("launch/connected.html", **page)
+    return render_template("launch/verified.html", **page)
 
 
 def init_app(app) -> None:

@@ -98,6 +98,10 @@ class LMS:
             steps = self.next_steps_after_update
         return any(step.action for step in steps)
 
+    def release(self, version: str) -> str:
+        """Return the release to show for a version the LMS reports (as it is, by default)."""
+        return version.strip()
+
     def fill_configuration(self, document: dict[str, Any], filled_in: list[str]) -> dict[str, Any]:
         """Return the OpenID configuration with what this LMS is known to leave out filled in.
 

@@ -13,15 +13,52 @@ Sources, in moodle/moodle:
   (`get_configuration_options`) and its siblings under `mod/lti/service/`: each service is a
   setting of the tool's own form (IMS LTI Assignment and Grade Services, Names and Role
   Provisioning, Tool Settings), which the admin can change after registering.
+- `version.php`: `$version` is the build number, `YYYYMMDDRR.XX` (the branch's branching date,
+  the release increment, incremental changes), and `$release` the release ("4.5.6 (Build:
+  20250811)"). The OpenID configuration sends `$CFG->release` as its `version`
+  (`mod/lti/openid-configuration.php`), the launch's `tool_platform` claim `$CFG->version`
+  (`mod/lti/locallib.php`, `tool_consumer_info_version`), so a launch says 2024100706 where the
+  registration said 4.5.6.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from .base import LMS, Step
 
 AUTHORIZATION_PATH = "/mod/lti/auth.php"
+
+# Each stable branch's branching date (the first eight digits of every `$version` on it) and its
+# release, transcribed from moodle/moodle `version.php` as each MOODLE_xx_STABLE branch starts
+# (LTI 1.3 arrived in 3.7). Checked against a 4.5.6 tree (`$version = 2024100706.00`, "20241007
+# = branching date"); for 4.1 to 4.5, `lib/db/upgrade.php` agrees: each "Automatically generated
+# Moodle v4.x.0 release upgrade line" sits between the savepoints just before and after the
+# date. A build whose date is not a branching date (a development build) is shown as it is.
+RELEASES_BY_BRANCH_DATE = {
+    "20190520": "3.7",
+    "20191118": "3.8",
+    "20200615": "3.9",
+    "20201109": "3.10",
+    "20210517": "3.11",
+    "20220419": "4.0",
+    "20221128": "4.1",
+    "20230424": "4.2",
+    "20231009": "4.3",
+    "20240422": "4.4",
+    "20241007": "4.5",
+    "20250414": "5.0",
+    "20251006": "5.1",
+}
+BUILD_NUMBER = re.compile(r"(\d{8})\d{2}(?:\.\d+)?")  # 2024100706 or 2024100706.00
+RELEASE_WITH_BUILD = re.compile(r"(\S+) \(Build: \d+\)")  # 4.5.6 (Build: 20250811)
+
+
+def release_for_build(version: str) -> str | None:
+    """Return the release of a Moodle build number (2024100706 → 4.5), or None if unknown."""
+    match = BUILD_NUMBER.fullmatch(version.strip())
+    return RELEASES_BY_BRANCH_DATE.get(match.group(1)) if match else None
 
 
 class Moodle(LMS):
@@ -60,6 +97,14 @@ class Moodle(LMS):
         "config_to_registration); its token endpoint grants the overlap of what is asked and "
         "what the tool may use, and says so (mod/lti/token.php)."
     )
+
+    def release(self, version: str) -> str:
+        """Return Moodle's release for its `$release` (4.5.6 (Build: …)) or build number."""
+        version = version.strip()
+        with_build = RELEASE_WITH_BUILD.fullmatch(version)
+        if with_build:
+            return with_build.group(1)
+        return release_for_build(version) or version
 
     def fill_configuration(self, document: dict[str, Any], filled_in: list[str]) -> dict[str, Any]:
         """Give Moodle 3.10's configuration the authorization endpoint it leaves out."""
