@@ -258,8 +258,9 @@ def test_the_console_shows_what_the_lms_claimed_but_refused(gatehouse, simulator
     browser = Browser(gh.app)
     assert browser.sign_in().status_code == 302
     page = browser.get(f"/console/platforms/{platform.id}").get_data(as_text=True)
-    assert f'<li data-scope="refused"><code>{NRPS}</code>' in page
-    assert f'<li data-scope="usable"><code>{SCORE}</code>' in page
+    # Named for people, the scope itself in the title.
+    assert f'<li data-scope="refused"><span title="{NRPS}">' in page
+    assert f'<li data-scope="usable"><span title="{SCORE}">' in page
     assert "openid" not in page
     notice = re.search(r'<p class="notice" id="refused-services">(.*?)</p>', page, re.S)
     assert plain(notice.group(1)).startswith("The LMS claimed 1 service it does not grant: ")
