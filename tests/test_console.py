@@ -487,7 +487,7 @@ def test_real_registrations_are_listed_with_their_approval_and_shown_in_full(
         done.client_id,
         "admin@school.example",
         "2026-11",
-        "15.00 USD (paid)",
+        "$15.00 (paid)",
     ):
         assert expected in done_row
     failed_row = plain(rows[0][1])

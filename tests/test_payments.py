@@ -143,7 +143,7 @@ def test_a_signed_webhook_marks_paid_and_the_registration_completes(paying, stri
     assert flow.get(f"/lti/register/{flow.rid}/status").get_json()["next"] is None
     done = flow.get(f"/lti/register/{flow.rid}")
     assert 'data-lti-close="auto"' in done.get_data(as_text=True)
-    assert "15.00 USD (paid)" in done.get_data(as_text=True)
+    assert "$15.00 (paid)" in done.get_data(as_text=True)
 
 
 @pytest.mark.parametrize(
@@ -517,3 +517,12 @@ def test_every_stripe_call_gives_up_within_the_deadline(paying, stripe_server):
 )
 def test_amounts_are_formatted_with_stripes_exponents(amount, currency, shown):
     assert payments.format_amount(amount, currency) == shown
+
+
+def test_the_console_shows_amounts_with_their_currency_s_decimals():
+    # The console once divided every amount by 100: 1500 JPY read "15.00 JPY".
+    from app.web.templating import money
+
+    assert money(1500, "jpy") == "¥1,500"
+    assert money(1500, "usd") == "$15.00"
+    assert money(None, "usd") == "amount pending"

@@ -7,14 +7,14 @@ import re
 from flask import Flask
 from markupsafe import Markup, escape
 
+from ..domain.payments import format_amount
 from ..lti import lms as lms_families
 
 
 def money(amount: int | None, currency: str | None) -> str:
-    """Format a Stripe amount in minor units, e.g. 1500 usd -> 15.00 USD."""
-    if amount is None:
-        return "amount pending"
-    return f"{amount / 100:,.2f} {(currency or '').upper()}".strip()
+    """Format a Stripe amount in minor units as the payment page does: 1500 usd -> $15.00,
+    1500 jpy -> ¥1,500 (each currency's own number of decimals)."""
+    return format_amount(amount, currency)
 
 
 MARKS = re.compile(r"\*\*(.+?)\*\*|`(.+?)`")
