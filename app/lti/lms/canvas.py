@@ -95,7 +95,10 @@ class Canvas(LMS):
         Step("Install the app where it should appear: **Settings → Apps → + App → By Client ID**."),
     )
 
+    # DynamicRegistrationModal.tsx (module docstring): the close message opens Canvas's review.
     shows_own_review = True
+    # The review's scope list (RegistrationOverlayForm) and the developer key's scopes
+    # (ui/features/developer_keys_v2), as in the module docstring's sources.
     where_to_grant_services = (
         "In the review Canvas shows next, or later under **Admin → Developer Keys** (the key's "
         "scopes)"
@@ -154,6 +157,8 @@ class Canvas(LMS):
                 )
             if kept:
                 return list(dict.fromkeys(kept))
+        # instructure/canvas-lms app/models/lti/ims/registration.rb: a message without
+        # placements gets only link_selection, so Gatehouse names the usual ones itself.
         defaults = [p for p in DEFAULT_PLACEMENTS[kind] if offered is None or p in offered]
         if not defaults:
             adjustments.note(

@@ -34,6 +34,7 @@ class Sakai(LMS):
         "ticks in **External Tools**, and its token endpoint refuses a whole request naming a "
         "scope left unticked (LTI13Servlet.handleTokenPost)."
     )
+    # The same checkboxes LTI13Servlet.handleTokenPost reads (module docstring's source).
     where_to_grant_services = (
         "In **Administration Workspace → External Tools**, open the tool and tick the services "
         "it may use"
