@@ -25,7 +25,8 @@ MOODLE_PACKAGES := php-cli php-pgsql php-xml php-mbstring php-curl php-zip php-g
 OIDC_MODULES := tests/support/oidc/node_modules/.installed
 LTIJS_MODULES := bench/ltijs/node_modules/.installed
 
-.PHONY: install run test test-deps chromium postgresql redis moodle-deps lint clean bench bench-deps wrk
+.PHONY: install run test test-deps chromium postgresql redis moodle-deps lint clean bench bench-deps wrk \
+	translations
 
 # pip's own lines (Collecting…, Installing…) are the progress: a first install takes a minute.
 $(RUN_STAMP): pyproject.toml
@@ -136,6 +137,18 @@ $(LTIJS_MODULES): bench/ltijs/package-lock.json
 		$$([ -f /usr/include/node/node.h ] && echo --nodedir=/usr) \
 		> bench/ltijs/npm-install.log 2>&1 || { tail -20 bench/ltijs/npm-install.log >&2; exit 1; }
 	touch $@
+
+# The pages' catalogues (README, "Languages"): extract the marked words of babel.cfg's files,
+# merge them into each language's messages.po (new ones empty, for a translator to fill in), and
+# compile the .mo files Gatehouse serves (committed, so an install needs no build step).
+# tests/test_i18n.py fails while any is untranslated or a .mo is older than its .po.
+TRANSLATIONS := app/translations
+translations: $(RUN_STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -k lazy_gettext -k _l -k N_ --no-location \
+		--sort-output --add-comments=TRANSLATORS: -o $(TRANSLATIONS)/messages.pot .
+	$(BIN)/pybabel update -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS) \
+		--init-missing --no-fuzzy-matching --ignore-obsolete
+	$(BIN)/pybabel compile -d $(TRANSLATIONS) --statistics
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check .

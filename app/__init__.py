@@ -103,6 +103,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         console,
         errors,
         gates,
+        i18n,
         launch,
         limits,
         lms,
@@ -129,6 +130,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if "terms" in settings.registration.gates:
         app.extensions["gatehouse.terms_html"] = render_terms(settings.gates.terms.path)
     security.init_app(app)
+    i18n.init_app(app)
     templating.init_app(app)
     errors.init_app(app)
     launch.init_app(app)

@@ -15,6 +15,7 @@ import tomllib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
+from pathlib import Path
 from types import MappingProxyType, UnionType
 from typing import Any, get_args, get_type_hints
 from urllib.parse import urlsplit
@@ -274,6 +275,9 @@ SCHEMA: dict[str, Any] = {
         "deadline": Key("number", default=10.0),
         "max_response_bytes": Key("int", default=1024 * 1024),
     },
+    "ui": {
+        "default_locale": Key("str", default="en"),
+    },
 }
 
 
@@ -479,6 +483,13 @@ class OutboundSettings(Table):
 
 
 @dataclass(frozen=True)
+class UiSettings(Table):
+    """`[ui]`: the pages' language when neither the launch nor the browser names one."""
+
+    default_locale: str
+
+
+@dataclass(frozen=True)
 class Settings(Table):
     """Gatehouse's validated settings: `settings.registration.expires_in`, and so on."""
 
@@ -493,6 +504,7 @@ class Settings(Table):
     security: SecuritySettings
     gates: GateSettings
     outbound: OutboundSettings
+    ui: UiSettings
 
 
 def freeze(validated: Mapping[str, Any]) -> Settings:
@@ -559,6 +571,14 @@ def env_name(path: str) -> str:
 
 
 GATE_NAMES = ("signin", "terms", "payment")
+# The pages' catalogues (app/web/i18n.py): English is the source, each other language a folder.
+TRANSLATIONS = Path(__file__).parent / "translations"
+
+
+def available_locales() -> tuple[str, ...]:
+    """Return the languages the pages can be shown in: English, then each translation."""
+    translated = sorted(p.parent.parent.name for p in TRANSLATIONS.glob("*/LC_MESSAGES/*.po"))
+    return ("en", *translated)
 
 
 def load_settings(
@@ -748,6 +768,13 @@ def validate(raw: Mapping[str, Any], problems: _Problems | None = None) -> dict[
         found.add("launch.token_lifetime: must be between 10 and 3600 seconds")
     if settings["trusted_proxies"] < 0:
         found.add("trusted_proxies: must be 0 or more")
+    locales = available_locales()
+    if settings["ui"]["default_locale"] not in locales:
+        found.add(
+            f"ui.default_locale: {settings['ui']['default_locale']!r} is not a language "
+            f"Gatehouse's pages are translated into; use one of {', '.join(locales)}"
+        )
+        settings["ui"]["default_locale"] = "en"
     outbound = settings["outbound"]
     for key in ("connect_timeout", "deadline", "max_response_bytes"):
         if outbound[key] <= 0:

@@ -106,7 +106,8 @@
       }
       show("waiting", false);
       var main = byId("gate-body");
-      if (main) { main.textContent = "Registration complete. You can close this dialog."; }
+      // The words come from the page (gates/_layout.html), in its language.
+      if (main) { main.textContent = main.getAttribute("data-done-text"); }
     } else if (event.data.subject === "gatehouse.progress") {
       poll();
     }

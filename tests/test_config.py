@@ -624,8 +624,8 @@ def test_settings_are_frozen_at_every_level(tmp_path):
                 value["x"] = "y"
     # Settings; tool, tool.canvas, the message and its canvas; registration, launch,
     # notifications and its email, limits, logging, security; gates and its signin, oidc,
-    # terms, payment; outbound. The two custom_parameters tables are read-only mappings.
-    assert tables == 18 and mappings == 2
+    # terms, payment; outbound; ui. The two custom_parameters tables are read-only mappings.
+    assert tables == 19 and mappings == 2
     assert settings.tool.messages[0].placements == ("link",)
     assert settings.tool.messages[0].custom_parameters == {"c": "d"}
     with pytest.raises(dataclasses.FrozenInstanceError):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+from ..lti.text import N_
 from ..storage import Account, now_iso
 
 MIN_PASSWORD_LENGTH = 10
@@ -139,18 +140,24 @@ def oidc_account(
 def oidc_refusal_message(refused: OidcLinkRefused, label: str) -> str:
     """Say plainly why "Sign in with …" did not sign the admin in, and what to do instead."""
     if refused.reason == "owner":
-        return (
-            f"{refused.email} is an owner account of this tool, so it cannot be used through "
-            f"{label}. Sign in below with its e-mail address and password."
+        return N_(
+            "%(email)s is an owner account of this tool, so it cannot be used through "
+            "%(label)s. Sign in below with its e-mail address and password.",
+            email=refused.email,
+            label=label,
         )
     if refused.reason == "unverified":
-        return (
-            f"An account for {refused.email} already exists here, and {label} did not confirm "
+        return N_(
+            "An account for %(email)s already exists here, and %(label)s did not confirm "
             "that this e-mail address is verified, so the two were not joined. Sign in below "
-            f"with the account's password, or verify the address with {label} and try again."
+            "with the account's password, or verify the address with %(label)s and try again.",
+            email=refused.email,
+            label=label,
         )
-    return (
-        f"An account for {refused.email} already exists here and is joined to a different "
-        f"{label} sign-in. Use that one, or sign in below with the account's e-mail address "
-        "and password."
+    return N_(
+        "An account for %(email)s already exists here and is joined to a different "
+        "%(label)s sign-in. Use that one, or sign in below with the account's e-mail address "
+        "and password.",
+        email=refused.email,
+        label=label,
     )

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..lti.text import N_
 from ..settings import Settings
 from ..storage import Registration
 from .payments import PAID
@@ -51,9 +52,9 @@ class PaymentGate(Gate):
 
 
 GATES = {
-    "signin": SigninGate("signin", "Sign in", "gates.signin"),
-    "terms": TermsGate("terms", "Terms", "gates.terms"),
-    "payment": PaymentGate("payment", "Payment", "gates.payment"),
+    "signin": SigninGate("signin", N_("Sign in"), "gates.signin"),
+    "terms": TermsGate("terms", N_("Terms"), "gates.terms"),
+    "payment": PaymentGate("payment", N_("Payment"), "gates.payment"),
 }
 
 

@@ -45,6 +45,7 @@ from ..lti.launch import (
 )
 from ..lti.lms import family_name, for_family
 from ..lti.roles import display_names, is_staff, parse_roles
+from ..lti.text import N_
 from ..storage import LaunchStateStatus, now_iso
 from .events import Events
 from .services import Services
@@ -170,9 +171,11 @@ def _not_bound(detail: str) -> InvalidLaunch:
     return InvalidLaunch(
         detail,
         rule=BINDING_RULE,
-        hint="Launch the tool again from the LMS, in this browser. Gatehouse accepts a launch "
-        "only in the browser that started it, so a launch link or form sent to you by someone "
-        "else does not open the tool.",
+        hint=N_(
+            "Launch the tool again from the LMS, in this browser. Gatehouse accepts a launch "
+            "only in the browser that started it, so a launch link or form sent to you by someone "
+            "else does not open the tool."
+        ),
     )
 
 
@@ -200,8 +203,10 @@ def find_platform(store, issuer: str, client_id: str | None):
             raise UnknownPlatform(
                 f"No registration matches issuer {issuer!r} and client_id {client_id!r}.",
                 rule="unknown-platform",
-                hint="An LMS administrator must register the tool first (Dynamic Registration "
-                "with this tool's registration URL), or correct the client ID in the LMS.",
+                hint=N_(
+                    "An LMS administrator must register the tool first (Dynamic Registration "
+                    "with this tool's registration URL), or correct the client ID in the LMS."
+                ),
             )
         return platform
     candidates, _total = store.list_platforms(issuer=issuer, limit=2)
@@ -209,16 +214,20 @@ def find_platform(store, issuer: str, client_id: str | None):
         raise UnknownPlatform(
             f"No registration matches issuer {issuer!r}.",
             rule="unknown-platform",
-            hint="An LMS administrator must register the tool first (Dynamic Registration with "
-            "this tool's registration URL).",
+            hint=N_(
+                "An LMS administrator must register the tool first (Dynamic Registration with "
+                "this tool's registration URL)."
+            ),
         )
     if len(candidates) > 1:
         raise UnknownPlatform(
             f"Several registrations share issuer {issuer!r} and the LMS did not say which one "
             "this launch is for (no client_id parameter).",
             rule="ambiguous-platform",
-            hint="Configure the LMS to send client_id with the login request, or remove the "
-            "registrations that are no longer used.",
+            hint=N_(
+                "Configure the LMS to send client_id with the login request, or remove the "
+                "registrations that are no longer used."
+            ),
         )
     return candidates[0]
 
@@ -230,8 +239,10 @@ def check_active(platform) -> None:
             f"The registration of {platform.name or platform.issuer} (client_id "
             f"{platform.client_id}) exists but is not active.",
             rule="platform-inactive",
-            hint="An administrator of the tool must activate this registration (in the "
-            "Gatehouse console or with the API) before it can be launched.",
+            hint=N_(
+                "An administrator of the tool must activate this registration (in the "
+                "Gatehouse console or with the API) before it can be launched."
+            ),
         )
 
 
@@ -244,8 +255,9 @@ def check_deployment(store, events: Events, policy: str, platform, deployment_id
                 f"Deployment {deployment_id!r} of {platform.name or platform.issuer} is not "
                 "registered with the tool, and the tool accepts only known deployments.",
                 rule="deployment-unknown",
-                hint="An administrator of the tool must add this deployment id to the "
-                "registration.",
+                hint=N_(
+                    "An administrator of the tool must add this deployment id to the registration."
+                ),
             )
         deployment, created = store.add_deployment(
             platform.id, deployment_id, active=policy == "accept", source="launch"
@@ -262,8 +274,10 @@ def check_deployment(store, events: Events, policy: str, platform, deployment_id
             f"Deployment {deployment_id!r} of {platform.name or platform.issuer} is known to "
             "the tool but has not been approved yet.",
             rule="deployment-pending",
-            hint="An administrator of the tool must approve this deployment (in the Gatehouse "
-            "console or with the API); then launch again.",
+            hint=N_(
+                "An administrator of the tool must approve this deployment (in the Gatehouse "
+                "console or with the API); then launch again."
+            ),
         )
 
 
@@ -284,21 +298,25 @@ def consume_state(store, state: str):
         raise InvalidLaunch(
             "This launch was already used once; a launch cannot be sent twice.",
             rule="state-replayed",
-            hint="Launch the tool again from the LMS (reloading or going back to a launch page "
-            "does not work).",
+            hint=N_(
+                "Launch the tool again from the LMS (reloading or going back to a launch page "
+                "does not work)."
+            ),
         )
     if status == LaunchStateStatus.EXPIRED:
         raise InvalidLaunch(
             "This launch took longer than ten minutes from login to launch.",
             rule="state-expired",
-            hint="Launch the tool again from the LMS.",
+            hint=N_("Launch the tool again from the LMS."),
         )
     if status != LaunchStateStatus.OK:
         raise InvalidLaunch(
             "This launch's state was not issued by Gatehouse's login step.",
             rule="state-unknown",
-            hint="Launch the tool from the LMS; the LMS must start at the tool's login URL "
-            "(…/lti/login).",
+            hint=N_(
+                "Launch the tool from the LMS; the LMS must start at the tool's login URL "
+                "(…/lti/login)."
+            ),
         )
     return launch_state
 

@@ -6,13 +6,14 @@ from fnmatch import fnmatchcase
 from urllib.parse import urlsplit
 
 from ..lti.errors import RegistrationError
+from ..lti.text import N_
 
 
 class RegistrationRefused(RegistrationError):
     """The tool owner does not accept registrations from this LMS or without an invitation."""
 
     status = 403
-    title = "This tool does not accept this registration"
+    title = N_("This tool does not accept this registration")
 
 
 def issuer_matches(issuer: str, pattern: str) -> bool:
@@ -35,14 +36,14 @@ def check_issuer(issuer: str, allowed: tuple[str, ...], blocked: tuple[str, ...]
         raise RegistrationRefused(
             f"Registrations from {issuer} are not accepted by this tool's owner.",
             rule="blocked-issuer",
-            hint="Contact the tool's owner if you think this is a mistake.",
+            hint=N_("Contact the tool's owner if you think this is a mistake."),
         )
     if allowed and not any(issuer_matches(issuer, p) for p in allowed):
         raise RegistrationRefused(
             f"This tool accepts registrations only from approved LMSes, and {issuer} is not "
             "one of them.",
             rule="issuer-not-allowed",
-            hint="Contact the tool's owner to have your LMS approved.",
+            hint=N_("Contact the tool's owner to have your LMS approved."),
         )
 
 
@@ -54,8 +55,10 @@ def check_invitation(store, code: str | None, required: bool):
                 "This tool is registered with a personal invitation link, and this request "
                 "came without one.",
                 rule="invitation-required",
-                hint="Ask the tool's owner for your invitation link and paste that into your "
-                "LMS instead.",
+                hint=N_(
+                    "Ask the tool's owner for your invitation link and paste that into your "
+                    "LMS instead."
+                ),
             )
         return None
     invitation = store.get_invitation(code=code)
@@ -63,6 +66,6 @@ def check_invitation(store, code: str | None, required: bool):
         raise RegistrationRefused(
             "This invitation link is not valid any more (unknown, expired, revoked or used up).",
             rule="invitation-invalid",
-            hint="Ask the tool's owner for a new invitation link.",
+            hint=N_("Ask the tool's owner for a new invitation link."),
         )
     return invitation

@@ -43,6 +43,7 @@ from ..lti.registration import (
     register_tool_in_platform,
     resolve_tool,
 )
+from ..lti.text import N_
 from ..storage import Platform, Registration, RegistrationState, TransitionRefused, now_iso
 from ..testing import crashpoints
 from .events import Events
@@ -65,21 +66,21 @@ class AlreadyHandled(RegistrationError):
     """This attempt is already registering or finished; nothing is sent to the LMS again."""
 
     status = 409
-    title = "This registration is already being handled"
+    title = N_("This registration is already being handled")
 
 
 class TokenSpent(RegistrationError):
     """Another attempt already sent a registration with this LMS token."""
 
     status = 409
-    title = "This registration was already sent to your LMS"
+    title = N_("This registration was already sent to your LMS")
 
 
 class RegistrationGone(RegistrationError):
     """The attempt expired or already ended; the admin starts again from the LMS."""
 
     status = 410
-    title = "This registration has ended"
+    title = N_("This registration has ended")
 
 
 class RegistrationExpired(RegistrationGone):
@@ -174,8 +175,10 @@ def check_initiation(openid_configuration: str | None) -> str:
             "The request has no openid_configuration parameter. Gatehouse's registration URL "
             "is meant to be pasted into your LMS, which adds that parameter when it opens it.",
             rule="openid-configuration-required",
-            hint="In your LMS, choose to add an LTI 1.3 tool by dynamic registration and paste "
-            "this page's address there.",
+            hint=N_(
+                "In your LMS, choose to add an LTI 1.3 tool by dynamic registration and paste "
+                "this page's address there."
+            ),
         )
     parts = urlsplit(openid_configuration)
     if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -290,7 +293,7 @@ def register(
                 "The invitation link this registration started from was used up, revoked or "
                 "expired in the meantime.",
                 rule="invitation-invalid",
-                hint="Ask the tool's owner for a new invitation link.",
+                hint=N_("Ask the tool's owner for a new invitation link."),
             )
         crashpoints.reach("before_post")
         try:
@@ -336,15 +339,17 @@ def _not_claimed(store, reg_id: str) -> RegistrationError:
             "This registration was not finished in time, so it expired and nothing was sent "
             "to your LMS.",
             rule="registration-expired",
-            hint="Close this dialog and start the registration again from your LMS.",
+            hint=N_("Close this dialog and start the registration again from your LMS."),
         )
     if current is not None and current.state == RegistrationState.PENDING:
         return TokenSpent(
             "Gatehouse already sent a registration to your LMS with this registration token, "
             "from another window or an earlier try, and never sends one twice.",
             rule="token-once",
-            hint="Close this dialog and look in your LMS for the tool. To register again, "
-            "start a new registration from your LMS.",
+            hint=N_(
+                "Close this dialog and look in your LMS for the tool. To register again, "
+                "start a new registration from your LMS."
+            ),
         )
     return AlreadyHandled(
         "Gatehouse already sent this registration to your LMS, so it will not send it again. "
@@ -368,10 +373,13 @@ def _outcome_unknown(
         f"{happened} {lms} may have registered the tool anyway, so Gatehouse will not send "
         "the same registration again.",
         rule=error.rule,
-        hint=f"Look in {lms}'s list of LTI tools for this tool. If it is there, give its "
-        "Client ID to the tool's owner, who can finish the registration in the Gatehouse "
-        "console. If it is not there, close this dialog and start a new registration from "
-        f"{lms}.",
+        hint=N_(
+            "Look in %(lms)s's list of LTI tools for this tool. If it is there, give its "
+            "Client ID to the tool's owner, who can finish the registration in the Gatehouse "
+            "console. If it is not there, close this dialog and start a new registration from "
+            "%(lms)s.",
+            lms=lms,
+        ),
         lms_status=getattr(error, "lms_status", None),
         lms_body=getattr(error, "lms_body", None),
     )

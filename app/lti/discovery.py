@@ -18,6 +18,7 @@ from .constants import (
 from .errors import PlatformConfigError, PlatformRefused
 from .http import SafeClient
 from .lms import for_family
+from .text import N_
 
 log = logging.getLogger(__name__)
 
@@ -106,20 +107,22 @@ def get_openid_config(client: SafeClient, url: str, registration_token: str | No
         raise PlatformConfigError(
             f"The LMS's OpenID configuration is not JSON (it answered {kind}).",
             rule="config-json",
-            hint="Check that the URL your LMS passed points at its OpenID configuration.",
+            hint=N_("Check that the URL your LMS passed points at its OpenID configuration."),
         ) from None
     return document
 
 
 def _config_hint(status: int) -> str:
     if status in (401, 403):
-        return (
+        return N_(
             "The LMS did not accept the registration token. Tokens expire after about an hour: "
             "start the registration again from your LMS."
         )
     if status == 404:
-        return "The configuration URL was not found: start the registration again from your LMS."
-    return "Try again in a few minutes; if it keeps failing, contact your LMS's support."
+        return N_(
+            "The configuration URL was not found: start the registration again from your LMS."
+        )
+    return N_("Try again in a few minutes; if it keeps failing, contact your LMS's support.")
 
 
 def validate_openid_config(
@@ -237,7 +240,7 @@ def _check_issuer(issuer: str, url: str, mode: str, allow_insecure: bool) -> Non
             f"The configuration URL {path!r} does not start with the issuer {issuer!r} "
             "(LTI Dynamic Registration §3.5.1).",
             rule="issuer-prefix",
-            hint='A tool owner can relax this check with security.issuer_check = "host".',
+            hint=N_('A tool owner can relax this check with security.issuer_check = "host".'),
         )
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from .text import N_
+
 
 class RegistrationError(Exception):
     """A registration cannot go on; the admin sees `title`, `detail` and `hint`."""
 
     status = 400
-    title = "The registration could not be completed"
+    title = N_("The registration could not be completed")
     # True once the LMS answered the registration request, or may have: its token is spent.
     token_spent = False
 
@@ -32,13 +34,13 @@ class RegistrationError(Exception):
 class MissingParameter(RegistrationError):
     """The LMS opened the registration URL without the parameters the spec requires."""
 
-    title = "This page must be opened by your LMS"
+    title = N_("This page must be opened by your LMS")
 
 
 class UnsafeURL(RegistrationError):
     """A URL from the browser or the platform points somewhere Gatehouse refuses to go."""
 
-    title = "Gatehouse refused to contact this address"
+    title = N_("Gatehouse refused to contact this address")
 
 
 class PlatformUnreachable(RegistrationError):
@@ -49,7 +51,7 @@ class PlatformUnreachable(RegistrationError):
     """
 
     status = 502
-    title = "Gatehouse could not reach your LMS"
+    title = N_("Gatehouse could not reach your LMS")
     sent = False
 
 
@@ -57,14 +59,14 @@ class PlatformConfigError(RegistrationError):
     """The platform's OpenID configuration breaks a rule of the specification."""
 
     status = 502
-    title = "Your LMS's configuration is not usable"
+    title = N_("Your LMS's configuration is not usable")
 
 
 class PlatformRefused(RegistrationError):
     """The LMS answered the registration request with an error."""
 
     status = 502
-    title = "Your LMS answered with an error"
+    title = N_("Your LMS answered with an error")
 
     def __init__(self, detail: str, *, lms_status: int, lms_body: str, hint: str | None = None):
         super().__init__(detail, rule="platform-response", hint=hint)
@@ -80,7 +82,7 @@ class InvalidRegistrationResponse(RegistrationError):
     """The LMS said yes but its answer cannot be used (no client_id, not JSON)."""
 
     status = 502
-    title = "Your LMS's answer could not be used"
+    title = N_("Your LMS's answer could not be used")
 
     def __init__(self, detail: str, *, lms_status: int, lms_body: str, rule: str):
         super().__init__(detail, rule=rule)
@@ -100,7 +102,7 @@ class OutcomeUnknown(RegistrationError):
     """
 
     status = 502
-    title = "Outcome unknown: check your LMS"
+    title = N_("Outcome unknown: check your LMS")
     state = "unknown"
     token_spent = True
 
@@ -125,38 +127,38 @@ class OutcomeUnknown(RegistrationError):
 class LaunchError(RegistrationError):
     """A launch cannot go on; the person launching sees `title`, `detail` and `hint`."""
 
-    title = "This launch could not be completed"
+    title = N_("This launch could not be completed")
 
 
 class UnknownPlatform(LaunchError):
     """No registration matches the issuer (and client_id) the LMS sent."""
 
-    title = "This LMS is not registered with the tool"
+    title = N_("This LMS is not registered with the tool")
 
 
 class InactivePlatform(LaunchError):
     """The registration exists but an administrator has not activated it yet."""
 
     status = 401
-    title = "This registration is not active yet"
+    title = N_("This registration is not active yet")
 
 
 class InvalidLaunch(LaunchError):
     """The LMS's id_token or the launch request breaks an LTI 1.3 security rule."""
 
     status = 401
-    title = "This launch could not be verified"
+    title = N_("This launch could not be verified")
 
 
 class DeploymentNotApproved(LaunchError):
     """The deployment is known but waits for an administrator's approval."""
 
     status = 403
-    title = "This deployment is waiting for approval"
+    title = N_("This deployment is waiting for approval")
 
 
 class DeploymentRefused(LaunchError):
     """The deployment is unknown and the policy refuses unknown deployments."""
 
     status = 403
-    title = "This deployment is not registered"
+    title = N_("This deployment is not registered")

@@ -22,6 +22,7 @@ from joserfc.jws import extract_compact
 from . import nesting
 from .constants import SIGNING_ALG, MessageType
 from .errors import InvalidLaunch, LaunchError, RegistrationError
+from .text import N_
 
 LTI = "https://purl.imsglobal.org/spec/lti/claim/"
 CLAIM_VERSION = LTI + "version"
@@ -32,6 +33,8 @@ CLAIM_RESOURCE_LINK = LTI + "resource_link"
 CLAIM_ROLES = LTI + "roles"
 CLAIM_CONTEXT = LTI + "context"
 CLAIM_TOOL_PLATFORM = LTI + "tool_platform"
+# Its `locale` is the language the LMS shows the user (LTI 1.3 §5.4.4, a BCP 47 tag).
+CLAIM_LAUNCH_PRESENTATION = LTI + "launch_presentation"
 DL = "https://purl.imsglobal.org/spec/lti-dl/claim/"
 DL_SETTINGS = DL + "deep_linking_settings"
 DL_CONTENT_ITEMS = DL + "content_items"
@@ -102,8 +105,10 @@ class PlatformKeys:
                 f"The LMS signed the launch with key {kid!r}, which is not in its key set at "
                 f"{url}, even after fetching it again.",
                 rule="unknown-kid",
-                hint="The LMS may be misconfigured; an administrator should check that the "
-                "registration's key set URL is the LMS's own.",
+                hint=N_(
+                    "The LMS may be misconfigured; an administrator should check that the "
+                    "registration's key set URL is the LMS's own."
+                ),
             )
         return key
 
@@ -145,7 +150,7 @@ def _import_key(value: str | dict | None, what: str) -> RSAKey:
         raise LaunchError(
             f"The registration's public key ({what}) cannot be read.",
             rule="platform-key",
-            hint="An administrator should correct the platform's key in Gatehouse.",
+            hint=N_("An administrator should correct the platform's key in Gatehouse."),
         ) from None
 
 
@@ -163,6 +168,30 @@ def token_header(id_token: str) -> dict[str, Any]:
         raise InvalidLaunch(
             "The id_token the LMS sent is not a signed JWT.", rule="id-token-format"
         ) from None
+
+
+def launch_locale(claims: dict[str, Any]) -> str | None:
+    """Return the `launch_presentation` claim's `locale`, or None."""
+    presentation = claims.get(CLAIM_LAUNCH_PRESENTATION)
+    locale = presentation.get("locale") if isinstance(presentation, dict) else None
+    return locale if isinstance(locale, str) and locale.strip() else None
+
+
+def unverified_locale(id_token: str | None) -> str | None:
+    """Return the `locale` an id_token names, before (or without) checking its signature.
+
+    Only for the language of a page that refuses or has not yet verified the launch: the words
+    shown are the same in every language, so an unsigned claim can choose nothing else.
+    """
+    if not id_token or id_token.count(".") != 2:
+        return None
+    segment = id_token.split(".")[1]
+    try:
+        payload = urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+        claims = nesting.loads(payload)
+    except (ValueError, UnicodeError):
+        return None
+    return launch_locale(claims) if isinstance(claims, dict) else None
 
 
 def verify_id_token(
@@ -215,14 +244,16 @@ def check_claims(claims: dict[str, Any], platform: Any, nonce: str, now: float) 
         raise InvalidLaunch(
             f"The id_token expired {int(now - exp)} seconds ago.",
             rule="id-token-expired",
-            hint="Launch the tool again from the LMS. If this keeps happening, the LMS's clock "
-            "or Gatehouse's is wrong.",
+            hint=N_(
+                "Launch the tool again from the LMS. If this keeps happening, the LMS's clock "
+                "or Gatehouse's is wrong."
+            ),
         )
     if iat - LEEWAY > now:
         raise InvalidLaunch(
             f"The id_token was issued {int(iat - now)} seconds in the future.",
             rule="id-token-iat",
-            hint="The LMS's clock or Gatehouse's is wrong.",
+            hint=N_("The LMS's clock or Gatehouse's is wrong."),
         )
     nbf = claims.get("nbf")  # optional (RFC 7519 section 4.1.5), binding when present
     if nbf is not None and not _is_time(nbf):
@@ -231,7 +262,7 @@ def check_claims(claims: dict[str, Any], platform: Any, nonce: str, now: float) 
         raise InvalidLaunch(
             f"The id_token is not valid before {int(nbf - now)} seconds from now (its nbf).",
             rule="id-token-nbf",
-            hint="The LMS's clock or Gatehouse's is wrong.",
+            hint=N_("The LMS's clock or Gatehouse's is wrong."),
         )
     if not nonce or not secrets.compare_digest(str(claims.get("nonce", "")), nonce):
         raise InvalidLaunch(

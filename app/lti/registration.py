@@ -19,6 +19,7 @@ from .discovery import PlatformConfig
 from .errors import InvalidRegistrationResponse, PlatformRefused, RegistrationError
 from .http import SafeClient
 from .lms import LMS, Adjustments, for_family
+from .text import N_
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -107,7 +108,7 @@ class InsecureToolURL(RegistrationError):
     """The tool's own URLs would reach the LMS as plain http; the tool owner must fix base_url."""
 
     status = 500
-    title = "The tool's addresses are not secure"
+    title = N_("The tool's addresses are not secure")
 
 
 def insecure_tool_urls(tool: ToolProfile) -> list[tuple[str, str]]:
@@ -221,7 +222,9 @@ def _scopes(
     kept = [s for s in wanted if s in platform.scopes_supported]
     for scope in wanted:
         if scope not in kept:
-            adjustments.note(f"Did not request the scope {scope} (the LMS does not offer it).")
+            adjustments.note(
+                N_("Did not request the scope %(scope)s (the LMS does not offer it).", scope=scope)
+            )
     return kept
 
 
@@ -235,7 +238,9 @@ def _messages(
     for message in wanted:
         kind = message["type"]
         if kind != MessageType.RESOURCE_LINK.value and not platform.supports(kind):
-            adjustments.note(f"Left out the {kind} message (the LMS does not support it).")
+            adjustments.note(
+                N_("Left out the %(kind)s message (the LMS does not support it).", kind=kind)
+            )
             continue
         placements = lms.message_placements(
             kind, message.get("placements"), platform.placements_for(kind), adjustments
@@ -286,10 +291,12 @@ def _insecure(urls: tuple[tuple[str, str], ...]) -> InsecureToolURL:
         f"plain-http addresses ({shown}). base_url is not set, so these addresses come from "
         "this request, which reached Gatehouse over http.",
         rule="tool-https",
-        hint="Send this page to the tool's owner. They should set base_url to Gatehouse's "
-        "public https address, or, behind a proxy that terminates TLS, set trusted_proxies to "
-        "the number of proxies so their X-Forwarded-Proto header is honoured. Then start the "
-        "registration again from your LMS.",
+        hint=N_(
+            "Send this page to the tool's owner. They should set base_url to Gatehouse's "
+            "public https address, or, behind a proxy that terminates TLS, set trusted_proxies to "
+            "the number of proxies so their X-Forwarded-Proto header is honoured. Then start the "
+            "registration again from your LMS."
+        ),
     )
 
 
@@ -400,14 +407,14 @@ def summarize_error(body: str, limit: int = 300) -> str:
 
 
 HINTS = {
-    "token_already_used": (
+    "token_already_used": N_(
         "The LMS's registration token was already used. Start the registration again from your LMS."
     ),
-    "missing_registration_token": (
+    "missing_registration_token": N_(
         "The LMS received no registration token. If the LMS runs behind Apache, make sure it "
         "passes the Authorization header (CGIPassAuth On), then start again from the LMS."
     ),
-    "domain_targetlinkuri_mismatch": (
+    "domain_targetlinkuri_mismatch": N_(
         "The tool's domain does not match its launch URL. The tool owner should check "
         "tool.domain and tool.target_link_uri."
     ),
@@ -420,18 +427,20 @@ def refusal_hint(status: int, body: str) -> str:
         if marker in body:
             return hint
     if status in (401, 403):
-        return (
+        return N_(
             "The LMS did not accept the registration token; it may have expired (tokens last "
             "about an hour). Start the registration again from your LMS."
         )
     if status == 422 or status == 400:
-        return (
+        return N_(
             "The LMS rejected the tool's registration details. Send this page to the tool's "
             "owner so they can adjust the tool's configuration."
         )
     if status >= 500:
-        return (
+        return N_(
             "The LMS had an internal error. Wait a few minutes, then start the registration "
             "again from your LMS."
         )
-    return "Start the registration again from your LMS; if it fails again, contact the tool owner."
+    return N_(
+        "Start the registration again from your LMS; if it fails again, contact the tool owner."
+    )

@@ -24,6 +24,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from .text import N_
+
 LIS = "http://purl.imsglobal.org/vocab/lis/v2/"
 SYSTEM = LIS + "system/person#"
 INSTITUTION = LIS + "institution/person#"
@@ -35,6 +37,35 @@ VOCABULARIES = ((SYSTEM, "system"), (INSTITUTION, "institution"), (CONTEXT, "con
 STAFF_SYSTEM = frozenset({"Administrator", "SysAdmin", "SysSupport", "AccountAdmin"})
 STAFF_INSTITUTION = frozenset({"Administrator", "Faculty", "Instructor"})
 STAFF_CONTEXT = frozenset({"Administrator", "ContentDeveloper", "Instructor", "TeachingAssistant"})
+
+
+# The display names of the LIS roles (LTI 1.3 appendix A.2), marked so that the launch page shows
+# them in the reader's language; a role not listed here is shown as `display_name` makes it.
+ROLE_NAMES = (
+    N_("Administrator"),
+    N_("Faculty"),
+    N_("Instructor"),
+    N_("Learner"),
+    N_("Student"),
+    N_("Mentor"),
+    N_("Member"),
+    N_("Manager"),
+    N_("Staff"),
+    N_("Content developer"),
+    N_("Teaching assistant"),
+    N_("Grader"),
+    N_("Guest"),
+    N_("Observer"),
+    N_("Alumni"),
+    N_("Other"),
+    N_("Prospective student"),
+    N_("Sys admin"),
+    N_("Sys support"),
+    N_("Creator"),
+    N_("Account admin"),
+    N_("User"),
+    N_("Test user"),
+)
 
 
 @dataclass(frozen=True)

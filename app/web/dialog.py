@@ -11,6 +11,7 @@ from ..domain.gates import approval_of
 from ..lti import lms as lms_families
 from ..lti.errors import RegistrationError
 from .context import get_store
+from .i18n import translate
 from .security import allow_framing
 
 
@@ -20,7 +21,12 @@ def render_error(
     """Render a readable error page for the admin, with a way back to the LMS."""
     if in_flow:
         allow_framing()
-    return render_template(template, error=error.as_dict()), error.status
+    return render_template(template, error=translated(error.as_dict())), error.status
+
+
+def translated(error: dict) -> dict:
+    """Return a stored or raised error's words in the page's language (app/web/i18n.py)."""
+    return error | {key: translate(error.get(key)) for key in ("title", "detail", "hint")}
 
 
 def render_close(registration):
@@ -48,7 +54,7 @@ def render_close(registration):
         updated=updated,
         lms=family,
         family=registration.product_family_code,
-        family_name=lms_families.family_name(registration.product_family_code),
+        family_name=translate(lms_families.family_name(registration.product_family_code)),
         owner_told=current_app.extensions.get("gatehouse.notifier") is not None,
         deployments=store.list_deployments(platform.id),
         approval=approval_of(store, registration.id),

@@ -6,27 +6,31 @@ from flask import Flask, current_app, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
+from ..lti.text import N_
 from .api_json import envelope
+from .i18n import translate
 from .security import allow_framing
 
 # The pages people reach most: a plain first line, then what to do (the rest say what
 # Werkzeug or the view said).
 PAGES = {
     404: (
-        "This page does not exist",
-        "The address may be mistyped, or the link that led here is out of date.",
-        "Check the address, or start from the home page. If your LMS sent you here, start the "
-        "registration again from your LMS.",
+        N_("This page does not exist"),
+        N_("The address may be mistyped, or the link that led here is out of date."),
+        N_(
+            "Check the address, or start from the home page. If your LMS sent you here, start "
+            "the registration again from your LMS."
+        ),
     ),
     405: (
-        "This page cannot be opened this way",
-        "The address exists, but it does not answer this kind of request.",
-        "Use the link or button that leads to it, or start from the home page.",
+        N_("This page cannot be opened this way"),
+        N_("The address exists, but it does not answer this kind of request."),
+        N_("Use the link or button that leads to it, or start from the home page."),
     ),
     500: (
-        "Something went wrong on our side",
-        "Gatehouse hit an unexpected error. Nothing was registered.",
-        "Please try again in a moment, and tell the tool's owner if it happens again.",
+        N_("Something went wrong on our side"),
+        N_("Gatehouse hit an unexpected error. Nothing was registered."),
+        N_("Please try again in a moment, and tell the tool's owner if it happens again."),
     ),
 }
 
@@ -43,7 +47,11 @@ def _page(code: int, name: str, description: str, what_to_do: str | None = None)
     if request.path.startswith("/lti/"):
         allow_framing()
     page = render_template(
-        "error_page.html", code=code, name=name, description=description, what_to_do=what_to_do
+        "error_page.html",
+        code=code,
+        name=translate(name),
+        description=translate(description),
+        what_to_do=translate(what_to_do),
     )
     return page, code
 

@@ -42,11 +42,15 @@ from ..lti.launch import (
     CLAIM_MESSAGE_TYPE,
     CLAIM_TARGET_LINK_URI,
     PlatformKeys,
+    launch_locale,
+    unverified_locale,
     verify_id_token,
     with_query,
 )
+from ..lti.text import N_
 from .context import base_url, events, get_store, safe_client, services, settings
 from .dialog import render_error
+from .i18n import use_launch_locale
 from .limits import launch_limit
 from .security import allow_framing
 
@@ -88,7 +92,7 @@ def _required(name: str) -> str:
         raise LaunchError(
             f"The request has no {name!r} parameter, which an LTI 1.3 launch always carries.",
             rule="missing-parameter",
-            hint="Start the tool from a link or an activity in your LMS.",
+            hint=N_("Start the tool from a link or an activity in your LMS."),
         )
     return value
 
@@ -111,8 +115,10 @@ def login():
             raise LaunchError(
                 f"The target_link_uri {target_link_uri!r} is not an http(s) URL.",
                 rule="target-link-uri",
-                hint="The LMS's tool configuration is wrong; an administrator should check the "
-                "tool's launch URL.",
+                hint=N_(
+                    "The LMS's tool configuration is wrong; an administrator should check the "
+                    "tool's launch URL."
+                ),
             )
         platform = launches.find_platform(store, issuer, request.values.get("client_id") or None)
         try:
@@ -123,7 +129,7 @@ def login():
             raise LaunchError(
                 "The registration's authorization endpoint is not an http(s) URL.",
                 rule="platform-authorization-endpoint",
-                hint="An administrator must correct the platform's authentication endpoint.",
+                hint=N_("An administrator must correct the platform's authentication endpoint."),
             )
     except LaunchError as error:
         return render_launch_error(error)
@@ -202,13 +208,15 @@ def launch():
     """Check the launch's binding to this browser, then verify the platform's id_token."""
     allow_framing()
     form = request.form
+    # The page's language until the token is verified (a refusal speaks the user's language too).
+    use_launch_locale(unverified_locale(form.get("id_token")))
     try:
         if form.get("error"):
             raise LaunchError(
                 f"The LMS answered the login with the error {form['error']!r}"
                 + (f": {form['error_description']}" if form.get("error_description") else "."),
                 rule="platform-error",
-                hint="Sign in to the LMS in this browser and launch the tool again.",
+                hint=N_("Sign in to the LMS in this browser and launch the tool again."),
             )
         state = _required("state")
         id_token = _required("id_token")
@@ -250,6 +258,7 @@ def _storage_page(state: str, id_token: str, binding):
 def verify():
     """Accept the launch page's proof read from the LMS's platform storage, then verify."""
     allow_framing()
+    use_launch_locale(unverified_locale(request.form.get("id_token")))
     try:
         state = _required("state")
         id_token = _required("id_token")
@@ -289,6 +298,7 @@ def _verify(state: str, id_token: str):
             current_app.extensions["gatehouse.platform_keys"],
             launch_state.nonce,
         )
+        use_launch_locale(launch_locale(claims))
         if claims.get(CLAIM_TARGET_LINK_URI, launch_state.target_link_uri) != (
             launch_state.target_link_uri
         ):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from flask import Flask
+from flask_babel import get_locale
 from markupsafe import Markup, escape
 
 from ..domain.payments import format_amount
@@ -13,8 +14,8 @@ from ..lti import lms as lms_families
 
 def money(amount: int | None, currency: str | None) -> str:
     """Format a Stripe amount in minor units as the payment page does: 1500 usd -> $15.00,
-    1500 jpy -> ¥1,500 (each currency's own number of decimals)."""
-    return format_amount(amount, currency)
+    1500 jpy -> ¥1,500 (each currency's own number of decimals), in the page's language."""
+    return format_amount(amount, currency, str(get_locale() or "en"))
 
 
 MARKS = re.compile(r"\*\*(.+?)\*\*|`(.+?)`")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from ..text import N_
 
 
 class Adjustments(list[str]):
@@ -28,8 +31,9 @@ class Adjustments(list[str]):
 class Step:
     """One thing the LMS administrator does, in plain words.
 
-    `text` may mark words the admin looks for on screen as **bold**; `{client_id}` in
-    `with_client_id` is filled in when the Client ID is known (and the part left out otherwise).
+    `text` may mark words the admin looks for on screen as **bold**; `with_client_id`, a
+    sentence with `%(client_id)s`, follows it when the Client ID is known (left out otherwise).
+    Both are marked with `N_` so the close page shows them in the admin's language.
     `action` is False for a step that only says how things stand: such a step does not keep the
     LMS dialog open.
     """
@@ -38,11 +42,12 @@ class Step:
     with_client_id: str = ""
     action: bool = True
 
-    def render(self, client_id: str | None) -> str:
+    def render(self, client_id: str | None, translate: Callable[[str], str] = str) -> str:
         """Return the step's text, with the Client ID part when the Client ID is known."""
+        text = translate(self.text)
         if client_id and self.with_client_id:
-            return self.text + self.with_client_id.format(client_id=client_id)
-        return self.text
+            return f"{text} {translate(self.with_client_id) % {'client_id': client_id}}"
+        return text
 
 
 class LMS:
@@ -53,14 +58,16 @@ class LMS:
     """
 
     codes: tuple[str, ...] = ()
-    name = "your LMS"
+    name = N_("your LMS")
     # Where the admin pastes the registration URL (plain text with **bold** marks), or None.
     where_to_paste: str | None = None
     # What the admin does after a new registration, and after an update of an existing one.
     next_steps: tuple[Step, ...] = (
         Step(
-            "Your LMS may keep the tool disabled until an administrator enables or activates "
-            "it in its list of external tools."
+            N_(
+                "Your LMS may keep the tool disabled until an administrator enables or "
+                "activates it in its list of external tools."
+            )
         ),
     )
     next_steps_after_update: tuple[Step, ...] | None = None
@@ -84,12 +91,18 @@ class LMS:
         """Return the family's main `product_family_code`."""
         return self.codes[0] if self.codes else ""
 
-    def steps(self, client_id: str | None = None, *, updated: bool = False) -> list[str]:
-        """Return the admin's next steps as text with **bold** marks."""
+    def steps(
+        self,
+        client_id: str | None = None,
+        *,
+        updated: bool = False,
+        translate: Callable[[str], str] = str,
+    ) -> list[str]:
+        """Return the admin's next steps as text with **bold** marks, through `translate`."""
         steps = self.next_steps
         if updated and self.next_steps_after_update is not None:
             steps = self.next_steps_after_update
-        return [step.render(client_id) for step in steps]
+        return [step.render(client_id, translate) for step in steps]
 
     def needs_action(self, *, updated: bool = False) -> bool:
         """Return True when the admin has steps to take in the LMS after this registration."""
@@ -133,8 +146,12 @@ class LMS:
         dropped = [p for p in configured if p not in offered]
         if dropped:
             adjustments.append(
-                f"Left out the {kind} placements {', '.join(dropped)} (the LMS does not offer "
-                "them)."
+                N_(
+                    "Left out the %(kind)s placements %(placements)s (the LMS does not offer "
+                    "them).",
+                    kind=kind,
+                    placements=", ".join(dropped),
+                )
             )
         return kept or None
 
@@ -146,4 +163,4 @@ class LMS:
 
     def platform_name(self, document: dict[str, Any], host: str) -> str:
         """Name a new platform after its LMS and the host the admin works on."""
-        return f"{self.name} at {host}"
+        return f"{self.name} at {host}"  # a name in the owner's console: English

@@ -7,6 +7,7 @@ and each Learn administrator then adds the tool by its Client ID.
 
 from __future__ import annotations
 
+from ..text import N_
 from .base import LMS, Step
 
 
@@ -15,15 +16,17 @@ class Blackboard(LMS):
 
     codes = ("BlackboardLearn",)
     name = "Blackboard"
-    where_to_paste = (
+    where_to_paste = N_(
         "nowhere in Learn itself: Blackboard registers tools centrally through the Anthology "
         "Developer Portal, and the Learn administrator then adds the tool by its Client ID."
     )
     next_steps = (
         Step(
-            "In Blackboard Learn, go to **System Admin → LTI Tool Providers → Register LTI "
-            "1.3/Advantage Tool**.",
-            with_client_id=" Enter the Client ID `{client_id}`.",
+            N_(
+                "In Blackboard Learn, go to **System Admin → LTI Tool Providers → Register LTI "
+                "1.3/Advantage Tool**."
+            ),
+            with_client_id=N_("Enter the Client ID `%(client_id)s`."),
         ),
-        Step("Approve the tool and choose where it appears."),
+        Step(N_("Approve the tool and choose where it appears.")),
     )

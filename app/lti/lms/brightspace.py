@@ -7,6 +7,7 @@ one-time token in the configuration URL's path, and keeps new registrations disa
 
 from __future__ import annotations
 
+from ..text import N_
 from .base import LMS, Step
 
 
@@ -15,17 +16,21 @@ class Brightspace(LMS):
 
     codes = ("desire2learn",)
     name = "Brightspace"
-    where_to_paste = (
+    where_to_paste = N_(
         "**Admin Tools → Manage Extensibility → LTI Advantage → Register Tool → Dynamic**, then "
         "paste the URL (Brightspace opens it in a new tab)."
     )
     next_steps = (
         Step(
-            "Brightspace keeps new registrations **disabled**. Open **Admin Tools → Manage "
-            "Extensibility → LTI Advantage** and enable it."
+            N_(
+                "Brightspace keeps new registrations **disabled**. Open **Admin Tools → Manage "
+                "Extensibility → LTI Advantage** and enable it."
+            )
         ),
         Step(
-            "Choose **View Deployments → New Deployment**, pick the org units and extensions, "
-            "and create the links teachers will use."
+            N_(
+                "Choose **View Deployments → New Deployment**, pick the org units and "
+                "extensions, and create the links teachers will use."
+            )
         ),
     )

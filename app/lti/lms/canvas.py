@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..constants import CANVAS_PREFIX, CANVAS_PRIVACY_LEVEL, MessageType
+from ..text import N_
 from .base import LMS, Adjustments, Step
 
 # Placement names of the specification and of 1EdTech's Asset Processor, which Canvas accepts
@@ -49,8 +50,8 @@ DEFAULT_PLACEMENTS = {
 # (lib/schemas/internal_lti_configuration.rb). Canvas's answer does not say its version, so
 # Gatehouse leaves both out for every Canvas.
 UNSAFE_DISPLAY_TYPES = {
-    "new_window": "Canvas refused it until 2025 (canvas-lms PR #2459)",
-    "full_width_with_nav": "Canvas releases before 2025 do not know it",
+    "new_window": N_("Canvas refused it until 2025 (canvas-lms PR #2459)"),
+    "full_width_with_nav": N_("Canvas releases before 2025 do not know it"),
 }
 MESSAGE_EXTENSIONS = {
     "visibility": "visibility",
@@ -82,24 +83,29 @@ class Canvas(LMS):
 
     codes = ("canvas",)
     name = "Canvas"
-    where_to_paste = (
+    where_to_paste = N_(
         "**Admin → Developer Keys → + Developer Key → LTI Registration** (newer Canvas: "
         "**Apps → Manage → Register App**), then paste the URL."
     )
     next_steps = (
-        Step("In the Canvas dialog, review the settings and click **Enable & Close**."),
+        Step(N_("In the Canvas dialog, review the settings and click **Enable & Close**.")),
         Step(
-            "Under **Admin → Developer Keys**, switch the new key **On**.",
-            with_client_id=" Its Client ID is `{client_id}`.",
+            N_("Under **Admin → Developer Keys**, switch the new key **On**."),
+            with_client_id=N_("Its Client ID is `%(client_id)s`."),
         ),
-        Step("Install the app where it should appear: **Settings → Apps → + App → By Client ID**."),
+        Step(
+            N_(
+                "Install the app where it should appear: **Settings → Apps → + App → By Client "
+                "ID**."
+            )
+        ),
     )
 
     # DynamicRegistrationModal.tsx (module docstring): the close message opens Canvas's review.
     shows_own_review = True
     # The review's scope list (RegistrationOverlayForm) and the developer key's scopes
     # (ui/features/developer_keys_v2), as in the module docstring's sources.
-    where_to_grant_services = (
+    where_to_grant_services = N_(
         "In the review Canvas shows next, or later under **Admin → Developer Keys** (the key's "
         "scopes)"
     )
@@ -133,8 +139,11 @@ class Canvas(LMS):
             return super().message_placements(kind, configured, advertised, adjustments)
         if configured is not None and not configured:
             adjustments.note(
-                f"Left out the {kind} message: its placements list is empty, and Canvas would "
-                "otherwise add it to link_selection."
+                N_(
+                    "Left out the %(kind)s message: its placements list is empty, and Canvas "
+                    "would otherwise add it to link_selection.",
+                    kind=kind,
+                )
             )
             return []
         offered = None if advertised is None else {canvas_name(p) for p in advertised}
@@ -152,8 +161,12 @@ class Canvas(LMS):
             dropped = [p for p in configured if not accepted(p)]
             if dropped:
                 adjustments.append(
-                    f"Left out the {kind} placements {', '.join(dropped)} (Canvas does not "
-                    "offer them)."
+                    N_(
+                        "Left out the %(kind)s placements %(placements)s (Canvas does not "
+                        "offer them).",
+                        kind=kind,
+                        placements=", ".join(dropped),
+                    )
                 )
             if kept:
                 return list(dict.fromkeys(kept))
@@ -162,19 +175,29 @@ class Canvas(LMS):
         defaults = [p for p in DEFAULT_PLACEMENTS[kind] if offered is None or p in offered]
         if not defaults:
             adjustments.note(
-                f"Left out the {kind} message: Canvas offers none of its placements "
-                f"({', '.join(DEFAULT_PLACEMENTS[kind])})."
+                N_(
+                    "Left out the %(kind)s message: Canvas offers none of its placements "
+                    "(%(placements)s).",
+                    kind=kind,
+                    placements=", ".join(DEFAULT_PLACEMENTS[kind]),
+                )
             )
             return []
-        why = (
-            "the tool's settings name none"
-            if configured is None
-            else "Canvas offers none of those the tool's settings name"
-        )
-        adjustments.append(
-            f"Placed the {kind} message in {', '.join(defaults)}: Canvas needs placements "
-            f"named, and {why}."
-        )
+        if configured is None:
+            placed = N_(
+                "Placed the %(kind)s message in %(placements)s: Canvas needs placements named, "
+                "and the tool's settings name none.",
+                kind=kind,
+                placements=", ".join(defaults),
+            )
+        else:
+            placed = N_(
+                "Placed the %(kind)s message in %(placements)s: Canvas needs placements named, "
+                "and Canvas offers none of those the tool's settings name.",
+                kind=kind,
+                placements=", ".join(defaults),
+            )
+        adjustments.append(placed)
         return defaults
 
     def message_extensions(
@@ -187,9 +210,14 @@ class Canvas(LMS):
                 continue
             if key == "display_type" and value in UNSAFE_DISPLAY_TYPES:
                 adjustments.note(
-                    f"Left out display_type {value} on the {kind} message: "
-                    f"{UNSAFE_DISPLAY_TYPES[value]}, and refusing it fails the whole "
-                    "registration, so the link opens in Canvas's default display."
+                    N_(
+                        "Left out display_type %(value)s on the %(kind)s message: %(why)s, and "
+                        "refusing it fails the whole registration, so the link opens in "
+                        "Canvas's default display.",
+                        value=value,
+                        kind=kind,
+                        why=UNSAFE_DISPLAY_TYPES[value],
+                    )
                 )
                 continue
             out[CANVAS_PREFIX + MESSAGE_EXTENSIONS[key]] = value

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..text import N_
 from .base import LMS, Step
 
 
@@ -11,8 +12,10 @@ class Generic(LMS):
     # A "may": nothing Gatehouse knows the admin must do, so it does not hold the dialog open.
     next_steps = (
         Step(
-            "Your LMS may keep the tool disabled until an administrator enables or activates "
-            "it in its list of external tools.",
+            N_(
+                "Your LMS may keep the tool disabled until an administrator enables or "
+                "activates it in its list of external tools."
+            ),
             action=False,
         ),
     )

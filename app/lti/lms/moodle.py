@@ -26,6 +26,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ..text import N_
 from .base import LMS, Step
 
 AUTHORIZATION_PATH = "/mod/lti/auth.php"
@@ -66,26 +67,30 @@ class Moodle(LMS):
 
     codes = ("moodle",)
     name = "Moodle"
-    where_to_paste = (
+    where_to_paste = N_(
         "**Site administration → Plugins → Activity modules → External tool → Manage tools**: "
         "paste the URL in **Tool URL** and click **Add LTI Advantage**."
     )
     next_steps = (
         Step(
-            "Moodle lists the tool as **Pending** under **Site administration → Plugins → "
-            "Activity modules → External tool → Manage tools**."
+            N_(
+                "Moodle lists the tool as **Pending** under **Site administration → Plugins → "
+                "Activity modules → External tool → Manage tools**."
+            )
         ),
-        Step("Click **Activate** on its card; teachers can then add it to courses."),
+        Step(N_("Click **Activate** on its card; teachers can then add it to courses.")),
     )
     next_steps_after_update = (
         Step(
-            "Moodle updated the tool in place and kept it as it was (active or pending) under "
-            "**Site administration → Plugins → Activity modules → External tool → Manage "
-            "tools**; nothing else is needed.",
+            N_(
+                "Moodle updated the tool in place and kept it as it was (active or pending) "
+                "under **Site administration → Plugins → Activity modules → External tool → "
+                "Manage tools**; nothing else is needed."
+            ),
             action=False,
         ),
     )
-    where_to_grant_services = (
+    where_to_grant_services = N_(
         "In **Site administration → Plugins → Activity modules → External tool → Manage "
         "tools**, open the tool's settings (the cog on its card) and choose what it may use "
         "under **Services**"
@@ -115,7 +120,10 @@ class Moodle(LMS):
             return document
         endpoint = issuer.rstrip("/") + AUTHORIZATION_PATH
         filled_in.append(
-            f"Used Moodle's login endpoint {endpoint}: your Moodle's configuration does not "
-            "name one (Moodle 3.10 leaves it out)."
+            N_(
+                "Used Moodle's login endpoint %(endpoint)s: your Moodle's configuration does not "
+                "name one (Moodle 3.10 leaves it out).",
+                endpoint=endpoint,
+            )
         )
         return {**document, "authorization_endpoint": endpoint}

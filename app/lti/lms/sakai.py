@@ -10,6 +10,7 @@ Sources, in sakaiproject/sakai:
 
 from __future__ import annotations
 
+from ..text import N_
 from .base import LMS, Step
 
 
@@ -18,16 +19,18 @@ class Sakai(LMS):
 
     codes = ("sakailms.org",)
     name = "Sakai"
-    where_to_paste = (
+    where_to_paste = N_(
         "**Administration Workspace → External Tools → LTI Advantage Auto Provision**, then "
         "paste the URL."
     )
     next_steps = (
         Step(
-            "In **Administration Workspace → External Tools**, open the tool and tick what it "
-            "may receive (name, e-mail, services, placements)."
+            N_(
+                "In **Administration Workspace → External Tools**, open the tool and tick what "
+                "it may receive (name, e-mail, services, placements)."
+            )
         ),
-        Step("Save; the tool is then available to sites."),
+        Step(N_("Save; the tool is then available to sites.")),
     )
     how_services_are_granted = (
         "Sakai's answer repeats the scopes asked for; what the tool may use is what the admin "
@@ -35,7 +38,7 @@ class Sakai(LMS):
         "scope left unticked (LTI13Servlet.handleTokenPost)."
     )
     # The same checkboxes LTI13Servlet.handleTokenPost reads (module docstring's source).
-    where_to_grant_services = (
+    where_to_grant_services = N_(
         "In **Administration Workspace → External Tools**, open the tool and tick the services "
         "it may use"
     )

@@ -17,6 +17,7 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import gettext, ngettext
 from flask_login import current_user, login_user
 
 from ...domain import payments
@@ -26,16 +27,17 @@ from ...domain.accounts import (
     SigninLocked,
     asserts_verified,
     authenticate,
-    locked_message,
     oidc_account,
     oidc_refusal_message,
 )
 from ...domain.gates import configured, next_gate, step_of
 from ...domain.registration import RegistrationGone
 from ...lti.errors import RegistrationError
+from ...lti.text import N_
 from ...storage import AccountExists, RegistrationState
 from ..context import base_url, get_store, sealer, services, settings
-from ..dialog import render_close, render_error
+from ..dialog import render_close, render_error, translated
+from ..i18n import keep_flow_locale
 from ..limits import signin_limit
 from ..login import PASSWORDS, User, hash_password
 from ..oidc import identity_provider
@@ -49,7 +51,7 @@ class UnknownRegistration(RegistrationError):
     """The id in the URL names no registration."""
 
     status = 404
-    title = "This registration link is not valid"
+    title = N_("This registration link is not valid")
 
 
 def load(rid: str):
@@ -57,14 +59,18 @@ def load(rid: str):
     registration = flow.current(get_store(), rid)
     if registration is None:
         raise UnknownRegistration(
-            "Gatehouse has no registration with this link. Start the registration again from "
-            "your LMS.",
+            N_(
+                "Gatehouse has no registration with this link. Start the registration again from "
+                "your LMS."
+            ),
             rule="registration-id",
         )
     if registration.state == RegistrationState.EXPIRED:
         raise RegistrationGone(
-            "This registration was not finished in time, so it expired. Close this dialog and "
-            "start the registration again from your LMS.",
+            N_(
+                "This registration was not finished in time, so it expired. Close this dialog and "
+                "start the registration again from your LMS."
+            ),
             rule="registration-expired",
         )
     return registration
@@ -88,6 +94,7 @@ def guard(rid: str, gate_name: str):
 def gate_page(template: str, registration, gate_name: str, **context):
     """Render a gate page with its step indicator; mark the session so cookies can be probed."""
     session["gatehouse"] = 1
+    keep_flow_locale()
     return render_template(
         template,
         registration=registration,
@@ -118,7 +125,7 @@ def resume(rid: str):
     if registration.state in (RegistrationState.FAILED, RegistrationState.UNKNOWN):
         # Shown again as it was, without "Try again": this attempt's token is spent.
         return render_template(
-            "register/error.html", error=registration.error, shown_again=True
+            "register/error.html", error=translated(registration.error), shown_again=True
         ), 409
     if registration.state == RegistrationState.REGISTERING:
         return render_template("gates/working.html", registration=registration), 202
@@ -132,7 +139,7 @@ def resume(rid: str):
     held = flow.resume(store, registration, sealer())
     if held is None:
         raise RegistrationGone(
-            "Gatehouse no longer holds this registration's details. Start again from your LMS.",
+            N_("Gatehouse no longer holds this registration's details. Start again from your LMS."),
             rule="registration-held",
         )
     platform, token = held
@@ -162,8 +169,10 @@ def done(rid: str):
         get_store(), rid, token
     ):
         raise RegistrationGone(
-            "This link was already used or is not valid. If your LMS dialog is still open, "
-            "close it: the registration itself is recorded.",
+            N_(
+                "This link was already used or is not valid. If your LMS dialog is still open, "
+                "close it: the registration itself is recorded."
+            ),
             rule="done-link",
         )
     return render_close(registration)
@@ -232,14 +241,14 @@ def signin(rid: str):
                 "signin",
                 form=form,
                 proceed=proceed,
-                error=locked_message(locked),
+                error=_locked_message(locked),
                 oidc=_oidc_settings(),
             )
             return page, 429, {"Retry-After": str(locked.retry_after)}
         if account:
             _bind(registration, account)
             return redirect(url_for("gates.resume", rid=rid))
-        error = "The e-mail address or password is not right."
+        error = gettext("The e-mail address or password is not right.")
     return gate_page(
         "gates/signin.html",
         registration,
@@ -267,11 +276,23 @@ def signup(rid: str):
                 form.email.data, form.name.data.strip(), hash_password(form.password.data)
             )
         except AccountExists:
-            form.email.errors.append("An account with this e-mail address exists; sign in.")
+            form.email.errors.append(
+                gettext("An account with this e-mail address exists; sign in.")
+            )
         else:
             _bind(registration, account)
             return redirect(url_for("gates.resume", rid=rid))
     return gate_page("gates/signup.html", registration, "signin", form=form)
+
+
+def _locked_message(locked) -> str:
+    """Say plainly how long to wait after too many failed sign-ins (the domain's words)."""
+    minutes = (locked.retry_after + 59) // 60
+    return ngettext(
+        "Too many failed sign-ins. For your safety, try again in %(num)d minute.",
+        "Too many failed sign-ins. For your safety, try again in %(num)d minutes.",
+        minutes,
+    )
 
 
 def _oidc_settings():
@@ -298,7 +319,10 @@ def oidc_callback():
         abort(404)
     rid = session.pop("oidc_registration", None)
     if not rid:
-        abort(400, "This sign-in did not start from a registration. Start again from your LMS.")
+        abort(
+            400,
+            gettext("This sign-in did not start from a registration. Start again from your LMS."),
+        )
     registration, moved = guard(rid, "signin")
     if moved:
         return moved
@@ -309,15 +333,16 @@ def oidc_callback():
         return render_template(
             "gates/window_done.html",
             ok=False,
-            message="The sign-in did not complete. Close this window and try again.",
+            message=gettext("The sign-in did not complete. Close this window and try again."),
         ), 400
     claims = _identity_claims(token)
     if not claims.get("email") or not claims.get("sub"):
         return render_template(
             "gates/window_done.html",
             ok=False,
-            message="Your identity provider did not share an e-mail "
-            "address, which this tool needs.",
+            message=gettext(
+                "Your identity provider did not share an e-mail address, which this tool needs."
+            ),
         ), 400
     issuer = identity_provider().load_server_metadata()["issuer"]
     try:
@@ -338,7 +363,9 @@ def oidc_callback():
         return redirect(url_for("gates.signin", rid=rid))
     _bind(registration, account)
     return render_template(
-        "gates/window_done.html", ok=True, message=f"Signed in as {account.email}."
+        "gates/window_done.html",
+        ok=True,
+        message=gettext("Signed in as %(email)s.", email=account.email),
     )
 
 
@@ -418,7 +445,7 @@ def stripe_client():
 
 
 # What the payer reads when Stripe cannot be used; the details go to the log.
-PAYMENT_UNAVAILABLE = "Payment is unavailable right now; nothing was charged."
+PAYMENT_UNAVAILABLE = N_("Payment is unavailable right now; nothing was charged.")
 
 
 def price_cache() -> payments.PriceCache:
@@ -441,7 +468,7 @@ def payment(rid: str):
         price=price_cache().get(settings().gates.payment.price_id, stripe_client),
         cancelled=last_status == payments.CANCELLED,
         unavailable=last_status == payments.UNAVAILABLE,
-        unavailable_message=PAYMENT_UNAVAILABLE,
+        unavailable_message=gettext(PAYMENT_UNAVAILABLE),
         last_session=latest[0].session_id if latest else "",
     )
 
@@ -477,11 +504,13 @@ def checkout(rid: str):
         return render_template(
             "gates/window_done.html",
             ok=False,
-            message=PAYMENT_UNAVAILABLE,
-            detail="Stripe, which handles the payment, could not be used just now. Try again "
-            "in a moment; if it keeps happening, tell the tool's owner.",
+            message=gettext(PAYMENT_UNAVAILABLE),
+            detail=gettext(
+                "Stripe, which handles the payment, could not be used just now. Try again "
+                "in a moment; if it keeps happening, tell the tool's owner."
+            ),
             retry_url=url_for("gates.checkout", rid=rid),
-            retry_label="Try again",
+            retry_label=gettext("Try again"),
         ), 502
     return redirect(checkout_session["url"], code=303)
 
@@ -492,7 +521,7 @@ def payment_return(rid: str):
     load(rid)
     session_id = request.args.get("session_id", "")
     if not any(p.session_id == session_id for p in get_store().payments_for(rid)):
-        abort(400, "This payment does not belong to this registration.")
+        abort(400, gettext("This payment does not belong to this registration."))
     try:
         checkout_session = payments.retrieve_checkout(stripe_client(), session_id)
     except payments.PaymentError as exc:
@@ -505,21 +534,23 @@ def payment_return(rid: str):
         return render_template(
             "gates/window_done.html",
             ok=False,
-            message="Gatehouse could not confirm the payment with Stripe just now.",
-            detail="If you paid, the payment is still recorded when Stripe tells Gatehouse, "
-            "and your LMS window moves on by itself.",
+            message=gettext("Gatehouse could not confirm the payment with Stripe just now."),
+            detail=gettext(
+                "If you paid, the payment is still recorded when Stripe tells Gatehouse, "
+                "and your LMS window moves on by itself."
+            ),
         ), 502
     stored = payments.settle(get_store(), checkout_session)
     paid = stored is not None and stored.status == payments.PAID
     if stored is not None and stored.status == payments.MISMATCH:
-        message = (
+        message = gettext(
             "Stripe's payment does not match what this registration costs, so it does not "
             "count. Contact the tool's owner, who sees it in the console."
         )
     elif paid:
-        message = "Payment received. The registration continues in your LMS window."
+        message = gettext("Payment received. The registration continues in your LMS window.")
     else:
-        message = (
+        message = gettext(
             "Stripe has not confirmed the payment yet; your LMS window moves "
             "on by itself when it does."
         )
@@ -535,7 +566,7 @@ def payment_cancelled(rid: str):
         "gates/window_done.html",
         ok=False,
         cancelled=True,
-        message="Payment cancelled. You can try again from your LMS window.",
+        message=gettext("Payment cancelled. You can try again from your LMS window."),
         retry_url=url_for("gates.payment", rid=rid),
     )
 

@@ -1,0 +1,124 @@
+"""The pages' language: Flask-Babel, and which locale each request is shown in.
+
+The choice, first that applies:
+1. a launch page: the launch's `locale` (the `launch_presentation` claim, set by app/web/launch.py
+   with `use_launch_locale`);
+2. the owner's console: English (it is not translated; its pages must not mix languages);
+3. a registration's gate pages: the locale the flow's first gate page was shown in, kept in the
+   session, so every page of one registration speaks one language;
+4. the browser's `Accept-Language`;
+5. `ui.default_locale`.
+Tags are matched loosely (`es-ES`, `fr_CA` and `de-DE` find es, fr and de); an unknown one
+falls through to the next rule.
+
+Words marked with `N_` below the web layer arrive here as English; `translate` finds their
+msgid (and the values filled into it) and returns them in the page's language.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+
+from flask import Flask, current_app, g, request, session
+from flask_babel import Babel, get_locale, get_translations, gettext, refresh
+
+from ..settings import TRANSLATIONS, available_locales
+
+SESSION_KEY = "locale"
+PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+
+
+def match_locale(tag: str | None) -> str | None:
+    """Return the available locale a language tag asks for (es-ES → es), or None."""
+    if not tag or not isinstance(tag, str):
+        return None
+    parts = tag.strip().replace("_", "-").lower().split("-")
+    available = available_locales()
+    return parts[0] if parts[0] in available else None
+
+
+def select_locale() -> str:
+    """Return the locale of the current request (the module docstring's rules)."""
+    if g.get("launch_locale"):
+        return g.launch_locale
+    if request.blueprint == "console" or request.path.startswith(("/console", "/api/", "/admin/")):
+        return "en"
+    kept = match_locale(session.get(SESSION_KEY)) if request.path.startswith("/lti/") else None
+    if kept:
+        return kept
+    browser = request.accept_languages.best_match(available_locales())
+    return browser or current_app.config["GATEHOUSE"].ui.default_locale
+
+
+def use_launch_locale(tag: str | None) -> None:
+    """Show this request's pages in the launch's `locale`, when it names an available one."""
+    chosen = match_locale(tag)
+    if chosen:
+        g.launch_locale = chosen
+        refresh()
+
+
+def keep_flow_locale() -> None:
+    """Keep the current locale for the rest of the registration's pages (in the session)."""
+    session.setdefault(SESSION_KEY, str(get_locale()))
+
+
+@cache
+def _pattern(msgid: str) -> re.Pattern | None:
+    """Return a regex that reads the values back out of the English with `msgid`'s shape."""
+    if "%(" not in msgid:
+        return None
+    seen: set[str] = set()
+    out, last = [], 0
+    for match in PLACEHOLDER.finditer(msgid):
+        out.append(re.escape(msgid[last : match.start()]).replace("%%", "%"))
+        name = match.group(1)
+        out.append(f"(?P={name})" if name in seen else f"(?P<{name}>.+?)")
+        seen.add(name)
+        last = match.end()
+    out.append(re.escape(msgid[last:]))
+    return re.compile("".join(out), re.S)
+
+
+def _patterns() -> list[tuple[str, re.Pattern]]:
+    catalogue = getattr(get_translations(), "_catalog", {})
+    found = []
+    for msgid in catalogue:
+        if isinstance(msgid, str) and msgid:
+            pattern = _pattern(msgid)
+            if pattern is not None:
+                found.append((msgid, pattern))
+    return found
+
+
+def translate(text: str | None) -> str | None:
+    """Return English marked with `N_` in the page's language (unknown text as it is)."""
+    if not text:
+        return text
+    text = str(text)
+    catalogue = getattr(get_translations(), "_catalog", None)
+    if not catalogue:
+        return text
+    if text in catalogue:
+        return gettext(text)
+    for msgid, pattern in _patterns():
+        match = pattern.fullmatch(text)
+        if match:
+            values = {k: translate(v) for k, v in match.groupdict().items()}
+            return gettext(msgid, **values)
+    return text
+
+
+def init_app(app: Flask) -> None:
+    """Set up Flask-Babel on app/translations, and `translate` as a template filter."""
+    Babel(
+        app,
+        locale_selector=select_locale,
+        default_translation_directories=str(TRANSLATIONS),
+    )
+    app.add_template_filter(translate, "tr")
+    # A {% trans %} block's line breaks and indentation are not part of its words (babel.cfg).
+    app.jinja_env.policies["ext.i18n.trimmed"] = True
+    # base.html's <html lang>: the locale the page is shown in.
+    app.add_template_global(lambda: str(get_locale() or "en"), "page_locale")
