@@ -147,7 +147,7 @@ translations: $(RUN_STAMP)
 	$(BIN)/pybabel extract -F babel.cfg -k lazy_gettext -k _l -k N_ --no-location \
 		--sort-output --add-comments=TRANSLATORS: -o $(TRANSLATIONS)/messages.pot .
 	$(BIN)/pybabel update -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS) \
-		--init-missing --no-fuzzy-matching --ignore-obsolete
+		--no-fuzzy-matching --ignore-obsolete --width=100
 	$(BIN)/pybabel compile -d $(TRANSLATIONS) --statistics
 
 lint: $(TEST_STAMP)

@@ -11,7 +11,7 @@ from ..domain.gates import approval_of
 from ..lti import lms as lms_families
 from ..lti.errors import RegistrationError
 from .context import get_store
-from .i18n import translate
+from .i18n import page_locale, translate
 from .security import allow_framing
 
 
@@ -25,8 +25,14 @@ def render_error(
 
 
 def translated(error: dict) -> dict:
-    """Return a stored or raised error's words in the page's language (app/web/i18n.py)."""
-    return error | {key: translate(error.get(key)) for key in ("title", "detail", "hint")}
+    """Return a stored or raised error's words in the page's language (app/web/i18n.py).
+
+    A detail with no translation (most name what the LMS sent) stays English and says so:
+    `detail_lang` is "en" on a page in another language, for the template's `lang`.
+    """
+    words = {key: translate(error.get(key)) for key in ("title", "detail", "hint")}
+    english = words["detail"] == error.get("detail") and page_locale() != "en"
+    return error | words | {"detail_lang": "en" if english else None}
 
 
 def render_close(registration):

@@ -59,6 +59,11 @@ def use_launch_locale(tag: str | None) -> None:
         refresh()
 
 
+def page_locale() -> str:
+    """Return the locale the current page is shown in (`<html lang>`)."""
+    return str(get_locale() or "en")
+
+
 def keep_flow_locale() -> None:
     """Keep the current locale for the rest of the registration's pages (in the session)."""
     session.setdefault(SESSION_KEY, str(get_locale()))
@@ -118,7 +123,8 @@ def init_app(app: Flask) -> None:
         default_translation_directories=str(TRANSLATIONS),
     )
     app.add_template_filter(translate, "tr")
+    app.add_template_global(translate)
     # A {% trans %} block's line breaks and indentation are not part of its words (babel.cfg).
     app.jinja_env.policies["ext.i18n.trimmed"] = True
     # base.html's <html lang>: the locale the page is shown in.
-    app.add_template_global(lambda: str(get_locale() or "en"), "page_locale")
+    app.add_template_global(page_locale)
