@@ -139,26 +139,36 @@ ATTRIBUTE_BLOCKS = re.compile(r"{%-?\s*block (body_attrs|referrer)\s*-?%}.*?{%-?
 
 
 class VisibleText(HTMLParser):
-    """Collect the text and the shown attributes of HTML, leaving out scripts and styles."""
+    """Collect the text and the shown attributes of HTML, leaving out scripts and styles, and
+    whatever an element declares English on purpose (`lang="en"`: what is sent to the tool's
+    provider, an LMS's own words)."""
+
+    VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "wbr"}
+    LEFT_OUT = {"script", "style"}
 
     def __init__(self):
         super().__init__(convert_charrefs=True)
         self.texts = []
-        self.skip = 0
+        self.stack = []  # one "left out?" per open element
 
     def handle_starttag(self, tag, attrs):
-        if tag in ("script", "style"):
-            self.skip += 1
-        for name, value in attrs:
-            if name in SHOWN_ATTRIBUTES and value:
-                self.texts.append(value)
+        left_out = tag in self.LEFT_OUT or (tag != "html" and dict(attrs).get("lang") == "en")
+        if not any(self.stack) and not left_out:
+            self.texts.extend(v for k, v in attrs if k in SHOWN_ATTRIBUTES and v)
+        if tag not in self.VOID:
+            self.stack.append(left_out)
+
+    def handle_startendtag(self, tag, attrs):
+        self.handle_starttag(tag, attrs)
+        if tag not in self.VOID:
+            self.handle_endtag(tag)
 
     def handle_endtag(self, tag):
-        if tag in ("script", "style") and self.skip:
-            self.skip -= 1
+        if tag not in self.VOID and self.stack:
+            self.stack.pop()
 
     def handle_data(self, data):
-        if not self.skip:
+        if not any(self.stack):
             self.texts.append(data)
 
 
@@ -197,12 +207,13 @@ def test_the_scan_finds_english_left_out_of_a_translation_call():
     parser = VisibleText()
     parser.feed(
         literal_html(
-            '<p>{{ _("Fine") }} Not fine</p><button aria-label="Close it">x</button>'
+            '<p>{{ _("Fine") }} Not fine</p><button aria-label="Close it">x</button><br>'
             "{% trans %}Fine too{% endtrans %}<script>var ok = 1;</script>"
+            '<textarea lang="en">Tool: {{ name }}</textarea><p>Left</p>'
         )
     )
     found = [w for t in parser.texts for w in re.findall(r"[^\W\d_]{2,}", t)]
-    assert found == ["Not", "fine", "Close", "it"]
+    assert found == ["Not", "fine", "Close", "it", "Left"]
 
 
 # --- the pages in each language ----------------------------------------------------------------
@@ -226,55 +237,26 @@ PHRASES = catalogue_phrases()
 
 
 class PageText(VisibleText):
-    """Visible text without code, verbatim LMS answers, or what is declared English (lang)."""
+    """A rendered page's visible text, without code and verbatim LMS answers."""
 
-    VERBATIM = ("code", "pre")
-
-    def __init__(self, language):
-        super().__init__()
-        self.language = language
-        self.stack = []
-
-    def handle_starttag(self, tag, attrs):
-        english = dict(attrs).get("lang") == "en" and self.language != "en"
-        self.stack.append(tag in self.VERBATIM or english)
-        if not any(self.stack):
-            super().handle_starttag(tag, attrs)
-        elif tag in ("script", "style"):
-            self.skip += 1
-
-    def handle_endtag(self, tag):
-        if self.stack:
-            self.stack.pop()
-        super().handle_endtag(tag)
-
-    def handle_startendtag(self, tag, attrs):
-        self.handle_starttag(tag, attrs)
-        self.handle_endtag(tag)
-
-    def handle_data(self, data):
-        if not any(self.stack):
-            super().handle_data(data)
+    LEFT_OUT = {"script", "style", "code", "pre"}
 
 
-VOID = re.compile(r"<(meta|link|input|br|img|hr)\b([^>]*?)/?>", re.I)
-
-
-def page_text(html, language):
-    parser = PageText(language)
-    parser.feed(VOID.sub(r"<\1\2></\1>", html))
+def page_text(html):
+    parser = PageText()
+    parser.feed(html)
     return " ".join(" ".join(parser.texts).split())
 
 
 def assert_translated(pages):
     """Check each language's render of a page against the English one."""
-    english = page_text(pages["en"], "en")
+    english = page_text(pages["en"])
     shown = {p for p in PHRASES if p in english}
     assert len(shown) >= 3, f"the English page shows too few catalogue phrases: {english!r}"
     assert 'lang="en"' in pages["en"]
     for language in LANGUAGES:
         assert f'<html lang="{language}">' in pages[language]
-        text = page_text(pages[language], language)
+        text = page_text(pages[language])
         left = sorted(p for p in shown if p in text)
         assert not left, f"{language}: English left on the page: {left}"
 
@@ -319,6 +301,17 @@ def test_a_registration_error_in_each_language(quiz):
         pages[lang] = response.get_data(as_text=True)
     assert_translated(pages)
     assert "Gatehouse konnte Ihr LMS nicht erreichen" in pages["de"]
+
+
+def test_a_missing_page_in_each_language(quiz):
+    client = quiz().test_client()
+    pages = {}
+    for lang in ("en", *LANGUAGES):
+        response = client.get("/no/such/page", headers={"Accept-Language": lang})
+        assert response.status_code == 404
+        pages[lang] = response.get_data(as_text=True)
+    assert_translated(pages)
+    assert "Diese Seite gibt es nicht" in pages["de"]
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from werkzeug.exceptions import HTTPException
 
 from ..lti.text import N_
 from .api_json import envelope
-from .i18n import translate
+from .i18n import page_locale, translate
 from .security import allow_framing
 
 # The pages people reach most: a plain first line, then what to do (the rest say what
@@ -35,6 +35,22 @@ PAGES = {
 }
 
 
+# Werkzeug's names of the other statuses an LMS admin, teacher or student may meet, marked so
+# that the error page shows them translated (its description, when it is Werkzeug's, stays
+# English and says so with `lang`).
+HTTP_NAMES = (
+    N_("Bad Request"),
+    N_("Unauthorized"),
+    N_("Forbidden"),
+    N_("Conflict"),
+    N_("Gone"),
+    N_("Request Entity Too Large"),
+    N_("Too Many Requests"),
+    N_("Bad Gateway"),
+    N_("Service Unavailable"),
+)
+
+
 def _csrf_error(error: CSRFError):
     if request.path.startswith("/lti/"):
         allow_framing()
@@ -46,11 +62,14 @@ def _csrf_error(error: CSRFError):
 def _page(code: int, name: str, description: str, what_to_do: str | None = None):
     if request.path.startswith("/lti/"):
         allow_framing()
+    shown = translate(description)
     page = render_template(
         "error_page.html",
         code=code,
         name=translate(name),
-        description=translate(description),
+        description=shown,
+        # Words no catalogue holds (Werkzeug's, a limit's) are English: say so to the browser.
+        description_lang="en" if shown == description and page_locale() != "en" else None,
         what_to_do=translate(what_to_do),
     )
     return page, code

@@ -44,7 +44,9 @@ def select_locale() -> str:
         return g.launch_locale
     if request.blueprint == "console" or request.path.startswith(("/console", "/api/", "/admin/")):
         return "en"
-    kept = match_locale(session.get(SESSION_KEY)) if request.path.startswith("/lti/") else None
+    # The registration's pages, and the sign-in window it opens (its OIDC callback).
+    in_flow = request.path.startswith(("/lti/register/", "/lti/signin/"))
+    kept = match_locale(session.get(SESSION_KEY)) if in_flow else None
     if kept:
         return kept
     browser = request.accept_languages.best_match(available_locales())
