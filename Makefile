@@ -25,7 +25,8 @@ MOODLE_PACKAGES := php-cli php-pgsql php-xml php-mbstring php-curl php-zip php-g
 OIDC_MODULES := tests/support/oidc/node_modules/.installed
 LTIJS_MODULES := bench/ltijs/node_modules/.installed
 
-.PHONY: install run test test-deps chromium postgresql redis moodle-deps lint clean bench bench-deps wrk
+.PHONY: install run test test-deps chromium postgresql redis moodle-deps lint clean bench bench-deps wrk \
+	screenshots
 
 # pip's own lines (Collecting…, Installing…) are the progress: a first install takes a minute.
 $(RUN_STAMP): pyproject.toml
@@ -136,6 +137,12 @@ $(LTIJS_MODULES): bench/ltijs/package-lock.json
 		$$([ -f /usr/include/node/node.h ] && echo --nodedir=/usr) \
 		> bench/ltijs/npm-install.log 2>&1 || { tail -20 bench/ltijs/npm-install.log >&2; exit 1; }
 	touch $@
+
+# The README's pictures, from the running app (scripts/screenshots.py): about a minute. Re-run it
+# after changing a page, and commit docs/screenshots/.
+screenshots: $(TEST_STAMP)
+	@test -x $(CHROMIUM) || $(MAKE) --no-print-directory chromium
+	$(BIN)/python -m scripts.screenshots
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check .
