@@ -142,10 +142,9 @@ class LMSPages:
 class Run:
     """Gatehouse, the simulated LMSes and the browser for one run; `take` makes the shots."""
 
-    def __init__(self, browser, gatehouse: LoopbackServer, app, lms: LMSPages, out: Path):
+    def __init__(self, browser, gatehouse: LoopbackServer, lms: LMSPages, out: Path):
         self.browser = browser
         self.gatehouse = gatehouse
-        self.app = app
         self.lms = lms
         self.out = out
         self.written: list[Path] = []
@@ -331,7 +330,7 @@ def make_screenshots(names: Iterable[str], out: Path = OUT_DIR) -> list[Path]:
             browser = playwright.chromium.launch(
                 executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
             )
-            run = Run(browser, gatehouse, app, lms, out)
+            run = Run(browser, gatehouse, lms, out)
             try:
                 run.take(set(names))
             finally:
