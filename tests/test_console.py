@@ -1330,3 +1330,16 @@ def test_home_charts_are_svg_with_a_title_a_description_and_a_table(console, sto
     ninety = console.get("/console/?days=90").get_data(as_text=True)
     assert "last 90 days" in ninety and 'href="/console/?days=30#over-time"' in ninety
     assert "last 30 days" in console.get("/console/?days=7").get_data(as_text=True)
+
+
+def test_a_footer_reference_opens_its_registration(console, store, live, simulator):
+    assert simulator("canvas").register(live.register_url).ok
+    assert not simulator("moodle", faults=["refuse_registration"]).register(live.register_url).ok
+    failed = next(r for r in store.list_registrations()[0] if r.state == "failed")
+    found = console.get(f"/console/registrations?ref={failed.id[:8]}")
+    assert found.status_code == 302
+    assert found.headers["Location"] == f"/console/registrations/{failed.id}"
+    missing = console.get("/console/registrations?ref=0123456789abcdef")
+    assert missing.status_code == 404
+    assert "No registration has the reference 0123456789abcdef" in text(missing)
+    assert "find it in the logs" in text(missing)
