@@ -39,7 +39,7 @@
     window.setTimeout(function () { status.textContent = message; }, 50);
   }
 
-  function copyBySelection(text) {
+  function copyBySelection(text, returnFocus) {
     var area = document.createElement("textarea");
     area.value = text;
     area.setAttribute("readonly", "");
@@ -53,6 +53,10 @@
       copied = false;
     }
     document.body.removeChild(area);
+    // Selecting moved the focus off the button: give it back, for keyboard users.
+    if (returnFocus) {
+      returnFocus.focus();
+    }
     return copied;
   }
 
@@ -71,7 +75,7 @@
   }
 
   function fallBack(button, source, text) {
-    if (copyBySelection(text)) {
+    if (copyBySelection(text, button)) {
       say(button, COPIED);
     } else {
       leaveSelected(source);

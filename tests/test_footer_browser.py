@@ -107,6 +107,7 @@ def test_inside_a_cross_site_frame_without_clipboard_write_the_copy_falls_back(c
         copy_url.click()
         copied_status(copy_url).filter(has_text="Copied").wait_for()
         assert clipboard(page) == gatehouse.register_url
+        assert copy_url.evaluate("button => document.activeElement === button")
 
         frame.get_by_role("button", name="Copy details").click()
         frame.locator("footer [data-copy-status]").filter(has_text="Copied").wait_for()
