@@ -36,6 +36,7 @@ from ...lti.errors import RegistrationError
 from ...storage import AccountExists, RegistrationState
 from ..context import base_url, get_store, sealer, services, settings
 from ..dialog import render_close, render_error
+from ..footer import for_registration
 from ..limits import signin_limit
 from ..login import PASSWORDS, User, hash_password
 from ..oidc import identity_provider
@@ -61,6 +62,7 @@ def load(rid: str):
             "your LMS.",
             rule="registration-id",
         )
+    for_registration(registration.id)
     if registration.state == RegistrationState.EXPIRED:
         raise RegistrationGone(
             "This registration was not finished in time, so it expired. Close this dialog and "
