@@ -7,6 +7,7 @@ each page. A page is loaded once and checked at every width and scheme by resizi
 and switching `prefers-color-scheme`, so the table stays fast. A new page is one row in PAGES.
 """
 
+import functools
 import re
 from pathlib import Path
 
@@ -397,6 +398,11 @@ def revoke_key(site):
     return page
 
 
+@functools.cache
+def axe_source() -> str:
+    return AXE.read_text()
+
+
 # The page currently loaded, so the next width or scheme of the same page reuses it.
 shown = {"name": None, "target": None}
 
@@ -434,7 +440,7 @@ def test_axe_finds_no_violation(site, name, width, scheme):
         scheme == "dark"
     )
     if not target.evaluate("typeof window.axe !== 'undefined'"):
-        target.evaluate(AXE.read_text())
+        target.evaluate(axe_source())
     results = target.evaluate(
         "(tags) => axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: "
         "['violations']})",
