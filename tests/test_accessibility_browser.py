@@ -213,7 +213,7 @@ def rid_of(frame):
 
 def signup(site):
     frame = gate(site, 0)
-    return top(site.anonymous, f"{site.gated.url}/lti/register/{rid_of(frame)}/signup")
+    return framed(site.anonymous, site.lms, f"{site.gated.url}/lti/register/{rid_of(frame)}/signup")
 
 
 def cookies_blocked(site):
