@@ -30,7 +30,7 @@ from ...domain.accounts import (
     oidc_account,
     oidc_refusal_message,
 )
-from ...domain.gates import configured, next_gate, step_of
+from ...domain.gates import next_gate, step_of, steps_of
 from ...domain.registration import RegistrationGone
 from ...lti.errors import RegistrationError
 from ...storage import AccountExists, RegistrationState
@@ -94,7 +94,7 @@ def gate_page(template: str, registration, gate_name: str, **context):
         template,
         registration=registration,
         step=step_of(gate_name, settings()),
-        gates=configured(settings()),
+        steps=steps_of(gate_name, settings()),
         gate=gate_name,
         **context,
     )
