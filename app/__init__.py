@@ -102,6 +102,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         api,
         console,
         errors,
+        footer,
         gates,
         i18n,
         launch,
@@ -132,6 +133,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     security.init_app(app)
     i18n.init_app(app)
     templating.init_app(app)
+    footer.init_app(app)
     errors.init_app(app)
     launch.init_app(app)
     app.register_blueprint(lms.bp)

@@ -30,13 +30,14 @@ from ...domain.accounts import (
     oidc_account,
     oidc_refusal_message,
 )
-from ...domain.gates import configured, next_gate, step_of
+from ...domain.gates import next_gate, step_of, steps_of
 from ...domain.registration import RegistrationGone
 from ...lti.errors import RegistrationError
 from ...lti.text import N_
 from ...storage import AccountExists, RegistrationState
 from ..context import base_url, get_store, sealer, services, settings
 from ..dialog import render_close, render_error, translated
+from ..footer import for_registration
 from ..i18n import keep_flow_locale
 from ..limits import signin_limit
 from ..login import PASSWORDS, User, hash_password
@@ -65,6 +66,7 @@ def load(rid: str):
             ),
             rule="registration-id",
         )
+    for_registration(registration.id)
     if registration.state == RegistrationState.EXPIRED:
         raise RegistrationGone(
             N_(
@@ -99,7 +101,7 @@ def gate_page(template: str, registration, gate_name: str, **context):
         template,
         registration=registration,
         step=step_of(gate_name, settings()),
-        gates=configured(settings()),
+        steps=steps_of(gate_name, settings()),
         gate=gate_name,
         **context,
     )
