@@ -983,7 +983,8 @@ def test_an_api_key_is_shown_once_and_only_its_hash_is_kept(console, store, app)
     made = console.submit("/console/api-keys", data={"name": "LMS back end"})
     assert made.status_code == 200
     assert made.headers["Cache-Control"] == "no-store"
-    full = re.search(r'<code id="new-key" tabindex="0">([^<]+)</code>', made.get_data(as_text=True)).group(1)
+    shown_key = r'<code id="new-key" tabindex="0">([^<]+)</code>'
+    full = re.search(shown_key, made.get_data(as_text=True)).group(1)
     assert "Copy this key now." in text(made)
     _prefix, key_id, secret = full.split("_", 2)
     record = store.get_api_key(key_id)
