@@ -329,3 +329,15 @@ def test_the_login_page_says_plainly_what_to_do_when_the_browser_blocks_cookies(
     assert visible == f"The tool could not be opened {plain} What to do: {what_to_do}"
     _, details, _ = folded(block.group(1))
     assert "short-lived cookie" in details and "Rule: launch-cookies-blocked" in details
+
+
+@pytest.mark.parametrize("code", [400, 403, 404, 405, 413, 429, 418, 500])
+def test_every_http_error_page_says_what_to_do(app, code):
+    from werkzeug.exceptions import default_exceptions
+
+    from app.web.errors import _http_error
+
+    with app.test_request_context("/somewhere"):
+        page, status, _headers = _http_error(default_exceptions[code]())
+    assert status == code
+    assert re.search(r"<strong>What to do:</strong> \w", page)

@@ -508,6 +508,50 @@ WORDS: dict[str, tuple[str, str]] = {
 }
 
 
+# Pages for HTTP errors outside the registration and the launch (app/web/errors.py): the
+# title, a plain first line, what to do. A view's own words replace the first line.
+HTTP_PAGES: dict[int, tuple[str, str, str]] = {
+    400: (
+        "This request could not be understood",
+        "Something in the request was missing or not as expected.",
+        "Go back and try again. If you came from your LMS, start again from your LMS.",
+    ),
+    403: (
+        "You cannot open this page",
+        "This page needs a permission you do not have.",
+        "Sign in with an account that has access, or ask the tool's owner for it.",
+    ),
+    404: (
+        "This page does not exist",
+        "The address may be mistyped, or the link that led here is out of date.",
+        "Check the address, or start from the home page. If your LMS sent you here, start the "
+        "registration again from your LMS.",
+    ),
+    405: (
+        "This page cannot be opened this way",
+        "The address exists, but it does not answer this kind of request.",
+        "Use the link or button that leads to it, or start from the home page.",
+    ),
+    413: (
+        "What was sent is too large",
+        "Gatehouse accepts only small requests here.",
+        "Go back and send less, or start from the home page.",
+    ),
+    429: (
+        "Too many requests",
+        "This address sent more requests than Gatehouse accepts in a short time.",
+        "Wait a minute, then try again.",
+    ),
+    500: (
+        "Something went wrong on our side",
+        "Gatehouse hit an unexpected error. Nothing was registered.",
+        "Please try again in a moment, and tell the tool's owner if it happens again.",
+    ),
+}
+# What to do on any other HTTP error page.
+HTTP_WHAT_TO_DO = "Go back and try again, or start from the home page."
+
+
 @dataclass(frozen=True)
 class PlainError:
     """What an error page shows: the plain words first, the technical details after."""
