@@ -78,18 +78,19 @@ WORDS: dict[str, tuple[str, str]] = {
     # --- Gatehouse could not reach the LMS ---
     "connection": (
         "Gatehouse could not connect to your LMS.",
-        "Check that {lms} is online and reachable from the internet, then try again. If it "
-        "keeps failing, send this page to whoever runs {lms}.",
+        "Check that {lms} is online and reachable from the internet, then try again or start "
+        "the registration again from {lms}. If it keeps failing, send this page to whoever "
+        "runs {lms}.",
     ),
     "connect-timeout": (
         "Your LMS took too long to accept Gatehouse's connection.",
-        "Wait a few minutes and try again. If it keeps failing, check that {lms} can be "
-        "reached from the internet.",
+        "Wait a few minutes, then try again or start the registration again from {lms}. If "
+        "it keeps failing, check that {lms} can be reached from the internet.",
     ),
     "deadline": (
         "Your LMS took too long to answer.",
-        "Wait a few minutes and try again. If it keeps failing, send this page to whoever "
-        "runs {lms}.",
+        "Wait a few minutes, then try again or start the registration again from {lms}. If "
+        "it keeps failing, send this page to whoever runs {lms}.",
     ),
     "dns": (
         "Gatehouse could not find your LMS's server on the internet.",
@@ -218,8 +219,8 @@ WORDS: dict[str, tuple[str, str]] = {
     ),
     "platform-response:server": (
         "Your LMS had an internal problem while answering.",
-        "Wait a few minutes, then try again. If it keeps failing, send this page to whoever "
-        "runs {lms}.",
+        "Wait a few minutes, then try again or start the registration again from {lms}. If "
+        "it keeps failing, send this page to whoever runs {lms}.",
     ),
     "response-json": (
         "Your LMS accepted the registration, but its answer could not be read.",
@@ -430,7 +431,7 @@ WORDS: dict[str, tuple[str, str]] = {
     ),
     "PlatformUnreachable": (
         "Gatehouse could not reach your LMS.",
-        "Check that {lms} is online, then try again.",
+        "Check that {lms} is online, then try again or start the registration again from {lms}.",
     ),
     "PlatformConfigError": (
         "Your LMS sent settings Gatehouse cannot use.",
