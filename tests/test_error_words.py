@@ -21,7 +21,7 @@ import app.web.gates.views  # noqa: F401 - defines UnknownRegistration
 from app.lti.errors import SPEC_SECTIONS, LaunchError, RegistrationError
 from app.simulator.server import PROFILE_CLASSES
 from app.testing import LoopbackServer
-from app.web.error_words import WORDS
+from app.web.error_words import WORDS, words_for
 
 APP = Path(__file__).resolve().parent.parent / "app"
 TEMPLATES = APP.parent / "templates"
@@ -177,10 +177,24 @@ def test_launch_kinds_say_nothing_about_configuration():
 
 @pytest.mark.parametrize("key", sorted(WORDS))
 def test_the_words_are_plain_literals_with_only_the_lms_placeholder(key):
+    # No stale entry: each is a rule, an error kind, or a rule's variant ("rule:token").
+    assert key.split(":")[0] in set(RULES) | {k.__name__ for k in error_kinds()}, key
+    assert not JARGON.search(WORDS[key][0]), WORDS[key][0]
     for words in WORDS[key]:
         fields = {name for _, name, _, _ in string.Formatter().parse(words) if name is not None}
         assert fields <= {"lms"}, words
         assert words.format(lms="Moodle")
+
+
+def test_an_outcome_unknown_says_what_it_means_rather_than_what_broke():
+    # A timeout after sending: the LMS may hold a registration, so the timeout is not the news.
+    unknown = words_for({"kind": "OutcomeUnknown", "rule": "deadline", "lms_status": None})
+    assert unknown.first_line == WORDS["OutcomeUnknown"][0]
+    refused = words_for({"kind": "PlatformRefused", "rule": "platform-response", "lms_status": 503})
+    assert refused.first_line == WORDS["platform-response:server"][0]
+    moodle = words_for({"kind": "PlatformUnreachable", "rule": "dns"}, "moodle")
+    assert "Moodle" in moodle.what_to_do and "{lms}" not in moodle.what_to_do
+    assert moodle.where.startswith("**Site administration")
 
 
 def test_every_spec_section_belongs_to_a_rule_the_code_raises():

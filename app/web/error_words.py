@@ -590,7 +590,7 @@ def words_for(error: dict, family_code: str | None = None) -> PlainError:
     if kind == "OutcomeUnknown" and rule not in ("response-json", "response-client-id"):
         # The transport's failure (a timeout, a reset) matters less than what it means now.
         keys.append(kind)
-    keys += [rule, kind, "LaunchError" if kind.endswith("Launch") else "RegistrationError"]
+    keys += [rule, kind, "RegistrationError"]  # a kind stored by an older release
     first_line, what_to_do = next(WORDS[key] for key in keys if key in WORDS)
     family = lms_families.for_family(family_code)
     if family is lms_families.GENERIC:
