@@ -23,9 +23,11 @@ MOODLE_HOME ?= $(firstword $(wildcard ../shared/lms/moodle ../../shared/lms/mood
 MOODLE_PACKAGES := php-cli php-pgsql php-xml php-mbstring php-curl php-zip php-gd php-intl \
 	php-soap php-bcmath curl xz-utils
 OIDC_MODULES := tests/support/oidc/node_modules/.installed
+AXE_MODULES := tests/support/axe/node_modules/.installed
 LTIJS_MODULES := bench/ltijs/node_modules/.installed
 
-.PHONY: install run test test-deps chromium postgresql redis moodle-deps lint clean bench bench-deps wrk
+.PHONY: install run test test-deps chromium postgresql redis moodle-deps lint clean bench bench-deps wrk \
+	screenshots
 
 # pip's own lines (Collecting…, Installing…) are the progress: a first install takes a minute.
 $(RUN_STAMP): pyproject.toml
@@ -51,11 +53,12 @@ run: $(RUN_STAMP)
 	@$(DEMO_ENV) GATEHOUSE_BANNER=1 HOST=127.0.0.1 PORT=$(PORT) \
 		$(BIN)/gunicorn -c python:app.gunicorn_config wsgi:app
 
-# What the browser tests need: Debian's Chromium (Playwright cannot download its own here)
-# and the npm packages of the test OpenID Provider; the PostgreSQL tests need the server
-# binaries (each test session runs its own throw-away cluster, never the system one), and the
-# shared-limits tests redis-server (likewise their own throw-away server).
-test-deps: $(TEST_STAMP) $(OIDC_MODULES)
+# What the browser tests need: Debian's Chromium (Playwright cannot download its own here),
+# the npm packages of the test OpenID Provider and of axe-core (the accessibility checks); the
+# PostgreSQL tests need the server binaries (each test session runs its own throw-away
+# cluster, never the system one), and the shared-limits tests redis-server (likewise their own
+# throw-away server).
+test-deps: $(TEST_STAMP) $(OIDC_MODULES) $(AXE_MODULES)
 	@test -x $(CHROMIUM) || $(MAKE) --no-print-directory chromium
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
 		$(MAKE) --no-print-directory postgresql
@@ -107,6 +110,12 @@ $(OIDC_MODULES): tests/support/oidc/package-lock.json
 	npm ci --prefix tests/support/oidc --no-audit --no-fund --loglevel=error
 	touch $@
 
+$(AXE_MODULES): tests/support/axe/package-lock.json
+	@command -v npm >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; }
+	npm ci --prefix tests/support/axe --no-audit --no-fund --loglevel=error
+	touch $@
+
 test: test-deps lint
 	$(BIN)/python -m pytest -q
 
@@ -136,6 +145,12 @@ $(LTIJS_MODULES): bench/ltijs/package-lock.json
 		$$([ -f /usr/include/node/node.h ] && echo --nodedir=/usr) \
 		> bench/ltijs/npm-install.log 2>&1 || { tail -20 bench/ltijs/npm-install.log >&2; exit 1; }
 	touch $@
+
+# The README's pictures, from the running app (scripts/screenshots.py): about a minute. Re-run it
+# after changing a page, and commit docs/screenshots/.
+screenshots: $(TEST_STAMP)
+	@test -x $(CHROMIUM) || $(MAKE) --no-print-directory chromium
+	$(BIN)/python -m scripts.screenshots
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check .

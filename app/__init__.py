@@ -102,6 +102,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         api,
         console,
         errors,
+        footer,
         gates,
         launch,
         limits,
@@ -130,6 +131,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.extensions["gatehouse.terms_html"] = render_terms(settings.gates.terms.path)
     security.init_app(app)
     templating.init_app(app)
+    footer.init_app(app)
     errors.init_app(app)
     launch.init_app(app)
     app.register_blueprint(lms.bp)

@@ -325,7 +325,9 @@ def test_console_pages_are_never_cached_or_framed(app, console):
         assert response.headers["Cache-Control"] == "no-store"
         assert response.headers["X-Frame-Options"] == "DENY"
         assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
-        assert "<script" not in response.get_data(as_text=True)
+        # No script but the copy buttons' (hidden without it): the console works without one.
+        scripts = set(re.findall(r"<script[^>]*>", response.get_data(as_text=True)))
+        assert scripts <= {'<script src="/static/copy.js" defer>'}
 
 
 def test_forms_without_a_csrf_token_are_refused(console, store):
@@ -1330,3 +1332,32 @@ def test_home_charts_are_svg_with_a_title_a_description_and_a_table(console, sto
     ninety = console.get("/console/?days=90").get_data(as_text=True)
     assert "last 90 days" in ninety and 'href="/console/?days=30#over-time"' in ninety
     assert "last 30 days" in console.get("/console/?days=7").get_data(as_text=True)
+
+
+def test_a_footer_reference_opens_its_registration(console, store, live, simulator):
+    assert simulator("canvas").register(live.register_url).ok
+    assert not simulator("moodle", faults=["refuse_registration"]).register(live.register_url).ok
+    failed = next(r for r in store.list_registrations()[0] if r.state == "failed")
+    found = console.get(f"/console/registrations?ref={failed.id[:8]}")
+    assert found.status_code == 302
+    assert found.headers["Location"] == f"/console/registrations/{failed.id}"
+    missing = console.get("/console/registrations?ref=0123456789abcdef")
+    assert missing.status_code == 404
+    assert "No registration has the reference 0123456789abcdef" in text(missing)
+    assert "find it in the logs" in text(missing)
+
+
+def test_values_to_hand_on_have_copy_buttons(console, store):
+    platform = add_platform(store)
+    store.add_deployment(platform.id, "dep-1")
+    shown = console.get(f"/console/platforms/{platform.id}").get_data(as_text=True)
+    assert f'<code id="client-id">{platform.client_id}</code>' in shown
+    assert 'data-copy="client-id" aria-label="Copy the Client ID"' in shown
+    assert 'data-copy="deployment-1" aria-label="Copy deployment dep-1"' in shown
+    how = console.get("/console/how-to-register").get_data(as_text=True)
+    assert 'data-copy="registration-url"' in how
+    made = console.submit("/console/invitations", data={"name": "North School", "uses": "3"})
+    listed = console.get(made.headers["Location"]).get_data(as_text=True)
+    invitation = store.list_invitations()[0][0]
+    copy_link = f'data-copy="inv-url-{invitation.id}" aria-label="Copy the link for North School"'
+    assert copy_link in listed

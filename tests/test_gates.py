@@ -105,6 +105,48 @@ def admin_of(simulator):
     return factory
 
 
+def step_indicator(page):
+    """Return the step indicator's entries as (label, class, aria-current) and its heading."""
+    markup = page.get_data(as_text=True)
+    nav = re.search(r'<nav class="steps".*?</nav>', markup, re.S).group(0)
+    entries = [
+        (re.sub(r"<[^>]+>", "", body).replace("✓ ", "").strip(), cls, current)
+        for cls, current, body in re.findall(
+            r'<li(?: class="([^"]*)")?(?: aria-current="(step)")?>(.*?)</li>', nav, re.S
+        )
+    ]
+    return re.search(r'<p class="step-current">(.*?)</p>', nav).group(1), entries
+
+
+@pytest.mark.parametrize(
+    ("gates", "passed", "shown"),
+    [
+        (("signin", "terms"), 0, "Step 1 of 2: Sign in"),
+        (("signin", "terms"), 1, "Step 2 of 2: Terms"),
+        (("terms",), 0, "Step 1 of 1: Terms"),
+        (("signin",), 0, "Step 1 of 1: Sign in"),
+    ],
+)
+def test_the_step_indicator_lists_exactly_the_configured_gates(
+    gated, admin_of, gates, passed, shown
+):
+    admin = admin_of(gated(gates=gates))
+    page = admin.start() if not passed else (admin.start(), admin.sign_in())[1]
+    heading, entries = step_indicator(page)
+    expected = []
+    for n, name in enumerate(gates):
+        label = {"signin": "Sign in", "terms": "Terms"}[name]
+        if n < passed:  # passed: marked done, in words for screen readers too
+            expected.append((label + " (done)", "done", ""))
+        elif n == passed:
+            expected.append((label, "current", "step"))
+        else:
+            expected.append((label, "next", ""))
+    assert heading == shown
+    assert entries == expected
+    assert len(entries) == int(shown.split(" of ")[1].split(":")[0])  # "of N" counts the list
+
+
 def test_sign_in_then_terms_then_the_lms_dialog_closes(gated, admin_of):
     admin = admin_of(gated())
     first = admin.start()

@@ -121,6 +121,38 @@ def test_flow_pages_are_frameable_and_others_are_not(client):
         assert "script-src 'self'" in response.headers["Content-Security-Policy"]
 
 
+def csp_directives(response) -> dict[str, str]:
+    policy = response.headers["Content-Security-Policy"]
+    parts = (p.strip() for p in policy.split(";"))
+    return dict((part.split(" ", 1) + [""])[:2] for part in parts if part)
+
+
+@pytest.mark.parametrize("path", ["/", "/lti/register", "/console/login"])
+def test_the_logo_shows_in_the_header_and_only_its_origin_may_serve_images(make_app, path):
+    logo = "https://cdn.quiz.example/brand/logo.png"
+    response = make_app({"tool": {"logo_uri": logo}}).test_client().get(path)
+    page = response.get_data(as_text=True)
+    header = re.search(r'<header class="brand">.*?</header>', page, re.S).group(0)
+    # Beside the name, which says it: alt="" (decorative); width and height keep the header still.
+    assert f'<img class="brand-logo" src="{logo}" alt="" width="32" height="32">' in header
+    assert "Quiz Tool" in header
+    assert csp_directives(response)["img-src"] == "'self' https://cdn.quiz.example"
+
+
+def test_without_a_logo_no_image_and_images_from_gatehouse_only(client):
+    response = client.get("/")
+    assert "<img" not in response.get_data(as_text=True)
+    assert csp_directives(response)["img-src"] == "'self'"
+
+
+def test_pages_declare_both_colour_schemes(client):
+    page = client.get("/lti/register").get_data(as_text=True)
+    assert '<meta name="color-scheme" content="light dark">' in page
+    with client.get("/static/style.css") as response:
+        css = response.get_data(as_text=True)
+    assert "@media (prefers-color-scheme: dark)" in css
+
+
 def test_production_mode_frames_only_under_https(make_app):
     client = make_app({"security": {"allow_insecure_platforms": False}}).test_client()
     policy = client.get("/lti/register").headers["Content-Security-Policy"]

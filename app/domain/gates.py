@@ -89,6 +89,27 @@ def step_of(name: str, settings: Settings) -> Step:
     return Step(index + 1, len(gates), gates[index].label)
 
 
+@dataclass(frozen=True)
+class StepMark:
+    """One entry of the step indicator: a configured gate, passed, current or still to come."""
+
+    label: str
+    state: str  # "done", "current" or "next"
+
+
+def steps_of(name: str, settings: Settings) -> list[StepMark]:
+    """Return the step indicator's entries on gate `name`: exactly the configured gates, in order.
+
+    The gates before the current one are done: a gate page is only shown for the first gate not
+    yet passed (`next_gate`), so every gate before it is passed.
+    """
+    current = step_of(name, settings).number
+    return [
+        StepMark(gate.label, "done" if n < current else "current" if n == current else "next")
+        for n, gate in enumerate(configured(settings), start=1)
+    ]
+
+
 def approvals_of(store, reg_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     """Return how each attempt was approved, in a fixed number of queries however many.
 

@@ -379,6 +379,15 @@ class SqlStore:
         """Return one attempt, or None."""
         return self._first(to_registration, "SELECT * FROM registrations WHERE id = ?", [reg_id])
 
+    def registrations_with_reference(self, reference: str) -> list[Registration]:
+        """Return the attempts whose id starts with `reference` (a page footer's), newest first."""
+        return self._all(
+            to_registration,
+            "SELECT * FROM registrations WHERE substr(id, 1, ?) = ? ORDER BY created_at DESC "
+            "LIMIT 20",
+            [len(reference), reference],
+        )
+
     def list_registrations(
         self, limit: int | None = 50, offset: int = 0, state: str | None = None
     ) -> tuple[list[Registration], int]:

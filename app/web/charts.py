@@ -13,8 +13,9 @@ from ..lti.lms import family_name
 
 WIDTH, HEIGHT = 720, 200  # the SVG's viewBox; it scales to the width of the page
 LEFT, BOTTOM, TOP = 36, 22, 8  # room for the count axis, the date labels and the top tick
-# One colour per LMS family, in the order families first appear; readable on white.
-COLOURS = ("#1f5fbf", "#d9822b", "#1d7a46", "#8e44ad", "#b3261e", "#5b6472", "#0f8b8d")
+# One colour per LMS family, named by its CSS class: static/style.css gives each class a colour
+# in the light and in the dark scheme (--series-1 …), so the chart reads in both.
+COLOURS = tuple(f"series-{n}" for n in range(1, 8))
 
 
 @dataclass(frozen=True)

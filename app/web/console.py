@@ -401,6 +401,9 @@ def registrations():
     store = get_store()
     # Attempts past their time still read "pending" until something expires them.
     store.expire_registrations()
+    reference = text_arg("ref")
+    if reference:
+        return _registrations_with_reference(store, reference)
     state = request.args.get("state")
     state = state if state in STATES else None
     attempts, pager = paged(lambda limit, offset: store.list_registrations(limit, offset, state))
@@ -414,6 +417,23 @@ def registrations():
         pager=pager,
         transitions=transition_rows(),
     )
+
+
+def _registrations_with_reference(store, reference: str):
+    """Open the attempt a page footer's reference names, or list the few it could name."""
+    found = store.registrations_with_reference(reference)
+    if len(found) == 1:
+        return redirect(url_for("console.registration", rid=found[0].id))
+    approvals = _approvals(store, [r.id for r in found])
+    return render_template(
+        "console/registrations.html",
+        rows=[(r, approvals[r.id]) for r in found],
+        reference=reference,
+        state=None,
+        states=STATES,
+        pager=None,
+        transitions=transition_rows(),
+    ), (200 if found else 404)
 
 
 @bp.get("/registrations/<rid>")

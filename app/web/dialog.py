@@ -11,6 +11,7 @@ from ..domain.gates import approval_of
 from ..lti import lms as lms_families
 from ..lti.errors import RegistrationError
 from .context import get_store
+from .footer import for_registration
 from .security import allow_framing
 
 
@@ -34,6 +35,7 @@ def render_error(
 def render_close(registration):
     """Render the page that closes the LMS dialog, from the stored outcome (refresh-safe)."""
     store = get_store()
+    for_registration(registration.id)
     platform = store.get_platform(registration.platform_id)
     requested = ((registration.request or {}).get("scope") or "").split()
     withheld = [s for s in requested if s not in platform.scopes]

@@ -11,6 +11,7 @@ from ..lti.registration import check_tool_urls, insecure_tool_urls, resolve_tool
 from ..testing import crashpoints
 from .context import base_url, get_store, safe_client, sealer, services, settings
 from .dialog import render_close, render_error
+from .footer import for_registration
 from .limits import register_limit
 from .security import allow_framing
 
@@ -43,6 +44,7 @@ def register():
             store, params.get("invite"), registration_config.require_invitation
         )
         attempt = flow.start(store, url, registration_token, registration_config.expires_in)
+        for_registration(attempt.id)
         # Before anyone passes a gate: http tool URLs would be refused at the very end.
         check_tool_urls(
             insecure_tool_urls(resolve_tool(config.tool.as_dict(), base_url())),

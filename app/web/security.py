@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from flask import Flask, Response, abort, g, request
 
 from ..storage import storable
@@ -25,12 +27,21 @@ def _security_headers(response: Response) -> Response:
         headers.setdefault("X-Frame-Options", "DENY")
     headers.setdefault(
         "Content-Security-Policy",
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; "
+        f"default-src 'self'; script-src 'self'; style-src 'self'; img-src {image_sources()}; "
         f"object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors {ancestors}",
     )
     if request.is_secure:
         headers.setdefault("Strict-Transport-Security", "max-age=31536000")
     return response
+
+
+def image_sources() -> str:
+    """Return where pages may load images from: Gatehouse itself and the tool's logo's origin."""
+    logo = settings().tool.logo_uri
+    if not logo:
+        return "'self'"
+    parts = urlsplit(logo)
+    return f"'self' {parts.scheme}://{parts.netloc}"
 
 
 def frame_ancestors() -> str:

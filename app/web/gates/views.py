@@ -30,12 +30,13 @@ from ...domain.accounts import (
     oidc_account,
     oidc_refusal_message,
 )
-from ...domain.gates import configured, next_gate, step_of
+from ...domain.gates import next_gate, step_of, steps_of
 from ...domain.registration import RegistrationGone
 from ...lti.errors import RegistrationError
 from ...storage import AccountExists, RegistrationState
 from ..context import base_url, get_store, sealer, services, settings
 from ..dialog import render_close, render_error
+from ..footer import for_registration
 from ..limits import signin_limit
 from ..login import PASSWORDS, User, hash_password
 from ..oidc import identity_provider
@@ -61,6 +62,7 @@ def load(rid: str):
             "your LMS.",
             rule="registration-id",
         )
+    for_registration(registration.id)
     if registration.state == RegistrationState.EXPIRED:
         raise RegistrationGone(
             "This registration was not finished in time, so it expired. Close this dialog and "
@@ -92,7 +94,7 @@ def gate_page(template: str, registration, gate_name: str, **context):
         template,
         registration=registration,
         step=step_of(gate_name, settings()),
-        gates=configured(settings()),
+        steps=steps_of(gate_name, settings()),
         gate=gate_name,
         **context,
     )

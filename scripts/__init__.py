@@ -1,0 +1,1 @@
+"""Developer scripts run from the checkout (`make screenshots`); not part of the wheel."""
