@@ -983,7 +983,8 @@ def test_an_api_key_is_shown_once_and_only_its_hash_is_kept(console, store, app)
     made = console.submit("/console/api-keys", data={"name": "LMS back end"})
     assert made.status_code == 200
     assert made.headers["Cache-Control"] == "no-store"
-    full = re.search(r'<code id="new-key">([^<]+)</code>', made.get_data(as_text=True)).group(1)
+    shown_key = r'<code id="new-key" tabindex="0">([^<]+)</code>'
+    full = re.search(shown_key, made.get_data(as_text=True)).group(1)
     assert "Copy this key now." in text(made)
     _prefix, key_id, secret = full.split("_", 2)
     record = store.get_api_key(key_id)
@@ -1351,7 +1352,7 @@ def test_values_to_hand_on_have_copy_buttons(console, store):
     platform = add_platform(store)
     store.add_deployment(platform.id, "dep-1")
     shown = console.get(f"/console/platforms/{platform.id}").get_data(as_text=True)
-    assert f'<code id="client-id">{platform.client_id}</code>' in shown
+    assert f'<code id="client-id" tabindex="0">{platform.client_id}</code>' in shown
     assert 'data-copy="client-id" aria-label="Copy the Client ID"' in shown
     assert 'data-copy="deployment-1" aria-label="Copy deployment dep-1"' in shown
     how = console.get("/console/how-to-register").get_data(as_text=True)

@@ -116,6 +116,7 @@ def test_the_home_page_and_the_console_have_no_footer(client, path):
 def test_the_registration_url_has_a_copy_button_wherever_it_is_given(client):
     for path in ("/", "/lti/register"):
         page = client.get(path).text
-        assert '<code id="registration-url">http://localhost/lti/register</code>' in page
+        url = "http://localhost/lti/register"
+        assert f'<code id="registration-url" tabindex="0">{url}</code>' in page
         assert 'data-copy="registration-url" aria-label="Copy the registration URL"' in page
         assert "/static/copy.js" in page

@@ -71,6 +71,9 @@ def extracted(tmp_path_factory):
         return read_po(f)
 
 
+BRACES = re.compile(r"\{(\w*)\}")
+
+
 def catalogue(language):
     with (TRANSLATIONS / language / "LC_MESSAGES" / "messages.po").open("rb") as f:
         return read_po(f, locale=language)
@@ -109,6 +112,11 @@ def test_every_message_is_translated(extracted, language):
             problems.append(f"empty: {name!r}")
     for message, errors in translated.check():
         problems.extend(f"{message.id!r}: {error}" for error in errors)
+    # Babel checks %(name)s; the error words' {lms} (str.format, app/web/error_words.py) too.
+    for message in translated:
+        if message.id and isinstance(message.id, str) and message.string:
+            if set(BRACES.findall(message.id)) != set(BRACES.findall(message.string)):
+                problems.append(f"{message.id!r}: its {{placeholders}} differ in {language}")
     assert not problems, f"{language}: run `make translations` and translate:\n" + "\n".join(
         problems
     )
@@ -226,7 +234,7 @@ def catalogue_phrases():
         for msgid in [message.id] if isinstance(message.id, str) else message.id:
             if not msgid:
                 continue
-            for piece in re.split(r"%\(\w+\)[sd]|<[^>]+>|\*\*|`|&nbsp;", msgid):
+            for piece in re.split(r"%\(\w+\)[sd]|\{\w+\}|<[^>]+>|\*\*|`|&nbsp;", msgid):
                 piece = " ".join(piece.split()).strip(" .,:;()")
                 if len(re.findall(r"[^\W\d_]{2,}", piece)) >= 2:
                     phrases.add(piece)

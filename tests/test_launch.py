@@ -26,6 +26,7 @@ from app.simulator.launch import (
 )
 from app.simulator.profiles import PROFILES
 from app.testing import LoopbackServer
+from app.web.error_words import WORDS
 
 TOOL_URL = "https://tool.example.edu/launch"
 AGS_SCORE = "https://purl.imsglobal.org/spec/lti-ags/scope/score"
@@ -83,7 +84,13 @@ def gatehouse(make_app):
 
 
 def lead(text):
-    match = re.search(r'<p class="lead">(.*?)</p>', text, re.S)
+    match = re.search(r'<p class="lead"[^>]*>(.*?)</p>', text, re.S)
+    return " ".join(html.unescape(match.group(1)).split()) if match else ""
+
+
+def technical(text):
+    """Return the technical sentence folded under an error page's "Technical details"."""
+    match = re.search(r"<details[^>]*data-technical-details[^>]*>.*?<p>(.*?)</p>", text, re.S)
     return " ".join(html.unescape(match.group(1)).split()) if match else ""
 
 
@@ -270,8 +277,8 @@ def test_unknown_platform_gets_a_readable_page(gatehouse):
     )
     assert response.status_code == 400
     assert 'data-lti-error="unknown-platform"' in response.text
-    assert "This LMS is not registered with the tool" in response.text
-    assert "https://lms.unknown.example" in lead(response.text)
+    assert lead(response.text) == "This tool is not set up for your school's LMS yet."
+    assert "https://lms.unknown.example" in technical(response.text)
 
 
 @pytest.mark.parametrize("missing", ["iss", "login_hint", "target_link_uri"])
@@ -285,7 +292,7 @@ def test_login_names_a_missing_parameter(gatehouse, missing):
     del params[missing]
     response = requests.post(gh.url + "/lti/login", data=params, timeout=5)
     assert response.status_code == 400
-    assert repr(missing) in lead(response.text)
+    assert repr(missing) in technical(response.text)
 
 
 def test_login_refuses_a_target_that_is_not_a_web_url(gatehouse):
@@ -391,7 +398,11 @@ def test_a_token_breaking_a_rule_is_refused_with_that_rule(gatehouse, simulator,
     result = sim.launch(report.client_id, claims=claims)
     assert result.status == 401, result.text
     assert result.error_rule == rule
-    assert "This launch could not be verified" in result.text
+    assert "The tool could not be opened" in result.text
+    assert lead(result.text) == WORDS[rule][0]  # the plain line for whoever launched
+    folded = result.text.split("<details", 1)[1]  # the rule and the protocol's sentence
+    assert f"Rule: <code>{rule}</code>" in folded and '<p class="lead"' not in folded
+    assert technical(result.text) not in ("", lead(result.text))
 
 
 def test_a_launch_cannot_be_replayed(gatehouse, simulator):
@@ -447,7 +458,7 @@ def test_unknown_state_and_lms_errors_are_readable(gatehouse):
         data={"error": "login_required", "error_description": "The user is not signed in."},
     )
     assert response.status_code == 400
-    assert "login_required" in lead(response.text)
+    assert "login_required" in technical(response.text)
 
 
 def test_platform_key_rotation_is_picked_up_and_a_stray_key_refused(gatehouse, simulator):

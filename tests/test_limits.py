@@ -26,7 +26,8 @@ def test_registration_url_answers_429_with_retry_after(make_app):
     assert statuses == [200, 200, 200, 429]  # the page explaining the URL, then limited
     blocked = client.get("/lti/register")
     assert int(blocked.headers["Retry-After"]) > 0
-    assert "Too Many Requests" in blocked.get_data(as_text=True)
+    page = blocked.get_data(as_text=True)
+    assert "Too many requests" in page and "What to do:</strong> Wait a minute" in page
     assert "frame-ancestors https: http:" in blocked.headers["Content-Security-Policy"]
 
 

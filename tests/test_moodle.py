@@ -730,6 +730,9 @@ def test_moodles_refusal_is_shown_verbatim_inside_its_frame(browse, moodle, gate
     choose(page, "Update")
 
     frame.locator("body[data-lti-error]").wait_for()
+    # Moodle's answer is folded under "Technical details", below the plain words.
+    assert "Rule" not in frame.locator("main").inner_text()
+    frame.locator("details[data-technical-details] summary").click()
     assert frame.locator("pre.verbatim").inner_text() == "Unknown client"
     assert "400" in frame.locator("#lms-answer + p").inner_text()
     (platform,) = deployment.platforms()

@@ -462,7 +462,7 @@ def test_the_registration_url_opened_directly_explains_itself(client, store, des
     page = response.get_data(as_text=True)
     text = page_text(response)
     assert "LTI registration URL" in text and lead in text
-    assert '<code id="registration-url">http://localhost/lti/register</code>' in page
+    assert '<code id="registration-url" tabindex="0">http://localhost/lti/register</code>' in page
     assert "dynamic registration" in text and "Developer Keys" in text  # where to paste it
     assert 'class="bad"' not in page and "Close" not in text
     assert "Sec-Fetch-Dest" in response.headers["Vary"]

@@ -162,3 +162,83 @@ class DeploymentRefused(LaunchError):
 
     status = 403
     title = N_("This deployment is not registered")
+
+
+_DR = "https://www.imsglobal.org/spec/lti-dr/v1p0"
+# The specification section a rule comes from, for the "Technical details" of an error page.
+# Dynamic Registration anchors and section numbers as implementations cite them (listed in
+# ../shared/reference/dynamic-registration.md, header); where a section number was not
+# confirmed, only the section's name is given. Launch rules link the specification itself.
+_DR_CONFIG = (
+    "LTI Dynamic Registration, Platform OpenID configuration",
+    f"{_DR}#openid-configuration",
+)
+_DR_ISSUER = (
+    "LTI Dynamic Registration §3.5.1, Issuer and OpenID configuration URL match",
+    f"{_DR}#issuer-and-openid-configuration-url-match",
+)
+_DR_RESPONSE = (
+    "LTI Dynamic Registration §3.6, Client registration response",
+    f"{_DR}#client-registration-response",
+)
+_SECURITY = (
+    "1EdTech Security Framework 1.0, OpenID Connect launch flow",
+    "https://www.imsglobal.org/spec/security/v1p0/",
+)
+_CORE = ("LTI 1.3 Core, message claims", "https://www.imsglobal.org/spec/lti/v1p3/")
+SPEC_SECTIONS: dict[str, tuple[str, str]] = {
+    "openid-configuration-required": (
+        "LTI Dynamic Registration, Step 3: client registration",
+        f"{_DR}#step-3-client-registration",
+    ),
+    "config-json": _DR_CONFIG,
+    "required-field": _DR_CONFIG,
+    "endpoint-url": _DR_CONFIG,
+    "rs256": _DR_CONFIG,
+    "private-key-jwt": _DR_CONFIG,
+    "issuer-url": _DR_ISSUER,
+    "issuer-https": _DR_ISSUER,
+    "issuer-no-query": _DR_ISSUER,
+    "issuer-host-match": _DR_ISSUER,
+    "issuer-prefix": _DR_ISSUER,
+    "platform-response": _DR_RESPONSE,
+    "response-json": _DR_RESPONSE,
+    "response-client-id": (
+        "LTI Dynamic Registration §3.6.1, Successful registration",
+        f"{_DR}#successful-registration",
+    ),
+    "tool-https": (
+        "LTI Dynamic Registration §3.5.2, Client registration request",
+        f"{_DR}#client-registration-request",
+    ),
+    "platform-jwks": _SECURITY,
+    "unknown-kid": _SECURITY,
+    "id-token-format": _SECURITY,
+    "id-token-alg": _SECURITY,
+    "id-token-signature": _SECURITY,
+    "id-token-iss": _SECURITY,
+    "id-token-aud": _SECURITY,
+    "id-token-azp": _SECURITY,
+    "id-token-times": _SECURITY,
+    "id-token-expired": _SECURITY,
+    "id-token-iat": _SECURITY,
+    "id-token-nbf": _SECURITY,
+    "id-token-nonce": _SECURITY,
+    "state-unknown": _SECURITY,
+    "state-replayed": _SECURITY,
+    "lti-version": _CORE,
+    "lti-message-type": _CORE,
+    "lti-deployment-id": _CORE,
+    "lti-roles": _CORE,
+    "lti-resource-link": _CORE,
+    "lti-target-link-uri": _CORE,
+    "lti-deep-linking-settings": (
+        "LTI Deep Linking 2.0, deep linking settings",
+        "https://www.imsglobal.org/spec/lti-dl/v2p0",
+    ),
+}
+
+
+def spec_reference(rule: str | None) -> tuple[str, str] | None:
+    """Return (section name, link) of the specification rule an error breaks, if one applies."""
+    return SPEC_SECTIONS.get(rule or "")

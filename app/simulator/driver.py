@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -11,6 +12,8 @@ import requests
 
 from app.simulator.checks import CLOSE_MARKER_RE, CLOSE_MESSAGE_RE, origin, visible_text
 from app.simulator.records import RegistrationRecord
+
+ERROR_RULE_RE = re.compile(r'data-lti-error="([^"]+)"')
 
 if TYPE_CHECKING:
     from app.simulator.server import Event, Simulator
@@ -218,6 +221,10 @@ def judge(
             )
         if final.status_code >= 400 or not marked:
             report.problems.append(f"Page text: {visible_text(page) or '(empty page)'}")
+            # Gatehouse folds its rule under "Technical details", past the text's cut.
+            rule = ERROR_RULE_RE.search(page)
+            if rule:
+                report.problems.append(f"Rule: {rule.group(1)}")
         final.close()
     report.ok = not report.problems and len(accepted) == 1
 

@@ -772,7 +772,7 @@ def verdict(result: LaunchResult) -> tuple[bool, str]:
     if result.status == 200 and 'data-lti-launch="verified"' in result.text:
         return True, "Gatehouse verified the launch (no launch.tool_url: verification page)"
     title = re.search(r"<h1[^>]*>(.*?)</h1>", result.text, re.S)
-    lead = re.search(r'<p class="lead">(.*?)</p>', result.text, re.S)
+    lead = re.search(r'<p class="lead"[^>]*>(.*?)</p>', result.text, re.S)
     words = " ".join(" ".join(html.unescape(m.group(1)).split()) for m in (title, lead) if m)
     return False, f"HTTP {result.status}: {words or result.text[:200]}" + (
         f" (rule {result.error_rule})" if result.error_rule else ""

@@ -17,12 +17,20 @@ from .security import allow_framing
 
 
 def render_error(
-    error: RegistrationError, *, in_flow: bool = True, template: str = "register/error.html"
+    error: RegistrationError,
+    *,
+    in_flow: bool = True,
+    template: str = "register/error.html",
+    family: str | None = None,
 ):
-    """Render a readable error page for the admin, with a way back to the LMS."""
+    """Render a readable error page for the admin, with a way back to the LMS.
+
+    `family` (the LMS's product_family_code, when Gatehouse has read it) names the LMS in the
+    page's plain words (app/web/error_words.py).
+    """
     if in_flow:
         allow_framing()
-    return render_template(template, error=translated(error.as_dict())), error.status
+    return render_template(template, error=translated(error.as_dict()), family=family), error.status
 
 
 def translated(error: dict) -> dict:

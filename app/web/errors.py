@@ -8,32 +8,10 @@ from werkzeug.exceptions import HTTPException
 
 from ..lti.text import N_
 from .api_json import envelope
+from .error_words import HTTP_PAGES as PAGES
+from .error_words import HTTP_WHAT_TO_DO
 from .i18n import page_locale, translate
 from .security import allow_framing
-
-# The pages people reach most: a plain first line, then what to do (the rest say what
-# Werkzeug or the view said).
-PAGES = {
-    404: (
-        N_("This page does not exist"),
-        N_("The address may be mistyped, or the link that led here is out of date."),
-        N_(
-            "Check the address, or start from the home page. If your LMS sent you here, start "
-            "the registration again from your LMS."
-        ),
-    ),
-    405: (
-        N_("This page cannot be opened this way"),
-        N_("The address exists, but it does not answer this kind of request."),
-        N_("Use the link or button that leads to it, or start from the home page."),
-    ),
-    500: (
-        N_("Something went wrong on our side"),
-        N_("Gatehouse hit an unexpected error. Nothing was registered."),
-        N_("Please try again in a moment, and tell the tool's owner if it happens again."),
-    ),
-}
-
 
 # Werkzeug's names of the other statuses an LMS admin, teacher or student may meet, marked so
 # that the error page shows them translated (its description, when it is Werkzeug's, stays
@@ -79,7 +57,9 @@ def _http_error(error: HTTPException):
     code = error.code or 500
     if request.path.startswith(("/api/", "/admin/")):
         return envelope(code, error.name.upper().replace(" ", "_"), error.description or "")
-    name, description, what_to_do = PAGES.get(code, (error.name, error.description, None))
+    name, description, what_to_do = PAGES.get(
+        code, (error.name, error.description, HTTP_WHAT_TO_DO)
+    )
     if code not in PAGES or error.description != type(error).description:
         # A view's own words (abort(404, "…")) say more than the generic line.
         description = error.description or description

@@ -75,7 +75,8 @@ def register():
         crashpoints.reach("before_close")
     except RegistrationError as error:
         flow.fail(services(), attempt, error)
-        return render_error(error)
+        current = store.get_registration(attempt.id) if attempt is not None else None
+        return render_error(error, family=current.product_family_code if current else None)
     return render_close(store.get_registration(attempt.id))
 
 

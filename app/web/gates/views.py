@@ -127,7 +127,10 @@ def resume(rid: str):
     if registration.state in (RegistrationState.FAILED, RegistrationState.UNKNOWN):
         # Shown again as it was, without "Try again": this attempt's token is spent.
         return render_template(
-            "register/error.html", error=translated(registration.error), shown_again=True
+            "register/error.html",
+            error=translated(registration.error),
+            shown_again=True,
+            family=registration.product_family_code,
         ), 409
     if registration.state == RegistrationState.REGISTERING:
         return render_template("gates/working.html", registration=registration), 202
@@ -151,7 +154,7 @@ def resume(rid: str):
         return redirect(url_for("gates.resume", rid=rid))
     except RegistrationError as error:
         flow.fail(services(), registration, error)
-        return render_error(error)
+        return render_error(error, family=registration.product_family_code)
     return render_close(store.get_registration(rid))
 
 
