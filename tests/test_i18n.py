@@ -291,7 +291,7 @@ def test_the_home_page_in_each_language(quiz):
         for lang in ("en", *LANGUAGES)
     }
     assert_translated(pages)
-    # Moodle's own menu names, as its language packs spell them (mod/lti lang/*/lti.php).
+    # Moodle's own menu names, as its language packs spell them (lang/*/lti.php, mod/lti).
     assert "Administrar herramientas" in pages["es"]
     assert "Gérer les outils" in pages["fr"]
     assert "Tools verwalten" in pages["de"]
