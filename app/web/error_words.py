@@ -695,6 +695,12 @@ HTTP_PAGES: dict[int, tuple[str, str, str]] = {
 HTTP_WHAT_TO_DO = N_("Go back and try again, or start from the home page.")
 
 
+# TRANSLATORS: the name of an LMS Gatehouse does not know, where a sentence puts it after a
+# preposition: a translation of the words above may write {lms_dat} for it instead of {lms}
+# (German "in Ihrem LMS", where {lms} is "Ihr LMS").
+YOUR_LMS_AFTER_PREPOSITION = N_("your LMS (after a preposition)")
+
+
 @dataclass(frozen=True)
 class PlainError:
     """What an error page shows: the plain words first, the technical details after."""
@@ -737,10 +743,13 @@ def words_for(error: dict, family_code: str | None = None) -> PlainError:
     family = lms_families.for_family(family_code)
     if family is lms_families.GENERIC:
         family = None
-    lms = translate(family.name if family is not None else N_("your LMS"))
+    if family is not None:
+        lms = lms_dat = family.name
+    else:
+        lms, lms_dat = translate(N_("your LMS")), translate(YOUR_LMS_AFTER_PREPOSITION)
     return PlainError(
-        first_line=_sentence(translate(first_line).format(lms=lms)),
-        what_to_do=_sentence(translate(what_to_do).format(lms=lms)),
+        first_line=_sentence(translate(first_line).format(lms=lms, lms_dat=lms_dat)),
+        what_to_do=_sentence(translate(what_to_do).format(lms=lms, lms_dat=lms_dat)),
         lms=family.name if family is not None else None,
         where=translate(family.where_to_paste) if family is not None else None,
         spec=spec_reference(rule),
