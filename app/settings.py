@@ -575,6 +575,7 @@ GATE_NAMES = ("signin", "terms", "payment")
 TRANSLATIONS = Path(__file__).parent / "translations"
 
 
+@functools.cache  # the catalogues are files of the installed package: they do not change
 def available_locales() -> tuple[str, ...]:
     """Return the languages the pages can be shown in: English, then each translation."""
     translated = sorted(p.parent.parent.name for p in TRANSLATIONS.glob("*/LC_MESSAGES/*.po"))
