@@ -5,18 +5,34 @@ from __future__ import annotations
 import re
 
 from flask import Flask
-from flask_babel import get_locale
+from flask_babel import get_locale, gettext
 from markupsafe import Markup, escape
 
 from ..domain.payments import format_amount
 from ..lti import lms as lms_families
+from ..lti.text import N_
 from .error_words import words_for
 
 
 def money(amount: int | None, currency: str | None) -> str:
     """Format a Stripe amount in minor units as the payment page does: 1500 usd -> $15.00,
     1500 jpy -> ¥1,500 (each currency's own number of decimals), in the page's language."""
+    if amount is None or not currency:
+        return gettext("amount pending")
     return format_amount(amount, currency, str(get_locale() or "en"))
+
+
+# A payment's status (app/storage/states.py PaymentStatus) as the close page names it: the
+# template looks each up with `tr`.
+PAYMENT_STATUSES = (
+    N_("open"),
+    N_("cancelled"),
+    N_("unavailable"),
+    N_("expired"),
+    N_("failed"),
+    N_("paid"),
+    N_("mismatch"),
+)
 
 
 MARKS = re.compile(r"\*\*(.+?)\*\*|`(.+?)`")
