@@ -389,6 +389,10 @@ def test_a_gate_flow_keeps_the_language_it_started_in(gated_quiz, simulator):
     admin.client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "de"
     terms = admin.sign_in().get_data(as_text=True)
     assert '<html lang="es">' in terms and "Paso 2 de 2: Condiciones" in terms
+    # The next registration in the same browser chooses its language again.
+    second = SpeakingAdmin(admin.app, admin.sim, "de")
+    second.client = admin.client
+    assert '<html lang="de">' in second.start().get_data(as_text=True)
 
 
 def test_a_wrong_password_is_told_in_the_admins_language(gated_quiz, simulator):

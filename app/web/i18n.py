@@ -5,7 +5,8 @@ The choice, first that applies:
    with `use_launch_locale`);
 2. the owner's console: English (it is not translated; its pages must not mix languages);
 3. a registration's gate pages: the locale the flow's first gate page was shown in, kept in the
-   session, so every page of one registration speaks one language;
+   session with the registration's id, so every page of one registration speaks one language
+   (and the next registration in the same browser chooses again);
 4. the browser's `Accept-Language`;
 5. `ui.default_locale`.
 Tags are matched loosely (`es-ES`, `fr_CA` and `de-DE` find es, fr and de); an unknown one
@@ -44,13 +45,22 @@ def select_locale() -> str:
         return g.launch_locale
     if request.blueprint == "console" or request.path.startswith(("/console", "/api/", "/admin/")):
         return "en"
-    # The registration's pages, and the sign-in window it opens (its OIDC callback).
-    in_flow = request.path.startswith(("/lti/register/", "/lti/signin/"))
-    kept = match_locale(session.get(SESSION_KEY)) if in_flow else None
+    kept = _kept_locale()
     if kept:
         return kept
     browser = request.accept_languages.best_match(available_locales())
     return browser or current_app.config["GATEHOUSE"].ui.default_locale
+
+
+def _kept_locale() -> str | None:
+    """Return the locale kept for this registration's pages, if this page is one of them."""
+    if not request.path.startswith("/lti/register/"):
+        return None
+    rid = (request.view_args or {}).get("rid")
+    kept = session.get(SESSION_KEY) if rid else None
+    if not isinstance(kept, dict) or kept.get("rid") != rid:
+        return None
+    return match_locale(kept.get("locale"))
 
 
 def use_launch_locale(tag: str | None) -> None:
@@ -66,9 +76,11 @@ def page_locale() -> str:
     return str(get_locale() or "en")
 
 
-def keep_flow_locale() -> None:
-    """Keep the current locale for the rest of the registration's pages (in the session)."""
-    session.setdefault(SESSION_KEY, str(get_locale()))
+def keep_flow_locale(rid: str) -> None:
+    """Keep the current locale for the rest of registration `rid`'s pages (in the session)."""
+    kept = session.get(SESSION_KEY)
+    if not isinstance(kept, dict) or kept.get("rid") != rid:
+        session[SESSION_KEY] = {"rid": rid, "locale": page_locale()}
 
 
 @cache

@@ -96,7 +96,7 @@ def guard(rid: str, gate_name: str):
 def gate_page(template: str, registration, gate_name: str, **context):
     """Render a gate page with its step indicator; mark the session so cookies can be probed."""
     session["gatehouse"] = 1
-    keep_flow_locale()
+    keep_flow_locale(registration.id)
     return render_template(
         template,
         registration=registration,
