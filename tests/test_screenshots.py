@@ -82,6 +82,19 @@ def test_the_readmes_pictures_exist_and_its_first_screen_shows_the_three():
     assert "(https://render.com/deploy)" in first_screen
 
 
+def test_the_readmes_table_shows_each_item_of_issue_15_and_links_every_shot():
+    start = README.index("| What the pages do (issue 15) |")
+    table = README[start : README.index("\n\n", start)]
+    rows = table.splitlines()[2:]
+    assert [row.split("|")[1].split(".")[0].strip() for row in rows] == [
+        str(n) for n in range(1, 13)
+    ]
+    linked = re.findall(r"\]\(docs/screenshots/([^)]+)\)", table)
+    assert [name for name in linked if not (SHOTS_DIR / name).is_file()] == []
+    every_file = {shot.filename(width) for shot in SHOTS.values() for width in shot.widths}
+    assert sorted(every_file - set(linked)) == [], "shots the README's table does not link"
+
+
 def test_the_readme_draws_the_registration_in_order():
     (diagram,) = re.findall(r"```mermaid\n(.*?)```", README, flags=re.S)
     assert diagram.startswith("sequenceDiagram")
