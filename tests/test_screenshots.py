@@ -2,7 +2,8 @@
 
 The smoke run takes one shot (the terms gate in Moodle's dialog, at both widths) from the real
 app into tmp_path; the other tests check what is committed: every shot the script makes, each a
-PNG as wide as its name says, each linked from the README, and the registration's diagram.
+PNG as wide as its name says, each linked from the README's table of issue 15's twelve items
+(where every linked picture exists), the first screen's strip, and the registration's diagram.
 """
 
 import re
