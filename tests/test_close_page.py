@@ -94,7 +94,7 @@ def test_services_not_granted_are_named_plainly_with_where_to_grant_them(live, s
     assert close_mode(response) == "after-reading"
     visible = visible_text(response)
     assert "Moodle did not grant 1 of the 3 services the tool asked for" in visible
-    assert "Course rosters (names and roles)" in visible
+    assert "Course members (names and roles)" in visible
     assert "To grant it: In Site administration → Plugins → Activity modules → External tool" in (
         visible
     )

@@ -10,6 +10,7 @@ import base64
 import json
 import os
 import secrets
+import threading
 from pathlib import Path
 
 import pytest
@@ -95,14 +96,24 @@ def test_the_deploy_sets_what_the_app_requires_and_starts(platform, tmp_path, mo
     assert missing == []
     for key, value in env.items():
         monkeypatch.setenv(key, value)
+    before = set(threading.enumerate())
     app = create_app()
-    settings = app.config["GATEHOUSE"]
-    assert settings.trusted_proxies == 1  # the platform's router, and no more
-    assert settings.tool.name == "My LTI tool"
-    assert Sealer.from_value(os.environ["GATEHOUSE_ENCRYPTION_KEY"]).active
-    client = app.test_client()
-    assert client.get("/healthz").status_code == 200
-    assert client.get("/").status_code == 200
+    try:
+        settings = app.config["GATEHOUSE"]
+        assert settings.trusted_proxies == 1  # the platform's router, and no more
+        assert settings.tool.name == "My LTI tool"
+        assert Sealer.from_value(os.environ["GATEHOUSE_ENCRYPTION_KEY"]).active
+        client = app.test_client()
+        assert client.get("/healthz").status_code == 200
+        assert client.get("/").status_code == 200
+    finally:
+        # A production app starts the maintenance sweeper: stop it with the test, or it outlives
+        # the test's database and later tests wait for it (tests/test_sealing.py joins them).
+        app.extensions["gatehouse.maintenance"].set()
+        for thread in set(threading.enumerate()) - before:
+            if thread.name != "gatehouse-maintenance":
+                continue
+            thread.join(timeout=30)
 
 
 def test_render_and_heroku_describe_the_same_app():

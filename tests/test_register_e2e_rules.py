@@ -235,7 +235,7 @@ def test_close_page_names_withheld_and_dropped_scopes_without_expanding(live, si
     visible = visible_text(response)
     # Asked for and not granted by the LMS (from its answer): named plainly.
     assert "did not grant 1 of the 2 services the tool asked for" in visible
-    assert f"Course rosters (names and roles) {NRPS}" in visible
+    assert f"Course members (names and roles) {NRPS}" in visible
     # Never asked for, because the LMS does not offer it: named too.
     assert f"Did not request the scope {LINEITEM} (the LMS does not offer it)." in visible
     (platform,) = store.list_platforms()[0]

@@ -2,7 +2,8 @@
 
 The smoke run takes one shot (the terms gate in Moodle's dialog, at both widths) from the real
 app into tmp_path; the other tests check what is committed: every shot the script makes, each a
-PNG as wide as its name says, each linked from the README, and the registration's diagram.
+PNG as wide as its name says, each linked from the README's table of issue 15's twelve items
+(where every linked picture exists), the first screen's strip, and the registration's diagram.
 """
 
 import re
@@ -80,6 +81,19 @@ def test_the_readmes_pictures_exist_and_its_first_screen_shows_the_three():
         assert f"](docs/screenshots/{name})" in first_screen, name
     assert "(https://heroku.com/deploy)" in first_screen
     assert "(https://render.com/deploy)" in first_screen
+
+
+def test_the_readmes_table_shows_each_item_of_issue_15_and_links_every_shot():
+    start = README.index("| What the pages do (issue 15) |")
+    table = README[start : README.index("\n\n", start)]
+    rows = table.splitlines()[2:]
+    assert [row.split("|")[1].split(".")[0].strip() for row in rows] == [
+        str(n) for n in range(1, 13)
+    ]
+    linked = re.findall(r"\]\(docs/screenshots/([^)]+)\)", table)
+    assert [name for name in linked if not (SHOTS_DIR / name).is_file()] == []
+    every_file = {shot.filename(width) for shot in SHOTS.values() for width in shot.widths}
+    assert sorted(every_file - set(linked)) == [], "shots the README's table does not link"
 
 
 def test_the_readme_draws_the_registration_in_order():

@@ -2,6 +2,8 @@
 
 from enum import StrEnum
 
+from .text import N_
+
 PLATFORM_CONFIGURATION = "https://purl.imsglobal.org/spec/lti-platform-configuration"
 TOOL_CONFIGURATION = "https://purl.imsglobal.org/spec/lti-tool-configuration"
 CLOSE_SUBJECT = "org.imsglobal.lti.close"
@@ -36,15 +38,16 @@ class Scope(StrEnum):
 
 
 # What each service scope lets the tool do, in the words an owner reads in the console.
+# Marked for the catalogues: the close page shows them in the LMS admin's language.
 SCOPE_NAMES = {
-    Scope.AGS_LINEITEM: "Grades: line items",
-    Scope.AGS_LINEITEM_READONLY: "Grades: line items (read only)",
-    Scope.AGS_RESULT_READONLY: "Grades: results (read only)",
-    Scope.AGS_SCORE: "Grades: post scores",
-    Scope.NRPS_MEMBERSHIP: "Course members (names and roles)",
-    Scope.TOOL_SETTINGS: "Tool settings",
-    Scope.BASIC_OUTCOME: "Grades: basic outcomes (LTI 1.1)",
-    "openid": "OpenID sign-in",
+    Scope.AGS_LINEITEM: N_("Grades: line items"),
+    Scope.AGS_LINEITEM_READONLY: N_("Grades: line items (read only)"),
+    Scope.AGS_RESULT_READONLY: N_("Grades: results (read only)"),
+    Scope.AGS_SCORE: N_("Grades: post scores"),
+    Scope.NRPS_MEMBERSHIP: N_("Course members (names and roles)"),
+    Scope.TOOL_SETTINGS: N_("Tool settings"),
+    Scope.BASIC_OUTCOME: N_("Grades: basic outcomes (LTI 1.1)"),
+    "openid": N_("OpenID sign-in"),
 }
 
 

@@ -43,7 +43,6 @@ from ..domain.accounts import SigninLocked, authenticate, locked_message
 from ..domain.gates import approvals_of
 from ..domain.platforms import set_active
 from ..lti import nesting
-from ..lti.constants import scope_name
 from ..lti.lms import FAMILIES, family_name, for_family
 from ..storage import FINAL_STATES, OPEN_STATES, RegistrationState, now_iso
 from ..storage.states import transition_rows
@@ -263,7 +262,6 @@ def _helpers():
     return {
         "family_name": family_name,
         "invitation_state": invitation_state,
-        "scope_name": scope_name,
         "audit_sentence": audit_sentence,
     }
 

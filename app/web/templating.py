@@ -10,6 +10,7 @@ from markupsafe import Markup, escape
 
 from ..domain.payments import format_amount
 from ..lti import lms as lms_families
+from ..lti.constants import scope_name
 from ..lti.text import N_
 from .error_words import words_for
 
@@ -54,4 +55,5 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(marked)
     app.add_template_global(lms_families.for_family, "lms_family")
     app.add_template_global(lms_families.FAMILIES, "lms_families")
+    app.add_template_global(scope_name)
     app.add_template_global(words_for, "plain_error")
