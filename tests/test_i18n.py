@@ -376,8 +376,9 @@ def test_the_gates_and_the_close_page_in_each_language(gated_quiz, simulator):
     for index in range(3):
         assert_translated({lang: pages[index] for lang, pages in flows.items()})
     signin, terms, close = flows["fr"]
-    assert "Étape 1 sur 2 : Se connecter" in signin
-    assert "Étape 2 sur 2 : Conditions" in terms
+    # French typography: a no-break space before the colon.
+    assert "Étape 1 sur 2\u00a0: Se connecter" in signin
+    assert "Étape 2 sur 2\u00a0: Conditions" in terms
     # The LMS's next steps in its own French words; the values survive the translation.
     assert "<strong>En attente</strong>" in close and "Gérer les outils" in close
     assert "Enregistrement terminé" in close
