@@ -116,8 +116,10 @@ $(AXE_MODULES): tests/support/axe/package-lock.json
 	npm ci --prefix tests/support/axe --no-audit --no-fund --loglevel=error
 	touch $@
 
+# Two workers, one per core of the project's machines (TEST_WORKERS=0 runs in one process).
+TEST_WORKERS ?= 2
 test: test-deps lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 # The benchmark (README, Performance): about five minutes, plus two once to install ltijs;
 # `make test` runs only its smoke test (tests/test_bench.py).

@@ -99,7 +99,9 @@ def stand_in_policy(ip):
 
 
 def page_text(response):
-    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", response.text)).split())
+    """Return the page's words without its footer, whose time differs on every render."""
+    page = re.sub(r"<footer\b.*?</footer>", " ", response.text, flags=re.S)
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page)).split())
 
 
 # --- a TLS platform on 127.77.0.1 --------------------------------------------------------------
