@@ -29,6 +29,16 @@
     retries[r].addEventListener("click", function () { window.location.reload(); });
   }
 
+  // The flow finished in a window Gatehouse opened (cookies blocked in the LMS frame), and this
+  // frame, polling, reached its own copy of this page first: the window's close message (its
+  // Done button) arrives here, not at the gate page that opened the window. Relay it to the LMS.
+  window.addEventListener("message", function (event) {
+    if (event.origin === window.location.origin && event.data &&
+        event.data.subject === "org.imsglobal.lti.close" && event.source !== window) {
+      postClose();
+    }
+  });
+
   var buttons = document.querySelectorAll("[data-lti-close-button]");
   for (var i = 0; i < buttons.length; i++) {
     buttons[i].addEventListener("click", closeLti);
