@@ -21,6 +21,7 @@ import time
 from flask import Flask, current_app, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
+from limits.storage import MemoryStorage
 
 # swallow_errors rather than in_memory_fallback: flask-limiter's fallback replaces every
 # route's limits with one flat list of limits for all routes (so launches would get the
@@ -66,6 +67,39 @@ class ThrottledErrors(logging.Filter):
 limiter.logger = logging.getLogger(__name__)
 storage_errors = ThrottledErrors()
 limiter.logger.addFilter(storage_errors)
+
+
+class SweptMemoryStorage(MemoryStorage):
+    """limits' per-worker memory storage, minus a new thread for nearly every request.
+
+    The library's storage starts a `threading.Timer` to drop expired counters whenever a counter
+    changes and the previous timer has ended, so at launch rates nearly every request started
+    (and ended) a thread: a sizeable part of a launch's CPU (bench/, `make bench`). Expired
+    counters are already ignored when read; here they are dropped at most once a second, by the
+    request that comes along, so memory stays bounded without the threads.
+    """
+
+    STORAGE_SCHEME = ["gatehouse-memory"]
+    SWEEP_SECONDS = 1.0
+
+    def __init__(self, uri: str | None = None, **options) -> None:
+        super().__init__(uri, **options)
+        self._swept = time.monotonic()
+        self._sweeping = threading.Lock()
+
+    # The hook MemoryStorage calls on every change (its name-mangled private method): sweep
+    # inline instead of scheduling a timer thread. tests/test_limits.py holds that it is called.
+    def _MemoryStorage__schedule_expiry(self) -> None:
+        if time.monotonic() - self._swept < self.SWEEP_SECONDS:
+            return
+        if not self._sweeping.acquire(blocking=False):
+            return  # another request is sweeping
+        try:
+            self._swept = time.monotonic()
+            self._MemoryStorage__expire_events()
+        finally:
+            self._sweeping.release()
+
 
 # A request waits at most this long for a storage that does not answer.
 STORAGE_TIMEOUT_SECONDS = 0.5
@@ -149,7 +183,9 @@ def init_app(app: Flask) -> None:
     """Attach the limiter to the configured storage; views and blueprints carry their limits."""
     uri = app.config["GATEHOUSE"].limits.storage_uri or "memory://"
     scheme = uri.split("://", 1)[0].split("+", 1)[0].lower()
-    app.config["RATELIMIT_STORAGE_URI"] = uri
+    # memory:// takes no options: the same storage, without a thread per request.
+    memory = "gatehouse-memory://" if uri.lower() == "memory://" else uri
+    app.config["RATELIMIT_STORAGE_URI"] = memory
     if scheme in SHARED_SCHEMES:
         app.config["RATELIMIT_STORAGE_OPTIONS"] = {
             "socket_connect_timeout": STORAGE_TIMEOUT_SECONDS,
