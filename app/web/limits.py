@@ -13,12 +13,13 @@ unlimited and the error is logged, rather than every request failing.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import threading
 import time
 
-from flask import Flask, current_app, request
+from flask import Flask, current_app, g, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from limits.storage import MemoryStorage
@@ -143,18 +144,38 @@ def _not_signed_in(response) -> bool:
 # Endpoints no limit applies to that are hot enough for the limiter's own bookkeeping to show:
 # every LMS fetches the key set to check the tool's signatures.
 UNLIMITED_ENDPOINTS = frozenset({"lms.jwks"})
+# Endpoints whose one limit is their route's own (no default or blueprint limit applies), hot
+# enough to matter: the limiter's first pass, before the view, has nothing to check there, and
+# cost a tenth of a launch's CPU (bench/). `launch_limit` marks the route's own check.
+ROUTE_LIMITED_ENDPOINTS = frozenset({"launch.login", "launch.launch", "launch.verify"})
 
 
 @limiter.request_filter
 def _skip_limiter() -> bool:
-    """Skip the limiter's bookkeeping where no limit can apply: limits off, or such an endpoint."""
-    return _not_enabled() or request.endpoint in UNLIMITED_ENDPOINTS
+    """Skip the limiter's bookkeeping where no limit can apply: limits off, such an endpoint, or
+    the pass before the view of an endpoint limited only by its route."""
+    if _not_enabled() or request.endpoint in UNLIMITED_ENDPOINTS:
+        return True
+    return request.endpoint in ROUTE_LIMITED_ENDPOINTS and not g.get("gatehouse_route_limit")
 
 
 register_limit = limiter.limit(_limit("register"), exempt_when=_not_enabled)
 api_limit = limiter.limit(_limit("api"), exempt_when=_not_enabled)
 # Shared by /lti/login and /lti/launch: one launch is one request to each.
-launch_limit = limiter.shared_limit(_limit("launch"), scope="launch", exempt_when=_not_enabled)
+_launch_limit = limiter.shared_limit(_limit("launch"), scope="launch", exempt_when=_not_enabled)
+
+
+def launch_limit(view):
+    """Limit a launch route: login, launch and verify share one limit per address."""
+    limited = _launch_limit(view)
+
+    @functools.wraps(view)
+    def checked(*args, **kwargs):
+        g.gatehouse_route_limit = True  # the route's own check comes next: the filter lets it be
+        return limited(*args, **kwargs)
+
+    return checked
+
 
 _signin_per_address = limiter.limit(_limit("signin"), exempt_when=_not_a_post)
 # Shared by every sign-in form (console and gate), counting only the submissions that failed.
