@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import itertools
 import re
 import resource
 import shutil
@@ -135,6 +136,7 @@ def register_many(
 # --- launches -----------------------------------------------------------------------------------
 
 TOOL_ANSWER = "The tool opened."
+_users = itertools.count(1)
 
 
 def trivial_tool() -> LoopbackServer:
@@ -156,7 +158,9 @@ def launch_once(sim: Simulator, client_id: str, tool_url: str, timeout: float) -
     """
     session = browser_session()  # a cookie jar and connections of its own, as a user has
     try:
-        pending = sim.launches.prepare(client_id)
+        # A user of their own, as each student of a class is (ltijs keeps one launch per user:
+        # the same user launching 16 times at once loses launches in its database).
+        pending = sim.launches.prepare(client_id, claims={"sub": f"user-{next(_users)}"})
         result = run_launch(pending.login_url, timeout=timeout, session=session)
         status, location = result.status, result.location
         here = result.form[0] if result.form else pending.login_url
@@ -169,7 +173,9 @@ def launch_once(sim: Simulator, client_id: str, tool_url: str, timeout: float) -
             answer = session.get(here, allow_redirects=False, timeout=timeout)
             status, location = answer.status_code, answer.headers.get("Location")
         if not here.startswith(tool_url):
-            return "did not reach the tool: " + verdict(result)[1][:300]
+            if here == (result.form[0] if result.form else pending.login_url):
+                return "did not reach the tool: " + verdict(result)[1][:300]
+            return f"did not reach the tool: HTTP {status} at {here[:200]}"
         answer = session.get(here, timeout=timeout)
         if answer.status_code != 200 or answer.text != TOOL_ANSWER:
             return f"the tool answered HTTP {answer.status_code}"
