@@ -46,6 +46,11 @@ def draw(panels: list[tuple[str, str, dict[str, float | None]]], title: str, pat
         axis.bar_label(bars, labels=[_short(shown[n]) for n in names], fontsize=8, padding=2)
         axis.set_xticks(range(len(names)), [n.replace(" (", "\n(") for n in names], fontsize=8)
         axis.set_title(heading, fontsize=10)
+        values_shown = [v for v in shown.values() if v > 0]
+        if values_shown and max(values_shown) / min(values_shown) > 30:
+            # ltijs's registrations take tens of seconds: on a linear axis the others vanish.
+            axis.set_yscale("log")
+            unit += " (log scale)"
         axis.set_ylabel(unit, fontsize=9)
         axis.spines[["top", "right"]].set_visible(False)
         axis.margins(y=0.15)
