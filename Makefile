@@ -121,14 +121,20 @@ TEST_WORKERS ?= 2
 test: test-deps lint
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
-# The benchmark (README, Performance): about five minutes, plus two once to install ltijs;
+# The benchmark (README, Performance): about ten minutes, plus two once to install ltijs;
 # `make test` runs only its smoke test (tests/test_bench.py).
 bench: bench-deps
 	$(BIN)/python -m bench.run
 
-# ltijs, the peer, from the npm registry (its sqlite3 driver compiles here: a few minutes, once).
-# A failed install is not fatal: the benchmark then prints why ltijs was not measured.
+# ltijs, the peer, from the npm registry (its sqlite3 driver compiles here: a few minutes, once),
+# matplotlib for the chart, and PostgreSQL for Gatehouse's launches on it. A failed install is not
+# fatal: the benchmark then prints what it could not measure or draw, and why.
 bench-deps: $(TEST_STAMP)
+	@$(BIN)/python -c "import matplotlib" 2>/dev/null || \
+		$(BIN)/pip install --progress-bar on -e '.[bench]' || \
+		echo "matplotlib could not be installed: the benchmark will draw no chart" >&2
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+		$(MAKE) --no-print-directory postgresql
 	@command -v wrk >/dev/null || $(MAKE) --no-print-directory wrk
 	@$(MAKE) --no-print-directory $(LTIJS_MODULES) || \
 		echo "ltijs could not be installed (see bench/ltijs/npm-install.log)" >&2

@@ -9,7 +9,12 @@ from flask import Flask, request
 
 TOOL_CONFIGURATION = "https://purl.imsglobal.org/spec/lti-tool-configuration"
 CLOSE = "<script>parent.postMessage({subject: 'org.imsglobal.lti.close'}, '*')</script>"
-SCHEMA = "CREATE TABLE IF NOT EXISTS platforms (issuer, client_id, deployment_id, UNIQUE (issuer, client_id))"  # noqa: E501
+# What a launch needs of a registration (bench/launch_floor.py), and the logins awaiting theirs.
+SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS platforms (issuer, client_id, deployment_id, auth_url, jwks_uri, "
+    "UNIQUE (issuer, client_id)); CREATE TABLE IF NOT EXISTS states (state PRIMARY KEY, nonce, "
+    "issuer, client_id, expires_at)"
+)
 app = Flask(__name__)
 
 
@@ -50,7 +55,13 @@ def register():
     granted = answer.raise_for_status() or answer.json()
     with closing(connect()) as conn:
         conn.execute(
-            "INSERT INTO platforms VALUES (?, ?, ?)",
-            (config["issuer"], granted["client_id"], granted[TOOL_CONFIGURATION]["deployment_id"]),
+            "INSERT INTO platforms VALUES (?, ?, ?, ?, ?)",
+            (
+                config["issuer"],
+                granted["client_id"],
+                granted[TOOL_CONFIGURATION]["deployment_id"],
+                config["authorization_endpoint"],
+                config["jwks_uri"],
+            ),
         )
     return CLOSE

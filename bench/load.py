@@ -1,8 +1,9 @@
-"""The clients: full registrations through the LMS simulator, and plain GETs for the key set."""
+"""The clients: full registrations and launches through the LMS simulator, plain GETs for keys."""
 
 from __future__ import annotations
 
 import http.client
+import itertools
 import re
 import resource
 import shutil
@@ -10,10 +11,14 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
+
+from werkzeug.wrappers import Response
 
 from app.simulator import Simulator
 from app.simulator.driver import drive
+from app.simulator.launch import browser_session, run_launch, verdict
+from app.testing import LoopbackServer
 from bench.servers import Server
 
 REGISTER_PATH = "/lti/register"
@@ -37,6 +42,7 @@ class Cell:
     failures: list[str] = field(default_factory=list)
     server_cpu: float = 0.0
     client_cpu: float = 0.0
+    unit: str = "registrations"  # what completed: registrations or launches
 
     @property
     def completed(self) -> int:
@@ -54,7 +60,7 @@ class Cell:
             "completed": self.completed,
             "failed": len(self.failures),
             "elapsed_s": round(self.elapsed, 4),
-            "registrations_per_s": round(self.throughput, 3),
+            f"{self.unit}_per_s": round(self.throughput, 3),
             "server_cpu_s": round(self.server_cpu, 3),
             "client_cpu_s": round(self.client_cpu, 3),
             "failures": self.failures[:5],
@@ -124,6 +130,176 @@ def register_many(
         cell.elapsed = (max(ends) if ends else time.perf_counter()) - begin
         cell.server_cpu = server.cpu_seconds() - cpu_server
         cell.client_cpu = client_cpu_seconds() - cpu_client
+    return cell
+
+
+# --- launches -----------------------------------------------------------------------------------
+
+TOOL_ANSWER = "The tool opened."
+_users = itertools.count(1)
+
+
+def trivial_tool() -> LoopbackServer:
+    """Return the tool every launch is handed to: any GET gets a short page."""
+
+    def app(environ, start_response):
+        return Response(TOOL_ANSWER)(environ, start_response)
+
+    return LoopbackServer(app, "127.0.0.1", name="bench-tool")
+
+
+def launch_once(sim: Simulator, client_id: str, tool_url: str, timeout: float) -> str | None:
+    """Run one user's whole launch in a browser of its own; return what went wrong, or None.
+
+    The LMS starts the launch (its login initiation URL), the browser follows it through the
+    tool's login, the LMS's authorization endpoint and the form post to the tool's launch URL,
+    then the tool's redirects (ltijs redirects to itself once, with its ltik) to the trivial
+    tool, which must answer.
+    """
+    session = browser_session()  # a cookie jar and connections of its own, as a user has
+    try:
+        # A user of their own, as each student of a class is (ltijs keeps one launch per user:
+        # the same user launching 16 times at once loses launches in its database).
+        pending = sim.launches.prepare(client_id, claims={"sub": f"user-{next(_users)}"})
+        result = run_launch(pending.login_url, timeout=timeout, session=session)
+        status, location = result.status, result.location
+        here = result.form[0] if result.form else pending.login_url
+        for _hop in range(3):
+            if status not in (302, 303) or not location:
+                break
+            here = urljoin(here, location)
+            if here.startswith(tool_url):
+                break
+            answer = session.get(here, allow_redirects=False, timeout=timeout)
+            status, location = answer.status_code, answer.headers.get("Location")
+        if not here.startswith(tool_url):
+            if here == (result.form[0] if result.form else pending.login_url):
+                return "did not reach the tool: " + verdict(result)[1][:300]
+            return f"did not reach the tool: HTTP {status} at {here[:200]}"
+        answer = session.get(here, timeout=timeout)
+        if answer.status_code != 200 or answer.text != TOOL_ANSWER:
+            return f"the tool answered HTTP {answer.status_code}"
+        return None
+    finally:
+        session.close()
+
+
+def launch_many(
+    server: Server,
+    label: str,
+    sim: Simulator,
+    client_id: str,
+    tool_url: str,
+    concurrency: int,
+    *,
+    seconds: float,
+    min_count: int,
+    max_count: int | None = None,
+    timeout: float = 60.0,
+    round_number: int = 0,
+) -> Cell:
+    """Run closed-loop launches at this concurrency, each by a new user, and time them.
+
+    As register_many: `concurrency` users launch one after another until `seconds` have passed
+    and at least `min_count` launches started; latency is the user's, from the LMS's login
+    initiation to the tool's page.
+    """
+    cell = Cell(server=label, concurrency=concurrency, round=round_number, unit="launches")
+    lock = threading.Lock()
+    started = 0
+    ends: list[float] = []
+    begin = time.perf_counter()
+    deadline = begin + seconds
+    cpu_server = server.cpu_seconds()
+    cpu_client = client_cpu_seconds()
+
+    def user() -> None:
+        nonlocal started
+        while True:
+            with lock:
+                if max_count is not None and started >= max_count:
+                    return
+                if time.perf_counter() >= deadline and started >= min_count:
+                    return
+                started += 1
+            start = time.perf_counter()
+            try:
+                problem = launch_once(sim, client_id, tool_url, timeout)
+            except Exception as exc:  # a timeout or a client bug shows as a failure
+                problem = f"{type(exc).__name__}: {exc}"
+            end = time.perf_counter()
+            with lock:
+                ends.append(end)
+                if problem is None:
+                    cell.latencies.append(end - start)
+                else:
+                    cell.failures.append(problem)
+
+    threads = [threading.Thread(target=user, daemon=True) for _ in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    cell.elapsed = (max(ends) if ends else time.perf_counter()) - begin
+    cell.server_cpu = server.cpu_seconds() - cpu_server
+    cell.client_cpu = client_cpu_seconds() - cpu_client
+    return cell
+
+
+def launch_burst(
+    server: Server,
+    label: str,
+    sim: Simulator,
+    client_id: str,
+    tool_url: str,
+    rate: float,
+    count: int,
+    *,
+    users: int = 64,
+    timeout: float = 60.0,
+) -> Cell:
+    """Start `count` launches at `rate` a second, whether or not the earlier ones are done.
+
+    A class starting: launches arrive on a schedule (open loop), so a server that falls behind
+    shows as latency. Each latency runs from the launch's scheduled start, so time spent
+    waiting for a free user thread counts too. The cell's concurrency is the rate.
+    """
+    cell = Cell(server=label, concurrency=round(rate), round=0, unit="launches")
+    lock = threading.Lock()
+    next_index = 0
+    ends: list[float] = []
+    cpu_server = server.cpu_seconds()
+    begin = time.perf_counter()
+
+    def user() -> None:
+        nonlocal next_index
+        while True:
+            with lock:
+                if next_index >= count:
+                    return
+                index = next_index
+                next_index += 1
+            scheduled = begin + index / rate
+            time.sleep(max(0.0, scheduled - time.perf_counter()))
+            try:
+                problem = launch_once(sim, client_id, tool_url, timeout)
+            except Exception as exc:
+                problem = f"{type(exc).__name__}: {exc}"
+            end = time.perf_counter()
+            with lock:
+                ends.append(end)
+                if problem is None:
+                    cell.latencies.append(end - scheduled)
+                else:
+                    cell.failures.append(problem)
+
+    threads = [threading.Thread(target=user, daemon=True) for _ in range(min(users, count))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    cell.elapsed = (max(ends) if ends else time.perf_counter()) - begin
+    cell.server_cpu = server.cpu_seconds() - cpu_server
     return cell
 
 

@@ -39,7 +39,7 @@ def summarise_cells(cells: list[Cell]) -> dict:
             rounds = [cell.throughput for cell in group if cell.completed]
             elapsed = sum(cell.elapsed for cell in group)
             result[server][concurrency] = {
-                "registrations_per_s": completed / elapsed if elapsed else 0.0,
+                f"{group[0].unit}_per_s": completed / elapsed if elapsed else 0.0,
                 "rounds_per_s": [round(r, 3) for r in rounds],
                 "p50_ms": percentile(latencies, 50) * 1000 if latencies else math.nan,
                 "p99_ms": percentile(latencies, 99) * 1000 if latencies else math.nan,
@@ -83,12 +83,12 @@ class Goal:
 
     text: str
     measured: str
-    met: bool | None  # None: could not be measured, which is reported as a MISS
+    met: bool | None  # None: could not be measured, which is reported as a FAIL
     why: str = ""
 
     @property
     def verdict(self) -> str:
-        return "PASS" if self.met else "MISS"
+        return "PASS" if self.met else "FAIL"
 
     def line(self) -> str:
         detail = self.measured if self.met is not None else f"not measured: {self.why}"

@@ -20,7 +20,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import load, lookup, report, servers
+from app.simulator import Simulator
+from app.simulator.driver import drive
+from bench import chart, load, lookup, report, servers
 from bench.report import Goal, fmt, ratio
 
 RESULTS_DIR = servers.BENCH / "results"
@@ -44,6 +46,12 @@ class Plan:
     platforms: tuple[int, ...] = (1_000, 100_000, 1_000_000)
     lookups: int = 20_000
     registration_timeout: float = 300.0
+    launch_rounds: int = 4
+    launch_warmup_count: int = 64
+    memory_launches: int = 1000
+    # The class start: bursts of burst_seconds at rising rates, from the first rate up.
+    burst_rates: tuple[float, ...] = (5, 10, 15, 20, 30, 40, 50, 60, 80, 100, 120, 150, 200)
+    burst_seconds: float = 4.0
 
     @classmethod
     def smoke(cls) -> Plan:
@@ -60,6 +68,11 @@ class Plan:
             platforms=(100, 1_000),
             lookups=200,
             registration_timeout=60.0,
+            launch_rounds=1,
+            launch_warmup_count=4,
+            memory_launches=5,
+            burst_rates=(5,),
+            burst_seconds=1.0,
         )
 
 
@@ -156,6 +169,188 @@ def _cell_spec(plan: Plan, name: str, concurrency: int, number: int) -> dict | N
     return {"seconds": 0.0, "min_count": count, "max_count": count}
 
 
+# --- 2b: launches -------------------------------------------------------------------------------
+
+LAUNCH_SERVERS = ("gatehouse", "gatehouse-pg", "floor", "ltijs")
+LAUNCH_LABELS = {
+    "gatehouse": "Gatehouse (SQLite)",
+    "gatehouse-pg": "Gatehouse (PostgreSQL)",
+    "floor": "floor",
+    "ltijs": "ltijs",
+}
+# Every launch comes from 127.0.0.1, as a class behind one school address does; the default
+# limits.launch (600/minute per address) would refuse most of them, so it is raised here.
+LAUNCH_LIMIT = "100000/minute"
+CLASS_START_P99_MS = 250.0
+
+
+def launch_environment(tool_url: str) -> dict[str, str]:
+    """Return Gatehouse's settings for the launch runs: limits on, the launch limit raised."""
+    return {
+        "GATEHOUSE_LAUNCH__TOOL_URL": tool_url,
+        "GATEHOUSE_LIMITS__ENABLED": "true",
+        "GATEHOUSE_LIMITS__LAUNCH": LAUNCH_LIMIT,
+    }
+
+
+def launches(plan: Plan, workdir: Path, ltijs_skip: str | None) -> dict:
+    """Measure whole launches on Gatehouse (SQLite, PostgreSQL), the floor and ltijs."""
+    low, high = plan.concurrency
+    ltijs_reason = ltijs_skip or servers.ltijs_unavailable()
+    postgres_reason = None
+    cells: list[load.Cell] = []
+    with contextlib.ExitStack() as stack:
+        tool = stack.enter_context(load.trivial_tool())
+        sim = stack.enter_context(Simulator("generic"))
+        tool_url = tool.url + "/open"
+        candidates: dict[str, servers.Server] = {
+            "gatehouse": servers.gatehouse(
+                workdir, "launch-gatehouse", **launch_environment(tool_url)
+            ),
+        }
+        try:
+            cluster = servers.postgres_cluster()
+        except Exception as exc:  # tests.support.postgres.Unavailable, psycopg missing
+            postgres_reason = f"PostgreSQL could not run here: {exc}"
+        else:
+            stack.callback(cluster.stop)
+            on_postgres = servers.gatehouse(
+                workdir,
+                "launch-gatehouse-pg",
+                DATABASE_URL=cluster.create_database(),
+                **launch_environment(tool_url),
+            )
+            on_postgres.helpers = lambda: servers.cluster_pids(cluster)
+            candidates["gatehouse-pg"] = on_postgres
+        candidates["floor"] = servers.floor(
+            workdir, "launch-floor", app="bench.launch_floor:app", tool_url=tool_url
+        )
+        if ltijs_reason is None:
+            candidates["ltijs"] = servers.Ltijs(workdir, "launch-ltijs", tool_url)
+        running: dict[str, servers.Server] = {}
+        client_ids: dict[str, str] = {}
+        for name, server in candidates.items():
+            try:
+                running[name] = stack.enter_context(server)
+            except servers.ServerFailed as exc:
+                if name != "ltijs":
+                    raise
+                ltijs_reason = f"ltijs did not start: {str(exc).strip()[-400:]}"
+                continue
+            registered = drive(sim, server.url + load.REGISTER_PATH, inline_close=True)
+            if not registered.ok or not registered.client_id:
+                message = f"{name}: the registration before the launches failed: " + "; ".join(
+                    registered.problems
+                )
+                if name != "ltijs":
+                    raise servers.ServerFailed(message + "\n" + server.log_tail())
+                ltijs_reason = message
+                running.pop(name).stop()
+                continue
+            client_ids[name] = registered.client_id
+        for name, server in list(running.items()):
+            say(f"launches: warming up {name}")
+            warm = load.launch_many(
+                server,
+                name,
+                sim,
+                client_ids[name],
+                tool_url,
+                high,
+                seconds=0.0,
+                min_count=plan.launch_warmup_count,
+                max_count=plan.launch_warmup_count,
+            )
+            if warm.failures:
+                message = f"{name}: launches fail: {warm.failures[0]}"
+                if name != "ltijs":
+                    raise servers.ServerFailed(message + "\n" + server.log_tail())
+                ltijs_reason = message
+                running.pop(name).stop()
+        names = list(running)
+        for number in range(plan.launch_rounds):
+            order = names[number % len(names) :] + names[: number % len(names)]
+            for name in order:
+                for concurrency in plan.concurrency:
+                    running[name].check_alive()
+                    cell = load.launch_many(
+                        running[name],
+                        name,
+                        sim,
+                        client_ids[name],
+                        tool_url,
+                        concurrency,
+                        seconds=plan.cell_seconds,
+                        min_count=concurrency,
+                        round_number=number + 1,
+                    )
+                    cells.append(cell)
+                    say(
+                        f"launches: round {number + 1}/{plan.launch_rounds} {name:12} "
+                        f"c={concurrency:<2} {cell.completed:5} done, {len(cell.failures)} "
+                        f"failed, {cell.throughput:8.2f}/s"
+                    )
+        class_start = burst_ladder(
+            plan, running["gatehouse"], sim, client_ids["gatehouse"], tool_url
+        )
+    return {
+        "cells": [cell.as_dict() for cell in cells],
+        "summary": report.summarise_cells(cells),
+        "class_start": class_start,
+        "launch_limit": LAUNCH_LIMIT,
+        "ltijs_unavailable": ltijs_reason,
+        "postgres_unavailable": postgres_reason,
+    }
+
+
+def burst_ladder(
+    plan: Plan, server: servers.Server, sim: Simulator, client_id: str, tool_url: str
+) -> dict:
+    """Find the highest rate of launches Gatehouse takes with p99 under 250 ms (a class start).
+
+    Bursts of `burst_seconds` at each rate of the plan in turn, until one misses (p99 over
+    250 ms or any failure); the answer is the last rate that held.
+    """
+    steps = []
+    for rate in plan.burst_rates:
+        count = max(1, round(rate * plan.burst_seconds))
+        server.check_alive()
+        cell = load.launch_burst(server, "gatehouse", sim, client_id, tool_url, rate, count)
+        latencies = sorted(cell.latencies)
+        p99 = lookup.percentile(latencies, 99) * 1000 if latencies else math.nan
+        held = not cell.failures and p99 < CLASS_START_P99_MS
+        steps.append(
+            {
+                "rate_per_s": rate,
+                "launches": count,
+                "completed": cell.completed,
+                "failed": len(cell.failures),
+                "failures": cell.failures[:3],
+                "p50_ms": lookup.percentile(latencies, 50) * 1000 if latencies else math.nan,
+                "p99_ms": p99,
+                "server_cpu_ms": 1000 * cell.server_cpu / cell.completed
+                if cell.completed
+                else math.nan,
+                "held": held,
+            }
+        )
+        say(
+            f"class start: {rate:g} launches/s for {plan.burst_seconds:g} s: p99 "
+            f"{fmt(p99)} ms, {len(cell.failures)} failed: {'held' if held else 'missed'}"
+        )
+        if not held:
+            break
+    sustained = [step for step in steps if step["held"]]
+    return {
+        "steps": steps,
+        "sustained_per_s": sustained[-1]["rate_per_s"] if sustained else None,
+        "p99_ms": sustained[-1]["p99_ms"] if sustained else None,
+        "p99_limit_ms": CLASS_START_P99_MS,
+        "burst_seconds": plan.burst_seconds,
+        "top_of_ladder": bool(sustained) and len(sustained) == len(plan.burst_rates),
+    }
+
+
 # --- 4: the key set -----------------------------------------------------------------------------
 
 
@@ -195,30 +390,51 @@ def lookups(plan: Plan, workdir: Path) -> list[dict]:
 
 
 def memory(plan: Plan, workdir: Path) -> dict:
-    """Read each gunicorn worker's VmRSS after start-up and after N registrations."""
-    with servers.gatehouse(workdir, "memory") as server:
-        workers = server.wait_for_workers()
-        start = {pid: servers.rss_bytes(pid) for pid in workers}
-        start_pss = {pid: servers.pss_bytes(pid) for pid in workers}
-        say(f"memory: {plan.memory_registrations} registrations")
-        cell = load.register_many(
-            server,
-            "gatehouse",
-            plan.concurrency[1],
-            seconds=0.0,
-            min_count=plan.memory_registrations,
-            max_count=plan.memory_registrations,
-            timeout=plan.registration_timeout,
-        )
-        time.sleep(1.0)
-        if sorted(server.worker_pids()) != sorted(workers):
-            raise servers.ServerFailed("a gunicorn worker was replaced during the memory run")
-        after = {pid: servers.rss_bytes(pid) for pid in workers}
-        after_pss = {pid: servers.pss_bytes(pid) for pid in workers}
+    """Read each gunicorn worker's VmRSS after start-up and after N registrations and launches."""
+    with load.trivial_tool() as tool, Simulator("generic") as sim:
+        tool_url = tool.url + "/open"
+        # Limits off for the registrations, as in their benchmark; launches go through the limit.
+        env = {**launch_environment(tool_url), "GATEHOUSE_LIMITS__ENABLED": "false"}
+        with servers.gatehouse(workdir, "memory", **env) as server:
+            workers = server.wait_for_workers()
+            start = {pid: servers.rss_bytes(pid) for pid in workers}
+            start_pss = {pid: servers.pss_bytes(pid) for pid in workers}
+            say(f"memory: {plan.memory_registrations} registrations")
+            cell = load.register_many(
+                server,
+                "gatehouse",
+                plan.concurrency[1],
+                seconds=0.0,
+                min_count=plan.memory_registrations,
+                max_count=plan.memory_registrations,
+                timeout=plan.registration_timeout,
+            )
+            say(f"memory: {plan.memory_launches} launches")
+            registered = drive(sim, server.url + load.REGISTER_PATH)
+            if not registered.ok:
+                raise servers.ServerFailed("memory: " + "; ".join(registered.problems))
+            launched = load.launch_many(
+                server,
+                "gatehouse",
+                sim,
+                registered.client_id,
+                tool_url,
+                plan.concurrency[1],
+                seconds=0.0,
+                min_count=plan.memory_launches,
+                max_count=plan.memory_launches,
+            )
+            time.sleep(1.0)
+            if sorted(server.worker_pids()) != sorted(workers):
+                raise servers.ServerFailed("a gunicorn worker was replaced during the memory run")
+            after = {pid: servers.rss_bytes(pid) for pid in workers}
+            after_pss = {pid: servers.pss_bytes(pid) for pid in workers}
     mib = 2**20
     return {
         "registrations": cell.completed,
         "failed": len(cell.failures),
+        "launches": launched.completed,
+        "launches_failed": len(launched.failures),
         "workers": [
             {
                 "start_rss_mb": round(start[pid] / mib, 1),
@@ -333,7 +549,8 @@ def figures(results: dict) -> tuple[str, list[Goal], list[str]]:
     rows.append(["Worker RSS after start-up (MB)", fmt(mem["start_rss_mb"]), "", "", "", ""])
     rows.append(
         [
-            f"Worker RSS after {mem['registrations']:,} registrations (MB)",
+            f"Worker RSS after {mem['registrations']:,} registrations and "
+            f"{mem['launches']:,} launches (MB)",
             fmt(mem["after_rss_mb"]),
             "",
             "",
@@ -366,6 +583,15 @@ def figures(results: dict) -> tuple[str, list[Goal], list[str]]:
             why=ltijs_reason or "no ltijs registration completed",
         )
     )
+    gh_cpu, fl_cpu = reg("gatehouse", high, "server_cpu_ms"), reg("floor", high, "server_cpu_ms")
+    r = ratio(gh_cpu, fl_cpu)
+    goals.append(
+        Goal(
+            f"Server CPU per registration at concurrency {high} at most 1.15x the floor's",
+            f"{fmt(r)}x ({fmt(gh_cpu)} vs {fmt(fl_cpu)} ms)",
+            None if math.isnan(r) else r <= 1.15,
+        )
+    )
     r = ratio(k["requests_per_s"], b["requests_per_s"])
     goals.append(
         Goal(
@@ -389,16 +615,222 @@ def figures(results: dict) -> tuple[str, list[Goal], list[str]]:
     )
     goals.append(
         Goal(
-            "Worker memory under 80 MB",
+            "Worker memory under 70 MB after the runs",
             f"{fmt(mem['after_rss_mb'])} MB RSS, the larger of {len(mem['workers'])} workers "
-            f"after {mem['registrations']:,} registrations "
+            f"after {mem['registrations']:,} registrations and {mem['launches']:,} launches "
             f"({fmt(mem['start_rss_mb'])} MB after start-up)",
-            mem["after_rss_mb"] < 80,
+            mem["after_rss_mb"] < 70,
         )
     )
 
     notes = _notes(results, reg, ltijs_reason, low, high)
     return rendered, goals, notes
+
+
+def launch_figures(results: dict) -> tuple[str, list[Goal], list[str]]:
+    """Build the launch table, its goals and notes from the results."""
+    plan = results["plan"]
+    low, high = plan["concurrency"]
+    launches = results["launches"]
+    summary = launches["summary"]
+    missing = {
+        "ltijs": launches["ltijs_unavailable"],
+        "gatehouse-pg": launches["postgres_unavailable"],
+    }
+
+    def get(server: str, concurrency: int, key: str) -> float | None:
+        entry = summary.get(server, {}).get(str(concurrency))
+        return entry[key] if entry else None
+
+    rows: list[list[str]] = []
+
+    def row(label: str, key: str, concurrency: int) -> None:
+        values = {s: get(s, concurrency, key) for s in LAUNCH_SERVERS}
+        gh, fl, lt = values["gatehouse"], values["floor"], values["ltijs"]
+        rows.append(
+            [
+                label,
+                *(
+                    "not measured" if values[s] is None and missing.get(s) else fmt(values[s])
+                    for s in LAUNCH_SERVERS
+                ),
+                fmt(ratio(gh, fl)),
+                fmt(ratio(gh, lt)),
+            ]
+        )
+
+    for concurrency in (low, high):
+        row(f"Launches/s, concurrency {concurrency}", "launches_per_s", concurrency)
+        row(f"Latency p50 (ms), concurrency {concurrency}", "p50_ms", concurrency)
+        row(f"Latency p99 (ms), concurrency {concurrency}", "p99_ms", concurrency)
+    row(f"Server CPU per launch (ms), concurrency {high}", "server_cpu_ms", high)
+    counts = []
+    for server in LAUNCH_SERVERS:
+        a, b = get(server, low, "completed"), get(server, high, "completed")
+        failed = (get(server, low, "failed") or 0) + (get(server, high, "failed") or 0)
+        if a is None and b is None:
+            counts.append("not measured" if missing.get(server) else "n/a")
+        else:
+            counts.append(f"{a or 0} / {b or 0}" + (f" ({failed} failed)" if failed else ""))
+    rows.append([f"Launches measured, concurrency {low} / {high}", *counts, "", ""])
+    start = launches["class_start"]
+    limit = f"{start['p99_limit_ms']:g} ms"
+    rows.append(
+        [
+            f"Class start: highest rate with p99 under {limit} (launches/s)",
+            (
+                fmt(start["sustained_per_s"]) + ("+" if start["top_of_ladder"] else "")
+                if start["sustained_per_s"] is not None
+                else f"below {fmt(start['steps'][0]['rate_per_s'])}"
+            ),
+            "",
+            "",
+            "",
+            "",
+            "",
+        ]
+    )
+    rows.append(
+        [
+            "Class start: p99 at that rate (ms)",
+            fmt(start["p99_ms"]),
+            "",
+            "",
+            "",
+            "",
+            "",
+        ]
+    )
+    header = [
+        "Launch figure",
+        *(LAUNCH_LABELS[s] for s in LAUNCH_SERVERS),
+        "Gatehouse / floor",
+        "Gatehouse / ltijs",
+    ]
+    rendered = report.table(rows, header)
+
+    goals = []
+    gh, fl, lt = (get(s, high, "launches_per_s") for s in ("gatehouse", "floor", "ltijs"))
+    r = ratio(gh, fl)
+    goals.append(
+        Goal(
+            f"Launch throughput at concurrency {high} at least 0.9 of the floor's",
+            f"{fmt(r)} ({fmt(gh)} vs {fmt(fl)} launches/s)",
+            None if math.isnan(r) else r >= 0.9,
+        )
+    )
+    r = ratio(gh, lt)
+    goals.append(
+        Goal(
+            f"Launch throughput at concurrency {high} at least 1.5x ltijs's",
+            f"{fmt(r)}x ({fmt(gh)} vs {fmt(lt)} launches/s)",
+            None if math.isnan(r) else r >= 1.5,
+            why=missing["ltijs"] or "no ltijs launch completed",
+        )
+    )
+    gh, fl = get("gatehouse", high, "server_cpu_ms"), get("floor", high, "server_cpu_ms")
+    r = ratio(gh, fl)
+    goals.append(
+        Goal(
+            f"Server CPU per launch at concurrency {high} at most 1.2x the floor's",
+            f"{fmt(r)}x ({fmt(gh)} vs {fmt(fl)} ms)",
+            None if math.isnan(r) else r <= 1.2,
+        )
+    )
+
+    notes = [
+        "Launches: the same LMS simulator and client; each launch is a new user (a sub of its "
+        "own) with a cookie jar and connections of its own: the LMS's login initiation, the "
+        "tool's login, the LMS's authorization endpoint (which signs the id_token), the form "
+        "post to the tool's launch URL, and the hand-off redirect to a trivial tool (Gatehouse:"
+        " launch.tool_url, with its signed lti_token; ltijs: its redirect to itself with an "
+        "ltik, then onConnect's redirect). Latency is the user's, from the login initiation to "
+        f"the tool's page. {plan['launch_rounds']} round(s), servers interleaved in rotating "
+        "order, after a warm-up; one registration each beforehand.",
+        "The launch floor (bench/launch_floor.py): store the state, redirect; verify the RS256 "
+        "id_token against the LMS's key set cached per worker, check the claims, consume the "
+        "state once, redirect. Same gunicorn settings and SQLite settings as Gatehouse. Gatehouse "
+        "on PostgreSQL: a private cluster on this machine (as the test suite runs it); its "
+        "server processes count in Gatehouse's server CPU.",
+        f"Gatehouse's launch runs use its production limits (in-memory, per worker) with "
+        f"limits.launch raised to {launches['launch_limit']}: every launch comes from "
+        "127.0.0.1, as a class behind one school address does, and the default 600/minute "
+        "would refuse most of them.",
+        f"Class start: open-loop bursts of {fmt(start['burst_seconds'])} s against Gatehouse "
+        "(SQLite) at rising rates, each launch started on schedule whether or not earlier ones "
+        f"had finished, latency counted from its scheduled start; the figure is the last rate "
+        f"whose p99 stayed under {limit} with no failure"
+        + (" (the top of the ladder: it may take more)." if start["top_of_ladder"] else ".")
+        + " Steps: "
+        + ", ".join(
+            f"{fmt(step['rate_per_s'])}/s p99 {fmt(step['p99_ms'])} ms"
+            + (f" ({step['failed']} failed)" if step["failed"] else "")
+            for step in start["steps"]
+        )
+        + ".",
+    ]
+    client = [get(s, high, "client_cpu_ms") for s in ("gatehouse", "floor")]
+    client = [c for c in client if c is not None and not math.isnan(c)]
+    if client:
+        notes.append(
+            f"The client and the simulated LMS used {fmt(min(client))}-{fmt(max(client))} ms of "
+            "CPU per launch on the same cores (the LMS signs each id_token), which caps every "
+            "server's throughput alike; server CPU per launch compares the servers' own work."
+        )
+    if not missing["ltijs"]:
+        notes.append(
+            "ltijs fetches the LMS's key set on every launch (Auth.validateToken's got.get, no "
+            "cache), keeps the launch in its database and redirects the browser to itself with "
+            "an ltik before its onConnect runs: one more request per launch."
+        )
+    for server, reason in missing.items():
+        if reason:
+            notes.append(f"{LAUNCH_LABELS[server]} launches were not measured: {reason}.")
+    failed = sum(entry["failed"] for by_c in summary.values() for entry in by_c.values())
+    if failed:
+        notes.append(f"{failed} launches failed during the measurements (see the JSON).")
+    return rendered, goals, notes
+
+
+def draw_chart(results: dict, path: Path) -> str | None:
+    """Draw throughput and p99 of each system beside the JSON; return why not, or None."""
+    reason = chart.unavailable()
+    if reason:
+        return reason
+    high = str(results["plan"]["concurrency"][1])
+
+    def values(section: str, servers_: tuple[str, ...], key: str, labels: dict) -> dict:
+        summary = results[section]["summary"]
+        return {labels[s]: summary[s][high][key] for s in servers_ if high in summary.get(s, {})}
+
+    registration_labels = {**LABELS, "gatehouse": "Gatehouse (SQLite)"}
+    chart.draw(
+        [
+            (
+                f"Registrations/s, concurrency {high}",
+                "registrations/s",
+                values("registrations", report.SERVERS, "registrations_per_s", registration_labels),
+            ),
+            (
+                f"Registration p99, concurrency {high}",
+                "ms",
+                values("registrations", report.SERVERS, "p99_ms", registration_labels),
+            ),
+            (
+                f"Launches/s, concurrency {high}",
+                "launches/s",
+                values("launches", LAUNCH_SERVERS, "launches_per_s", LAUNCH_LABELS),
+            ),
+            (
+                f"Launch p99, concurrency {high}",
+                "ms",
+                values("launches", LAUNCH_SERVERS, "p99_ms", LAUNCH_LABELS),
+            ),
+        ],
+        f"Gatehouse benchmark, {results['date']}",
+        path,
+    )
+    return None
 
 
 def _notes(results: dict, reg, ltijs_reason: str | None, low: int, high: int) -> list[str]:
@@ -489,13 +921,20 @@ def _notes(results: dict, reg, ltijs_reason: str | None, low: int, high: int) ->
 def render(results: dict) -> str:
     """Return the whole printed result: title, table, goals, notes."""
     table, goals, notes = figures(results)
+    launch_table, launch_goals, launch_notes = launch_figures(results)
+    goals, notes = goals + launch_goals, notes + launch_notes
+    if results.get("chart_unavailable"):
+        notes.append(f"No chart: {results['chart_unavailable']}.")
     results["goals"] = [goal.as_dict() for goal in goals]
     results["table"] = table
+    results["launch_table"] = launch_table
     results["notes"] = notes
     lines = [
         f"Gatehouse benchmark, {results['date']} ({results['duration_s']:.0f} s)",
         "",
         table,
+        "",
+        launch_table,
         "",
         "Goals:",
     ]
@@ -543,9 +982,9 @@ def main(argv: list[str] | None = None) -> int:
         },
     }
     try:
-        results["registrations"] = registrations(
-            plan, workdir, "skipped with --skip-ltijs" if args.skip_ltijs else None
-        )
+        skip = "skipped with --skip-ltijs" if args.skip_ltijs else None
+        results["registrations"] = registrations(plan, workdir, skip)
+        results["launches"] = launches(plan, workdir, skip)
         results["keys"] = key_set(plan, workdir)
         results["memory"] = memory(plan, workdir)
         results["lookup"] = lookups(plan, workdir)
@@ -561,12 +1000,14 @@ def main(argv: list[str] | None = None) -> int:
     results["machine_load"] = report.machine_load(
         machine_before, report.machine_cpu(), report.own_cpu_seconds() - own_before
     )
-    text = render(results)
-    print(text)
     args.results_dir.mkdir(parents=True, exist_ok=True)
     path = args.results_dir / f"{now:%Y-%m-%d}.json"
+    results["chart_unavailable"] = draw_chart(results, path.with_suffix(".svg"))
+    text = render(results)
+    print(text)
     path.write_text(json.dumps(_plain(results), indent=2, allow_nan=False) + "\n")
-    say(f"results written to {path}")
+    drawn = "" if results["chart_unavailable"] else f" and {path.with_suffix('.svg')}"
+    say(f"results written to {path}{drawn}")
     return 0
 
 

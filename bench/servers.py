@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from app import testing
@@ -31,9 +32,12 @@ TOOL_SCOPES = (
 class Server(ServerProcess):
     """A server process under test (app.testing starts and stops it), and what it used."""
 
+    # Other processes doing the server's work (its PostgreSQL server), counted in its CPU.
+    helpers: Callable[[], list[int]] | None = None
+
     def pids(self) -> list[int]:
-        """Return the pids of the server: its main process and every descendant."""
-        return [self.pid, *descendants(self.pid)]
+        """Return the pids of the server: its main process, every descendant, its helpers."""
+        return [self.pid, *descendants(self.pid), *(self.helpers() if self.helpers else [])]
 
     def cpu_seconds(self) -> float:
         """Return user + system CPU seconds used so far by the server's live processes."""
@@ -108,10 +112,15 @@ def gatehouse(workdir: Path, label: str, app: str = "wsgi:app", **env: str) -> G
     )
 
 
-def floor(workdir: Path, label: str = "floor") -> Gunicorn:
-    """Return the floor app (bench/floor.py) under the same gunicorn settings."""
+def floor(
+    workdir: Path, label: str = "floor", app: str = "bench.floor:app", tool_url: str = ""
+) -> Gunicorn:
+    """Return the floor app (bench/floor.py, or bench/launch_floor.py) under the same settings."""
     server = Gunicorn(
-        workdir, label, "bench.floor:app", {"FLOOR_DATABASE": str(workdir / f"{label}.sqlite3")}
+        workdir,
+        label,
+        app,
+        {"FLOOR_DATABASE": str(workdir / f"{label}.sqlite3"), "FLOOR_TOOL_URL": tool_url},
     )
     # The floor has one route and nothing else: a bare GET of it answers 400 once it is up.
     server.health_path = "/lti/register"
@@ -124,9 +133,10 @@ class Ltijs(Server):
 
     health_path = "/lti/keys"
 
-    def __init__(self, workdir: Path, label: str):
+    def __init__(self, workdir: Path, label: str, tool_url: str = ""):
         super().__init__(label, workdir / f"{label}.log")
         self.workdir = workdir
+        self.tool_url = tool_url
 
     def command(self) -> list[str]:
         return [node_binary() or "node", "server.js"]
@@ -148,7 +158,25 @@ class Ltijs(Server):
             "LTIJS_DATABASE": str(database),
             "LTIJS_KEY": "benchmark-encryption-key",
             "NODE_ENV": "production",
+            "TOOL_URL": self.tool_url,
         }
+
+
+def postgres_cluster():
+    """Start a private PostgreSQL cluster as the test suite does, or raise its Unavailable."""
+    from tests.support.postgres import start_cluster
+
+    return start_cluster()
+
+
+def cluster_pids(cluster) -> list[int]:
+    """Return the pids of a cluster's server: the postmaster and its backends."""
+    try:
+        with open(Path(cluster.data) / "postmaster.pid") as handle:
+            postmaster = int(handle.readline())
+    except (OSError, ValueError):
+        return []
+    return [postmaster, *descendants(postmaster)]
 
 
 def node_binary() -> str | None:

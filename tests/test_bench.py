@@ -1,4 +1,4 @@
-"""The benchmark (`make bench`) in a smoke run: the same steps with tiny counts, the same table.
+"""The benchmark (`make bench`) in a smoke run: the same steps with tiny counts, the same tables.
 
 The figures of a smoke run mean nothing; what is checked is that every step runs against real
 servers, every registration succeeds, and the table, the goals and the JSON keep their shape.
@@ -13,10 +13,21 @@ import pytest
 
 from app.simulator.driver import drive
 from app.testing import LoopbackServer
-from bench import floor, servers
+from bench import chart, floor, load, servers
 from bench.load import register_many
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def postgres_available() -> bool:
+    """Tell whether the benchmark can start its PostgreSQL cluster here (as the suite does)."""
+    from support.postgres import find_bindir
+
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        return False
+    return find_bindir() is not None
 
 
 def test_smoke_run_prints_the_table_and_writes_the_results(tmp_path):
@@ -44,26 +55,40 @@ def test_smoke_run_prints_the_table_and_writes_the_results(tmp_path):
         "Server CPU per registration (ms), concurrency 16",
         "GET /lti/keys, requests/s",
         "Platform lookup p50 / p99 (µs), 1,000 platforms",
-        "Worker RSS after 5 registrations (MB)",
+        "Worker RSS after 5 registrations and 5 launches (MB)",
+        "Launches/s, concurrency 16",
+        "Latency p99 (ms), concurrency 16",
+        "Server CPU per launch (ms), concurrency 16",
+        "Class start: highest rate with p99 under 250 ms (launches/s)",
     ):
         assert f"| {figure}" in out
     assert "| Figure" in out and "Gatehouse / floor" in out and "Gatehouse / ltijs" in out
     # Leaving ltijs out is said, in the table, the goals and the notes, never silent.
     assert "not measured" in out
     assert (
-        "MISS  Registration throughput at concurrency 16 at least 2x ltijs's: not measured: "
+        "FAIL  Registration throughput at concurrency 16 at least 2x ltijs's: not measured: "
+        "skipped with --skip-ltijs" in out
+    )
+    assert (
+        "FAIL  Launch throughput at concurrency 16 at least 1.5x ltijs's: not measured: "
         "skipped with --skip-ltijs" in out
     )
     assert "ltijs was not measured: skipped with --skip-ltijs." in out
+    assert "ltijs launches were not measured: skipped with --skip-ltijs." in out
+    assert "limits.launch raised to 100000/minute" in out
 
     (path,) = tmp_path.glob("*.json")
     data = json.loads(path.read_text())
     assert data["plan"]["smoke"] is True
-    assert data["table"] in out
-    assert len(data["goals"]) == 5
-    assert all(goal["verdict"] in ("PASS", "MISS") for goal in data["goals"])
+    assert data["table"] in out and data["launch_table"] in out
+    assert len(data["goals"]) == 9
+    assert all(goal["verdict"] in ("PASS", "FAIL") for goal in data["goals"])
     for line in out.split("Goals:")[1].split("Notes:")[0].strip().splitlines():
-        assert line.strip().startswith(("PASS  ", "MISS  "))
+        assert line.strip().startswith(("PASS  ", "FAIL  "))
+    if chart.unavailable() is None:
+        assert "<svg" in path.with_suffix(".svg").read_text()
+    else:
+        assert f"No chart: {chart.unavailable()}." in out
     summary = data["registrations"]["summary"]
     assert set(summary) == {"gatehouse", "floor"}
     for server in ("gatehouse", "floor"):
@@ -78,6 +103,19 @@ def test_smoke_run_prints_the_table_and_writes_the_results(tmp_path):
     assert [entry["platforms"] for entry in data["lookup"]] == [100, 1000]
     assert all(entry["uses_index"] for entry in data["lookup"])
     assert data["memory"]["registrations"] == 5 and len(data["memory"]["workers"]) == 2
+    assert data["memory"]["launches"] == 5 and data["memory"]["launches_failed"] == 0
+    launches = data["launches"]
+    measured = {"gatehouse", "floor"} | ({"gatehouse-pg"} if postgres_available() else set())
+    assert set(launches["summary"]) == measured
+    for server in measured:
+        assert launches["summary"][server]["1"]["completed"] >= 1
+        assert launches["summary"][server]["16"]["completed"] >= 16
+        assert launches["summary"][server]["1"]["failed"] == 0
+        assert launches["summary"][server]["16"]["failed"] == 0
+        assert launches["summary"][server]["16"]["server_cpu_ms"] > 0
+    assert launches["ltijs_unavailable"] == "skipped with --skip-ltijs"
+    (step,) = launches["class_start"]["steps"]
+    assert step["completed"] == step["launches"] == 5
     assert 0 < data["memory"]["start_rss_mb"] <= data["memory"]["after_rss_mb"] + 5
 
 
@@ -95,15 +133,45 @@ def test_the_driver_accepts_an_inline_close_message_only_when_asked(
     assert relaxed.browser_seconds is not None and relaxed.browser_seconds > 0
 
 
+def test_the_launch_floor_verifies_and_uses_each_state_once(simulator, tmp_path, monkeypatch):
+    import requests
+
+    from app.simulator.launch import parse_form, post_form, run_launch
+    from bench import launch_floor
+
+    monkeypatch.setenv("FLOOR_DATABASE", str(tmp_path / "floor.sqlite3"))
+    monkeypatch.setenv("FLOOR_TOOL_URL", "http://127.0.0.1:9/tool")
+    sim = simulator("generic")
+    with LoopbackServer(launch_floor.app, "127.0.0.1") as server:
+        registered = drive(sim, server.url + "/lti/register", inline_close=True)
+        assert registered.ok, registered.render()
+        result = run_launch(sim.prepare_launch(registered.client_id).login_url)
+        assert (result.status, result.location) == (303, "http://127.0.0.1:9/tool")
+        assert post_form(result.form).status_code == 401  # the state was used
+        # A new login, whose state is unused, with the id_token's signature broken.
+        login = requests.get(sim.prepare_launch(registered.client_id).login_url, timeout=10)
+        action, fields = parse_form(login.text)
+        head, body, signature = fields["id_token"].split(".")
+        forged = {**fields, "id_token": f"{head}.{body}.{signature[::-1]}"}
+        answer = post_form((action, forged))
+        assert answer.status_code == 401 and answer.text == "bad signature"
+        assert post_form((action, fields)).status_code == 401  # refused ones use it up too
+
+
 @pytest.mark.skipif(
     servers.ltijs_unavailable() is not None,
     reason=f"ltijs is not installed here: {servers.ltijs_unavailable()} (make bench installs it)",
 )
-def test_ltijs_completes_a_registration_through_the_same_client(tmp_path):
-    with servers.Ltijs(tmp_path, "ltijs") as server:
+def test_ltijs_completes_a_registration_and_a_launch_through_the_same_client(tmp_path, simulator):
+    sim = simulator("generic")
+    with load.trivial_tool() as tool, servers.Ltijs(tmp_path, "ltijs", tool.url + "/") as server:
         cell = register_many(server, "ltijs", 1, seconds=0.0, min_count=1, timeout=60)
+        registered = drive(sim, server.url + load.REGISTER_PATH, inline_close=True)
+        assert registered.ok, registered.render()
+        problem = load.launch_once(sim, registered.client_id, tool.url + "/", timeout=30)
     assert cell.failures == []
     assert cell.completed == 1
+    assert problem is None
 
 
 def test_ab_compares_a_commit_checked_out_beside_this_one():

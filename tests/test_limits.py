@@ -3,6 +3,8 @@ lockout back-off per account and per address after failed sign-ins."""
 
 import logging
 import re
+import threading
+import time
 
 import pytest
 from support.postgres import run_sql
@@ -10,7 +12,7 @@ from support.postgres import run_sql
 from app.domain import apikeys
 from app.domain.accounts import lock_seconds
 from app.settings import ConfigError, load_settings
-from app.web.limits import ThrottledErrors
+from app.web.limits import SweptMemoryStorage, ThrottledErrors, limiter
 from app.web.login import hash_password
 
 BASE = "https://localhost"
@@ -41,6 +43,26 @@ def test_login_and_launch_share_the_launch_limit(make_app):
     ]
     assert statuses == [400, 400, 400, 429]
     assert int(client.get("/lti/login").headers["Retry-After"]) > 0
+
+
+def test_memory_limits_start_no_thread_per_request_and_still_forget_old_counters(make_app):
+    app = limited(make_app, launch="1000/minute")
+    storage = limiter.storage
+    assert isinstance(storage, SweptMemoryStorage)
+    client = app.test_client()
+    first_timer = storage.timer
+    before = threading.active_count()
+    for _ in range(30):
+        assert client.get("/lti/login").status_code == 400
+        time.sleep(0.02)  # the library's own timer (10 ms) would have ended each time
+    assert storage.timer is first_timer
+    assert threading.active_count() <= before
+    # Counters that expired are dropped by the next request after the sweep interval.
+    storage.incr("gone", expiry=1)
+    storage.expirations["gone"] = time.time() - 1
+    storage._swept -= SweptMemoryStorage.SWEEP_SECONDS
+    assert client.get("/lti/login").status_code == 400
+    assert "gone" not in storage.storage and "gone" not in storage.expirations
 
 
 def test_api_answers_429_in_the_envelope(make_app):

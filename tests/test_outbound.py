@@ -812,6 +812,32 @@ def test_platform_faults_end_in_a_named_error_within_the_deadline(
     assert info.value.rule == rule, info.value.detail
 
 
+def test_one_watchdog_thread_keeps_every_deadline(faults, monkeypatch):
+    # A slow drip still ends at the deadline, and many requests start no thread of their own:
+    # one watchdog per process keeps them all (a Timer thread per request used to).
+    client = SafeClient(allow_insecure=True, connect_timeout=CONNECT_TIMEOUT, deadline=DEADLINE)
+    started = time.monotonic()
+    with pytest.raises(PlatformUnreachable) as info:
+        run_step(client, fault_url("slow-body", "config", faults, None), "config")
+    assert info.value.rule == "deadline"
+    assert time.monotonic() - started < DEADLINE + 2
+    caller, started_here = threading.current_thread(), []
+    start = threading.Thread.start
+
+    def counted(thread):
+        if threading.current_thread() is caller:
+            started_here.append(thread)
+        start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", counted)
+    for _ in range(20):
+        with pytest.raises(RegistrationError):
+            client.get(f"{faults.base}/huge-declared", headers={}, what=WHAT)
+    assert started_here == []
+    watchdogs = [t for t in threading.enumerate() if t.name == "gatehouse-deadlines"]
+    assert len(watchdogs) == 1
+
+
 def test_a_declared_size_over_the_cap_is_refused_before_reading(faults):
     client = SafeClient(allow_insecure=True, deadline=5)
     started = time.monotonic()

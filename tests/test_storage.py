@@ -1,8 +1,10 @@
 """The store contract on both backends: choosing a backend, migrations, and the compare-and-set
 claims that keep several workers (or several machines) from doing the same thing twice."""
 
+import os
 import re
 import sqlite3
+import subprocess
 import sys
 import threading
 from datetime import UTC, datetime, timedelta
@@ -87,6 +89,36 @@ def test_instances_starting_together_apply_each_migration_once(open_stores):
     assert sorted(applied, key=len) == [[]] * (WORKERS - 1) + [list(MIGRATION_NAMES)]
     assert stores[0].migrate() == []
     assert stores[0].ping()
+
+
+def test_serving_from_sqlite_leaves_sqlite_utils_and_numpy_unloaded(tmp_path):
+    # sqlite-utils imports numpy when it is installed: about 15 MB more in every worker, for the
+    # introspection only tests use. A fresh interpreter serves a request and writes without it.
+    script = (
+        "import sys, wsgi\n"
+        "client = wsgi.app.test_client()\n"
+        "assert client.get('/lti/register').status_code == 200\n"
+        "store = wsgi.app.extensions['gatehouse.store']\n"
+        "store.create_launch_state('h', 'n', 'p', None, '2999-01-01T00:00:00.000000Z')\n"
+        "print(sorted(m for m in ('sqlite_utils', 'numpy') if m in sys.modules))\n"
+    )
+    env = {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'served.db'}",
+        "SECRET_KEY": "test",
+        "GATEHOUSE_TOOL__NAME": "Quiz Tool",
+        "PATH": os.environ.get("PATH", ""),
+    }
+    result = subprocess.run(  # noqa: S603 - this interpreter, a fixed script
+        [sys.executable, "-c", script],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "[]"
 
 
 def test_a_new_sqlite_file_switches_to_wal_while_another_connection_writes_it(tmp_path):

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import errno
+import heapq
 import http.client
 import ipaddress
+import itertools
 import json
+import os
 import re
 import socket
 import ssl
@@ -154,6 +157,7 @@ def address_allowed(ip: IPAddress, *, allow_insecure: bool) -> bool:
     return address_refusal(ip) is None or (allow_insecure and is_loopback_address(ip))
 
 
+@lru_cache(maxsize=1024)  # every request asks (the session cookie's attributes), for few hosts
 def is_loopback_host(host: str) -> bool:
     """Return True for loopback names and addresses (the only hosts tests may use)."""
     if host.lower() in LOOPBACK_NAMES:
@@ -258,19 +262,18 @@ class _Deadline:
     """Shut the open socket down when the request's time is up, whatever it is blocked on.
 
     Socket timeouts bound each read, not their sum: a platform that sends one byte a second
-    (in the TLS handshake, the headers or the body) would never trip them. A timer that shuts
-    the socket down bounds the whole exchange; the blocked read then fails and is reported as
-    the deadline.
+    (in the TLS handshake, the headers or the body) would never trip them. The watchdog shuts
+    the socket down when the whole exchange's time is up; the blocked read then fails and is
+    reported as the deadline.
     """
 
     def __init__(self, seconds: float) -> None:
         self.ends = time.monotonic() + seconds
         self.expired = False
+        self.cancelled = False
         self._sock: socket.socket | None = None
         self._lock = threading.Lock()
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
-        self._timer.start()
+        _WATCHDOG.watch(self)
 
     def remaining(self) -> float:
         """Return the seconds left, never below zero."""
@@ -284,8 +287,8 @@ class _Deadline:
                 _shutdown(sock)
 
     def cancel(self) -> None:
-        """Stop the timer; the request is over."""
-        self._timer.cancel()
+        """Stand the watchdog down for this request; it is over."""
+        self.cancelled = True
         self.watch(None)
 
     def _expire(self) -> None:
@@ -293,6 +296,49 @@ class _Deadline:
             self.expired = True
             if self._sock is not None:
                 _shutdown(self._sock)
+
+
+class _Watchdog:
+    """One thread per process that expires every outbound request's `_Deadline` on time.
+
+    A `threading.Timer` per request started and ended a thread for each of a registration's
+    outbound requests; one sleeper on a heap of deadlines does the same work. Started on first
+    use, and again in a forked child (a gunicorn worker), where the parent's thread is gone.
+    """
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, _Deadline]] = []
+        self._order = itertools.count()
+        self._wake = threading.Condition()
+        self._pid: int | None = None
+
+    def watch(self, deadline: _Deadline) -> None:
+        """Expire `deadline` when its time comes, unless it was cancelled by then."""
+        with self._wake:
+            if self._pid != os.getpid():
+                self._pid, self._heap = os.getpid(), []
+                threading.Thread(target=self._run, name="gatehouse-deadlines", daemon=True).start()
+            heapq.heappush(self._heap, (deadline.ends, next(self._order), deadline))
+            if self._heap[0][2] is deadline:
+                self._wake.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while self._heap and self._heap[0][2].cancelled:
+                    heapq.heappop(self._heap)
+                if not self._heap:
+                    self._wake.wait()
+                    continue
+                wait = self._heap[0][0] - time.monotonic()
+                if wait > 0:
+                    self._wake.wait(wait)
+                    continue
+                due = heapq.heappop(self._heap)[2]
+            due._expire()
+
+
+_WATCHDOG = _Watchdog()
 
 
 def _shutdown(sock: socket.socket) -> None:

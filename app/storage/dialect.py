@@ -17,8 +17,6 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import sqlite_utils
-
 
 class Dialect:
     """What both databases supply; the store sees only this.
@@ -115,11 +113,10 @@ class SQLite(Dialect):
         """Return the file's path."""
         return self.path
 
-    @property
-    def db(self) -> sqlite_utils.Database:
-        """Return this thread's connection as a sqlite-utils Database (introspection, tests)."""
-        db = getattr(self._local, "db", None)
-        if db is None:
+    def _conn(self) -> sqlite3.Connection:
+        """Return this thread's connection, opened on first use."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
             conn = sqlite3.connect(
                 self.path,
                 isolation_level=None,
@@ -130,21 +127,35 @@ class SQLite(Dialect):
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             conn.execute("PRAGMA foreign_keys = ON")
             conn.execute("PRAGMA synchronous = NORMAL")
-            db = sqlite_utils.Database(conn)
-            if db.journal_mode != "wal":  # readers never wait for the writer; the file stays so
+            # Readers never wait for the writer; the file stays so.
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                 _enable_wal(conn)
-            self._local.db = db
+            self._local.conn = conn
+        return conn
+
+    @property
+    def db(self) -> Any:
+        """Return this thread's connection as a sqlite-utils Database (introspection, tests).
+
+        Imported here, not by the store: sqlite-utils loads numpy when it is installed, about
+        15 MB more in every worker for what serving never uses.
+        """
+        import sqlite_utils
+
+        db = getattr(self._local, "db", None)
+        if db is None or db.conn is not self._conn():
+            db = self._local.db = sqlite_utils.Database(self._conn())
         return db
 
     @contextlib.contextmanager
     def connection(self) -> Iterator[sqlite3.Connection]:
         """Lend this thread's connection."""
-        yield self.db.conn
+        yield self._conn()
 
     @contextlib.contextmanager
     def transaction(self, lock: str | None = None) -> Iterator[sqlite3.Connection]:
         """Take the database's write lock up front (BEGIN IMMEDIATE): `lock` adds nothing."""
-        conn = self.db.conn
+        conn = self._conn()
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn
@@ -156,9 +167,10 @@ class SQLite(Dialect):
 
     def close(self) -> None:
         """Close this thread's connection."""
-        db = getattr(self._local, "db", None)
-        if db is not None:
-            db.close()
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
             self._local.db = None
 
 

@@ -25,7 +25,15 @@ def settings() -> Settings:
 
 def base_url() -> str:
     """Return the public base URL: the configured one, else the request's (behind ProxyFix)."""
-    return settings().base_url or request.url_root.rstrip("/")
+    configured = settings().base_url
+    if configured:
+        return configured
+    # Worked out once per request: werkzeug rebuilds url_root (and decodes it) on every read,
+    # and a launch reads it several times.
+    environ = request.environ
+    if "gatehouse.base_url" not in environ:
+        environ["gatehouse.base_url"] = request.url_root.rstrip("/")
+    return environ["gatehouse.base_url"]
 
 
 def safe_client() -> SafeClient:

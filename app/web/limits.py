@@ -13,14 +13,16 @@ unlimited and the error is logged, rather than every request failing.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import threading
 import time
 
-from flask import Flask, current_app, request
+from flask import Flask, current_app, g, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
+from limits.storage import MemoryStorage
 
 # swallow_errors rather than in_memory_fallback: flask-limiter's fallback replaces every
 # route's limits with one flat list of limits for all routes (so launches would get the
@@ -67,6 +69,39 @@ limiter.logger = logging.getLogger(__name__)
 storage_errors = ThrottledErrors()
 limiter.logger.addFilter(storage_errors)
 
+
+class SweptMemoryStorage(MemoryStorage):
+    """limits' per-worker memory storage, minus a new thread for nearly every request.
+
+    The library's storage starts a `threading.Timer` to drop expired counters whenever a counter
+    changes and the previous timer has ended, so at launch rates nearly every request started
+    (and ended) a thread: a sizeable part of a launch's CPU (bench/, `make bench`). Expired
+    counters are already ignored when read; here they are dropped at most once a second, by the
+    request that comes along, so memory stays bounded without the threads.
+    """
+
+    STORAGE_SCHEME = ["gatehouse-memory"]
+    SWEEP_SECONDS = 1.0
+
+    def __init__(self, uri: str | None = None, **options) -> None:
+        super().__init__(uri, **options)
+        self._swept = time.monotonic()
+        self._sweeping = threading.Lock()
+
+    # The hook MemoryStorage calls on every change (its name-mangled private method): sweep
+    # inline instead of scheduling a timer thread. tests/test_limits.py holds that it is called.
+    def _MemoryStorage__schedule_expiry(self) -> None:
+        if time.monotonic() - self._swept < self.SWEEP_SECONDS:
+            return
+        if not self._sweeping.acquire(blocking=False):
+            return  # another request is sweeping
+        try:
+            self._swept = time.monotonic()
+            self._MemoryStorage__expire_events()
+        finally:
+            self._sweeping.release()
+
+
 # A request waits at most this long for a storage that does not answer.
 STORAGE_TIMEOUT_SECONDS = 0.5
 SHARED_SCHEMES = ("redis", "rediss", "valkey", "valkeys")
@@ -109,18 +144,38 @@ def _not_signed_in(response) -> bool:
 # Endpoints no limit applies to that are hot enough for the limiter's own bookkeeping to show:
 # every LMS fetches the key set to check the tool's signatures.
 UNLIMITED_ENDPOINTS = frozenset({"lms.jwks"})
+# Endpoints whose one limit is their route's own (no default or blueprint limit applies), hot
+# enough to matter: the limiter's first pass, before the view, has nothing to check there, and
+# cost a tenth of a launch's CPU (bench/). `launch_limit` marks the route's own check.
+ROUTE_LIMITED_ENDPOINTS = frozenset({"launch.login", "launch.launch", "launch.verify"})
 
 
 @limiter.request_filter
 def _skip_limiter() -> bool:
-    """Skip the limiter's bookkeeping where no limit can apply: limits off, or such an endpoint."""
-    return _not_enabled() or request.endpoint in UNLIMITED_ENDPOINTS
+    """Skip the limiter's bookkeeping where no limit can apply: limits off, such an endpoint, or
+    the pass before the view of an endpoint limited only by its route."""
+    if _not_enabled() or request.endpoint in UNLIMITED_ENDPOINTS:
+        return True
+    return request.endpoint in ROUTE_LIMITED_ENDPOINTS and not g.get("gatehouse_route_limit")
 
 
 register_limit = limiter.limit(_limit("register"), exempt_when=_not_enabled)
 api_limit = limiter.limit(_limit("api"), exempt_when=_not_enabled)
 # Shared by /lti/login and /lti/launch: one launch is one request to each.
-launch_limit = limiter.shared_limit(_limit("launch"), scope="launch", exempt_when=_not_enabled)
+_launch_limit = limiter.shared_limit(_limit("launch"), scope="launch", exempt_when=_not_enabled)
+
+
+def launch_limit(view):
+    """Limit a launch route: login, launch and verify share one limit per address."""
+    limited = _launch_limit(view)
+
+    @functools.wraps(view)
+    def checked(*args, **kwargs):
+        g.gatehouse_route_limit = True  # the route's own check comes next: the filter lets it be
+        return limited(*args, **kwargs)
+
+    return checked
+
 
 _signin_per_address = limiter.limit(_limit("signin"), exempt_when=_not_a_post)
 # Shared by every sign-in form (console and gate), counting only the submissions that failed.
@@ -149,7 +204,9 @@ def init_app(app: Flask) -> None:
     """Attach the limiter to the configured storage; views and blueprints carry their limits."""
     uri = app.config["GATEHOUSE"].limits.storage_uri or "memory://"
     scheme = uri.split("://", 1)[0].split("+", 1)[0].lower()
-    app.config["RATELIMIT_STORAGE_URI"] = uri
+    # memory:// takes no options: the same storage, without a thread per request.
+    memory = "gatehouse-memory://" if uri.lower() == "memory://" else uri
+    app.config["RATELIMIT_STORAGE_URI"] = memory
     if scheme in SHARED_SCHEMES:
         app.config["RATELIMIT_STORAGE_OPTIONS"] = {
             "socket_connect_timeout": STORAGE_TIMEOUT_SECONDS,

@@ -38,6 +38,22 @@ class FrameSessionInterface(SecureCookieSessionInterface):
             )
         return False
 
+    def open_session(self, app: Flask, request):
+        """Open the session; without a session cookie, an empty one at once.
+
+        Most requests (launches, the LMS's key-set fetches) carry none: Flask would still build
+        its signing serializer for each before finding that out.
+        """
+        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
+
+    def save_session(self, app: Flask, session, response) -> None:
+        """Save the session; an empty one nobody touched needs nothing (Flask's own outcome)."""
+        if not session and not session.modified and not session.accessed:
+            return
+        super().save_session(app, session, response)
+
     def get_cookie_secure(self, app: Flask) -> bool:
         return not self._relaxed(app)
 

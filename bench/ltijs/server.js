@@ -29,6 +29,10 @@ lti.setup(process.env.LTIJS_KEY, { plugin: db }, {
   }
 })
 
+// Launches (the launch comparison of bench/run.py): ltijs verifies the launch, redirects to
+// itself with its ltik, and calls this, which hands the browser to the trivial tool.
+lti.onConnect((token, req, res) => res.redirect(process.env.TOOL_URL || '/'))
+
 async function main () {
   await lti.deploy({ serverless: true, silent: true })
   const server = http.createServer(lti.app)
