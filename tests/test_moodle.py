@@ -36,9 +36,6 @@ if MISSING and not moodle_rig.REQUIRED:
     pytest.skip(MISSING, allow_module_level=True)
 
 pytestmark = [
-    # One Moodle on one fixed port: under pytest-xdist every test here runs on the same worker
-    # (`make test` passes --dist loadgroup), which starts it once.
-    pytest.mark.xdist_group("moodle"),
     pytest.mark.skipif(
         browser_rig.unavailable_reason() is not None,
         reason=str(browser_rig.unavailable_reason()),

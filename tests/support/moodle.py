@@ -21,6 +21,7 @@ import re
 import shlex
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +45,7 @@ def _shared_moodle() -> Path:
 
 
 SHARED = _shared_moodle()
+APT_LOCK_ATTEMPTS, APT_LOCK_WAIT = 4, 10  # seconds, growing: apt-get update takes a while
 DEFAULT_DIR = "/var/cache/gatehouse/moodle"  # the postgres user must reach DIR/pg
 DEFAULT_PORT = 28080
 # Read once at import: the suite's clean_environment fixture empties GATEHOUSE_* per test.
@@ -99,16 +101,24 @@ class Moodle:
     def start(self) -> Moodle:
         """Run start.sh (idempotent); remember whether this call started the PHP server."""
         self.started_here = not self._serving()
-        try:
-            result = subprocess.run(  # noqa: S603 - a fixed script and arguments
-                [str(SHARED / "start.sh"), str(self.dir), str(self.port)],
-                capture_output=True,
-                text=True,
-                timeout=START_TIMEOUT,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise Unavailable(f"start.sh did not finish in {START_TIMEOUT} s") from exc
+        for attempt in range(APT_LOCK_ATTEMPTS):
+            try:
+                result = subprocess.run(  # noqa: S603 - a fixed script and arguments
+                    [str(SHARED / "start.sh"), str(self.dir), str(self.port)],
+                    capture_output=True,
+                    text=True,
+                    timeout=START_TIMEOUT,
+                    check=False,
+                )
+            except subprocess.TimeoutExpired as exc:
+                raise Unavailable(f"start.sh did not finish in {START_TIMEOUT} s") from exc
+            # start.sh checks PHP's extensions with `php -m | grep -q` under pipefail: when grep
+            # stops reading early php dies of SIGPIPE, the check fails, and start.sh runs apt-get
+            # for packages already installed, which fails while any other apt-get holds dpkg's
+            # lock (seen on a loaded machine beside another apt-get): wait, run start.sh again.
+            if result.returncode == 0 or "dpkg frontend lock" not in result.stderr:
+                break
+            time.sleep(APT_LOCK_WAIT * (attempt + 1))
         if result.returncode != 0:
             lines = result.stderr.strip().splitlines() or ["(no output)"]
             raise Unavailable(
