@@ -254,3 +254,18 @@ def redis_url(redis_server):
         redis_server.start(port=redis_server.port)
     redis_server.flush()
     return redis_server.url
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """Debian's Chromium through Playwright, one per test module that asks for it.
+
+    Module scope: two sync_playwright() at once fail, and later modules start theirs.
+    """
+    from playwright.sync_api import sync_playwright
+    from support.browser import launch_browser
+
+    with sync_playwright() as playwright:
+        browser = launch_browser(playwright)
+        yield browser
+        browser.close()

@@ -9,9 +9,8 @@ import re
 
 import pytest
 import requests
-from playwright.sync_api import sync_playwright
 from support import browser as browser_rig
-from support.browser import FakeLMS, launch_browser, new_context, wait_for_close
+from support.browser import FakeLMS, new_context, wait_for_close
 
 from app.lti.constants import Scope
 from app.testing import LoopbackServer
@@ -123,14 +122,6 @@ def test_the_close_page_says_when_the_owner_has_nothing_left_to_approve(make_app
 browser_only = pytest.mark.skipif(
     browser_rig.unavailable_reason() is not None, reason=str(browser_rig.unavailable_reason())
 )
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    with sync_playwright() as playwright:
-        browser = launch_browser(playwright)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -7,9 +7,8 @@ Gatehouse is served on localhost, the fake LMS page on 127.0.0.1 (two sites), th
 LMSes on 127.0.0.1 (tests/support/browser.py)."""
 
 import pytest
-from playwright.sync_api import sync_playwright
 from support import browser as browser_rig
-from support.browser import FakeLMS, launch_browser, new_context
+from support.browser import FakeLMS, new_context
 from werkzeug.security import generate_password_hash
 
 from app.testing import LoopbackServer
@@ -26,14 +25,6 @@ CANVAS_CLIENT_ID = "10000000000042"
 MOODLE_CLIENT_ID = "aBcD3fGh1jKlMn0"
 PASSWORD = "correct horse battery"
 HASH = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    with sync_playwright() as playwright:
-        browser = launch_browser(playwright)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

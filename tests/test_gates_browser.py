@@ -4,10 +4,9 @@ the real Stripe SDK against a Stripe-compatible server, and a real OpenID Provid
 
 import pytest
 from playwright.sync_api import Error as PlaywrightError
-from playwright.sync_api import sync_playwright
 from support import browser as browser_rig
 from support import oidc_provider
-from support.browser import FakeLMS, launch_browser, new_context, wait_for_close
+from support.browser import FakeLMS, new_context, wait_for_close
 from support.fake_stripe import FakeStripe
 from support.oidc_provider import OidcProvider
 from support.postgres import run_sql
@@ -24,14 +23,6 @@ STRIPE_KEY = "sk_test_gatehouse_browser"
 WEBHOOK_SECRET = "whsec_gatehouse_browser"
 OIDC_SECRET = "oidc-client-secret"
 TIMEOUT = 15_000
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    with sync_playwright() as playwright:
-        browser = launch_browser(playwright)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

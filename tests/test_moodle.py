@@ -18,11 +18,10 @@ import pytest
 import requests
 from joserfc import jwt
 from joserfc.jwk import KeySet
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 from support import browser as browser_rig
 from support import moodle as moodle_rig
 from support import wait_out_key_cache
-from support.browser import launch_browser
 from support.moodle import ADMIN, STUDENT, session_cookie
 from werkzeug.wrappers import Request, Response
 
@@ -86,14 +85,6 @@ def moodle():
     lms.reset()
     yield lms
     lms.stop()
-
-
-@pytest.fixture(scope="module")
-def chromium():  # module scope: two sync_playwright() at once fail, and later modules start theirs
-    with sync_playwright() as playwright:
-        browser = launch_browser(playwright)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="session")
