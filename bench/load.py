@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
@@ -90,46 +91,80 @@ def register_many(
     """
     cell = Cell(server=label, concurrency=concurrency, round=round_number)
     tool_url = server.url + REGISTER_PATH
+    with Simulator(profile) as sim:
+
+        def once() -> tuple[str | None, float | None]:
+            report = drive(sim, tool_url, timeout=timeout, inline_close=True)
+            if not report.ok:
+                return "; ".join(report.problems)[:500], None
+            return None, report.browser_seconds
+
+        return closed_loop(
+            cell,
+            server,
+            concurrency,
+            seconds=seconds,
+            min_count=min_count,
+            max_count=max_count,
+            once=once,
+        )
+
+
+def closed_loop(
+    cell: Cell,
+    server: Server,
+    concurrency: int,
+    *,
+    seconds: float,
+    min_count: int,
+    max_count: int | None,
+    once: Callable[[], tuple[str | None, float | None]],
+) -> Cell:
+    """Run `once` from `concurrency` threads, each starting again as soon as its last ends; fill
+    `cell` with latencies, failures, elapsed time and CPU, and return it.
+
+    Threads stop once `seconds` have passed and at least `min_count` were started (never more
+    than `max_count`). `once` returns (what went wrong or None, its latency or None for the
+    time it took).
+    """
     lock = threading.Lock()
     started = 0
     ends: list[float] = []
-    with Simulator(profile) as sim:
-        begin = time.perf_counter()
-        deadline = begin + seconds
-        cpu_server = server.cpu_seconds()
-        cpu_client = client_cpu_seconds()
+    begin = time.perf_counter()
+    deadline = begin + seconds
+    cpu_server = server.cpu_seconds()
+    cpu_client = client_cpu_seconds()
 
-        def browser() -> None:
-            nonlocal started
-            while True:
-                with lock:
-                    if max_count is not None and started >= max_count:
-                        return
-                    if time.perf_counter() >= deadline and started >= min_count:
-                        return
-                    started += 1
-                try:
-                    report = drive(sim, tool_url, timeout=timeout, inline_close=True)
-                except Exception as exc:  # a client bug must show as a failure, not a hang
-                    with lock:
-                        cell.failures.append(f"{type(exc).__name__}: {exc}")
-                    continue
-                end = time.perf_counter()
-                with lock:
-                    ends.append(end)
-                    if report.ok:
-                        cell.latencies.append(report.browser_seconds or end - begin)
-                    else:
-                        cell.failures.append("; ".join(report.problems)[:500])
+    def worker() -> None:
+        nonlocal started
+        while True:
+            with lock:
+                if max_count is not None and started >= max_count:
+                    return
+                if time.perf_counter() >= deadline and started >= min_count:
+                    return
+                started += 1
+            start = time.perf_counter()
+            try:
+                problem, latency = once()
+            except Exception as exc:  # a timeout or a client bug shows as a failure, not a hang
+                problem, latency = f"{type(exc).__name__}: {exc}", None
+            end = time.perf_counter()
+            with lock:
+                ends.append(end)
+                if problem is None:
+                    cell.latencies.append(end - start if latency is None else latency)
+                else:
+                    cell.failures.append(problem)
 
-        threads = [threading.Thread(target=browser, daemon=True) for _ in range(concurrency)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        cell.elapsed = (max(ends) if ends else time.perf_counter()) - begin
-        cell.server_cpu = server.cpu_seconds() - cpu_server
-        cell.client_cpu = client_cpu_seconds() - cpu_client
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    cell.elapsed = (max(ends) if ends else time.perf_counter()) - begin
+    cell.server_cpu = server.cpu_seconds() - cpu_server
+    cell.client_cpu = client_cpu_seconds() - cpu_client
     return cell
 
 
@@ -205,45 +240,15 @@ def launch_many(
     initiation to the tool's page.
     """
     cell = Cell(server=label, concurrency=concurrency, round=round_number, unit="launches")
-    lock = threading.Lock()
-    started = 0
-    ends: list[float] = []
-    begin = time.perf_counter()
-    deadline = begin + seconds
-    cpu_server = server.cpu_seconds()
-    cpu_client = client_cpu_seconds()
-
-    def user() -> None:
-        nonlocal started
-        while True:
-            with lock:
-                if max_count is not None and started >= max_count:
-                    return
-                if time.perf_counter() >= deadline and started >= min_count:
-                    return
-                started += 1
-            start = time.perf_counter()
-            try:
-                problem = launch_once(sim, client_id, tool_url, timeout)
-            except Exception as exc:  # a timeout or a client bug shows as a failure
-                problem = f"{type(exc).__name__}: {exc}"
-            end = time.perf_counter()
-            with lock:
-                ends.append(end)
-                if problem is None:
-                    cell.latencies.append(end - start)
-                else:
-                    cell.failures.append(problem)
-
-    threads = [threading.Thread(target=user, daemon=True) for _ in range(concurrency)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    cell.elapsed = (max(ends) if ends else time.perf_counter()) - begin
-    cell.server_cpu = server.cpu_seconds() - cpu_server
-    cell.client_cpu = client_cpu_seconds() - cpu_client
-    return cell
+    return closed_loop(
+        cell,
+        server,
+        concurrency,
+        seconds=seconds,
+        min_count=min_count,
+        max_count=max_count,
+        once=lambda: (launch_once(sim, client_id, tool_url, timeout), None),
+    )
 
 
 def launch_burst(
