@@ -23,7 +23,7 @@ from pathlib import Path
 from app.simulator import Simulator
 from app.simulator.driver import drive
 from bench import chart, load, lookup, report, servers
-from bench.report import Goal, fmt, ratio
+from bench.report import Goal, fmt, ratio, ratio_goal
 
 RESULTS_DIR = servers.BENCH / "results"
 LABELS = {"gatehouse": "Gatehouse", "floor": "floor", "ltijs": "ltijs"}
@@ -566,40 +566,40 @@ def figures(results: dict) -> tuple[str, list[Goal], list[str]]:
     gh_high = reg("gatehouse", high, "registrations_per_s")
     fl_high = reg("floor", high, "registrations_per_s")
     lt_high = reg("ltijs", high, "registrations_per_s")
-    r = ratio(gh_high, fl_high)
-    goals.append(
-        Goal(
-            f"Registration throughput at concurrency {high} at least 0.67 of the floor's",
-            f"{fmt(r)} ({fmt(gh_high)} vs {fmt(fl_high)} registrations/s)",
-            None if math.isnan(r) else r >= 0.67,
-        )
-    )
-    r = ratio(gh_high, lt_high)
-    goals.append(
-        Goal(
-            f"Registration throughput at concurrency {high} at least 2x ltijs's",
-            f"{fmt(r)}x ({fmt(gh_high)} vs {fmt(lt_high)} registrations/s)",
-            None if math.isnan(r) else r >= 2,
-            why=ltijs_reason or "no ltijs registration completed",
-        )
-    )
     gh_cpu, fl_cpu = reg("gatehouse", high, "server_cpu_ms"), reg("floor", high, "server_cpu_ms")
-    r = ratio(gh_cpu, fl_cpu)
-    goals.append(
-        Goal(
+    goals += [
+        ratio_goal(
+            f"Registration throughput at concurrency {high} at least 0.67 of the floor's",
+            gh_high,
+            fl_high,
+            "registrations/s",
+            at_least=0.67,
+        ),
+        ratio_goal(
+            f"Registration throughput at concurrency {high} at least 2x ltijs's",
+            gh_high,
+            lt_high,
+            "registrations/s",
+            at_least=2,
+            times=True,
+            why=ltijs_reason or "no ltijs registration completed",
+        ),
+        ratio_goal(
             f"Server CPU per registration at concurrency {high} at most 1.15x the floor's",
-            f"{fmt(r)}x ({fmt(gh_cpu)} vs {fmt(fl_cpu)} ms)",
-            None if math.isnan(r) else r <= 1.15,
-        )
-    )
-    r = ratio(k["requests_per_s"], b["requests_per_s"])
-    goals.append(
-        Goal(
+            gh_cpu,
+            fl_cpu,
+            "ms",
+            at_most=1.15,
+            times=True,
+        ),
+        ratio_goal(
             "GET /lti/keys at least 0.9 of the bare route's requests/s",
-            f"{fmt(r)} ({fmt(k['requests_per_s'])} vs {fmt(b['requests_per_s'])} requests/s)",
-            None if math.isnan(r) else r >= 0.9,
-        )
-    )
+            k["requests_per_s"],
+            b["requests_per_s"],
+            "requests/s",
+            at_least=0.9,
+        ),
+    ]
     largest = max(results["lookup"], key=lambda e: e["platforms"])
     goals.append(
         Goal(
@@ -711,32 +711,33 @@ def launch_figures(results: dict) -> tuple[str, list[Goal], list[str]]:
 
     goals = []
     gh, fl, lt = (get(s, high, "launches_per_s") for s in ("gatehouse", "floor", "ltijs"))
-    r = ratio(gh, fl)
-    goals.append(
-        Goal(
+    gh_cpu, fl_cpu = get("gatehouse", high, "server_cpu_ms"), get("floor", high, "server_cpu_ms")
+    goals += [
+        ratio_goal(
             f"Launch throughput at concurrency {high} at least 0.9 of the floor's",
-            f"{fmt(r)} ({fmt(gh)} vs {fmt(fl)} launches/s)",
-            None if math.isnan(r) else r >= 0.9,
-        )
-    )
-    r = ratio(gh, lt)
-    goals.append(
-        Goal(
+            gh,
+            fl,
+            "launches/s",
+            at_least=0.9,
+        ),
+        ratio_goal(
             f"Launch throughput at concurrency {high} at least 1.5x ltijs's",
-            f"{fmt(r)}x ({fmt(gh)} vs {fmt(lt)} launches/s)",
-            None if math.isnan(r) else r >= 1.5,
+            gh,
+            lt,
+            "launches/s",
+            at_least=1.5,
+            times=True,
             why=missing["ltijs"] or "no ltijs launch completed",
-        )
-    )
-    gh, fl = get("gatehouse", high, "server_cpu_ms"), get("floor", high, "server_cpu_ms")
-    r = ratio(gh, fl)
-    goals.append(
-        Goal(
+        ),
+        ratio_goal(
             f"Server CPU per launch at concurrency {high} at most 1.2x the floor's",
-            f"{fmt(r)}x ({fmt(gh)} vs {fmt(fl)} ms)",
-            None if math.isnan(r) else r <= 1.2,
-        )
-    )
+            gh_cpu,
+            fl_cpu,
+            "ms",
+            at_most=1.2,
+            times=True,
+        ),
+    ]
 
     notes = [
         "Launches: the same LMS simulator and client; each launch is a new user (a sub of its "
