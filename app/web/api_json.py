@@ -47,7 +47,7 @@ def json_body() -> dict[str, Any]:
     """Return the request's JSON object (empty when there is no body); 400 otherwise."""
     if not request.get_data():
         return {}
-    if request.is_json and nesting.depth(request.get_data()) > nesting.MAX_JSON_DEPTH:
+    if request.is_json and nesting.too_deep(request.get_data()):
         # Refused before parsing: json.loads would recurse once per level (a RecursionError).
         raise ApiError(
             400,
