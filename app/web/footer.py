@@ -9,8 +9,9 @@ set where the attempt is loaded), else the request id the logs carry on every li
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from urllib.parse import quote
 
-from flask import Flask, g, request
+from flask import Flask, current_app, g, request
 
 # The first characters of a registration id (secrets.token_urlsafe(24), app/storage/sql.py):
 # enough to tell attempts apart in the console, too few to open the attempt's gate pages, whose
@@ -31,7 +32,7 @@ def for_registration(registration_id: str | None) -> None:
 
 
 def page_footer() -> dict | None:
-    """Return the footer's reference and time, or None on pages without the footer."""
+    """Return the footer's reference, time and e-mail subject, or None on pages without it."""
     if not request.path.startswith(FLOW_PREFIX):
         return None
     registration_id = g.get("registration_id")
@@ -39,10 +40,13 @@ def page_footer() -> dict | None:
         reference, kind = reference_of(registration_id), "registration"
     else:
         reference, kind = g.get("request_id", "-"), "request"
+    # The e-mail's subject is read by the tool's provider, who reads the console's English.
+    subject = f"Question about {current_app.config['GATEHOUSE'].tool.name} (reference {reference})"
     return {
         "reference": reference,
         "reference_kind": kind,
         "time": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
+        "mail_subject": quote(subject, safe=""),
     }
 
 

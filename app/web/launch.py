@@ -53,6 +53,7 @@ from .dialog import render_error
 from .i18n import use_launch_locale
 from .limits import launch_limit
 from .security import allow_framing
+from .skeletons import render_skeleton
 
 log = logging.getLogger(__name__)
 bp = Blueprint("launch", __name__)
@@ -151,15 +152,18 @@ def login():
     key = launches.binding_key(state)
     # The same login again, for a new top-level window: no storage frame there.
     again = {k: v for k, v in request.values.items(multi=False) if k != "lti_storage_target"}
-    page = render_template(
+    # The same page for every launch but for these values: rendered once per language.
+    page = render_skeleton(
         "launch/login.html",
-        auth_url=with_query(platform.authorization_endpoint, params),
-        login_check=launches.LOGIN_CHECK_PREFIX + key,
-        storage_target=storage_target,
-        platform_origin=_origin(platform.authorization_endpoint),
-        storage_key=launches.STORAGE_KEY_PREFIX + key,
-        storage_value=launches.storage_digest(current_app.secret_key, state),
-        window_url=base_url() + "/lti/login?" + urlencode(again),
+        {
+            "auth_url": with_query(platform.authorization_endpoint, params),
+            "login_check": launches.LOGIN_CHECK_PREFIX + key,
+            "storage_target": storage_target,
+            "platform_origin": _origin(platform.authorization_endpoint),
+            "storage_key": launches.STORAGE_KEY_PREFIX + key,
+            "storage_value": launches.storage_digest(current_app.secret_key, state),
+            "window_url": base_url() + "/lti/login?" + urlencode(again),
+        },
     )
     response = make_response(page)
     lifetime = int(launches.STATE_LIFETIME.total_seconds())
