@@ -27,7 +27,7 @@ def gatehouse(database_url, **env):
 @pytest.mark.sqlite_only("the limit counters are in Redis; the database plays no part")
 def test_two_instances_sharing_one_redis_share_one_limit(tmp_path, redis_url):
     database_url = f"sqlite:///{tmp_path / 'gatehouse.db'}"
-    limit = {"GATEHOUSE_LIMITS__REGISTER": "3/minute"}
+    limit = {"GATEHOUSE_LIMITS__REGISTER": "3/minute", "GATEHOUSE_LIMITS__LAUNCH": "2/minute"}
     # One instance finds Redis through REDIS_URL (as on Heroku), the other through the setting.
     with gatehouse(database_url, REDIS_URL=redis_url, **limit) as first:
         with gatehouse(database_url, GATEHOUSE_LIMITS__STORAGE_URI=redis_url, **limit) as second:
@@ -35,7 +35,14 @@ def test_two_instances_sharing_one_redis_share_one_limit(tmp_path, redis_url):
                 requests.get(server.url + "/lti/register", timeout=10).status_code
                 for server in (first, second, first, second, second)
             ]
+            # Launches count their own limit (app/web/limits.py launch_limit), shared too.
+            launches = [
+                requests.get(server.url + "/lti/login", timeout=10)
+                for server in (second, first, first, second)
+            ]
     assert statuses == [200, 200, 200, 429, 429]
+    assert [answer.status_code for answer in launches] == [400, 400, 429, 429]
+    assert 0 < int(launches[-1].headers["Retry-After"]) <= 60
 
 
 def logged_errors(caplog):

@@ -16,13 +16,16 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+import math
 import threading
 import time
 
-from flask import Flask, current_app, g, request
+from flask import Flask, current_app, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
+from limits import RateLimitItem, parse_many
 from limits.storage import MemoryStorage
+from werkzeug.exceptions import TooManyRequests
 
 # swallow_errors rather than in_memory_fallback: flask-limiter's fallback replaces every
 # route's limits with one flat list of limits for all routes (so launches would get the
@@ -142,39 +145,56 @@ def _not_signed_in(response) -> bool:
 
 
 # Endpoints no limit applies to that are hot enough for the limiter's own bookkeeping to show:
-# every LMS fetches the key set to check the tool's signatures.
-UNLIMITED_ENDPOINTS = frozenset({"lms.jwks"})
-# Endpoints whose one limit is their route's own (no default or blueprint limit applies), hot
-# enough to matter: the limiter's first pass, before the view, has nothing to check there, and
-# cost a tenth of a launch's CPU (bench/). `launch_limit` marks the route's own check.
-ROUTE_LIMITED_ENDPOINTS = frozenset({"launch.login", "launch.launch", "launch.verify"})
+# every LMS fetches the key set to check the tool's signatures; launches count their own limit.
+UNLIMITED_ENDPOINTS = frozenset({"lms.jwks", "launch.login", "launch.launch", "launch.verify"})
+LAUNCH_SCOPE = "gatehouse-launch"
 
 
 @limiter.request_filter
 def _skip_limiter() -> bool:
-    """Skip the limiter's bookkeeping where no limit can apply: limits off, such an endpoint, or
-    the pass before the view of an endpoint limited only by its route."""
-    if _not_enabled() or request.endpoint in UNLIMITED_ENDPOINTS:
-        return True
-    return request.endpoint in ROUTE_LIMITED_ENDPOINTS and not g.get("gatehouse_route_limit")
+    """Skip flask-limiter's bookkeeping where none of its limits can apply."""
+    return _not_enabled() or request.endpoint in UNLIMITED_ENDPOINTS
 
 
 register_limit = limiter.limit(_limit("register"), exempt_when=_not_enabled)
 api_limit = limiter.limit(_limit("api"), exempt_when=_not_enabled)
-# Shared by /lti/login and /lti/launch: one launch is one request to each.
-_launch_limit = limiter.shared_limit(_limit("launch"), scope="launch", exempt_when=_not_enabled)
+
+
+@functools.cache
+def _rates(text: str) -> tuple[RateLimitItem, ...]:
+    return tuple(parse_many(text))
 
 
 def launch_limit(view):
-    """Limit a launch route: login, launch and verify share one limit per address."""
-    limited = _launch_limit(view)
+    """Limit a launch route: login, launch and verify share `limits.launch` per address.
+
+    Counted by the limiter's own strategy in its own storage (the `limits` library, as
+    flask-limiter counts), so the limit holds across workers and instances on a shared storage
+    and fails open the same way; without flask-limiter's per-request passes, which cost a tenth
+    of a launch's CPU (bench/, `make bench`). A refused launch is a 429 with Retry-After.
+    """
 
     @functools.wraps(view)
     def checked(*args, **kwargs):
-        g.gatehouse_route_limit = True  # the route's own check comes next: the filter lets it be
-        return limited(*args, **kwargs)
+        settings = current_app.config["GATEHOUSE"].limits
+        if settings.enabled:
+            _count_launch(settings.launch)
+        return view(*args, **kwargs)
 
     return checked
+
+
+def _count_launch(rates: str) -> None:
+    address = get_remote_address()
+    try:
+        for rate in _rates(rates):
+            if not limiter.limiter.hit(rate, LAUNCH_SCOPE, address):
+                reset, _remaining = limiter.limiter.get_window_stats(rate, LAUNCH_SCOPE, address)
+                raise TooManyRequests(retry_after=max(1, math.ceil(reset - time.time())))
+    except TooManyRequests:
+        raise
+    except Exception:  # the shared storage is down: serve the launch, as the limiter does
+        limiter.logger.exception("Failed to rate limit a launch; serving it unlimited")
 
 
 _signin_per_address = limiter.limit(_limit("signin"), exempt_when=_not_a_post)
