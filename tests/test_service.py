@@ -69,6 +69,14 @@ def test_nothing_is_signed_with_a_key_the_cached_key_set_does_not_publish(app, s
     assert cache.signing_key()[0] == new_kid
 
 
+def test_a_stored_key_is_read_once_however_often_the_key_set_is_refreshed(app):
+    cache = app.extensions["gatehouse.jwks"]
+    kid, first = cache.signing_key()
+    cache.invalidate()  # what JWKS_CACHE_SECONDS does in time: the keys are read again
+    assert cache.signing_key() == (kid, first)  # the very same key object, not read again
+    assert keys.imported.cache_info().hits > 0
+
+
 def test_keys_rotate_command(database_url, monkeypatch, runner):
     monkeypatch.setenv("DATABASE_URL", database_url)
     result = runner.invoke(main, ["keys", "rotate", "--grace-hours", "24"])

@@ -6,6 +6,7 @@ import json
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 from joserfc.jwk import RSAKey
 
@@ -28,9 +29,19 @@ def generate_key() -> tuple[str, str]:
     return key.kid, key.as_pem(private=True).decode()
 
 
+@lru_cache(maxsize=64)
+def imported(private_pem: str) -> RSAKey:
+    """Return a stored key's PEM as a key object, read once per process.
+
+    Reading a private key checks it (cryptography's RSA key validation): about 40 ms, which
+    every refresh of the key set (JWKS_CACHE_SECONDS) and of the signing key paid again.
+    """
+    return RSAKey.import_key(private_pem)
+
+
 def public_jwk(kid: str, private_pem: str) -> dict:
     """Return the public JWK of a stored key, marked for RS256 signatures."""
-    key = RSAKey.import_key(private_pem)
+    key = imported(private_pem)
     return {**key.as_dict(private=False), "kid": kid, "alg": SIGNING_ALG, "use": "sig"}
 
 
@@ -145,7 +156,7 @@ class KeySetCache:
         with self._lock:
             if self._signing is None:
                 kid, pem = self._current
-                self._signing = (kid, RSAKey.import_key(pem))
+                self._signing = (kid, imported(pem))
             return self._signing
 
     def published(self) -> list[dict]:
