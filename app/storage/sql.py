@@ -197,6 +197,11 @@ class SqlStore:
         with self.dialect.connection() as conn:
             yield Session(conn, self.dialect)
 
+    def _single(self) -> contextlib.AbstractContextManager[Session]:
+        """Lend a session for a write that is one statement: atomic on its own, no BEGIN/COMMIT
+        around it (connections autocommit, as reads use them)."""
+        return self._read()
+
     @contextlib.contextmanager
     def _write(self, lock: str | None = None) -> Iterator[Session]:
         """Run a short write transaction; `lock` serialises it against others on that table."""
@@ -710,7 +715,7 @@ class SqlStore:
         expires_at: str,
     ) -> None:
         """Keep the state (hashed) and nonce of an OIDC login until its launch comes back."""
-        with self._write() as db:
+        with self._single() as db:
             db.insert(
                 "launch_states",
                 {
@@ -724,23 +729,26 @@ class SqlStore:
             )
 
     def consume_launch_state(self, state_hash: str) -> tuple[LaunchState | None, str]:
-        """Use a launch state once: return it and `LaunchStateStatus.OK`, or why not."""
-        with self._write() as db:
+        """Use a launch state once: return it and `LaunchStateStatus.OK`, or why not.
+
+        One guarded UPDATE uses it, atomic on its own: of two launches with one state, one
+        changes the row and the other finds it used. Only a state it did not use is read again,
+        to say why.
+        """
+        now = now_iso()
+        with self._single() as db:
             row = db.one(
-                "SELECT * FROM launch_states WHERE state_hash = ?"  # noqa: S608 - constants
-                + self.dialect.for_update,
-                [state_hash],
+                "UPDATE launch_states SET used_at = ? "
+                "WHERE state_hash = ? AND used_at IS NULL AND expires_at > ? RETURNING *",
+                [now, state_hash, now],
             )
-            if row is None:
-                status = LaunchStateStatus.UNKNOWN
-            elif row["used_at"]:
-                status = LaunchStateStatus.USED
-            elif row["expires_at"] <= now_iso():
-                status = LaunchStateStatus.EXPIRED
-            else:
-                status = LaunchStateStatus.OK
-                db.update("launch_states", {"used_at": now_iso()}, "state_hash = ?", state_hash)
-        return (LaunchState(**row) if row else None), status
+            if row is not None:
+                return LaunchState(**row), LaunchStateStatus.OK
+            row = db.one("SELECT * FROM launch_states WHERE state_hash = ?", [state_hash])
+        if row is None:
+            return None, LaunchStateStatus.UNKNOWN
+        status = LaunchStateStatus.USED if row["used_at"] else LaunchStateStatus.EXPIRED
+        return LaunchState(**row), status
 
     def purge_launch_states(self, before: str) -> int:
         """Forget launch states that expired before `before` (used ones are kept till then)."""
