@@ -80,7 +80,12 @@ def test_a_registration_awaiting_activation_is_e_mailed_with_the_console_link(
     body = message.get_content()
     assert f"Activate it in one click: {base_url}/console/platforms/{platform.id}" in body
     assert report.client_id in body
-    delivered, _total = store.list_audit(action="notification.delivered")
+    # The worker records the delivery once the SMTP server has answered: a moment after the
+    # message arrived.
+    deadline = time.monotonic() + 10
+    while not (delivered := store.list_audit(action="notification.delivered")[0]):
+        assert time.monotonic() < deadline, "the delivery was never recorded"
+        time.sleep(0.05)
     assert [(e.detail["event"], e.detail["channel"]) for e in delivered] == [
         ("platform.awaiting_activation", "email")
     ]
