@@ -146,3 +146,29 @@ def test_the_client_knows_whether_a_request_could_have_been_sent(unused_port):
 @pytest.fixture
 def unused_port():
     return free_port()
+
+
+LONG = "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7"  # 34 characters: a token-like path segment
+
+
+@pytest.mark.parametrize(
+    ("url", "token", "one_time"),
+    [
+        ("https://lms.example/.well-known/openid-configuration", None, False),
+        ("https://lms.example/.well-known/openid-configuration", "t0k3n", True),
+        (f"https://lms.example/dynamic/{LONG}/openid-configuration", None, True),
+        ("https://lms.example/config?token=0123456789abcdef", None, True),
+        ("https://lms.example/config?token=0123456789abcde", None, False),  # 15: not a token
+        ("https://lms.example/config?reg=a%2Fb%2Fc%2Fd%2Fe%2Ff", None, True),  # escaped, 16+
+    ],
+)
+def test_only_a_start_with_something_one_time_is_named_by_a_token_digest(url, token, one_time):
+    """A digest names a start exactly when it holds a secret that is never stored."""
+    from app.domain.registration import secrets_of, token_digest
+
+    digest = token_digest(url, token)
+    assert (digest is not None) is one_time
+    assert bool(secrets_of(url, token)) is one_time
+    assert digest == token_digest(url, token)  # the same start, the same name
+    if one_time:
+        assert digest != token_digest(url, (token or "") + "x")

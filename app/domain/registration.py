@@ -112,6 +112,16 @@ def secrets_of(url: str, registration_token: str | None) -> tuple[str, ...]:
     hex, `/` escaped or not), plus-escaped as in a form, escaped twice, unescaped, and as a JSON
     string: an LMS that echoes the token in an error or a URL must not get it past `redact`.
     """
+    spellings = {
+        spelling
+        for secret in _secrets_as_sent(url, registration_token)
+        for spelling in _spellings(secret)
+    }
+    return tuple(sorted((s for s in spellings if s), key=len, reverse=True))
+
+
+def _secrets_as_sent(url: str, registration_token: str | None) -> set[str]:
+    """Return the token and the URL's token-like path segments and query values, as written."""
     parts = urlsplit(url)
     found = {s for s in parts.path.split("/") if TOKEN_SEGMENT.match(s)}
     found.update(
@@ -129,8 +139,7 @@ def secrets_of(url: str, registration_token: str | None) -> tuple[str, ...]:
     )
     if registration_token:
         found.add(registration_token)
-    spellings = {spelling for secret in found for spelling in _spellings(secret)}
-    return tuple(sorted((s for s in spellings if s), key=len, reverse=True))
+    return found
 
 
 def _spellings(secret: str) -> set[str]:
@@ -197,7 +206,8 @@ def token_digest(url: str, registration_token: str | None) -> str | None:
     None when the LMS sent nothing one-time (no token, none in the URL): such starts cannot
     be told apart from a new registration of the same LMS.
     """
-    if not secrets_of(url, registration_token):
+    # Whether there is one is enough: not the dozens of spellings secrets_of() works out.
+    if not _secrets_as_sent(url, registration_token):
         return None
     return hashlib.sha256(f"{url}\n{registration_token or ''}".encode()).hexdigest()
 
@@ -276,7 +286,8 @@ def register(
     `messages` and `name` override the configured messages and the platform's name (the
     pre-approval API's `messages` and `platformName`).
     """
-    with scrubbed(secrets_of(platform.openid_configuration_url, registration_token)):
+    secrets = secrets_of(platform.openid_configuration_url, registration_token)
+    with scrubbed(secrets):
         request = build_registration_request(tool, platform, messages=messages)
         claimed = store.claim_for_registering(
             registration.id,
@@ -309,7 +320,7 @@ def register(
             if registration.invitation_id:
                 store.release_invitation(registration.invitation_id)
             raise
-        shown = redact(body, secrets_of(platform.openid_configuration_url, registration_token))
+        shown = redact(body, secrets)
         # Written before anything else happens: a client_id the LMS granted is never lost.
         store.record_platform_response(registration.id, status, shown)
         crashpoints.reach("after_response")
