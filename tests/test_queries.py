@@ -158,3 +158,18 @@ def test_approvals_of_answers_for_many_attempts_as_approval_of_does_for_each(sto
     assert all(many[rid]["payment"].status == "paid" for rid in named)
     assert all(many[rid]["completed_by"] == "api key billing" for rid in named)
     assert approvals_of(store, []) == {}
+
+
+def test_the_close_pages_approval_costs_three_statements(store, monkeypatch):
+    add_approved_attempts(store, 1, "billing")
+    later = now_iso(datetime.now(UTC) + timedelta(minutes=10))
+    bare = store.create_registration("https://bare.example/openid", later)
+    approved = next(r for r in store.list_registrations()[0] if r.account_id)
+    with statements(store, monkeypatch) as bare_cost:
+        assert approval_of(store, bare.id) == {"account": None, "terms": None, "payment": None}
+    with statements(store, monkeypatch) as approved_cost:
+        approval = approval_of(store, approved.id)
+    assert approval["account"].id == approved.account_id
+    assert approval["terms"].version and approval["payment"].status == "paid"
+    # The account, the terms and the payments; not the audit log, which the page does not show.
+    assert len(bare_cost) == len(approved_cost) == 3
