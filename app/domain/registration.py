@@ -44,6 +44,7 @@ from ..lti.registration import (
     resolve_tool,
 )
 from ..lti.text import N_
+from ..settings import Settings
 from ..storage import Platform, Registration, RegistrationState, TransitionRefused, now_iso
 from ..testing import crashpoints
 from .events import Events
@@ -60,6 +61,11 @@ TOKEN_SEGMENT = re.compile(r"^[A-Za-z0-9._~+=%-]{32,}$")
 # Query values this long are taken for tokens too (an LMS may put its token in the URL).
 TOKEN_QUERY_VALUE = 16
 PERCENT_ESCAPE = re.compile(r"%[0-9A-F]{2}")
+# The tool's profile per settings object and base URL, worked out once: `[tool]` as dicts,
+# resolved, twice per registration otherwise. Few are kept: without a configured base_url the
+# request's host picks it, and anyone can send any host.
+_PROFILES: dict[tuple[int, str], tuple[Settings, ToolProfile]] = {}
+PROFILES_KEPT = 16
 
 
 class AlreadyHandled(RegistrationError):
@@ -175,6 +181,19 @@ def scrubbed(secrets: tuple[str, ...]) -> Iterator[None]:
                 setattr(error, name, redact(value, secrets))
         error.args = (error.detail,)
         raise
+
+
+def tool_profile(settings: Settings, base_url: str) -> ToolProfile:
+    """Return the `[tool]` settings resolved against the public base URL (worked out once)."""
+    key = (id(settings), base_url)
+    kept = _PROFILES.get(key)
+    if kept is not None and kept[0] is settings:  # the same object: its id is not reused
+        return kept[1]
+    profile = resolve_tool(settings.tool.as_dict(), base_url)
+    if len(_PROFILES) >= PROFILES_KEPT:
+        _PROFILES.clear()
+    _PROFILES[key] = (settings, profile)
+    return profile
 
 
 def check_initiation(openid_configuration: str | None) -> str:
@@ -625,7 +644,7 @@ def complete(
         services.outbound(),
         registration,
         platform,
-        resolve_tool(config.tool.as_dict(), services.base_url),
+        tool_profile(config, services.base_url),
         token,
         auto_activate=config.registration.auto_activate if auto_activate is None else auto_activate,
         messages=messages,
