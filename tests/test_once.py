@@ -6,6 +6,7 @@ retry only while nothing reached the LMS; a registration whose answer never came
 """
 
 import html
+import json
 import logging
 import re
 import time
@@ -172,3 +173,33 @@ def test_only_a_start_with_something_one_time_is_named_by_a_token_digest(url, to
     assert digest == token_digest(url, token)  # the same start, the same name
     if one_time:
         assert digest != token_digest(url, (token or "") + "x")
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJyZWcifQ.c2lnbmF0dXJl-_x",  # a JWT: one spelling
+        "abc~DEF.123_-",
+        'a b+c/d%2Fe=f&g"h\\i',  # spaces, escapes, quotes: many
+        "caf\u00e9-t\u00f6ken-" + "x" * 20,
+    ],
+)
+def test_every_spelling_of_a_token_is_redacted(secret):
+    """Whatever the token holds, each way a URL, a form or JSON writes it is taken out."""
+    from urllib.parse import quote, quote_plus, unquote_plus
+
+    from app.domain.registration import redact, secrets_of
+
+    secrets = secrets_of("https://lms.example/config", secret)
+    written = {
+        secret,
+        quote(secret, safe=""),
+        quote(secret),
+        quote_plus(secret),
+        quote(quote(secret, safe=""), safe=""),
+        re.sub(r"%[0-9A-F]{2}", lambda m: m.group().lower(), quote(secret, safe="")),
+        json.dumps(secret)[1:-1],
+        unquote_plus(secret),
+    }
+    for spelling in written:
+        assert redact(f"<{spelling}>", secrets) == "<…>", spelling

@@ -61,6 +61,9 @@ TOKEN_SEGMENT = re.compile(r"^[A-Za-z0-9._~+=%-]{32,}$")
 # Query values this long are taken for tokens too (an LMS may put its token in the URL).
 TOKEN_QUERY_VALUE = 16
 PERCENT_ESCAPE = re.compile(r"%[0-9A-F]{2}")
+# URL-unreserved characters (RFC 3986 §2.3): neither percent-escaping, form-escaping nor a JSON
+# string changes them.
+UNRESERVED = re.compile(r"[A-Za-z0-9._~-]*")
 # The tool's profile per settings object and base URL, worked out once: `[tool]` as dicts,
 # resolved, twice per registration otherwise. Few are kept: without a configured base_url the
 # request's host picks it, and anyone can send any host.
@@ -150,6 +153,10 @@ def _secrets_as_sent(url: str, registration_token: str | None) -> set[str]:
 
 def _spellings(secret: str) -> set[str]:
     """Return `secret` and the ways URLs, forms and JSON may write it."""
+    if UNRESERVED.fullmatch(secret):
+        # Nothing in it to escape or unescape (a JWT, most tokens): every spelling below is
+        # the secret itself, and working them out is most of a registration's redaction cost.
+        return {secret}
     plain = {secret, unquote(secret), unquote_plus(secret)}
     escaped = set()
     for value in plain:
