@@ -548,3 +548,26 @@ def test_a_page_rendered_after_the_locale_changes_speaks_the_new_language(quiz):
         assert translate("Copied") == "Kopiert"
         german = render_template_string(page)
     assert german == "Registrierung abgeschlossen Registrierung abgeschlossen"
+
+
+def test_template_globals_read_as_jinja_chains_them(quiz):
+    """A template's own globals win over the app's; the app's are read live, missing ones fail."""
+    from flask import render_template_string
+
+    from app.web.templating import TemplateGlobals
+
+    app = quiz()
+    template = app.jinja_env.from_string(
+        "{{ tool_word }} {{ shade }}", globals={"shade": "its own"}
+    )
+    assert isinstance(template.globals, TemplateGlobals)
+    app.jinja_env.globals.update(shade="the app's", tool_word="added later")
+    with app.test_request_context("/"):
+        assert template.render() == "added later its own"
+        # An import compares a template's globals with the page's: the macro still sees them.
+        page = '{% from "_macros.html" import copy_script %}{{ copy_script() }}'
+        assert "/static/copy.js" in render_template_string(page)
+    assert "shade" in template.globals and "url_for" in template.globals
+    assert "nowhere" not in template.globals
+    with pytest.raises(KeyError):
+        template.globals["nowhere"]
