@@ -71,13 +71,13 @@ def register():
             # tool owner's own page.
             flow.hold(store, attempt, platform, registration_token, sealer())
             return redirect(url_for("gates.resume", rid=attempt.id), code=303)
-        flow.complete(services(), attempt, platform, registration_token)
+        outcome = flow.complete(services(), attempt, platform, registration_token)
         crashpoints.reach("before_close")
     except RegistrationError as error:
         flow.fail(services(), attempt, error)
         current = store.get_registration(attempt.id) if attempt is not None else None
         return render_error(error, family=current.product_family_code if current else None)
-    return render_close(store.get_registration(attempt.id))
+    return render_close(store.get_registration(attempt.id), outcome.platform)
 
 
 def about_page():
