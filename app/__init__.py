@@ -39,6 +39,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         template_folder=_top_level("templates"),
         static_folder=_top_level("static"),
     )
+    from .web.templating import TemplateEnvironment
+
+    # Before anything asks for app.jinja_env, which Flask makes on first use.
+    app.jinja_environment = TemplateEnvironment
     app.config.from_mapping(
         DATABASE_URL=os.environ.get("DATABASE_URL"),
         SECRET_KEY=os.environ.get("SECRET_KEY"),

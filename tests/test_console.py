@@ -1362,3 +1362,18 @@ def test_values_to_hand_on_have_copy_buttons(console, store):
     invitation = store.list_invitations()[0][0]
     copy_link = f'data-copy="inv-url-{invitation.id}" aria-label="Copy the link for North School"'
     assert copy_link in listed
+
+
+def test_only_pages_that_show_the_signed_in_account_load_it(console, store, monkeypatch):
+    """The session's account is read when a page shows it, not for every page rendered."""
+    loads = []
+    get_account = type(store).get_account
+    monkeypatch.setattr(
+        type(store), "get_account", lambda self, *a: loads.append(a) or get_account(self, *a)
+    )
+    about = console.get("/lti/register")  # the registration URL opened by hand
+    assert about.status_code == 200 and "Signed in as" not in text(about)
+    assert loads == []
+    page = console.get("/console/registrations")
+    assert f"Signed in as {OWNER}" in text(page)
+    assert loads

@@ -12,6 +12,8 @@ from app.domain.events import Events
 from app.domain.keys import KeySetCache
 from app.domain.services import Services, outbound_client
 from app.lti.errors import RegistrationError
+from app.lti.registration import resolve_tool
+from app.settings import load_settings
 
 TOOL = "https://tool.example"
 
@@ -67,3 +69,21 @@ def test_a_refused_registration_fails_and_is_recorded_without_flask(make_app, si
     assert services.store.get_registration(attempt.id).state == "failed"
     (entry,) = services.store.list_audit(subject_id=attempt.id)[0]
     assert entry.action == "registration.failed"
+
+
+def test_the_tool_profile_is_the_settings_resolved_at_each_base_url():
+    quiz = load_settings({}, {"tool": {"name": "Quiz Tool"}})
+    essay = load_settings({}, {"tool": {"name": "Essay Tool"}})
+    here = flow.tool_profile(quiz, "https://tool.example.com")
+    assert here == resolve_tool(quiz.tool.as_dict(), "https://tool.example.com")
+    assert flow.tool_profile(quiz, "https://tool.example.com") is here  # worked out once
+    there = flow.tool_profile(quiz, "https://other.example.com")
+    assert there.jwks_uri == "https://other.example.com/lti/keys"
+    assert here.jwks_uri == "https://tool.example.com/lti/keys"
+    # Other settings (another app in the same process) get their own profile.
+    assert flow.tool_profile(essay, "https://tool.example.com").name == "Essay Tool"
+    # Hosts sent by anyone cannot make the process keep more than a few.
+    for n in range(3 * flow.PROFILES_KEPT):
+        flow.tool_profile(quiz, f"https://host{n}.example.com")
+    assert len(flow._PROFILES) <= flow.PROFILES_KEPT
+    assert flow.tool_profile(quiz, "https://tool.example.com") == here

@@ -487,3 +487,87 @@ def test_an_unknown_default_locale_is_refused_at_start_up():
     assert "en, de, es, fr" in str(refused.value)
     settings = load_settings(environ={}, overrides={"tool": tool, "ui": {"default_locale": "de"}})
     assert settings.ui.default_locale == "de"
+
+
+# --- how templates translate -------------------------------------------------------------------
+
+WORDS_TEMPLATE = (
+    '{% from "_macros.html" import copyable %}'
+    "<p id=done>{{ _('Registration complete') }}</p>"
+    "<p id=filled>{{ _('Copy %(what)s', what=value) }}</p>"
+    "<p id=block>{% trans what=value %}Copy {{ what }}{% endtrans %}</p>"
+    "<p id=plural>{{ ngettext('per day', 'every %(num)d days', 3) }}</p>"
+    "<p id=one>{{ ngettext('per day', 'every %(num)d days', 1) }}</p>"
+    "<p id=macro>{{ copyable('abc', 'x', value) }}</p>"
+    "<p id=markup>{% trans what=value %}<em>Not</em> in the catalogue: {{ what }}{% endtrans %}</p>"
+)
+
+
+def rendered_words(html):
+    """Return the text of each <p id=...> of WORDS_TEMPLATE's page."""
+    return dict(re.findall(r"<p id=(\w+)>(.*?)</p>", html))
+
+
+@pytest.mark.parametrize(
+    ("language", "done", "copy", "plural", "one"),
+    [
+        ("en", "Registration complete", "Copy", "every 3 days", "per day"),
+        ("fr", "Enregistrement terminé", "Copier", "tous les 3 jours", "par jour"),
+    ],
+)
+def test_templates_translate_each_word_and_escape_what_they_fill_in(
+    quiz, language, done, copy, plural, one
+):
+    app = quiz()
+    with app.test_request_context("/", headers={"Accept-Language": language}):
+        from flask import render_template_string
+
+        words = rendered_words(render_template_string(WORDS_TEMPLATE, value="<b>x</b>"))
+    assert words["done"] == done
+    assert words["filled"] == f"{copy} &lt;b&gt;x&lt;/b&gt;"
+    assert words["block"] == f"{copy} &lt;b&gt;x&lt;/b&gt;"
+    assert words["plural"] == plural
+    assert words["one"] == one
+    # The words' own markup stays markup; only what is filled in is escaped.
+    assert words["markup"] == "<em>Not</em> in the catalogue: &lt;b&gt;x&lt;/b&gt;"
+    # A macro imported without the page's context still speaks the page's language.
+    assert f'aria-label="{copy} &lt;b&gt;x&lt;/b&gt;"' in words["macro"]
+
+
+def test_a_page_rendered_after_the_locale_changes_speaks_the_new_language(quiz):
+    from flask import render_template_string
+
+    from app.web.i18n import translate, use_launch_locale
+
+    app = quiz()
+    with app.test_request_context("/", headers={"Accept-Language": "en"}):
+        page = "{{ _('Registration complete') }} {{ 'Registration complete' | tr }}"
+        assert render_template_string(page) == "Registration complete Registration complete"
+        assert translate("Copied") == "Copied"
+        use_launch_locale("de")  # as a launch does, once it has read its locale
+        assert translate("Copied") == "Kopiert"
+        german = render_template_string(page)
+    assert german == "Registrierung abgeschlossen Registrierung abgeschlossen"
+
+
+def test_template_globals_read_as_jinja_chains_them(quiz):
+    """A template's own globals win over the app's; the app's are read live, missing ones fail."""
+    from flask import render_template_string
+
+    from app.web.templating import TemplateGlobals
+
+    app = quiz()
+    template = app.jinja_env.from_string(
+        "{{ tool_word }} {{ shade }}", globals={"shade": "its own"}
+    )
+    assert isinstance(template.globals, TemplateGlobals)
+    app.jinja_env.globals.update(shade="the app's", tool_word="added later")
+    with app.test_request_context("/"):
+        assert template.render() == "added later its own"
+        # An import compares a template's globals with the page's: the macro still sees them.
+        page = '{% from "_macros.html" import copy_script %}{{ copy_script() }}'
+        assert "/static/copy.js" in render_template_string(page)
+    assert "shade" in template.globals and "url_for" in template.globals
+    assert "nowhere" not in template.globals
+    with pytest.raises(KeyError):
+        template.globals["nowhere"]

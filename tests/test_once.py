@@ -6,6 +6,7 @@ retry only while nothing reached the LMS; a registration whose answer never came
 """
 
 import html
+import json
 import logging
 import re
 import time
@@ -146,3 +147,59 @@ def test_the_client_knows_whether_a_request_could_have_been_sent(unused_port):
 @pytest.fixture
 def unused_port():
     return free_port()
+
+
+LONG = "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7"  # 34 characters: a token-like path segment
+
+
+@pytest.mark.parametrize(
+    ("url", "token", "one_time"),
+    [
+        ("https://lms.example/.well-known/openid-configuration", None, False),
+        ("https://lms.example/.well-known/openid-configuration", "t0k3n", True),
+        (f"https://lms.example/dynamic/{LONG}/openid-configuration", None, True),
+        ("https://lms.example/config?token=0123456789abcdef", None, True),
+        ("https://lms.example/config?token=0123456789abcde", None, False),  # 15: not a token
+        ("https://lms.example/config?reg=a%2Fb%2Fc%2Fd%2Fe%2Ff", None, True),  # escaped, 16+
+    ],
+)
+def test_only_a_start_with_something_one_time_is_named_by_a_token_digest(url, token, one_time):
+    """A digest names a start exactly when it holds a secret that is never stored."""
+    from app.domain.registration import secrets_of, token_digest
+
+    digest = token_digest(url, token)
+    assert (digest is not None) is one_time
+    assert bool(secrets_of(url, token)) is one_time
+    assert digest == token_digest(url, token)  # the same start, the same name
+    if one_time:
+        assert digest != token_digest(url, (token or "") + "x")
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJyZWcifQ.c2lnbmF0dXJl-_x",  # a JWT: one spelling
+        "abc~DEF.123_-",
+        'a b+c/d%2Fe=f&g"h\\i',  # spaces, escapes, quotes: many
+        "caf\u00e9-t\u00f6ken-" + "x" * 20,
+    ],
+)
+def test_every_spelling_of_a_token_is_redacted(secret):
+    """Whatever the token holds, each way a URL, a form or JSON writes it is taken out."""
+    from urllib.parse import quote, quote_plus, unquote_plus
+
+    from app.domain.registration import redact, secrets_of
+
+    secrets = secrets_of("https://lms.example/config", secret)
+    written = {
+        secret,
+        quote(secret, safe=""),
+        quote(secret),
+        quote_plus(secret),
+        quote(quote(secret, safe=""), safe=""),
+        re.sub(r"%[0-9A-F]{2}", lambda m: m.group().lower(), quote(secret, safe="")),
+        json.dumps(secret)[1:-1],
+        unquote_plus(secret),
+    }
+    for spelling in written:
+        assert redact(f"<{spelling}>", secrets) == "<…>", spelling

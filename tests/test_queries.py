@@ -5,6 +5,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import psycopg
+import pytest
 from support.postgres import run_sql
 from werkzeug.security import generate_password_hash
 
@@ -158,3 +159,44 @@ def test_approvals_of_answers_for_many_attempts_as_approval_of_does_for_each(sto
     assert all(many[rid]["payment"].status == "paid" for rid in named)
     assert all(many[rid]["completed_by"] == "api key billing" for rid in named)
     assert approvals_of(store, []) == {}
+
+
+def test_the_close_pages_approval_costs_three_statements(store, monkeypatch):
+    add_approved_attempts(store, 1, "billing")
+    later = now_iso(datetime.now(UTC) + timedelta(minutes=10))
+    bare = store.create_registration("https://bare.example/openid", later)
+    approved = next(r for r in store.list_registrations()[0] if r.account_id)
+    with statements(store, monkeypatch) as bare_cost:
+        assert approval_of(store, bare.id) == {"account": None, "terms": None, "payment": None}
+    with statements(store, monkeypatch) as approved_cost:
+        approval = approval_of(store, approved.id)
+    assert approval["account"].id == approved.account_id
+    assert approval["terms"].version and approval["payment"].status == "paid"
+    # The account, the terms and the payments; not the audit log, which the page does not show.
+    assert len(bare_cost) == len(approved_cost) == 3
+
+
+@pytest.mark.sqlite_only("SQLite's trace sees the statements of the view's own thread only")
+def test_a_registration_costs_sixteen_statements_besides_its_transactions(
+    app, store, simulator, monkeypatch
+):
+    """The registration URL's statements, one by one: what each step must write or read."""
+    url = simulator("generic").initiation_url("https://localhost/lti/register")
+    client = app.test_client()
+    with statements(store, monkeypatch) as seen:
+        page = client.get(url.removeprefix("https://localhost"), base_url="https://localhost")
+    assert page.status_code == 200 and 'data-lti-close="auto"' in page.text
+    done = [s.split()[0] for s in seen if not s.startswith(("BEGIN", "COMMIT"))]
+    assert done == [
+        "SELECT",  # an earlier attempt with this token?
+        "INSERT",  # the attempt, returned as stored
+        "UPDATE",  # the LMS's configuration
+        "UPDATE",  # claimed for registering, before the POST
+        "UPDATE",  # the LMS's answer, before anything else
+        *("SELECT", "INSERT", "INSERT", "UPDATE"),  # the platform, its deployment, completed
+        "INSERT",  # the audit line
+        "INSERT",  # and its "awaiting activation" line: the owner is told (auto_activate is off)
+        *("SELECT", "SELECT"),  # the close page: the attempt, the deployments
+        *("SELECT", "SELECT", "SELECT"),  # who approved it: account, terms, payment
+    ]
+    assert sum(s.startswith("BEGIN") for s in seen) == 7

@@ -542,3 +542,24 @@ def test_the_readme_shows_the_transition_table_of_the_code():
         0
     ]
     assert shown == transition_table_markdown()
+
+
+def test_what_a_write_returns_is_what_a_read_finds(open_stores):
+    """A new attempt and a completed platform come back as stored, as a later read finds them."""
+    (store,) = open_stores()
+    later = now_iso(datetime.now(UTC) + timedelta(minutes=10))
+    created = store.create_registration("https://lms.example/o", later, "digest-1")
+    assert created == store.get_registration(created.id)
+    assert created.state == "pending" and created.expires_at == later
+    assert store.claim_for_registering(created.id, {}, [])
+    platform, new = store.complete_registration(created.id, PLATFORM, "d1", activate=False)
+    assert new and platform == store.get_platform(platform.id)
+    assert platform.active is False and platform.scopes == tuple(PLATFORM["scopes"])
+    # Registered again: the same platform, updated in place, comes back as it now is.
+    again = store.create_registration("https://lms.example/o", later, "digest-2")
+    assert store.claim_for_registering(again.id, {}, [])
+    renamed = {**PLATFORM, "name": "Renamed", "scopes": ["a"]}
+    updated, new = store.complete_registration(again.id, renamed, "d2", activate=True, rename=True)
+    assert not new and updated.id == platform.id
+    assert updated == store.get_platform(platform.id)
+    assert updated.name == "Renamed" and updated.scopes == ("a",)

@@ -142,7 +142,17 @@ def approvals_of(store, reg_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     return found
 
 
-def approval_of(store, reg_id: str | None) -> dict[str, Any]:
-    """Return who approved an attempt, the terms they accepted, and the payment made."""
-    entry = approvals_of(store, [reg_id] if reg_id else []).get(reg_id) or {}
-    return {key: entry.get(key) for key in ("account", "terms", "payment")}
+def approval_of(store, reg_id: str) -> dict[str, Any]:
+    """Return who approved an attempt, the terms they accepted, and the payment made.
+
+    What `approvals_of` says of it, without the audit log's completer it does not show (the
+    close page of every registration asks).
+    """
+    account = store.accounts_of([reg_id]).get(reg_id)
+    terms = store.terms_for(reg_id)  # newest first
+    paid = [p for p in store.payments_for(reg_id) if p.status == PAID]  # newest first
+    return {
+        "account": account,
+        "terms": terms[0] if terms else None,
+        "payment": paid[0] if paid else None,
+    }

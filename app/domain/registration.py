@@ -44,6 +44,7 @@ from ..lti.registration import (
     resolve_tool,
 )
 from ..lti.text import N_
+from ..settings import Settings
 from ..storage import Platform, Registration, RegistrationState, TransitionRefused, now_iso
 from ..testing import crashpoints
 from .events import Events
@@ -60,6 +61,14 @@ TOKEN_SEGMENT = re.compile(r"^[A-Za-z0-9._~+=%-]{32,}$")
 # Query values this long are taken for tokens too (an LMS may put its token in the URL).
 TOKEN_QUERY_VALUE = 16
 PERCENT_ESCAPE = re.compile(r"%[0-9A-F]{2}")
+# URL-unreserved characters (RFC 3986 §2.3): neither percent-escaping, form-escaping nor a JSON
+# string changes them.
+UNRESERVED = re.compile(r"[A-Za-z0-9._~-]*")
+# The tool's profile per settings object and base URL, worked out once: `[tool]` as dicts,
+# resolved, twice per registration otherwise. Few are kept: without a configured base_url the
+# request's host picks it, and anyone can send any host.
+_PROFILES: dict[tuple[int, str], tuple[Settings, ToolProfile]] = {}
+PROFILES_KEPT = 16
 
 
 class AlreadyHandled(RegistrationError):
@@ -112,6 +121,16 @@ def secrets_of(url: str, registration_token: str | None) -> tuple[str, ...]:
     hex, `/` escaped or not), plus-escaped as in a form, escaped twice, unescaped, and as a JSON
     string: an LMS that echoes the token in an error or a URL must not get it past `redact`.
     """
+    spellings = {
+        spelling
+        for secret in _secrets_as_sent(url, registration_token)
+        for spelling in _spellings(secret)
+    }
+    return tuple(sorted((s for s in spellings if s), key=len, reverse=True))
+
+
+def _secrets_as_sent(url: str, registration_token: str | None) -> set[str]:
+    """Return the token and the URL's token-like path segments and query values, as written."""
     parts = urlsplit(url)
     found = {s for s in parts.path.split("/") if TOKEN_SEGMENT.match(s)}
     found.update(
@@ -129,12 +148,15 @@ def secrets_of(url: str, registration_token: str | None) -> tuple[str, ...]:
     )
     if registration_token:
         found.add(registration_token)
-    spellings = {spelling for secret in found for spelling in _spellings(secret)}
-    return tuple(sorted((s for s in spellings if s), key=len, reverse=True))
+    return found
 
 
 def _spellings(secret: str) -> set[str]:
     """Return `secret` and the ways URLs, forms and JSON may write it."""
+    if UNRESERVED.fullmatch(secret):
+        # Nothing in it to escape or unescape (a JWT, most tokens): every spelling below is
+        # the secret itself, and working them out is most of a registration's redaction cost.
+        return {secret}
     plain = {secret, unquote(secret), unquote_plus(secret)}
     escaped = set()
     for value in plain:
@@ -168,6 +190,19 @@ def scrubbed(secrets: tuple[str, ...]) -> Iterator[None]:
         raise
 
 
+def tool_profile(settings: Settings, base_url: str) -> ToolProfile:
+    """Return the `[tool]` settings resolved against the public base URL (worked out once)."""
+    key = (id(settings), base_url)
+    kept = _PROFILES.get(key)
+    if kept is not None and kept[0] is settings:  # the same object: its id is not reused
+        return kept[1]
+    profile = resolve_tool(settings.tool.as_dict(), base_url)
+    if len(_PROFILES) >= PROFILES_KEPT:
+        _PROFILES.clear()
+    _PROFILES[key] = (settings, profile)
+    return profile
+
+
 def check_initiation(openid_configuration: str | None) -> str:
     """Return the openid_configuration URL or raise MissingParameter / UnsafeURL."""
     if not openid_configuration:
@@ -197,7 +232,8 @@ def token_digest(url: str, registration_token: str | None) -> str | None:
     None when the LMS sent nothing one-time (no token, none in the URL): such starts cannot
     be told apart from a new registration of the same LMS.
     """
-    if not secrets_of(url, registration_token):
+    # Whether there is one is enough: not the dozens of spellings secrets_of() works out.
+    if not _secrets_as_sent(url, registration_token):
         return None
     return hashlib.sha256(f"{url}\n{registration_token or ''}".encode()).hexdigest()
 
@@ -276,7 +312,8 @@ def register(
     `messages` and `name` override the configured messages and the platform's name (the
     pre-approval API's `messages` and `platformName`).
     """
-    with scrubbed(secrets_of(platform.openid_configuration_url, registration_token)):
+    secrets = secrets_of(platform.openid_configuration_url, registration_token)
+    with scrubbed(secrets):
         request = build_registration_request(tool, platform, messages=messages)
         claimed = store.claim_for_registering(
             registration.id,
@@ -309,7 +346,7 @@ def register(
             if registration.invitation_id:
                 store.release_invitation(registration.invitation_id)
             raise
-        shown = redact(body, secrets_of(platform.openid_configuration_url, registration_token))
+        shown = redact(body, secrets)
         # Written before anything else happens: a client_id the LMS granted is never lost.
         store.record_platform_response(registration.id, status, shown)
         crashpoints.reach("after_response")
@@ -614,7 +651,7 @@ def complete(
         services.outbound(),
         registration,
         platform,
-        resolve_tool(config.tool.as_dict(), services.base_url),
+        tool_profile(config, services.base_url),
         token,
         auto_activate=config.registration.auto_activate if auto_activate is None else auto_activate,
         messages=messages,

@@ -141,17 +141,30 @@ class Session:
         """Run a change; return how many rows it touched."""
         return self.execute(sql, params).rowcount
 
-    def insert(self, table: str, values: dict[str, Any]) -> None:
-        """Insert one row."""
+    def insert(self, table: str, values: dict[str, Any], *, returning: bool = False) -> Any:
+        """Insert one row; with `returning`, return it as stored (no second query)."""
         columns = ", ".join(values)
         sql = f"INSERT INTO {table} ({columns}) VALUES ({marks(values)})"  # noqa: S608 - names from code
+        if returning:
+            return self.one(sql + " RETURNING *", list(values.values()))
         self.execute(sql, list(values.values()))
+        return None
 
     def update(self, table: str, values: dict[str, Any], where: str, *params: Any) -> int:
         """Set `values` on the rows `where` matches (a constant condition); return how many."""
+        return self.count(self._update_sql(table, values, where), [*values.values(), *params])
+
+    def update_one(
+        self, table: str, values: dict[str, Any], where: str, *params: Any
+    ) -> dict[str, Any] | None:
+        """Set `values` on the row `where` matches; return it as stored, or None."""
+        sql = self._update_sql(table, values, where) + " RETURNING *"
+        return self.one(sql, [*values.values(), *params])
+
+    @staticmethod
+    def _update_sql(table: str, values: dict[str, Any], where: str) -> str:
         sets = ", ".join(f"{column} = ?" for column in values)
-        sql = f"UPDATE {table} SET {sets} WHERE {where}"  # noqa: S608 - names and conditions from code
-        return self.count(sql, [*values.values(), *params])
+        return f"UPDATE {table} SET {sets} WHERE {where}"  # noqa: S608 - names and conditions from code
 
     def add_deployment(
         self, platform_id: str, deployment_id: str, active: bool, source: str
@@ -345,7 +358,7 @@ class SqlStore:
         """
         stamp, reg_id = now_iso(), secrets.token_urlsafe(24)
         with self._write() as db:
-            db.insert(
+            row = db.insert(
                 "registrations",
                 {
                     "id": reg_id,
@@ -357,8 +370,9 @@ class SqlStore:
                     "expires_at": expires_at,
                     "token_digest": token_digest,
                 },
+                returning=True,
             )
-        return self.get_registration(reg_id)
+        return to_registration(**row)
 
     def _set(self, reg_id: str, **values: Any) -> None:
         self._update("registrations", {**values, "updated_at": now_iso()}, "id = ?", reg_id)
@@ -569,11 +583,13 @@ class SqlStore:
             if created:
                 platform_id = secrets.token_urlsafe(15)
                 values.update(id=platform_id, active=int(activate), created_at=stamp)
-                db.insert("platforms", {**values, "updated_at": stamp})
+                row = db.insert("platforms", {**values, "updated_at": stamp}, returning=True)
             else:
                 if not rename:  # keep the name the owner may have given it
                     values.pop("name")
-                db.update("platforms", {**values, "updated_at": stamp}, "id = ?", platform_id)
+                row = db.update_one(
+                    "platforms", {**values, "updated_at": stamp}, "id = ?", platform_id
+                )
             if deployment_id:
                 db.add_deployment(platform_id, deployment_id, True, "registration")
             finished = {
@@ -586,7 +602,8 @@ class SqlStore:
             if db.move("complete", finished, "id = ?", reg_id) != 1:
                 # Rolls the platform back too: the attempt was completed or ended meanwhile.
                 raise TransitionRefused(f"registration {reg_id}: complete")
-        return self.get_platform(platform_id), created
+        # As stored: the rest of the transaction changes the deployments and the attempt only.
+        return to_platform(**row), created
 
     # Platforms
 

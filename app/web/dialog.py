@@ -44,11 +44,16 @@ def translated(error: dict) -> dict:
     return error | words | {"detail_lang": "en" if english else None}
 
 
-def render_close(registration):
-    """Render the page that closes the LMS dialog, from the stored outcome (refresh-safe)."""
+def render_close(registration, platform=None):
+    """Render the page that closes the LMS dialog, from the stored outcome (refresh-safe).
+
+    `platform` is the attempt's platform as the request that completed it just stored it, which
+    saves reading it again.
+    """
     store = get_store()
     for_registration(registration.id)
-    platform = store.get_platform(registration.platform_id)
+    if platform is None or platform.id != registration.platform_id:
+        platform = store.get_platform(registration.platform_id)
     requested = ((registration.request or {}).get("scope") or "").split()
     withheld = [s for s in requested if s not in platform.scopes]
     family = lms_families.for_family(registration.product_family_code)

@@ -14,6 +14,11 @@ falls through to the next rule.
 
 Words marked with `N_` below the web layer arrive here as English; `translate` finds their
 msgid (and the values filled into it) and returns them in the page's language.
+
+Templates translate through `page_gettext` and `page_ngettext` (Jinja's "newstyle" gettext,
+as Flask-Babel installs it), which take the page's translations from the template context,
+where they are put once per render: Flask-Babel's own callables look them up again on every
+word, through four context lookups each, about a third of rendering the close page (bench/).
 """
 
 from __future__ import annotations
@@ -23,10 +28,15 @@ from functools import cache
 
 from flask import Flask, current_app, g, request, session
 from flask_babel import Babel, get_locale, get_translations, gettext, refresh
+from jinja2 import pass_context
+from jinja2.runtime import Context, missing
+from markupsafe import Markup
 
 from ..settings import TRANSLATIONS, available_locales
 
 SESSION_KEY = "locale"
+# The template variable holding the page's translations (a context processor sets it).
+PAGE_TRANSLATIONS = "page_translations"
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 
 
@@ -100,8 +110,20 @@ def _pattern(msgid: str) -> re.Pattern | None:
     return re.compile("".join(out), re.S)
 
 
+def request_translations():
+    """Return Flask-Babel's translations for this request, looked up once per locale."""
+    locale = get_locale()
+    if locale is None:  # outside a request
+        return get_translations()
+    kept = g.get("_gatehouse_translations")
+    # Keyed by the locale object: refresh() (use_launch_locale) makes a new one.
+    if kept is None or kept[0] is not locale:
+        kept = g._gatehouse_translations = (locale, get_translations())
+    return kept[1]
+
+
 def _patterns() -> list[tuple[str, re.Pattern]]:
-    catalogue = getattr(get_translations(), "_catalog", {})
+    catalogue = getattr(request_translations(), "_catalog", {})
     found = []
     for msgid in catalogue:
         if isinstance(msgid, str) and msgid:
@@ -116,17 +138,44 @@ def translate(text: str | None) -> str | None:
     if not text:
         return text
     text = str(text)
-    catalogue = getattr(get_translations(), "_catalog", None)
+    translations = request_translations()
+    catalogue = getattr(translations, "_catalog", None)
     if not catalogue:
         return text
     if text in catalogue:
-        return gettext(text)
+        return translations.ugettext(text)
     for msgid, pattern in _patterns():
         match = pattern.fullmatch(text)
         if match:
             values = {k: translate(v) for k, v in match.groupdict().items()}
             return gettext(msgid, **values)
     return text
+
+
+def _page_translations(context: Context):
+    """Return the translations of the page being rendered (looked up once per render)."""
+    found = context.resolve_or_missing(PAGE_TRANSLATIONS)
+    # A macro imported without context sees only the globals: the request's, then.
+    return request_translations() if found is missing else found
+
+
+@pass_context
+def page_gettext(context: Context, string: str, **variables) -> str:
+    """Translate `string` and fill in `variables`, as Jinja's newstyle `gettext` does."""
+    text = _page_translations(context).ugettext(string)
+    if context.eval_ctx.autoescape:
+        text = Markup(text)  # noqa: S704 - the catalogue's words, as Jinja's own gettext
+    return text % variables
+
+
+@pass_context
+def page_ngettext(context: Context, singular: str, plural: str, num: int, **variables) -> str:
+    """Translate the form for `num` and fill in `variables`, as Jinja's newstyle `ngettext`."""
+    variables.setdefault("num", num)
+    text = _page_translations(context).ungettext(singular, plural, num)
+    if context.eval_ctx.autoescape:
+        text = Markup(text)  # noqa: S704 - the catalogue's words, as Jinja's own gettext
+    return text % variables
 
 
 def init_app(app: Flask) -> None:
@@ -136,6 +185,10 @@ def init_app(app: Flask) -> None:
         locale_selector=select_locale,
         default_translation_directories=str(TRANSLATIONS),
     )
+    # Over Flask-Babel's callables (same words, same newstyle behaviour), for `_()`,
+    # `gettext()`, `ngettext()` and `{% trans %}` blocks.
+    app.jinja_env.globals.update(_=page_gettext, gettext=page_gettext, ngettext=page_ngettext)
+    app.context_processor(lambda: {PAGE_TRANSLATIONS: request_translations()})
     app.add_template_filter(translate, "tr")
     app.add_template_global(translate)
     # A {% trans %} block's line breaks and indentation are not part of its words (babel.cfg).

@@ -7,7 +7,7 @@ from flask import Blueprint, Response, current_app, redirect, render_template, r
 from ..domain import policy
 from ..domain import registration as flow
 from ..lti.errors import RegistrationError
-from ..lti.registration import check_tool_urls, insecure_tool_urls, resolve_tool
+from ..lti.registration import check_tool_urls, insecure_tool_urls
 from ..testing import crashpoints
 from .context import base_url, get_store, safe_client, sealer, services, settings
 from .dialog import render_close, render_error
@@ -47,7 +47,7 @@ def register():
         for_registration(attempt.id)
         # Before anyone passes a gate: http tool URLs would be refused at the very end.
         check_tool_urls(
-            insecure_tool_urls(resolve_tool(config.tool.as_dict(), base_url())),
+            insecure_tool_urls(flow.tool_profile(config, base_url())),
             config.security.allow_insecure_platforms,
         )
         if invitation:
@@ -71,13 +71,13 @@ def register():
             # tool owner's own page.
             flow.hold(store, attempt, platform, registration_token, sealer())
             return redirect(url_for("gates.resume", rid=attempt.id), code=303)
-        flow.complete(services(), attempt, platform, registration_token)
+        outcome = flow.complete(services(), attempt, platform, registration_token)
         crashpoints.reach("before_close")
     except RegistrationError as error:
         flow.fail(services(), attempt, error)
         current = store.get_registration(attempt.id) if attempt is not None else None
         return render_error(error, family=current.product_family_code if current else None)
-    return render_close(store.get_registration(attempt.id))
+    return render_close(store.get_registration(attempt.id), outcome.platform)
 
 
 def about_page():

@@ -8,7 +8,7 @@ account ends at once, a copied cookie included (the cookie is signed, not stored
 from __future__ import annotations
 
 from flask import Flask
-from flask_login import LoginManager, UserMixin
+from flask_login import LoginManager, UserMixin, current_user
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..storage import Account
@@ -68,4 +68,8 @@ PASSWORDS = WerkzeugPasswords()
 
 def init_app(app: Flask) -> None:
     """Install Flask-Login; sessions never use remember-me cookies inside the LMS frame."""
-    login_manager.init_app(app)
+    # Templates get `current_user` as Flask-Login's proxy, loaded when a page reads it: its
+    # own context processor loads the user for every page (a session check hashing the
+    # client's address and browser), though only the console and the sign-in gate show one.
+    login_manager.init_app(app, add_context_processor=False)
+    app.context_processor(lambda: {"current_user": current_user})

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections import ChainMap
 
 from flask import Flask
+from flask.templating import Environment
 from flask_babel import get_locale, gettext
 from markupsafe import Markup, escape
 
@@ -47,6 +49,34 @@ def marked(text: str) -> Markup:
         return f"<strong>{bold}</strong>" if bold is not None else f"<code>{code}</code>"
 
     return Markup(MARKS.sub(tag, str(escape(text))))  # noqa: S704 - escaped before marking
+
+
+class TemplateGlobals(ChainMap):
+    """A template's globals over the environment's, as Jinja chains them, read faster.
+
+    Jinja reads them at every render (a template context copies them all) and at every
+    `{% from ... import %}` (it compares their names), each through ChainMap's generic lookups,
+    a tenth of rendering the close page; plain loops over the same maps answer the same.
+    """
+
+    def __getitem__(self, key):
+        for mapping in self.maps:
+            if key in mapping:
+                return mapping[key]
+        return self.__missing__(key)
+
+    def __contains__(self, key) -> bool:
+        for mapping in self.maps:
+            if key in mapping:
+                return True
+        return False
+
+
+class TemplateEnvironment(Environment):
+    """Flask's Jinja environment, its templates' globals a `TemplateGlobals`."""
+
+    def make_globals(self, d):
+        return TemplateGlobals({} if d is None else d, self.globals)
 
 
 def init_app(app: Flask) -> None:
