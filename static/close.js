@@ -32,7 +32,11 @@
   // The flow finished in a window Gatehouse opened (cookies blocked in the LMS frame), and this
   // frame, polling, reached its own copy of this page first: the window's close message (its
   // Done button) arrives here, not at the gate page that opened the window. Relay it to the LMS.
+  // A gate page (data-status-url) relays it with static/flow.js: relayed here too, the LMS would
+  // get the message twice.
+  var relayedByFlow = document.body.hasAttribute("data-status-url");
   window.addEventListener("message", function (event) {
+    if (relayedByFlow) { return; }
     if (event.origin === window.location.origin && event.data &&
         event.data.subject === "org.imsglobal.lti.close" && event.source !== window) {
       postClose();
