@@ -104,7 +104,7 @@ def registrations(plan: Plan, workdir: Path, ltijs_skip: str | None) -> dict:
                 if name != "ltijs":
                     raise
                 ltijs_reason = f"ltijs did not start: {str(exc).strip()[-400:]}"
-        for name, server in running.items():
+        for name, server in list(running.items()):  # ltijs may be left out
             say(f"registrations: warming up {name}")
             warm = load.register_many(
                 server,
@@ -116,14 +116,10 @@ def registrations(plan: Plan, workdir: Path, ltijs_skip: str | None) -> dict:
             )
             if warm.failures:
                 message = f"{name}: registrations fail: {warm.failures[0]}"
-                if name != "ltijs":
-                    raise servers.ServerFailed(message + "\n" + server.log_tail())
-                ltijs_reason = message
-                running.pop(name).stop()
+                ltijs_reason = _left_out(running, name, message)
         names = list(running)
         for number in range(plan.rounds):
-            order = names[number % len(names) :] + names[: number % len(names)]
-            for name in order:
+            for name in _rotated(names, number):
                 for concurrency in plan.concurrency:
                     spec = _cell_spec(plan, name, concurrency, number)
                     if spec is None:
@@ -152,6 +148,22 @@ def registrations(plan: Plan, workdir: Path, ltijs_skip: str | None) -> dict:
             for package in ("ltijs", "ltijs-sequelize", "sqlite3", "sequelize")
         },
     }
+
+
+def _rotated(names: list[str], number: int) -> list[str]:
+    """Return the servers in round `number`'s order: each goes first in turn."""
+    shift = number % len(names)
+    return names[shift:] + names[:shift]
+
+
+def _left_out(running: dict[str, servers.Server], name: str, message: str) -> str:
+    """Stop the run for Gatehouse or the floor that cannot be measured; for ltijs, stop it and
+    return why it is left out of the comparison."""
+    server = running[name]
+    if name != "ltijs":
+        raise servers.ServerFailed(message + "\n" + server.log_tail())
+    running.pop(name).stop()
+    return message
 
 
 def _cell_spec(plan: Plan, name: str, concurrency: int, number: int) -> dict | None:
@@ -242,10 +254,7 @@ def launches(plan: Plan, workdir: Path, ltijs_skip: str | None) -> dict:
                 message = f"{name}: the registration before the launches failed: " + "; ".join(
                     registered.problems
                 )
-                if name != "ltijs":
-                    raise servers.ServerFailed(message + "\n" + server.log_tail())
-                ltijs_reason = message
-                running.pop(name).stop()
+                ltijs_reason = _left_out(running, name, message)
                 continue
             client_ids[name] = registered.client_id
         for name, server in list(running.items()):
@@ -263,14 +272,10 @@ def launches(plan: Plan, workdir: Path, ltijs_skip: str | None) -> dict:
             )
             if warm.failures:
                 message = f"{name}: launches fail: {warm.failures[0]}"
-                if name != "ltijs":
-                    raise servers.ServerFailed(message + "\n" + server.log_tail())
-                ltijs_reason = message
-                running.pop(name).stop()
+                ltijs_reason = _left_out(running, name, message)
         names = list(running)
         for number in range(plan.launch_rounds):
-            order = names[number % len(names) :] + names[: number % len(names)]
-            for name in order:
+            for name in _rotated(names, number):
                 for concurrency in plan.concurrency:
                     running[name].check_alive()
                     cell = load.launch_many(
