@@ -3,7 +3,31 @@
 (function () {
   "use strict";
 
+  // A Gatehouse page that opened this window: same origin, and so readable from here.
+  function gatehousePage(target) {
+    try {
+      return target.location.origin === window.location.origin;
+    } catch (e) {
+      return false;  // the LMS's page: another origin
+    }
+  }
+
+  // The window opened by Gatehouse's own page in the LMS frame (cookies blocked there, or an
+  // identity provider's window the flow went on in), or null in the LMS's frame or tab.
+  function openedByGatehouse() {
+    return window.opener && gatehousePage(window.opener) ? window.opener : null;
+  }
+
+  // The LMS: the page framing this one (Canvas, Moodle) or the one that opened this tab
+  // (Brightspace). In a window Gatehouse opened, the LMS is the frame's parent (or the tab's
+  // opener): told directly, not through Gatehouse's page there, the message cannot be lost while
+  // that page is between two documents (its polling moves it on by itself).
   function lmsWindow() {
+    var gatehouse = openedByGatehouse();
+    if (gatehouse) {
+      var above = gatehouse.opener || gatehouse.parent;
+      return above && above !== gatehouse ? above : gatehouse;
+    }
     var target = window.opener || window.parent;
     return target && target !== window ? target : null;
   }
@@ -29,30 +53,20 @@
     retries[r].addEventListener("click", function () { window.location.reload(); });
   }
 
-  // The flow finished in a window Gatehouse opened (cookies blocked in the LMS frame), and this
-  // frame, polling, reached its own copy of this page first: the window's close message (its
-  // Done button) arrives here, not at the gate page that opened the window. Relay it to the LMS.
-  // A gate page (data-status-url) relays it with static/flow.js: relayed here too, the LMS would
-  // get the message twice.
-  var relayedByFlow = document.body.hasAttribute("data-status-url");
-  window.addEventListener("message", function (event) {
-    if (relayedByFlow) { return; }
-    if (event.origin === window.location.origin && event.data &&
-        event.data.subject === "org.imsglobal.lti.close" && event.source !== window) {
-      postClose();
-    }
-  });
-
   var buttons = document.querySelectorAll("[data-lti-close-button]");
   for (var i = 0; i < buttons.length; i++) {
     buttons[i].addEventListener("click", closeLti);
   }
   if (document.body.getAttribute("data-lti-close") === "auto") {
-    postClose();
-    // The flow ran in a window Gatehouse opened (cookies were blocked in the LMS frame):
-    // the frame relays the message to the LMS, and this window is no longer needed.
-    if (window.name === "gatehouse-window" && window.opener) {
+    var gatehouse = openedByGatehouse();
+    if (gatehouse) {
+      // Gatehouse's page in the LMS frame, polling, reaches this same page and tells the LMS
+      // itself: told from here too, the LMS would get the message twice. Hurry it on, and close
+      // this window, which is no longer needed.
+      gatehouse.postMessage({ subject: "gatehouse.progress" }, window.location.origin);
       window.setTimeout(function () { window.close(); }, 300);
+    } else {
+      postClose();
     }
   }
 })();

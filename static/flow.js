@@ -95,20 +95,10 @@
     });
   }
 
-  // The flow finished in a window Gatehouse opened: relay its close message to the LMS.
+  // Another window finished a step (static/close.js, window_done.html): look now, not at the
+  // next tick. The LMS is told by the window the flow ends in, or by this page once it moves on.
   window.addEventListener("message", function (event) {
-    if (event.origin !== own || !event.data) { return; }
-    if (event.data.subject === "org.imsglobal.lti.close") {
-      stop();
-      var lms = window.opener || window.parent;
-      if (lms && lms !== window) {
-        lms.postMessage({ subject: "org.imsglobal.lti.close" }, "*");
-      }
-      show("waiting", false);
-      var main = byId("gate-body");
-      // The words come from the page (gates/_layout.html), in its language.
-      if (main) { main.textContent = main.getAttribute("data-done-text"); }
-    } else if (event.data.subject === "gatehouse.progress") {
+    if (event.origin === own && event.data && event.data.subject === "gatehouse.progress") {
       poll();
     }
   });

@@ -236,12 +236,15 @@ def test_paid_without_a_webhook_is_confirmed_by_retrieving_the_session(
     assert approval_of(deployment.store, platform.registration_id)["payment"].status == "paid"
 
 
-def test_blocked_cookies_finish_in_a_new_window_and_the_dialog_still_closes(
-    context, lms_page, gatehouse, simulator
-):
-    # A browser without partitioned cookies (older Safari) and third-party cookies blocked.
-    deployment = gatehouse(["signin", "terms"], SESSION_COOKIE_PARTITIONED=False)
-    sim = simulator("moodle")
+def without_partitioned_cookies(gatehouse):
+    """Gatehouse with sign-in and terms gates, seen by a browser that blocks third-party cookies
+    and has no partitioned ones (older Safari): its LMS frame gets no cookies."""
+    return gatehouse(["signin", "terms"], SESSION_COOKIE_PARTITIONED=False)
+
+
+def gates_in_a_new_window(context, lms_page, deployment, sim):
+    """Start a registration in the LMS frame, and pass the gates in the window its "Continue in a
+    new window" opens; return (page, frame, window), that window showing the summary."""
     page, frame = open_in_lms(context, lms_page, sim, deployment)
     frame.locator("#cookie-fallback").wait_for(state="visible")
     with page.context.expect_page() as opened:
@@ -254,17 +257,77 @@ def test_blocked_cookies_finish_in_a_new_window_and_the_dialog_still_closes(
     window.locator("#accept").check()
     window.locator("#signer_name").fill("Ada Admin")
     window.locator("#accept-terms").click()
-    # The summary is read in that window; its Done reaches the LMS through the frame.
-    with window.expect_event("close", timeout=TIMEOUT):
-        click_done(window)
+    return page, frame, window
 
+
+def assert_closed_once(page, deployment):
+    """The LMS page got the LTI close message from Gatehouse exactly once."""
     messages = wait_for_close(page, TIMEOUT)
-    # Once: a gate page loads both scripts that relay it (close.js and flow.js).
     close = {"origin": deployment.url, "data": {"subject": "org.imsglobal.lti.close"}}
     assert messages.count(close) == 1, messages
+
+
+def test_blocked_cookies_finish_in_a_new_window_and_the_dialog_still_closes(
+    context, lms_page, gatehouse, simulator
+):
+    sim = simulator("moodle")
+    deployment = without_partitioned_cookies(gatehouse)
+    page, _, window = gates_in_a_new_window(context, lms_page, deployment, sim)
+    # The summary is read in that window (Moodle has steps left); its Done tells the LMS.
+    with window.expect_event("close", timeout=TIMEOUT):
+        click_done(window)
+    assert_closed_once(page, deployment)
     (registration,) = deployment.store.list_registrations()[0]
     assert registration.state == "completed"
     assert sim.posts_for(sim.records[0].token) == 1
+
+
+def test_a_new_windows_done_reaches_the_lms_while_the_frame_moves_between_pages(
+    context, lms_page, gatehouse, simulator
+):
+    # Gatehouse's page in the LMS frame, polling, moves on to its own summary when the window
+    # finishes. Held between two documents (its new page committed, its script not yet run), it
+    # cannot pass a message on: the window tells the LMS directly.
+    deployment = without_partitioned_cookies(gatehouse)
+    held = []
+
+    def hold_the_frames_summary_script(route):
+        # Only the frame's summary asks for it after the registration completed.
+        in_frame = route.request.frame.parent_frame is not None
+        registrations = deployment.store.list_registrations()[0]
+        if in_frame and any(r.state == "completed" for r in registrations):
+            held.append(route)
+        else:
+            route.continue_()
+
+    context.route("**/static/close.js*", hold_the_frames_summary_script)
+    page, _, window = gates_in_a_new_window(context, lms_page, deployment, simulator("moodle"))
+    for _ in range(TIMEOUT // 50):  # until the frame's summary has started, its script held
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert held, "the frame never moved on to its summary"
+    with window.expect_event("close", timeout=TIMEOUT):
+        click_done(window)
+    assert_closed_once(page, deployment)
+    for route in held:
+        try:
+            route.continue_()
+        except PlaywrightError:  # the LMS removed the frame when the message arrived
+            pass
+
+
+def test_a_new_window_finishing_for_canvas_leaves_the_close_message_to_the_frame(
+    context, lms_page, gatehouse, simulator
+):
+    # Canvas shows its own review next, so the summary does not wait for Done: the window hurries
+    # Gatehouse's frame on and closes, and the frame, reaching the same summary, tells Canvas.
+    deployment = without_partitioned_cookies(gatehouse)
+    page, _, window = gates_in_a_new_window(context, lms_page, deployment, simulator("canvas"))
+    window.wait_for_event("close", timeout=TIMEOUT)
+    assert_closed_once(page, deployment)
+    (registration,) = deployment.store.list_registrations()[0]
+    assert registration.state == "completed"
 
 
 def test_in_frame_form_without_cookies_offers_the_new_window(

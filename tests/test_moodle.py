@@ -467,8 +467,8 @@ def test_gates_in_a_new_window_when_moodles_frame_gets_no_cookies_still_close_it
     browse, moodle, gatehouse, terms
 ):
     # A browser that blocks third-party cookies and has no partitioned ones (older Safari):
-    # the gates continue in a window of their own, whose close message reaches Moodle through
-    # Gatehouse's frame.
+    # the gates continue in a window of their own, whose close message reaches Moodle, the parent
+    # of Gatehouse's frame.
     deployment = gated(gatehouse, terms, SESSION_COOKIE_PARTITIONED=False)
     page = browse(ADMIN)
     frame = start_registration(page, moodle, deployment)
@@ -479,7 +479,7 @@ def test_gates_in_a_new_window_when_moodles_frame_gets_no_cookies_still_close_it
     window.wait_for_load_state()
     window.get_by_text("Step 1 of 2: Sign in").wait_for()
     pass_the_gates(window)
-    # The summary is read in that window; its Done reaches Moodle through Gatehouse's frame.
+    # The summary is read in that window; its Done tells Moodle directly.
     with window.expect_event("close", timeout=TIMEOUT):
         done_in_dialog(page, where=window)
 
