@@ -7,6 +7,7 @@ import threading
 import time
 
 import pytest
+from flask_limiter import Limiter
 from support.postgres import run_sql
 
 from app.domain import apikeys
@@ -43,6 +44,31 @@ def test_login_and_launch_share_the_launch_limit(make_app):
     ]
     assert statuses == [400, 400, 400, 429]
     assert int(client.get("/lti/login").headers["Retry-After"]) > 0
+
+
+def test_flask_limiters_hooks_stay_off_the_launch_routes_and_the_key_set(make_app, monkeypatch):
+    # They would apply no limit there (the launch routes count their own), only cost time.
+    worked_out = []
+    resolve = Limiter._Limiter__filter_limits
+
+    def counting(self, endpoint, *args, **kwargs):
+        worked_out.append(endpoint)
+        return resolve(self, endpoint, *args, **kwargs)
+
+    monkeypatch.setattr(Limiter, "_Limiter__filter_limits", counting)
+    client = limited(make_app, register="3/minute", launch="3/minute").test_client()
+    assert client.get("/lti/keys").status_code == 200
+    assert client.get("/lti/login").status_code == 400
+    assert client.post("/lti/launch").status_code == 400
+    assert worked_out == []
+    # The launch limit still counts, and still says so in its 429.
+    assert client.post("/lti/login").status_code == 400
+    limited_launch = client.post("/lti/launch")
+    assert limited_launch.status_code == 429 and int(limited_launch.headers["Retry-After"]) > 0
+    # The registration URL still goes through flask-limiter, headers and all.
+    registration = client.get("/lti/register")
+    assert set(worked_out) == {"lms.register"}
+    assert registration.headers["X-RateLimit-Limit"] == "3"
 
 
 def test_memory_limits_start_no_thread_per_request_and_still_forget_old_counters(make_app):

@@ -6,9 +6,10 @@ values app/domain takes (app/domain/services.py).
 
 from __future__ import annotations
 
-from functools import partial
+from functools import lru_cache, partial
 
 from flask import Flask, current_app, g, request
+from werkzeug.sansio.utils import get_current_url
 
 from ..domain.events import Events
 from ..domain.sealing import Sealer
@@ -28,12 +29,14 @@ def base_url() -> str:
     configured = settings().base_url
     if configured:
         return configured
-    # Worked out once per request: werkzeug rebuilds url_root (and decodes it) on every read,
-    # and a launch reads it several times.
-    environ = request.environ
-    if "gatehouse.base_url" not in environ:
-        environ["gatehouse.base_url"] = request.url_root.rstrip("/")
-    return environ["gatehouse.base_url"]
+    # request.url_root, worked out once per scheme, host and root path rather than on every read
+    # (werkzeug quotes and decodes it each time, and a launch reads it several times).
+    return _root_url(request.scheme, request.host, request.root_path)
+
+
+@lru_cache(maxsize=64)  # the Host header is the client's: a few real ones, the rest evicted
+def _root_url(scheme: str, host: str, root_path: str) -> str:
+    return get_current_url(scheme, host, root_path).rstrip("/")
 
 
 def safe_client() -> SafeClient:

@@ -235,6 +235,7 @@ def init_app(app: Flask) -> None:
     # Each init_app makes a new storage: a memory one starts empty; shared counters are never
     # reset here, since other workers and instances are counting too.
     limiter.init_app(app)
+    _skip_hooks_where_unlimited(app)
     storage_errors.reset()
     if scheme == "memory":
         return
@@ -244,6 +245,49 @@ def init_app(app: Flask) -> None:
             "applied (requests are served) until it does",
             scheme,
         )
+
+
+def _skip_hooks_where_unlimited(app: Flask) -> None:
+    """Keep flask-limiter's per-request hooks off the routes in UNLIMITED_ENDPOINTS.
+
+    `_skip_limiter` makes them apply no limit there, but they still work out the view's limits,
+    the exemptions and the headers' context on every request: a launch's two requests (its login
+    and its launch) spent more on that bookkeeping than on counting their own limit. The hooks are
+    flask-limiter's as `Limiter.init_app` registers them (before, after, teardown);
+    tests/test_limits.py fails if they are not found where this expects them.
+    """
+    mine = {
+        "before": (app.before_request_funcs, lambda hook: hook == limiter._check_request_limit),
+        "after": (
+            app.after_request_funcs,
+            lambda hook: isinstance(hook, functools.partial) and hook.args == (limiter,),
+        ),
+        "teardown": (
+            app.teardown_request_funcs,
+            lambda hook: (
+                getattr(hook, "__self__", None) is limiter
+                and hook.__name__.endswith("__release_context")
+            ),
+        ),
+    }
+    for when, (registry, is_limiters) in mine.items():
+        hooks = registry.get(None, [])
+        found = [i for i, hook in enumerate(hooks) if is_limiters(hook)]
+        if len(found) != 1:
+            raise RuntimeError(
+                f"flask-limiter's {when}-request hook is not where Gatehouse expects it"
+            )
+        hooks[found[0]] = _unless_unlimited(hooks[found[0]], passes_response=when == "after")
+
+
+def _unless_unlimited(hook, passes_response: bool):
+    @functools.wraps(hook)
+    def hooked(*args):
+        if request.endpoint in UNLIMITED_ENDPOINTS:
+            return args[0] if passes_response else None
+        return hook(*args)
+
+    return hooked
 
 
 def _storage_answers() -> bool:
