@@ -174,6 +174,7 @@ def system_resolver(host: str, port: int) -> list[str]:
     return [str(info[4][0]) for info in infos]
 
 
+@lru_cache(maxsize=1024)  # pure: a registration checks the same few hosts several times
 def canonical_host(host: str) -> tuple[str, IPAddress | None]:
     """Return the host as Gatehouse names and resolves it, and its address when it is one.
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 from functools import cache
 
-from flask import Flask, current_app, g, request, session
+from flask import Flask, current_app, g, has_request_context, request, session
 from flask_babel import Babel, get_locale, get_translations, gettext, refresh
 from jinja2 import pass_context
 from jinja2.runtime import Context, missing
@@ -38,6 +38,8 @@ SESSION_KEY = "locale"
 # The template variable holding the page's translations (a context processor sets it).
 PAGE_TRANSLATIONS = "page_translations"
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+# Where request_translations() keeps the request's translations.
+TRANSLATIONS_KEY = "gatehouse.translations"
 
 
 def match_locale(tag: str | None) -> str | None:
@@ -79,6 +81,7 @@ def use_launch_locale(tag: str | None) -> None:
     if chosen:
         g.launch_locale = chosen
         refresh()
+        request.environ.pop(TRANSLATIONS_KEY, None)
 
 
 def page_locale() -> str:
@@ -111,15 +114,20 @@ def _pattern(msgid: str) -> re.Pattern | None:
 
 
 def request_translations():
-    """Return Flask-Babel's translations for this request, looked up once per locale."""
-    locale = get_locale()
-    if locale is None:  # outside a request
+    """Return Flask-Babel's translations for this request, looked up once per locale.
+
+    A page asks for them at every word it translates, and Flask-Babel's get_locale() finds its
+    context each time: they are kept with the request (its environ, which no other request
+    shares, unlike `g` under an app context pushed by hand) until use_launch_locale() changes
+    its locale.
+    """
+    if not has_request_context():
         return get_translations()
-    kept = g.get("_gatehouse_translations")
-    # Keyed by the locale object: refresh() (use_launch_locale) makes a new one.
-    if kept is None or kept[0] is not locale:
-        kept = g._gatehouse_translations = (locale, get_translations())
-    return kept[1]
+    environ = request.environ
+    kept = environ.get(TRANSLATIONS_KEY)
+    if kept is None:
+        kept = environ[TRANSLATIONS_KEY] = get_translations()
+    return kept
 
 
 def _patterns() -> list[tuple[str, re.Pattern]]:
