@@ -5,6 +5,9 @@ FakeStripe, Authlib's Flask client against the real OpenID Provider, Chromium ag
 """
 
 import json
+import socket
+import struct
+import threading
 
 import pytest
 import requests
@@ -340,3 +343,29 @@ def test_cookies_in_cross_site_iframe(browser, third_party_cookies, returned):
             assert json.loads(frame.locator("#cookies").text_content()) == returned
     finally:
         ctx.close()
+
+
+def test_loopback_server_closes_a_response_whose_client_reset_the_connection():
+    # A browser cancels a script when the LMS removes the frame. werkzeug's clean-up after a
+    # response reads what is left of the request, which raises on a reset connection, and it
+    # closed the response only after that: a static file stayed open until garbage collection.
+    closed = threading.Event()
+
+    class Body:
+        def __iter__(self):
+            yield b"console.log('ok');"
+
+        def close(self):
+            closed.set()
+
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/javascript")])
+        return Body()
+
+    with LoopbackServer(app) as server:
+        client = socket.create_connection(("127.0.0.1", server.port))
+        client.sendall(b"GET /copy.js HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert client.recv(1024).startswith(b"HTTP/1.1 200")
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        client.close()  # a reset, as a cancelled request's connection ends
+        assert closed.wait(5), "the response was never closed"

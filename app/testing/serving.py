@@ -45,11 +45,53 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
+RESPONSE_KEY = "gatehouse.testing.response"
+
+
 class QuietHandler(WSGIRequestHandler):
-    """Log requests at DEBUG through `logging` instead of werkzeug's stderr lines."""
+    """Log requests at DEBUG through `logging` instead of werkzeug's stderr lines.
+
+    And close the response when the client drops the connection (a browser cancelling a
+    stylesheet or script because the LMS removed the frame): werkzeug's own clean-up reads what
+    is left of the request first, which raises on a reset connection, so a static file's handle
+    stayed open until garbage collection warned about it.
+    """
 
     def log(self, type: str, message: str, *args: Any) -> None:  # noqa: A002 - werkzeug's name
         logger.debug("%s %s", self.address_string(), message % args)
+
+    def connection_dropped(self, error: BaseException, environ: Any = None) -> None:
+        response = (environ or {}).get(RESPONSE_KEY)
+        if response is not None:
+            response.close()
+        super().connection_dropped(error, environ)
+
+
+class _ClosedOnce:
+    """A WSGI response whose close() runs once, whoever calls it first."""
+
+    def __init__(self, response: Any) -> None:
+        self._response = response
+        self._closed = False
+
+    def __iter__(self):
+        return iter(self._response)
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            if hasattr(self._response, "close"):
+                self._response.close()
+
+
+def _closable(wsgi_app: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap `wsgi_app` so that QuietHandler can close a response whose client went away."""
+
+    def app(environ: dict, start_response: Callable[..., Any]) -> _ClosedOnce:
+        response = environ[RESPONSE_KEY] = _ClosedOnce(wsgi_app(environ, start_response))
+        return response
+
+    return app
 
 
 class LoopbackServer:
@@ -88,7 +130,7 @@ class LoopbackServer:
         self._server = make_server(
             _bind_address(self.host),
             self._port,
-            self.wsgi_app,
+            _closable(self.wsgi_app),
             threaded=True,
             request_handler=self.request_handler,
             ssl_context=self.ssl_context,
