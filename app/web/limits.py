@@ -144,16 +144,17 @@ def _not_signed_in(response) -> bool:
     return not 300 <= response.status_code < 400
 
 
-# Endpoints no limit applies to that are hot enough for the limiter's own bookkeeping to show:
-# every LMS fetches the key set to check the tool's signatures; launches count their own limit.
+# Endpoints no flask-limiter limit applies to that are hot enough for its per-request hooks to
+# show: every LMS fetches the key set to check the tool's signatures; launches count their own
+# limit. Its hooks do not run on them at all (_skip_hooks_where_unlimited).
 UNLIMITED_ENDPOINTS = frozenset({"lms.jwks", "launch.login", "launch.launch", "launch.verify"})
 LAUNCH_SCOPE = "gatehouse-launch"
 
 
 @limiter.request_filter
 def _skip_limiter() -> bool:
-    """Skip flask-limiter's bookkeeping where none of its limits can apply."""
-    return _not_enabled() or request.endpoint in UNLIMITED_ENDPOINTS
+    """Skip flask-limiter's bookkeeping while limits are off."""
+    return _not_enabled()
 
 
 register_limit = limiter.limit(_limit("register"), exempt_when=_not_enabled)
@@ -250,11 +251,12 @@ def init_app(app: Flask) -> None:
 def _skip_hooks_where_unlimited(app: Flask) -> None:
     """Keep flask-limiter's per-request hooks off the routes in UNLIMITED_ENDPOINTS.
 
-    `_skip_limiter` makes them apply no limit there, but they still work out the view's limits,
-    the exemptions and the headers' context on every request: a launch's two requests (its login
-    and its launch) spent more on that bookkeeping than on counting their own limit. The hooks are
-    flask-limiter's as `Limiter.init_app` registers them (before, after, teardown);
-    tests/test_limits.py fails if they are not found where this expects them.
+    No limit of flask-limiter's applies there, but its hooks would still work out the view's
+    limits, the exemptions and the headers' context on every request: a launch's two requests
+    (its login and its launch) spent more on that bookkeeping than on counting their own limit.
+    The hooks are flask-limiter's as `Limiter.init_app` registers them (before, after,
+    teardown); when a release registers them otherwise, Gatehouse refuses to start, naming the
+    hook, and tests/test_limits.py checks that they stay off these routes.
     """
     mine = {
         "before": (app.before_request_funcs, lambda hook: hook == limiter._check_request_limit),
