@@ -10,6 +10,8 @@ import base64
 import json
 import os
 import secrets
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -137,3 +139,31 @@ def test_heroku_app_json_has_the_documented_shape():
         assert isinstance(spec.get("value", ""), str), key
         assert spec.get("generator", "secret") == "secret", key
     assert APP_JSON["buildpacks"] == [{"url": "heroku/python"}]
+
+
+def test_the_wsgi_entry_serves_and_leaves_start_up_objects_to_the_collector_no_more(tmp_path):
+    # gunicorn imports wsgi.py in each worker: what start-up made is frozen (gc.freeze), so
+    # the collector's full passes while serving skip it; requests are served as ever.
+    script = (
+        "import gc, wsgi\n"
+        "frozen = gc.get_freeze_count()\n"
+        "assert wsgi.app.test_client().get('/lti/keys').status_code == 200\n"
+        "print(frozen)\n"
+    )
+    env = {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'served.db'}",
+        "SECRET_KEY": "test",
+        "GATEHOUSE_TOOL__NAME": "Quiz Tool",
+        "PATH": os.environ.get("PATH", ""),
+    }
+    result = subprocess.run(  # noqa: S603 - this interpreter, a fixed script
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert int(result.stdout.strip().splitlines()[-1]) > 10_000  # the app's modules and objects

@@ -560,6 +560,20 @@ def test_session_cookie_is_made_for_a_cross_site_frame(gated, admin_of):
     assert admin.get(f"/lti/register/{admin.rid}/cookies").get_json() == {"ok": True}
 
 
+def test_a_response_without_a_session_sets_no_cookie_but_varies_on_it(gated, admin_of):
+    client = gated().test_client()
+    # No session: Flask-Login still looks into it, so a cache must tell browsers apart.
+    response = client.get("/lti/keys")
+    assert "Set-Cookie" not in response.headers
+    assert "Cookie" in response.vary
+    # A session started on a gate page is kept: the next page sends it back and keeps it.
+    admin = admin_of(gated())
+    admin.start()
+    page = admin.get(f"/lti/register/{admin.rid}/signin")
+    assert "gatehouse_session=" in page.headers["Set-Cookie"]
+    assert "Cookie" in page.vary
+
+
 def test_plain_http_development_relaxes_secure(gated, admin_of):
     app = gated()
     response = app.test_client().get("/lti/register/x/cookies", base_url="http://tool.test")

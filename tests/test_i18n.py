@@ -23,6 +23,7 @@ from app.lti.launch import CLAIM_LAUNCH_PRESENTATION
 from app.settings import ConfigError, load_settings
 from app.simulator.launch import browser_session, run_launch
 from app.testing import LoopbackServer
+from app.web import i18n
 from app.web.login import hash_password
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -297,6 +298,31 @@ def test_the_home_page_in_each_language(quiz):
     assert "Administrar herramientas" in pages["es"]
     assert "Gérer les outils" in pages["fr"]
     assert "Tools verwalten" in pages["de"]
+
+
+@pytest.mark.parametrize(
+    "header, chosen",
+    [
+        ("fr-CA,fr;q=0.9,en;q=0.8", "fr"),
+        ("es-ES;q=0.5, de;q=0.6", "de"),
+        ("pt-BR, de;q=0.1", "de"),
+        ("pt-BR", None),
+        ("*", "en"),
+        ("", None),
+        ("de;q=nonsense, fr;q=0.2", "fr"),
+    ],
+)
+def test_the_browsers_language_is_its_preferred_available_one(header, chosen):
+    assert i18n.browser_locale(header) == chosen
+    assert i18n.browser_locale(header) == chosen  # and again, from the cache
+
+
+def test_a_header_longer_than_a_browsers_is_read_but_not_kept():
+    before = i18n._best_locale.cache_info().currsize
+    header = ", ".join(f"x{i}-y;q=0.{i % 9 + 1}" for i in range(60)) + ", es;q=0.05"
+    assert len(header) > i18n.CACHED_HEADER_LENGTH
+    assert i18n.browser_locale(header) == "es"
+    assert i18n._best_locale.cache_info().currsize == before
 
 
 def test_a_registration_error_in_each_language(quiz):

@@ -1,5 +1,6 @@
 """The service around the flow: key set, rotation, health, headers, pages."""
 
+import dataclasses
 import json
 import re
 from datetime import timedelta
@@ -12,6 +13,7 @@ from support import wait_out_key_cache
 
 from app.cli import main
 from app.domain import keys
+from app.web.security import allow_framing
 
 
 def test_jwks_serves_one_rs256_signing_key(client):
@@ -127,6 +129,26 @@ def test_flow_pages_are_frameable_and_others_are_not(client):
         assert response.headers["X-Content-Type-Options"] == "nosniff"
         assert response.headers["Referrer-Policy"] == "no-referrer"
         assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+
+
+def test_a_views_own_security_header_wins_and_new_settings_apply_at_once(app, client):
+    @app.get("/lti/test-own-headers")
+    def own_headers():
+        allow_framing()
+        return "ok", {"Referrer-Policy": "same-origin", "X-Content-Type-Options": "nosniff"}
+
+    response = client.get("/lti/test-own-headers")
+    assert response.headers.getlist("Referrer-Policy") == ["same-origin"]
+    assert response.headers.getlist("X-Content-Type-Options") == ["nosniff"]
+    assert "frame-ancestors https: http:" in response.headers["Content-Security-Policy"]
+    # Settings replaced while serving (a new object): the next response follows them.
+    config = app.config["GATEHOUSE"]
+    app.config["GATEHOUSE"] = dataclasses.replace(
+        config,
+        security=dataclasses.replace(config.security, frame_ancestors=("https://lms.example",)),
+    )
+    policy = client.get("/lti/test-own-headers").headers["Content-Security-Policy"]
+    assert policy.endswith("frame-ancestors https://lms.example")
 
 
 def csp_directives(response) -> dict[str, str]:

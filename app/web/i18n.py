@@ -24,13 +24,15 @@ word, through four context lookups each, about a third of rendering the close pa
 from __future__ import annotations
 
 import re
-from functools import cache
+from functools import cache, lru_cache
 
 from flask import Flask, current_app, g, has_request_context, request, session
 from flask_babel import Babel, get_locale, get_translations, gettext, refresh
 from jinja2 import pass_context
 from jinja2.runtime import Context, missing
 from markupsafe import Markup
+from werkzeug.datastructures import LanguageAccept
+from werkzeug.http import parse_accept_header
 
 from ..settings import TRANSLATIONS, available_locales
 
@@ -60,8 +62,31 @@ def select_locale() -> str:
     kept = _kept_locale()
     if kept:
         return kept
-    browser = request.accept_languages.best_match(available_locales())
+    browser = browser_locale(request.headers.get("Accept-Language", ""))
     return browser or current_app.config["GATEHOUSE"].ui.default_locale
+
+
+def browser_locale(accept_language: str) -> str | None:
+    """Return the available locale an `Accept-Language` header prefers, or None.
+
+    A class's browsers send a handful of distinct headers: each is parsed once, not on every
+    page (parsing and matching it cost more than the rest of choosing the locale). A header
+    longer than any browser sends is parsed each time, so it cannot fill the cache.
+    """
+    if not accept_language:
+        return None
+    if len(accept_language) > CACHED_HEADER_LENGTH:
+        return _best_locale.__wrapped__(accept_language)
+    return _best_locale(accept_language)
+
+
+# Browsers send a few tags (Chrome's longest defaults are under 100 characters).
+CACHED_HEADER_LENGTH = 256
+
+
+@lru_cache(maxsize=256)
+def _best_locale(accept_language: str) -> str | None:
+    return parse_accept_header(accept_language, LanguageAccept).best_match(available_locales())
 
 
 def _kept_locale() -> str | None:

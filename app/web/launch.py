@@ -167,16 +167,25 @@ def login():
     )
     response = make_response(page)
     lifetime = int(launches.STATE_LIFETIME.total_seconds())
+    secure = current_app.session_interface.get_cookie_secure(current_app)
     _set_cookie(
         response,
         launches.COOKIE_PREFIX + key,
         launches.cookie_digest(current_app.secret_key, state),
         path="/lti/launch",
         max_age=lifetime,
+        secure=secure,
         httponly=True,
     )
     # Readable by the login page's script: did the browser keep a cookie set in this frame?
-    _set_cookie(response, launches.LOGIN_CHECK_PREFIX + key, "1", path="/lti/login", max_age=60)
+    _set_cookie(
+        response,
+        launches.LOGIN_CHECK_PREFIX + key,
+        "1",
+        path="/lti/login",
+        max_age=60,
+        secure=secure,
+    )
     return response
 
 
@@ -185,15 +194,17 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def _set_cookie(response, name: str, value: str, *, path: str, max_age: int, httponly=False):
+def _set_cookie(
+    response, name: str, value: str, *, path: str, max_age: int, secure: bool, httponly=False
+):
     """Set a launch cookie that survives the LMS's cross-site frame where the browser allows it.
 
-    `SameSite=None; Secure; Partitioned`, relaxed exactly where the session cookie is
-    (app/web/sessions.py: plain-http development on a host that is not loopback, with
-    `security.allow_insecure_platforms`). There the cookie has no SameSite attribute rather
-    than the session's Lax: the launch is a cross-site POST, which a Lax cookie never follows.
+    `SameSite=None; Secure; Partitioned`, relaxed exactly where the session cookie is (`secure`
+    is the session interface's answer, app/web/sessions.py: plain-http development on a host
+    that is not loopback, with `security.allow_insecure_platforms`). There the cookie has no
+    SameSite attribute rather than the session's Lax: the launch is a cross-site POST, which a
+    Lax cookie never follows.
     """
-    secure = current_app.session_interface.get_cookie_secure(current_app)
     response.set_cookie(
         name,
         value,

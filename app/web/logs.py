@@ -69,9 +69,10 @@ class TextFormatter(logging.Formatter):
         super().__init__(TEXT_FORMAT)
 
     def formatMessage(self, record: logging.LogRecord) -> str:
-        safe = logging.makeLogRecord(record.__dict__)
-        safe.message = escape_controls(record.message)
-        return super().formatMessage(safe)
+        # format() has just set record.message from the record's own msg and args, as every
+        # formatter does before formatMessage: escaping it in place changes nothing else.
+        record.message = escape_controls(record.message)
+        return super().formatMessage(record)
 
     def formatException(self, ei) -> str:
         return _indented(super().formatException(ei))

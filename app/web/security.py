@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, abort, g, request
+from flask import Flask, Response, abort, current_app, g, request
 
 from ..storage import storable
 from .context import settings
+
+# Where _default_headers keeps the headers it worked out, with the settings they came from.
+HEADERS_KEY = "gatehouse.security_headers"
 
 
 def allow_framing() -> None:
@@ -17,22 +20,43 @@ def allow_framing() -> None:
 
 def _security_headers(response: Response) -> Response:
     headers = response.headers
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("Referrer-Policy", "no-referrer")
-    if g.get("frameable"):
-        ancestors = frame_ancestors()
+    frameable = bool(g.get("frameable"))
+    present = {name.lower() for name, _value in headers}
+    for lowered, name, value in _default_headers(frameable, request.is_secure):
+        if lowered not in present:  # a view's own value wins
+            headers.add(name, value)
+    if frameable:
         headers["Cache-Control"] = "no-store"
-    else:
-        ancestors = "'none'"
-        headers.setdefault("X-Frame-Options", "DENY")
-    headers.setdefault(
-        "Content-Security-Policy",
-        f"default-src 'self'; script-src 'self'; style-src 'self'; img-src {image_sources()}; "
-        f"object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors {ancestors}",
-    )
-    if request.is_secure:
-        headers.setdefault("Strict-Transport-Security", "max-age=31536000")
     return response
+
+
+def _default_headers(frameable: bool, secure: bool) -> tuple[tuple[str, str, str], ...]:
+    """Return the security headers a response gets unless its view set them, as
+    (lowercase name, name, value): worked out once per kind of response and settings object
+    (they depend on nothing else, and every response needs them)."""
+    config = settings()
+    kept = current_app.extensions.get(HEADERS_KEY)
+    if kept is None or kept[0] is not config:  # settings replaced: start again
+        kept = current_app.extensions[HEADERS_KEY] = (config, {})
+    table = kept[1]
+    found = table.get((frameable, secure))
+    if found is None:
+        ancestors = frame_ancestors() if frameable else "'none'"
+        pairs = [("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer")]
+        if not frameable:
+            pairs.append(("X-Frame-Options", "DENY"))
+        pairs.append(
+            (
+                "Content-Security-Policy",
+                f"default-src 'self'; script-src 'self'; style-src 'self'; "
+                f"img-src {image_sources()}; object-src 'none'; base-uri 'none'; "
+                f"form-action 'self'; frame-ancestors {ancestors}",
+            )
+        )
+        if secure:
+            pairs.append(("Strict-Transport-Security", "max-age=31536000"))
+        found = table[(frameable, secure)] = tuple((n.lower(), n, v) for n, v in pairs)
+    return found
 
 
 def image_sources() -> str:

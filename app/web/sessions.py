@@ -49,8 +49,15 @@ class FrameSessionInterface(SecureCookieSessionInterface):
         return super().open_session(app, request)
 
     def save_session(self, app: Flask, session, response) -> None:
-        """Save the session; an empty one nobody touched needs nothing (Flask's own outcome)."""
-        if not session and not session.modified and not session.accessed:
+        """Save the session; an empty, unchanged one only varies the response (Flask's outcome).
+
+        Flask works out every cookie attribute first (here, whether the request is loopback
+        three times over) and only then finds that it sets no cookie: launches and the
+        LMS's key-set fetches carry no session, though Flask-Login looks into it.
+        """
+        if not session and not session.modified:
+            if session.accessed:
+                response.vary.add("Cookie")
             return
         super().save_session(app, session, response)
 
