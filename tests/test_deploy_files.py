@@ -10,13 +10,12 @@ import base64
 import json
 import os
 import secrets
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
 import pytest
 import yaml
+from support import run_served_script
 
 from app import create_app
 from app.domain.sealing import Sealer
@@ -150,20 +149,5 @@ def test_the_wsgi_entry_serves_and_leaves_start_up_objects_to_the_collector_no_m
         "assert wsgi.app.test_client().get('/lti/keys').status_code == 200\n"
         "print(frozen)\n"
     )
-    env = {
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'served.db'}",
-        "SECRET_KEY": "test",
-        "GATEHOUSE_TOOL__NAME": "Quiz Tool",
-        "PATH": os.environ.get("PATH", ""),
-    }
-    result = subprocess.run(  # noqa: S603 - this interpreter, a fixed script
-        [sys.executable, "-c", script],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert int(result.stdout.strip().splitlines()[-1]) > 10_000  # the app's modules and objects
+    output = run_served_script(script, tmp_path / "served.db")
+    assert int(output.strip().splitlines()[-1]) > 10_000  # the app's modules and objects

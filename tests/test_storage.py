@@ -1,16 +1,15 @@
 """The store contract on both backends: choosing a backend, migrations, and the compare-and-set
 claims that keep several workers (or several machines) from doing the same thing twice."""
 
-import os
 import re
 import sqlite3
-import subprocess
 import sys
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from support import run_served_script
 from support.postgres import rows_of, run_sql
 
 from app.storage import StorageError, TransitionRefused, now_iso, open_store
@@ -102,23 +101,8 @@ def test_serving_from_sqlite_leaves_sqlite_utils_and_numpy_unloaded(tmp_path):
         "store.create_launch_state('h', 'n', 'p', None, '2999-01-01T00:00:00.000000Z')\n"
         "print(sorted(m for m in ('sqlite_utils', 'numpy') if m in sys.modules))\n"
     )
-    env = {
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'served.db'}",
-        "SECRET_KEY": "test",
-        "GATEHOUSE_TOOL__NAME": "Quiz Tool",
-        "PATH": os.environ.get("PATH", ""),
-    }
-    result = subprocess.run(  # noqa: S603 - this interpreter, a fixed script
-        [sys.executable, "-c", script],
-        cwd=Path(__file__).resolve().parent.parent,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.strip().splitlines()[-1] == "[]"
+    output = run_served_script(script, tmp_path / "served.db")
+    assert output.strip().splitlines()[-1] == "[]"
 
 
 def test_a_new_sqlite_file_switches_to_wal_while_another_connection_writes_it(tmp_path):

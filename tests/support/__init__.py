@@ -26,3 +26,30 @@ def wait_out_key_cache(app) -> None:
     cache.body()
     before = cache.clock
     cache.clock = lambda: before() + JWKS_CACHE_SECONDS + CREATED_AT_MARGIN
+
+
+def run_served_script(script: str, database: str) -> str:
+    """Run `script` in a fresh interpreter that imports Gatehouse as gunicorn does (`wsgi`), with
+    a SQLite database at path `database`; return its standard output, failing on an error."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {
+        "DATABASE_URL": f"sqlite:///{database}",
+        "SECRET_KEY": "test",
+        "GATEHOUSE_TOOL__NAME": "Quiz Tool",
+        "PATH": os.environ.get("PATH", ""),
+    }
+    result = subprocess.run(  # noqa: S603 - this interpreter, a fixed script
+        [sys.executable, "-c", script],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout
