@@ -140,7 +140,7 @@ def test_heroku_app_json_has_the_documented_shape():
     assert APP_JSON["buildpacks"] == [{"url": "heroku/python"}]
 
 
-def test_the_wsgi_entry_serves_and_leaves_start_up_objects_to_the_collector_no_more(tmp_path):
+def test_the_wsgi_entry_freezes_what_start_up_made_and_serves(tmp_path):
     # gunicorn imports wsgi.py in each worker: what start-up made is frozen (gc.freeze), so
     # the collector's full passes while serving skip it; requests are served as ever.
     script = (

@@ -566,7 +566,7 @@ def test_a_response_without_a_session_sets_no_cookie_but_varies_on_it(gated, adm
     response = client.get("/lti/keys")
     assert "Set-Cookie" not in response.headers
     assert "Cookie" in response.vary
-    # A session started on a gate page is kept: the next page sends it back and keeps it.
+    # A page that writes the session still sets its cookie, and varies on it too.
     admin = admin_of(gated())
     admin.start()
     page = admin.get(f"/lti/register/{admin.rid}/signin")

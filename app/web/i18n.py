@@ -42,6 +42,9 @@ PAGE_TRANSLATIONS = "page_translations"
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 # Where request_translations() keeps the request's translations.
 TRANSLATIONS_KEY = "gatehouse.translations"
+# The longest Accept-Language header browser_locale() keeps the answer for (browsers send a few
+# tags: Chrome's longest defaults are under 100 characters).
+CACHED_HEADER_LENGTH = 256
 
 
 def match_locale(tag: str | None) -> str | None:
@@ -78,10 +81,6 @@ def browser_locale(accept_language: str) -> str | None:
     if len(accept_language) > CACHED_HEADER_LENGTH:
         return _best_locale.__wrapped__(accept_language)
     return _best_locale(accept_language)
-
-
-# Browsers send a few tags (Chrome's longest defaults are under 100 characters).
-CACHED_HEADER_LENGTH = 256
 
 
 @lru_cache(maxsize=256)

@@ -5,11 +5,14 @@ Tests import them as `support.<module>` (pytest puts tests/ on sys.path because 
 under `python -m pytest`.
 """
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 
 def required(reason: str | None) -> str | None:
     """Return a skip reason, or fail loudly when GATEHOUSE_REQUIRE_BROWSER says CI needs it."""
-    import os
-
     if reason and os.environ.get("GATEHOUSE_REQUIRE_BROWSER"):
         raise RuntimeError(f"GATEHOUSE_REQUIRE_BROWSER is set but {reason}")
     return reason
@@ -28,14 +31,9 @@ def wait_out_key_cache(app) -> None:
     cache.clock = lambda: before() + JWKS_CACHE_SECONDS + CREATED_AT_MARGIN
 
 
-def run_served_script(script: str, database: str) -> str:
+def run_served_script(script: str, database: Path) -> str:
     """Run `script` in a fresh interpreter that imports Gatehouse as gunicorn does (`wsgi`), with
     a SQLite database at path `database`; return its standard output, failing on an error."""
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
     env = {
         "DATABASE_URL": f"sqlite:///{database}",
         "SECRET_KEY": "test",
