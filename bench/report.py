@@ -135,6 +135,25 @@ def ratio(a: float | None, b: float | None) -> float:
     return a / b
 
 
+def round_ratios(cells: list[dict], server: str, reference: str, concurrency: int) -> list[float]:
+    """Return `server`'s CPU per completed item over `reference`'s, round by round.
+
+    A round measures the servers one after another, within about a minute, so these pair
+    figures taken close together, where the pooled figure the goals use mixes the host's slow
+    and fast stretches. Rounds where either completed nothing are left out.
+    """
+    per_round: dict[int, dict[str, float]] = {}
+    for cell in cells:
+        if cell["concurrency"] == concurrency and cell["completed"]:
+            costs = per_round.setdefault(cell["round"], {})
+            costs[cell["server"]] = cell["server_cpu_s"] / cell["completed"]
+    return [
+        costs[server] / costs[reference]
+        for _round, costs in sorted(per_round.items())
+        if server in costs and reference in costs and costs[reference]
+    ]
+
+
 def fmt(value: float | None, unit: str = "") -> str:
     """Format a figure with sensible precision; n/a for a missing one."""
     if value is None or (isinstance(value, float) and math.isnan(value)):

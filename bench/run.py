@@ -13,6 +13,7 @@ import contextlib
 import json
 import math
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -783,6 +784,9 @@ def launch_figures(results: dict) -> tuple[str, list[Goal], list[str]]:
             "CPU per launch on the same cores (the LMS signs each id_token), which caps every "
             "server's throughput alike; server CPU per launch compares the servers' own work."
         )
+    paired = _round_ratio_note(launches["cells"], "launch", high)
+    if paired:
+        notes.append(paired)
     if not missing["ltijs"]:
         notes.append(
             "ltijs fetches the LMS's key set on every launch (Auth.validateToken's got.get, no "
@@ -839,6 +843,24 @@ def draw_chart(results: dict, path: Path) -> str | None:
     return None
 
 
+def _round_ratio_note(cells: list[dict], what: str, concurrency: int) -> str | None:
+    """Return a note of Gatehouse's server CPU over the floor's round by round, or None.
+
+    Information beside the goal, which stays judged on the pooled figure: the host's speed moves
+    between rounds, and each round's pair of figures was taken within about a minute.
+    """
+    ratios = report.round_ratios(cells, "gatehouse", "floor", concurrency)
+    if len(ratios) < 2:
+        return None
+    return (
+        f"Server CPU per {what} at concurrency {concurrency}, Gatehouse / floor, round by "
+        f"round (a round measures the servers one after another, within about a minute): "
+        + ", ".join(f"{fmt(r)}x" for r in ratios)
+        + f" (median {fmt(statistics.median(ratios))}x). The goal is judged on the pooled "
+        "figure in the table."
+    )
+
+
 def _notes(results: dict, reg, ltijs_reason: str | None, low: int, high: int) -> list[str]:
     info = results["machine"]
     plan = results["plan"]
@@ -877,6 +899,9 @@ def _notes(results: dict, reg, ltijs_reason: str | None, low: int, high: int) ->
             + ", ".join(spread)
             + " registrations/s."
         )
+    paired = _round_ratio_note(results["registrations"]["cells"], "registration", high)
+    if paired:
+        notes.append(paired)
     if ltijs_reason:
         notes.append(f"ltijs was not measured: {ltijs_reason}.")
     else:

@@ -13,7 +13,7 @@ import pytest
 
 from app.simulator.driver import drive
 from app.testing import LoopbackServer
-from bench import chart, floor, load, servers
+from bench import chart, floor, load, report, run, servers
 from bench.load import register_many
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -117,6 +117,33 @@ def test_smoke_run_prints_the_table_and_writes_the_results(tmp_path):
     (step,) = launches["class_start"]["steps"]
     assert step["completed"] == step["launches"] == 5
     assert 0 < data["memory"]["start_rss_mb"] <= data["memory"]["after_rss_mb"] + 5
+
+
+def test_round_by_round_ratios_pair_each_rounds_own_figures():
+    def cell(server, round_, completed, cpu, concurrency=16):
+        return {
+            "server": server,
+            "round": round_,
+            "completed": completed,
+            "server_cpu_s": cpu,
+            "concurrency": concurrency,
+        }
+
+    cells = [
+        cell("gatehouse", 1, 100, 0.5),  # 5 ms each
+        cell("floor", 1, 125, 0.5),  # 4 ms
+        cell("floor", 2, 100, 0.5),  # 5 ms: a slow stretch of the host, for both
+        cell("gatehouse", 2, 80, 0.5),  # 6.25 ms
+        cell("gatehouse", 3, 0, 0.5),  # nothing completed: no figure for round 3
+        cell("floor", 3, 100, 0.4),
+        cell("gatehouse", 4, 10, 1.0, concurrency=1),  # another concurrency
+        cell("floor", 4, 10, 0.5, concurrency=1),
+    ]
+    assert report.round_ratios(cells, "gatehouse", "floor", 16) == [1.25, 1.25]
+    assert report.round_ratios(cells, "gatehouse", "floor", 1) == [2.0]
+    note = run._round_ratio_note(cells, "registration", 16)
+    assert "1.25x, 1.25x (median 1.25x)" in note and "pooled figure" in note
+    assert run._round_ratio_note(cells, "registration", 1) is None  # one round says nothing
 
 
 def test_the_driver_accepts_an_inline_close_message_only_when_asked(
