@@ -47,16 +47,19 @@
     }
   }
 
-  // A passing fault (timeout, 5xx): the same request again, token and all, from this frame.
-  var retries = document.querySelectorAll("[data-retry]");
-  for (var r = 0; r < retries.length; r++) {
-    retries[r].addEventListener("click", function () { window.location.reload(); });
+  // The pages render these buttons disabled: a click before this script had run would do
+  // nothing (on a slow connection, or a busy machine), and the dialog would stay open.
+  function enable(selector, action) {
+    var found = document.querySelectorAll(selector);
+    for (var i = 0; i < found.length; i++) {
+      found[i].addEventListener("click", action);
+      found[i].disabled = false;
+    }
   }
 
-  var buttons = document.querySelectorAll("[data-lti-close-button]");
-  for (var i = 0; i < buttons.length; i++) {
-    buttons[i].addEventListener("click", closeLti);
-  }
+  // A passing fault (timeout, 5xx): the same request again, token and all, from this frame.
+  enable("[data-retry]", function () { window.location.reload(); });
+  enable("[data-lti-close-button]", closeLti);
   if (document.body.getAttribute("data-lti-close") === "auto") {
     var gatehouse = openedByGatehouse();
     if (gatehouse) {

@@ -146,6 +146,26 @@ def test_the_dialog_stays_open_until_done_posts_the_close_message(live, simulato
 
 
 @browser_only
+def test_done_cannot_be_clicked_before_its_script_listens(live, simulator, lms_page):
+    # On a slow connection or a busy machine the button shows before close.js has run: a click
+    # then did nothing and the dialog stayed open. It waits, disabled, for the script.
+    lms, page = lms_page
+    held = []
+    page.route("**/static/close.js*", lambda route: held.append(route))
+    # Not until "load": the frame's load waits for the held script.
+    url = lms.page_url(simulator("moodle").initiation_url(live.register_url))
+    page.goto(url, wait_until="domcontentloaded")
+    done = page.frame_locator("#tool").get_by_role("button", name="Done, back to Moodle")
+    done.wait_for(timeout=TIMEOUT)
+    assert held, "the close page did not ask for its script"
+    assert done.is_disabled()
+    held[0].continue_()
+    done.click(timeout=TIMEOUT)  # once the script has enabled it
+    messages = wait_for_close(page, TIMEOUT)
+    assert [m["data"] for m in messages].count({"subject": "org.imsglobal.lti.close"}) == 1
+
+
+@browser_only
 def test_the_dialog_closes_at_once_for_canvas(live, simulator, lms_page):
     lms, page = lms_page
     # Even with a service not granted: Canvas's own review, shown next, lists the scopes.
