@@ -18,9 +18,15 @@ SCHEMA = (
 app = Flask(__name__)
 
 
-def connect():
-    """Open the database the way Gatehouse does: WAL, synchronous NORMAL, a busy timeout."""
-    conn = sqlite3.connect(os.environ["FLOOR_DATABASE"], isolation_level=None, timeout=15)
+def connect(path: str | None = None):
+    """Open the database the way Gatehouse does: WAL, synchronous NORMAL, a busy timeout.
+
+    The file is made before the workers start (bench/servers.py): switching a new file to WAL
+    needs it to itself, and SQLite answers "locked" at once, busy timeout or not, to a second
+    connection doing the same, so two workers' first registrations could fail.
+    """
+    path = path or os.environ["FLOOR_DATABASE"]
+    conn = sqlite3.connect(path, isolation_level=None, timeout=15)
     conn.executescript(f"PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; {SCHEMA}")
     return conn
 

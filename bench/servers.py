@@ -9,6 +9,7 @@ from pathlib import Path
 
 from app import testing
 from app.testing import ServerFailed, ServerProcess, base_environment
+from bench import floor as floor_app
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -116,12 +117,9 @@ def floor(
     workdir: Path, label: str = "floor", app: str = "bench.floor:app", tool_url: str = ""
 ) -> Gunicorn:
     """Return the floor app (bench/floor.py, or bench/launch_floor.py) under the same settings."""
-    server = Gunicorn(
-        workdir,
-        label,
-        app,
-        {"FLOOR_DATABASE": str(workdir / f"{label}.sqlite3"), "FLOOR_TOOL_URL": tool_url},
-    )
+    database = str(workdir / f"{label}.sqlite3")
+    floor_app.connect(database).close()  # in WAL with its tables before two workers open it
+    server = Gunicorn(workdir, label, app, {"FLOOR_DATABASE": database, "FLOOR_TOOL_URL": tool_url})
     # The floor has one route and nothing else: a bare GET of it answers 400 once it is up.
     server.health_path = "/lti/register"
     server.health_status = 400

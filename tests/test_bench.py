@@ -5,8 +5,10 @@ servers, every registration succeeds, and the table, the goals and the JSON keep
 """
 
 import json
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -117,6 +119,16 @@ def test_smoke_run_prints_the_table_and_writes_the_results(tmp_path):
     (step,) = launches["class_start"]["steps"]
     assert step["completed"] == step["launches"] == 5
     assert 0 < data["memory"]["start_rss_mb"] <= data["memory"]["after_rss_mb"] + 5
+
+
+def test_the_floors_database_is_ready_before_its_workers_open_it(tmp_path):
+    # Two workers switching a new file to WAL at once: one is answered "locked" at once (a
+    # smoke run's floor failed its first registration with HTTP 500 that way).
+    servers.floor(tmp_path, "floor")  # not started: the file is made when the server is
+    with closing(sqlite3.connect(tmp_path / "floor.sqlite3")) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    assert {"platforms", "states"} <= tables
 
 
 def test_round_by_round_ratios_pair_each_rounds_own_figures():
